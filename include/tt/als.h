@@ -1,0 +1,59 @@
+/*
+ * als.h - implicit-feedback matrix factorization (Hu, Koren & Volinsky 2008) trained by
+ * alternating least squares, each user's and track's least-squares problem solved by a few
+ * conjugate-gradient steps warm-started from its previous vector (Takacs, Pilaszy & Tikk
+ * 2011). Confidence c(u,t) = 1 + alpha * f(r(u,t)), preference 1 for every positive pair,
+ * where f is the identity, log(1 + r/eps), or BM25 weighting of the track x user matrix.
+ */
+#ifndef TT_ALS_H
+#define TT_ALS_H
+
+#include "tt/model.h"
+#include "tt/modelfile.h"
+
+enum tt_als_scaling { TT_ALS_LINEAR, TT_ALS_LOG, TT_ALS_BM25 };
+
+typedef struct tt_als_params {
+    int factors;          /* latent dimensions (default 64) */
+    float regularization; /* L2 weight lambda */
+    float alpha;          /* confidence scale */
+    int iterations;       /* alternating sweeps */
+    int cg_steps;         /* conjugate-gradient steps per solve (default 3) */
+    int threads;          /* 0 = one per core */
+    uint64_t seed;
+    enum tt_als_scaling scaling;
+    float bm25_k1, bm25_b; /* BM25 saturation and length normalisation */
+    float log_eps;         /* the eps of log(1 + r/eps) */
+    bool calc_loss;        /* compute the training loss after each sweep (costs ~10%) */
+    /* Called after each sweep when set; loss is NAN unless calc_loss. */
+    void (*progress)(void *ctx, int iteration, double loss, double seconds);
+    void *progress_ctx;
+} tt_als_params;
+
+/* The shipped defaults, tuned on real listening data (docs/evaluation.md). */
+tt_als_params tt_als_params_default(void);
+
+typedef struct tt_als_model tt_als_model;
+
+/* Trains on @ts. The returned model is a tt_model (kind "als"); free with tt_model_free. */
+int tt_als_train(const tt_train_set *ts, const tt_als_params *p, tt_model **out, tt_err *err);
+
+/*
+ * Exact user vector for the tracks @hist with raw preference values @r (n entries), track
+ * factors fixed: solves (YtY + lambda I + Y' (C - I) Y) x = Y' C p with a Cholesky
+ * factorization. @x has factors entries. Thread-safe.
+ */
+int tt_als_fold_in(const tt_model *m, const int32_t *hist, const float *r, int32_t n, float *x,
+                   tt_err *err);
+
+/* Number of factors of an ALS model; 0 when @m is not one. */
+int tt_als_factors(const tt_model *m);
+/* User @u's factors (borrowed), or NULL. */
+const float *tt_als_user_vector(const tt_model *m, int32_t u);
+/* Scores of all tracks for user vector @x into @scores (n_tracks). */
+void tt_als_score_all(const tt_model *m, const float *x, float *scores);
+
+/* Loader used by tt_model_load for kind "als". */
+int tt__als_load(tt_mfile *f, tt_model **out, tt_err *err);
+
+#endif

@@ -1,0 +1,43 @@
+/*
+ * config.h - the service's configuration: environment variables (DESIGN.md), overridden
+ * by command-line flags. An invalid value is an error naming the variable and the values
+ * it accepts; the CLI turns it into exit code 2.
+ */
+#ifndef TT_CONFIG_H
+#define TT_CONFIG_H
+
+#include <stdbool.h>
+
+#include "tt/err.h"
+
+/* MODEL_TIER: which tiers an instance loads. */
+enum tt_tier_set {
+    TT_TIERS_BASIC,      /* free */
+    TT_TIERS_FULL,       /* free + starter + pro */
+    TT_TIERS_ENTERPRISE, /* all */
+};
+
+typedef struct tt_config {
+    char database_url[1024]; /* DATABASE_URL, default sqlite:///./var/tunetrail.db */
+    char redis_url[1024];    /* REDIS_URL, "" = in-process cache */
+    enum tt_tier_set tiers;  /* MODEL_TIER */
+    char model_dir[1024];    /* MODEL_DIR, default ./models */
+    bool enable_gpu;         /* ENABLE_GPU */
+    int port;                /* PORT, default 8001 */
+    char host[256];          /* HOST, default 0.0.0.0 */
+} tt_config;
+
+/* Defaults, then the environment. Returns 0 or TT_ECONFIG with the variable in err->field. */
+int tt_config_load_env(tt_config *c, tt_err *err);
+
+/*
+ * Applies one global flag (--database-url, --redis-url, --model-tier, --model-dir,
+ * --enable-gpu, --port, --host) with @value. Returns 1 when @name is a global flag and
+ * was applied, 0 when it is not a global flag, or TT_ECONFIG for a bad value.
+ */
+int tt_config_apply_flag(tt_config *c, const char *name, const char *value, tt_err *err);
+
+/* Name of a tier set ("basic", "full", "enterprise"). */
+const char *tt_tier_set_name(enum tt_tier_set t);
+
+#endif

@@ -1,0 +1,169 @@
+/*
+ * store.h - the engine's database: one interface, two backends chosen from DATABASE_URL
+ * (sqlite:///path, the embedded default, or postgresql://... through libpq). Both hold the
+ * same schema (docs/schema.md), applied by versioned migrations when a store is opened.
+ *
+ * A tt_store is one connection and is not thread-safe: give each thread its own, or
+ * serialise calls.
+ */
+#ifndef TT_STORE_H
+#define TT_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tt/err.h"
+
+/* What a user did with a track. The order is part of the model file format: append only. */
+enum tt_action {
+    TT_ACT_PLAY,
+    TT_ACT_LIKE,
+    TT_ACT_SKIP,
+    TT_ACT_DISLIKE,
+    TT_ACT_SAVE,
+    TT_ACT_SHARE,
+    TT_ACT_CLICK,
+    TT_ACT_IMPRESSION,
+    TT_ACT_COUNT
+};
+
+/* "play", "like", ... */
+const char *tt_action_name(enum tt_action a);
+/* The action named by @s (@len bytes, case-sensitive), or -1. */
+int tt_action_parse(const char *s, size_t len);
+
+/* Audio features, in the column order of the tracks table. */
+enum tt_feature {
+    TT_F_DANCEABILITY,
+    TT_F_ENERGY,
+    TT_F_VALENCE,
+    TT_F_TEMPO,
+    TT_F_ACOUSTICNESS,
+    TT_F_INSTRUMENTALNESS,
+    TT_F_SPEECHINESS,
+    TT_F_LIVENESS,
+    TT_F_LOUDNESS,
+    TT_F_KEY,
+    TT_F_MODE,
+    TT_N_FEATURES
+};
+
+/* Column name of feature @f ("danceability", ...), or NULL. */
+const char *tt_feature_name(int f);
+/* The feature named @s, or -1. */
+int tt_feature_parse(const char *s);
+
+/*
+ * Records passed to put_* and to scan callbacks. Strings are borrowed: in a scan callback
+ * they are valid only during the call. Genre lists are '|'-separated ("rock|indie").
+ */
+typedef struct tt_artist_rec {
+    const char *artist_id;
+    const char *name;
+    const char *genres; /* may be NULL = "" */
+} tt_artist_rec;
+
+typedef struct tt_track_rec {
+    const char *track_id;
+    const char *title;
+    const char *artist_id; /* NULL on put = same as artist (the name) */
+    const char *artist;    /* artist name */
+    const char *album;     /* may be NULL */
+    const char *genres;    /* may be NULL = "" */
+    int32_t duration_ms;   /* < 0: unknown */
+    int32_t release_year;  /* <= 0: unknown */
+    float features[TT_N_FEATURES]; /* NAN: unknown */
+    const float *embedding;        /* NULL: none */
+    int32_t embedding_dim;
+} tt_track_rec;
+
+typedef struct tt_user_rec {
+    const char *user_id;
+    const char *plan_tier;       /* NULL = "free" */
+    const char *favorite_genres; /* may be NULL = "" */
+    int64_t created_at;          /* Unix seconds; <= 0 on put = now */
+} tt_user_rec;
+
+typedef struct tt_interaction_rec {
+    const char *user_id;
+    const char *track_id;
+    enum tt_action action;
+    float weight;        /* e.g. a play count; 1 when the source has none */
+    int64_t ms_played;   /* < 0: unknown */
+    int64_t occurred_at; /* Unix seconds */
+    const char *context; /* may be NULL */
+    const char *recommendation_id; /* may be NULL */
+} tt_interaction_rec;
+
+typedef struct tt_impression_rec {
+    const char *recommendation_id;
+    const char *user_id;
+    const char *model;
+    const char *track_ids; /* space-separated, in rank order */
+    int64_t created_at;
+} tt_impression_rec;
+
+/* Returns the record with every optional field unset (features NAN, sizes -1). */
+tt_track_rec tt_track_rec_empty(void);
+
+typedef struct tt_store tt_store;
+
+/*
+ * Opens the database at @url and applies pending migrations (idempotent). For SQLite the
+ * file and its directory are created when missing. Errors: TT_ECONFIG (bad URL),
+ * TT_EBACKEND (cannot connect/open), TT_EIO.
+ */
+int tt_store_open(const char *url, tt_store **out, tt_err *err);
+void tt_store_close(tt_store *s);
+
+/* "sqlite" or "postgresql". */
+const char *tt_store_backend(const tt_store *s);
+/* Highest applied migration version. */
+int tt_store_schema_version(tt_store *s, int *out, tt_err *err);
+
+/*
+ * Bulk writes. put_* calls must sit between begin and commit; nothing is visible to
+ * other connections, nor durable, before commit, and rollback discards all of them (an
+ * import is all or nothing). A put with the key of an existing row updates it: tracks,
+ * users and artists by id; interactions by (user_id, track_id, action, occurred_at).
+ */
+int tt_store_begin(tt_store *s, tt_err *err);
+int tt_store_commit(tt_store *s, tt_err *err);
+void tt_store_rollback(tt_store *s);
+
+int tt_store_put_artist(tt_store *s, const tt_artist_rec *a, tt_err *err);
+int tt_store_put_track(tt_store *s, const tt_track_rec *t, tt_err *err);
+int tt_store_put_user(tt_store *s, const tt_user_rec *u, tt_err *err);
+int tt_store_put_interaction(tt_store *s, const tt_interaction_rec *r, tt_err *err);
+
+/*
+ * One feedback event in its own transaction, durable (synced) when this returns.
+ * Must not be called inside begin/commit.
+ */
+int tt_store_feedback_put(tt_store *s, const tt_interaction_rec *r, tt_err *err);
+
+/* Impressions, written in one transaction, durable on return. */
+int tt_store_impressions_put(tt_store *s, const tt_impression_rec *recs, int n, tt_err *err);
+
+/*
+ * Streaming reads: @fn is called once per row, in insertion order, with borrowed
+ * strings. A negative return from @fn stops the scan and is returned.
+ */
+typedef int (*tt_artist_fn)(void *ctx, const tt_artist_rec *a);
+typedef int (*tt_track_fn)(void *ctx, const tt_track_rec *t);
+typedef int (*tt_user_fn)(void *ctx, const tt_user_rec *u);
+typedef int (*tt_interaction_fn)(void *ctx, const tt_interaction_rec *r);
+
+int tt_store_scan_artists(tt_store *s, tt_artist_fn fn, void *ctx, tt_err *err);
+int tt_store_scan_tracks(tt_store *s, tt_track_fn fn, void *ctx, tt_err *err);
+int tt_store_scan_users(tt_store *s, tt_user_fn fn, void *ctx, tt_err *err);
+int tt_store_scan_interactions(tt_store *s, tt_interaction_fn fn, void *ctx, tt_err *err);
+/* Interactions of one user, oldest first. */
+int tt_store_scan_user_interactions(tt_store *s, const char *user_id, tt_interaction_fn fn,
+                                    void *ctx, tt_err *err);
+
+/* Row count of one of "artists", "tracks", "users", "interactions", "impressions". */
+int tt_store_count(tt_store *s, const char *table, int64_t *out, tt_err *err);
+
+#endif

@@ -1,0 +1,134 @@
+/*
+ * tunetrail recommend: one user's list, or a batch from a file, from the trained models.
+ */
+#include "cli.h"
+#include "tt/catalog.h"
+#include "tt/core.h"
+#include "tt/models.h"
+#include "tt/recommend.h"
+
+#include <stdio.h>
+#include <string.h>
+
+struct loaded {
+    tt_catalog *cat;
+    tt_model *model, *fallback;
+};
+
+static int load_model(const tt_config *cfg, const char *name, uint64_t catalog, tt_model **out,
+                      tt_err *err)
+{
+    const tt_model_info *info = tt_models_find(name);
+    char path[1200];
+
+    if (!info)
+        return tt_err_set_field(err, TT_EINVAL, "model", "unknown model '%s'", name);
+    snprintf(path, sizeof(path), "%s/%s/%s.ttm", cfg->model_dir, tt_tier_to_name(info->tier),
+             name);
+    return tt_model_load(path, catalog, out, err);
+}
+
+static int load_all(const tt_config *cfg, const char *model, struct loaded *l, tt_err *err)
+{
+    char path[1200];
+    int rc;
+
+    memset(l, 0, sizeof(*l));
+    snprintf(path, sizeof(path), "%s/catalog.ttm", cfg->model_dir);
+    rc = tt_catalog_load(path, &l->cat, err);
+    if (rc == TT_ENOTFOUND)
+        return tt_err_set(err, rc, "no trained models under %s: run 'tunetrail train' first",
+                          cfg->model_dir);
+    if (rc == 0)
+        rc = load_model(cfg, model, tt_catalog_id(l->cat), &l->model, err);
+    /* Users without history get the genre model's picks. */
+    if (rc == 0 && strcmp(model, "genre") != 0)
+        rc = load_model(cfg, "genre", tt_catalog_id(l->cat), &l->fallback, err);
+    return rc;
+}
+
+static void loaded_release(struct loaded *l)
+{
+    tt_model_free(l->model);
+    tt_model_free(l->fallback);
+    tt_catalog_free(l->cat);
+}
+
+static int one_user(const struct loaded *l, const char *user, int k, bool heard, bool csv,
+                    tt_err *err)
+{
+    tt_rec_ctx ctx = {l->cat, l->model, l->fallback ? l->fallback : l->model, 1};
+    tt_rec_request req = {.user_id = user, .k = k, .include_heard = heard};
+    tt_scored *out = tt_malloc((size_t)k * sizeof(tt_scored));
+    tt_rec_result res;
+    int rc = tt_recommend_user(&ctx, &req, out, &res, err);
+
+    if (rc == 0 && !csv)
+        printf("# user %s: %d tracks from %s%s\n", user, res.n, res.model->name,
+               res.fallback ? " (fallback: no usable history)" : "");
+    for (int i = 0; rc == 0 && i < res.n; i++) {
+        int32_t t = out[i].track;
+        if (csv)
+            printf("%s,%d,%s,%.6f\n", user, i + 1, tt_catalog_track_id(l->cat, t), out[i].score);
+        else
+            printf("%3d  %-24s %9.5f  %s - %s [%s]\n", i + 1, tt_catalog_track_id(l->cat, t),
+                   out[i].score, tt_catalog_track_artist(l->cat, t),
+                   tt_catalog_track_title(l->cat, t), tt_catalog_track_genre(l->cat, t));
+    }
+    free(out);
+    return rc;
+}
+
+/* One user id per line; a first line "user_id" is a header. Output is CSV. */
+static int users_file(const struct loaded *l, const char *path, int k, bool heard, tt_err *err)
+{
+    FILE *f = fopen(path, "r");
+    char line[4096];
+    int64_t n = 0;
+    int rc = 0;
+
+    if (!f)
+        return tt_err_set(err, TT_ENOTFOUND, "cannot open %s", path);
+    printf("user_id,rank,track_id,score\n");
+    while (rc == 0 && fgets(line, sizeof(line), f)) {
+        size_t len = strcspn(line, "\r\n,");
+        line[len] = '\0';
+        if (len == 0 || (n++ == 0 && strcmp(line, "user_id") == 0))
+            continue;
+        rc = one_user(l, line, k, heard, true, err);
+    }
+    fclose(f);
+    return rc;
+}
+
+int tt_cmd_recommend(int argc, char **argv)
+{
+    const char *model = "als", *file = NULL;
+    int k = 20;
+    bool heard = false;
+    const struct tt_opt opts[] = {
+        {"--k", TT_OPT_INT, &k, "how many tracks (default 20)"},
+        {"--model", TT_OPT_STR, &model, "model to use (default als)"},
+        {"--users-file", TT_OPT_STR, &file, "recommend for every user id in this file (CSV out)"},
+        {"--include-heard", TT_OPT_BOOL, &heard, "allow tracks the user already heard"},
+        {0},
+    };
+    tt_config cfg;
+    char *pos[1];
+    int npos, rc;
+    struct loaded l;
+    tt_err err = {0};
+
+    tt_cli_parse(argc, argv, "tunetrail recommend USER_ID | --users-file F [--k N] [--model M]",
+                 opts, &cfg, pos, 1, &npos);
+    if (k < 1 || k > 10000 || (npos == 0) == (file == NULL)) {
+        fprintf(stderr, "tunetrail: give one USER_ID or --users-file, and --k in 1..10000\n");
+        return 2;
+    }
+    rc = load_all(&cfg, model, &l, &err);
+    if (rc == 0)
+        rc = file ? users_file(&l, file, k, heard, &err)
+                  : one_user(&l, pos[0], k, heard, false, &err);
+    loaded_release(&l);
+    return rc < 0 ? tt_cli_fail(&err, rc) : 0;
+}

@@ -1,0 +1,158 @@
+/*
+ * tunetrail train: read a snapshot, train each model of the chosen tier(s), write the
+ * catalog and every model file atomically with a JSON sidecar describing it.
+ */
+#include "cli.h"
+#include "train_opts.h"
+#include "tt/catalog.h"
+#include "tt/core.h"
+#include "tt/fileio.h"
+#include "tt/models.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static json_t *params_json(const char *name, const tt_model_opts *o)
+{
+    if (strcmp(name, "als") == 0) {
+        const tt_als_params *p = &o->als;
+        static const char *scal[] = {"linear", "log", "bm25"};
+        return json_pack("{s:i, s:f, s:f, s:i, s:i, s:s, s:f, s:f, s:f, s:I}", "factors",
+                         p->factors, "regularization", (double)p->regularization, "alpha",
+                         (double)p->alpha, "iterations", p->iterations, "cg_steps", p->cg_steps,
+                         "scaling", scal[p->scaling], "bm25_k1", (double)p->bm25_k1, "bm25_b",
+                         (double)p->bm25_b, "log_eps", (double)p->log_eps, "seed",
+                         (json_int_t)o->seed);
+    }
+    if (strcmp(name, "trending") == 0)
+        return json_pack("{s:f}", "half_life_days", o->trending_half_life_days);
+    return json_object();
+}
+
+
+static int write_sidecar(const char *path, const char *name, const tt_model_info *info,
+                         const tt_model *m, const tt_train_set *ts, const tt_model_opts *o,
+                         const char *file, tt_err *err)
+{
+    char version[32], catalog[32];
+    json_t *j;
+    char *text;
+    int rc;
+
+    tt_cli_version_string(m->trained_at, version, sizeof(version));
+    snprintf(catalog, sizeof(catalog), "%016llx", (unsigned long long)m->catalog);
+    j = json_pack("{s:s, s:s, s:s, s:s, s:I, s:f, s:s, s:o, s:{s:i, s:i, s:I, s:I}, s:o}",
+                  "model", name, "tier", tt_tier_to_name(info->tier), "version", version,
+                  "file", file, "trained_at", (json_int_t)m->trained_at, "train_seconds",
+                  m->train_seconds, "catalog", catalog, "params", params_json(name, o), "data",
+                  "users", m->n_users, "tracks", m->n_tracks, "interactions",
+                  (json_int_t)ts->n_events, "positive_pairs", (json_int_t)ts->conf.nnz,
+                  "metrics", json_object());
+    text = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
+    json_decref(j);
+    rc = tt_write_file_atomic(path, text, strlen(text), err);
+    free(text);
+    return rc;
+}
+
+static int train_one(const tt_config *cfg, const tt_model_info *info, const tt_train_set *ts,
+                     const tt_model_opts *o, tt_err *err)
+{
+    char path[1200], side[1200];
+    tt_model *m = NULL;
+    int rc;
+
+    snprintf(path, sizeof(path), "%s/%s/%s.ttm", cfg->model_dir, tt_tier_to_name(info->tier),
+             info->name);
+    snprintf(side, sizeof(side), "%s/%s/%s.json", cfg->model_dir, tt_tier_to_name(info->tier),
+             info->name);
+    fprintf(stderr, "training %s (%s)\n", info->name, info->summary);
+    rc = tt_models_train(info->name, ts, o, &m, err);
+    if (rc == 0)
+        rc = tt_model_save(m, path, err);
+    if (rc == 0)
+        rc = write_sidecar(side, info->name, info, m, ts, o, path, err);
+    if (rc == 0)
+        printf("%-11s %-8s %7.2f s  %s\n", info->name, tt_tier_to_name(info->tier),
+               m->train_seconds, path);
+    tt_model_free(m);
+    return rc;
+}
+
+static bool wanted(const tt_model_info *i, const char *tier, const char *model)
+{
+    if (model)
+        return strcmp(model, i->name) == 0;
+    return strcmp(tier, "all") == 0 || strcmp(tier, tt_tier_to_name(i->tier)) == 0;
+}
+
+static int check_selection(const char *tier, const char *model)
+{
+    int n = 0;
+
+    if (model && !tt_models_find(model)) {
+        fprintf(stderr, "tunetrail: unknown model '%s' (see 'tunetrail train --help')\n", model);
+        return 2;
+    }
+    if (!model && strcmp(tier, "all") != 0 && tt_tier_from_name(tier) < 0) {
+        fprintf(stderr, "tunetrail: --tier must be free, starter, pro, enterprise or all\n");
+        return 2;
+    }
+    for (const tt_model_info *i = tt_models_list(); i->name; i++)
+        n += wanted(i, tier, model);
+    if (n == 0) {
+        fprintf(stderr, "tunetrail: tier %s has no trainable models in this build\n", tier);
+        return 1;
+    }
+    return 0;
+}
+
+int tt_cmd_train(int argc, char **argv)
+{
+    const char *tier = "all", *model = NULL;
+    struct tt_train_cli tc;
+    struct tt_opt opts[TT_TRAIN_OPTS_MAX + 3] = {
+        {"--tier", TT_OPT_STR, &tier, "free|starter|pro|enterprise|all (default all)"},
+        {"--model", TT_OPT_STR, &model, "train only this model"},
+    };
+    tt_config cfg;
+    char *pos[1], path[1200];
+    int npos, rc;
+    tt_store *s;
+    tt_dataset *ds = NULL;
+    tt_train_set ts;
+    tt_weighting w;
+    tt_err err = {0};
+    double t0 = tt_now();
+
+    tt_train_cli_init(&tc, opts + 2);
+    tt_cli_parse(argc, argv, "tunetrail train [--tier T] [--model NAME] [model options]", opts,
+                 &cfg, pos, 0, &npos);
+    if ((rc = tt_train_cli_finish(&tc)) != 0 || (rc = check_selection(tier, model)) != 0)
+        return rc;
+    tc.opts.progress = isatty(STDERR_FILENO);
+    s = tt_cli_open_store(&cfg);
+    rc = tt_dataset_load(s, &ds, &err);
+    tt_store_close(s);
+    if (rc < 0)
+        return tt_cli_fail(&err, rc);
+    fprintf(stderr, "snapshot: %d users, %d tracks, %lld interactions (%.2f s)\n",
+            tt_dataset_n_users(ds), tt_dataset_n_tracks(ds), (long long)ds->n_events,
+            tt_now() - t0);
+    w = tt_weighting_default();
+    tt_train_set_build(ds, NULL, &w, &ts);
+    snprintf(path, sizeof(path), "%s/catalog.ttm", cfg.model_dir);
+    rc = tt_catalog_save(ds, &ts, path, &err);
+    for (const tt_model_info *i = tt_models_list(); rc == 0 && i->name; i++)
+        if (wanted(i, tier, model))
+            rc = train_one(&cfg, i, &ts, &tc.opts, &err);
+    tt_train_set_release(&ts);
+    tt_dataset_free(ds);
+    if (rc < 0)
+        return tt_cli_fail(&err, rc);
+    printf("trained in %.2f s; models under %s\n", tt_now() - t0, cfg.model_dir);
+    return 0;
+}

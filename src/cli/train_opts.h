@@ -1,0 +1,32 @@
+/*
+ * train_opts.h - the model options `train` and `evaluate` share (--factors, --alpha, ...),
+ * so a setting tuned with evaluate is passed to train with the same flag.
+ */
+#ifndef TT_CLI_TRAIN_OPTS_H
+#define TT_CLI_TRAIN_OPTS_H
+
+#include "cli.h"
+#include "tt/models.h"
+
+#define TT_TRAIN_OPTS_MAX 13
+
+struct tt_train_cli {
+    tt_model_opts opts; /* the result, valid after tt_train_cli_finish */
+    const char *scaling;
+    double regularization, alpha, bm25_k1, bm25_b, half_life, log_eps;
+    int factors, iterations, cg_steps, threads;
+    int64_t seed;
+};
+
+/*
+ * Fills @slots (room for TT_TRAIN_OPTS_MAX entries plus a terminating zero entry) with the
+ * shared options bound to @tc, defaults from tt_model_opts_default().
+ */
+void tt_train_cli_init(struct tt_train_cli *tc, struct tt_opt *slots);
+/* Validates the parsed values into tc->opts. Returns 0, or 2 after printing why. */
+int tt_train_cli_finish(struct tt_train_cli *tc);
+
+/* "20261126T162100Z" for Unix time @t. */
+void tt_cli_version_string(int64_t t, char *buf, size_t n);
+
+#endif

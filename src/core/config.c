@@ -1,0 +1,152 @@
+#include "tt/config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static const char *tier_names[] = {"basic", "full", "enterprise"};
+
+const char *tt_tier_set_name(enum tt_tier_set t)
+{
+    return (unsigned)t < 3 ? tier_names[t] : "?";
+}
+
+static int set_str(char *dst, size_t cap, const char *var, const char *v, tt_err *err)
+{
+    if (strlen(v) >= cap)
+        return tt_err_set_field(err, TT_ECONFIG, var, "%s is longer than %zu bytes", var, cap - 1);
+    memcpy(dst, v, strlen(v) + 1);
+    return 0;
+}
+
+static int set_db_url(tt_config *c, const char *var, const char *v, tt_err *err)
+{
+    if (strncmp(v, "sqlite://", 9) != 0 && strncmp(v, "postgresql://", 13) != 0 &&
+        strncmp(v, "postgres://", 11) != 0)
+        return tt_err_set_field(err, TT_ECONFIG, var,
+                                "%s='%s' is invalid: accepted are sqlite:///PATH or "
+                                "postgresql://USER:PASS@HOST:PORT/DB", var, v);
+    return set_str(c->database_url, sizeof(c->database_url), var, v, err);
+}
+
+static int set_redis_url(tt_config *c, const char *var, const char *v, tt_err *err)
+{
+    if (*v && strncmp(v, "redis://", 8) != 0 && strncmp(v, "unix://", 7) != 0)
+        return tt_err_set_field(err, TT_ECONFIG, var,
+                                "%s='%s' is invalid: accepted are redis://[:PASSWORD@]HOST[:PORT][/DB], "
+                                "unix:///PATH, or empty for the in-process cache", var, v);
+    return set_str(c->redis_url, sizeof(c->redis_url), var, v, err);
+}
+
+static int set_tiers(tt_config *c, const char *var, const char *v, tt_err *err)
+{
+    for (int i = 0; i < 3; i++) {
+        if (strcasecmp(v, tier_names[i]) == 0) {
+            c->tiers = (enum tt_tier_set)i;
+            return 0;
+        }
+    }
+    return tt_err_set_field(err, TT_ECONFIG, var,
+                            "%s='%s' is invalid: accepted are basic, full, enterprise", var, v);
+}
+
+static int set_bool(bool *dst, const char *var, const char *v, tt_err *err)
+{
+    if (!strcasecmp(v, "true") || !strcmp(v, "1") || !strcasecmp(v, "yes")) {
+        *dst = true;
+        return 0;
+    }
+    if (!strcasecmp(v, "false") || !strcmp(v, "0") || !strcasecmp(v, "no") || !*v) {
+        *dst = false;
+        return 0;
+    }
+    return tt_err_set_field(err, TT_ECONFIG, var,
+                            "%s='%s' is invalid: accepted are true or false", var, v);
+}
+
+static int set_port(int *dst, const char *var, const char *v, tt_err *err)
+{
+    char *end;
+    long p;
+
+    errno = 0;
+    p = strtol(v, &end, 10);
+    if (errno || end == v || *end || p < 1 || p > 65535)
+        return tt_err_set_field(err, TT_ECONFIG, var,
+                                "%s='%s' is invalid: accepted is a port number 1..65535", var, v);
+    *dst = (int)p;
+    return 0;
+}
+
+static int set_model_dir(tt_config *c, const char *var, const char *v, tt_err *err)
+{
+    if (!*v)
+        return tt_err_set_field(err, TT_ECONFIG, var, "%s is empty: accepted is a directory path", var);
+    return set_str(c->model_dir, sizeof(c->model_dir), var, v, err);
+}
+
+static int set_host(tt_config *c, const char *var, const char *v, tt_err *err)
+{
+    if (!*v)
+        return tt_err_set_field(err, TT_ECONFIG, var,
+                                "%s is empty: accepted is an IP address or host name", var);
+    return set_str(c->host, sizeof(c->host), var, v, err);
+}
+
+/* One row per setting: environment variable, flag, setter. */
+enum setting { S_DB, S_REDIS, S_TIER, S_DIR, S_GPU, S_PORT, S_HOST, S_N };
+static const struct {
+    const char *env, *flag;
+} settings[S_N] = {
+    {"DATABASE_URL", "--database-url"}, {"REDIS_URL", "--redis-url"},
+    {"MODEL_TIER", "--model-tier"},     {"MODEL_DIR", "--model-dir"},
+    {"ENABLE_GPU", "--enable-gpu"},     {"PORT", "--port"},
+    {"HOST", "--host"},
+};
+
+static int apply(tt_config *c, enum setting s, const char *var, const char *v, tt_err *err)
+{
+    switch (s) {
+    case S_DB: return set_db_url(c, var, v, err);
+    case S_REDIS: return set_redis_url(c, var, v, err);
+    case S_TIER: return set_tiers(c, var, v, err);
+    case S_DIR: return set_model_dir(c, var, v, err);
+    case S_GPU: return set_bool(&c->enable_gpu, var, v, err);
+    case S_PORT: return set_port(&c->port, var, v, err);
+    case S_HOST: return set_host(c, var, v, err);
+    default: return tt_err_set(err, TT_EINVAL, "unknown setting");
+    }
+}
+
+int tt_config_load_env(tt_config *c, tt_err *err)
+{
+    memset(c, 0, sizeof(*c));
+    snprintf(c->database_url, sizeof(c->database_url), "sqlite:///./var/tunetrail.db");
+    snprintf(c->model_dir, sizeof(c->model_dir), "./models");
+    snprintf(c->host, sizeof(c->host), "0.0.0.0");
+    c->port = 8001;
+    c->tiers = TT_TIERS_FULL;
+    for (int s = 0; s < S_N; s++) {
+        const char *v = getenv(settings[s].env);
+        int rc;
+        if (!v)
+            continue;
+        rc = apply(c, (enum setting)s, settings[s].env, v, err);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+int tt_config_apply_flag(tt_config *c, const char *name, const char *value, tt_err *err)
+{
+    for (int s = 0; s < S_N; s++) {
+        if (strcmp(name, settings[s].flag) == 0) {
+            int rc = apply(c, (enum setting)s, settings[s].flag, value ? value : "", err);
+            return rc < 0 ? rc : 1;
+        }
+    }
+    return 0;
+}

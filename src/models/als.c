@@ -1,0 +1,752 @@
+/*
+ * Implicit ALS with conjugate-gradient solves.
+ *
+ * Hu, Koren & Volinsky (2008) minimise
+ *   sum_{u,t} c_ut (p_ut - x_u . y_t)^2 + lambda (|X|^2 + |Y|^2)
+ * over all pairs, with p_ut = 1 for positive pairs and 0 elsewhere. Fixing Y, each x_u solves
+ *   (Y'Y + lambda I + Y' (C_u - I) Y) x_u = Y' C_u p_u,
+ * where the expensive Y'Y is shared by all users and computed once per half-sweep, and the
+ * correction only touches the user's own tracks. Takacs, Pilaszy & Tikk (2011) observed that
+ * a few conjugate-gradient steps from the previous x_u solve it well enough: each step costs
+ * O(k^2 + n_u k) instead of the O(k^3 + n_u k^2) of an exact solve.
+ */
+#include "tt/als.h"
+#include "tt/core.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <pthread.h>
+#include <string.h>
+
+/*
+ * BLAS runs single-threaded everywhere in the engine: training threads its own loops and
+ * the service runs many requests at once, and OpenBLAS's own spinning threads would compete
+ * with both for the same cores.
+ */
+static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
+
+static void blas_single(void)
+{
+    openblas_set_num_threads(1);
+}
+
+struct tt_als_model {
+    tt_model base;
+    tt_als_params p;
+    int k;
+    const float *X;        /* n_users x k */
+    const float *Y;        /* n_tracks x k */
+    const float *gram;     /* k x k: Y'Y + lambda I */
+    const float *inv_norm; /* n_tracks: 1 / |y_t| (0 for a zero vector) */
+    const char **user_ids; /* n_users, borrowed from the file or the dataset */
+    float *owned[4];       /* arrays this model allocated */
+    const char **owned_ids;
+    tt_mfile *file;        /* when loaded from disk */
+};
+
+tt_als_params tt_als_params_default(void)
+{
+    tt_als_params p;
+
+    memset(&p, 0, sizeof(p));
+    p.factors = 64;
+    p.regularization = 0.05f;
+    p.alpha = 2.0f;
+    p.iterations = 15;
+    p.cg_steps = 3;
+    p.seed = 42;
+    p.scaling = TT_ALS_BM25;
+    p.bm25_k1 = 100.0f;
+    p.bm25_b = 0.8f;
+    p.log_eps = 1.0f;
+    return p;
+}
+
+/* ---- small dense kernels; compiled for AVX2+FMA and plain x86-64, picked at load ---- */
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+/* "avx2" (and not "arch=haswell", which the resolver matches by CPU model, not features). */
+#define TT_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define TT_CLONES
+#endif
+
+TT_CLONES static float dot(const float *restrict a, const float *restrict b, int k)
+{
+    float s[8] = {0};
+    int i = 0;
+
+    for (; i + 8 <= k; i += 8)
+        for (int j = 0; j < 8; j++)
+            s[j] += a[i + j] * b[i + j];
+    for (; i < k; i++)
+        s[0] += a[i] * b[i];
+    return ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
+}
+
+TT_CLONES static void axpy(float a, const float *restrict x, float *restrict y, int k)
+{
+    for (int i = 0; i < k; i++)
+        y[i] += a * x[i];
+}
+
+/*
+ * y = G x for a symmetric k x k matrix G, as a sum of rows scaled by x: axpy form has no
+ * reduction, so it vectorises without reassociating floating-point sums.
+ */
+TT_CLONES static void symv(const float *restrict G, const float *restrict x, float *restrict y,
+                           int k)
+{
+    memset(y, 0, (size_t)k * sizeof(float));
+    for (int r = 0; r < k; r++) {
+        const float *g = G + (size_t)r * k;
+        const float xr = x[r];
+        for (int i = 0; i < k; i++)
+            y[i] += xr * g[i];
+    }
+}
+
+/* ---- training ---- */
+
+/* The matrix a half-sweep solves against: rows are the vectors being solved. */
+struct side {
+    const tt_csr *m; /* confidences c - 1 >= 0 per stored pair; rows = solved vectors */
+    float *solve;    /* rows x k */
+    const float *fixed; /* cols x k */
+    float *gram;     /* k x k of fixed, + lambda I */
+    double *loss;    /* per row, when computing the loss */
+};
+
+struct trainer {
+    const tt_als_params *p;
+    int k;
+    float *scratch; /* threads x 3k */
+    struct side s;
+};
+
+/*
+ * A few CG steps on (G + Y'(C-I)Y) x = Y'C p from the current x. @cm1 holds c - 1 for the
+ * row's pairs, so the right-hand side term c * y_t is (cm1 + 1) * y_t.
+ */
+static void cg_solve(const struct trainer *tr, const int32_t *idx, const float *cm1, int64_t n,
+                     float *x, float *scratch)
+{
+    const int k = tr->k;
+    const float *Y = tr->s.fixed, *G = tr->s.gram;
+    float *r = scratch, *pv = scratch + k, *Ap = scratch + 2 * k;
+    float rsold, rsnew;
+
+    symv(G, x, r, k);
+    for (int i = 0; i < k; i++)
+        r[i] = -r[i];
+    for (int64_t j = 0; j < n; j++) {
+        const float *y = Y + (size_t)idx[j] * k;
+        float c = cm1[j] + 1.0f;
+        axpy(c - cm1[j] * dot(y, x, k), y, r, k);
+    }
+    memcpy(pv, r, (size_t)k * sizeof(float));
+    rsold = dot(r, r, k);
+    for (int it = 0; it < tr->p->cg_steps && rsold > 1e-20f; it++) {
+        float a;
+        symv(G, pv, Ap, k);
+        for (int64_t j = 0; j < n; j++) {
+            const float *y = Y + (size_t)idx[j] * k;
+            axpy(cm1[j] * dot(y, pv, k), y, Ap, k);
+        }
+        a = rsold / dot(pv, Ap, k);
+        axpy(a, pv, x, k);
+        axpy(-a, Ap, r, k);
+        rsnew = dot(r, r, k);
+        for (int i = 0; i < k; i++)
+            pv[i] = r[i] + (rsnew / rsold) * pv[i];
+        rsold = rsnew;
+    }
+}
+
+/*
+ * Row loss against the current fixed side: x'(Y'Y)x + sum_t [c (1 - s)^2 - s^2] with
+ * s = x.y_t, i.e. the weighted error over all tracks without touching the zero ones.
+ */
+static double row_loss(const struct trainer *tr, const int32_t *idx, const float *cm1,
+                       int64_t n, const float *x, float *tmp)
+{
+    const int k = tr->k;
+    double l;
+
+    symv(tr->s.gram, x, tmp, k);
+    l = dot(x, tmp, k) - tr->p->regularization * dot(x, x, k);
+    for (int64_t j = 0; j < n; j++) {
+        float s = dot(tr->s.fixed + (size_t)idx[j] * k, x, k);
+        l += (cm1[j] + 1.0f) * (1.0f - s) * (1.0f - s) - s * s;
+    }
+    return l;
+}
+
+static void solve_range(void *ctx, int64_t b, int64_t e, int thread)
+{
+    const struct trainer *tr = ctx;
+    const tt_csr *m = tr->s.m;
+    float *scratch = tr->scratch + (size_t)thread * 3 * tr->k;
+
+    for (int64_t r = b; r < e; r++) {
+        int64_t o = m->indptr[r], n = m->indptr[r + 1] - o;
+        float *x = tr->s.solve + (size_t)r * tr->k;
+        if (n == 0) {
+            /* No positives: the minimiser is 0, which also keeps it out of every score. */
+            memset(x, 0, (size_t)tr->k * sizeof(float));
+            continue;
+        }
+        cg_solve(tr, m->indices + o, m->data + o, n, x, scratch);
+        if (tr->s.loss)
+            tr->s.loss[r] = row_loss(tr, m->indices + o, m->data + o, n, x, scratch);
+    }
+}
+
+/* gram = F'F + lambda I for F of @rows x k. */
+static void gram_matrix(const float *F, int64_t rows, int k, float lambda, float *gram)
+{
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, k, (int)rows, 1.0f, F, k, F, k, 0.0f,
+                gram, k);
+    for (int i = 0; i < k; i++)
+        gram[(size_t)i * k + i] += lambda;
+}
+
+static void half_sweep(struct trainer *tr, const tt_csr *m, float *solve, const float *fixed,
+                       int64_t n_fixed, float *gram, double *loss)
+{
+    tr->s = (struct side){m, solve, fixed, gram, loss};
+    gram_matrix(fixed, n_fixed, tr->k, tr->p->regularization, gram);
+    tt_parallel_for(m->rows, 32, tr->p->threads, solve_range, tr);
+}
+
+/*
+ * BM25 weighting of the track x user matrix, as commonly applied to play counts: each
+ * user's weight is damped by saturation (k1), normalised by the track's total (b), and
+ * scaled by the user's inverse document frequency over tracks.
+ */
+static void bm25(tt_csr *tu, float k1, float b)
+{
+    int32_t *df = tt_calloc((size_t)tu->cols + 1, sizeof(int32_t));
+    double *len = tt_malloc(((size_t)tu->rows + 1) * sizeof(double)), avg = 0.0;
+    double n = (double)tu->rows;
+
+    for (int64_t i = 0; i < tu->nnz; i++)
+        df[tu->indices[i]]++;
+    for (int32_t r = 0; r < tu->rows; r++) {
+        len[r] = 0.0;
+        for (int64_t i = tu->indptr[r]; i < tu->indptr[r + 1]; i++)
+            len[r] += tu->data[i];
+        avg += len[r];
+    }
+    avg = tu->rows ? avg / tu->rows : 1.0;
+    if (avg <= 0.0)
+        avg = 1.0;
+    for (int32_t r = 0; r < tu->rows; r++) {
+        double norm = (1.0 - b) + b * len[r] / avg;
+        for (int64_t i = tu->indptr[r]; i < tu->indptr[r + 1]; i++) {
+            double v = tu->data[i], idf = log(n) - log1p((double)df[tu->indices[i]]);
+            tu->data[i] = (float)(v * (k1 + 1.0) / (k1 * norm + v) * idf);
+        }
+    }
+    free(df);
+    free(len);
+}
+
+/*
+ * Confidence minus one, alpha * f(r), for every positive pair of the user x track matrix
+ * @ut, written in place; @tu gets the same values transposed.
+ */
+static void confidences(const tt_als_params *p, tt_csr *ut, tt_csr *tu)
+{
+    if (p->scaling == TT_ALS_BM25) {
+        tt_csr tmp;
+        tt_csr_transpose(ut, &tmp);
+        bm25(&tmp, p->bm25_k1, p->bm25_b);
+        tt_csr_release(ut);
+        tt_csr_transpose(&tmp, ut);
+        tt_csr_release(&tmp);
+    }
+    for (int64_t i = 0; i < ut->nnz; i++) {
+        float v = ut->data[i];
+        if (p->scaling == TT_ALS_LOG)
+            v = log1pf(v / p->log_eps);
+        /* BM25 can give a pair of a user who heard every track a zero or negative idf. */
+        ut->data[i] = p->alpha * (v > 0.0f ? v : 0.0f);
+    }
+    tt_csr_transpose(ut, tu);
+}
+
+static void init_factors(float *F, int64_t rows, int k, uint64_t seed, uint64_t stream)
+{
+    tt_rng rng;
+
+    tt_rng_seed(&rng, seed, stream);
+    for (int64_t i = 0; i < rows * k; i++)
+        F[i] = (float)(tt_rng_uniform(&rng) * 0.01);
+}
+
+static int check_params(const tt_als_params *p, tt_err *err)
+{
+    if (p->factors < 1 || p->factors > 1024)
+        return tt_err_set_field(err, TT_EINVAL, "factors", "factors must be 1..1024");
+    if (!(p->regularization >= 0.0f) || !(p->alpha > 0.0f))
+        return tt_err_set_field(err, TT_EINVAL, "alpha",
+                                "regularization must be >= 0 and alpha > 0");
+    if (p->iterations < 1 || p->cg_steps < 1)
+        return tt_err_set_field(err, TT_EINVAL, "iterations", "iterations and cg_steps >= 1");
+    if (p->scaling == TT_ALS_LOG && !(p->log_eps > 0.0f))
+        return tt_err_set_field(err, TT_EINVAL, "log_eps", "log_eps must be > 0");
+    return 0;
+}
+
+static const struct tt_model_ops als_ops;
+
+static tt_als_model *model_new(int k)
+{
+    tt_als_model *m = tt_calloc(1, sizeof(*m));
+
+    m->base.ops = &als_ops;
+    snprintf(m->base.name, sizeof(m->base.name), "als");
+    m->k = k;
+    return m;
+}
+
+static void finish_norms(tt_als_model *m)
+{
+    float *inv = tt_malloc((size_t)(m->base.n_tracks + 1) * sizeof(float));
+
+    for (int32_t t = 0; t < m->base.n_tracks; t++) {
+        float n = sqrtf(dot(m->Y + (size_t)t * m->k, m->Y + (size_t)t * m->k, m->k));
+        inv[t] = n > 0.0f ? 1.0f / n : 0.0f;
+    }
+    m->inv_norm = m->owned[3] = inv;
+}
+
+static double total_loss(const double *loss, int32_t n, double denom)
+{
+    double s = 0.0;
+    for (int32_t i = 0; i < n; i++)
+        s += loss[i];
+    return s / (denom > 0 ? denom : 1.0);
+}
+
+int tt_als_train(const tt_train_set *ts, const tt_als_params *p, tt_model **out, tt_err *err)
+{
+    int32_t nu = ts->conf.rows, nt = ts->conf.cols;
+    const int k = p->factors;
+    struct trainer tr;
+    tt_csr ut, tu;
+    tt_als_model *m;
+    float *X, *Y, *gram;
+    double *loss = NULL, t0 = tt_now();
+    int rc = check_params(p, err);
+
+    if (rc < 0)
+        return rc;
+    pthread_once(&blas_once, blas_single);
+    tt_csr_copy(&ts->conf, &ut);
+    confidences(p, &ut, &tu);
+    X = tt_aligned_alloc(((size_t)nu + 1) * k * sizeof(float));
+    Y = tt_aligned_alloc(((size_t)nt + 1) * k * sizeof(float));
+    gram = tt_aligned_alloc((size_t)k * k * sizeof(float));
+    init_factors(X, nu, k, p->seed, 1);
+    init_factors(Y, nt, k, p->seed, 2);
+    if (p->calc_loss)
+        loss = tt_malloc(((size_t)nt + 1) * sizeof(double));
+    memset(&tr, 0, sizeof(tr));
+    tr.p = p;
+    tr.k = k;
+    tr.scratch = tt_aligned_alloc((size_t)tt_threads_resolve(p->threads) * 3 * k * sizeof(float));
+    for (int it = 0; it < p->iterations; it++) {
+        half_sweep(&tr, &ut, X, Y, nt, gram, NULL);
+        half_sweep(&tr, &tu, Y, X, nu, gram, loss);
+        if (p->progress)
+            p->progress(p->progress_ctx, it + 1,
+                        loss ? total_loss(loss, nt, (double)nu * nt + (double)ut.nnz) : NAN,
+                        tt_now() - t0);
+    }
+    /* The Gram matrix of the final track factors, for folding users in at serve time. */
+    gram_matrix(Y, nt, k, p->regularization, gram);
+    m = model_new(k);
+    m->p = *p;
+    m->p.progress = NULL;
+    m->p.progress_ctx = NULL;
+    m->base.n_users = nu;
+    m->base.n_tracks = nt;
+    m->base.catalog = tt_catalog_checksum(ts->ds);
+    m->X = m->owned[0] = X;
+    m->Y = m->owned[1] = Y;
+    m->gram = m->owned[2] = gram;
+    m->owned_ids = tt_malloc(((size_t)nu + 1) * sizeof(char *));
+    for (int32_t u = 0; u < nu; u++)
+        m->owned_ids[u] = tt_ids_name(ts->ds->users, u);
+    m->user_ids = m->owned_ids;
+    finish_norms(m);
+    m->base.train_seconds = tt_now() - t0;
+    m->base.trained_at = tt_unix_time();
+    free(tr.scratch);
+    free(loss);
+    tt_csr_release(&ut);
+    tt_csr_release(&tu);
+    *out = &m->base;
+    return 0;
+}
+
+/* ---- serving ---- */
+
+int tt_als_factors(const tt_model *m)
+{
+    return m->ops == &als_ops ? ((const tt_als_model *)m)->k : 0;
+}
+
+const float *tt_als_user_vector(const tt_model *mm, int32_t u)
+{
+    const tt_als_model *m = (const tt_als_model *)mm;
+
+    if (mm->ops != &als_ops || u < 0 || u >= mm->n_users)
+        return NULL;
+    return m->X + (size_t)u * m->k;
+}
+
+void tt_als_score_all(const tt_model *mm, const float *x, float *scores)
+{
+    const tt_als_model *m = (const tt_als_model *)mm;
+
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, mm->n_tracks, m->k, 1.0f, m->Y, m->k, x, 1, 0.0f,
+                scores, 1);
+}
+
+/* In-place Cholesky factorisation of the SPD k x k matrix A (lower triangle). */
+static int cholesky(float *A, int k)
+{
+    for (int j = 0; j < k; j++) {
+        double d = A[(size_t)j * k + j];
+        for (int i = 0; i < j; i++)
+            d -= (double)A[(size_t)j * k + i] * A[(size_t)j * k + i];
+        if (d <= 0.0)
+            return -1;
+        A[(size_t)j * k + j] = (float)sqrt(d);
+        for (int r = j + 1; r < k; r++) {
+            double s = A[(size_t)r * k + j];
+            for (int i = 0; i < j; i++)
+                s -= (double)A[(size_t)r * k + i] * A[(size_t)j * k + i];
+            A[(size_t)r * k + j] = (float)(s / A[(size_t)j * k + j]);
+        }
+    }
+    return 0;
+}
+
+/* Solves L L' x = b in place for the factor from cholesky(). */
+static void cholesky_solve(const float *L, int k, float *b)
+{
+    for (int i = 0; i < k; i++) {
+        double s = b[i];
+        for (int j = 0; j < i; j++)
+            s -= (double)L[(size_t)i * k + j] * b[j];
+        b[i] = (float)(s / L[(size_t)i * k + i]);
+    }
+    for (int i = k - 1; i >= 0; i--) {
+        double s = b[i];
+        for (int j = i + 1; j < k; j++)
+            s -= (double)L[(size_t)j * k + i] * b[j];
+        b[i] = (float)(s / L[(size_t)i * k + i]);
+    }
+}
+
+/* c - 1 for a raw preference value, as in training. BM25 needs corpus statistics the
+ * model does not keep, so fold-in approximates it by the saturation term alone. */
+static float conf_m1(const tt_als_params *p, float r)
+{
+    float v = r;
+
+    if (p->scaling == TT_ALS_LOG)
+        v = log1pf(r / p->log_eps);
+    else if (p->scaling == TT_ALS_BM25)
+        v = r * (p->bm25_k1 + 1.0f) / (p->bm25_k1 + r) * 3.0f;
+    return p->alpha * (v > 0.0f ? v : 0.0f);
+}
+
+int tt_als_fold_in(const tt_model *mm, const int32_t *hist, const float *r, int32_t n, float *x,
+                   tt_err *err)
+{
+    const tt_als_model *m = (const tt_als_model *)mm;
+    const int k = m->k;
+    float A[64 * 64], *Ah = NULL, *a;
+    int rc = 0;
+
+    if (mm->ops != &als_ops)
+        return tt_err_set(err, TT_EINVAL, "fold-in needs an ALS model");
+    a = k <= 64 ? A : (Ah = tt_malloc((size_t)k * k * sizeof(float)));
+    memcpy(a, m->gram, (size_t)k * k * sizeof(float));
+    memset(x, 0, (size_t)k * sizeof(float));
+    for (int32_t j = 0; j < n; j++) {
+        const float *y;
+        float cm1;
+        if (hist[j] < 0 || hist[j] >= mm->n_tracks || !(r[j] > 0.0f))
+            continue;
+        y = m->Y + (size_t)hist[j] * k;
+        cm1 = conf_m1(&m->p, r[j]);
+        /* Lower triangle only: that is all cholesky() reads. */
+        for (int row = 0; row < k; row++)
+            axpy(cm1 * y[row], y, a + (size_t)row * k, row + 1);
+        axpy(cm1 + 1.0f, y, x, k);
+    }
+    if (cholesky(a, k) < 0)
+        rc = tt_err_set(err, TT_EINTERNAL, "fold-in system is not positive definite");
+    else
+        cholesky_solve(a, k, x);
+    free(Ah);
+    return rc;
+}
+
+/* Top k of @scores (n entries) skipping sorted @excl. */
+static int select_top(const float *scores, int32_t n, const int32_t *excl, int32_t n_excl,
+                      int k, tt_scored *out)
+{
+    tt_topk top;
+    int32_t e = 0;
+
+    tt_topk_init(&top, out, k);
+    for (int32_t t = 0; t < n; t++) {
+        while (e < n_excl && excl[e] < t)
+            e++;
+        if (e < n_excl && excl[e] == t)
+            continue;
+        tt_topk_push(&top, t, scores[t]);
+    }
+    return tt_topk_finish(&top);
+}
+
+static int als_recommend(const tt_model *mm, const tt_query *q, int k, tt_scored *out,
+                         int *n_out, tt_err *err)
+{
+    const tt_als_model *m = (const tt_als_model *)mm;
+    float xbuf[1024], *scores;
+    const float *x;
+    int rc;
+
+    if (q->n_hist > 0) {
+        rc = tt_als_fold_in(mm, q->hist, q->hist_conf, q->n_hist, xbuf, err);
+        if (rc < 0)
+            return rc;
+        x = xbuf;
+    } else if (q->user >= 0 && q->user < mm->n_users) {
+        x = m->X + (size_t)q->user * m->k;
+    } else {
+        return tt_err_set_field(err, TT_ENOTFOUND, "user_id", "user has no history in the model");
+    }
+    scores = tt_malloc((size_t)(mm->n_tracks + 1) * sizeof(float));
+    tt_als_score_all(mm, x, scores);
+    *n_out = select_top(scores, mm->n_tracks, q->exclude, q->n_exclude, k, out);
+    free(scores);
+    return 0;
+}
+
+struct batch {
+    const tt_als_model *m;
+    const int32_t *users;
+    const tt_csr *exclude;
+    float *S; /* threads x (chunk x n_tracks) scratch */
+    int k;
+    tt_scored *out;
+};
+
+#define BATCH_CHUNK 64
+
+/*
+ * One chunk of users: one sgemm (users x k times k x tracks) for all their scores, then
+ * each row's top k.
+ */
+static void batch_chunk(void *ctx, int64_t b, int64_t e, int thread)
+{
+    const struct batch *bt = ctx;
+    const tt_als_model *m = bt->m;
+    int32_t nt = m->base.n_tracks, rows = (int32_t)(e - b);
+    float *S = bt->S + (size_t)thread * ((size_t)BATCH_CHUNK * nt + (size_t)BATCH_CHUNK * m->k);
+    float *Xb = S + (size_t)BATCH_CHUNK * nt;
+
+    for (int32_t i = 0; i < rows; i++) {
+        int32_t u = bt->users[b + i];
+        if (u >= 0 && u < m->base.n_users)
+            memcpy(Xb + (size_t)i * m->k, m->X + (size_t)u * m->k, (size_t)m->k * 4);
+        else
+            memset(Xb + (size_t)i * m->k, 0, (size_t)m->k * 4);
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, nt, m->k, 1.0f, Xb, m->k, m->Y,
+                m->k, 0.0f, S, nt);
+    for (int32_t i = 0; i < rows; i++) {
+        int32_t u = bt->users[b + i];
+        const int32_t *ex = NULL;
+        int32_t nex = 0;
+        tt_scored *row = bt->out + (size_t)(b + i) * bt->k;
+        int got;
+        if (bt->exclude && u >= 0 && u < bt->exclude->rows) {
+            ex = bt->exclude->indices + bt->exclude->indptr[u];
+            nex = (int32_t)tt_csr_row_nnz(bt->exclude, u);
+        }
+        got = (u >= 0 && u < m->base.n_users)
+                  ? select_top(S + (size_t)i * nt, nt, ex, nex, bt->k, row)
+                  : 0;
+        for (int j = got; j < bt->k; j++)
+            row[j] = (tt_scored){-1, 0.0f};
+    }
+}
+
+static int als_recommend_batch(const tt_model *mm, const int32_t *users, int32_t n,
+                               const tt_csr *exclude, int k, tt_scored *out, tt_err *err)
+{
+    const tt_als_model *m = (const tt_als_model *)mm;
+    int threads = tt_threads_resolve(m->p.threads);
+    size_t per = (size_t)BATCH_CHUNK * (mm->n_tracks + (size_t)m->k);
+    struct batch bt = {m, users, exclude, tt_aligned_alloc(threads * per * sizeof(float)), k, out};
+
+    (void)err;
+    pthread_once(&blas_once, blas_single);
+    tt_parallel_for(n, BATCH_CHUNK, threads, batch_chunk, &bt);
+    free(bt.S);
+    return 0;
+}
+
+/* Cosine similarity between track factor vectors. */
+static int als_similar(const tt_model *mm, int32_t track, int k, tt_scored *out, int *n_out,
+                       tt_err *err)
+{
+    const tt_als_model *m = (const tt_als_model *)mm;
+    float *scores = tt_malloc((size_t)(mm->n_tracks + 1) * sizeof(float));
+    int32_t self = track;
+
+    (void)err;
+    tt_als_score_all(mm, m->Y + (size_t)track * m->k, scores);
+    for (int32_t t = 0; t < mm->n_tracks; t++)
+        scores[t] *= m->inv_norm[t] * m->inv_norm[track];
+    *n_out = select_top(scores, mm->n_tracks, &self, 1, k, out);
+    free(scores);
+    return 0;
+}
+
+/* ---- files ---- */
+
+struct als_meta {
+    int32_t k, scaling, iterations, cg_steps;
+    float regularization, alpha, bm25_k1, bm25_b, log_eps;
+    int32_t n_users, n_tracks;
+    double train_seconds;
+    int64_t trained_at;
+};
+
+static int als_save(const tt_model *mm, const char *path, tt_err *err)
+{
+    const tt_als_model *m = (const tt_als_model *)mm;
+    struct als_meta meta = {m->k, m->p.scaling, m->p.iterations, m->p.cg_steps,
+                            m->p.regularization, m->p.alpha, m->p.bm25_k1, m->p.bm25_b,
+                            m->p.log_eps, mm->n_users, mm->n_tracks, mm->train_seconds,
+                            mm->trained_at};
+    tt_mfile_writer *w;
+    int rc = tt_mfile_create(path, "als", mm->catalog, &w, err);
+
+    if (rc < 0)
+        return rc;
+    rc = tt_mfile_add(w, "meta", TT_DT_U8, 1, sizeof(meta), &meta, err);
+    if (rc == 0)
+        rc = tt_mfile_add(w, "user_factors", TT_DT_F32, mm->n_users, m->k, m->X, err);
+    if (rc == 0)
+        rc = tt_mfile_add(w, "track_factors", TT_DT_F32, mm->n_tracks, m->k, m->Y, err);
+    if (rc == 0)
+        rc = tt_mfile_add(w, "gram", TT_DT_F32, m->k, m->k, m->gram, err);
+    if (rc == 0)
+        rc = tt_mfile_add(w, "track_inv_norm", TT_DT_F32, mm->n_tracks, 1, m->inv_norm, err);
+    if (rc == 0)
+        rc = tt_mfile_add_strings(w, "user_ids", (const char *const *)m->user_ids, mm->n_users,
+                                  err);
+    if (rc < 0) {
+        tt_mfile_abort(w);
+        return rc;
+    }
+    return tt_mfile_commit(w, err);
+}
+
+int tt__als_load(tt_mfile *f, tt_model **out, tt_err *err)
+{
+    struct als_meta meta;
+    const void *p;
+    int64_t rows = 1, cols = sizeof(meta);
+    tt_als_model *m;
+    int rc = tt_mfile_get(f, "meta", TT_DT_U8, &rows, &cols, &p, err);
+
+    if (rc < 0)
+        return rc;
+    memcpy(&meta, p, sizeof(meta));
+    if (meta.k < 1 || meta.k > 1024 || meta.n_users < 0 || meta.n_tracks < 0)
+        return tt_err_set(err, TT_ECORRUPT, "model file %s refused: bad ALS sizes",
+                          tt_mfile_path(f));
+    m = model_new(meta.k);
+    m->p = tt_als_params_default();
+    m->p.factors = meta.k;
+    m->p.scaling = (enum tt_als_scaling)meta.scaling;
+    m->p.iterations = meta.iterations;
+    m->p.cg_steps = meta.cg_steps;
+    m->p.regularization = meta.regularization;
+    m->p.alpha = meta.alpha;
+    m->p.bm25_k1 = meta.bm25_k1;
+    m->p.bm25_b = meta.bm25_b;
+    m->p.log_eps = meta.log_eps;
+    m->base.n_users = meta.n_users;
+    m->base.n_tracks = meta.n_tracks;
+    m->base.train_seconds = meta.train_seconds;
+    m->base.trained_at = meta.trained_at;
+    m->base.catalog = tt_mfile_catalog(f);
+    m->file = f;
+    rows = meta.n_users, cols = meta.k;
+    rc = tt_mfile_get(f, "user_factors", TT_DT_F32, &rows, &cols, &p, err);
+    m->X = p;
+    rows = meta.n_tracks;
+    if (rc == 0)
+        rc = tt_mfile_get(f, "track_factors", TT_DT_F32, &rows, &cols, &p, err);
+    m->Y = p;
+    rows = meta.k;
+    if (rc == 0)
+        rc = tt_mfile_get(f, "gram", TT_DT_F32, &rows, &cols, &p, err);
+    m->gram = p;
+    rows = meta.n_tracks, cols = 1;
+    if (rc == 0)
+        rc = tt_mfile_get(f, "track_inv_norm", TT_DT_F32, &rows, &cols, &p, err);
+    m->inv_norm = p;
+    if (rc == 0) {
+        m->owned_ids = tt_malloc(((size_t)meta.n_users + 1) * sizeof(char *));
+        m->user_ids = m->owned_ids;
+        rc = tt_mfile_strings(f, "user_ids", meta.n_users, m->owned_ids, err);
+    }
+    if (rc < 0) {
+        m->file = NULL; /* the caller still owns @f on failure */
+        tt_model_free(&m->base);
+        return rc;
+    }
+    *out = &m->base;
+    return 0;
+}
+
+static void als_free(tt_model *mm)
+{
+    tt_als_model *m = (tt_als_model *)mm;
+
+    for (int i = 0; i < 4; i++)
+        free(m->owned[i]);
+    free(m->owned_ids);
+    tt_mfile_close(m->file);
+    free(m);
+}
+
+/* User ids of the model in dense order (borrowed). */
+const char *const *tt__als_user_ids(const tt_model *mm)
+{
+    return ((const tt_als_model *)mm)->user_ids;
+}
+
+static const struct tt_model_ops als_ops = {
+    .kind = "als",
+    .recommend = als_recommend,
+    .recommend_batch = als_recommend_batch,
+    .similar = als_similar,
+    .save = als_save,
+    .free = als_free,
+};

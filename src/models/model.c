@@ -1,0 +1,247 @@
+/*
+ * What all models share: interaction weighting into a training set, top-k selection,
+ * the batch fallback and the loader registry.
+ */
+#include "tt/model.h"
+#include "tt/core.h"
+#include "tt/modelfile.h"
+
+#include <string.h>
+
+tt_weighting tt_weighting_default(void)
+{
+    tt_weighting w;
+
+    memset(&w, 0, sizeof(w));
+    /* Per event; a play's event weight is its play count, so heavy listening counts more. */
+    w.action[TT_ACT_PLAY] = 1.0f;
+    w.action[TT_ACT_LIKE] = 4.0f;
+    w.action[TT_ACT_SAVE] = 3.0f;
+    w.action[TT_ACT_SHARE] = 3.0f;
+    w.action[TT_ACT_CLICK] = 0.5f;
+    w.action[TT_ACT_SKIP] = -0.5f;
+    w.action[TT_ACT_DISLIKE] = 0.0f; /* handled apart: the pair is excluded for good */
+    w.action[TT_ACT_IMPRESSION] = 0.0f;
+    return w;
+}
+
+/* Keeps the entries of @m whose value is > 0 and whose pair is not in @neg. */
+static void keep_positive(tt_csr *m, const tt_csr *neg)
+{
+    int64_t w = 0;
+
+    for (int32_t r = 0; r < m->rows; r++) {
+        int64_t start = m->indptr[r], end = m->indptr[r + 1];
+        int64_t nb = neg->indptr[r], ne = neg->indptr[r + 1];
+        m->indptr[r] = w;
+        for (int64_t k = start; k < end; k++) {
+            int32_t c = m->indices[k];
+            while (nb < ne && neg->indices[nb] < c)
+                nb++;
+            if (m->data[k] <= 0.0f || (nb < ne && neg->indices[nb] == c))
+                continue;
+            m->indices[w] = c;
+            m->data[w++] = m->data[k];
+        }
+    }
+    m->indptr[m->rows] = w;
+    m->nnz = w;
+}
+
+/* Marks disliked pairs of @seen with -1, the rest 1. */
+static void mark_seen(tt_csr *seen, const tt_csr *neg)
+{
+    for (int32_t r = 0; r < seen->rows; r++) {
+        int64_t nb = neg->indptr[r], ne = neg->indptr[r + 1];
+        for (int64_t k = seen->indptr[r]; k < seen->indptr[r + 1]; k++) {
+            while (nb < ne && neg->indices[nb] < seen->indices[k])
+                nb++;
+            seen->data[k] = (nb < ne && neg->indices[nb] == seen->indices[k]) ? -1.0f : 1.0f;
+        }
+    }
+}
+
+void tt_train_set_build(const tt_dataset *ds, const uint8_t *mask, const tt_weighting *w,
+                        tt_train_set *out)
+{
+    int32_t nu = tt_dataset_n_users(ds), nt = tt_dataset_n_tracks(ds);
+    int64_t n = 0, nd = 0;
+    int32_t *ru = tt_malloc((size_t)(ds->n_events + 1) * sizeof(int32_t));
+    int32_t *rt = tt_malloc((size_t)(ds->n_events + 1) * sizeof(int32_t));
+    float *rv = tt_malloc((size_t)(ds->n_events + 1) * sizeof(float));
+    int32_t *du = NULL, *dt = NULL;
+    size_t dcap = 0, dcap2 = 0;
+    tt_csr neg;
+
+    memset(out, 0, sizeof(*out));
+    out->ds = ds;
+    out->mask = mask;
+    for (int64_t i = 0; i < ds->n_events; i++) {
+        if (mask && !mask[i])
+            continue;
+        ru[n] = ds->ev_user[i];
+        rt[n] = ds->ev_track[i];
+        rv[n] = w->action[ds->ev_action[i]] * ds->ev_weight[i];
+        if (ds->ev_time[i] > out->now)
+            out->now = ds->ev_time[i];
+        if (ds->ev_action[i] == TT_ACT_DISLIKE) {
+            TT_GROW(du, dcap, (size_t)nd + 1);
+            TT_GROW(dt, dcap2, (size_t)nd + 1);
+            du[nd] = ru[n];
+            dt[nd++] = rt[n];
+        }
+        n++;
+    }
+    out->n_events = n;
+    tt_csr_from_coo(nu, nt, n, ru, rt, rv, &out->conf);
+    tt_csr_from_coo(nu, nt, n, ru, rt, NULL, &out->seen);
+    tt_csr_from_coo(nu, nt, nd, du, dt, NULL, &neg);
+    keep_positive(&out->conf, &neg);
+    mark_seen(&out->seen, &neg);
+    tt_csr_release(&neg);
+    free(ru);
+    free(rt);
+    free(rv);
+    free(du);
+    free(dt);
+}
+
+void tt_train_set_release(tt_train_set *t)
+{
+    if (!t)
+        return;
+    tt_csr_release(&t->conf);
+    tt_csr_release(&t->seen);
+}
+
+void tt_topk_init(tt_topk *t, tt_scored *buf, int k)
+{
+    t->heap = buf;
+    t->k = k;
+    t->n = 0;
+}
+
+/* Min-heap on score, ties broken toward the lower track id so results are deterministic. */
+static inline bool worse(const tt_scored *a, const tt_scored *b)
+{
+    return a->score < b->score || (a->score == b->score && a->track > b->track);
+}
+
+static void sift_down(tt_scored *h, int n, int i)
+{
+    for (;;) {
+        int l = 2 * i + 1, r = l + 1, m = i;
+        if (l < n && worse(&h[l], &h[m]))
+            m = l;
+        if (r < n && worse(&h[r], &h[m]))
+            m = r;
+        if (m == i)
+            return;
+        tt_scored tmp = h[i];
+        h[i] = h[m];
+        h[m] = tmp;
+        i = m;
+    }
+}
+
+void tt__topk_sift(tt_topk *t, int32_t track, float score)
+{
+    tt_scored e = {track, score};
+
+    if (t->k <= 0)
+        return;
+    if (t->n < t->k) {
+        int i = t->n++;
+        t->heap[i] = e;
+        while (i > 0 && worse(&t->heap[i], &t->heap[(i - 1) / 2])) {
+            tt_scored tmp = t->heap[i];
+            t->heap[i] = t->heap[(i - 1) / 2];
+            t->heap[(i - 1) / 2] = tmp;
+            i = (i - 1) / 2;
+        }
+        return;
+    }
+    if (!worse(&t->heap[0], &e))
+        return;
+    t->heap[0] = e;
+    sift_down(t->heap, t->n, 0);
+}
+
+int tt_topk_finish(tt_topk *t)
+{
+    int n = t->n;
+
+    /* Heap sort: repeatedly move the worst to the end, leaving the best first. */
+    for (int end = n - 1; end > 0; end--) {
+        tt_scored tmp = t->heap[0];
+        t->heap[0] = t->heap[end];
+        t->heap[end] = tmp;
+        sift_down(t->heap, end, 0);
+    }
+    return n;
+}
+
+bool tt_sorted_contains(const int32_t *a, int32_t n, int32_t x)
+{
+    int32_t lo = 0, hi = n;
+
+    while (lo < hi) {
+        int32_t mid = lo + (hi - lo) / 2;
+        if (a[mid] < x)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < n && a[lo] == x;
+}
+
+int tt_model_recommend_batch(const tt_model *m, const int32_t *users, int32_t n,
+                             const tt_csr *exclude, int k, tt_scored *out, tt_err *err)
+{
+    if (m->ops->recommend_batch)
+        return m->ops->recommend_batch(m, users, n, exclude, k, out, err);
+    for (int32_t i = 0; i < n; i++) {
+        tt_query q = {.user = users[i]};
+        tt_scored *row = out + (size_t)i * (size_t)k;
+        int got = 0, rc;
+        if (exclude && users[i] >= 0 && users[i] < exclude->rows) {
+            q.exclude = exclude->indices + exclude->indptr[users[i]];
+            q.n_exclude = (int32_t)tt_csr_row_nnz(exclude, users[i]);
+        }
+        rc = m->ops->recommend(m, &q, k, row, &got, err);
+        if (rc < 0)
+            return rc;
+        for (int j = got; j < k; j++)
+            row[j] = (tt_scored){-1, 0.0f};
+    }
+    return 0;
+}
+
+int tt_model_similar(const tt_model *m, int32_t track, int k, tt_scored *out, int *n_out,
+                     tt_err *err)
+{
+    if (!m->ops->similar)
+        return tt_err_set(err, TT_EUNSUPPORTED, "model %s has no similar-tracks operation",
+                          m->name);
+    if (track < 0 || track >= m->n_tracks)
+        return tt_err_set_field(err, TT_ENOTFOUND, "track_id", "unknown track");
+    return m->ops->similar(m, track, k, out, n_out, err);
+}
+
+void tt_model_free(tt_model *m)
+{
+    if (m)
+        m->ops->free(m);
+}
+
+uint64_t tt_catalog_checksum(const tt_dataset *ds)
+{
+    uint64_t h = 0x7474636174616c67ULL;
+    int32_t n = tt_dataset_n_tracks(ds);
+
+    for (int32_t i = 0; i < n; i++) {
+        const char *s = tt_ids_name(ds->tracks, i);
+        h = (h ^ tt_hash64(s, strlen(s))) * 0x100000001b3ULL;
+    }
+    return h ^ (uint64_t)n;
+}

@@ -1,0 +1,125 @@
+/*
+ * The model table: names, tiers, how to train each, and how to load any saved model.
+ */
+#include "tt/models.h"
+#include "tt/core.h"
+#include "tt/popularity.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+static const tt_model_info table[] = {
+    {"als", TT_TIER_FREE, "implicit ALS matrix factorization (conjugate gradient)"},
+    {"popularity", TT_TIER_FREE, "all-time most popular tracks"},
+    {"trending", TT_TIER_FREE, "popularity with exponential time decay"},
+    {"genre", TT_TIER_FREE, "best tracks of the user's genres, mixed in proportion"},
+    {NULL, TT_TIER_FREE, NULL},
+};
+
+tt_model_opts tt_model_opts_default(void)
+{
+    tt_model_opts o;
+
+    memset(&o, 0, sizeof(o));
+    o.als = tt_als_params_default();
+    o.trending_half_life_days = 7.0;
+    o.seed = 42;
+    return o;
+}
+
+const tt_model_info *tt_models_list(void)
+{
+    return table;
+}
+
+const tt_model_info *tt_models_find(const char *name)
+{
+    for (const tt_model_info *i = table; name && i->name; i++)
+        if (strcmp(i->name, name) == 0)
+            return i;
+    return NULL;
+}
+
+static void als_progress(void *ctx, int iteration, double loss, double seconds)
+{
+    const tt_als_params *p = ctx;
+
+    fprintf(stderr, "\r  als: iteration %d/%d  loss %.6f  %.1f s%s", iteration, p->iterations,
+            loss, seconds, iteration == p->iterations ? "\n" : "");
+    fflush(stderr);
+}
+
+int tt_models_train(const char *name, const tt_train_set *ts, const tt_model_opts *o,
+                    tt_model **out, tt_err *err)
+{
+    if (!tt_models_find(name))
+        return tt_err_set_field(err, TT_ENOTFOUND, "model", "unknown model '%s'", name);
+    if (strcmp(name, "als") == 0) {
+        tt_als_params p = o->als;
+        p.threads = o->threads;
+        p.seed = o->seed;
+        if (o->progress) {
+            p.calc_loss = true;
+            p.progress = als_progress;
+            p.progress_ctx = &p;
+        }
+        return tt_als_train(ts, &p, out, err);
+    }
+    if (strcmp(name, "popularity") == 0)
+        return tt_popularity_train(ts, TT_POP_ALL_TIME, 0.0, out, err);
+    if (strcmp(name, "trending") == 0)
+        return tt_popularity_train(ts, TT_POP_TRENDING, o->trending_half_life_days, out, err);
+    return tt_popularity_train(ts, TT_POP_GENRE, 0.0, out, err);
+}
+
+static const char *tier_names[] = {"free", "starter", "pro", "enterprise"};
+
+int tt_tier_from_name(const char *s)
+{
+    for (int i = 0; s && i < 4; i++)
+        if (strcasecmp(s, tier_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+const char *tt_tier_to_name(enum tt_tier t)
+{
+    return (unsigned)t < 4 ? tier_names[t] : "unknown";
+}
+
+/* Loaders by file kind. */
+static const struct {
+    const char *kind;
+    int (*load)(tt_mfile *f, tt_model **out, tt_err *err);
+} loaders[] = {
+    {"als", tt__als_load},
+    {"popularity", tt__popularity_load},
+};
+
+int tt_model_load(const char *path, uint64_t catalog, tt_model **out, tt_err *err)
+{
+    tt_mfile *f = NULL;
+    int rc = tt_mfile_open(path, &f, err);
+
+    if (rc < 0)
+        return rc;
+    if (catalog != 0 && tt_mfile_catalog(f) != catalog) {
+        rc = tt_err_set(err, TT_ECORRUPT,
+                        "model file %s refused: trained on another catalog version", path);
+        goto fail;
+    }
+    for (size_t i = 0; i < sizeof(loaders) / sizeof(loaders[0]); i++) {
+        if (strcmp(loaders[i].kind, tt_mfile_kind(f)) == 0) {
+            rc = loaders[i].load(f, out, err);
+            if (rc < 0)
+                goto fail;
+            return 0;
+        }
+    }
+    rc = tt_err_set(err, TT_ECORRUPT, "model file %s refused: unknown model kind '%s'", path,
+                    tt_mfile_kind(f));
+fail:
+    tt_mfile_close(f);
+    return rc;
+}

@@ -1,0 +1,52 @@
+/*
+ * backend.h - what a storage backend implements. Internal to src/store/.
+ */
+#ifndef TT_STORE_BACKEND_H
+#define TT_STORE_BACKEND_H
+
+#include "tt/store.h"
+
+struct tt_store_ops {
+    const char *name;
+    void (*close)(void *self);
+    int (*schema_version)(void *self, int *out, tt_err *err);
+    int (*begin)(void *self, tt_err *err);
+    int (*commit)(void *self, tt_err *err);
+    void (*rollback)(void *self);
+    int (*put_artist)(void *self, const tt_artist_rec *a, tt_err *err);
+    int (*put_track)(void *self, const tt_track_rec *t, tt_err *err);
+    int (*put_user)(void *self, const tt_user_rec *u, tt_err *err);
+    int (*put_interaction)(void *self, const tt_interaction_rec *r, tt_err *err);
+    int (*feedback_put)(void *self, const tt_interaction_rec *r, tt_err *err);
+    int (*impressions_put)(void *self, const tt_impression_rec *recs, int n, tt_err *err);
+    int (*scan_artists)(void *self, tt_artist_fn fn, void *ctx, tt_err *err);
+    int (*scan_tracks)(void *self, tt_track_fn fn, void *ctx, tt_err *err);
+    int (*scan_users)(void *self, tt_user_fn fn, void *ctx, tt_err *err);
+    int (*scan_interactions)(void *self, tt_interaction_fn fn, void *ctx, tt_err *err);
+    int (*scan_user_interactions)(void *self, const char *user_id, tt_interaction_fn fn,
+                                  void *ctx, tt_err *err);
+    int (*count)(void *self, const char *table, int64_t *out, tt_err *err);
+};
+
+/* Each backend's constructor: opens, migrates, fills *ops and *self. */
+int tt__store_sqlite_open(const char *path, const struct tt_store_ops **ops, void **self,
+                          tt_err *err);
+int tt__store_pg_open(const char *url, const struct tt_store_ops **ops, void **self, tt_err *err);
+
+/*
+ * Versioned migrations shared by both backends: migration i (version i + 1) is one SQL
+ * script per dialect. Applied in order inside a transaction together with the row in
+ * schema_migrations that records it.
+ */
+struct tt__migration {
+    int version;
+    const char *sqlite_sql;
+    const char *pg_sql;
+};
+extern const struct tt__migration tt__migrations[];
+extern const int tt__n_migrations;
+
+/* Tables tt_store_count accepts. */
+bool tt__store_table_ok(const char *table);
+
+#endif

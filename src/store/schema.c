@@ -1,0 +1,71 @@
+/*
+ * The schema, as migrations. Both dialects describe the same tables and columns; only the
+ * types that differ are spelled differently (BLOB/BYTEA, rowid/BIGSERIAL). Timestamps are
+ * Unix seconds in BIGINT columns on both, so the TuneTrail API service writes the same
+ * values whichever database it shares with us. Never edit a released migration: append.
+ */
+#include "backend.h"
+
+#include <string.h>
+
+#define ACTIONS "('play','like','skip','dislike','save','share','click','impression')"
+
+#define V1_COMMON(EMB, SERIAL)                                                               \
+    "CREATE TABLE artists ("                                                                 \
+    " artist_id TEXT PRIMARY KEY,"                                                           \
+    " name TEXT NOT NULL,"                                                                   \
+    " genres TEXT NOT NULL DEFAULT '',"                                                      \
+    " updated_at BIGINT NOT NULL);"                                                          \
+    "CREATE TABLE tracks ("                                                                  \
+    " track_id TEXT PRIMARY KEY,"                                                            \
+    " title TEXT NOT NULL,"                                                                  \
+    " artist_id TEXT NOT NULL,"                                                              \
+    " artist TEXT NOT NULL,"                                                                 \
+    " album TEXT,"                                                                           \
+    " genres TEXT NOT NULL DEFAULT '',"                                                      \
+    " duration_ms INTEGER,"                                                                  \
+    " release_year INTEGER,"                                                                 \
+    " danceability REAL, energy REAL, valence REAL, tempo REAL, acousticness REAL,"          \
+    " instrumentalness REAL, speechiness REAL, liveness REAL, loudness REAL,"                \
+    " key INTEGER, mode INTEGER,"                                                            \
+    " embedding " EMB ","                                                                    \
+    " updated_at BIGINT NOT NULL);"                                                          \
+    "CREATE INDEX tracks_artist ON tracks(artist_id);"                                       \
+    "CREATE TABLE users ("                                                                   \
+    " user_id TEXT PRIMARY KEY,"                                                             \
+    " plan_tier TEXT NOT NULL DEFAULT 'free',"                                               \
+    " favorite_genres TEXT NOT NULL DEFAULT '',"                                             \
+    " created_at BIGINT NOT NULL);"                                                          \
+    "CREATE TABLE interactions ("                                                            \
+    " id " SERIAL ","                                                                        \
+    " user_id TEXT NOT NULL,"                                                                \
+    " track_id TEXT NOT NULL,"                                                               \
+    " action TEXT NOT NULL CHECK (action IN " ACTIONS "),"                                   \
+    " weight REAL NOT NULL DEFAULT 1,"                                                       \
+    " ms_played BIGINT,"                                                                     \
+    " occurred_at BIGINT NOT NULL,"                                                          \
+    " context TEXT,"                                                                         \
+    " recommendation_id TEXT,"                                                               \
+    " UNIQUE (user_id, track_id, action, occurred_at));"                                     \
+    "CREATE INDEX interactions_recommendation ON interactions(recommendation_id)"            \
+    " WHERE recommendation_id IS NOT NULL;"                                                  \
+    "CREATE TABLE impressions ("                                                             \
+    " recommendation_id TEXT PRIMARY KEY,"                                                   \
+    " user_id TEXT NOT NULL,"                                                                \
+    " model TEXT NOT NULL,"                                                                  \
+    " track_ids TEXT NOT NULL,"                                                              \
+    " created_at BIGINT NOT NULL);"
+
+const struct tt__migration tt__migrations[] = {
+    {1, V1_COMMON("BLOB", "INTEGER PRIMARY KEY"), V1_COMMON("BYTEA", "BIGSERIAL PRIMARY KEY")},
+};
+const int tt__n_migrations = (int)(sizeof(tt__migrations) / sizeof(tt__migrations[0]));
+
+bool tt__store_table_ok(const char *table)
+{
+    static const char *ok[] = {"artists", "tracks", "users", "interactions", "impressions"};
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+        if (strcmp(table, ok[i]) == 0)
+            return true;
+    return false;
+}

@@ -1,0 +1,209 @@
+/*
+ * URL -> backend dispatch and the thin tt_store_* wrappers over the ops table.
+ */
+#include "backend.h"
+#include "tt/core.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct tt_store {
+    const struct tt_store_ops *ops;
+    void *self;
+};
+
+static const char *action_names[TT_ACT_COUNT] = {"play", "like",  "skip",  "dislike",
+                                                 "save", "share", "click", "impression"};
+
+const char *tt_action_name(enum tt_action a)
+{
+    return (unsigned)a < TT_ACT_COUNT ? action_names[a] : "unknown";
+}
+
+int tt_action_parse(const char *s, size_t len)
+{
+    for (int i = 0; i < TT_ACT_COUNT; i++)
+        if (strlen(action_names[i]) == len && memcmp(action_names[i], s, len) == 0)
+            return i;
+    return -1;
+}
+
+static const char *feature_names[TT_N_FEATURES] = {
+    "danceability", "energy",   "valence",  "tempo", "acousticness", "instrumentalness",
+    "speechiness",  "liveness", "loudness", "key",   "mode"};
+
+const char *tt_feature_name(int f)
+{
+    return (f >= 0 && f < TT_N_FEATURES) ? feature_names[f] : NULL;
+}
+
+int tt_feature_parse(const char *s)
+{
+    for (int i = 0; i < TT_N_FEATURES; i++)
+        if (strcmp(feature_names[i], s) == 0)
+            return i;
+    return -1;
+}
+
+tt_track_rec tt_track_rec_empty(void)
+{
+    tt_track_rec t;
+
+    memset(&t, 0, sizeof(t));
+    t.duration_ms = -1;
+    t.release_year = -1;
+    for (int i = 0; i < TT_N_FEATURES; i++)
+        t.features[i] = NAN;
+    return t;
+}
+
+int tt_store_open(const char *url, tt_store **out, tt_err *err)
+{
+    const struct tt_store_ops *ops = NULL;
+    void *self = NULL;
+    int rc;
+
+    if (!url || !out)
+        return tt_err_set(err, TT_EINVAL, "database URL is required");
+    if (strncmp(url, "sqlite://", 9) == 0)
+        rc = tt__store_sqlite_open(url + 9, &ops, &self, err);
+    else if (strncmp(url, "postgresql://", 13) == 0 || strncmp(url, "postgres://", 11) == 0)
+        rc = tt__store_pg_open(url, &ops, &self, err);
+    else
+        return tt_err_set_field(err, TT_ECONFIG, "DATABASE_URL",
+                                "unsupported database URL '%s': use sqlite:///PATH or "
+                                "postgresql://USER:PASS@HOST:PORT/DB", url);
+    if (rc < 0)
+        return rc;
+    *out = tt_malloc(sizeof(**out));
+    (*out)->ops = ops;
+    (*out)->self = self;
+    return 0;
+}
+
+void tt_store_close(tt_store *s)
+{
+    if (!s)
+        return;
+    s->ops->close(s->self);
+    free(s);
+}
+
+const char *tt_store_backend(const tt_store *s)
+{
+    return s->ops->name;
+}
+
+int tt_store_schema_version(tt_store *s, int *out, tt_err *err)
+{
+    return s->ops->schema_version(s->self, out, err);
+}
+
+int tt_store_begin(tt_store *s, tt_err *err)
+{
+    return s->ops->begin(s->self, err);
+}
+
+int tt_store_commit(tt_store *s, tt_err *err)
+{
+    return s->ops->commit(s->self, err);
+}
+
+void tt_store_rollback(tt_store *s)
+{
+    s->ops->rollback(s->self);
+}
+
+int tt_store_put_artist(tt_store *s, const tt_artist_rec *a, tt_err *err)
+{
+    if (!a->artist_id || !*a->artist_id || !a->name)
+        return tt_err_set_field(err, TT_EINVAL, "artist_id", "artist_id and name are required");
+    return s->ops->put_artist(s->self, a, err);
+}
+
+int tt_store_put_track(tt_store *s, const tt_track_rec *t, tt_err *err)
+{
+    if (!t->track_id || !*t->track_id)
+        return tt_err_set_field(err, TT_EINVAL, "track_id", "track_id is required");
+    if (!t->title || !t->artist)
+        return tt_err_set_field(err, TT_EINVAL, t->title ? "artist" : "title",
+                                "title and artist are required");
+    if (t->embedding_dim < 0 || (t->embedding_dim > 0 && !t->embedding))
+        return tt_err_set_field(err, TT_EINVAL, "embedding", "bad embedding");
+    return s->ops->put_track(s->self, t, err);
+}
+
+int tt_store_put_user(tt_store *s, const tt_user_rec *u, tt_err *err)
+{
+    if (!u->user_id || !*u->user_id)
+        return tt_err_set_field(err, TT_EINVAL, "user_id", "user_id is required");
+    return s->ops->put_user(s->self, u, err);
+}
+
+static int check_interaction(const tt_interaction_rec *r, tt_err *err)
+{
+    if (!r->user_id || !*r->user_id)
+        return tt_err_set_field(err, TT_EINVAL, "user_id", "user_id is required");
+    if (!r->track_id || !*r->track_id)
+        return tt_err_set_field(err, TT_EINVAL, "track_id", "track_id is required");
+    if ((unsigned)r->action >= TT_ACT_COUNT)
+        return tt_err_set_field(err, TT_EINVAL, "action", "unknown action");
+    if (!isfinite(r->weight))
+        return tt_err_set_field(err, TT_EINVAL, "weight", "weight must be a finite number");
+    return 0;
+}
+
+int tt_store_put_interaction(tt_store *s, const tt_interaction_rec *r, tt_err *err)
+{
+    int rc = check_interaction(r, err);
+    return rc < 0 ? rc : s->ops->put_interaction(s->self, r, err);
+}
+
+int tt_store_feedback_put(tt_store *s, const tt_interaction_rec *r, tt_err *err)
+{
+    int rc = check_interaction(r, err);
+    return rc < 0 ? rc : s->ops->feedback_put(s->self, r, err);
+}
+
+int tt_store_impressions_put(tt_store *s, const tt_impression_rec *recs, int n, tt_err *err)
+{
+    if (n < 0 || (n > 0 && !recs))
+        return tt_err_set(err, TT_EINVAL, "bad impression batch");
+    return n == 0 ? 0 : s->ops->impressions_put(s->self, recs, n, err);
+}
+
+int tt_store_scan_artists(tt_store *s, tt_artist_fn fn, void *ctx, tt_err *err)
+{
+    return s->ops->scan_artists(s->self, fn, ctx, err);
+}
+
+int tt_store_scan_tracks(tt_store *s, tt_track_fn fn, void *ctx, tt_err *err)
+{
+    return s->ops->scan_tracks(s->self, fn, ctx, err);
+}
+
+int tt_store_scan_users(tt_store *s, tt_user_fn fn, void *ctx, tt_err *err)
+{
+    return s->ops->scan_users(s->self, fn, ctx, err);
+}
+
+int tt_store_scan_interactions(tt_store *s, tt_interaction_fn fn, void *ctx, tt_err *err)
+{
+    return s->ops->scan_interactions(s->self, fn, ctx, err);
+}
+
+int tt_store_scan_user_interactions(tt_store *s, const char *user_id, tt_interaction_fn fn,
+                                    void *ctx, tt_err *err)
+{
+    if (!user_id)
+        return tt_err_set_field(err, TT_EINVAL, "user_id", "user_id is required");
+    return s->ops->scan_user_interactions(s->self, user_id, fn, ctx, err);
+}
+
+int tt_store_count(tt_store *s, const char *table, int64_t *out, tt_err *err)
+{
+    if (!table || !tt__store_table_ok(table))
+        return tt_err_set(err, TT_EINVAL, "unknown table '%s'", table ? table : "(null)");
+    return s->ops->count(s->self, table, out, err);
+}

@@ -1,0 +1,520 @@
+/*
+ * SQLite backend: the embedded default. One connection per tt_store, WAL journal so readers
+ * (the service) and a writer (an import) do not block each other, synchronous=FULL so a
+ * commit is on disk when it returns (a bulk import pays one sync at its single commit).
+ * Every statement is prepared once at open.
+ */
+#include "backend.h"
+#include "tt/core.h"
+#include "tt/fileio.h"
+
+#include <math.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum stmt_id {
+    ST_PUT_ARTIST,
+    ST_PUT_TRACK,
+    ST_PUT_USER,
+    ST_PUT_INTERACTION,
+    ST_PUT_IMPRESSION,
+    ST_SCAN_ARTISTS,
+    ST_SCAN_TRACKS,
+    ST_SCAN_USERS,
+    ST_SCAN_INTERACTIONS,
+    ST_SCAN_USER_INTERACTIONS,
+    ST_COUNT
+};
+
+#define INTERACTION_COLS \
+    "user_id, track_id, action, weight, ms_played, occurred_at, context, recommendation_id"
+#define TRACK_COLS                                                                              \
+    "track_id, title, artist_id, artist, album, genres, duration_ms, release_year,"            \
+    " danceability, energy, valence, tempo, acousticness, instrumentalness, speechiness,"      \
+    " liveness, loudness, key, mode, embedding"
+
+static const char *stmt_sql[ST_COUNT] = {
+    [ST_PUT_ARTIST] = "INSERT INTO artists(artist_id, name, genres, updated_at) VALUES (?,?,?,?)"
+                      " ON CONFLICT(artist_id) DO UPDATE SET name=excluded.name,"
+                      " genres=excluded.genres, updated_at=excluded.updated_at",
+    [ST_PUT_TRACK] = "INSERT INTO tracks(" TRACK_COLS ", updated_at) VALUES"
+                     " (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+                     " ON CONFLICT(track_id) DO UPDATE SET title=excluded.title,"
+                     " artist_id=excluded.artist_id, artist=excluded.artist, album=excluded.album,"
+                     " genres=excluded.genres, duration_ms=excluded.duration_ms,"
+                     " release_year=excluded.release_year, danceability=excluded.danceability,"
+                     " energy=excluded.energy, valence=excluded.valence, tempo=excluded.tempo,"
+                     " acousticness=excluded.acousticness,"
+                     " instrumentalness=excluded.instrumentalness,"
+                     " speechiness=excluded.speechiness, liveness=excluded.liveness,"
+                     " loudness=excluded.loudness, key=excluded.key, mode=excluded.mode,"
+                     " embedding=excluded.embedding, updated_at=excluded.updated_at",
+    [ST_PUT_USER] = "INSERT INTO users(user_id, plan_tier, favorite_genres, created_at)"
+                    " VALUES (?,?,?,?) ON CONFLICT(user_id) DO UPDATE SET"
+                    " plan_tier=excluded.plan_tier, favorite_genres=excluded.favorite_genres",
+    [ST_PUT_INTERACTION] = "INSERT INTO interactions(" INTERACTION_COLS ") VALUES (?,?,?,?,?,?,?,?)"
+                           " ON CONFLICT(user_id, track_id, action, occurred_at) DO UPDATE SET"
+                           " weight=excluded.weight, ms_played=excluded.ms_played,"
+                           " context=excluded.context,"
+                           " recommendation_id=excluded.recommendation_id",
+    [ST_PUT_IMPRESSION] = "INSERT INTO impressions(recommendation_id, user_id, model, track_ids,"
+                          " created_at) VALUES (?,?,?,?,?) ON CONFLICT(recommendation_id) DO"
+                          " UPDATE SET user_id=excluded.user_id, model=excluded.model,"
+                          " track_ids=excluded.track_ids, created_at=excluded.created_at",
+    [ST_SCAN_ARTISTS] = "SELECT artist_id, name, genres FROM artists ORDER BY rowid",
+    [ST_SCAN_TRACKS] = "SELECT " TRACK_COLS " FROM tracks ORDER BY rowid",
+    [ST_SCAN_USERS] = "SELECT user_id, plan_tier, favorite_genres, created_at FROM users"
+                      " ORDER BY rowid",
+    [ST_SCAN_INTERACTIONS] = "SELECT " INTERACTION_COLS " FROM interactions ORDER BY id",
+    [ST_SCAN_USER_INTERACTIONS] = "SELECT " INTERACTION_COLS " FROM interactions"
+                                  " WHERE user_id = ? ORDER BY occurred_at, id",
+};
+
+struct sq {
+    sqlite3 *db;
+    sqlite3_stmt *st[ST_COUNT];
+    char path[1024];
+};
+
+static int sq_fail(struct sq *s, tt_err *err, const char *what)
+{
+    return tt_err_set(err, TT_EIO, "sqlite %s (%s): %s", what, s->path, sqlite3_errmsg(s->db));
+}
+
+static int sq_exec(struct sq *s, const char *sql, tt_err *err)
+{
+    char *msg = NULL;
+
+    if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        int rc = tt_err_set(err, TT_EIO, "sqlite (%s): %s", s->path, msg ? msg : "error");
+        sqlite3_free(msg);
+        return rc;
+    }
+    return 0;
+}
+
+static int sq_schema_version(void *self, int *out, tt_err *err)
+{
+    struct sq *s = self;
+    sqlite3_stmt *st;
+    int rc = 0;
+
+    if (sqlite3_prepare_v2(s->db, "SELECT coalesce(max(version), 0) FROM schema_migrations", -1,
+                           &st, NULL) != SQLITE_OK)
+        return sq_fail(s, err, "schema version");
+    if (sqlite3_step(st) == SQLITE_ROW)
+        *out = sqlite3_column_int(st, 0);
+    else
+        rc = sq_fail(s, err, "schema version");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Applies pending migrations; BEGIN IMMEDIATE serialises concurrent openers. */
+static int sq_migrate(struct sq *s, tt_err *err)
+{
+    int rc, have = 0;
+    char buf[128];
+
+    rc = sq_exec(s, "CREATE TABLE IF NOT EXISTS schema_migrations(version INTEGER PRIMARY KEY,"
+                    " applied_at BIGINT NOT NULL)", err);
+    if (rc < 0)
+        return rc;
+    rc = sq_exec(s, "BEGIN IMMEDIATE", err);
+    if (rc < 0)
+        return rc;
+    rc = sq_schema_version(s, &have, err);
+    for (int i = 0; rc == 0 && i < tt__n_migrations; i++) {
+        if (tt__migrations[i].version <= have)
+            continue;
+        rc = sq_exec(s, tt__migrations[i].sqlite_sql, err);
+        snprintf(buf, sizeof(buf), "INSERT INTO schema_migrations VALUES (%d, %lld)",
+                 tt__migrations[i].version, (long long)tt_unix_time());
+        if (rc == 0)
+            rc = sq_exec(s, buf, err);
+    }
+    if (rc == 0)
+        return sq_exec(s, "COMMIT", err);
+    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
+static void sq_close(void *self)
+{
+    struct sq *s = self;
+
+    if (!s)
+        return;
+    for (int i = 0; i < ST_COUNT; i++)
+        sqlite3_finalize(s->st[i]);
+    sqlite3_close(s->db);
+    free(s);
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+    if (v)
+        sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+static void bind_real(sqlite3_stmt *st, int i, double v)
+{
+    if (isnan(v))
+        sqlite3_bind_null(st, i);
+    else
+        sqlite3_bind_double(st, i, v);
+}
+
+static void bind_int_or_null(sqlite3_stmt *st, int i, int64_t v, bool null)
+{
+    if (null)
+        sqlite3_bind_null(st, i);
+    else
+        sqlite3_bind_int64(st, i, v);
+}
+
+/* Steps a write statement once and resets it so it can be bound again. */
+static int step_done(struct sq *s, sqlite3_stmt *st, tt_err *err, const char *what)
+{
+    int rc = sqlite3_step(st);
+
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc == SQLITE_DONE ? 0 : sq_fail(s, err, what);
+}
+
+static int sq_begin(void *self, tt_err *err)
+{
+    return sq_exec(self, "BEGIN IMMEDIATE", err);
+}
+
+static int sq_commit(void *self, tt_err *err)
+{
+    return sq_exec(self, "COMMIT", err);
+}
+
+static void sq_rollback(void *self)
+{
+    struct sq *s = self;
+
+    if (!sqlite3_get_autocommit(s->db))
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+static int sq_put_artist(void *self, const tt_artist_rec *a, tt_err *err)
+{
+    struct sq *s = self;
+    sqlite3_stmt *st = s->st[ST_PUT_ARTIST];
+
+    bind_text(st, 1, a->artist_id);
+    bind_text(st, 2, a->name);
+    bind_text(st, 3, a->genres ? a->genres : "");
+    sqlite3_bind_int64(st, 4, tt_unix_time());
+    return step_done(s, st, err, "put artist");
+}
+
+static int sq_put_track(void *self, const tt_track_rec *t, tt_err *err)
+{
+    struct sq *s = self;
+    sqlite3_stmt *st = s->st[ST_PUT_TRACK];
+    int i;
+
+    bind_text(st, 1, t->track_id);
+    bind_text(st, 2, t->title);
+    bind_text(st, 3, t->artist_id ? t->artist_id : t->artist);
+    bind_text(st, 4, t->artist);
+    bind_text(st, 5, t->album);
+    bind_text(st, 6, t->genres ? t->genres : "");
+    bind_int_or_null(st, 7, t->duration_ms, t->duration_ms < 0);
+    bind_int_or_null(st, 8, t->release_year, t->release_year <= 0);
+    for (i = 0; i < TT_F_KEY; i++)
+        bind_real(st, 9 + i, t->features[i]);
+    for (; i < TT_N_FEATURES; i++)
+        bind_int_or_null(st, 9 + i, (int64_t)lrintf(t->features[i]), isnan(t->features[i]));
+    if (t->embedding && t->embedding_dim > 0)
+        sqlite3_bind_blob(st, 20, t->embedding, t->embedding_dim * (int)sizeof(float),
+                          SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, 20);
+    sqlite3_bind_int64(st, 21, tt_unix_time());
+    return step_done(s, st, err, "put track");
+}
+
+static int sq_put_user(void *self, const tt_user_rec *u, tt_err *err)
+{
+    struct sq *s = self;
+    sqlite3_stmt *st = s->st[ST_PUT_USER];
+
+    bind_text(st, 1, u->user_id);
+    bind_text(st, 2, u->plan_tier ? u->plan_tier : "free");
+    bind_text(st, 3, u->favorite_genres ? u->favorite_genres : "");
+    sqlite3_bind_int64(st, 4, u->created_at > 0 ? u->created_at : tt_unix_time());
+    return step_done(s, st, err, "put user");
+}
+
+static int sq_put_interaction(void *self, const tt_interaction_rec *r, tt_err *err)
+{
+    struct sq *s = self;
+    sqlite3_stmt *st = s->st[ST_PUT_INTERACTION];
+
+    bind_text(st, 1, r->user_id);
+    bind_text(st, 2, r->track_id);
+    sqlite3_bind_text(st, 3, tt_action_name(r->action), -1, SQLITE_STATIC);
+    sqlite3_bind_double(st, 4, r->weight);
+    bind_int_or_null(st, 5, r->ms_played, r->ms_played < 0);
+    sqlite3_bind_int64(st, 6, r->occurred_at);
+    bind_text(st, 7, r->context);
+    bind_text(st, 8, r->recommendation_id);
+    return step_done(s, st, err, "put interaction");
+}
+
+static int sq_feedback_put(void *self, const tt_interaction_rec *r, tt_err *err)
+{
+    int rc = sq_begin(self, err);
+
+    if (rc < 0)
+        return rc;
+    rc = sq_put_interaction(self, r, err);
+    if (rc == 0)
+        rc = sq_commit(self, err);
+    if (rc < 0)
+        sq_rollback(self);
+    return rc;
+}
+
+static int sq_impressions_put(void *self, const tt_impression_rec *recs, int n, tt_err *err)
+{
+    struct sq *s = self;
+    sqlite3_stmt *st = s->st[ST_PUT_IMPRESSION];
+    int rc = sq_begin(self, err);
+
+    for (int i = 0; rc == 0 && i < n; i++) {
+        bind_text(st, 1, recs[i].recommendation_id);
+        bind_text(st, 2, recs[i].user_id);
+        bind_text(st, 3, recs[i].model);
+        bind_text(st, 4, recs[i].track_ids ? recs[i].track_ids : "");
+        sqlite3_bind_int64(st, 5, recs[i].created_at > 0 ? recs[i].created_at : tt_unix_time());
+        rc = step_done(s, st, err, "put impression");
+    }
+    if (rc == 0)
+        rc = sq_commit(self, err);
+    if (rc < 0)
+        sq_rollback(self);
+    return rc;
+}
+
+static const char *col_text(sqlite3_stmt *st, int i)
+{
+    return (const char *)sqlite3_column_text(st, i);
+}
+
+static double col_real(sqlite3_stmt *st, int i)
+{
+    return sqlite3_column_type(st, i) == SQLITE_NULL ? NAN : sqlite3_column_double(st, i);
+}
+
+static int64_t col_int(sqlite3_stmt *st, int i, int64_t null_value)
+{
+    return sqlite3_column_type(st, i) == SQLITE_NULL ? null_value : sqlite3_column_int64(st, i);
+}
+
+/* Runs @st to completion, calling @row for each result row; resets @st either way. */
+static int scan(struct sq *s, sqlite3_stmt *st, int (*row)(sqlite3_stmt *, void *, void *),
+                void *fn, void *ctx, tt_err *err)
+{
+    int rc = 0, step;
+
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        rc = row(st, fn, ctx);
+        if (rc < 0)
+            break;
+    }
+    if (rc == 0 && step != SQLITE_DONE)
+        rc = sq_fail(s, err, "scan");
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc;
+}
+
+static int row_artist(sqlite3_stmt *st, void *fn, void *ctx)
+{
+    tt_artist_rec a = {col_text(st, 0), col_text(st, 1), col_text(st, 2)};
+    return ((tt_artist_fn)fn)(ctx, &a);
+}
+
+static int row_track(sqlite3_stmt *st, void *fn, void *ctx)
+{
+    tt_track_rec t = tt_track_rec_empty();
+    int i;
+
+    t.track_id = col_text(st, 0);
+    t.title = col_text(st, 1);
+    t.artist_id = col_text(st, 2);
+    t.artist = col_text(st, 3);
+    t.album = col_text(st, 4);
+    t.genres = col_text(st, 5);
+    t.duration_ms = (int32_t)col_int(st, 6, -1);
+    t.release_year = (int32_t)col_int(st, 7, -1);
+    for (i = 0; i < TT_N_FEATURES; i++)
+        t.features[i] = (float)col_real(st, 8 + i);
+    if (sqlite3_column_type(st, 19) == SQLITE_BLOB) {
+        t.embedding = sqlite3_column_blob(st, 19);
+        t.embedding_dim = sqlite3_column_bytes(st, 19) / (int)sizeof(float);
+    }
+    return ((tt_track_fn)fn)(ctx, &t);
+}
+
+static int row_user(sqlite3_stmt *st, void *fn, void *ctx)
+{
+    tt_user_rec u = {col_text(st, 0), col_text(st, 1), col_text(st, 2), col_int(st, 3, 0)};
+    return ((tt_user_fn)fn)(ctx, &u);
+}
+
+static int row_interaction(sqlite3_stmt *st, void *fn, void *ctx)
+{
+    const char *a = col_text(st, 2);
+    tt_interaction_rec r;
+    int act = a ? tt_action_parse(a, strlen(a)) : -1;
+
+    r.user_id = col_text(st, 0);
+    r.track_id = col_text(st, 1);
+    r.action = act < 0 ? TT_ACT_PLAY : (enum tt_action)act;
+    r.weight = (float)sqlite3_column_double(st, 3);
+    r.ms_played = col_int(st, 4, -1);
+    r.occurred_at = col_int(st, 5, 0);
+    r.context = col_text(st, 6);
+    r.recommendation_id = col_text(st, 7);
+    return ((tt_interaction_fn)fn)(ctx, &r);
+}
+
+static int sq_scan_artists(void *self, tt_artist_fn fn, void *ctx, tt_err *err)
+{
+    struct sq *s = self;
+    return scan(s, s->st[ST_SCAN_ARTISTS], row_artist, (void *)fn, ctx, err);
+}
+
+static int sq_scan_tracks(void *self, tt_track_fn fn, void *ctx, tt_err *err)
+{
+    struct sq *s = self;
+    return scan(s, s->st[ST_SCAN_TRACKS], row_track, (void *)fn, ctx, err);
+}
+
+static int sq_scan_users(void *self, tt_user_fn fn, void *ctx, tt_err *err)
+{
+    struct sq *s = self;
+    return scan(s, s->st[ST_SCAN_USERS], row_user, (void *)fn, ctx, err);
+}
+
+static int sq_scan_interactions(void *self, tt_interaction_fn fn, void *ctx, tt_err *err)
+{
+    struct sq *s = self;
+    return scan(s, s->st[ST_SCAN_INTERACTIONS], row_interaction, (void *)fn, ctx, err);
+}
+
+static int sq_scan_user_interactions(void *self, const char *user_id, tt_interaction_fn fn,
+                                     void *ctx, tt_err *err)
+{
+    struct sq *s = self;
+    sqlite3_stmt *st = s->st[ST_SCAN_USER_INTERACTIONS];
+
+    sqlite3_bind_text(st, 1, user_id, -1, SQLITE_TRANSIENT);
+    return scan(s, st, row_interaction, (void *)fn, ctx, err);
+}
+
+static int sq_count(void *self, const char *table, int64_t *out, tt_err *err)
+{
+    struct sq *s = self;
+    sqlite3_stmt *st;
+    char sql[96];
+    int rc = 0;
+
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", table);
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return sq_fail(s, err, "count");
+    if (sqlite3_step(st) == SQLITE_ROW)
+        *out = sqlite3_column_int64(st, 0);
+    else
+        rc = sq_fail(s, err, "count");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static const struct tt_store_ops sqlite_ops = {
+    .name = "sqlite",
+    .close = sq_close,
+    .schema_version = sq_schema_version,
+    .begin = sq_begin,
+    .commit = sq_commit,
+    .rollback = sq_rollback,
+    .put_artist = sq_put_artist,
+    .put_track = sq_put_track,
+    .put_user = sq_put_user,
+    .put_interaction = sq_put_interaction,
+    .feedback_put = sq_feedback_put,
+    .impressions_put = sq_impressions_put,
+    .scan_artists = sq_scan_artists,
+    .scan_tracks = sq_scan_tracks,
+    .scan_users = sq_scan_users,
+    .scan_interactions = sq_scan_interactions,
+    .scan_user_interactions = sq_scan_user_interactions,
+    .count = sq_count,
+};
+
+static int sq_configure(struct sq *s, tt_err *err)
+{
+    int rc;
+
+    sqlite3_busy_timeout(s->db, 10000);
+    rc = sq_exec(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                    " PRAGMA cache_size=-131072; PRAGMA temp_store=MEMORY;"
+                    " PRAGMA foreign_keys=OFF", err);
+    if (rc < 0)
+        return rc;
+    rc = sq_migrate(s, err);
+    for (int i = 0; rc == 0 && i < ST_COUNT; i++)
+        if (sqlite3_prepare_v3(s->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i],
+                               NULL) != SQLITE_OK)
+            rc = sq_fail(s, err, "prepare");
+    return rc;
+}
+
+int tt__store_sqlite_open(const char *path, const struct tt_store_ops **ops, void **self,
+                          tt_err *err)
+{
+    struct sq *s;
+    char dir[1024];
+    const char *slash;
+    int rc;
+
+    /* sqlite:///abs/path arrives here as "/abs/path"; sqlite://rel/path as "rel/path". */
+    if (!*path || strlen(path) >= sizeof(s->path))
+        return tt_err_set_field(err, TT_ECONFIG, "DATABASE_URL", "bad sqlite path '%s'", path);
+    slash = strrchr(path, '/');
+    if (slash && slash != path) {
+        snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+        rc = tt_mkdirs(dir, err);
+        if (rc < 0)
+            return rc;
+    }
+    s = tt_calloc(1, sizeof(*s));
+    snprintf(s->path, sizeof(s->path), "%s", path);
+    if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                        SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+        rc = tt_err_set(err, TT_EBACKEND, "cannot open sqlite database %s: %s", path,
+                        s->db ? sqlite3_errmsg(s->db) : "out of memory");
+        sq_close(s);
+        return rc;
+    }
+    rc = sq_configure(s, err);
+    if (rc < 0) {
+        sq_close(s);
+        return rc;
+    }
+    *ops = &sqlite_ops;
+    *self = s;
+    return 0;
+}
