@@ -39,7 +39,8 @@ struct tt_als_model {
     const float *gram;     /* k x k: Y'Y + lambda I */
     const float *inv_norm; /* n_tracks: 1 / |y_t| (0 for a zero vector) */
     const char **user_ids; /* n_users, borrowed from the file or the dataset */
-    float *owned[4];       /* arrays this model allocated */
+    const float *bm25_norm; /* n_tracks: BM25 length normalisation of each track */
+    float *owned[5];       /* arrays this model allocated */
     const char **owned_ids;
     tt_mfile *file;        /* when loaded from disk */
 };
@@ -106,6 +107,65 @@ TT_CLONES static void symv(const float *restrict G, const float *restrict x, flo
     }
 }
 
+/* In-place Cholesky factorisation of the SPD k x k matrix A (lower triangle). */
+static int cholesky(float *A, int k)
+{
+    for (int j = 0; j < k; j++) {
+        double d = A[(size_t)j * k + j];
+        for (int i = 0; i < j; i++)
+            d -= (double)A[(size_t)j * k + i] * A[(size_t)j * k + i];
+        if (d <= 0.0)
+            return -1;
+        A[(size_t)j * k + j] = (float)sqrt(d);
+        for (int r = j + 1; r < k; r++) {
+            double s = A[(size_t)r * k + j];
+            for (int i = 0; i < j; i++)
+                s -= (double)A[(size_t)r * k + i] * A[(size_t)j * k + i];
+            A[(size_t)r * k + j] = (float)(s / A[(size_t)j * k + j]);
+        }
+    }
+    return 0;
+}
+
+/* Solves L L' x = b in place for the factor from cholesky(). */
+static void cholesky_solve(const float *L, int k, float *b)
+{
+    for (int i = 0; i < k; i++) {
+        double s = b[i];
+        for (int j = 0; j < i; j++)
+            s -= (double)L[(size_t)i * k + j] * b[j];
+        b[i] = (float)(s / L[(size_t)i * k + i]);
+    }
+    for (int i = k - 1; i >= 0; i--) {
+        double s = b[i];
+        for (int j = i + 1; j < k; j++)
+            s -= (double)L[(size_t)j * k + i] * b[j];
+        b[i] = (float)(s / L[(size_t)i * k + i]);
+    }
+}
+
+/*
+ * Exact solve of (G + sum_t cm1_t y_t y_t') x = sum_t (cm1_t + 1) y_t with a Cholesky
+ * factorisation; @A is k x k scratch. Returns -1 if the system is not positive definite.
+ */
+static int exact_solve(const float *G, const float *Y, const int32_t *idx, const float *cm1,
+                       int64_t n, int k, float *A, float *x)
+{
+    memcpy(A, G, (size_t)k * k * sizeof(float));
+    memset(x, 0, (size_t)k * sizeof(float));
+    for (int64_t j = 0; j < n; j++) {
+        const float *y = Y + (size_t)idx[j] * k;
+        /* Lower triangle only: that is all cholesky() reads. */
+        for (int row = 0; row < k; row++)
+            axpy(cm1[j] * y[row], y, A + (size_t)row * k, row + 1);
+        axpy(cm1[j] + 1.0f, y, x, k);
+    }
+    if (cholesky(A, k) < 0)
+        return -1;
+    cholesky_solve(A, k, x);
+    return 0;
+}
+
 /* ---- training ---- */
 
 /* The matrix a half-sweep solves against: rows are the vectors being solved. */
@@ -120,7 +180,7 @@ struct side {
 struct trainer {
     const tt_als_params *p;
     int k;
-    float *scratch; /* threads x 3k */
+    float *scratch; /* threads x (3k + k^2) */
     struct side s;
 };
 
@@ -186,7 +246,7 @@ static void solve_range(void *ctx, int64_t b, int64_t e, int thread)
 {
     const struct trainer *tr = ctx;
     const tt_csr *m = tr->s.m;
-    float *scratch = tr->scratch + (size_t)thread * 3 * tr->k;
+    float *scratch = tr->scratch + (size_t)thread * (3 + tr->k) * tr->k;
 
     for (int64_t r = b; r < e; r++) {
         int64_t o = m->indptr[r], n = m->indptr[r + 1] - o;
@@ -196,7 +256,11 @@ static void solve_range(void *ctx, int64_t b, int64_t e, int thread)
             memset(x, 0, (size_t)tr->k * sizeof(float));
             continue;
         }
-        cg_solve(tr, m->indices + o, m->data + o, n, x, scratch);
+        if (tr->p->cg_steps > 0)
+            cg_solve(tr, m->indices + o, m->data + o, n, x, scratch);
+        else
+            exact_solve(tr->s.gram, tr->s.fixed, m->indices + o, m->data + o, n, tr->k,
+                        scratch + 3 * tr->k, x);
         if (tr->s.loss)
             tr->s.loss[r] = row_loss(tr, m->indices + o, m->data + o, n, x, scratch);
     }
@@ -224,7 +288,7 @@ static void half_sweep(struct trainer *tr, const tt_csr *m, float *solve, const 
  * user's weight is damped by saturation (k1), normalised by the track's total (b), and
  * scaled by the user's inverse document frequency over tracks.
  */
-static void bm25(tt_csr *tu, float k1, float b)
+static void bm25(tt_csr *tu, float k1, float b, float *norm_out)
 {
     int32_t *df = tt_calloc((size_t)tu->cols + 1, sizeof(int32_t));
     double *len = tt_malloc(((size_t)tu->rows + 1) * sizeof(double)), avg = 0.0;
@@ -243,6 +307,7 @@ static void bm25(tt_csr *tu, float k1, float b)
         avg = 1.0;
     for (int32_t r = 0; r < tu->rows; r++) {
         double norm = (1.0 - b) + b * len[r] / avg;
+        norm_out[r] = (float)norm;
         for (int64_t i = tu->indptr[r]; i < tu->indptr[r + 1]; i++) {
             double v = tu->data[i], idf = log(n) - log1p((double)df[tu->indices[i]]);
             tu->data[i] = (float)(v * (k1 + 1.0) / (k1 * norm + v) * idf);
@@ -256,12 +321,14 @@ static void bm25(tt_csr *tu, float k1, float b)
  * Confidence minus one, alpha * f(r), for every positive pair of the user x track matrix
  * @ut, written in place; @tu gets the same values transposed.
  */
-static void confidences(const tt_als_params *p, tt_csr *ut, tt_csr *tu)
+static void confidences(const tt_als_params *p, tt_csr *ut, tt_csr *tu, float *norm)
 {
+    for (int32_t t = 0; t < ut->cols; t++)
+        norm[t] = 1.0f;
     if (p->scaling == TT_ALS_BM25) {
         tt_csr tmp;
         tt_csr_transpose(ut, &tmp);
-        bm25(&tmp, p->bm25_k1, p->bm25_b);
+        bm25(&tmp, p->bm25_k1, p->bm25_b, norm);
         tt_csr_release(ut);
         tt_csr_transpose(&tmp, ut);
         tt_csr_release(&tmp);
@@ -292,8 +359,9 @@ static int check_params(const tt_als_params *p, tt_err *err)
     if (!(p->regularization >= 0.0f) || !(p->alpha > 0.0f))
         return tt_err_set_field(err, TT_EINVAL, "alpha",
                                 "regularization must be >= 0 and alpha > 0");
-    if (p->iterations < 1 || p->cg_steps < 1)
-        return tt_err_set_field(err, TT_EINVAL, "iterations", "iterations and cg_steps >= 1");
+    if (p->iterations < 1 || p->cg_steps < 0)
+        return tt_err_set_field(err, TT_EINVAL, "iterations",
+                                "iterations must be >= 1 and cg_steps >= 0 (0 = exact solves)");
     if (p->scaling == TT_ALS_LOG && !(p->log_eps > 0.0f))
         return tt_err_set_field(err, TT_EINVAL, "log_eps", "log_eps must be > 0");
     return 0;
@@ -337,7 +405,7 @@ int tt_als_train(const tt_train_set *ts, const tt_als_params *p, tt_model **out,
     struct trainer tr;
     tt_csr ut, tu;
     tt_als_model *m;
-    float *X, *Y, *gram;
+    float *X, *Y, *gram, *norm;
     double *loss = NULL, t0 = tt_now();
     int rc = check_params(p, err);
 
@@ -345,7 +413,8 @@ int tt_als_train(const tt_train_set *ts, const tt_als_params *p, tt_model **out,
         return rc;
     pthread_once(&blas_once, blas_single);
     tt_csr_copy(&ts->conf, &ut);
-    confidences(p, &ut, &tu);
+    norm = tt_malloc(((size_t)nt + 1) * sizeof(float));
+    confidences(p, &ut, &tu, norm);
     X = tt_aligned_alloc(((size_t)nu + 1) * k * sizeof(float));
     Y = tt_aligned_alloc(((size_t)nt + 1) * k * sizeof(float));
     gram = tt_aligned_alloc((size_t)k * k * sizeof(float));
@@ -356,7 +425,8 @@ int tt_als_train(const tt_train_set *ts, const tt_als_params *p, tt_model **out,
     memset(&tr, 0, sizeof(tr));
     tr.p = p;
     tr.k = k;
-    tr.scratch = tt_aligned_alloc((size_t)tt_threads_resolve(p->threads) * 3 * k * sizeof(float));
+    tr.scratch = tt_aligned_alloc((size_t)tt_threads_resolve(p->threads) * (3 + k) * k *
+                                  sizeof(float));
     for (int it = 0; it < p->iterations; it++) {
         half_sweep(&tr, &ut, X, Y, nt, gram, NULL);
         half_sweep(&tr, &tu, Y, X, nu, gram, loss);
@@ -377,6 +447,7 @@ int tt_als_train(const tt_train_set *ts, const tt_als_params *p, tt_model **out,
     m->X = m->owned[0] = X;
     m->Y = m->owned[1] = Y;
     m->gram = m->owned[2] = gram;
+    m->bm25_norm = m->owned[4] = norm;
     m->owned_ids = tt_malloc(((size_t)nu + 1) * sizeof(char *));
     for (int32_t u = 0; u < nu; u++)
         m->owned_ids[u] = tt_ids_name(ts->ds->users, u);
@@ -416,54 +487,31 @@ void tt_als_score_all(const tt_model *mm, const float *x, float *scores)
                 scores, 1);
 }
 
-/* In-place Cholesky factorisation of the SPD k x k matrix A (lower triangle). */
-static int cholesky(float *A, int k)
+/*
+ * c - 1 for raw preference @r of track @t by a user with @n_pos positive tracks, exactly as
+ * training computed it (BM25 needs the track's length norm, kept in the model, and the
+ * user's document frequency, which is their number of positives).
+ */
+static float conf_m1(const tt_als_model *m, float r, int32_t t, int32_t n_pos)
 {
-    for (int j = 0; j < k; j++) {
-        double d = A[(size_t)j * k + j];
-        for (int i = 0; i < j; i++)
-            d -= (double)A[(size_t)j * k + i] * A[(size_t)j * k + i];
-        if (d <= 0.0)
-            return -1;
-        A[(size_t)j * k + j] = (float)sqrt(d);
-        for (int r = j + 1; r < k; r++) {
-            double s = A[(size_t)r * k + j];
-            for (int i = 0; i < j; i++)
-                s -= (double)A[(size_t)r * k + i] * A[(size_t)j * k + i];
-            A[(size_t)r * k + j] = (float)(s / A[(size_t)j * k + j]);
-        }
-    }
-    return 0;
-}
-
-/* Solves L L' x = b in place for the factor from cholesky(). */
-static void cholesky_solve(const float *L, int k, float *b)
-{
-    for (int i = 0; i < k; i++) {
-        double s = b[i];
-        for (int j = 0; j < i; j++)
-            s -= (double)L[(size_t)i * k + j] * b[j];
-        b[i] = (float)(s / L[(size_t)i * k + i]);
-    }
-    for (int i = k - 1; i >= 0; i--) {
-        double s = b[i];
-        for (int j = i + 1; j < k; j++)
-            s -= (double)L[(size_t)j * k + i] * b[j];
-        b[i] = (float)(s / L[(size_t)i * k + i]);
-    }
-}
-
-/* c - 1 for a raw preference value, as in training. BM25 needs corpus statistics the
- * model does not keep, so fold-in approximates it by the saturation term alone. */
-static float conf_m1(const tt_als_params *p, float r)
-{
+    const tt_als_params *p = &m->p;
     float v = r;
 
-    if (p->scaling == TT_ALS_LOG)
+    if (p->scaling == TT_ALS_LOG) {
         v = log1pf(r / p->log_eps);
-    else if (p->scaling == TT_ALS_BM25)
-        v = r * (p->bm25_k1 + 1.0f) / (p->bm25_k1 + r) * 3.0f;
+    } else if (p->scaling == TT_ALS_BM25) {
+        double idf = log((double)m->base.n_tracks) - log1p((double)n_pos);
+        v = (float)(r * (p->bm25_k1 + 1.0) / (p->bm25_k1 * m->bm25_norm[t] + r) * idf);
+    }
     return p->alpha * (v > 0.0f ? v : 0.0f);
+}
+
+static int32_t n_valid(const int32_t *hist, const float *r, int32_t n, int32_t nt)
+{
+    int32_t c = 0;
+    for (int32_t j = 0; j < n; j++)
+        c += hist[j] >= 0 && hist[j] < nt && r[j] > 0.0f;
+    return c;
 }
 
 int tt_als_fold_in(const tt_model *mm, const int32_t *hist, const float *r, int32_t n, float *x,
@@ -472,30 +520,30 @@ int tt_als_fold_in(const tt_model *mm, const int32_t *hist, const float *r, int3
     const tt_als_model *m = (const tt_als_model *)mm;
     const int k = m->k;
     float A[64 * 64], *Ah = NULL, *a;
+    float cm1_buf[256], *cm1;
+    int32_t idx_buf[256], *idx, used = 0, nv;
     int rc = 0;
 
     if (mm->ops != &als_ops)
         return tt_err_set(err, TT_EINVAL, "fold-in needs an ALS model");
     a = k <= 64 ? A : (Ah = tt_malloc((size_t)k * k * sizeof(float)));
-    memcpy(a, m->gram, (size_t)k * k * sizeof(float));
-    memset(x, 0, (size_t)k * sizeof(float));
+    cm1 = n <= 256 ? cm1_buf : tt_malloc((size_t)n * sizeof(float));
+    idx = n <= 256 ? idx_buf : tt_malloc((size_t)n * sizeof(int32_t));
+    nv = n_valid(hist, r, n, mm->n_tracks);
     for (int32_t j = 0; j < n; j++) {
-        const float *y;
-        float cm1;
         if (hist[j] < 0 || hist[j] >= mm->n_tracks || !(r[j] > 0.0f))
             continue;
-        y = m->Y + (size_t)hist[j] * k;
-        cm1 = conf_m1(&m->p, r[j]);
-        /* Lower triangle only: that is all cholesky() reads. */
-        for (int row = 0; row < k; row++)
-            axpy(cm1 * y[row], y, a + (size_t)row * k, row + 1);
-        axpy(cm1 + 1.0f, y, x, k);
+        idx[used] = hist[j];
+        cm1[used++] = conf_m1(m, r[j], hist[j], nv);
     }
-    if (cholesky(a, k) < 0)
+    if (exact_solve(m->gram, m->Y, idx, cm1, used, k, a, x) < 0)
         rc = tt_err_set(err, TT_EINTERNAL, "fold-in system is not positive definite");
-    else
-        cholesky_solve(a, k, x);
-    free(Ah);
+    if (Ah)
+        free(Ah);
+    if (cm1 != cm1_buf)
+        free(cm1);
+    if (idx != idx_buf)
+        free(idx);
     return rc;
 }
 
@@ -656,6 +704,8 @@ static int als_save(const tt_model *mm, const char *path, tt_err *err)
     if (rc == 0)
         rc = tt_mfile_add(w, "track_inv_norm", TT_DT_F32, mm->n_tracks, 1, m->inv_norm, err);
     if (rc == 0)
+        rc = tt_mfile_add(w, "track_bm25_norm", TT_DT_F32, mm->n_tracks, 1, m->bm25_norm, err);
+    if (rc == 0)
         rc = tt_mfile_add_strings(w, "user_ids", (const char *const *)m->user_ids, mm->n_users,
                                   err);
     if (rc < 0) {
@@ -711,6 +761,9 @@ int tt__als_load(tt_mfile *f, tt_model **out, tt_err *err)
     if (rc == 0)
         rc = tt_mfile_get(f, "track_inv_norm", TT_DT_F32, &rows, &cols, &p, err);
     m->inv_norm = p;
+    if (rc == 0)
+        rc = tt_mfile_get(f, "track_bm25_norm", TT_DT_F32, &rows, &cols, &p, err);
+    m->bm25_norm = p;
     if (rc == 0) {
         m->owned_ids = tt_malloc(((size_t)meta.n_users + 1) * sizeof(char *));
         m->user_ids = m->owned_ids;
@@ -729,7 +782,7 @@ static void als_free(tt_model *mm)
 {
     tt_als_model *m = (tt_als_model *)mm;
 
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 5; i++)
         free(m->owned[i]);
     free(m->owned_ids);
     tt_mfile_close(m->file);
