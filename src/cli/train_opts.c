@@ -30,7 +30,7 @@ void tt_train_cli_init(struct tt_train_cli *tc, struct tt_opt *slots)
     slots[i++] = (struct tt_opt){"--alpha", TT_OPT_DOUBLE, &tc->alpha, "ALS confidence scale"};
     slots[i++] = (struct tt_opt){"--iterations", TT_OPT_INT, &tc->iterations, "ALS sweeps"};
     slots[i++] = (struct tt_opt){"--cg-steps", TT_OPT_INT, &tc->cg_steps,
-                                 "ALS conjugate-gradient steps per solve"};
+                                 "ALS conjugate-gradient steps per solve (0 = exact)"};
     slots[i++] = (struct tt_opt){"--scaling", TT_OPT_STR, &tc->scaling,
                                  "ALS confidence: linear|log|bm25"};
     slots[i++] = (struct tt_opt){"--bm25-k1", TT_OPT_DOUBLE, &tc->bm25_k1, "BM25 k1"};
@@ -67,8 +67,8 @@ int tt_train_cli_finish(struct tt_train_cli *tc)
         return bad("--factors", "1..1024");
     if (tc->iterations < 1 || tc->iterations > 1000)
         return bad("--iterations", "1..1000");
-    if (tc->cg_steps < 1 || tc->cg_steps > 100)
-        return bad("--cg-steps", "1..100");
+    if (tc->cg_steps < 0 || tc->cg_steps > 100)
+        return bad("--cg-steps", "0..100 (0 = exact Cholesky solves)");
     if (!(tc->regularization >= 0))
         return bad("--regularization", ">= 0");
     if (!(tc->alpha > 0))

@@ -51,8 +51,8 @@ tt_als_params tt_als_params_default(void)
 
     memset(&p, 0, sizeof(p));
     p.factors = 64;
-    p.regularization = 0.05f;
-    p.alpha = 2.0f;
+    p.regularization = 20.0f;
+    p.alpha = 0.01f;
     p.iterations = 15;
     p.cg_steps = 3;
     p.seed = 42;
@@ -285,62 +285,58 @@ static void half_sweep(struct trainer *tr, const tt_csr *m, float *solve, const 
 
 /*
  * BM25 weighting of the track x user matrix, as commonly applied to play counts: each
- * user's weight is damped by saturation (k1), normalised by the track's total (b), and
- * scaled by the user's inverse document frequency over tracks.
+ * user's weight on a track is damped by saturation (k1), normalised by the track's total
+ * (b), and scaled by the user's inverse document frequency over tracks. Computed in the
+ * user x track orientation so no transposed copy is needed; @norm gets each track's length
+ * normalisation, which fold-in needs later.
  */
-static void bm25(tt_csr *tu, float k1, float b, float *norm_out)
+static void bm25(const tt_csr *ut, float k1, float b, float *data, float *norm)
 {
-    int32_t *df = tt_calloc((size_t)tu->cols + 1, sizeof(int32_t));
-    double *len = tt_malloc(((size_t)tu->rows + 1) * sizeof(double)), avg = 0.0;
-    double n = (double)tu->rows;
+    double *len = tt_calloc((size_t)ut->cols + 1, sizeof(double)), avg = 0.0;
+    double n = (double)ut->cols;
 
-    for (int64_t i = 0; i < tu->nnz; i++)
-        df[tu->indices[i]]++;
-    for (int32_t r = 0; r < tu->rows; r++) {
-        len[r] = 0.0;
-        for (int64_t i = tu->indptr[r]; i < tu->indptr[r + 1]; i++)
-            len[r] += tu->data[i];
-        avg += len[r];
-    }
-    avg = tu->rows ? avg / tu->rows : 1.0;
+    for (int64_t i = 0; i < ut->nnz; i++)
+        len[ut->indices[i]] += ut->data[i];
+    for (int32_t t = 0; t < ut->cols; t++)
+        avg += len[t];
+    avg = ut->cols ? avg / ut->cols : 1.0;
     if (avg <= 0.0)
         avg = 1.0;
-    for (int32_t r = 0; r < tu->rows; r++) {
-        double norm = (1.0 - b) + b * len[r] / avg;
-        norm_out[r] = (float)norm;
-        for (int64_t i = tu->indptr[r]; i < tu->indptr[r + 1]; i++) {
-            double v = tu->data[i], idf = log(n) - log1p((double)df[tu->indices[i]]);
-            tu->data[i] = (float)(v * (k1 + 1.0) / (k1 * norm + v) * idf);
+    for (int32_t t = 0; t < ut->cols; t++)
+        norm[t] = (float)((1.0 - b) + b * len[t] / avg);
+    for (int32_t u = 0; u < ut->rows; u++) {
+        double idf = log(n) - log1p((double)tt_csr_row_nnz(ut, u));
+        for (int64_t i = ut->indptr[u]; i < ut->indptr[u + 1]; i++) {
+            double v = ut->data[i];
+            data[i] = (float)(v * (k1 + 1.0) / (k1 * norm[ut->indices[i]] + v) * idf);
         }
     }
-    free(df);
     free(len);
 }
 
 /*
- * Confidence minus one, alpha * f(r), for every positive pair of the user x track matrix
- * @ut, written in place; @tu gets the same values transposed.
+ * Confidence minus one, alpha * f(r), for every positive pair of @conf, into a new array
+ * parallel to conf->data (the structure is shared, not copied: at 20M pairs a copy costs
+ * 160 MB).
  */
-static void confidences(const tt_als_params *p, tt_csr *ut, tt_csr *tu, float *norm)
+static float *confidences(const tt_als_params *p, const tt_csr *conf, float *norm)
 {
-    for (int32_t t = 0; t < ut->cols; t++)
+    float *data = tt_malloc((size_t)(conf->nnz + 1) * sizeof(float));
+
+    for (int32_t t = 0; t < conf->cols; t++)
         norm[t] = 1.0f;
-    if (p->scaling == TT_ALS_BM25) {
-        tt_csr tmp;
-        tt_csr_transpose(ut, &tmp);
-        bm25(&tmp, p->bm25_k1, p->bm25_b, norm);
-        tt_csr_release(ut);
-        tt_csr_transpose(&tmp, ut);
-        tt_csr_release(&tmp);
-    }
-    for (int64_t i = 0; i < ut->nnz; i++) {
-        float v = ut->data[i];
+    if (p->scaling == TT_ALS_BM25)
+        bm25(conf, p->bm25_k1, p->bm25_b, data, norm);
+    else
+        memcpy(data, conf->data, (size_t)conf->nnz * sizeof(float));
+    for (int64_t i = 0; i < conf->nnz; i++) {
+        float v = data[i];
         if (p->scaling == TT_ALS_LOG)
             v = log1pf(v / p->log_eps);
-        /* BM25 can give a pair of a user who heard every track a zero or negative idf. */
-        ut->data[i] = p->alpha * (v > 0.0f ? v : 0.0f);
+        /* BM25 gives a user who heard nearly every track a zero or negative idf. */
+        data[i] = p->alpha * (v > 0.0f ? v : 0.0f);
     }
-    tt_csr_transpose(ut, tu);
+    return data;
 }
 
 static void init_factors(float *F, int64_t rows, int k, uint64_t seed, uint64_t stream)
@@ -412,9 +408,10 @@ int tt_als_train(const tt_train_set *ts, const tt_als_params *p, tt_model **out,
     if (rc < 0)
         return rc;
     pthread_once(&blas_once, blas_single);
-    tt_csr_copy(&ts->conf, &ut);
     norm = tt_malloc(((size_t)nt + 1) * sizeof(float));
-    confidences(p, &ut, &tu, norm);
+    ut = ts->conf;
+    ut.data = confidences(p, &ts->conf, norm);
+    tt_csr_transpose(&ut, &tu);
     X = tt_aligned_alloc(((size_t)nu + 1) * k * sizeof(float));
     Y = tt_aligned_alloc(((size_t)nt + 1) * k * sizeof(float));
     gram = tt_aligned_alloc((size_t)k * k * sizeof(float));
@@ -457,7 +454,7 @@ int tt_als_train(const tt_train_set *ts, const tt_als_params *p, tt_model **out,
     m->base.trained_at = tt_unix_time();
     free(tr.scratch);
     free(loss);
-    tt_csr_release(&ut);
+    free(ut.data); /* the rest of ut is ts->conf's */
     tt_csr_release(&tu);
     *out = &m->base;
     return 0;
