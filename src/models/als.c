@@ -72,7 +72,14 @@ tt_als_params tt_als_params_default(void)
 #define TT_CLONES
 #endif
 
-TT_CLONES static float dot(const float *restrict a, const float *restrict b, int k)
+#define TT_KERNEL static inline __attribute__((always_inline))
+
+/*
+ * The kernels are inlined into the functions that loop over them (cg_solve, exact_solve,
+ * row_loss), which are the ones compiled twice: a call per 64-float vector would cost as
+ * much as the arithmetic.
+ */
+TT_KERNEL float dot(const float *restrict a, const float *restrict b, int k)
 {
     float s[8] = {0};
     int i = 0;
@@ -85,7 +92,7 @@ TT_CLONES static float dot(const float *restrict a, const float *restrict b, int
     return ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
 }
 
-TT_CLONES static void axpy(float a, const float *restrict x, float *restrict y, int k)
+TT_KERNEL void axpy(float a, const float *restrict x, float *restrict y, int k)
 {
     for (int i = 0; i < k; i++)
         y[i] += a * x[i];
@@ -95,7 +102,7 @@ TT_CLONES static void axpy(float a, const float *restrict x, float *restrict y, 
  * y = G x for a symmetric k x k matrix G, as a sum of rows scaled by x: axpy form has no
  * reduction, so it vectorises without reassociating floating-point sums.
  */
-TT_CLONES static void symv(const float *restrict G, const float *restrict x, float *restrict y,
+TT_KERNEL void symv(const float *restrict G, const float *restrict x, float *restrict y,
                            int k)
 {
     memset(y, 0, (size_t)k * sizeof(float));
@@ -148,7 +155,8 @@ static void cholesky_solve(const float *L, int k, float *b)
  * Exact solve of (G + sum_t cm1_t y_t y_t') x = sum_t (cm1_t + 1) y_t with a Cholesky
  * factorisation; @A is k x k scratch. Returns -1 if the system is not positive definite.
  */
-static int exact_solve(const float *G, const float *Y, const int32_t *idx, const float *cm1,
+TT_CLONES static int exact_solve(const float *G, const float *Y, const int32_t *idx,
+                                 const float *cm1,
                        int64_t n, int k, float *A, float *x)
 {
     memcpy(A, G, (size_t)k * k * sizeof(float));
@@ -188,7 +196,8 @@ struct trainer {
  * A few CG steps on (G + Y'(C-I)Y) x = Y'C p from the current x. @cm1 holds c - 1 for the
  * row's pairs, so the right-hand side term c * y_t is (cm1 + 1) * y_t.
  */
-static void cg_solve(const struct trainer *tr, const int32_t *idx, const float *cm1, int64_t n,
+TT_CLONES static void cg_solve(const struct trainer *tr, const int32_t *idx, const float *cm1,
+                               int64_t n,
                      float *x, float *scratch)
 {
     const int k = tr->k;
@@ -227,7 +236,7 @@ static void cg_solve(const struct trainer *tr, const int32_t *idx, const float *
  * Row loss against the current fixed side: x'(Y'Y)x + sum_t [c (1 - s)^2 - s^2] with
  * s = x.y_t, i.e. the weighted error over all tracks without touching the zero ones.
  */
-static double row_loss(const struct trainer *tr, const int32_t *idx, const float *cm1,
+TT_CLONES static double row_loss(const struct trainer *tr, const int32_t *idx, const float *cm1,
                        int64_t n, const float *x, float *tmp)
 {
     const int k = tr->k;
@@ -596,7 +605,7 @@ struct batch {
     tt_scored *out;
 };
 
-#define BATCH_CHUNK 64
+#define BATCH_CHUNK 128
 
 /*
  * One chunk of users: one sgemm (users x k times k x tracks) for all their scores, then
