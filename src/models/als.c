@@ -40,6 +40,7 @@ struct tt_als_model {
     const float *inv_norm; /* n_tracks: 1 / |y_t| (0 for a zero vector) */
     const char **user_ids; /* n_users, borrowed from the file or the dataset */
     const float *bm25_norm; /* n_tracks: BM25 length normalisation of each track */
+    float scale;            /* alpha / mean f(r) over the training pairs */
     float *owned[5];       /* arrays this model allocated */
     const char **owned_ids;
     tt_mfile *file;        /* when loaded from disk */
@@ -52,7 +53,7 @@ tt_als_params tt_als_params_default(void)
     memset(&p, 0, sizeof(p));
     p.factors = 64;
     p.regularization = 20.0f;
-    p.alpha = 0.01f;
+    p.alpha = 3.0f;
     p.iterations = 15;
     p.cg_steps = 3;
     p.seed = 42;
@@ -324,12 +325,16 @@ static void bm25(const tt_csr *ut, float k1, float b, float *data, float *norm)
 }
 
 /*
- * Confidence minus one, alpha * f(r), for every positive pair of @conf, into a new array
- * parallel to conf->data (the structure is shared, not copied: at 20M pairs a copy costs
- * 160 MB).
+ * Confidence minus one, alpha * f(r) / mean f, for every positive pair of @conf, into a new
+ * array parallel to conf->data (the structure is shared, not copied: at 20M pairs a copy
+ * costs 160 MB). Dividing by the mean makes alpha independent of the data's scale (play
+ * counts in the hundreds or single events), so one default serves both; *scale gets the
+ * resulting multiplier alpha / mean f for fold-in.
  */
-static float *confidences(const tt_als_params *p, const tt_csr *conf, float *norm)
+static float *confidences(const tt_als_params *p, const tt_csr *conf, float *norm, float *scale)
 {
+    double sum = 0.0;
+
     float *data = tt_malloc((size_t)(conf->nnz + 1) * sizeof(float));
 
     for (int32_t t = 0; t < conf->cols; t++)
@@ -343,8 +348,12 @@ static float *confidences(const tt_als_params *p, const tt_csr *conf, float *nor
         if (p->scaling == TT_ALS_LOG)
             v = log1pf(v / p->log_eps);
         /* BM25 gives a user who heard nearly every track a zero or negative idf. */
-        data[i] = p->alpha * (v > 0.0f ? v : 0.0f);
+        data[i] = v > 0.0f ? v : 0.0f;
+        sum += data[i];
     }
+    *scale = (float)(sum > 0.0 ? p->alpha * (double)conf->nnz / sum : p->alpha);
+    for (int64_t i = 0; i < conf->nnz; i++)
+        data[i] *= *scale;
     return data;
 }
 
@@ -410,7 +419,7 @@ int tt_als_train(const tt_train_set *ts, const tt_als_params *p, tt_model **out,
     struct trainer tr;
     tt_csr ut, tu;
     tt_als_model *m;
-    float *X, *Y, *gram, *norm;
+    float *X, *Y, *gram, *norm, scale;
     double *loss = NULL, t0 = tt_now();
     int rc = check_params(p, err);
 
@@ -419,7 +428,7 @@ int tt_als_train(const tt_train_set *ts, const tt_als_params *p, tt_model **out,
     pthread_once(&blas_once, blas_single);
     norm = tt_malloc(((size_t)nt + 1) * sizeof(float));
     ut = ts->conf;
-    ut.data = confidences(p, &ts->conf, norm);
+    ut.data = confidences(p, &ts->conf, norm, &scale);
     tt_csr_transpose(&ut, &tu);
     X = tt_aligned_alloc(((size_t)nu + 1) * k * sizeof(float));
     Y = tt_aligned_alloc(((size_t)nt + 1) * k * sizeof(float));
@@ -454,6 +463,7 @@ int tt_als_train(const tt_train_set *ts, const tt_als_params *p, tt_model **out,
     m->Y = m->owned[1] = Y;
     m->gram = m->owned[2] = gram;
     m->bm25_norm = m->owned[4] = norm;
+    m->scale = scale;
     m->owned_ids = tt_malloc(((size_t)nu + 1) * sizeof(char *));
     for (int32_t u = 0; u < nu; u++)
         m->owned_ids[u] = tt_ids_name(ts->ds->users, u);
@@ -509,7 +519,7 @@ static float conf_m1(const tt_als_model *m, float r, int32_t t, int32_t n_pos)
         double idf = log((double)m->base.n_tracks) - log1p((double)n_pos);
         v = (float)(r * (p->bm25_k1 + 1.0) / (p->bm25_k1 * m->bm25_norm[t] + r) * idf);
     }
-    return p->alpha * (v > 0.0f ? v : 0.0f);
+    return m->scale * (v > 0.0f ? v : 0.0f);
 }
 
 static int32_t n_valid(const int32_t *hist, const float *r, int32_t n, int32_t nt)
@@ -682,7 +692,7 @@ static int als_similar(const tt_model *mm, int32_t track, int k, tt_scored *out,
 
 struct als_meta {
     int32_t k, scaling, iterations, cg_steps;
-    float regularization, alpha, bm25_k1, bm25_b, log_eps;
+    float regularization, alpha, bm25_k1, bm25_b, log_eps, scale;
     int32_t n_users, n_tracks;
     double train_seconds;
     int64_t trained_at;
@@ -693,7 +703,8 @@ static int als_save(const tt_model *mm, const char *path, tt_err *err)
     const tt_als_model *m = (const tt_als_model *)mm;
     struct als_meta meta = {m->k, m->p.scaling, m->p.iterations, m->p.cg_steps,
                             m->p.regularization, m->p.alpha, m->p.bm25_k1, m->p.bm25_b,
-                            m->p.log_eps, mm->n_users, mm->n_tracks, mm->train_seconds,
+                            m->p.log_eps, m->scale, mm->n_users, mm->n_tracks,
+                            mm->train_seconds,
                             mm->trained_at};
     tt_mfile_writer *w;
     int rc = tt_mfile_create(path, "als", mm->catalog, &w, err);
@@ -743,6 +754,7 @@ int tt__als_load(tt_mfile *f, tt_model **out, tt_err *err)
     m->p.cg_steps = meta.cg_steps;
     m->p.regularization = meta.regularization;
     m->p.alpha = meta.alpha;
+    m->scale = meta.scale;
     m->p.bm25_k1 = meta.bm25_k1;
     m->p.bm25_b = meta.bm25_b;
     m->p.log_eps = meta.log_eps;
