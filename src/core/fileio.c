@@ -46,6 +46,8 @@ static int parent_dir(const char *path, char *dir, size_t cap)
     return 0;
 }
 
+static unsigned tmp_counter;
+
 int tt_atomic_open(tt_atomic_file *f, const char *path, tt_err *err)
 {
     char dir[1024];
@@ -59,7 +61,9 @@ int tt_atomic_open(tt_atomic_file *f, const char *path, tt_err *err)
     if (rc < 0)
         return rc;
     snprintf(f->path, sizeof(f->path), "%s", path);
-    snprintf(f->tmp, sizeof(f->tmp), "%s.tmp.%ld", path, (long)getpid());
+    /* Unique per process and per call, so concurrent writers never share a temporary. */
+    snprintf(f->tmp, sizeof(f->tmp), "%s.tmp.%ld.%u", path, (long)getpid(),
+             __atomic_fetch_add(&tmp_counter, 1u, __ATOMIC_RELAXED));
     f->fd = open(f->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (f->fd < 0)
         return tt_err_set(err, TT_EIO, "cannot create %s: %s", f->tmp, strerror(errno));

@@ -370,14 +370,21 @@ static int check_params(const tt_als_params *p, tt_err *err)
 {
     if (p->factors < 1 || p->factors > 1024)
         return tt_err_set_field(err, TT_EINVAL, "factors", "factors must be 1..1024");
-    if (!(p->regularization >= 0.0f) || !(p->alpha > 0.0f))
-        return tt_err_set_field(err, TT_EINVAL, "alpha",
-                                "regularization must be >= 0 and alpha > 0");
-    if (p->iterations < 1 || p->cg_steps < 0)
-        return tt_err_set_field(err, TT_EINVAL, "iterations",
-                                "iterations must be >= 1 and cg_steps >= 0 (0 = exact solves)");
-    if (p->scaling == TT_ALS_LOG && !(p->log_eps > 0.0f))
+    if (!(p->alpha > 0.0f) || !isfinite(p->alpha))
+        return tt_err_set_field(err, TT_EINVAL, "alpha", "alpha must be a number > 0");
+    if (!(p->regularization >= 0.0f) || !isfinite(p->regularization))
+        return tt_err_set_field(err, TT_EINVAL, "regularization",
+                                "regularization must be a number >= 0");
+    if (p->iterations < 1)
+        return tt_err_set_field(err, TT_EINVAL, "iterations", "iterations must be >= 1");
+    if (p->cg_steps < 0)
+        return tt_err_set_field(err, TT_EINVAL, "cg_steps",
+                                "cg_steps must be >= 0 (0 = exact solves)");
+    if (!(p->log_eps > 0.0f))
         return tt_err_set_field(err, TT_EINVAL, "log_eps", "log_eps must be > 0");
+    if (p->scaling == TT_ALS_BM25 && (!(p->bm25_k1 > 0.0f) || !(p->bm25_b >= 0.0f) ||
+                                      !(p->bm25_b <= 1.0f)))
+        return tt_err_set_field(err, TT_EINVAL, "bm25_k1", "BM25 needs k1 > 0 and b in [0, 1]");
     return 0;
 }
 

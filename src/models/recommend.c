@@ -32,6 +32,36 @@ struct history {
     int32_t n_excl, n_pos;
 };
 
+/*
+ * Adds one fresh event to the positives: its preference sums with what the track already
+ * has; a dislike (NAN) removes the track for good.
+ */
+static void merge_fresh(struct history *h, int32_t t, float r)
+{
+    for (int32_t j = 0; j < h->n_pos; j++) {
+        if (h->pos[j] == t) {
+            h->pos_r[j] = isnan(r) || isnan(h->pos_r[j]) ? NAN : h->pos_r[j] + r;
+            return;
+        }
+    }
+    h->pos[h->n_pos] = t;
+    h->pos_r[h->n_pos++] = r;
+}
+
+/* Drops pairs that ended disliked or without positive preference. */
+static void compact_positives(struct history *h)
+{
+    int32_t w = 0;
+
+    for (int32_t j = 0; j < h->n_pos; j++) {
+        if (!(h->pos_r[j] > 0.0f))
+            continue;
+        h->pos[w] = h->pos[j];
+        h->pos_r[w++] = h->pos_r[j];
+    }
+    h->n_pos = w;
+}
+
 static void history_build(const tt_rec_ctx *ctx, const tt_rec_request *req, int32_t u,
                           struct history *h)
 {
@@ -52,14 +82,11 @@ static void history_build(const tt_rec_ctx *ctx, const tt_rec_request *req, int3
     memcpy(h->pos_r, pos_v, (size_t)n_pos * sizeof(float));
     h->n_pos = n_pos;
     for (int32_t i = 0; i < req->n_fresh; i++) {
-        float r = req->fresh_r[i];
-        if (!req->include_heard || isnan(r))
+        if (!req->include_heard || isnan(req->fresh_r[i]))
             h->excl[h->n_excl++] = req->fresh[i];
-        if (r > 0.0f) {
-            h->pos[h->n_pos] = req->fresh[i];
-            h->pos_r[h->n_pos++] = r;
-        }
+        merge_fresh(h, req->fresh[i], req->fresh_r[i]);
     }
+    compact_positives(h);
     for (int32_t i = 0; i < req->n_exclude; i++)
         h->excl[h->n_excl++] = req->exclude[i];
     h->n_excl = sort_unique(h->excl, h->n_excl);
