@@ -1,0 +1,128 @@
+/*
+ * tunetrail generate: fills the configured database with deterministic synthetic data
+ * (docs/synthetic-data.md). Progress goes to stderr when it is a terminal; one summary
+ * line goes to stdout.
+ */
+#include "cli.h"
+#include "tt/core.h"
+#include "tt/generate.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#define USAGE "tunetrail generate --users N --tracks M --interactions K [--seed S] [--batch-rows B]"
+#define UNSET INT64_MIN
+
+struct progress_line {
+    double last;
+    int width;
+};
+
+/* Redraws one status line, at most four times a second, and ends it when a phase is done. */
+static void show_progress(void *ctx, const char *phase, int64_t done, int64_t total)
+{
+    struct progress_line *pl = ctx;
+    double now = tt_now();
+
+    if (done < total && now - pl->last < 0.25)
+        return;
+    pl->last = now;
+    fprintf(stderr, "\rgenerate: %-12s %*lld / %lld (%3.0f%%)%s", phase, pl->width, (long long)done,
+            (long long)total, total ? 100.0 * (double)done / (double)total : 100.0,
+            done >= total ? "\n" : "");
+    fflush(stderr);
+}
+
+static int missing(const char *flag)
+{
+    fprintf(stderr, "tunetrail: %s is required\nusage: %s\n", flag, USAGE);
+    return 2;
+}
+
+/* Exit code 2 with the offending flag named, as for any other usage error. */
+static int check_params(const tt_generate_params *p)
+{
+    tt_err err = {0};
+    char flag[sizeof(err.field) + 2];
+
+    if (p->users == UNSET)
+        return missing("--users");
+    if (p->tracks == UNSET)
+        return missing("--tracks");
+    if (p->interactions == UNSET)
+        return missing("--interactions");
+    if (tt_generate_check(p, &err) == 0)
+        return 0;
+    snprintf(flag, sizeof(flag), "--%s", err.field);
+    for (char *c = flag; *c; c++)
+        if (*c == '_')
+            *c = '-';
+    fprintf(stderr, "tunetrail: invalid %s: %s\n", flag, err.message);
+    return 2;
+}
+
+/* Generated ids overwrite earlier generated rows; anything else already there stays. */
+static void warn_if_not_empty(tt_store *s)
+{
+    int64_t n = 0;
+
+    if (tt_store_count(s, "interactions", &n, NULL) == 0 && n > 0)
+        fprintf(stderr,
+                "tunetrail: note: the database already holds %lld interactions; "
+                "generated rows are added to them (rows with the same ids are "
+                "replaced)\n",
+                (long long)n);
+}
+
+static void print_summary(const tt_generate_params *p, const tt_generate_stats *st)
+{
+    int64_t rows = st->artists + st->tracks + st->users + st->interactions;
+    double secs = st->seconds > 1e-9 ? st->seconds : 1e-9;
+
+    printf("generated %lld artists, %lld tracks, %lld users, %lld interactions (seed %llu) "
+           "in %.2f s: %.0f rows/s\n",
+           (long long)st->artists, (long long)st->tracks, (long long)st->users,
+           (long long)st->interactions, (unsigned long long)p->seed, st->seconds,
+           (double)rows / secs);
+}
+
+int tt_cmd_generate(int argc, char **argv)
+{
+    tt_generate_params p = tt_generate_params_default();
+    int64_t seed = (int64_t)p.seed;
+    const struct tt_opt opts[] = {
+        {"--users", TT_OPT_I64, &p.users, "number of users (1..10000000)"},
+        {"--tracks", TT_OPT_I64, &p.tracks, "number of tracks (1..10000000); artists ~ tracks/8"},
+        {"--interactions", TT_OPT_I64, &p.interactions, "exact number of interactions (>= users)"},
+        {"--seed", TT_OPT_I64, &seed, "random seed: the same seed gives the same rows (42)"},
+        {"--batch-rows", TT_OPT_I64, &p.batch_rows, "rows per transaction (500000)"},
+        {0},
+    };
+    struct progress_line pl = {0};
+    tt_generate_stats st;
+    tt_err err = {0};
+    tt_config cfg;
+    char *pos[1];
+    int npos, rc;
+    tt_store *s;
+
+    p.users = p.tracks = p.interactions = UNSET;
+    tt_cli_parse(argc, argv, USAGE, opts, &cfg, pos, 0, &npos);
+    p.seed = (uint64_t)seed;
+    if ((rc = check_params(&p)) != 0)
+        return rc;
+    if (isatty(STDERR_FILENO)) {
+        pl.width = snprintf(NULL, 0, "%lld", (long long)p.interactions);
+        p.progress = show_progress;
+        p.progress_ctx = &pl;
+    }
+    s = tt_cli_open_store(&cfg);
+    warn_if_not_empty(s);
+    rc = tt_generate_run(s, &p, &st, &err);
+    tt_store_close(s);
+    if (rc < 0)
+        return tt_cli_fail(&err, rc);
+    print_summary(&p, &st);
+    return 0;
+}
