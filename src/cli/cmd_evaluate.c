@@ -1,0 +1,324 @@
+/*
+ * tunetrail evaluate: offline comparison of models (docs/evaluation.md). The interaction log
+ * is split once, every model is trained on the same training events and ranks for the same
+ * users, so the rows of the report differ only by model. The report goes to stdout; progress
+ * goes to stderr, so `--json > out.json` stays parseable.
+ */
+#include "cli.h"
+#include "train_opts.h"
+#include "tt/core.h"
+#include "tt/dataset.h"
+#include "tt/eval.h"
+#include "tt/models.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#define USAGE                                                                                      \
+    "tunetrail evaluate [--split random|time|last] [--holdout F] [--k K] [--seed S]\n"             \
+    "       [--models a,b|all] [--json] [--test-file FILE.csv] [--threads N]\n"                    \
+    "       [model options: --factors N --regularization X --alpha X --iterations N\n"             \
+    "        --scaling linear|log|bm25 --bm25-k1 X --bm25-b X ...]"
+
+#define BASELINE "popularity"
+#define MAX_K 100000
+#define MAX_MODELS 64
+
+/* The evaluation's own options; the model options (and --seed, --threads) are train's. */
+struct eval_args {
+    const char *split, *models, *test_file;
+    double holdout;
+    int k;
+    bool json;
+    struct tt_train_cli train;
+};
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int usage_error(const char *fmt, ...)
+{
+    va_list ap;
+
+    fprintf(stderr, "tunetrail: ");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n");
+    return 2;
+}
+
+/* ---- options ---------------------------------------------------------------------------- */
+
+static int check_split(const struct eval_args *a, tt_split_params *sp)
+{
+    int kind = a->split ? tt_split_kind_parse(a->split) : TT_SPLIT_RANDOM;
+
+    if (kind < 0)
+        return usage_error("invalid --split '%s': use random, time or last", a->split);
+    if (a->test_file && a->split)
+        return usage_error("--split does not apply with --test-file (the file is the test set)");
+    if (a->test_file && !isnan(a->holdout))
+        return usage_error("--holdout does not apply with --test-file (the file is the test set)");
+    if (!isnan(a->holdout) && !(a->holdout > 0.0 && a->holdout < 1.0))
+        return usage_error("invalid --holdout %g: must be between 0 and 1 (exclusive)", a->holdout);
+    if (a->k < 1 || a->k > MAX_K)
+        return usage_error("invalid --k %d: must be 1..%d", a->k, MAX_K);
+    *sp = tt_split_params_default();
+    sp->kind = a->test_file ? TT_SPLIT_FILE : (enum tt_split_kind)kind;
+    if (!isnan(a->holdout))
+        sp->holdout = a->holdout;
+    sp->seed = (uint64_t)a->train.seed;
+    return 0;
+}
+
+static void add_model(const char *name, const char **names, int *n)
+{
+    for (int i = 0; i < *n; i++)
+        if (strcmp(names[i], name) == 0)
+            return;
+    if (*n < MAX_MODELS)
+        names[(*n)++] = name;
+}
+
+/* Adds the model named by the @len bytes at @tok ("all" = every model); 2 when unknown. */
+static int add_token(const char *tok, size_t len, const char **names, int *n)
+{
+    char buf[64];
+    const tt_model_info *info;
+
+    if (len >= sizeof(buf))
+        return usage_error("unknown model '%.*s' in --models", (int)len, tok);
+    memcpy(buf, tok, len);
+    buf[len] = '\0';
+    if (strcmp(buf, "all") == 0) {
+        for (info = tt_models_list(); info->name; info++)
+            add_model(info->name, names, n);
+        return 0;
+    }
+    info = tt_models_find(buf);
+    if (!info) {
+        fprintf(stderr, "tunetrail: unknown model '%s' in --models; known:", buf);
+        for (info = tt_models_list(); info->name; info++)
+            fprintf(stderr, " %s", info->name);
+        fprintf(stderr, ", all\n");
+        return 2;
+    }
+    add_model(info->name, names, n);
+    return 0;
+}
+
+/*
+ * The models to evaluate: the comma-separated @spec, or every free-tier model by default;
+ * the popularity baseline is always among them so every report has its reference row.
+ */
+static int parse_models(const char *spec, const char **names, int *n)
+{
+    *n = 0;
+    if (!spec) {
+        for (const tt_model_info *info = tt_models_list(); info->name; info++)
+            if (info->tier == TT_TIER_FREE)
+                add_model(info->name, names, n);
+    }
+    for (const char *p = spec; p && *p;) {
+        size_t len = strcspn(p, ",");
+        const char *tok = p;
+        p += len + (p[len] == ',');
+        while (len > 0 && *tok == ' ') {
+            tok++;
+            len--;
+        }
+        while (len > 0 && tok[len - 1] == ' ')
+            len--;
+        if (len > 0 && add_token(tok, len, names, n) != 0)
+            return 2;
+    }
+    if (*n == 0)
+        return usage_error("--models names no model");
+    if (tt_models_find(BASELINE))
+        add_model(BASELINE, names, n);
+    return 0;
+}
+
+/* ---- running ---------------------------------------------------------------------------- */
+
+static int no_users(const tt_split *s, const tt_split_params *sp)
+{
+    fprintf(stderr, "tunetrail: no evaluable users: ");
+    switch (s->kind) {
+    case TT_SPLIT_RANDOM:
+        fprintf(stderr, "no user has %d or more distinct positive tracks\n",
+                TT_SPLIT_RANDOM_MIN_POSITIVES);
+        break;
+    case TT_SPLIT_TIME:
+        fprintf(stderr,
+                "no user has both a training positive and a new positive track after "
+                "the cut at %lld (holdout %.2f; are the event times all equal?)\n",
+                (long long)s->cut_time, sp->holdout);
+        break;
+    case TT_SPLIT_LAST:
+        fprintf(stderr, "no user has %d or more distinct positive tracks\n",
+                TT_SPLIT_LAST_MIN_POSITIVES);
+        break;
+    case TT_SPLIT_FILE:
+        fprintf(stderr,
+                "no user of the test file has a training history and a new positive "
+                "track (%lld rows: %lld with unknown users, %lld with unknown tracks, "
+                "%d users without history)\n",
+                (long long)s->file_rows, (long long)s->file_unknown_user,
+                (long long)s->file_unknown_track, s->file_cold_users);
+        break;
+    }
+    return 1;
+}
+
+static int make_split(const tt_dataset *ds, const struct eval_args *a, const tt_split_params *sp,
+                      tt_split *s)
+{
+    tt_err err = {0};
+    int rc = a->test_file ? tt_split_from_file(ds, a->test_file, &sp->weighting, s, &err)
+                          : tt_split_build(ds, sp, s, &err);
+
+    if (rc < 0)
+        return tt_cli_fail(&err, rc);
+    if (s->kind == TT_SPLIT_FILE)
+        fprintf(stderr,
+                "evaluate: %s: %lld rows, %lld skipped for unknown users, %lld for "
+                "unknown tracks\n",
+                a->test_file, (long long)s->file_rows, (long long)s->file_unknown_user,
+                (long long)s->file_unknown_track);
+    fprintf(stderr,
+            "evaluate: split %s: %d users evaluated, %lld relevant tracks held out, "
+            "%lld training events\n",
+            tt_split_kind_name(s->kind), s->n_users, (long long)s->relevant.nnz,
+            (long long)s->n_train_events);
+    return s->n_users == 0 ? no_users(s, sp) : 0;
+}
+
+/* Trains and scores one model into @row; a failure is recorded in the row, not fatal. */
+static void run_model(const char *name, const tt_train_set *ts, const tt_split *s,
+                      const tt_model_opts *mo, int k, tt_eval_row *row)
+{
+    tt_model *m = NULL;
+    tt_err err = {0};
+    double t0 = tt_now();
+    int rc;
+
+    snprintf(row->model, sizeof(row->model), "%s", name);
+    fprintf(stderr, "evaluate: training %s\n", name);
+    rc = tt_models_train(name, ts, mo, &m, &err);
+    row->train_seconds = tt_now() - t0;
+    if (rc == 0)
+        rc = tt_eval_model(m, s, &ts->seen, k, mo->threads, &row->scores, &err);
+    if (rc < 0) {
+        snprintf(row->error, sizeof(row->error), "%s", tt_err_msg(&err, rc));
+        fprintf(stderr, "evaluate: %s failed: %s\n", name, row->error);
+    } else {
+        fprintf(stderr, "evaluate: %s trained in %.2f s, ranked %d users in %.2f s\n", name,
+                row->train_seconds, row->scores.users, row->scores.score_seconds);
+    }
+    tt_model_free(m);
+}
+
+static void print_report(const tt_eval_report *r, bool json)
+{
+    char *s;
+
+    if (!json) {
+        tt_eval_report_table(r, stdout);
+        return;
+    }
+    s = tt_eval_report_json(r);
+    printf("%s\n", s);
+    free(s);
+}
+
+/* Trains, scores and reports every model; returns the exit code. */
+static int evaluate(const tt_dataset *ds, const struct eval_args *a, const tt_split_params *sp,
+                    const tt_model_opts *mo, const char **names, int n_names)
+{
+    tt_split s;
+    tt_train_set ts;
+    tt_eval_report r = {0};
+    int code = make_split(ds, a, sp, &s), failed = 0;
+
+    if (code != 0)
+        goto out;
+    tt_train_set_build(ds, s.mask, &sp->weighting, &ts);
+    r = (tt_eval_report){.split = sp->kind,
+                         .holdout = sp->holdout,
+                         .k = a->k,
+                         .seed = sp->seed,
+                         .test_file = a->test_file,
+                         .baseline = BASELINE,
+                         .users_evaluated = s.n_users,
+                         .n_users = tt_dataset_n_users(ds),
+                         .n_tracks = tt_dataset_n_tracks(ds),
+                         .train_events = s.n_train_events,
+                         .test_events = s.n_test_events,
+                         .n_rows = n_names};
+    r.rows = tt_calloc((size_t)n_names, sizeof(tt_eval_row));
+    for (int i = 0; i < n_names; i++) {
+        run_model(names[i], &ts, &s, mo, a->k, &r.rows[i]);
+        failed += r.rows[i].error[0] != '\0';
+    }
+    print_report(&r, a->json);
+    code = failed ? 1 : 0;
+    free(r.rows);
+    tt_train_set_release(&ts);
+out:
+    tt_split_release(&s);
+    return code;
+}
+
+/* Binds the evaluation's options to @a, followed by the shared model options. */
+static void bind_opts(struct eval_args *a, struct tt_opt *opts)
+{
+    int i = 0;
+
+    memset(a, 0, sizeof(*a));
+    a->holdout = NAN;
+    a->k = 20;
+    opts[i++] = (struct tt_opt){"--split", TT_OPT_STR, &a->split, "random (default), time or last"};
+    opts[i++] = (struct tt_opt){"--holdout", TT_OPT_DOUBLE, &a->holdout,
+                                "share held out for testing, in (0, 1) (default 0.2)"};
+    opts[i++] =
+        (struct tt_opt){"--k", TT_OPT_INT, &a->k, "cut-off of the ranked lists (default 20)"};
+    opts[i++] = (struct tt_opt){"--models", TT_OPT_STR, &a->models,
+                                "comma-separated models, or all (default: the free tier)"};
+    opts[i++] = (struct tt_opt){"--json", TT_OPT_BOOL, &a->json,
+                                "print one JSON document instead of a table"};
+    opts[i++] = (struct tt_opt){"--test-file", TT_OPT_STR, &a->test_file,
+                                "no split: evaluate against this interactions CSV"};
+    tt_train_cli_init(&a->train, opts + i);
+}
+
+int tt_cmd_evaluate(int argc, char **argv)
+{
+    struct eval_args a;
+    struct tt_opt opts[6 + TT_TRAIN_OPTS_MAX + 1];
+    const char *names[MAX_MODELS];
+    tt_split_params sp;
+    tt_config cfg;
+    tt_dataset *ds = NULL;
+    tt_store *store;
+    tt_err err = {0};
+    char *pos[1];
+    int npos, n_names, rc;
+
+    bind_opts(&a, opts);
+    tt_cli_parse(argc, argv, USAGE, opts, &cfg, pos, 0, &npos);
+    if ((rc = tt_train_cli_finish(&a.train)) != 0 || (rc = check_split(&a, &sp)) != 0 ||
+        (rc = parse_models(a.models, names, &n_names)) != 0)
+        return rc;
+    store = tt_cli_open_store(&cfg);
+    fprintf(stderr, "evaluate: loading the dataset (%s)\n", tt_store_backend(store));
+    rc = tt_dataset_load(store, &ds, &err);
+    tt_store_close(store);
+    if (rc < 0)
+        return tt_cli_fail(&err, rc);
+    rc = evaluate(ds, &a, &sp, &a.train.opts, names, n_names);
+    tt_dataset_free(ds);
+    return rc;
+}
