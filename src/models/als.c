@@ -708,13 +708,27 @@ struct als_meta {
 static int als_save(const tt_model *mm, const char *path, tt_err *err)
 {
     const tt_als_model *m = (const tt_als_model *)mm;
-    struct als_meta meta = {m->k, m->p.scaling, m->p.iterations, m->p.cg_steps,
-                            m->p.regularization, m->p.alpha, m->p.bm25_k1, m->p.bm25_b,
-                            m->p.log_eps, m->scale, mm->n_users, mm->n_tracks,
-                            mm->train_seconds,
-                            mm->trained_at};
+    struct als_meta meta;
     tt_mfile_writer *w;
-    int rc = tt_mfile_create(path, "als", mm->catalog, &w, err);
+    int rc;
+
+    /* Zeroed first: padding bytes must not carry stack garbage into the file. */
+    memset(&meta, 0, sizeof(meta));
+    meta.k = m->k;
+    meta.scaling = m->p.scaling;
+    meta.iterations = m->p.iterations;
+    meta.cg_steps = m->p.cg_steps;
+    meta.regularization = m->p.regularization;
+    meta.alpha = m->p.alpha;
+    meta.bm25_k1 = m->p.bm25_k1;
+    meta.bm25_b = m->p.bm25_b;
+    meta.log_eps = m->p.log_eps;
+    meta.scale = m->scale;
+    meta.n_users = mm->n_users;
+    meta.n_tracks = mm->n_tracks;
+    meta.train_seconds = mm->train_seconds;
+    meta.trained_at = mm->trained_at;
+    rc = tt_mfile_create(path, "als", mm->catalog, &w, err);
 
     if (rc < 0)
         return rc;

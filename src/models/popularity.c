@@ -133,12 +133,11 @@ static void user_affinities(const tt_train_set *ts, pop_model *m)
     m->ua_weight = m->owned[6] = wt;
 }
 
-static const float *sort_scores; /* qsort has no context argument */
-
-static int cmp_desc(const void *a, const void *b)
+static int cmp_desc(const void *a, const void *b, void *ctx)
 {
+    const float *score = ctx;
     int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
-    float sx = sort_scores[x], sy = sort_scores[y];
+    float sx = score[x], sy = score[y];
 
     if (sx != sy)
         return sx < sy ? 1 : -1;
@@ -147,10 +146,7 @@ static int cmp_desc(const void *a, const void *b)
 
 static void rank_tracks(const float *score, int32_t *idx, int64_t n)
 {
-    /* Training is single-threaded here; the static comparator context is safe. */
-    sort_scores = score;
-    qsort(idx, (size_t)n, sizeof(int32_t), cmp_desc);
-    sort_scores = NULL;
+    qsort_r(idx, (size_t)n, sizeof(int32_t), cmp_desc, (void *)score);
 }
 
 static void all_time_scores(const tt_train_set *ts, float *score)
@@ -379,8 +375,11 @@ static int save_affinities(const pop_model *m, tt_mfile_writer *w, tt_err *err)
 static int pop_save(const tt_model *mm, const char *path, tt_err *err)
 {
     const pop_model *m = (const pop_model *)mm;
-    struct pop_meta meta = {m->mode, m->n_genres, mm->n_users, mm->n_tracks, m->half_life_days,
-                            mm->train_seconds, mm->trained_at};
+    struct pop_meta meta;
+
+    memset(&meta, 0, sizeof(meta));
+    meta = (struct pop_meta){m->mode, m->n_genres, mm->n_users, mm->n_tracks, m->half_life_days,
+                             mm->train_seconds, mm->trained_at};
     tt_mfile_writer *w;
     int rc = tt_mfile_create(path, "popularity", mm->catalog, &w, err);
 

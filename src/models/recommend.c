@@ -72,15 +72,21 @@ static void history_build(const tt_rec_ctx *ctx, const tt_rec_request *req, int3
     tt_catalog_user_seen(ctx->cat, u, &seen, &seen_v, &n_seen);
     tt_catalog_user_positives(ctx->cat, u, &pos, &pos_v, &n_pos);
     h->excl = tt_malloc(((size_t)n_seen + req->n_fresh + req->n_exclude + 1) * sizeof(int32_t));
-    h->pos = tt_malloc(((size_t)n_pos + req->n_fresh + 1) * sizeof(int32_t));
-    h->pos_r = tt_malloc(((size_t)n_pos + req->n_fresh + 1) * sizeof(float));
+    h->pos = tt_malloc(((size_t)n_pos + n_seen + req->n_fresh + 1) * sizeof(int32_t));
+    h->pos_r = tt_malloc(((size_t)n_pos + n_seen + req->n_fresh + 1) * sizeof(float));
     h->n_excl = h->n_pos = 0;
     for (int32_t i = 0; i < n_seen; i++)
         if (!req->include_heard || seen_v[i] < 0)
             h->excl[h->n_excl++] = seen[i];
-    memcpy(h->pos, pos, (size_t)n_pos * sizeof(int32_t));
-    memcpy(h->pos_r, pos_v, (size_t)n_pos * sizeof(float));
+    if (n_pos > 0) {
+        memcpy(h->pos, pos, (size_t)n_pos * sizeof(int32_t));
+        memcpy(h->pos_r, pos_v, (size_t)n_pos * sizeof(float));
+    }
     h->n_pos = n_pos;
+    /* Disliked at training time stays disliked whatever fresh events say. */
+    for (int32_t i = 0; req->n_fresh > 0 && i < n_seen; i++)
+        if (seen_v[i] < 0)
+            merge_fresh(h, seen[i], NAN);
     for (int32_t i = 0; i < req->n_fresh; i++) {
         if (!req->include_heard || isnan(req->fresh_r[i]))
             h->excl[h->n_excl++] = req->fresh[i];

@@ -1,0 +1,328 @@
+/*
+ * Test fixtures: in-memory datasets with planted structure and file helpers.
+ */
+#include "fixtures.h"
+
+#include <criterion/criterion.h>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "tt/core.h"
+
+#define FX_MAX_GROUPS 8
+
+static const char *const genres[FX_MAX_GROUPS] = {
+    "rock", "jazz", "hiphop", "classical", "electronic", "folk", "metal", "reggae",
+};
+static const char *const subgenres[FX_MAX_GROUPS] = {
+    "indie", "bebop", "trap", "baroque", "house", "acoustic", "doom", "dub",
+};
+
+const char *fx_group_genre(int g)
+{
+    return (g >= 0 && g < FX_MAX_GROUPS) ? genres[g] : "";
+}
+
+const char *fx_group_subgenre(int g)
+{
+    return (g >= 0 && g < FX_MAX_GROUPS) ? subgenres[g] : "";
+}
+
+int fx_id_group(const char *id)
+{
+    int g;
+
+    if (!id || sscanf(id, "g%d-", &g) != 1)
+        return -1;
+    return g;
+}
+
+int fx_track_group(const tt_dataset *ds, int32_t t)
+{
+    return fx_id_group(tt_ids_name(ds->tracks, t));
+}
+
+int fx_user_group(const tt_dataset *ds, int32_t u)
+{
+    return fx_id_group(tt_ids_name(ds->users, u));
+}
+
+int32_t fx_add_track(tt_dataset *ds, const char *id, const char *artist, const char *genre_list)
+{
+    tt_track_rec t = tt_track_rec_empty();
+    char title[96];
+
+    snprintf(title, sizeof(title), "Title of %s", id);
+    t.track_id = id;
+    t.title = title;
+    t.artist_id = artist;
+    t.artist = artist;
+    t.genres = genre_list;
+    t.duration_ms = 180000;
+    t.release_year = 2001;
+    return tt_dataset_add_track(ds, &t);
+}
+
+int32_t fx_add_user(tt_dataset *ds, const char *id, const char *favorite_genres)
+{
+    tt_user_rec u = {.user_id = id,
+                     .plan_tier = "free",
+                     .favorite_genres = favorite_genres,
+                     .created_at = FX_T0 - 400 * FX_DAY};
+    return tt_dataset_add_user(ds, &u);
+}
+
+void fx_add_event(tt_dataset *ds, const char *user, const char *track, enum tt_action a,
+                  float weight, int64_t when)
+{
+    tt_interaction_rec r = {.user_id = user,
+                            .track_id = track,
+                            .action = a,
+                            .weight = weight,
+                            .ms_played = -1,
+                            .occurred_at = when};
+    int rc = tt_dataset_add_event(ds, &r);
+
+    cr_assert_eq(rc, 0, "fixture event on unknown track %s", track);
+}
+
+static void add_catalog(tt_dataset *ds, int groups, int tracks_per_group)
+{
+    char id[32], artist[32], list[64];
+
+    for (int g = 0; g < groups; g++) {
+        snprintf(list, sizeof(list), "%s|%s", genres[g], subgenres[g]);
+        for (int i = 0; i < tracks_per_group; i++) {
+            snprintf(id, sizeof(id), "g%02d-t%03d", g, i);
+            snprintf(artist, sizeof(artist), "g%02d-a%02d", g, i / 4);
+            fx_add_track(ds, id, artist, list);
+        }
+    }
+}
+
+/* Own-group track index skewed toward low indices (a few hits, a long tail). */
+static int skewed(tt_rng *rng, int n)
+{
+    double u = tt_rng_uniform(rng);
+    return (int)(u * u * n);
+}
+
+/* A track @u has not used yet: own group with probability @own, else another group's. */
+static int pick_track(tt_rng *rng, int g, int groups, int tpg, double own, const uint8_t *used)
+{
+    for (;;) {
+        int grp = g, idx;
+        if (groups > 1 && tt_rng_uniform(rng) >= own)
+            grp = (g + 1 + (int)tt_rng_below(rng, (uint64_t)groups - 1)) % groups;
+        idx = grp == g ? skewed(rng, tpg) : (int)tt_rng_below(rng, (uint64_t)tpg);
+        if (!used[grp * tpg + idx])
+            return grp * tpg + idx;
+    }
+}
+
+static void track_id(char *buf, size_t cap, int flat, int tpg)
+{
+    snprintf(buf, cap, "g%02d-t%03d", flat / tpg, flat % tpg);
+}
+
+static void add_listener(tt_dataset *ds, tt_rng *rng, const char *user, int g, int groups, int tpg,
+                         int plays, uint8_t *used)
+{
+    char tid[32];
+    int flat;
+
+    memset(used, 0, (size_t)groups * tpg);
+    for (int i = 0; i < plays; i++) {
+        int64_t when = FX_T0 - 60 * FX_DAY + (int64_t)tt_rng_below(rng, 59 * FX_DAY);
+        flat = pick_track(rng, g, groups, tpg, 0.9, used);
+        used[flat] = 1;
+        track_id(tid, sizeof(tid), flat, tpg);
+        fx_add_event(ds, user, tid, TT_ACT_PLAY, (float)(1 + tt_rng_below(rng, 5)), when);
+        if (tt_rng_below(rng, 5) == 0)
+            fx_add_event(ds, user, tid, TT_ACT_LIKE, 1.0f, when + 60);
+    }
+    if (groups > 1) {
+        flat = pick_track(rng, g, groups, tpg, 0.0, used);
+        used[flat] = 1;
+        track_id(tid, sizeof(tid), flat, tpg);
+        fx_add_event(ds, user, tid, TT_ACT_SKIP, 1.0f, FX_T0 - 2 * FX_DAY);
+    }
+    flat = pick_track(rng, g, groups, tpg, 1.0, used);
+    used[flat] = 1;
+    track_id(tid, sizeof(tid), flat, tpg);
+    fx_add_event(ds, user, tid, TT_ACT_DISLIKE, 1.0f, FX_T0 - FX_DAY);
+}
+
+tt_dataset *fx_taste_groups(int groups, int users_per_group, int tracks_per_group,
+                            int plays_per_user, uint64_t seed)
+{
+    tt_dataset *ds = tt_dataset_new();
+    uint8_t *used;
+    tt_rng rng;
+    char uid[32];
+
+    cr_assert(groups >= 1 && groups <= FX_MAX_GROUPS, "1..8 groups");
+    cr_assert(plays_per_user + 2 < tracks_per_group, "users need unplayed tracks");
+    tt_rng_seed(&rng, seed, 0);
+    add_catalog(ds, groups, tracks_per_group);
+    for (int g = 0; g < groups; g++) {
+        for (int i = 0; i < users_per_group; i++) {
+            snprintf(uid, sizeof(uid), "g%02d-u%03d", g, i);
+            fx_add_user(ds, uid, genres[g]);
+        }
+    }
+    used = tt_malloc((size_t)groups * tracks_per_group);
+    for (int g = 0; g < groups; g++) {
+        for (int i = 0; i < users_per_group; i++) {
+            snprintf(uid, sizeof(uid), "g%02d-u%03d", g, i);
+            add_listener(ds, &rng, uid, g, groups, tracks_per_group, plays_per_user, used);
+        }
+    }
+    free(used);
+    tt_dataset_finish(ds);
+    return ds;
+}
+
+void fx_train_set(const tt_dataset *ds, tt_train_set *out)
+{
+    tt_weighting w = tt_weighting_default();
+    tt_train_set_build(ds, NULL, &w, out);
+}
+
+tt_als_params fx_als_params(void)
+{
+    tt_als_params p = tt_als_params_default();
+
+    p.factors = 16;
+    p.regularization = 0.1f;
+    p.alpha = 2.0f;
+    p.iterations = 12;
+    p.cg_steps = 3;
+    p.threads = 2;
+    p.seed = 7;
+    p.scaling = TT_ALS_BM25;
+    p.bm25_k1 = 100.0f;
+    p.bm25_b = 0.8f;
+    p.log_eps = 1.0f;
+    return p;
+}
+
+int32_t fx_row(const tt_csr *m, int32_t r, const int32_t **idx, const float **val)
+{
+    if (r < 0 || r >= m->rows) {
+        if (idx)
+            *idx = NULL;
+        if (val)
+            *val = NULL;
+        return 0;
+    }
+    if (idx)
+        *idx = m->indices + m->indptr[r];
+    if (val)
+        *val = m->data + m->indptr[r];
+    return (int32_t)tt_csr_row_nnz(m, r);
+}
+
+bool fx_contains(const int32_t *a, int32_t n, int32_t x)
+{
+    for (int32_t i = 0; i < n; i++)
+        if (a[i] == x)
+            return true;
+    return false;
+}
+
+bool fx_scored_contains(const tt_scored *out, int n, int32_t t)
+{
+    for (int i = 0; i < n; i++)
+        if (out[i].track == t)
+            return true;
+    return false;
+}
+
+/* ---- files ---- */
+
+void fx_tmpdir(char dir[64])
+{
+    snprintf(dir, 64, "/tmp/tt-test-XXXXXX");
+    cr_assert_not_null(mkdtemp(dir), "mkdtemp failed");
+}
+
+void fx_rmtree(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char path[1024];
+    struct stat st;
+
+    if (!d)
+        return;
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
+            fx_rmtree(path);
+        else
+            unlink(path);
+    }
+    closedir(d);
+    rmdir(dir);
+}
+
+char *fx_path(char *buf, size_t cap, const char *dir, const char *name)
+{
+    snprintf(buf, cap, "%s/%s", dir, name);
+    return buf;
+}
+
+int fx_dir_count(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int n = 0;
+
+    cr_assert_not_null(d, "cannot open %s", dir);
+    while ((e = readdir(d)) != NULL)
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+            n++;
+    closedir(d);
+    return n;
+}
+
+int64_t fx_file_size(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? (int64_t)st.st_size : -1;
+}
+
+void fx_overwrite(const char *path, int64_t offset, const void *p, size_t n)
+{
+    int fd = open(path, O_WRONLY);
+
+    cr_assert(fd >= 0, "cannot open %s", path);
+    cr_assert_eq(pwrite(fd, p, n, offset), (ssize_t)n, "cannot write %s", path);
+    close(fd);
+}
+
+void fx_flip_byte(const char *path, int64_t offset, uint8_t mask)
+{
+    int fd = open(path, O_RDWR);
+    uint8_t b;
+
+    cr_assert(fd >= 0, "cannot open %s", path);
+    cr_assert_eq(pread(fd, &b, 1, offset), 1, "cannot read %s at %lld", path, (long long)offset);
+    b ^= mask;
+    cr_assert_eq(pwrite(fd, &b, 1, offset), 1, "cannot write %s", path);
+    close(fd);
+}
+
+void fx_truncate(const char *path, int64_t size)
+{
+    cr_assert_eq(truncate(path, size), 0, "cannot truncate %s", path);
+}

@@ -1,0 +1,90 @@
+/*
+ * fixtures.h - shared helpers for the unit tests: small realistic datasets built in memory,
+ * scratch directories under /tmp, and file surgery for corruption tests.
+ *
+ * Every builder is deterministic: the same arguments give the same dataset, byte for byte.
+ * Datasets come back finished (tt_dataset_finish) and are released with tt_dataset_free.
+ */
+#ifndef TT_TEST_FIXTURES_H
+#define TT_TEST_FIXTURES_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "tt/als.h"
+#include "tt/dataset.h"
+#include "tt/model.h"
+
+/* The reference time of the fixtures: 2023-11-14 22:13:20 UTC. */
+#define FX_T0 INT64_C(1700000000)
+#define FX_DAY INT64_C(86400)
+
+/*
+ * Listeners in @groups taste groups. Group g owns @tracks_per_group tracks whose genres are
+ * "<primary g>|<secondary g>" ("rock|indie", "jazz|bebop", ...), by artists of four tracks
+ * each; its @users_per_group users declare the primary genre as their favourite.
+ *
+ * Each user plays @plays_per_user distinct tracks (plays_per_user < tracks_per_group), 90%
+ * of them from their own group with a skew toward the group's first tracks, the rest from
+ * other groups; play counts 1..5, a like on about one play in five, one skip of another
+ * group's track and one dislike of an own-group track they never played. Events fall in the
+ * 60 days before FX_T0.
+ *
+ * Ids encode the group: tracks "g03-t017", users "g03-u004", artists "g03-a04"; see
+ * fx_id_group. Groups are limited to 1..8.
+ */
+tt_dataset *fx_taste_groups(int groups, int users_per_group, int tracks_per_group,
+                            int plays_per_user, uint64_t seed);
+
+/* Primary and secondary genre names of group @g (0..7). */
+const char *fx_group_genre(int g);
+const char *fx_group_subgenre(int g);
+
+/* The group encoded in a fixture id ("g03-..." -> 3), or -1. */
+int fx_id_group(const char *id);
+int fx_track_group(const tt_dataset *ds, int32_t t);
+int fx_user_group(const tt_dataset *ds, int32_t u);
+
+/* Hand-built datasets: start with tt_dataset_new, add, then tt_dataset_finish. */
+int32_t fx_add_track(tt_dataset *ds, const char *id, const char *artist, const char *genres);
+int32_t fx_add_user(tt_dataset *ds, const char *id, const char *favorite_genres);
+/* Asserts that the track is in the catalog. */
+void fx_add_event(tt_dataset *ds, const char *user, const char *track, enum tt_action a,
+                  float weight, int64_t when);
+
+/* The train set of every event of @ds with the default weighting. */
+void fx_train_set(const tt_dataset *ds, tt_train_set *out);
+
+/*
+ * ALS parameters suited to the fixture datasets (a few hundred listeners, dense taste
+ * groups), pinned here rather than taken from tt_als_params_default, whose values are tuned
+ * for catalogs thousands of times larger: 16 factors, lambda 0.1, alpha 2, BM25 (k1 100,
+ * b 0.8), 12 sweeps of 3 CG steps, 2 threads, seed 7.
+ */
+tt_als_params fx_als_params(void);
+
+/* Row @r of @m: its column indices (sorted) and values; returns the entry count. */
+int32_t fx_row(const tt_csr *m, int32_t r, const int32_t **idx, const float **val);
+/* True when @x is among the @n entries of @a (any order). */
+bool fx_contains(const int32_t *a, int32_t n, int32_t x);
+/* True when @t is among the first @n entries of @out. */
+bool fx_scored_contains(const tt_scored *out, int n, int32_t t);
+
+/* A fresh directory under /tmp (mkdtemp) written into @dir; asserts on failure. */
+void fx_tmpdir(char dir[64]);
+/* Removes @dir and everything below it. */
+void fx_rmtree(const char *dir);
+/* Writes "<dir>/<name>" into @buf (@cap bytes) and returns @buf. */
+char *fx_path(char *buf, size_t cap, const char *dir, const char *name);
+/* Entries of @dir other than "." and "..". */
+int fx_dir_count(const char *dir);
+/* Size of the file at @path, or -1. */
+int64_t fx_file_size(const char *path);
+/* XORs the byte at @offset of the file at @path with @mask. */
+void fx_flip_byte(const char *path, int64_t offset, uint8_t mask);
+/* Truncates the file at @path to @size bytes. */
+void fx_truncate(const char *path, int64_t size);
+/* Overwrites @n bytes at @offset. */
+void fx_overwrite(const char *path, int64_t offset, const void *p, size_t n);
+
+#endif
