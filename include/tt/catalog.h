@@ -40,6 +40,8 @@ const char *tt_catalog_track_artist(const tt_catalog *c, int32_t t);
 int32_t tt_catalog_track_artist_id(const tt_catalog *c, int32_t t);
 /* First genre name of track @t, or "" when it has none. */
 const char *tt_catalog_track_genre(const tt_catalog *c, int32_t t);
+/* The @j-th genre name of track @t (0-based), or NULL past the last. */
+const char *tt_catalog_track_genre_at(const tt_catalog *c, int32_t t, int32_t j);
 const char *tt_catalog_user_id(const tt_catalog *c, int32_t u);
 const char *tt_catalog_genre_name(const tt_catalog *c, int32_t g);
 

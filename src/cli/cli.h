@@ -45,5 +45,6 @@ int tt_cmd_stats(int argc, char **argv);
 int tt_cmd_train(int argc, char **argv);
 int tt_cmd_recommend(int argc, char **argv);
 int tt_cmd_evaluate(int argc, char **argv);
+int tt_cmd_serve(int argc, char **argv);
 
 #endif

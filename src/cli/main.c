@@ -18,6 +18,7 @@ static const struct cmd commands[] = {
     {"stats", tt_cmd_stats, "print what the database holds"},
     {"train", tt_cmd_train, "train the models of a tier and write them to MODEL_DIR"},
     {"evaluate", tt_cmd_evaluate, "compare models offline (Recall@K, NDCG@K, MRR, coverage)"},
+    {"serve", tt_cmd_serve, "answer recommendation requests over HTTP (port 8001)"},
     {"recommend", tt_cmd_recommend, "print recommendations for a user or a file of users"},
     {"help", tt_cmd_help, "list the commands"},
 };

@@ -282,6 +282,13 @@ const char *tt_catalog_track_genre(const tt_catalog *c, int32_t t)
     return c->genre_names[c->tg[c->tg_ptr[t]]];
 }
 
+const char *tt_catalog_track_genre_at(const tt_catalog *c, int32_t t, int32_t j)
+{
+    if (t < 0 || t >= c->n_tracks || j < 0 || c->tg_ptr[t] + j >= c->tg_ptr[t + 1])
+        return NULL;
+    return c->genre_names[c->tg[c->tg_ptr[t] + j]];
+}
+
 const char *tt_catalog_user_id(const tt_catalog *c, int32_t u)
 {
     return (u >= 0 && u < c->n_users) ? c->user_ids[u] : "";

@@ -1,0 +1,37 @@
+/*
+ * server.h - the HTTP service (`tunetrail serve`): libmicrohttpd with its own epoll thread
+ * pool answering the endpoints of docs/API.md from a reference-counted snapshot of the
+ * trained models, with an answer cache, durable feedback and Prometheus metrics.
+ */
+#ifndef TT_SERVER_H
+#define TT_SERVER_H
+
+#include "tt/config.h"
+#include "tt/err.h"
+
+typedef struct tt_server_params {
+    int threads;          /* HTTP worker threads (default 4) */
+    int connection_limit; /* concurrent connections (default 1024) */
+    int timeout_seconds;  /* idle/slow client timeout (default 15) */
+    int cache_ttl;        /* seconds an answer stays cached (default 300) */
+    int64_t cache_bytes;  /* in-process cache bound (default 256 MiB) */
+    bool access_log;      /* one line per request on stderr (default true) */
+} tt_server_params;
+
+tt_server_params tt_server_params_default(void);
+
+typedef struct tt_server tt_server;
+
+/*
+ * Loads the models under cfg->model_dir (a missing model directory is not an error: the
+ * service starts and answers 503 until a reload finds models), opens the store and the
+ * cache, and starts listening on cfg->host:cfg->port. @cfg is copied.
+ */
+int tt_server_start(const tt_config *cfg, const tt_server_params *p, tt_server **out,
+                    tt_err *err);
+/* Swaps in the newest model files; on error the old models keep serving. Thread-safe. */
+int tt_server_reload(tt_server *s, tt_err *err);
+/* Stops accepting, lets requests in flight finish, flushes impressions, frees everything. */
+void tt_server_stop(tt_server *s);
+
+#endif

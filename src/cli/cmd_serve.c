@@ -1,0 +1,67 @@
+/*
+ * tunetrail serve: the HTTP service. Signals are handled here, synchronously: SIGHUP reloads
+ * the models, SIGTERM and SIGINT stop accepting, finish what is in flight, flush and exit 0.
+ */
+#include "cli.h"
+#include "tt/core.h"
+#include "tt/server.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+
+int tt_cmd_serve(int argc, char **argv)
+{
+    tt_server_params p = tt_server_params_default();
+    bool quiet = false;
+    int cache_ttl = p.cache_ttl;
+    const struct tt_opt opts[] = {
+        {"--threads", TT_OPT_INT, &p.threads, "HTTP worker threads (default 4)"},
+        {"--connection-limit", TT_OPT_INT, &p.connection_limit, "concurrent connections"},
+        {"--timeout", TT_OPT_INT, &p.timeout_seconds, "idle client timeout in seconds"},
+        {"--cache-ttl", TT_OPT_INT, &cache_ttl, "seconds an answer stays cached (0: no cache)"},
+        {"--no-access-log", TT_OPT_BOOL, &quiet, "do not log one line per request"},
+        {0},
+    };
+    tt_config cfg;
+    char *pos[1];
+    int npos, sig, rc;
+    sigset_t set;
+    tt_server *srv = NULL;
+    tt_err err = {0};
+
+    tt_cli_parse(argc, argv, "tunetrail serve [--port N] [--host ADDR] [--threads N]", opts,
+                 &cfg, pos, 0, &npos);
+    if (p.threads < 1 || p.threads > 256 || p.connection_limit < 1 || p.timeout_seconds < 1 ||
+        cache_ttl < 0) {
+        fprintf(stderr, "tunetrail: --threads 1..256, --connection-limit >= 1, --timeout >= 1,"
+                        " --cache-ttl >= 0\n");
+        return 2;
+    }
+    p.cache_ttl = cache_ttl;
+    p.access_log = !quiet;
+    /* Blocked before any thread starts, so every thread inherits the mask. */
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    rc = tt_server_start(&cfg, &p, &srv, &err);
+    if (rc < 0)
+        return tt_cli_fail(&err, rc);
+    for (;;) {
+        if (sigwait(&set, &sig) != 0)
+            continue;
+        if (sig == SIGHUP) {
+            tt_err rerr = {0};
+            if (tt_server_reload(srv, &rerr) < 0)
+                tt_error("reload failed, the old models keep serving: %s", rerr.message);
+            continue;
+        }
+        break;
+    }
+    tt_info("stopping: finishing requests in flight");
+    tt_server_stop(srv);
+    return 0;
+}

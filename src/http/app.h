@@ -1,0 +1,182 @@
+/*
+ * app.h - the service's state shared by the HTTP handlers. Internal to src/http/.
+ */
+#ifndef TT_HTTP_APP_H
+#define TT_HTTP_APP_H
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "tt/cache.h"
+#include "tt/catalog.h"
+#include "tt/config.h"
+#include "tt/model.h"
+#include "tt/server.h"
+#include "tt/store.h"
+
+/* ---- served models ---- */
+
+#define TT_SERVED_MAX 16
+
+struct tt_served_model {
+    tt_model *model;
+    char name[32];
+    char tier[16];
+    char version[32];
+    char file[1100];
+    json_t *sidecar; /* the JSON written next to the model by train, or an empty object */
+};
+
+/*
+ * One consistent set of loaded models and the catalog they were trained with. Requests
+ * take a reference (tt__served_acquire) and keep using it even if a reload swaps in a new
+ * set meanwhile; the last reference frees it.
+ */
+typedef struct tt_served {
+    int refs;
+    tt_catalog *cat;
+    struct tt_served_model m[TT_SERVED_MAX];
+    int n;
+    int64_t loaded_at;
+} tt_served;
+
+/* Loads the snapshot under @model_dir; *out is NULL (not an error) when there are no models. */
+int tt__served_load(const tt_config *cfg, tt_served **out, tt_err *err);
+void tt__served_release(tt_served *s);
+/* The loaded model named @name, or NULL. */
+const struct tt_served_model *tt__served_find(const tt_served *s, const char *name);
+
+/* ---- fresh feedback since the snapshot ---- */
+
+typedef struct tt_overlay tt_overlay;
+
+tt_overlay *tt__overlay_new(void);
+void tt__overlay_free(tt_overlay *o);
+/* Records one event of @user on @track with preference @r (NAN = dislike) at time @t. */
+void tt__overlay_add(tt_overlay *o, const char *user, const char *track, float r, int64_t t);
+/*
+ * The user's events as dense ids of @cat (tracks it does not know are left out): *tracks
+ * and *r are malloc'd (caller frees), *n their count.
+ */
+void tt__overlay_get(tt_overlay *o, const char *user, const tt_catalog *cat, int32_t **tracks,
+                     float **r, int32_t *n);
+/* Forgets events at or before @t (they are in the new snapshot). */
+void tt__overlay_prune(tt_overlay *o, int64_t t);
+
+/* ---- asynchronous impression log ---- */
+
+typedef struct tt_implog tt_implog;
+
+int tt__implog_start(const char *database_url, tt_implog **out, tt_err *err);
+/* Queues one impression (copied); never blocks on the database. Drops when the queue is full. */
+void tt__implog_add(tt_implog *l, const char *rec_id, const char *user, const char *model,
+                    const char *track_ids);
+/* Flushes what is queued and stops the writer thread. */
+void tt__implog_stop(tt_implog *l);
+
+/* ---- metrics ---- */
+
+enum tt_endpoint {
+    TT_EP_RECOMMEND_USER,
+    TT_EP_RECOMMEND_SIMILAR,
+    TT_EP_FEEDBACK,
+    TT_EP_HEALTH,
+    TT_EP_MODELS_INFO,
+    TT_EP_MODELS_RELOAD,
+    TT_EP_METRICS,
+    TT_EP_OTHER,
+    TT_EP_COUNT
+};
+
+typedef struct tt_metrics tt_metrics;
+
+tt_metrics *tt__metrics_new(void);
+void tt__metrics_free(tt_metrics *m);
+void tt__metrics_request(tt_metrics *m, enum tt_endpoint ep, int status, double seconds);
+void tt__metrics_feedback(tt_metrics *m, int action);
+/* A list answered by @model (shown to the user: an impression). */
+void tt__metrics_recommendation(tt_metrics *m, const char *model);
+/* A click or play attributed to @model through a recommendation id. */
+void tt__metrics_click(tt_metrics *m, const char *model);
+/* Impressions and clicks of @model so far. */
+void tt__metrics_ctr(tt_metrics *m, const char *model, uint64_t *impressions, uint64_t *clicks);
+/* The Prometheus text exposition (malloc'd). */
+char *tt__metrics_render(tt_metrics *m, const tt_served *s, tt_cache *cache);
+const char *tt__endpoint_name(enum tt_endpoint ep);
+
+/* ---- the application ---- */
+
+struct tt_server {
+    tt_config cfg;
+    tt_server_params params;
+    struct MHD_Daemon *daemon;
+    pthread_mutex_t served_lock;
+    tt_served *served;        /* guarded by served_lock */
+    pthread_mutex_t reload_lock; /* one reload at a time */
+    pthread_mutex_t store_lock;
+    tt_store *store;          /* guarded by store_lock */
+    tt_cache *cache;
+    tt_overlay *overlay;
+    tt_implog *implog;
+    tt_metrics *metrics;
+    double started;           /* tt_now() at start */
+    uint64_t rec_counter;     /* recommendation ids */
+};
+
+typedef struct tt_server tt_app;
+
+/* A reference to the current models, or NULL when none are loaded. Release when done. */
+tt_served *tt__app_models(tt_app *app);
+
+/* ---- requests and answers ---- */
+
+/* What a handler produces: a status and a body (JSON unless content_type says otherwise). */
+typedef struct tt_reply {
+    int status;
+    char *body; /* malloc'd */
+    size_t len;
+    const char *content_type;
+    const char *allow; /* Allow header for 405 */
+} tt_reply;
+
+/* A handler gets the parsed JSON body (NULL for GET) and the path's tail after its prefix. */
+typedef void (*tt_handler)(tt_app *app, json_t *body, const char *tail, tt_reply *out);
+
+void tt__h_recommend_user(tt_app *app, json_t *body, const char *tail, tt_reply *out);
+void tt__h_recommend_similar(tt_app *app, json_t *body, const char *tail, tt_reply *out);
+void tt__h_feedback(tt_app *app, json_t *body, const char *tail, tt_reply *out);
+void tt__h_health(tt_app *app, json_t *body, const char *tail, tt_reply *out);
+void tt__h_models_info(tt_app *app, json_t *body, const char *tail, tt_reply *out);
+void tt__h_models_reload(tt_app *app, json_t *body, const char *tail, tt_reply *out);
+void tt__h_metrics(tt_app *app, json_t *body, const char *tail, tt_reply *out);
+
+/* ---- errors.c: the only place codes become HTTP statuses ---- */
+
+/* HTTP status for an engine error code. */
+int tt__http_status(int code);
+/* Fills @out with the JSON error shape for @code with @field and @fmt. */
+void tt__reply_error(tt_reply *out, int status, const char *code, const char *field,
+                     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* Fills @out from an engine error. */
+void tt__reply_err(tt_reply *out, int rc, const tt_err *err);
+/* Fills @out with @j serialised (steals @j). */
+void tt__reply_json(tt_reply *out, int status, json_t *j);
+
+/* ---- json.c: request field validation ---- */
+
+/* Each returns 0 or fills @out with a 400 naming @field; @def when absent or null. */
+int tt__json_string(json_t *body, const char *field, bool required, size_t max_len,
+                    const char **val, tt_reply *out);
+int tt__json_int(json_t *body, const char *field, int64_t min, int64_t max, int64_t def,
+                 int64_t *val, tt_reply *out);
+int tt__json_bool(json_t *body, const char *field, bool def, bool *val, tt_reply *out);
+/* An array of strings (at most @max, each at most @max_len bytes); *arr NULL when absent. */
+int tt__json_strings(json_t *body, const char *field, size_t max, size_t max_len,
+                     json_t **arr, tt_reply *out);
+/* One of @choices (NULL-terminated); *idx its index, @def when absent. */
+int tt__json_enum(json_t *body, const char *field, const char *const *choices, int def,
+                  int *idx, tt_reply *out);
+
+#endif

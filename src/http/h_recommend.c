@@ -1,0 +1,351 @@
+/*
+ * POST /recommend/user and POST /recommend/similar.
+ */
+#include "app.h"
+#include "tt/core.h"
+#include "tt/models.h"
+#include "tt/recommend.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char *const tier_names[] = {"free", "starter", "pro", "enterprise", NULL};
+static const char *const model_names[] = {"als", "popularity", "trending", "genre", NULL};
+static const char *const methods[] = {"auto", "cf", "content", "hybrid", NULL};
+
+/* The tier's main model and its fallback for users without history. */
+struct plan {
+    int tier;
+    const struct tt_served_model *main, *fallback;
+};
+
+/*
+ * The best loaded tier at or below the requested one: each tier answers with its own
+ * models when they are loaded, else with the tier below (and says so in "tier").
+ */
+static void plan_for(const tt_served *s, int requested, int model_idx, struct plan *p)
+{
+    p->tier = TT_TIER_FREE;
+    (void)requested; /* only the free tier's models exist in this build */
+    p->main = tt__served_find(s, model_idx >= 0 ? model_names[model_idx] : "als");
+    p->fallback = tt__served_find(s, "genre");
+    if (!p->fallback)
+        p->fallback = tt__served_find(s, "popularity");
+    if (!p->main) {
+        p->main = p->fallback;
+        p->fallback = NULL;
+    }
+    if (p->main == p->fallback)
+        p->fallback = NULL;
+}
+
+static uint64_t hash_strings(json_t *arr)
+{
+    uint64_t h = 0;
+    size_t i;
+    json_t *v;
+
+    json_array_foreach(arr, i, v) {
+        h = (h ^ tt_hash64(json_string_value(v), json_string_length(v))) * 0x100000001b3ULL;
+    }
+    return h;
+}
+
+/* Dense ids of the known tracks of @arr. */
+static int32_t dense_tracks(const tt_catalog *cat, json_t *arr, int32_t **out)
+{
+    int32_t n = 0;
+    size_t i;
+    json_t *v;
+
+    *out = tt_malloc((json_array_size(arr) + 1) * sizeof(int32_t));
+    json_array_foreach(arr, i, v) {
+        int32_t t = tt_catalog_track_find(cat, json_string_value(v));
+        if (t >= 0)
+            (*out)[n++] = t;
+    }
+    return n;
+}
+
+/* True when any genre of track @t (not only its first) is one of @genres. */
+static bool in_genres(const tt_catalog *cat, int32_t t, json_t *genres)
+{
+    const char *g;
+    size_t i;
+    json_t *v;
+
+    for (int32_t j = 0; (g = tt_catalog_track_genre_at(cat, t, j)) != NULL; j++) {
+        json_array_foreach(genres, i, v) {
+            if (strcmp(g, json_string_value(v)) == 0)
+                return true;
+        }
+    }
+    return false;
+}
+
+static json_t *item_json(const tt_catalog *cat, const tt_scored *s, int rank)
+{
+    return json_pack("{s:s, s:f, s:i, s:s, s:s, s:s}", "track_id",
+                     tt_catalog_track_id(cat, s->track), "score",
+                     isfinite(s->score) ? (double)s->score : 0.0, "rank", rank, "title",
+                     tt_catalog_track_title(cat, s->track), "artist",
+                     tt_catalog_track_artist(cat, s->track), "genre",
+                     tt_catalog_track_genre(cat, s->track));
+}
+
+/* "als-5f3a9c..." : the prefix names the model, so clicks can be attributed without a lookup. */
+static void new_rec_id(tt_app *app, const char *model, char *buf, size_t n)
+{
+    uint64_t c = __atomic_fetch_add(&app->rec_counter, 1, __ATOMIC_RELAXED);
+    uint64_t x = c ^ ((uint64_t)tt_unix_time() << 20) ^ (uint64_t)(uintptr_t)app;
+    uint64_t h = tt_hash64(&x, sizeof(x));
+
+    snprintf(buf, n, "%s-%016llx%08llx", model, (unsigned long long)h,
+             (unsigned long long)(c & 0xffffffffULL));
+}
+
+struct user_req {
+    const char *user;
+    int64_t limit, offset;
+    int tier, model;
+    json_t *exclude, *genres;
+};
+
+static int parse_user(json_t *body, struct user_req *r, tt_reply *out)
+{
+    if (tt__json_string(body, "user_id", true, 256, &r->user, out) < 0 ||
+        tt__json_int(body, "limit", 1, 500, 20, &r->limit, out) < 0 ||
+        tt__json_int(body, "offset", 0, 10000, 0, &r->offset, out) < 0 ||
+        tt__json_enum(body, "model_tier", tier_names, 0, &r->tier, out) < 0 ||
+        tt__json_enum(body, "model", model_names, -1, &r->model, out) < 0 ||
+        tt__json_strings(body, "exclude_track_ids", 1000, 256, &r->exclude, out) < 0 ||
+        tt__json_strings(body, "genres", 50, 128, &r->genres, out) < 0)
+        return -1;
+    return 0;
+}
+
+/*
+ * Computes the list: the model's top offset + limit (more when filtering by genre, so the
+ * filter still leaves enough), then the page.
+ */
+static int compute(tt_app *app, const tt_served *s, const struct plan *p,
+                   const struct user_req *r, tt_scored **items, int *n, tt_rec_result *res,
+                   tt_err *err)
+{
+    tt_rec_ctx ctx = {s->cat, p->main->model, p->fallback ? p->fallback->model : NULL, 1};
+    tt_rec_request req = {.user_id = r->user};
+    int32_t *fresh = NULL, *excl = NULL;
+    float *fresh_r = NULL;
+    int want = (int)(r->offset + r->limit), k = want, rc, w = 0;
+
+    if (r->genres)
+        k = want * 10 + 100;
+    if (k > tt_catalog_n_tracks(s->cat))
+        k = tt_catalog_n_tracks(s->cat);
+    req.k = k > 0 ? k : 1;
+    tt__overlay_get(app->overlay, r->user, s->cat, &fresh, &fresh_r, &req.n_fresh);
+    req.fresh = fresh;
+    req.fresh_r = fresh_r;
+    if (r->exclude)
+        req.n_exclude = dense_tracks(s->cat, r->exclude, &excl);
+    req.exclude = excl;
+    *items = tt_malloc((size_t)req.k * sizeof(tt_scored));
+    rc = tt_recommend_user(&ctx, &req, *items, res, err);
+    for (int i = 0; rc == 0 && i < res->n; i++)
+        if (!r->genres || in_genres(s->cat, (*items)[i].track, r->genres))
+            (*items)[w++] = (*items)[i];
+    *n = w;
+    free(fresh);
+    free(fresh_r);
+    free(excl);
+    return rc;
+}
+
+static json_t *answer(tt_app *app, const tt_served *s, const struct plan *p,
+                      const struct user_req *r, const tt_scored *items, int n,
+                      const tt_rec_result *res, char *rec_id, size_t rec_len, char **track_list)
+{
+    const struct tt_served_model *sm = res->model == p->main->model ? p->main : p->fallback;
+    json_t *arr = json_array();
+    size_t tl = 0, tcap = 256;
+
+    *track_list = tt_malloc(tcap);
+    (*track_list)[0] = '\0';
+    for (int i = (int)r->offset; i < n && i < r->offset + r->limit; i++) {
+        const char *id = tt_catalog_track_id(s->cat, items[i].track);
+        size_t len = strlen(id);
+        json_array_append_new(arr, item_json(s->cat, &items[i], i + 1));
+        TT_GROW(*track_list, tcap, tl + len + 2);
+        if (tl)
+            (*track_list)[tl++] = ' ';
+        memcpy(*track_list + tl, id, len + 1);
+        tl += len;
+    }
+    new_rec_id(app, sm->name, rec_id, rec_len);
+    /* "cached" comes first: a cache hit flips it in place (same length: "true "). */
+    return json_pack("{s:b, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:o}", "cached", 0, "user_id",
+                     r->user, "model", sm->name, "model_version", sm->version, "tier",
+                     tier_names[p->tier], "requested_tier", tier_names[r->tier],
+                     "recommendation_id", rec_id, "fallback", res->fallback, "items", arr);
+}
+
+static void cache_key(const struct plan *p, const struct user_req *r, char *key, size_t n)
+{
+    snprintf(key, n, "rec|%s|%s|%s|%s|%lld|%lld|%016llx|%016llx", tier_names[r->tier],
+             p->main->name, p->main->version, p->fallback ? p->fallback->version : "-",
+             (long long)r->limit, (long long)r->offset,
+             (unsigned long long)(r->exclude ? hash_strings(r->exclude) : 0),
+             (unsigned long long)(r->genres ? hash_strings(r->genres) : 0));
+}
+
+static bool cache_hit(tt_app *app, const char *group, const char *key, tt_reply *out)
+{
+    char *val = NULL, *flag;
+    size_t len = 0;
+
+    if (tt_cache_get(app->cache, group, key, &val, &len, NULL) != 0)
+        return false;
+    flag = strstr(val, "\"cached\":false");
+    if (flag)
+        memcpy(flag, "\"cached\":true ", 14);
+    out->status = 200;
+    out->body = val;
+    out->len = len;
+    out->content_type = "application/json";
+    return true;
+}
+
+void tt__h_recommend_user(tt_app *app, json_t *body, const char *tail, tt_reply *out)
+{
+    struct user_req r;
+    struct plan p;
+    char key[512], group[300], rec_id[96], *track_list = NULL;
+    tt_served *s;
+    tt_scored *items = NULL;
+    tt_rec_result res;
+    tt_err err = {0};
+    int n = 0, rc;
+    json_t *j;
+
+    (void)tail;
+    if (parse_user(body, &r, out) < 0)
+        return;
+    s = tt__app_models(app);
+    if (!s) {
+        tt__reply_error(out, 503, "not_ready", NULL, "no models are loaded yet");
+        return;
+    }
+    plan_for(s, r.tier, r.model, &p);
+    if (!p.main || (r.model >= 0 && strcmp(p.main->name, model_names[r.model]) != 0)) {
+        tt__reply_error(out, 400, "invalid_argument", "model", "model %s is not loaded",
+                        r.model >= 0 ? model_names[r.model] : "als");
+        goto out;
+    }
+    snprintf(group, sizeof(group), "u:%s", r.user);
+    cache_key(&p, &r, key, sizeof(key));
+    if (cache_hit(app, group, key, out))
+        goto out;
+    rc = compute(app, s, &p, &r, &items, &n, &res, &err);
+    if (rc < 0) {
+        tt__reply_err(out, rc, &err);
+        goto out;
+    }
+    j = answer(app, s, &p, &r, items, n, &res, rec_id, sizeof(rec_id), &track_list);
+    tt__reply_json(out, 200, j);
+    if (out->status == 200) {
+        tt_cache_put(app->cache, group, key, out->body, out->len, app->params.cache_ttl, NULL);
+        tt__implog_add(app->implog, rec_id, r.user, res.model->name, track_list);
+        tt__metrics_recommendation(app->metrics, res.model == p.main->model
+                                                     ? p.main->name
+                                                     : p.fallback->name);
+    }
+out:
+    free(items);
+    free(track_list);
+    tt__served_release(s);
+}
+
+struct similar_req {
+    const char *track;
+    int64_t limit;
+    int tier, method;
+    bool same_artist_out;
+};
+
+static int similar_items(const tt_served *s, const struct tt_served_model *sm, int32_t t,
+                         const struct similar_req *r, tt_scored **items, int *n, tt_err *err)
+{
+    int k = (int)r->limit, w = 0, rc;
+    int32_t artist = tt_catalog_track_artist_id(s->cat, t);
+
+    if (r->same_artist_out)
+        k = k * 4 + 50;
+    if (k > tt_catalog_n_tracks(s->cat))
+        k = tt_catalog_n_tracks(s->cat);
+    *items = tt_malloc((size_t)(k > 0 ? k : 1) * sizeof(tt_scored));
+    rc = tt_model_similar(sm->model, t, k, *items, n, err);
+    for (int i = 0; rc == 0 && i < *n && w < r->limit; i++)
+        if (!r->same_artist_out || tt_catalog_track_artist_id(s->cat, (*items)[i].track) != artist)
+            (*items)[w++] = (*items)[i];
+    *n = w;
+    return rc;
+}
+
+void tt__h_recommend_similar(tt_app *app, json_t *body, const char *tail, tt_reply *out)
+{
+    struct similar_req r;
+    const struct tt_served_model *sm;
+    char key[512], group[300];
+    tt_served *s = NULL;
+    tt_scored *items = NULL;
+    tt_err err = {0};
+    int32_t t;
+    int n = 0, rc;
+    json_t *arr;
+
+    (void)tail;
+    if (tt__json_string(body, "track_id", true, 256, &r.track, out) < 0 ||
+        tt__json_int(body, "limit", 1, 500, 20, &r.limit, out) < 0 ||
+        tt__json_enum(body, "model_tier", tier_names, 0, &r.tier, out) < 0 ||
+        tt__json_enum(body, "method", methods, 0, &r.method, out) < 0 ||
+        tt__json_bool(body, "exclude_same_artist", false, &r.same_artist_out, out) < 0)
+        return;
+    if (r.tier == TT_TIER_FREE && r.method >= 2) {
+        tt__reply_error(out, 403, "tier_forbidden", "method",
+                        "method %s needs the starter tier or above", methods[r.method]);
+        return;
+    }
+    s = tt__app_models(app);
+    sm = s ? tt__served_find(s, "als") : NULL;
+    if (!sm) {
+        tt__reply_error(out, 503, "not_ready", NULL, "no similarity model is loaded yet");
+        goto out;
+    }
+    t = tt_catalog_track_find(s->cat, r.track);
+    if (t < 0) {
+        tt__reply_error(out, 404, "not_found", "track_id", "unknown track");
+        goto out;
+    }
+    snprintf(group, sizeof(group), "t:%s", r.track);
+    snprintf(key, sizeof(key), "sim|cf|%s|%lld|%d", sm->version, (long long)r.limit,
+             (int)r.same_artist_out);
+    if (cache_hit(app, group, key, out))
+        goto out;
+    rc = similar_items(s, sm, t, &r, &items, &n, &err);
+    if (rc < 0) {
+        tt__reply_err(out, rc, &err);
+        goto out;
+    }
+    arr = json_array();
+    for (int i = 0; i < n; i++)
+        json_array_append_new(arr, item_json(s->cat, &items[i], i + 1));
+    tt__reply_json(out, 200, json_pack("{s:b, s:s, s:s, s:s, s:s, s:o}", "cached", 0,
+                                       "track_id", r.track, "model", sm->name, "model_version",
+                                       sm->version, "method", "cf", "items", arr));
+    if (out->status == 200)
+        tt_cache_put(app->cache, group, key, out->body, out->len, app->params.cache_ttl, NULL);
+out:
+    free(items);
+    tt__served_release(s);
+}

@@ -1,0 +1,116 @@
+/*
+ * GET /health, GET /models/info, POST /models/reload, GET /metrics.
+ */
+#include "app.h"
+#include "tt/core.h"
+
+#include <string.h>
+
+static bool database_ok(tt_app *app)
+{
+    int v = 0;
+    int rc;
+
+    pthread_mutex_lock(&app->store_lock);
+    rc = tt_store_schema_version(app->store, &v, NULL);
+    pthread_mutex_unlock(&app->store_lock);
+    return rc == 0 && v > 0;
+}
+
+void tt__h_health(tt_app *app, json_t *body, const char *tail, tt_reply *out)
+{
+    tt_served *s = tt__app_models(app);
+    bool db = database_ok(app), cache = tt_cache_healthy(app->cache);
+    const char *status = !s ? "unavailable" : (db && cache) ? "ok" : "degraded";
+    json_t *models = json_array();
+
+    (void)body, (void)tail;
+    for (int i = 0; s && i < s->n; i++)
+        json_array_append_new(models, json_pack("{s:s, s:s, s:s}", "name", s->m[i].name, "tier",
+                                                s->m[i].tier, "version", s->m[i].version));
+    tt__reply_json(out, s ? 200 : 503,
+                   json_pack("{s:s, s:{s:s, s:b}, s:{s:s, s:b}, s:i, s:o, s:s, s:f}", "status",
+                             status, "database", "backend", tt_store_backend(app->store), "healthy",
+                             db, "cache", "backend", tt_cache_backend(app->cache), "healthy",
+                             cache, "models_loaded", s ? s->n : 0, "models", models,
+                             "model_tier", tt_tier_set_name(app->cfg.tiers), "uptime_seconds",
+                             tt_now() - app->started));
+    tt__served_release(s);
+}
+
+static json_t *model_json(tt_app *app, const struct tt_served_model *sm)
+{
+    const tt_model *m = sm->model;
+    json_t *metrics = json_object_get(sm->sidecar, "metrics");
+    json_t *params = json_object_get(sm->sidecar, "params");
+
+    metrics = metrics ? json_incref(metrics) : json_object();
+    params = params ? json_incref(params) : json_object();
+    uint64_t imp, clicks;
+
+    tt__metrics_ctr(app->metrics, sm->name, &imp, &clicks);
+    return json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:f, s:{s:i, s:i}, s:o, s:o, "
+                     "s:{s:I, s:I, s:f}}",
+                     "name", sm->name, "kind", m->ops->kind, "tier", sm->tier, "version",
+                     sm->version, "trained_at", (json_int_t)m->trained_at, "file", sm->file,
+                     "train_seconds", m->train_seconds, "sizes", "users", m->n_users, "tracks",
+                     m->n_tracks, "metrics", metrics, "params", params, "ctr", "impressions",
+                     (json_int_t)imp,
+                     "clicks", (json_int_t)clicks, "ctr", imp ? (double)clicks / imp : 0.0);
+}
+
+static json_t *models_json(tt_app *app, const tt_served *s)
+{
+    json_t *arr = json_array();
+
+    for (int i = 0; s && i < s->n; i++)
+        json_array_append_new(arr, model_json(app, &s->m[i]));
+    return arr;
+}
+
+void tt__h_models_info(tt_app *app, json_t *body, const char *tail, tt_reply *out)
+{
+    tt_served *s = tt__app_models(app);
+    char cat[32] = "";
+
+    (void)body, (void)tail;
+    if (s)
+        snprintf(cat, sizeof(cat), "%016llx", (unsigned long long)tt_catalog_id(s->cat));
+    tt__reply_json(out, 200,
+                   json_pack("{s:{s:s, s:i, s:i, s:i, s:I}, s:s, s:o}", "catalog", "id", cat,
+                             "tracks", s ? tt_catalog_n_tracks(s->cat) : 0, "users",
+                             s ? tt_catalog_n_users(s->cat) : 0, "genres",
+                             s ? tt_catalog_n_genres(s->cat) : 0, "created_at",
+                             (json_int_t)(s ? tt_catalog_created_at(s->cat) : 0), "model_tier",
+                             tt_tier_set_name(app->cfg.tiers), "models", models_json(app, s)));
+    tt__served_release(s);
+}
+
+void tt__h_models_reload(tt_app *app, json_t *body, const char *tail, tt_reply *out)
+{
+    tt_err err = {0};
+    int rc = tt_server_reload(app, &err);
+    tt_served *s;
+
+    (void)body, (void)tail;
+    if (rc < 0) {
+        tt__reply_err(out, rc, &err);
+        return;
+    }
+    s = tt__app_models(app);
+    tt__reply_json(out, 200, json_pack("{s:s, s:o}", "status", s ? "reloaded" : "no_models",
+                                       "models", models_json(app, s)));
+    tt__served_release(s);
+}
+
+void tt__h_metrics(tt_app *app, json_t *body, const char *tail, tt_reply *out)
+{
+    tt_served *s = tt__app_models(app);
+
+    (void)body, (void)tail;
+    out->status = 200;
+    out->body = tt__metrics_render(app->metrics, s, app->cache);
+    out->len = strlen(out->body);
+    out->content_type = "text/plain; version=0.0.4; charset=utf-8";
+    tt__served_release(s);
+}

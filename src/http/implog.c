@@ -1,0 +1,144 @@
+/*
+ * The impression log: answers are queued here on the request path (a copy under a mutex,
+ * nothing else) and a writer thread stores them in batches on its own store connection,
+ * so a slow database never slows an answer. Flushed on shutdown. When the queue is full
+ * impressions are dropped and counted: they are analytics, not user data.
+ */
+#include "app.h"
+#include "tt/core.h"
+
+#include <string.h>
+#include <time.h>
+
+#define QUEUE_MAX 100000
+#define BATCH 2000
+
+struct imp {
+    char *rec_id, *user, *model, *tracks;
+    int64_t t;
+};
+
+struct tt_implog {
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    struct imp *q;
+    size_t n, cap;
+    bool stop;
+    uint64_t dropped;
+    tt_store *store;
+};
+
+static void imp_free(struct imp *i)
+{
+    free(i->rec_id);
+    free(i->user);
+    free(i->model);
+    free(i->tracks);
+}
+
+static void write_batch(tt_implog *l, struct imp *b, size_t n)
+{
+    tt_impression_rec *recs = tt_malloc((n + 1) * sizeof(*recs));
+    tt_err err = {0};
+
+    for (size_t i = 0; i < n; i++)
+        recs[i] = (tt_impression_rec){b[i].rec_id, b[i].user, b[i].model, b[i].tracks, b[i].t};
+    if (tt_store_impressions_put(l->store, recs, (int)n, &err) < 0)
+        tt_warn("impressions: %zu not stored: %s", n, err.message);
+    for (size_t i = 0; i < n; i++)
+        imp_free(&b[i]);
+    free(recs);
+}
+
+static void *writer(void *arg)
+{
+    tt_implog *l = arg;
+
+    pthread_mutex_lock(&l->lock);
+    for (;;) {
+        struct imp *batch;
+        size_t n;
+        while (l->n == 0 && !l->stop) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += 1;
+            pthread_cond_timedwait(&l->cond, &l->lock, &ts);
+        }
+        if (l->n == 0 && l->stop)
+            break;
+        n = l->n < BATCH ? l->n : BATCH;
+        batch = tt_malloc(n * sizeof(*batch));
+        memcpy(batch, l->q, n * sizeof(*batch));
+        memmove(l->q, l->q + n, (l->n - n) * sizeof(*l->q));
+        l->n -= n;
+        pthread_mutex_unlock(&l->lock);
+        write_batch(l, batch, n);
+        free(batch);
+        pthread_mutex_lock(&l->lock);
+    }
+    pthread_mutex_unlock(&l->lock);
+    return NULL;
+}
+
+int tt__implog_start(const char *database_url, tt_implog **out, tt_err *err)
+{
+    tt_implog *l = tt_calloc(1, sizeof(*l));
+    int rc = tt_store_open(database_url, &l->store, err);
+
+    if (rc < 0) {
+        free(l);
+        return rc;
+    }
+    pthread_mutex_init(&l->lock, NULL);
+    pthread_cond_init(&l->cond, NULL);
+    if (pthread_create(&l->thread, NULL, writer, l) != 0) {
+        tt_store_close(l->store);
+        free(l);
+        return tt_err_set(err, TT_EINTERNAL, "cannot start the impression writer");
+    }
+    *out = l;
+    return 0;
+}
+
+void tt__implog_add(tt_implog *l, const char *rec_id, const char *user, const char *model,
+                    const char *track_ids)
+{
+    struct imp i;
+
+    if (!l)
+        return;
+    i = (struct imp){tt_strdup(rec_id), tt_strdup(user), tt_strdup(model), tt_strdup(track_ids),
+                     tt_unix_time()};
+    pthread_mutex_lock(&l->lock);
+    if (l->n >= QUEUE_MAX) {
+        l->dropped++;
+        pthread_mutex_unlock(&l->lock);
+        imp_free(&i);
+        return;
+    }
+    TT_GROW(l->q, l->cap, l->n + 1);
+    l->q[l->n++] = i;
+    if (l->n >= BATCH)
+        pthread_cond_signal(&l->cond);
+    pthread_mutex_unlock(&l->lock);
+}
+
+void tt__implog_stop(tt_implog *l)
+{
+    if (!l)
+        return;
+    pthread_mutex_lock(&l->lock);
+    l->stop = true;
+    pthread_cond_signal(&l->cond);
+    pthread_mutex_unlock(&l->lock);
+    pthread_join(l->thread, NULL);
+    if (l->dropped)
+        tt_warn("impressions: %llu dropped while the queue was full",
+                (unsigned long long)l->dropped);
+    tt_store_close(l->store);
+    free(l->q);
+    pthread_cond_destroy(&l->cond);
+    pthread_mutex_destroy(&l->lock);
+    free(l);
+}

@@ -1,0 +1,185 @@
+/*
+ * Fresh feedback: the events each user sent since the served snapshot was trained, so the
+ * next answer reflects them at once (the models fold the user in from their whole history).
+ * A sharded hash map of user -> recent events; bounded per user and in total, because
+ * the database, not this map, is the record: after a retrain and reload they are pruned.
+ */
+#include "app.h"
+#include "tt/core.h"
+
+#include <math.h>
+#include <string.h>
+
+#define SHARDS 64
+#define MAX_PER_USER 512
+#define MAX_TOTAL (4 << 20)
+
+struct event {
+    char *track;
+    float r;
+    int64_t t;
+};
+
+struct entry {
+    char *user;
+    struct event *ev;
+    int n, cap;
+    struct entry *next;
+};
+
+struct shard {
+    pthread_mutex_t lock;
+    struct entry **buckets;
+    size_t nbuckets, n;
+};
+
+struct tt_overlay {
+    struct shard shards[SHARDS];
+    int64_t total;
+};
+
+tt_overlay *tt__overlay_new(void)
+{
+    tt_overlay *o = tt_calloc(1, sizeof(*o));
+
+    for (int i = 0; i < SHARDS; i++) {
+        pthread_mutex_init(&o->shards[i].lock, NULL);
+        o->shards[i].nbuckets = 256;
+        o->shards[i].buckets = tt_calloc(256, sizeof(struct entry *));
+    }
+    return o;
+}
+
+static void entry_free(struct entry *e)
+{
+    for (int i = 0; i < e->n; i++)
+        free(e->ev[i].track);
+    free(e->ev);
+    free(e->user);
+    free(e);
+}
+
+void tt__overlay_free(tt_overlay *o)
+{
+    if (!o)
+        return;
+    for (int i = 0; i < SHARDS; i++) {
+        struct shard *s = &o->shards[i];
+        for (size_t b = 0; b < s->nbuckets; b++) {
+            for (struct entry *e = s->buckets[b], *next; e; e = next) {
+                next = e->next;
+                entry_free(e);
+            }
+        }
+        free(s->buckets);
+        pthread_mutex_destroy(&s->lock);
+    }
+    free(o);
+}
+
+static struct entry **find(struct shard *s, const char *user, uint64_t h)
+{
+    struct entry **p = &s->buckets[(h >> 8) % s->nbuckets];
+
+    while (*p && strcmp((*p)->user, user) != 0)
+        p = &(*p)->next;
+    return p;
+}
+
+static void grow(struct shard *s)
+{
+    size_t nb = s->nbuckets * 2;
+    struct entry **b = tt_calloc(nb, sizeof(*b));
+
+    for (size_t i = 0; i < s->nbuckets; i++) {
+        for (struct entry *e = s->buckets[i], *next; e; e = next) {
+            uint64_t h = tt_hash64(e->user, strlen(e->user));
+            next = e->next;
+            e->next = b[(h >> 8) % nb];
+            b[(h >> 8) % nb] = e;
+        }
+    }
+    free(s->buckets);
+    s->buckets = b;
+    s->nbuckets = nb;
+}
+
+void tt__overlay_add(tt_overlay *o, const char *user, const char *track, float r, int64_t t)
+{
+    uint64_t h = tt_hash64(user, strlen(user));
+    struct shard *s = &o->shards[h % SHARDS];
+    struct entry **p, *e;
+
+    if (__atomic_load_n(&o->total, __ATOMIC_RELAXED) >= MAX_TOTAL)
+        return; /* the database has it; it shows after the next retrain */
+    pthread_mutex_lock(&s->lock);
+    p = find(s, user, h);
+    if (!*p) {
+        e = tt_calloc(1, sizeof(*e));
+        e->user = tt_strdup(user);
+        *p = e;
+        if (++s->n > s->nbuckets * 2)
+            grow(s);
+    }
+    e = *find(s, user, h);
+    if (e->n == MAX_PER_USER) {
+        /* Oldest out: a user's latest taste matters most. */
+        free(e->ev[0].track);
+        memmove(e->ev, e->ev + 1, (size_t)(e->n - 1) * sizeof(*e->ev));
+        e->n--;
+        __atomic_fetch_sub(&o->total, 1, __ATOMIC_RELAXED);
+    }
+    if (e->n == e->cap) {
+        e->cap = e->cap ? e->cap * 2 : 8;
+        e->ev = tt_realloc(e->ev, (size_t)e->cap * sizeof(*e->ev));
+    }
+    e->ev[e->n++] = (struct event){tt_strdup(track), r, t};
+    __atomic_fetch_add(&o->total, 1, __ATOMIC_RELAXED);
+    pthread_mutex_unlock(&s->lock);
+}
+
+void tt__overlay_get(tt_overlay *o, const char *user, const tt_catalog *cat, int32_t **tracks,
+                     float **r, int32_t *n)
+{
+    uint64_t h = tt_hash64(user, strlen(user));
+    struct shard *s = &o->shards[h % SHARDS];
+    struct entry *e;
+
+    *tracks = NULL, *r = NULL, *n = 0;
+    pthread_mutex_lock(&s->lock);
+    e = *find(s, user, h);
+    if (e && e->n > 0) {
+        *tracks = tt_malloc((size_t)e->n * sizeof(int32_t));
+        *r = tt_malloc((size_t)e->n * sizeof(float));
+        for (int i = 0; i < e->n; i++) {
+            int32_t t = tt_catalog_track_find(cat, e->ev[i].track);
+            if (t < 0)
+                continue;
+            (*tracks)[*n] = t;
+            (*r)[(*n)++] = e->ev[i].r;
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
+}
+
+void tt__overlay_prune(tt_overlay *o, int64_t t)
+{
+    for (int i = 0; i < SHARDS; i++) {
+        struct shard *s = &o->shards[i];
+        pthread_mutex_lock(&s->lock);
+        for (size_t b = 0; b < s->nbuckets; b++) {
+            for (struct entry *e = s->buckets[b]; e; e = e->next) {
+                int w = 0;
+                for (int j = 0; j < e->n; j++) {
+                    if (e->ev[j].t > t)
+                        e->ev[w++] = e->ev[j];
+                    else
+                        free(e->ev[j].track);
+                }
+                __atomic_fetch_sub(&o->total, e->n - w, __ATOMIC_RELAXED);
+                e->n = w;
+            }
+        }
+        pthread_mutex_unlock(&s->lock);
+    }
+}

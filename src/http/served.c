@@ -1,0 +1,113 @@
+/*
+ * The served snapshot: the catalog plus every model file of the tiers this instance loads
+ * (MODEL_TIER), loaded together so that every answer comes from one consistent set.
+ */
+#include "app.h"
+#include "tt/core.h"
+#include "tt/models.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static bool tier_loaded(const tt_config *cfg, enum tt_tier t)
+{
+    switch (cfg->tiers) {
+    case TT_TIERS_BASIC: return t == TT_TIER_FREE;
+    case TT_TIERS_FULL: return t != TT_TIER_ENTERPRISE;
+    default: return true;
+    }
+}
+
+static void version_of(struct tt_served_model *sm)
+{
+    json_t *v = json_object_get(sm->sidecar, "version");
+    time_t t = (time_t)sm->model->trained_at;
+    struct tm tm;
+
+    if (json_is_string(v)) {
+        snprintf(sm->version, sizeof(sm->version), "%s", json_string_value(v));
+        return;
+    }
+    gmtime_r(&t, &tm);
+    strftime(sm->version, sizeof(sm->version), "%Y%m%dT%H%M%SZ", &tm);
+}
+
+static int load_model(const tt_config *cfg, const tt_model_info *info, uint64_t catalog,
+                      struct tt_served_model *sm, tt_err *err)
+{
+    char side[1200];
+    json_error_t jerr;
+    int rc;
+
+    snprintf(sm->file, sizeof(sm->file), "%s/%s/%s.ttm", cfg->model_dir,
+             tt_tier_to_name(info->tier), info->name);
+    if (access(sm->file, F_OK) != 0)
+        return 1; /* not trained: not an error */
+    rc = tt_model_load(sm->file, catalog, &sm->model, err);
+    if (rc < 0)
+        return rc;
+    snprintf(sm->name, sizeof(sm->name), "%s", info->name);
+    snprintf(sm->tier, sizeof(sm->tier), "%s", tt_tier_to_name(info->tier));
+    snprintf(side, sizeof(side), "%s/%s/%s.json", cfg->model_dir, tt_tier_to_name(info->tier),
+             info->name);
+    sm->sidecar = json_load_file(side, 0, &jerr);
+    if (!json_is_object(sm->sidecar)) {
+        json_decref(sm->sidecar);
+        sm->sidecar = json_object();
+    }
+    version_of(sm);
+    return 0;
+}
+
+int tt__served_load(const tt_config *cfg, tt_served **out, tt_err *err)
+{
+    char path[1200];
+    tt_served *s;
+    int rc;
+
+    *out = NULL;
+    snprintf(path, sizeof(path), "%s/catalog.ttm", cfg->model_dir);
+    if (access(path, F_OK) != 0)
+        return 0;
+    s = tt_calloc(1, sizeof(*s));
+    s->refs = 1;
+    rc = tt_catalog_load(path, &s->cat, err);
+    for (const tt_model_info *i = tt_models_list(); rc == 0 && i->name; i++) {
+        if (!tier_loaded(cfg, i->tier) || s->n == TT_SERVED_MAX)
+            continue;
+        rc = load_model(cfg, i, tt_catalog_id(s->cat), &s->m[s->n], err);
+        if (rc == 0)
+            s->n++;
+        else if (rc > 0)
+            rc = 0;
+    }
+    if (rc < 0 || s->n == 0) {
+        tt__served_release(s);
+        return rc;
+    }
+    s->loaded_at = tt_unix_time();
+    *out = s;
+    return 0;
+}
+
+void tt__served_release(tt_served *s)
+{
+    if (!s || __atomic_sub_fetch(&s->refs, 1, __ATOMIC_ACQ_REL) > 0)
+        return;
+    for (int i = 0; i < TT_SERVED_MAX; i++) {
+        tt_model_free(s->m[i].model);
+        json_decref(s->m[i].sidecar);
+    }
+    tt_catalog_free(s->cat);
+    free(s);
+}
+
+const struct tt_served_model *tt__served_find(const tt_served *s, const char *name)
+{
+    for (int i = 0; s && i < s->n; i++)
+        if (strcmp(s->m[i].name, name) == 0)
+            return &s->m[i];
+    return NULL;
+}

@@ -1,0 +1,364 @@
+/*
+ * The HTTP server: libmicrohttpd with an internal epoll thread pool. Each request's body is
+ * collected (at most 64 KiB), parsed with jansson and handed to its handler; every answer,
+ * errors included, is JSON (metrics excepted). Reload swaps a reference-counted snapshot.
+ */
+#include "app.h"
+#include "tt/core.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#define MAX_BODY 65536
+/* Bodies announced larger than this are refused before reading them. */
+#define MAX_DRAIN (1 << 20)
+
+struct route {
+    const char *path;
+    bool prefix;
+    const char *method;
+    tt_handler fn;
+    enum tt_endpoint ep;
+    bool needs_body;
+};
+
+static const struct route routes[] = {
+    {"/recommend/user", false, "POST", tt__h_recommend_user, TT_EP_RECOMMEND_USER, true},
+    {"/recommend/similar", false, "POST", tt__h_recommend_similar, TT_EP_RECOMMEND_SIMILAR, true},
+    {"/feedback", false, "POST", tt__h_feedback, TT_EP_FEEDBACK, true},
+    {"/health", false, "GET", tt__h_health, TT_EP_HEALTH, false},
+    {"/models/info", false, "GET", tt__h_models_info, TT_EP_MODELS_INFO, false},
+    {"/models/reload", false, "POST", tt__h_models_reload, TT_EP_MODELS_RELOAD, false},
+    {"/metrics", false, "GET", tt__h_metrics, TT_EP_METRICS, false},
+};
+
+/* Endpoints of later tiers: a clear 404 until they are built. */
+static const char *const later[] = {"/daily-mix", "/radio/generate", "/taste-profile/"};
+
+struct req {
+    const struct route *route;
+    char *body;
+    size_t len;
+    bool too_big;
+    double start;
+    int status;
+    const char *method;
+};
+
+tt_server_params tt_server_params_default(void)
+{
+    return (tt_server_params){4, 1024, 15, 300, 256LL << 20, true};
+}
+
+tt_served *tt__app_models(tt_app *app)
+{
+    tt_served *s;
+
+    pthread_mutex_lock(&app->served_lock);
+    s = app->served;
+    if (s)
+        __atomic_add_fetch(&s->refs, 1, __ATOMIC_ACQ_REL);
+    pthread_mutex_unlock(&app->served_lock);
+    return s;
+}
+
+static const struct route *find_route(const char *url, bool *path_known)
+{
+    *path_known = false;
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+        if (strcmp(url, routes[i].path) == 0) {
+            *path_known = true;
+            return &routes[i];
+        }
+    return NULL;
+}
+
+static enum MHD_Result send_reply(struct MHD_Connection *c, struct req *r, tt_reply *out)
+{
+    struct MHD_Response *resp;
+    enum MHD_Result ret;
+
+    resp = MHD_create_response_from_buffer(out->len, out->body, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(out->body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, "Content-Type",
+                            out->content_type ? out->content_type : "application/json");
+    if (out->allow)
+        MHD_add_response_header(resp, "Allow", out->allow);
+    r->status = out->status;
+    ret = MHD_queue_response(c, (unsigned)out->status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+static bool is_json(struct MHD_Connection *c)
+{
+    const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
+    return ct && strncasecmp(ct, "application/json", 16) == 0 &&
+           (ct[16] == '\0' || ct[16] == ';' || ct[16] == ' ');
+}
+
+/* Validates the request as a whole and runs its handler. */
+static void dispatch(tt_app *app, struct MHD_Connection *c, struct req *r, tt_reply *out)
+{
+    json_t *body = NULL;
+    json_error_t jerr;
+
+    if (r->too_big) {
+        tt__reply_error(out, 413, "payload_too_large", NULL,
+                        "the request body is larger than %d bytes", MAX_BODY);
+        return;
+    }
+    if (r->len > 0 && !is_json(c)) {
+        tt__reply_error(out, 415, "unsupported_media_type", NULL,
+                        "send the body as application/json");
+        return;
+    }
+    if (r->route->needs_body || r->len > 0) {
+        body = r->len ? json_loadb(r->body, r->len, JSON_REJECT_DUPLICATES, &jerr) : NULL;
+        if (!json_is_object(body)) {
+            tt__reply_error(out, 400, "parse_error", NULL, "%s",
+                            body ? "the body must be a JSON object"
+                                 : r->len ? jerr.text : "a JSON object body is required");
+            json_decref(body);
+            return;
+        }
+    }
+    r->route->fn(app, body, "", out);
+    json_decref(body);
+}
+
+/* The first call for a request: route it and refuse what can be refused before its body. */
+static enum MHD_Result begin(struct MHD_Connection *c, const char *url, const char *method,
+                             void **con_cls)
+{
+    struct req *r = tt_calloc(1, sizeof(*r));
+    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+    tt_reply out = {0};
+    bool known;
+
+    r->start = tt_now();
+    r->method = method;
+    r->route = find_route(url, &known);
+    *con_cls = r;
+    if (!r->route) {
+        bool is_later = false;
+        for (size_t i = 0; i < sizeof(later) / sizeof(later[0]); i++)
+            is_later |= strncmp(url, later[i], strlen(later[i])) == 0;
+        tt__reply_error(&out, 404, "not_found", NULL, "%s",
+                        is_later ? "this endpoint arrives with the starter and pro tiers"
+                                 : "no such endpoint");
+        return send_reply(c, r, &out);
+    }
+    if (strcmp(method, r->route->method) != 0) {
+        tt__reply_error(&out, 405, "method_not_allowed", NULL, "use %s for %s",
+                        r->route->method, r->route->path);
+        out.allow = r->route->method;
+        return send_reply(c, r, &out);
+    }
+    if (cl && strtoll(cl, NULL, 10) > MAX_DRAIN) {
+        tt__reply_error(&out, 413, "payload_too_large", NULL,
+                        "the request body is larger than %d bytes", MAX_BODY);
+        return send_reply(c, r, &out);
+    }
+    return MHD_YES;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload, size_t *upload_size, void **con_cls)
+{
+    tt_app *app = cls;
+    struct req *r = *con_cls;
+    tt_reply out = {0};
+
+    (void)version;
+    if (!r)
+        return begin(c, url, method, con_cls);
+    if (r->status)
+        return MHD_YES; /* already answered; let the rest of the body pass */
+    if (*upload_size > 0) {
+        if (r->len + *upload_size > MAX_BODY) {
+            r->too_big = true;
+        } else {
+            r->body = tt_realloc(r->body, r->len + *upload_size);
+            memcpy(r->body + r->len, upload, *upload_size);
+            r->len += *upload_size;
+        }
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    dispatch(app, c, r, &out);
+    return send_reply(c, r, &out);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    tt_app *app = cls;
+    struct req *r = *con_cls;
+    double secs;
+
+    (void)c;
+    if (!r)
+        return;
+    secs = tt_now() - r->start;
+    /* A request the client abandoned before its answer is counted with status 0. */
+    (void)toe;
+    tt__metrics_request(app->metrics, r->route ? r->route->ep : TT_EP_OTHER, r->status, secs);
+    if (app->params.access_log)
+        fprintf(stderr, "access: %s %s %d %.0fus\n", r->method,
+                r->route ? r->route->path : "-", r->status, secs * 1e6);
+    free(r->body);
+    free(r);
+    *con_cls = NULL;
+}
+
+int tt_server_reload(tt_server *app, tt_err *err)
+{
+    tt_served *fresh = NULL, *old;
+    int rc;
+
+    pthread_mutex_lock(&app->reload_lock);
+    rc = tt__served_load(&app->cfg, &fresh, err);
+    if (rc == 0 && !fresh)
+        rc = tt_err_set(err, TT_ESTATE, "no trained models under %s", app->cfg.model_dir);
+    if (rc < 0) {
+        pthread_mutex_unlock(&app->reload_lock);
+        return rc;
+    }
+    pthread_mutex_lock(&app->served_lock);
+    old = app->served;
+    app->served = fresh;
+    pthread_mutex_unlock(&app->served_lock);
+    /* Events the new models were trained on are in the snapshot now. */
+    tt__overlay_prune(app->overlay, tt_catalog_created_at(fresh->cat) - 1);
+    tt__served_release(old);
+    pthread_mutex_unlock(&app->reload_lock);
+    tt_info("models loaded: %d from %s", fresh->n, app->cfg.model_dir);
+    return 0;
+}
+
+static int listen_addr(const tt_config *cfg, struct sockaddr_storage *sa, tt_err *err)
+{
+    struct addrinfo hints = {0}, *res = NULL;
+    char port[16];
+
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    snprintf(port, sizeof(port), "%d", cfg->port);
+    if (getaddrinfo(cfg->host, port, &hints, &res) != 0 || !res)
+        return tt_err_set_field(err, TT_ECONFIG, "HOST", "cannot resolve HOST '%s'", cfg->host);
+    memcpy(sa, res->ai_addr, res->ai_addrlen);
+    freeaddrinfo(res);
+    return 0;
+}
+
+static int open_parts(tt_app *app, tt_err *err)
+{
+    tt_cache_params cp = tt_cache_params_default();
+    int rc;
+
+    cp.url = app->cfg.redis_url;
+    cp.ttl_seconds = app->params.cache_ttl;
+    cp.max_bytes = app->params.cache_bytes;
+    rc = tt_store_open(app->cfg.database_url, &app->store, err);
+    if (rc == 0)
+        rc = tt_cache_open(&cp, &app->cache, err);
+    if (rc == 0)
+        rc = tt__implog_start(app->cfg.database_url, &app->implog, err);
+    return rc;
+}
+
+static void free_parts(tt_app *app)
+{
+    tt__implog_stop(app->implog);
+    tt_cache_close(app->cache);
+    tt_store_close(app->store);
+    tt__overlay_free(app->overlay);
+    tt__metrics_free(app->metrics);
+    tt__served_release(app->served);
+    pthread_mutex_destroy(&app->served_lock);
+    pthread_mutex_destroy(&app->reload_lock);
+    pthread_mutex_destroy(&app->store_lock);
+    free(app);
+}
+
+static int start_daemon(tt_app *app, tt_err *err)
+{
+    struct sockaddr_storage sa;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
+                     MHD_USE_ERROR_LOG | MHD_USE_TURBO;
+    int rc = listen_addr(&app->cfg, &sa, err);
+
+    if (rc < 0)
+        return rc;
+    if (sa.ss_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    app->daemon = MHD_start_daemon(
+        flags, (uint16_t)app->cfg.port, NULL, NULL, on_request, app, MHD_OPTION_SOCK_ADDR,
+        (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)app->params.threads,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)app->params.connection_limit,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)app->params.timeout_seconds,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(128 * 1024), MHD_OPTION_NOTIFY_COMPLETED,
+        on_completed, app, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_END);
+    if (!app->daemon)
+        return tt_err_set(err, TT_EIO, "cannot listen on %s:%d (in use, or not allowed?)",
+                          app->cfg.host, app->cfg.port);
+    return 0;
+}
+
+int tt_server_start(const tt_config *cfg, const tt_server_params *p, tt_server **out,
+                    tt_err *err)
+{
+    tt_app *app = tt_calloc(1, sizeof(*app));
+    tt_err lerr = {0};
+    int rc;
+
+    app->cfg = *cfg;
+    app->params = *p;
+    app->started = tt_now();
+    pthread_mutex_init(&app->served_lock, NULL);
+    pthread_mutex_init(&app->reload_lock, NULL);
+    pthread_mutex_init(&app->store_lock, NULL);
+    app->overlay = tt__overlay_new();
+    app->metrics = tt__metrics_new();
+    rc = open_parts(app, err);
+    if (rc == 0 && tt_server_reload(app, &lerr) < 0)
+        tt_warn("starting without models: %s", lerr.message);
+    if (rc == 0)
+        rc = start_daemon(app, err);
+    if (rc < 0) {
+        free_parts(app);
+        return rc;
+    }
+    tt_info("serving on %s:%d (%d threads, cache %s, database %s)", cfg->host, cfg->port,
+            p->threads, tt_cache_backend(app->cache), tt_store_backend(app->store));
+    *out = app;
+    return 0;
+}
+
+void tt_server_stop(tt_server *app)
+{
+    if (!app)
+        return;
+    /* Stop accepting, then let the pool finish the connections it has. */
+    MHD_quiesce_daemon(app->daemon);
+    for (int i = 0; i < 100; i++) {
+        const union MHD_DaemonInfo *info =
+            MHD_get_daemon_info(app->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+        if (!info || info->num_connections == 0)
+            break;
+        usleep(50000);
+    }
+    MHD_stop_daemon(app->daemon);
+    free_parts(app);
+}
