@@ -5,6 +5,7 @@
 #include "cli.h"
 #include "train_opts.h"
 #include "tt/catalog.h"
+#include "tt/eval.h"
 #include "tt/core.h"
 #include "tt/fileio.h"
 #include "tt/models.h"
@@ -33,9 +34,44 @@ static json_t *params_json(const char *name, const tt_model_opts *o)
 }
 
 
+/*
+ * Held-out quality of model @name: trained on a random 80% of each user's tracks, ranked
+ * against the other 20% (docs/evaluation.md), so every model file says how good it is.
+ */
+static json_t *holdout_metrics(const tt_dataset *ds, const tt_split *split, const char *name,
+                               const tt_model_opts *o)
+{
+    tt_weighting w = tt_weighting_default();
+    tt_train_set ts;
+    tt_eval_scores sc;
+    tt_model *m = NULL;
+    tt_err err = {0};
+    json_t *j = json_object();
+    int rc;
+
+    if (split->n_users == 0)
+        return j;
+    tt_train_set_build(ds, split->mask, &w, &ts);
+    rc = tt_models_train(name, &ts, o, &m, &err);
+    if (rc == 0)
+        rc = tt_eval_model(m, split, &ts.seen, 20, o->threads, &sc, &err);
+    if (rc == 0)
+        json_object_set_new(j, "holdout", json_pack("{s:s, s:f, s:i, s:i, s:f, s:f, s:f, s:f, s:f}",
+                                                    "split", "random", "share", 0.2, "k", 20,
+                                                    "users", sc.users, "recall@20", sc.recall,
+                                                    "ndcg@20", sc.ndcg, "mrr", sc.mrr,
+                                                    "precision@20", sc.precision, "coverage",
+                                                    sc.coverage));
+    else
+        tt_warn("%s: held-out evaluation failed: %s", name, tt_err_msg(&err, rc));
+    tt_model_free(m);
+    tt_train_set_release(&ts);
+    return j;
+}
+
 static int write_sidecar(const char *path, const char *name, const tt_model_info *info,
                          const tt_model *m, const tt_train_set *ts, const tt_model_opts *o,
-                         const char *file, tt_err *err)
+                         const char *file, json_t *metrics, tt_err *err)
 {
     char version[32], catalog[32];
     json_t *j;
@@ -50,7 +86,7 @@ static int write_sidecar(const char *path, const char *name, const tt_model_info
                   m->train_seconds, "catalog", catalog, "params", params_json(name, o), "data",
                   "users", m->n_users, "tracks", m->n_tracks, "interactions",
                   (json_int_t)ts->n_events, "positive_pairs", (json_int_t)ts->conf.nnz,
-                  "metrics", json_object());
+                  "metrics", metrics ? json_incref(metrics) : json_object());
     text = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
     json_decref(j);
     rc = tt_write_file_atomic(path, text, strlen(text), err);
@@ -59,9 +95,10 @@ static int write_sidecar(const char *path, const char *name, const tt_model_info
 }
 
 static int train_one(const tt_config *cfg, const tt_model_info *info, const tt_train_set *ts,
-                     const tt_model_opts *o, tt_err *err)
+                     const tt_model_opts *o, const tt_split *split, tt_err *err)
 {
     char path[1200], side[1200];
+    json_t *metrics = split ? holdout_metrics(ts->ds, split, info->name, o) : NULL;
     tt_model *m = NULL;
     int rc;
 
@@ -74,12 +111,22 @@ static int train_one(const tt_config *cfg, const tt_model_info *info, const tt_t
     if (rc == 0)
         rc = tt_model_save(m, path, err);
     if (rc == 0)
-        rc = write_sidecar(side, info->name, info, m, ts, o, path, err);
+        rc = write_sidecar(side, info->name, info, m, ts, o, path, metrics, err);
     if (rc == 0)
         printf("%-11s %-8s %7.2f s  %s\n", info->name, tt_tier_to_name(info->tier),
                m->train_seconds, path);
     tt_model_free(m);
+    json_decref(metrics);
     return rc;
+}
+
+static int make_split(const tt_dataset *ds, const tt_model_opts *o, tt_split *split,
+                      tt_err *err)
+{
+    tt_split_params sp = tt_split_params_default();
+
+    sp.seed = o->seed;
+    return tt_split_build(ds, &sp, split, err);
 }
 
 static bool wanted(const tt_model_info *i, const char *tier, const char *model)
@@ -114,9 +161,11 @@ int tt_cmd_train(int argc, char **argv)
 {
     const char *tier = "all", *model = NULL;
     struct tt_train_cli tc;
-    struct tt_opt opts[TT_TRAIN_OPTS_MAX + 3] = {
+    bool no_eval = false;
+    struct tt_opt opts[TT_TRAIN_OPTS_MAX + 4] = {
         {"--tier", TT_OPT_STR, &tier, "free|starter|pro|enterprise|all (default all)"},
         {"--model", TT_OPT_STR, &model, "train only this model"},
+        {"--no-eval", TT_OPT_BOOL, &no_eval, "skip the held-out evaluation in the sidecars"},
     };
     tt_config cfg;
     char *pos[1], path[1200];
@@ -124,11 +173,12 @@ int tt_cmd_train(int argc, char **argv)
     tt_store *s;
     tt_dataset *ds = NULL;
     tt_train_set ts;
+    tt_split split = {0};
     tt_weighting w;
     tt_err err = {0};
     double t0 = tt_now();
 
-    tt_train_cli_init(&tc, opts + 2);
+    tt_train_cli_init(&tc, opts + 3);
     tt_cli_parse(argc, argv, "tunetrail train [--tier T] [--model NAME] [model options]", opts,
                  &cfg, pos, 0, &npos);
     if ((rc = tt_train_cli_finish(&tc)) != 0 || (rc = check_selection(tier, model)) != 0)
@@ -146,9 +196,12 @@ int tt_cmd_train(int argc, char **argv)
     tt_train_set_build(ds, NULL, &w, &ts);
     snprintf(path, sizeof(path), "%s/catalog.ttm", cfg.model_dir);
     rc = tt_catalog_save(ds, &ts, path, &err);
+    if (rc == 0 && !no_eval)
+        rc = make_split(ds, &tc.opts, &split, &err);
     for (const tt_model_info *i = tt_models_list(); rc == 0 && i->name; i++)
         if (wanted(i, tier, model))
-            rc = train_one(&cfg, i, &ts, &tc.opts, &err);
+            rc = train_one(&cfg, i, &ts, &tc.opts, no_eval ? NULL : &split, &err);
+    tt_split_release(&split);
     tt_train_set_release(&ts);
     tt_dataset_free(ds);
     if (rc < 0)
