@@ -123,6 +123,8 @@ struct tt_server {
     tt_metrics *metrics;
     double started;           /* tt_now() at start */
     uint64_t rec_counter;     /* recommendation ids */
+    int64_t db_checked_us;    /* last database health check (monotonic microseconds) */
+    bool db_ok;
 };
 
 typedef struct tt_server tt_app;

@@ -204,7 +204,7 @@ static bool cache_hit(tt_app *app, const char *group, const char *key, tt_reply 
     char *val = NULL, *flag;
     size_t len = 0;
 
-    if (tt_cache_get(app->cache, group, key, &val, &len, NULL) != 0)
+    if (app->params.cache_ttl == 0 || tt_cache_get(app->cache, group, key, &val, &len, NULL) != 0)
         return false;
     flag = strstr(val, "\"cached\":false");
     if (flag)
@@ -214,6 +214,12 @@ static bool cache_hit(tt_app *app, const char *group, const char *key, tt_reply 
     out->len = len;
     out->content_type = "application/json";
     return true;
+}
+
+static void cache_put(tt_app *app, const char *group, const char *key, const tt_reply *out)
+{
+    if (app->params.cache_ttl > 0)
+        tt_cache_put(app->cache, group, key, out->body, out->len, app->params.cache_ttl, NULL);
 }
 
 void tt__h_recommend_user(tt_app *app, json_t *body, const char *tail, tt_reply *out)
@@ -254,7 +260,7 @@ void tt__h_recommend_user(tt_app *app, json_t *body, const char *tail, tt_reply 
     j = answer(app, s, &p, &r, items, n, &res, rec_id, sizeof(rec_id), &track_list);
     tt__reply_json(out, 200, j);
     if (out->status == 200) {
-        tt_cache_put(app->cache, group, key, out->body, out->len, app->params.cache_ttl, NULL);
+        cache_put(app, group, key, out);
         tt__implog_add(app->implog, rec_id, r.user, res.model->name, track_list);
         tt__metrics_recommendation(app->metrics, res.model == p.main->model
                                                      ? p.main->name
@@ -344,7 +350,7 @@ void tt__h_recommend_similar(tt_app *app, json_t *body, const char *tail, tt_rep
                                        "track_id", r.track, "model", sm->name, "model_version",
                                        sm->version, "method", "cf", "items", arr));
     if (out->status == 200)
-        tt_cache_put(app->cache, group, key, out->body, out->len, app->params.cache_ttl, NULL);
+        cache_put(app, group, key, out);
 out:
     free(items);
     tt__served_release(s);

@@ -6,15 +6,24 @@
 
 #include <string.h>
 
+/*
+ * The database is asked at most once a second: health checks come from load balancers
+ * every few seconds per instance, and must not queue behind feedback writes.
+ */
 static bool database_ok(tt_app *app)
 {
+    int64_t now = (int64_t)(tt_now() * 1e6);
     int v = 0;
-    int rc;
 
-    pthread_mutex_lock(&app->store_lock);
-    rc = tt_store_schema_version(app->store, &v, NULL);
+    if (now - __atomic_load_n(&app->db_checked_us, __ATOMIC_RELAXED) < 1000000)
+        return __atomic_load_n(&app->db_ok, __ATOMIC_RELAXED);
+    if (pthread_mutex_trylock(&app->store_lock) != 0)
+        return __atomic_load_n(&app->db_ok, __ATOMIC_RELAXED); /* busy writing: it is up */
+    __atomic_store_n(&app->db_ok, tt_store_schema_version(app->store, &v, NULL) == 0 && v > 0,
+                     __ATOMIC_RELAXED);
     pthread_mutex_unlock(&app->store_lock);
-    return rc == 0 && v > 0;
+    __atomic_store_n(&app->db_checked_us, now, __ATOMIC_RELAXED);
+    return __atomic_load_n(&app->db_ok, __ATOMIC_RELAXED);
 }
 
 void tt__h_health(tt_app *app, json_t *body, const char *tail, tt_reply *out)

@@ -502,12 +502,22 @@ const float *tt_als_user_vector(const tt_model *mm, int32_t u)
     return m->X + (size_t)u * m->k;
 }
 
+/*
+ * scores = Y x, one dot product per track. Not BLAS: OpenBLAS's sgemv takes a process-wide
+ * buffer lock, which serialises the concurrent requests of the service.
+ */
+TT_CLONES static void score_rows(const float *restrict Y, int32_t n, int k,
+                                 const float *restrict x, float *restrict scores)
+{
+    for (int32_t t = 0; t < n; t++)
+        scores[t] = dot(Y + (size_t)t * k, x, k);
+}
+
 void tt_als_score_all(const tt_model *mm, const float *x, float *scores)
 {
     const tt_als_model *m = (const tt_als_model *)mm;
 
-    cblas_sgemv(CblasRowMajor, CblasNoTrans, mm->n_tracks, m->k, 1.0f, m->Y, m->k, x, 1, 0.0f,
-                scores, 1);
+    score_rows(m->Y, mm->n_tracks, m->k, x, scores);
 }
 
 /*
@@ -571,19 +581,28 @@ int tt_als_fold_in(const tt_model *mm, const int32_t *hist, const float *r, int3
 }
 
 /* Top k of @scores (n entries) skipping sorted @excl. */
+/*
+ * Top k of @scores (n entries) skipping sorted @excl. Once the heap is full almost every
+ * score loses to its minimum, so that comparison comes first and the exclusion list is
+ * only searched for the few candidates that would enter.
+ */
 static int select_top(const float *scores, int32_t n, const int32_t *excl, int32_t n_excl,
                       int k, tt_scored *out)
 {
     tt_topk top;
-    int32_t e = 0;
+    int32_t t = 0;
 
     tt_topk_init(&top, out, k);
-    for (int32_t t = 0; t < n; t++) {
-        while (e < n_excl && excl[e] < t)
-            e++;
-        if (e < n_excl && excl[e] == t)
+    for (; t < n && top.n < k; t++)
+        if (n_excl == 0 || !tt_sorted_contains(excl, n_excl, t))
+            tt_topk_push(&top, t, scores[t]);
+    for (float floor = top.n ? top.heap[0].score : 0.0f; t < n; t++) {
+        if (scores[t] <= floor)
+            continue;
+        if (n_excl > 0 && tt_sorted_contains(excl, n_excl, t))
             continue;
         tt_topk_push(&top, t, scores[t]);
+        floor = top.heap[0].score;
     }
     return tt_topk_finish(&top);
 }

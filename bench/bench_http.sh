@@ -1,0 +1,53 @@
+#!/bin/bash
+# bench_http: the HTTP service under wrk on loopback (-t2 -c64), /recommend/user uncached and
+# cached and /recommend/similar, with the free tier's ALS (64 factors) on generated catalogs.
+# Baseline in the same run: GET /health (a fixed small JSON answer: the server's ceiling).
+#
+#   bench/bench_http.sh [TRACKS ...]     default: 20000 100000
+#   DURATION=10 USERS=20000 INTERACTIONS=1000000 bench/bench_http.sh 20000
+set -eu
+cd "$(dirname "$0")/.."
+make -s build/tunetrail
+tt=$PWD/build/tunetrail
+dur=${DURATION:-10}
+users=${USERS:-20000}
+inter=${INTERACTIONS:-1000000}
+tmp=$(mktemp -d /tmp/bench_http.XXXXXX)
+pid=
+trap '[ -n "$pid" ] && kill $pid 2>/dev/null; rm -rf "$tmp"' EXIT
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+
+serve() { # serve ARGS...: start the server, wait for /health
+    [ -n "$pid" ] && { kill "$pid"; wait "$pid" 2>/dev/null || true; }
+    "$tt" serve --host 127.0.0.1 --port "$port" --no-access-log "$@" 2>"$tmp/serve.log" &
+    pid=$!
+    for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && return; sleep 0.1; done
+    echo "server did not start"; cat "$tmp/serve.log"; exit 1
+}
+load() { # load LABEL PATH IDS PREFIX HOT
+    local out
+    out=$(TT_PATH=$2 TT_IDS=$3 TT_PREFIX=$4 TT_HOT=$5 wrk -t2 -c64 -d"${dur}s" --latency \
+          -s bench/wrk_recommend.lua "http://127.0.0.1:$port" | grep RESULT)
+    echo "$1 ${out#RESULT }"
+    eval "${out#RESULT }"
+}
+
+echo "bench_http: wrk -t2 -c64 -d${dur}s on 127.0.0.1, server and wrk sharing this machine's $(nproc) cores"
+echo "command: DURATION=$dur USERS=$users INTERACTIONS=$inter bench/bench_http.sh ${*:-20000 100000}"
+for tracks in ${@:-20000 100000}; do
+    export DATABASE_URL="sqlite:///$tmp/t$tracks.db" MODEL_DIR="$tmp/m$tracks"
+    "$tt" generate --users "$users" --tracks "$tracks" --interactions "$inter" --seed 5 >/dev/null
+    "$tt" train --tier free --no-eval >/dev/null 2>&1
+    echo "== catalog $tracks tracks, $users users, $inter interactions, ALS 64 factors"
+    serve --cache-ttl 0
+    base=$(wrk -t2 -c64 -d"${dur}s" "http://127.0.0.1:$port/health" | awk '/Requests\/sec/ {print $2}')
+    echo "baseline GET /health: rps=$base"
+    load "uncached /recommend/user:" /recommend/user "$users" u 0
+    echo "   -> $(python3 -c "print(f'{$rps/$base:.2f}')")x of the /health ceiling"
+    load "/recommend/similar (uncached):" /recommend/similar "$tracks" t 0
+    serve
+    TT_HOT=1000 TT_PATH=/recommend/user wrk -t2 -c64 -d2s -s bench/wrk_recommend.lua \
+        "http://127.0.0.1:$port" >/dev/null
+    load "cached /recommend/user (1000 hot users):" /recommend/user "$users" u 1000
+    echo "   -> $(python3 -c "print(f'{$rps/$base:.2f}')")x of the /health ceiling"
+done
