@@ -48,6 +48,7 @@ struct req {
     double start;
     int status;
     const char *method;
+    char path[128]; /* for the access log, truncated */
 };
 
 tt_server_params tt_server_params_default(void)
@@ -146,6 +147,11 @@ static enum MHD_Result begin(struct MHD_Connection *c, const char *url, const ch
 
     r->start = tt_now();
     r->method = method;
+    snprintf(r->path, sizeof(r->path), "%s", url);
+    /* Client bytes go to the log: no control characters, so one request is one line. */
+    for (char *p = r->path; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = '?';
     r->route = find_route(url, &known);
     *con_cls = r;
     if (!r->route) {
@@ -214,8 +220,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     (void)toe;
     tt__metrics_request(app->metrics, r->route ? r->route->ep : TT_EP_OTHER, r->status, secs);
     if (app->params.access_log)
-        fprintf(stderr, "access: %s %s %d %.0fus\n", r->method,
-                r->route ? r->route->path : "-", r->status, secs * 1e6);
+        fprintf(stderr, "access: %s %s %d %.0fus\n", r->method, r->path, r->status, secs * 1e6);
     free(r->body);
     free(r);
     *con_cls = NULL;
