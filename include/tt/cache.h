@@ -20,8 +20,10 @@
 
 typedef struct tt_cache tt_cache;
 
+/* Fields left at 0 take their defaults. */
 typedef struct tt_cache_params {
-    const char *url;      /* NULL or "" = in-process; "redis://[:pass@]host[:port][/db]" */
+    const char *url;      /* NULL or "" = in-process; "redis://[:pass@]host[:port][/db]" or
+                             "unix:///path" */
     int64_t max_bytes;    /* in-process: bound on keys + values (default 256 MiB) */
     int ttl_seconds;      /* default time to live of entries (default 300) */
     int pool_size;        /* Redis: connections kept (default 4) */
@@ -39,12 +41,17 @@ int tt_cache_open(const tt_cache_params *p, tt_cache **out, tt_err *err);
 void tt_cache_close(tt_cache *c);
 
 /*
- * Looks up (@group, @key). On a hit returns 0 and *@val (malloc'd, caller frees) / *@len.
- * Returns TT_ENOTFOUND on a miss, TT_EBACKEND when the backend is unavailable.
+ * Looks up (@group, @key). On a hit returns 0 and *@val (malloc'd, NUL-terminated after
+ * *@len bytes; the caller frees it). Returns TT_ENOTFOUND on a miss (without touching
+ * @err), TT_EBACKEND when the backend is unavailable.
  */
 int tt_cache_get(tt_cache *c, const char *group, const char *key, char **val, size_t *len,
                  tt_err *err);
-/* Stores a copy of @val under (@group, @key) for @ttl_seconds (<= 0: the default). */
+/*
+ * Stores a copy of @val under (@group, @key) for @ttl_seconds (<= 0: the default). On Redis
+ * the whole group expires ttl after its last write (Redis 7.0 has no per-field expiry).
+ * TT_ETOOBIG when one group would exceed a sixteenth of max_bytes.
+ */
 int tt_cache_put(tt_cache *c, const char *group, const char *key, const void *val, size_t len,
                  int ttl_seconds, tt_err *err);
 /* Drops every entry of @group. */
@@ -53,7 +60,7 @@ int tt_cache_drop_group(tt_cache *c, const char *group, tt_err *err);
 int tt_cache_clear(tt_cache *c, tt_err *err);
 
 typedef struct tt_cache_stats {
-    uint64_t hits, misses, errors, evictions;
+    uint64_t hits, misses, errors, evictions; /* evictions: live entries pushed out for room */
     int64_t entries, bytes; /* in-process only; -1 for Redis */
 } tt_cache_stats;
 
