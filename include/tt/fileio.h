@@ -1,5 +1,5 @@
 /*
- * fileio.h - durable file writes (temporary name, fsync, rename) and read-only mappings.
+ * fileio.h - durable file writes (temporary name, fsync, rename) and whole-file loads.
  */
 #ifndef TT_FILEIO_H
 #define TT_FILEIO_H
@@ -36,7 +36,10 @@ int tt_write_file_atomic(const char *path, const void *p, size_t n, tt_err *err)
 /* mkdir -p. */
 int tt_mkdirs(const char *path, tt_err *err);
 
-/* A read-only private mapping of a whole file. */
+/*
+ * A whole file in private, 64-byte aligned memory (see fileio.c for why not mmap): stable
+ * whatever happens to the file afterwards.
+ */
 typedef struct tt_map {
     void *data;
     size_t size;

@@ -4,10 +4,11 @@
  * Layout (little-endian): a 128-byte header {magic "TTMODEL1", format version, kind,
  * catalog checksum, creation time, section count, table offset, file size, payload CRC-32,
  * header CRC-32}, then each section's bytes starting on a 64-byte boundary (so float arrays
- * can be used straight from an mmap), then the section table {name, dtype, rows, cols,
- * offset, bytes} per section. Written under a temporary name and renamed; opened with mmap
- * after checking magic, version, sizes, table bounds and both checksums, so a truncated or
- * corrupted file is refused whole with a message naming the file and the problem.
+ * can be used in place, from memory or an mmap), then the section table {name, dtype, rows,
+ * cols, offset, bytes} per section. Written under a temporary name and renamed; loaded whole
+ * into aligned private memory (used in place afterwards) after checking magic, version,
+ * sizes, table bounds and both checksums, so a truncated or corrupted file is refused whole
+ * with a message naming the file and the problem.
  */
 #ifndef TT_MODELFILE_H
 #define TT_MODELFILE_H
@@ -49,14 +50,14 @@ int64_t tt_mfile_created_at(const tt_mfile *f);
 
 /*
  * Section @name of type @dt. When *rows / *cols are >= 0 on entry they must match (else
- * TT_ECORRUPT); on return they hold the section's shape. *data points into the mapping:
+ * TT_ECORRUPT); on return they hold the section's shape. *data points into the loaded file:
  * borrowed, valid until tt_mfile_close.
  */
 int tt_mfile_get(const tt_mfile *f, const char *name, enum tt_dtype dt, int64_t *rows,
                  int64_t *cols, const void **data, tt_err *err);
 /*
  * String section @name: fills @out (caller-allocated, @n entries, n must match the section)
- * with pointers into the mapping.
+ * with pointers into the loaded file.
  */
 int tt_mfile_strings(const tt_mfile *f, const char *name, int64_t n, const char **out,
                      tt_err *err);

@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -165,9 +164,17 @@ int tt_write_file_atomic(const char *path, const void *p, size_t n, tt_err *err)
     return rc;
 }
 
+/*
+ * Model files are read into private memory rather than mapped: a file mapped by a running
+ * service that someone overwrites in place (cp over it, truncate) would kill the service with
+ * SIGBUS on the next access, and the checksum check reads every byte at load anyway.
+ * `train` replaces files by rename, so the old inode a service still uses is never touched;
+ * private memory makes in-place accidents safe too.
+ */
 int tt_map_open(tt_map *m, const char *path, tt_err *err)
 {
     struct stat st;
+    size_t done = 0;
     int fd;
 
     memset(m, 0, sizeof(*m));
@@ -179,20 +186,28 @@ int tt_map_open(tt_map *m, const char *path, tt_err *err)
         close(fd);
         return tt_err_set(err, TT_ECORRUPT, "%s: empty or unreadable file", path);
     }
-    m->data = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-    close(fd);
-    if (m->data == MAP_FAILED) {
-        m->data = NULL;
-        return tt_err_set(err, TT_EIO, "cannot map %s: %s", path, strerror(errno));
+    if (posix_memalign(&m->data, 64, (size_t)st.st_size) != 0) {
+        close(fd);
+        return tt_err_set(err, TT_ENOMEM, "%s: cannot allocate %lld bytes", path,
+                          (long long)st.st_size);
     }
-    m->size = (size_t)st.st_size;
+    while (done < (size_t)st.st_size) {
+        ssize_t r = read(fd, (char *)m->data + done, (size_t)st.st_size - done);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        done += (size_t)r;
+    }
+    close(fd);
+    /* A file that shrank while being read is as truncated as one that was short. */
+    m->size = done;
     return 0;
 }
 
 void tt_map_close(tt_map *m)
 {
-    if (m->data)
-        munmap(m->data, m->size);
+    free(m->data);
     m->data = NULL;
     m->size = 0;
 }
