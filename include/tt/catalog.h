@@ -24,6 +24,8 @@ void tt_catalog_free(tt_catalog *c);
 
 uint64_t tt_catalog_id(const tt_catalog *c); /* == tt_catalog_checksum of the dataset */
 int64_t tt_catalog_created_at(const tt_catalog *c);
+/* The last interaction (tt_interaction_rec.id) the snapshot includes. */
+int64_t tt_catalog_watermark(const tt_catalog *c);
 int32_t tt_catalog_n_tracks(const tt_catalog *c);
 int32_t tt_catalog_n_users(const tt_catalog *c);
 int32_t tt_catalog_n_genres(const tt_catalog *c);
@@ -40,6 +42,8 @@ const char *tt_catalog_track_artist(const tt_catalog *c, int32_t t);
 int32_t tt_catalog_track_artist_id(const tt_catalog *c, int32_t t);
 /* First genre name of track @t, or "" when it has none. */
 const char *tt_catalog_track_genre(const tt_catalog *c, int32_t t);
+/* Track @t's genre ids (borrowed), most important first. */
+void tt_catalog_track_genres(const tt_catalog *c, int32_t t, const int32_t **g, int32_t *n);
 /* The @j-th genre name of track @t (0-based), or NULL past the last. */
 const char *tt_catalog_track_genre_at(const tt_catalog *c, int32_t t, int32_t j);
 const char *tt_catalog_user_id(const tt_catalog *c, int32_t u);

@@ -46,6 +46,7 @@ typedef struct tt_dataset {
     float *ev_weight;
     int64_t *ev_time;   /* Unix seconds */
     int64_t n_unknown_track_events;
+    int64_t max_event_id; /* highest tt_interaction_rec.id read: the snapshot's watermark */
 
     struct tt__dataset_build *build; /* growth state while loading; NULL once finished */
 } tt_dataset;

@@ -70,6 +70,8 @@ typedef struct tt_scored {
  * @exclude, @n_exclude: tracks never to return, sorted ascending (already heard,
  *            disliked, explicitly excluded).
  * @genres, @n_genres: genre preferences for models that use them (declared favourites).
+ * @allow:    when non-NULL, a mask of n_tracks bytes: only tracks whose byte is non-zero
+ *            may be returned (a genre filter).
  */
 typedef struct tt_query {
     int32_t user;
@@ -80,6 +82,7 @@ typedef struct tt_query {
     int32_t n_exclude;
     const int32_t *genres;
     int32_t n_genres;
+    const uint8_t *allow;
 } tt_query;
 
 typedef struct tt_model tt_model;

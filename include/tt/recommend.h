@@ -17,6 +17,12 @@ typedef struct tt_rec_ctx {
     const tt_model *model;    /* the main model (ALS for the free tier) */
     const tt_model *fallback; /* genre or popularity; may be NULL */
     int32_t min_history;      /* positives a user needs for the main model (>= 1) */
+    /*
+     * Multiplier of the preference of fresh positive events (feedback newer than the
+     * snapshot) when folding a user in: what a listener does now says more about what
+     * they want next than the average of their history. <= 0 means 1.
+     */
+    float fresh_weight;
 } tt_rec_ctx;
 
 typedef struct tt_rec_request {
@@ -34,6 +40,8 @@ typedef struct tt_rec_request {
     /* Genre preferences for users without history (dense genre ids). */
     const int32_t *genres;
     int32_t n_genres;
+    /* Only tracks whose byte is non-zero (n_tracks bytes); NULL = any track. */
+    const uint8_t *allow;
 } tt_rec_request;
 
 typedef struct tt_rec_result {

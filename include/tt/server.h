@@ -16,6 +16,7 @@ typedef struct tt_server_params {
     int cache_ttl;        /* seconds an answer stays cached (default 300) */
     int64_t cache_bytes;  /* in-process cache bound (default 256 MiB) */
     bool access_log;      /* one line per request on stderr (default true) */
+    float fresh_weight;   /* weight of feedback since training when folding in (default 10) */
 } tt_server_params;
 
 tt_server_params tt_server_params_default(void);

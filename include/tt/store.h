@@ -94,6 +94,7 @@ typedef struct tt_interaction_rec {
     int64_t occurred_at; /* Unix seconds */
     const char *context; /* may be NULL */
     const char *recommendation_id; /* may be NULL */
+    int64_t id;          /* scans: the row's insertion sequence number; ignored by puts */
 } tt_interaction_rec;
 
 typedef struct tt_impression_rec {
@@ -159,6 +160,12 @@ int tt_store_scan_artists(tt_store *s, tt_artist_fn fn, void *ctx, tt_err *err);
 int tt_store_scan_tracks(tt_store *s, tt_track_fn fn, void *ctx, tt_err *err);
 int tt_store_scan_users(tt_store *s, tt_user_fn fn, void *ctx, tt_err *err);
 int tt_store_scan_interactions(tt_store *s, tt_interaction_fn fn, void *ctx, tt_err *err);
+/*
+ * Interactions stored after the one numbered @after_id (tt_interaction_rec.id), in insertion
+ * order: what arrived since a snapshot that read up to @after_id.
+ */
+int tt_store_scan_interactions_after(tt_store *s, int64_t after_id, tt_interaction_fn fn,
+                                     void *ctx, tt_err *err);
 /* Interactions of one user, oldest first. */
 int tt_store_scan_user_interactions(tt_store *s, const char *user_id, tt_interaction_fn fn,
                                     void *ctx, tt_err *err);

@@ -57,7 +57,7 @@ static void loaded_release(struct loaded *l)
 static int one_user(const struct loaded *l, const char *user, int k, bool heard, bool csv,
                     tt_err *err)
 {
-    tt_rec_ctx ctx = {l->cat, l->model, l->fallback ? l->fallback : l->model, 1};
+    tt_rec_ctx ctx = {l->cat, l->model, l->fallback ? l->fallback : l->model, 1, 1.0f};
     tt_rec_request req = {.user_id = user, .k = k, .include_heard = heard};
     tt_scored *out = tt_malloc((size_t)k * sizeof(tt_scored));
     tt_rec_result res;

@@ -15,12 +15,14 @@ int tt_cmd_serve(int argc, char **argv)
     tt_server_params p = tt_server_params_default();
     bool quiet = false;
     int cache_ttl = p.cache_ttl;
+    double fresh = p.fresh_weight;
     const struct tt_opt opts[] = {
         {"--threads", TT_OPT_INT, &p.threads, "HTTP worker threads (default 4)"},
         {"--connection-limit", TT_OPT_INT, &p.connection_limit, "concurrent connections"},
         {"--timeout", TT_OPT_INT, &p.timeout_seconds, "idle client timeout in seconds"},
         {"--cache-ttl", TT_OPT_INT, &cache_ttl, "seconds an answer stays cached (0: no cache)"},
         {"--no-access-log", TT_OPT_BOOL, &quiet, "do not log one line per request"},
+        {"--fresh-weight", TT_OPT_DOUBLE, &fresh, "weight of feedback since training (10)"},
         {0},
     };
     tt_config cfg;
@@ -33,12 +35,13 @@ int tt_cmd_serve(int argc, char **argv)
     tt_cli_parse(argc, argv, "tunetrail serve [--port N] [--host ADDR] [--threads N]", opts,
                  &cfg, pos, 0, &npos);
     if (p.threads < 1 || p.threads > 256 || p.connection_limit < 1 || p.timeout_seconds < 1 ||
-        cache_ttl < 0) {
+        cache_ttl < 0 || !(fresh > 0 && fresh <= 1000)) {
         fprintf(stderr, "tunetrail: --threads 1..256, --connection-limit >= 1, --timeout >= 1,"
-                        " --cache-ttl >= 0\n");
+                        " --cache-ttl >= 0, --fresh-weight in (0, 1000]\n");
         return 2;
     }
     p.cache_ttl = cache_ttl;
+    p.fresh_weight = (float)fresh;
     p.access_log = !quiet;
     /* Blocked before any thread starts, so every thread inherits the mask. */
     sigemptyset(&set);

@@ -34,9 +34,12 @@ struct tt_served_model {
  * take a reference (tt__served_acquire) and keep using it even if a reload swaps in a new
  * set meanwhile; the last reference frees it.
  */
+typedef struct tt_overlay tt_overlay;
+
 typedef struct tt_served {
     int refs;
     tt_catalog *cat;
+    tt_overlay *overlay; /* interactions stored after the catalog's watermark */
     struct tt_served_model m[TT_SERVED_MAX];
     int n;
     int64_t loaded_at;
@@ -50,20 +53,21 @@ const struct tt_served_model *tt__served_find(const tt_served *s, const char *na
 
 /* ---- fresh feedback since the snapshot ---- */
 
-typedef struct tt_overlay tt_overlay;
-
 tt_overlay *tt__overlay_new(void);
 void tt__overlay_free(tt_overlay *o);
-/* Records one event of @user on @track with preference @r (NAN = dislike) at time @t. */
-void tt__overlay_add(tt_overlay *o, const char *user, const char *track, float r, int64_t t);
+/*
+ * Records one stored interaction: its preference under the default weighting (a dislike
+ * for good; impressions are not listening and are left out). Returns false when left out.
+ */
+bool tt__overlay_add_event(tt_overlay *o, const tt_interaction_rec *r);
+/* Reads every interaction stored after the one numbered @after_id into @o. */
+int tt__overlay_fill(tt_overlay *o, tt_store *s, int64_t after_id, tt_err *err);
 /*
  * The user's events as dense ids of @cat (tracks it does not know are left out): *tracks
  * and *r are malloc'd (caller frees), *n their count.
  */
 void tt__overlay_get(tt_overlay *o, const char *user, const tt_catalog *cat, int32_t **tracks,
                      float **r, int32_t *n);
-/* Forgets events at or before @t (they are in the new snapshot). */
-void tt__overlay_prune(tt_overlay *o, int64_t t);
 
 /* ---- asynchronous impression log ---- */
 
@@ -116,9 +120,8 @@ struct tt_server {
     tt_served *served;        /* guarded by served_lock */
     pthread_mutex_t reload_lock; /* one reload at a time */
     pthread_mutex_t store_lock;
-    tt_store *store;          /* guarded by store_lock */
+    tt_store *store;          /* guarded by store_lock, which also orders feedback and reload */
     tt_cache *cache;
-    tt_overlay *overlay;
     tt_implog *implog;
     tt_metrics *metrics;
     double started;           /* tt_now() at start */

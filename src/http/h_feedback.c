@@ -20,9 +20,8 @@ static int parse_time(json_t *body, int64_t *t, tt_reply *out)
     *t = tt_unix_time();
     if (!v || json_is_null(v))
         return 0;
-    if (json_is_integer(v) && json_integer_value(v) >= 0 &&
-        json_integer_value(v) < 253402300800LL) {
-        *t = json_integer_value(v);
+    if (json_is_number(v) && json_number_value(v) >= 0 && json_number_value(v) < 253402300800.0) {
+        *t = (int64_t)json_number_value(v);
         return 0;
     }
     if (json_is_string(v) && json_string_length(v) < 64 &&
@@ -52,23 +51,23 @@ static void attribute(tt_app *app, const char *rec_id, int action)
         tt__metrics_click(app->metrics, model);
 }
 
-static bool refresh(tt_app *app, const tt_interaction_rec *r)
+/*
+ * Stores the event, then adds it to the served snapshot's fresh history, both under the
+ * store lock so a reload in between cannot lose it. Returns the store's code.
+ */
+static int store_event(tt_app *app, const tt_interaction_rec *r, bool *known, tt_err *err)
 {
-    tt_weighting w = tt_weighting_default();
-    float pref = r->action == TT_ACT_DISLIKE ? NAN : w.action[r->action] * r->weight;
-    char group[300];
     tt_served *s;
-    bool known;
+    int rc;
 
-    if (r->action == TT_ACT_IMPRESSION)
-        return false;
-    tt__overlay_add(app->overlay, r->user_id, r->track_id, pref, r->occurred_at);
-    snprintf(group, sizeof(group), "u:%s", r->user_id);
-    tt_cache_drop_group(app->cache, group, NULL);
-    s = tt__app_models(app);
-    known = s && tt_catalog_track_find(s->cat, r->track_id) >= 0;
+    pthread_mutex_lock(&app->store_lock);
+    rc = tt_store_feedback_put(app->store, r, err);
+    s = rc == 0 ? tt__app_models(app) : NULL;
+    *known = s && tt_catalog_track_find(s->cat, r->track_id) >= 0 &&
+             tt__overlay_add_event(s->overlay, r);
+    pthread_mutex_unlock(&app->store_lock);
     tt__served_release(s);
-    return known;
+    return rc;
 }
 
 void tt__h_feedback(tt_app *app, json_t *body, const char *tail, tt_reply *out)
@@ -78,6 +77,7 @@ void tt__h_feedback(tt_app *app, json_t *body, const char *tail, tt_reply *out)
     int64_t ms;
     tt_err err = {0};
     bool refreshed;
+    char group[300];
     int rc;
 
     (void)tail;
@@ -96,9 +96,7 @@ void tt__h_feedback(tt_app *app, json_t *body, const char *tail, tt_reply *out)
     r.action = (enum tt_action)action;
     r.weight = 1.0f;
     r.ms_played = ms;
-    pthread_mutex_lock(&app->store_lock);
-    rc = tt_store_feedback_put(app->store, &r, &err);
-    pthread_mutex_unlock(&app->store_lock);
+    rc = store_event(app, &r, &refreshed, &err);
     if (rc < 0) {
         tt__reply_error(out, 503, "backend_unavailable", NULL, "feedback not stored: %s",
                         tt_err_msg(&err, rc));
@@ -106,7 +104,8 @@ void tt__h_feedback(tt_app *app, json_t *body, const char *tail, tt_reply *out)
     }
     tt__metrics_feedback(app->metrics, action);
     attribute(app, r.recommendation_id, action);
-    refreshed = refresh(app, &r);
+    snprintf(group, sizeof(group), "u:%s", r.user_id);
+    tt_cache_drop_group(app->cache, group, NULL);
     tt__reply_json(out, 200, json_pack("{s:s, s:s, s:s, s:s, s:b}", "status", "stored",
                                        "user_id", r.user_id, "track_id", r.track_id, "action",
                                        actions[action], "refreshed", refreshed));

@@ -68,20 +68,32 @@ static int32_t dense_tracks(const tt_catalog *cat, json_t *arr, int32_t **out)
     return n;
 }
 
-/* True when any genre of track @t (not only its first) is one of @genres. */
-static bool in_genres(const tt_catalog *cat, int32_t t, json_t *genres)
+/*
+ * The tracks any of whose genres (not only the first) is one of @genres, as a mask over the
+ * catalog: the models select within it, so a filtered list is as long as the unfiltered one
+ * whenever the genres have enough unheard tracks.
+ */
+static uint8_t *genre_mask(const tt_catalog *cat, json_t *genres)
 {
-    const char *g;
+    int32_t ng = tt_catalog_n_genres(cat), nt = tt_catalog_n_tracks(cat);
+    uint8_t *want = tt_calloc((size_t)ng + 1, 1), *mask = tt_calloc((size_t)nt + 1, 1);
     size_t i;
     json_t *v;
 
-    for (int32_t j = 0; (g = tt_catalog_track_genre_at(cat, t, j)) != NULL; j++) {
-        json_array_foreach(genres, i, v) {
-            if (strcmp(g, json_string_value(v)) == 0)
-                return true;
-        }
+    json_array_foreach(genres, i, v) {
+        int32_t g = tt_catalog_genre_find(cat, json_string_value(v));
+        if (g >= 0)
+            want[g] = 1;
     }
-    return false;
+    for (int32_t t = 0; t < nt; t++) {
+        const int32_t *g;
+        int32_t n;
+        tt_catalog_track_genres(cat, t, &g, &n);
+        for (int32_t j = 0; j < n && !mask[t]; j++)
+            mask[t] = want[g[j]];
+    }
+    free(want);
+    return mask;
 }
 
 static json_t *item_json(const tt_catalog *cat, const tt_scored *s, int rank)
@@ -122,6 +134,11 @@ static int parse_user(json_t *body, struct user_req *r, tt_reply *out)
         tt__json_strings(body, "exclude_track_ids", 1000, 256, &r->exclude, out) < 0 ||
         tt__json_strings(body, "genres", 50, 128, &r->genres, out) < 0)
         return -1;
+    /* An empty list restricts nothing, exactly like an absent one. */
+    if (r->genres && json_array_size(r->genres) == 0)
+        r->genres = NULL;
+    if (r->exclude && json_array_size(r->exclude) == 0)
+        r->exclude = NULL;
     return 0;
 }
 
@@ -129,22 +146,24 @@ static int parse_user(json_t *body, struct user_req *r, tt_reply *out)
  * Computes the list: the model's top offset + limit (more when filtering by genre, so the
  * filter still leaves enough), then the page.
  */
-static int compute(tt_app *app, const tt_served *s, const struct plan *p,
+/* Computes the list: the model's top offset + limit, then the page. */
+static int compute(const tt_app *app, const tt_served *s, const struct plan *p,
                    const struct user_req *r, tt_scored **items, int *n, tt_rec_result *res,
                    tt_err *err)
 {
-    tt_rec_ctx ctx = {s->cat, p->main->model, p->fallback ? p->fallback->model : NULL, 1};
+    tt_rec_ctx ctx = {s->cat, p->main->model, p->fallback ? p->fallback->model : NULL, 1,
+                      app->params.fresh_weight};
     tt_rec_request req = {.user_id = r->user};
     int32_t *fresh = NULL, *excl = NULL;
     float *fresh_r = NULL;
-    int want = (int)(r->offset + r->limit), k = want, rc, w = 0;
+    uint8_t *mask = r->genres ? genre_mask(s->cat, r->genres) : NULL;
+    int k = (int)(r->offset + r->limit), rc;
 
-    if (r->genres)
-        k = want * 10 + 100;
     if (k > tt_catalog_n_tracks(s->cat))
         k = tt_catalog_n_tracks(s->cat);
     req.k = k > 0 ? k : 1;
-    tt__overlay_get(app->overlay, r->user, s->cat, &fresh, &fresh_r, &req.n_fresh);
+    req.allow = mask;
+    tt__overlay_get(s->overlay, r->user, s->cat, &fresh, &fresh_r, &req.n_fresh);
     req.fresh = fresh;
     req.fresh_r = fresh_r;
     if (r->exclude)
@@ -152,13 +171,11 @@ static int compute(tt_app *app, const tt_served *s, const struct plan *p,
     req.exclude = excl;
     *items = tt_malloc((size_t)req.k * sizeof(tt_scored));
     rc = tt_recommend_user(&ctx, &req, *items, res, err);
-    for (int i = 0; rc == 0 && i < res->n; i++)
-        if (!r->genres || in_genres(s->cat, (*items)[i].track, r->genres))
-            (*items)[w++] = (*items)[i];
-    *n = w;
+    *n = rc == 0 ? res->n : 0;
     free(fresh);
     free(fresh_r);
     free(excl);
+    free(mask);
     return rc;
 }
 

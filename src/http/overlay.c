@@ -6,6 +6,7 @@
  */
 #include "app.h"
 #include "tt/core.h"
+#include "tt/model.h"
 
 #include <math.h>
 #include <string.h>
@@ -104,7 +105,8 @@ static void grow(struct shard *s)
     s->nbuckets = nb;
 }
 
-void tt__overlay_add(tt_overlay *o, const char *user, const char *track, float r, int64_t t)
+static void tt__overlay_add(tt_overlay *o, const char *user, const char *track, float r,
+                            int64_t t)
 {
     uint64_t h = tt_hash64(user, strlen(user));
     struct shard *s = &o->shards[h % SHARDS];
@@ -162,24 +164,25 @@ void tt__overlay_get(tt_overlay *o, const char *user, const tt_catalog *cat, int
     pthread_mutex_unlock(&s->lock);
 }
 
-void tt__overlay_prune(tt_overlay *o, int64_t t)
+bool tt__overlay_add_event(tt_overlay *o, const tt_interaction_rec *r)
 {
-    for (int i = 0; i < SHARDS; i++) {
-        struct shard *s = &o->shards[i];
-        pthread_mutex_lock(&s->lock);
-        for (size_t b = 0; b < s->nbuckets; b++) {
-            for (struct entry *e = s->buckets[b]; e; e = e->next) {
-                int w = 0;
-                for (int j = 0; j < e->n; j++) {
-                    if (e->ev[j].t > t)
-                        e->ev[w++] = e->ev[j];
-                    else
-                        free(e->ev[j].track);
-                }
-                __atomic_fetch_sub(&o->total, e->n - w, __ATOMIC_RELAXED);
-                e->n = w;
-            }
-        }
-        pthread_mutex_unlock(&s->lock);
-    }
+    tt_weighting w = tt_weighting_default();
+
+    if (r->action == TT_ACT_IMPRESSION || (unsigned)r->action >= TT_ACT_COUNT)
+        return false;
+    tt__overlay_add(o, r->user_id, r->track_id,
+                    r->action == TT_ACT_DISLIKE ? NAN : w.action[r->action] * r->weight,
+                    r->occurred_at);
+    return true;
+}
+
+static int fill_one(void *ctx, const tt_interaction_rec *r)
+{
+    tt__overlay_add_event(ctx, r);
+    return 0;
+}
+
+int tt__overlay_fill(tt_overlay *o, tt_store *s, int64_t after_id, tt_err *err)
+{
+    return tt_store_scan_interactions_after(s, after_id, fill_one, o, err);
 }

@@ -73,6 +73,7 @@ int tt__served_load(const tt_config *cfg, tt_served **out, tt_err *err)
         return 0;
     s = tt_calloc(1, sizeof(*s));
     s->refs = 1;
+    s->overlay = tt__overlay_new();
     rc = tt_catalog_load(path, &s->cat, err);
     for (const tt_model_info *i = tt_models_list(); rc == 0 && i->name; i++) {
         if (!tier_loaded(cfg, i->tier) || s->n == TT_SERVED_MAX)
@@ -101,6 +102,7 @@ void tt__served_release(tt_served *s)
         json_decref(s->m[i].sidecar);
     }
     tt_catalog_free(s->cat);
+    tt__overlay_free(s->overlay);
     free(s);
 }
 

@@ -9,6 +9,8 @@
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -53,7 +55,7 @@ struct req {
 
 tt_server_params tt_server_params_default(void)
 {
-    return (tt_server_params){4, 1024, 15, 300, 256LL << 20, true};
+    return (tt_server_params){4, 1024, 15, 300, 256LL << 20, true, 10.0f};
 }
 
 tt_served *tt__app_models(tt_app *app)
@@ -123,7 +125,11 @@ static void dispatch(tt_app *app, struct MHD_Connection *c, struct req *r, tt_re
         return;
     }
     if (r->route->needs_body || r->len > 0) {
-        body = r->len ? json_loadb(r->body, r->len, JSON_REJECT_DUPLICATES, &jerr) : NULL;
+        /* Integers as reals: an out-of-range number is then a range error naming its field,
+         * not a parse error (json.c accepts whole reals as integers). */
+        body = r->len ? json_loadb(r->body, r->len,
+                                   JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL, &jerr)
+                      : NULL;
         if (!json_is_object(body)) {
             tt__reply_error(out, 400, "parse_error", NULL, "%s",
                             body ? "the body must be a JSON object"
@@ -134,6 +140,21 @@ static void dispatch(tt_app *app, struct MHD_Connection *c, struct req *r, tt_re
     }
     r->route->fn(app, body, "", out);
     json_decref(body);
+}
+
+/*
+ * Acknowledges the request's headers at once. Clients that send headers and body in two
+ * writes without TCP_NODELAY (Python's httpx among them) otherwise hold the body back until
+ * our delayed ACK fires, 40 ms later, on every request of a keep-alive connection.
+ */
+static void quick_ack(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    int one = 1;
+
+    if (ci)
+        setsockopt(ci->connect_fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
 }
 
 /* The first call for a request: route it and refuse what can be refused before its body. */
@@ -147,6 +168,7 @@ static enum MHD_Result begin(struct MHD_Connection *c, const char *url, const ch
 
     r->start = tt_now();
     r->method = method;
+    quick_ack(c);
     snprintf(r->path, sizeof(r->path), "%s", url);
     /* Client bytes go to the log: no control characters, so one request is one line. */
     for (char *p = r->path; *p; p++)
@@ -228,7 +250,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 
 int tt_server_reload(tt_server *app, tt_err *err)
 {
-    tt_served *fresh = NULL, *old;
+    tt_served *fresh = NULL, *old = NULL;
     int rc;
 
     pthread_mutex_lock(&app->reload_lock);
@@ -239,12 +261,25 @@ int tt_server_reload(tt_server *app, tt_err *err)
         pthread_mutex_unlock(&app->reload_lock);
         return rc;
     }
-    pthread_mutex_lock(&app->served_lock);
-    old = app->served;
-    app->served = fresh;
-    pthread_mutex_unlock(&app->served_lock);
-    /* Events the new models were trained on are in the snapshot now. */
-    tt__overlay_prune(app->overlay, tt_catalog_created_at(fresh->cat) - 1);
+    /*
+     * Interactions stored after the snapshot was read, so they count at once (and survive a
+     * restart). The store lock also holds feedback back until the swap: an event is either
+     * read here or added to the new snapshot by its own request, never lost between.
+     */
+    pthread_mutex_lock(&app->store_lock);
+    rc = tt__overlay_fill(fresh->overlay, app->store, tt_catalog_watermark(fresh->cat), err);
+    if (rc == 0) {
+        pthread_mutex_lock(&app->served_lock);
+        old = app->served;
+        app->served = fresh;
+        pthread_mutex_unlock(&app->served_lock);
+    }
+    pthread_mutex_unlock(&app->store_lock);
+    if (rc < 0) {
+        tt__served_release(fresh);
+        pthread_mutex_unlock(&app->reload_lock);
+        return rc;
+    }
     tt__served_release(old);
     pthread_mutex_unlock(&app->reload_lock);
     tt_info("models loaded: %d from %s", fresh->n, app->cfg.model_dir);
@@ -288,7 +323,6 @@ static void free_parts(tt_app *app)
     tt__implog_stop(app->implog);
     tt_cache_close(app->cache);
     tt_store_close(app->store);
-    tt__overlay_free(app->overlay);
     tt__metrics_free(app->metrics);
     tt__served_release(app->served);
     pthread_mutex_destroy(&app->served_lock);
@@ -334,7 +368,6 @@ int tt_server_start(const tt_config *cfg, const tt_server_params *p, tt_server *
     pthread_mutex_init(&app->served_lock, NULL);
     pthread_mutex_init(&app->reload_lock, NULL);
     pthread_mutex_init(&app->store_lock, NULL);
-    app->overlay = tt__overlay_new();
     app->metrics = tt__metrics_new();
     rc = open_parts(app, err);
     if (rc == 0 && tt_server_reload(app, &lerr) < 0)

@@ -587,17 +587,17 @@ int tt_als_fold_in(const tt_model *mm, const int32_t *hist, const float *r, int3
  * only searched for the few candidates that would enter.
  */
 static int select_top(const float *scores, int32_t n, const int32_t *excl, int32_t n_excl,
-                      int k, tt_scored *out)
+                      const uint8_t *allow, int k, tt_scored *out)
 {
     tt_topk top;
     int32_t t = 0;
 
     tt_topk_init(&top, out, k);
     for (; t < n && top.n < k; t++)
-        if (n_excl == 0 || !tt_sorted_contains(excl, n_excl, t))
+        if ((!allow || allow[t]) && (n_excl == 0 || !tt_sorted_contains(excl, n_excl, t)))
             tt_topk_push(&top, t, scores[t]);
     for (float floor = top.n ? top.heap[0].score : 0.0f; t < n; t++) {
-        if (scores[t] <= floor)
+        if (scores[t] <= floor || (allow && !allow[t]))
             continue;
         if (n_excl > 0 && tt_sorted_contains(excl, n_excl, t))
             continue;
@@ -627,7 +627,7 @@ static int als_recommend(const tt_model *mm, const tt_query *q, int k, tt_scored
     }
     scores = tt_malloc((size_t)(mm->n_tracks + 1) * sizeof(float));
     tt_als_score_all(mm, x, scores);
-    *n_out = select_top(scores, mm->n_tracks, q->exclude, q->n_exclude, k, out);
+    *n_out = select_top(scores, mm->n_tracks, q->exclude, q->n_exclude, q->allow, k, out);
     free(scores);
     return 0;
 }
@@ -675,7 +675,7 @@ static void batch_chunk(void *ctx, int64_t b, int64_t e, int thread)
             nex = (int32_t)tt_csr_row_nnz(bt->exclude, u);
         }
         got = (u >= 0 && u < m->base.n_users)
-                  ? select_top(S + (size_t)i * nt, nt, ex, nex, bt->k, row)
+                  ? select_top(S + (size_t)i * nt, nt, ex, nex, NULL, bt->k, row)
                   : 0;
         for (int j = got; j < bt->k; j++)
             row[j] = (tt_scored){-1, 0.0f};
@@ -709,7 +709,7 @@ static int als_similar(const tt_model *mm, int32_t track, int k, tt_scored *out,
     tt_als_score_all(mm, m->Y + (size_t)track * m->k, scores);
     for (int32_t t = 0; t < mm->n_tracks; t++)
         scores[t] *= m->inv_norm[t] * m->inv_norm[track];
-    *n_out = select_top(scores, mm->n_tracks, &self, 1, k, out);
+    *n_out = select_top(scores, mm->n_tracks, &self, 1, NULL, k, out);
     free(scores);
     return 0;
 }

@@ -18,6 +18,7 @@ struct tt_catalog {
     const int64_t *tg_ptr, *seen_ptr, *pos_ptr, *ug_ptr;
     const int32_t *tg, *seen_idx, *pos_idx, *ug;
     const float *seen_val, *pos_val;
+    int64_t watermark;
     tt_ids *track_map, *user_map, *genre_map;
 };
 
@@ -57,6 +58,8 @@ static int save_sections(const tt_dataset *ds, const tt_train_set *ts, tt_mfile_
     int32_t sizes[4] = {nt, nu, tt_dataset_n_genres(ds), tt_dataset_n_artists(ds)};
     int rc = tt_mfile_add(w, "sizes", TT_DT_I32, 4, 1, sizes, err);
 
+    if (rc == 0)
+        rc = tt_mfile_add(w, "watermark", TT_DT_I64, 1, 1, &ds->max_event_id, err);
     if (rc == 0)
         rc = add_names(w, "track_ids", ds->tracks, err);
     if (rc == 0)
@@ -167,6 +170,11 @@ static int load_sections(tt_catalog *c, tt_err *err)
     c->n_tracks = sz[0], c->n_users = sz[1], c->n_genres = sz[2], c->n_artists = sz[3];
     if (c->n_tracks < 0 || c->n_users < 0 || c->n_genres < 0 || c->n_artists < 0)
         return corrupt(c, "bad sizes", err);
+    rows = 1;
+    rc = tt_mfile_get(c->f, "watermark", TT_DT_I64, &rows, &cols, &p, err);
+    if (rc < 0)
+        return rc;
+    memcpy(&c->watermark, p, sizeof(int64_t));
     rc = get_strings(c, "track_ids", c->n_tracks, &c->track_ids, err);
     if (rc == 0)
         rc = get_strings(c, "titles", c->n_tracks, &c->titles, err);
@@ -236,6 +244,7 @@ void tt_catalog_free(tt_catalog *c)
 
 uint64_t tt_catalog_id(const tt_catalog *c) { return tt_mfile_catalog(c->f); }
 int64_t tt_catalog_created_at(const tt_catalog *c) { return tt_mfile_created_at(c->f); }
+int64_t tt_catalog_watermark(const tt_catalog *c) { return c->watermark; }
 int32_t tt_catalog_n_tracks(const tt_catalog *c) { return c->n_tracks; }
 int32_t tt_catalog_n_users(const tt_catalog *c) { return c->n_users; }
 int32_t tt_catalog_n_genres(const tt_catalog *c) { return c->n_genres; }
@@ -280,6 +289,16 @@ const char *tt_catalog_track_genre(const tt_catalog *c, int32_t t)
     if (t < 0 || t >= c->n_tracks || c->tg_ptr[t] == c->tg_ptr[t + 1])
         return "";
     return c->genre_names[c->tg[c->tg_ptr[t]]];
+}
+
+void tt_catalog_track_genres(const tt_catalog *c, int32_t t, const int32_t **g, int32_t *n)
+{
+    if (t < 0 || t >= c->n_tracks) {
+        *g = NULL, *n = 0;
+        return;
+    }
+    *g = c->tg + c->tg_ptr[t];
+    *n = (int32_t)(c->tg_ptr[t + 1] - c->tg_ptr[t]);
 }
 
 const char *tt_catalog_track_genre_at(const tt_catalog *c, int32_t t, int32_t j)

@@ -313,7 +313,8 @@ static int genre_mix(const pop_model *m, const struct affinity *a, const tt_quer
         int64_t b = m->g_ptr[g], n = m->g_ptr[g + 1] - b;
         while (pos[best] < n) {
             int32_t c = m->g_order[b + pos[best]++];
-            if ((q->n_exclude == 0 || !tt_sorted_contains(q->exclude, q->n_exclude, c)) &&
+            if ((!q->allow || q->allow[c]) &&
+                (q->n_exclude == 0 || !tt_sorted_contains(q->exclude, q->n_exclude, c)) &&
                 !chosen(out, got, c)) {
                 t = c;
                 break;
@@ -345,7 +346,8 @@ static int pop_recommend(const tt_model *mm, const tt_query *q, int k, tt_scored
     /* Whatever the genres cannot fill comes from overall popularity. */
     for (int64_t i = 0; i < mm->n_tracks && got < k; i++) {
         int32_t t = m->order[i];
-        if ((q->n_exclude > 0 && tt_sorted_contains(q->exclude, q->n_exclude, t)) ||
+        if ((q->allow && !q->allow[t]) ||
+            (q->n_exclude > 0 && tt_sorted_contains(q->exclude, q->n_exclude, t)) ||
             (a.n > 0 && chosen(out, got, t)))
             continue;
         out[got++] = (tt_scored){t, a.n > 0 ? 0.0f : m->score[t]};

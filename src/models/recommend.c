@@ -65,6 +65,7 @@ static void compact_positives(struct history *h)
 static void history_build(const tt_rec_ctx *ctx, const tt_rec_request *req, int32_t u,
                           struct history *h)
 {
+    const float fresh_weight = ctx->fresh_weight > 0.0f ? ctx->fresh_weight : 1.0f;
     const int32_t *seen = NULL, *pos = NULL;
     const float *seen_v = NULL, *pos_v = NULL;
     int32_t n_seen = 0, n_pos = 0;
@@ -88,9 +89,10 @@ static void history_build(const tt_rec_ctx *ctx, const tt_rec_request *req, int3
         if (seen_v[i] < 0)
             merge_fresh(h, seen[i], NAN);
     for (int32_t i = 0; i < req->n_fresh; i++) {
-        if (!req->include_heard || isnan(req->fresh_r[i]))
+        float r = req->fresh_r[i];
+        if (!req->include_heard || isnan(r))
             h->excl[h->n_excl++] = req->fresh[i];
-        merge_fresh(h, req->fresh[i], req->fresh_r[i]);
+        merge_fresh(h, req->fresh[i], r > 0.0f ? r * fresh_weight : r);
     }
     compact_positives(h);
     for (int32_t i = 0; i < req->n_exclude; i++)
@@ -123,6 +125,7 @@ int tt_recommend_user(const tt_rec_ctx *ctx, const tt_rec_request *req, tt_score
     memset(&q, 0, sizeof(q));
     q.exclude = h.excl;
     q.n_exclude = h.n_excl;
+    q.allow = req->allow;
     q.genres = req->n_genres > 0 ? req->genres : decl;
     q.n_genres = req->n_genres > 0 ? req->n_genres : n_decl;
     if (ctx->model && h.n_pos >= (ctx->min_history > 0 ? ctx->min_history : 1)) {

@@ -23,6 +23,8 @@ struct tt_store_ops {
     int (*scan_tracks)(void *self, tt_track_fn fn, void *ctx, tt_err *err);
     int (*scan_users)(void *self, tt_user_fn fn, void *ctx, tt_err *err);
     int (*scan_interactions)(void *self, tt_interaction_fn fn, void *ctx, tt_err *err);
+    int (*scan_interactions_after)(void *self, int64_t after_id, tt_interaction_fn fn,
+                                   void *ctx, tt_err *err);
     int (*scan_user_interactions)(void *self, const char *user_id, tt_interaction_fn fn,
                                   void *ctx, tt_err *err);
     int (*count)(void *self, const char *table, int64_t *out, tt_err *err);

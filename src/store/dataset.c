@@ -243,6 +243,8 @@ int tt_dataset_add_event(tt_dataset *d, const tt_interaction_rec *r)
     int32_t t = tt_ids_find(d->tracks, r->track_id, strlen(r->track_id));
     int64_t n = d->n_events;
 
+    if (r->id > d->max_event_id)
+        d->max_event_id = r->id;
     if (t < 0) {
         d->n_unknown_track_events++;
         return -1;

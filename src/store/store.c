@@ -193,6 +193,12 @@ int tt_store_scan_interactions(tt_store *s, tt_interaction_fn fn, void *ctx, tt_
     return s->ops->scan_interactions(s->self, fn, ctx, err);
 }
 
+int tt_store_scan_interactions_after(tt_store *s, int64_t after_id, tt_interaction_fn fn,
+                                     void *ctx, tt_err *err)
+{
+    return s->ops->scan_interactions_after(s->self, after_id, fn, ctx, err);
+}
+
 int tt_store_scan_user_interactions(tt_store *s, const char *user_id, tt_interaction_fn fn,
                                     void *ctx, tt_err *err)
 {

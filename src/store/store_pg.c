@@ -1070,6 +1070,7 @@ static int row_interaction(struct pg *p, const PGresult *res, int i, void *fn, v
     r.occurred_at = get_i64(res, i, 5, 0);
     r.context = get_text(res, i, 6);
     r.recommendation_id = get_text(res, i, 7);
+    r.id = get_i64(res, i, 8, 0);
     return ((tt_interaction_fn)fn)(ctx, &r);
 }
 
@@ -1175,15 +1176,27 @@ static int pg_scan_users(void *self, tt_user_fn fn, void *ctx, tt_err *err)
 
 static int pg_scan_interactions(void *self, tt_interaction_fn fn, void *ctx, tt_err *err)
 {
-    return pg_scan(self, "SELECT " INTERACTION_COLS " FROM interactions ORDER BY id", NULL,
+    return pg_scan(self, "SELECT " INTERACTION_COLS ", id FROM interactions ORDER BY id", NULL,
                    row_interaction, (void *)fn, ctx, err);
+}
+
+static int pg_scan_interactions_after(void *self, int64_t after_id, tt_interaction_fn fn,
+                                      void *ctx, tt_err *err)
+{
+    char id[32];
+
+    snprintf(id, sizeof(id), "%lld", (long long)after_id);
+    return pg_scan(self,
+                   "SELECT " INTERACTION_COLS ", id FROM interactions WHERE id > $1::bigint"
+                   " ORDER BY id",
+                   id, row_interaction, (void *)fn, ctx, err);
 }
 
 static int pg_scan_user_interactions(void *self, const char *user_id, tt_interaction_fn fn,
                                      void *ctx, tt_err *err)
 {
     return pg_scan(self,
-                   "SELECT " INTERACTION_COLS " FROM interactions WHERE user_id = $1"
+                   "SELECT " INTERACTION_COLS ", id FROM interactions WHERE user_id = $1"
                    " ORDER BY occurred_at, id",
                    user_id, row_interaction, (void *)fn, ctx, err);
 }
@@ -1259,6 +1272,7 @@ static const struct tt_store_ops pg_ops = {
     .scan_users = pg_scan_users,
     .scan_interactions = pg_scan_interactions,
     .scan_user_interactions = pg_scan_user_interactions,
+    .scan_interactions_after = pg_scan_interactions_after,
     .count = pg_count,
 };
 

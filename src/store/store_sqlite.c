@@ -25,6 +25,7 @@ enum stmt_id {
     ST_SCAN_USERS,
     ST_SCAN_INTERACTIONS,
     ST_SCAN_USER_INTERACTIONS,
+    ST_SCAN_INTERACTIONS_AFTER,
     ST_COUNT
 };
 
@@ -67,9 +68,11 @@ static const char *stmt_sql[ST_COUNT] = {
     [ST_SCAN_TRACKS] = "SELECT " TRACK_COLS " FROM tracks ORDER BY rowid",
     [ST_SCAN_USERS] = "SELECT user_id, plan_tier, favorite_genres, created_at FROM users"
                       " ORDER BY rowid",
-    [ST_SCAN_INTERACTIONS] = "SELECT " INTERACTION_COLS " FROM interactions ORDER BY id",
-    [ST_SCAN_USER_INTERACTIONS] = "SELECT " INTERACTION_COLS " FROM interactions"
+    [ST_SCAN_INTERACTIONS] = "SELECT " INTERACTION_COLS ", id FROM interactions ORDER BY id",
+    [ST_SCAN_USER_INTERACTIONS] = "SELECT " INTERACTION_COLS ", id FROM interactions"
                                   " WHERE user_id = ? ORDER BY occurred_at, id",
+    [ST_SCAN_INTERACTIONS_AFTER] = "SELECT " INTERACTION_COLS ", id FROM interactions"
+                                   " WHERE id > ? ORDER BY id",
 };
 
 struct sq {
@@ -388,6 +391,7 @@ static int row_interaction(sqlite3_stmt *st, void *fn, void *ctx)
     r.occurred_at = col_int(st, 5, 0);
     r.context = col_text(st, 6);
     r.recommendation_id = col_text(st, 7);
+    r.id = sqlite3_column_int64(st, 8);
     return ((tt_interaction_fn)fn)(ctx, &r);
 }
 
@@ -422,6 +426,16 @@ static int sq_scan_user_interactions(void *self, const char *user_id, tt_interac
     sqlite3_stmt *st = s->st[ST_SCAN_USER_INTERACTIONS];
 
     sqlite3_bind_text(st, 1, user_id, -1, SQLITE_TRANSIENT);
+    return scan(s, st, row_interaction, (void *)fn, ctx, err);
+}
+
+static int sq_scan_interactions_after(void *self, int64_t after_id, tt_interaction_fn fn,
+                                      void *ctx, tt_err *err)
+{
+    struct sq *s = self;
+    sqlite3_stmt *st = s->st[ST_SCAN_INTERACTIONS_AFTER];
+
+    sqlite3_bind_int64(st, 1, after_id);
     return scan(s, st, row_interaction, (void *)fn, ctx, err);
 }
 
@@ -461,6 +475,7 @@ static const struct tt_store_ops sqlite_ops = {
     .scan_users = sq_scan_users,
     .scan_interactions = sq_scan_interactions,
     .scan_user_interactions = sq_scan_user_interactions,
+    .scan_interactions_after = sq_scan_interactions_after,
     .count = sq_count,
 };
 

@@ -1,0 +1,432 @@
+"""Operations: /health, /models/info, /models/reload (also under load, with bad files, by
+SIGHUP), /metrics, and the endpoints of later tiers that answer 404 for now."""
+import json
+import math
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+
+import httpx
+
+from harness import (TIMEOUT, Failure, check, check_error, check_user_answer, eq, json_of,
+                     short, test)
+
+FREE_MODELS = {"als", "popularity", "trending", "genre"}
+
+
+def number(x):
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+# --- /health ---------------------------------------------------------------------------
+
+
+def check_health(ctx, status_code=200, status=("ok",), backend="memory", healthy=True):
+    r = ctx.srv.get("/health")
+    d = json_of(r, "GET /health")
+    eq(r.status_code, status_code, f"/health status code ({short(r.text)})")
+    check(d.get("status") in status, f"/health status {d.get('status')!r}, expected "
+                                     f"{' or '.join(status)}")
+    check(isinstance(d.get("database"), dict), f"/health database must be an object: {d}")
+    c = d.get("cache")
+    check(isinstance(c, dict), f"/health cache must be an object: {d}")
+    eq(c.get("backend"), backend, "/health cache.backend")
+    eq(c.get("healthy"), healthy, "/health cache.healthy")
+    check(isinstance(d.get("models_loaded"), int), f"/health models_loaded: {d}")
+    check(number(d.get("uptime_seconds")) and d["uptime_seconds"] >= 0,
+          f"/health uptime_seconds: {d.get('uptime_seconds')!r}")
+    return d
+
+
+@test(tags=("cache",))
+def health_ok(ctx):
+    d = check_health(ctx, backend=ctx.cache_backend)
+    check(d["models_loaded"] >= 4, f"models_loaded {d['models_loaded']} with 4 free models")
+    time.sleep(1.1)
+    d2 = check_health(ctx, backend=ctx.cache_backend)
+    check(d2["uptime_seconds"] > d["uptime_seconds"], "uptime_seconds does not grow")
+
+
+# --- /models/info --------------------------------------------------------------------------
+
+
+def check_models_info(ctx):
+    d = ctx.srv.models_info()
+    check(isinstance(d.get("catalog"), dict), f"/models/info catalog must be an object: "
+                                              f"{short(json.dumps(d))}")
+    models = d.get("models")
+    check(isinstance(models, list) and models, f"/models/info models must be a non-empty list")
+    for m in models:
+        for k, t in (("name", str), ("tier", str), ("version", str), ("file", str),
+                     ("sizes", dict), ("metrics", dict), ("ctr", dict)):
+            check(isinstance(m.get(k), t), f"/models/info model {m.get('name')!r}: {k!r} must be "
+                                           f"{t.__name__}, got {m.get(k)!r}")
+        check(m.get("trained_at") is not None, f"model {m['name']}: trained_at missing")
+        for k in ("impressions", "clicks", "ctr"):
+            check(number(m["ctr"].get(k)), f"model {m['name']}: ctr.{k} must be a number, got "
+                                           f"{m['ctr'].get(k)!r}")
+    return d
+
+
+@test()
+def models_info_shape(ctx):
+    d = check_models_info(ctx)
+    free = {m["name"] for m in d["models"] if m["tier"] == "free"}
+    check(FREE_MODELS <= free, f"free models listed {sorted(free)}, expected {sorted(FREE_MODELS)}")
+    for m in d["models"]:
+        check(os.path.basename(m["file"]).startswith(m["name"]),
+              f"model {m['name']}: file {m['file']!r} does not look like its file")
+    als = [m for m in d["models"] if m["name"] == "als"][0]
+    rec = ctx.srv.recommend({"user_id": ctx.data.heavy_user(), "limit": 1})
+    eq(rec["model_version"], als["version"], "model_version of an ALS answer vs /models/info")
+
+
+# --- /models/reload ------------------------------------------------------------------------
+
+
+def reload(ctx, status=200, **kw):
+    r = ctx.srv.http.post("/models/reload", **kw)
+    if status == 200:
+        check(r.status_code == 200, f"POST /models/reload -> {r.status_code}: {short(r.text)}")
+        d = json_of(r, "POST /models/reload")
+        eq(d.get("status"), "reloaded", "reload status")
+        check(isinstance(d.get("models"), list) and d["models"], f"reload models: {d}")
+        return d
+    return r
+
+
+@test()
+def reload_empty_and_json_body(ctx):
+    reload(ctx)
+    reload(ctx, content=b"{}", headers={"Content-Type": "application/json"})
+    d = reload(ctx, content=b"", headers={"Content-Type": "application/json"})
+    names = {m.get("name") if isinstance(m, dict) else m for m in d["models"]}
+    check(FREE_MODELS <= names, f"reload answer models {sorted(map(str, names))}")
+
+
+@test()
+def reload_under_load(ctx):
+    users = [ctx.data.take_user() for _ in range(4)]
+    stop = threading.Event()
+    errors, counts = [], [0] * 4
+
+    def worker(i):
+        with httpx.Client(base_url=ctx.srv.base, timeout=TIMEOUT) as c:
+            n = 0
+            while not stop.is_set() and n < 2000:
+                n += 1
+                body = {"user_id": users[i], "limit": 10 + n % 7, "offset": n % 3}
+                try:
+                    r = c.post("/recommend/user", json=body)
+                    d = r.json()
+                    if r.status_code != 200 or not isinstance(d.get("items"), list):
+                        errors.append(f"{r.status_code} {short(r.text, 150)}")
+                    else:
+                        check_user_answer(d)
+                except (httpx.HTTPError, ValueError, Failure) as e:
+                    errors.append(f"{type(e).__name__}: {short(str(e), 150)}")
+                counts[i] += 1
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        for _ in range(6):
+            time.sleep(0.25)
+            reload(ctx)
+        time.sleep(0.25)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=TIMEOUT + 2)
+    check(not any(t.is_alive() for t in threads), "a load thread is still running")
+    check(not errors, f"{len(errors)} of {sum(counts)} requests failed during reloads: "
+                      f"{errors[:3]}")
+    check(sum(counts) >= 40, f"only {sum(counts)} requests completed in ~1.75 s of load")
+
+
+def versions(ctx):
+    return {m["name"]: (m["version"], m["trained_at"]) for m in ctx.srv.models_info()["models"]}
+
+
+def retrain(ctx):
+    """Trains again into the server's MODEL_DIR; versions are per second, so wait for a new
+    second first."""
+    time.sleep(1.0 - (time.time() % 1.0) + 0.02)
+    r = subprocess.run([ctx.tt, "train", "--tier", "free"], env=ctx.srv.env(),
+                       capture_output=True, timeout=60)
+    check(r.returncode == 0, f"tunetrail train failed: {r.stderr.decode()[-300:]}")
+
+
+@test(server="scratch")
+def reload_picks_up_new_versions(ctx):
+    before = versions(ctx)
+    retrain(ctx)
+    eq(versions(ctx), before, "versions before the reload (new files must not load by themselves)")
+    d = reload(ctx)
+    after = versions(ctx)
+    for name in FREE_MODELS:
+        check(after[name][0] != before[name][0],
+              f"{name}: version {after[name][0]} unchanged after train + reload")
+    rec = ctx.srv.recommend({"user_id": ctx.data.take_user(), "limit": 5})
+    eq(rec["model_version"], after["als"][0], "answers come from the new ALS version")
+    listed = [m.get("version") for m in d["models"] if isinstance(m, dict) and m.get("name") == "als"]
+    if listed:
+        eq(listed, [after["als"][0]], "als version in the reload answer")
+
+
+def corrupt_and_check(ctx, mutate, what, in_place=False):
+    """Makes als.ttm bad and reloads. By default the bad file replaces the good one by a
+    rename (how a careless deploy or a half-finished copy looks); @in_place changes the very
+    file the running models were loaded from."""
+    path = os.path.join(ctx.srv.model_dir, "free", "als.ttm")
+    backup = path + ".api-test-backup"
+    shutil.copyfile(path, backup)
+    before = versions(ctx)
+    user = ctx.data.take_user()
+    try:
+        if in_place:
+            mutate(path)
+        else:
+            bad = path + ".api-test-bad"
+            shutil.copyfile(path, bad)
+            mutate(bad)
+            os.replace(bad, path)
+        r = reload(ctx, status=500)
+        e = check_error(r, 500, "corrupt_model", what=f"reload with a {what} als.ttm")
+        check("als.ttm" in e["message"], f"corrupt_model message does not name the file: "
+                                         f"{e['message']!r}")
+        for _ in range(3):
+            d = check_user_answer(ctx.srv.recommend({"user_id": user, "limit": 10}))
+            eq(d["model"], "als", "old ALS keeps serving after a failed reload")
+            eq(len(d["items"]), 10, "number of items after a failed reload")
+        eq(versions(ctx), before, "/models/info after a failed reload")
+        h = ctx.srv.get("/health")
+        eq(h.status_code, 200, f"/health after a failed reload: {short(h.text)}")
+    finally:
+        os.replace(backup, path)
+    reload(ctx)
+
+
+def truncate(path):
+    size = os.path.getsize(path)
+    with open(path, "r+b") as f:
+        f.truncate(size // 2)
+
+
+def flip_byte(path):
+    size = os.path.getsize(path)
+    with open(path, "r+b") as f:
+        f.seek(size // 2)
+        b = f.read(1)
+        f.seek(size // 2)
+        f.write(bytes([b[0] ^ 0x5A]))
+
+
+@test(server="scratch")
+def reload_truncated_model(ctx):
+    corrupt_and_check(ctx, truncate, "truncated")
+
+
+@test(server="scratch")
+def reload_bitflip_model(ctx):
+    corrupt_and_check(ctx, flip_byte, "bit-flipped (checksum mismatch)")
+
+
+@test(server="scratch")
+def reload_empty_model_file(ctx):
+    corrupt_and_check(ctx, lambda p: open(p, "wb").close(), "empty")
+
+
+@test(server="scratch")
+def reload_on_sighup(ctx):
+    before = versions(ctx)
+    retrain(ctx)
+    ctx.srv.proc.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        if versions(ctx)["als"][0] != before["als"][0]:
+            break
+        time.sleep(0.1)
+    check(ctx.srv.alive(), "the server died on SIGHUP")
+    check(versions(ctx)["als"][0] != before["als"][0], "SIGHUP did not reload within 5 s")
+    ctx.srv.recommend({"user_id": ctx.data.take_user(), "limit": 3})
+
+
+# --- no models --------------------------------------------------------------------------------
+
+
+@test(server="empty")
+def no_models_not_ready(ctx):
+    r = ctx.srv.get("/health")
+    eq(r.status_code, 503, f"/health without models: {short(r.text)}")
+    d = json_of(r, "/health without models")
+    eq(d.get("status"), "unavailable", "/health status without models")
+    eq(d.get("models_loaded"), 0, "/health models_loaded without models")
+    r = ctx.srv.post("/recommend/user", {"user_id": "u0000001", "limit": 5})
+    check_error(r, 503, "not_ready", what="/recommend/user without models")
+    r = ctx.srv.post("/recommend/similar", {"track_id": "t0000001"})
+    check_error(r, 503, "not_ready", what="/recommend/similar without models")
+
+
+@test(server="empty", inferred=True)
+def no_models_then_train_and_reload(ctx):
+    """An operator who trains into the empty MODEL_DIR and reloads gets a ready service."""
+    r = subprocess.run([ctx.tt, "train", "--tier", "free"], env=ctx.srv.env(),
+                       capture_output=True, timeout=60)
+    check(r.returncode == 0, f"tunetrail train failed: {r.stderr.decode()[-300:]}")
+    reload(ctx)
+    r = ctx.srv.get("/health")
+    eq(r.status_code, 200, f"/health after train + reload: {short(r.text)}")
+    ctx.srv.recommend({"user_id": "u0000001", "limit": 5})
+
+
+# --- Redis unreachable -----------------------------------------------------------------------
+
+
+@test(server="deadredis")
+def redis_down_degraded_but_serving(ctx):
+    d = check_health(ctx, status=("degraded",), backend="redis", healthy=False)
+    user = ctx.data.take_user()
+    for i in range(3):
+        t0 = time.monotonic()
+        rec = check_user_answer(ctx.srv.recommend({"user_id": user, "limit": 10}))
+        took = time.monotonic() - t0
+        eq(rec["cached"], False, f"answer {i + 1} with Redis down")
+        check(took < 1.0, f"answer {i + 1} with Redis down took {took:.2f} s")
+    fb = ctx.srv.feedback({"user_id": user, "track_id": rec["items"][0]["track_id"],
+                           "action": "like"})
+    eq(fb.get("status"), "stored", "feedback with Redis down")
+    rec = ctx.srv.recommend({"user_id": user, "limit": 10})
+    check(fb["track_id"] not in [it["track_id"] for it in rec["items"]],
+          "liked track still listed with Redis down")
+    eq(d["status"], "degraded", "health status")
+
+
+# --- /metrics --------------------------------------------------------------------------------
+
+REQUIRED = ["tt_http_requests_total", "tt_http_request_duration_seconds_bucket",
+            "tt_http_request_duration_seconds_sum", "tt_http_request_duration_seconds_count",
+            "tt_cache_hits_total", "tt_cache_misses_total", "tt_feedback_total", "tt_model_info",
+            "tt_recommendations_total", "tt_clicks_total", "tt_ctr"]
+
+
+def endpoint_label(m, *words):
+    labels = {l.get("endpoint", "") for l, _ in m.find("tt_http_requests_total")}
+    hits = [e for e in labels if all(w in e for w in words)]
+    check(hits, f"no tt_http_requests_total endpoint label containing {words}: {sorted(labels)}")
+    return min(hits, key=len)
+
+
+@test()
+def metrics_format(ctx):
+    user = ctx.data.take_user()
+    ctx.srv.recommend({"user_id": user, "limit": 5})
+    ctx.srv.feedback({"user_id": user, "track_id": ctx.data.popular_tracks[0], "action": "skip"})
+    r = ctx.srv.get("/metrics")
+    eq(r.status_code, 200, "GET /metrics status")
+    ctype = r.headers.get("content-type", "")
+    check(ctype.startswith("text/plain") and "version=0.0.4" in ctype,
+          f"/metrics content-type {ctype!r}, expected text/plain; version=0.0.4")
+    m = ctx.srv.metrics()
+    check(not m.bad, f"{len(m.bad)} /metrics lines do not parse as `name{{labels}} value`: "
+                     f"{m.bad[:3]}")
+    missing = [n for n in REQUIRED if n not in m.names()]
+    check(not missing, f"/metrics lacks {missing}")
+    eq(m.types.get("tt_http_request_duration_seconds"), "histogram",
+       "# TYPE of tt_http_request_duration_seconds")
+    for l, _ in m.find("tt_http_requests_total"):
+        check("endpoint" in l and "status" in l, f"tt_http_requests_total labels {l}")
+    for name, keys in (("tt_feedback_total", {"action"}), ("tt_recommendations_total", {"model"}),
+                       ("tt_clicks_total", {"model"}), ("tt_ctr", {"model"}),
+                       ("tt_model_info", {"name", "tier", "version"})):
+        for l, v in m.find(name):
+            check(keys <= set(l), f"{name} labels {l} lack {keys - set(l)}")
+    info = ctx.srv.models_info()
+    for mod in info["models"]:
+        got = m.find("tt_model_info", name=mod["name"], tier=mod["tier"])
+        check(got, f"no tt_model_info for {mod['name']}")
+        eq([(l["version"], v) for l, v in got], [(mod["version"], 1.0)],
+           f"tt_model_info{{name=\"{mod['name']}\"}}")
+    check(m.value("tt_recommendations_total", model="als") >= 1,
+          "tt_recommendations_total{model=\"als\"} after an ALS answer")
+    check(m.value("tt_feedback_total", action="skip") >= 1, "tt_feedback_total{action=\"skip\"}")
+
+
+@test()
+def metrics_histogram_and_counts(ctx):
+    m0 = ctx.srv.metrics()
+    ctx.srv.recommend({"user_id": ctx.data.take_user(), "limit": 5})
+    m1 = ctx.srv.metrics()
+    ep = endpoint_label(m1, "recommend", "user")
+    c0 = m0.value("tt_http_requests_total", endpoint=ep, status="200")
+    c1 = m1.value("tt_http_requests_total", endpoint=ep, status="200")
+    eq(c1 - c0, 1.0, f"tt_http_requests_total{{endpoint=\"{ep}\",status=\"200\"}} after one call")
+    ctx.srv.post("/recommend/user", {"limit": 5})
+    m2 = ctx.srv.metrics()
+    check(m2.value("tt_http_requests_total", endpoint=ep, status="400") >= 1,
+          "tt_http_requests_total with status 400 after a bad request")
+    buckets = sorted(((float(l["le"]), v) for l, v in
+                      m2.find("tt_http_request_duration_seconds_bucket", endpoint=ep)),
+                     key=lambda x: x[0])
+    check(len(buckets) >= 3, f"histogram of {ep} has {len(buckets)} buckets")
+    check(math.isinf(buckets[-1][0]), "histogram lacks the +Inf bucket")
+    counts = [v for _, v in buckets]
+    check(counts == sorted(counts), f"bucket counts are not cumulative: {counts}")
+    n = m2.value("tt_http_request_duration_seconds_count", endpoint=ep)
+    eq(buckets[-1][1], n, "+Inf bucket vs _count")
+    check(n >= 2, f"_count {n} for {ep}")
+    check(m2.value("tt_http_request_duration_seconds_sum", endpoint=ep) > 0, "_sum is 0")
+    for name in ("tt_ctr",):
+        for l, v in m2.find(name):
+            check(math.isnan(v) or 0 <= v <= 1, f"{name}{l} = {v} outside 0..1")
+
+
+@test(tags=("cache",))
+def metrics_cache_counters(ctx):
+    m0 = ctx.srv.metrics()
+    body = {"user_id": ctx.data.take_user(), "limit": 9}
+    a = ctx.srv.recommend(body)
+    b = ctx.srv.recommend(body)
+    eq((a["cached"], b["cached"]), (False, True), "cached flags of two identical requests")
+    m1 = ctx.srv.metrics()
+    check(m1.value("tt_cache_misses_total") - m0.value("tt_cache_misses_total") >= 1,
+          "tt_cache_misses_total did not grow after a miss")
+    check(m1.value("tt_cache_hits_total") - m0.value("tt_cache_hits_total") >= 1,
+          "tt_cache_hits_total did not grow after a hit")
+
+
+@test()
+def metrics_feedback_counter(ctx):
+    m0 = ctx.srv.metrics()
+    user = "api-test-metrics-" + str(time.time_ns())
+    for i in range(3):
+        ctx.srv.feedback({"user_id": user, "track_id": ctx.data.popular_tracks[300 + i],
+                          "action": "share"})
+    m1 = ctx.srv.metrics()
+    eq(m1.value("tt_feedback_total", action="share") - m0.value("tt_feedback_total",
+                                                                action="share"),
+       3.0, "tt_feedback_total{action=\"share\"} after three shares")
+
+
+# --- later tiers ------------------------------------------------------------------------------
+
+
+@test()
+def later_tier_endpoints_404(ctx):
+    user = ctx.data.take_user()
+    for path, body in (("/daily-mix", {"user_id": user}),
+                       ("/radio/generate", {"track_id": ctx.data.popular_tracks[0]}),
+                       (f"/taste-profile/{user}", {})):
+        r = ctx.srv.post(path, body)
+        check_error(r, 404, "not_found", what=f"POST {path}")
+
+
+@test(server="scratch")
+def reload_truncated_in_place(ctx):
+    """The contract's own recipe: truncate the model file the server loaded, then reload.
+    A server that maps model files must not die of SIGBUS when one shrinks under it."""
+    corrupt_and_check(ctx, truncate, "truncated in place", in_place=True)
