@@ -127,7 +127,7 @@ static void ok(int rc, const tt_err *err, const char *what)
 
 static tt_interaction_rec play(const char *user, const char *track, int64_t at, float weight)
 {
-    tt_interaction_rec r = {user, track, TT_ACT_PLAY, weight, -1, at, NULL, NULL};
+    tt_interaction_rec r = {user, track, TT_ACT_PLAY, weight, -1, at, NULL, NULL, 0};
     return r;
 }
 
@@ -456,8 +456,8 @@ STORE_TEST(interaction_round_trip)
     tt_store *s = open_store();
     tt_interaction_rec in[2] = {
         {"user \xc3\xa9", "t\\1", TT_ACT_SKIP, 0.375f, 15000, 1700000000,
-         "ctx\twith\ttabs\nand \\N", "rec-1"},
-        {"u2", "t2", TT_ACT_IMPRESSION, 1, -1, -5, NULL, NULL},
+         "ctx\twith\ttabs\nand \\N", "rec-1", 0},
+        {"u2", "t2", TT_ACT_IMPRESSION, 1, -1, -5, NULL, NULL, 0},
     };
     struct rows *r;
 
@@ -686,7 +686,7 @@ STORE_TEST(scan_inside_transaction_sees_own_writes)
 STORE_TEST(feedback_visible_immediately)
 {
     tt_store *s = open_store(), *other = open_store();
-    tt_interaction_rec fb = {"u1", "t9", TT_ACT_LIKE, 1, 30000, 1700000100, "home", "rec-7"};
+    tt_interaction_rec fb = {"u1", "t9", TT_ACT_LIKE, 1, 30000, 1700000100, "home", "rec-7", 0};
     struct rows *r;
     tt_err err = {0};
 
