@@ -26,6 +26,8 @@ enum stmt_id {
     ST_SCAN_INTERACTIONS,
     ST_SCAN_USER_INTERACTIONS,
     ST_SCAN_INTERACTIONS_AFTER,
+    ST_PUT_INTERACTION_ID,
+    ST_NEXT_ID,
     ST_COUNT
 };
 
@@ -73,12 +75,43 @@ static const char *stmt_sql[ST_COUNT] = {
                                   " WHERE user_id = ? ORDER BY occurred_at, id",
     [ST_SCAN_INTERACTIONS_AFTER] = "SELECT " INTERACTION_COLS ", id FROM interactions"
                                    " WHERE id > ? ORDER BY id",
+    [ST_PUT_INTERACTION_ID] = "INSERT INTO interactions(" INTERACTION_COLS ", id)"
+                              " VALUES (?,?,?,?,?,?,?,?,?)"
+                              " ON CONFLICT(user_id, track_id, action, occurred_at) DO UPDATE SET"
+                              " weight=excluded.weight, ms_played=excluded.ms_played,"
+                              " context=excluded.context,"
+                              " recommendation_id=excluded.recommendation_id",
+    [ST_NEXT_ID] = "SELECT coalesce(max(id), 0) + 1 FROM interactions",
+};
+
+/*
+ * Interactions put inside a transaction are staged in memory and written sorted by the
+ * unique key: inserting a few hundred thousand keys in key order touches each index page
+ * once, where file order (by time, users interleaved) touches a random page per row. Each
+ * staged row gets its id in put order beforehand, so scans still return put order; those
+ * ids fall in one fresh range at the end of the table, whose pages stay in the cache.
+ */
+#define STAGE_ROWS 500000
+#define NO_STR UINT32_MAX
+
+struct staged {
+    uint32_t user, track, context, rec; /* offsets into the pool, NO_STR for NULL */
+    uint32_t seq;                       /* put order: the later of two equal keys wins */
+    int64_t id;
+    uint8_t action;
+    float weight;
+    int64_t ms_played, occurred_at;
 };
 
 struct sq {
     sqlite3 *db;
     sqlite3_stmt *st[ST_COUNT];
     char path[1024];
+    struct staged *stage;
+    size_t n_stage, stage_cap;
+    int64_t next_id; /* id of the next staged row; 0 = ask the table */
+    char *pool;
+    size_t pool_len, pool_cap;
 };
 
 static int sq_fail(struct sq *s, tt_err *err, const char *what)
@@ -153,6 +186,8 @@ static void sq_close(void *self)
     for (int i = 0; i < ST_COUNT; i++)
         sqlite3_finalize(s->st[i]);
     sqlite3_close(s->db);
+    free(s->stage);
+    free(s->pool);
     free(s);
 }
 
@@ -195,15 +230,22 @@ static int sq_begin(void *self, tt_err *err)
     return sq_exec(self, "BEGIN IMMEDIATE", err);
 }
 
+static int stage_flush(struct sq *s, tt_err *err);
+static void stage_end(struct sq *s);
+
 static int sq_commit(void *self, tt_err *err)
 {
-    return sq_exec(self, "COMMIT", err);
+    int rc = stage_flush(self, err);
+
+    stage_end(self);
+    return rc < 0 ? rc : sq_exec(self, "COMMIT", err);
 }
 
 static void sq_rollback(void *self)
 {
     struct sq *s = self;
 
+    stage_end(s);
     if (!sqlite3_get_autocommit(s->db))
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 }
@@ -259,10 +301,10 @@ static int sq_put_user(void *self, const tt_user_rec *u, tt_err *err)
     return step_done(s, st, err, "put user");
 }
 
-static int sq_put_interaction(void *self, const tt_interaction_rec *r, tt_err *err)
+/* One upsert; @id > 0 sets the row's id (staged rows), else the table picks the next. */
+static int write_interaction(struct sq *s, const tt_interaction_rec *r, int64_t id, tt_err *err)
 {
-    struct sq *s = self;
-    sqlite3_stmt *st = s->st[ST_PUT_INTERACTION];
+    sqlite3_stmt *st = s->st[id > 0 ? ST_PUT_INTERACTION_ID : ST_PUT_INTERACTION];
 
     bind_text(st, 1, r->user_id);
     bind_text(st, 2, r->track_id);
@@ -272,7 +314,116 @@ static int sq_put_interaction(void *self, const tt_interaction_rec *r, tt_err *e
     sqlite3_bind_int64(st, 6, r->occurred_at);
     bind_text(st, 7, r->context);
     bind_text(st, 8, r->recommendation_id);
+    if (id > 0)
+        sqlite3_bind_int64(st, 9, id);
     return step_done(s, st, err, "put interaction");
+}
+
+static int next_id(struct sq *s, int64_t *out, tt_err *err)
+{
+    sqlite3_stmt *st = s->st[ST_NEXT_ID];
+    int rc = sqlite3_step(st) == SQLITE_ROW ? 0 : sq_fail(s, err, "next id");
+
+    if (rc == 0)
+        *out = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    return rc;
+}
+
+static uint32_t pool_add(struct sq *s, const char *v)
+{
+    size_t n, off = s->pool_len;
+
+    if (!v)
+        return NO_STR;
+    n = strlen(v) + 1;
+    TT_GROW(s->pool, s->pool_cap, s->pool_len + n);
+    memcpy(s->pool + off, v, n);
+    s->pool_len += n;
+    return (uint32_t)off;
+}
+
+static const char *pool_str(const struct sq *s, uint32_t off)
+{
+    return off == NO_STR ? NULL : s->pool + off;
+}
+
+static int cmp_staged(const void *a, const void *b, void *ctx)
+{
+    const struct staged *x = a, *y = b;
+    const char *pool = ctx;
+    int c = strcmp(pool + x->user, pool + y->user);
+
+    if (c == 0)
+        c = strcmp(pool + x->track, pool + y->track);
+    if (c == 0)
+        c = (x->action > y->action) - (x->action < y->action);
+    if (c == 0)
+        c = (x->occurred_at > y->occurred_at) - (x->occurred_at < y->occurred_at);
+    if (c == 0)
+        c = (x->seq > y->seq) - (x->seq < y->seq);
+    return c;
+}
+
+static void stage_clear(struct sq *s)
+{
+    s->n_stage = 0;
+    s->pool_len = 0;
+}
+
+/* At the end of a transaction the table's next id is asked again next time. */
+static void stage_end(struct sq *s)
+{
+    stage_clear(s);
+    s->next_id = 0;
+}
+
+/* Writes the staged rows in key order; the transaction stays open. */
+static int stage_flush(struct sq *s, tt_err *err)
+{
+    int rc = 0;
+
+    qsort_r(s->stage, s->n_stage, sizeof(*s->stage), cmp_staged, s->pool);
+    for (size_t i = 0; rc == 0 && i < s->n_stage; i++) {
+        const struct staged *e = &s->stage[i];
+        tt_interaction_rec r = {pool_str(s, e->user), pool_str(s, e->track),
+                                (enum tt_action)e->action, e->weight, e->ms_played,
+                                e->occurred_at, pool_str(s, e->context), pool_str(s, e->rec), 0};
+        rc = write_interaction(s, &r, e->id, err);
+    }
+    stage_clear(s);
+    return rc;
+}
+
+static int sq_put_interaction(void *self, const tt_interaction_rec *r, tt_err *err)
+{
+    struct sq *s = self;
+    struct staged *e;
+
+    int rc;
+
+    if (sqlite3_get_autocommit(s->db))
+        return write_interaction(s, r, 0, err);
+    if (s->pool_len > UINT32_MAX / 2 || s->n_stage >= STAGE_ROWS) {
+        rc = stage_flush(s, err);
+        if (rc < 0)
+            return rc;
+    }
+    if (s->next_id == 0 && (rc = next_id(s, &s->next_id, err)) < 0)
+        return rc;
+    TT_GROW(s->stage, s->stage_cap, s->n_stage + 1);
+    e = &s->stage[s->n_stage];
+    e->user = pool_add(s, r->user_id);
+    e->track = pool_add(s, r->track_id);
+    e->context = pool_add(s, r->context);
+    e->rec = pool_add(s, r->recommendation_id);
+    e->seq = (uint32_t)s->n_stage++;
+    e->id = s->next_id++;
+    e->action = (uint8_t)r->action;
+    e->weight = r->weight;
+    e->ms_played = r->ms_played;
+    e->occurred_at = r->occurred_at;
+    return 0;
 }
 
 static int sq_feedback_put(void *self, const tt_interaction_rec *r, tt_err *err)
@@ -325,12 +476,20 @@ static int64_t col_int(sqlite3_stmt *st, int i, int64_t null_value)
     return sqlite3_column_type(st, i) == SQLITE_NULL ? null_value : sqlite3_column_int64(st, i);
 }
 
-/* Runs @st to completion, calling @row for each result row; resets @st either way. */
+/*
+ * Runs @st to completion, calling @row for each result row; resets @st either way. Inside a
+ * transaction the staged interactions are written first, so a reader sees its own puts.
+ */
 static int scan(struct sq *s, sqlite3_stmt *st, int (*row)(sqlite3_stmt *, void *, void *),
                 void *fn, void *ctx, tt_err *err)
 {
-    int rc = 0, step;
+    int rc = s->n_stage ? stage_flush(s, err) : 0, step;
 
+    if (rc < 0) {
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        return rc;
+    }
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
         rc = row(st, fn, ctx);
         if (rc < 0)
@@ -446,6 +605,8 @@ static int sq_count(void *self, const char *table, int64_t *out, tt_err *err)
     char sql[96];
     int rc = 0;
 
+    if (s->n_stage && (rc = stage_flush(s, err)) < 0)
+        return rc;
     snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", table);
     if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
         return sq_fail(s, err, "count");
