@@ -148,8 +148,11 @@ int tt_store_feedback_put(tt_store *s, const tt_interaction_rec *r, tt_err *err)
 int tt_store_impressions_put(tt_store *s, const tt_impression_rec *recs, int n, tt_err *err);
 
 /*
- * Streaming reads: @fn is called once per row, in insertion order, with borrowed
- * strings. A negative return from @fn stops the scan and is returned.
+ * Streaming reads: @fn is called once per row, with borrowed strings. A negative return
+ * from @fn stops the scan and is returned. Interactions come in id order: transactions in
+ * commit order, but within one bulk transaction in an order the backend chooses (SQLite
+ * writes them sorted by key, which doubles import speed); artists, tracks and users in a
+ * backend-defined stable order.
  */
 typedef int (*tt_artist_fn)(void *ctx, const tt_artist_rec *a);
 typedef int (*tt_track_fn)(void *ctx, const tt_track_rec *t);

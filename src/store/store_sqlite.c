@@ -26,8 +26,6 @@ enum stmt_id {
     ST_SCAN_INTERACTIONS,
     ST_SCAN_USER_INTERACTIONS,
     ST_SCAN_INTERACTIONS_AFTER,
-    ST_PUT_INTERACTION_ID,
-    ST_NEXT_ID,
     ST_COUNT
 };
 
@@ -75,21 +73,15 @@ static const char *stmt_sql[ST_COUNT] = {
                                   " WHERE user_id = ? ORDER BY occurred_at, id",
     [ST_SCAN_INTERACTIONS_AFTER] = "SELECT " INTERACTION_COLS ", id FROM interactions"
                                    " WHERE id > ? ORDER BY id",
-    [ST_PUT_INTERACTION_ID] = "INSERT INTO interactions(" INTERACTION_COLS ", id)"
-                              " VALUES (?,?,?,?,?,?,?,?,?)"
-                              " ON CONFLICT(user_id, track_id, action, occurred_at) DO UPDATE SET"
-                              " weight=excluded.weight, ms_played=excluded.ms_played,"
-                              " context=excluded.context,"
-                              " recommendation_id=excluded.recommendation_id",
-    [ST_NEXT_ID] = "SELECT coalesce(max(id), 0) + 1 FROM interactions",
+
 };
 
 /*
  * Interactions put inside a transaction are staged in memory and written sorted by the
  * unique key: inserting a few hundred thousand keys in key order touches each index page
- * once, where file order (by time, users interleaved) touches a random page per row. Each
- * staged row gets its id in put order beforehand, so scans still return put order; those
- * ids fall in one fresh range at the end of the table, whose pages stay in the cache.
+ * once, where file order (by time, users interleaved) touches a random page per row: twice
+ * the import speed. Rows of one transaction therefore get their ids (scan order) in key
+ * order, which store.h leaves unspecified.
  */
 #define STAGE_ROWS 500000
 #define NO_STR UINT32_MAX
@@ -97,7 +89,6 @@ static const char *stmt_sql[ST_COUNT] = {
 struct staged {
     uint32_t user, track, context, rec; /* offsets into the pool, NO_STR for NULL */
     uint32_t seq;                       /* put order: the later of two equal keys wins */
-    int64_t id;
     uint8_t action;
     float weight;
     int64_t ms_played, occurred_at;
@@ -109,7 +100,6 @@ struct sq {
     char path[1024];
     struct staged *stage;
     size_t n_stage, stage_cap;
-    int64_t next_id; /* id of the next staged row; 0 = ask the table */
     char *pool;
     size_t pool_len, pool_cap;
 };
@@ -301,10 +291,9 @@ static int sq_put_user(void *self, const tt_user_rec *u, tt_err *err)
     return step_done(s, st, err, "put user");
 }
 
-/* One upsert; @id > 0 sets the row's id (staged rows), else the table picks the next. */
-static int write_interaction(struct sq *s, const tt_interaction_rec *r, int64_t id, tt_err *err)
+static int write_interaction(struct sq *s, const tt_interaction_rec *r, tt_err *err)
 {
-    sqlite3_stmt *st = s->st[id > 0 ? ST_PUT_INTERACTION_ID : ST_PUT_INTERACTION];
+    sqlite3_stmt *st = s->st[ST_PUT_INTERACTION];
 
     bind_text(st, 1, r->user_id);
     bind_text(st, 2, r->track_id);
@@ -314,20 +303,7 @@ static int write_interaction(struct sq *s, const tt_interaction_rec *r, int64_t 
     sqlite3_bind_int64(st, 6, r->occurred_at);
     bind_text(st, 7, r->context);
     bind_text(st, 8, r->recommendation_id);
-    if (id > 0)
-        sqlite3_bind_int64(st, 9, id);
     return step_done(s, st, err, "put interaction");
-}
-
-static int next_id(struct sq *s, int64_t *out, tt_err *err)
-{
-    sqlite3_stmt *st = s->st[ST_NEXT_ID];
-    int rc = sqlite3_step(st) == SQLITE_ROW ? 0 : sq_fail(s, err, "next id");
-
-    if (rc == 0)
-        *out = sqlite3_column_int64(st, 0);
-    sqlite3_reset(st);
-    return rc;
 }
 
 static uint32_t pool_add(struct sq *s, const char *v)
@@ -371,11 +347,9 @@ static void stage_clear(struct sq *s)
     s->pool_len = 0;
 }
 
-/* At the end of a transaction the table's next id is asked again next time. */
 static void stage_end(struct sq *s)
 {
     stage_clear(s);
-    s->next_id = 0;
 }
 
 /* Writes the staged rows in key order; the transaction stays open. */
@@ -389,7 +363,7 @@ static int stage_flush(struct sq *s, tt_err *err)
         tt_interaction_rec r = {pool_str(s, e->user), pool_str(s, e->track),
                                 (enum tt_action)e->action, e->weight, e->ms_played,
                                 e->occurred_at, pool_str(s, e->context), pool_str(s, e->rec), 0};
-        rc = write_interaction(s, &r, e->id, err);
+        rc = write_interaction(s, &r, err);
     }
     stage_clear(s);
     return rc;
@@ -403,14 +377,12 @@ static int sq_put_interaction(void *self, const tt_interaction_rec *r, tt_err *e
     int rc;
 
     if (sqlite3_get_autocommit(s->db))
-        return write_interaction(s, r, 0, err);
+        return write_interaction(s, r, err);
     if (s->pool_len > UINT32_MAX / 2 || s->n_stage >= STAGE_ROWS) {
         rc = stage_flush(s, err);
         if (rc < 0)
             return rc;
     }
-    if (s->next_id == 0 && (rc = next_id(s, &s->next_id, err)) < 0)
-        return rc;
     TT_GROW(s->stage, s->stage_cap, s->n_stage + 1);
     e = &s->stage[s->n_stage];
     e->user = pool_add(s, r->user_id);
@@ -418,7 +390,6 @@ static int sq_put_interaction(void *self, const tt_interaction_rec *r, tt_err *e
     e->context = pool_add(s, r->context);
     e->rec = pool_add(s, r->recommendation_id);
     e->seq = (uint32_t)s->n_stage++;
-    e->id = s->next_id++;
     e->action = (uint8_t)r->action;
     e->weight = r->weight;
     e->ms_played = r->ms_played;

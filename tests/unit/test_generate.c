@@ -131,19 +131,24 @@ static uint64_t mix_str(uint64_t h, const char *s)
     return s ? mix(h, s, strlen(s) + 1) : mix(h, "\xff", 1);
 }
 
+/*
+ * Interactions hash as a multiset: the store chooses the order of rows written in one
+ * transaction (SQLite sorts them by key), so only the rows themselves must be identical.
+ */
 static int hash_interaction(void *ctx, const tt_interaction_rec *r)
 {
-    uint64_t *h = ctx;
+    uint64_t *h = ctx, x = 7;
     int32_t action = r->action;
 
-    *h = mix_str(*h, r->user_id);
-    *h = mix_str(*h, r->track_id);
-    *h = mix(*h, &action, sizeof(action));
-    *h = mix(*h, &r->weight, sizeof(r->weight));
-    *h = mix(*h, &r->ms_played, sizeof(r->ms_played));
-    *h = mix(*h, &r->occurred_at, sizeof(r->occurred_at));
-    *h = mix_str(*h, r->context);
-    *h = mix_str(*h, r->recommendation_id);
+    x = mix_str(x, r->user_id);
+    x = mix_str(x, r->track_id);
+    x = mix(x, &action, sizeof(action));
+    x = mix(x, &r->weight, sizeof(r->weight));
+    x = mix(x, &r->ms_played, sizeof(r->ms_played));
+    x = mix(x, &r->occurred_at, sizeof(r->occurred_at));
+    x = mix_str(x, r->context);
+    x = mix_str(x, r->recommendation_id);
+    *h += x * 0x9e3779b97f4a7c15ULL + (x >> 29);
     return 0;
 }
 
@@ -214,6 +219,7 @@ struct data {
     int64_t fav_plays, plays_total, skips_in, events_in, skips_out, events_out;
     int64_t *last_ts; /* per user, the latest occurred_at so far */
     int64_t order_violations, outside_window, before_signup, short_plays, long_skips;
+    int64_t time_checked; /* events visited by check_user_times */
 };
 
 static int load_track(void *ctx, const tt_track_rec *t)
@@ -256,6 +262,34 @@ static void tally_taste(struct data *d, const tt_interaction_rec *r, int u, int 
     }
 }
 
+/* Counts, for user @r's events in time order, those not strictly later than the previous. */
+static int time_step(void *ctx, const tt_interaction_rec *r)
+{
+    struct data *d = ctx;
+    int u = id_index(r->user_id);
+
+    d->order_violations += d->last_ts[u] != INT64_MIN && r->occurred_at <= d->last_ts[u];
+    d->time_checked++;
+    d->last_ts[u] = r->occurred_at;
+    return 0;
+}
+
+/* Each user's events must have strictly increasing, hence distinct, times. */
+static void check_user_times(tt_store *s, struct data *d)
+{
+    char id[32];
+    int64_t total = 0;
+
+    for (int u = 0; u < d->n_users; u++) {
+        d->last_ts[u] = INT64_MIN;
+        snprintf(id, sizeof(id), "u%07d", u);
+        cr_assert_eq(tt_store_scan_user_interactions(s, id, time_step, d, NULL), 0);
+    }
+    for (int u = 0; u < d->n_users; u++)
+        total += d->user_events[u];
+    cr_assert_eq(d->time_checked, total, "every event's time was checked");
+}
+
 static int load_interaction(void *ctx, const tt_interaction_rec *r)
 {
     struct data *d = ctx;
@@ -264,8 +298,6 @@ static int load_interaction(void *ctx, const tt_interaction_rec *r)
     cr_assert(u >= 0 && u < d->n_users && t >= 0 && t < d->n_tracks);
     d->action[r->action]++;
     d->user_events[u]++;
-    d->order_violations += r->occurred_at <= d->last_ts[u];
-    d->last_ts[u] = r->occurred_at;
     d->outside_window +=
         r->occurred_at < TT_GENERATE_WINDOW_START || r->occurred_at >= TT_GENERATE_WINDOW_END;
     d->before_signup += r->occurred_at < d->user_created[u];
@@ -520,6 +552,7 @@ Test(generate, users_active_and_times_increasing_in_window)
     int64_t most = 0;
 
     load(s, USERS, TRACKS, &d);
+    check_user_times(s, &d);
     cr_expect_eq(d.order_violations, 0);
     cr_expect_eq(d.outside_window, 0);
     cr_expect_eq(d.before_signup, 0);
@@ -563,6 +596,7 @@ Test(generate, small_and_tiny_shapes_keep_exact_counts)
     load(s, 50, 3, &d);
     for (int u = 0; u < 50; u++)
         cr_expect_geq(d.user_events[u], 2);
+    check_user_times(s, &d);
     cr_expect_eq(d.order_violations, 0);
     unload(&d);
     tt_store_close(s);
