@@ -25,6 +25,12 @@ typedef struct tt_als_params {
     float bm25_k1, bm25_b; /* BM25 saturation and length normalisation */
     float log_eps;         /* the eps of log(1 + r/eps) */
     bool calc_loss;        /* compute the training loss after each sweep (costs ~10%) */
+    /*
+     * Each training user's best @precompute unheard tracks, ranked at training time and
+     * kept in the model, so a request for a user without fresh feedback reads a list instead
+     * of scoring the catalog (0 = off). Default 200.
+     */
+    int precompute;
     /* Called after each sweep when set; loss is NAN unless calc_loss. */
     void (*progress)(void *ctx, int iteration, double loss, double seconds);
     void *progress_ctx;

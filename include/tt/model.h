@@ -72,6 +72,8 @@ typedef struct tt_scored {
  * @genres, @n_genres: genre preferences for models that use them (declared favourites).
  * @allow:    when non-NULL, a mask of n_tracks bytes: only tracks whose byte is non-zero
  *            may be returned (a genre filter).
+ * @excludes_history: @exclude holds every track the user touched in the training data
+ *            (at least), so lists ranked at training time without them are valid answers.
  */
 typedef struct tt_query {
     int32_t user;
@@ -83,6 +85,7 @@ typedef struct tt_query {
     const int32_t *genres;
     int32_t n_genres;
     const uint8_t *allow;
+    bool excludes_history;
 } tt_query;
 
 typedef struct tt_model tt_model;

@@ -312,6 +312,8 @@ int tt_cmd_evaluate(int argc, char **argv)
     if ((rc = tt_train_cli_finish(&a.train)) != 0 || (rc = check_split(&a, &sp)) != 0 ||
         (rc = parse_models(a.models, names, &n_names)) != 0)
         return rc;
+    /* Evaluation ranks in batches: lists precomputed for serving would be wasted work. */
+    a.train.opts.als.precompute = 0;
     store = tt_cli_open_store(&cfg);
     fprintf(stderr, "evaluate: loading the dataset (%s)\n", tt_store_backend(store));
     rc = tt_dataset_load(store, &ds, &err);

@@ -42,6 +42,7 @@ static json_t *holdout_metrics(const tt_dataset *ds, const tt_split *split, cons
                                const tt_model_opts *o)
 {
     tt_weighting w = tt_weighting_default();
+    tt_model_opts eo = *o;
     tt_train_set ts;
     tt_eval_scores sc;
     tt_model *m = NULL;
@@ -51,8 +52,10 @@ static json_t *holdout_metrics(const tt_dataset *ds, const tt_split *split, cons
 
     if (split->n_users == 0)
         return j;
+    eo.als.precompute = 0; /* ranked in batches below, not served */
+    eo.progress = false;
     tt_train_set_build(ds, split->mask, &w, &ts);
-    rc = tt_models_train(name, &ts, o, &m, &err);
+    rc = tt_models_train(name, &ts, &eo, &m, &err);
     if (rc == 0)
         rc = tt_eval_model(m, split, &ts.seen, 20, o->threads, &sc, &err);
     if (rc == 0)

@@ -41,7 +41,10 @@ struct tt_als_model {
     const char **user_ids; /* n_users, borrowed from the file or the dataset */
     const float *bm25_norm; /* n_tracks: BM25 length normalisation of each track */
     float scale;            /* alpha / mean f(r) over the training pairs */
+    int32_t pre_k;          /* precomputed list length per user, 0 = none */
+    const tt_scored *pre;   /* n_users x pre_k, padded with track -1 */
     float *owned[5];       /* arrays this model allocated */
+    tt_scored *owned_pre;
     const char **owned_ids;
     tt_mfile *file;        /* when loaded from disk */
 };
@@ -61,6 +64,7 @@ tt_als_params tt_als_params_default(void)
     p.bm25_k1 = 100.0f;
     p.bm25_b = 0.8f;
     p.log_eps = 1.0f;
+    p.precompute = 200;
     return p;
 }
 
@@ -419,6 +423,27 @@ static double total_loss(const double *loss, int32_t n, double denom)
     return s / (denom > 0 ? denom : 1.0);
 }
 
+static int als_recommend_batch(const tt_model *mm, const int32_t *users, int32_t n,
+                               const tt_csr *exclude, int k, tt_scored *out, tt_err *err);
+
+/* Every user's best unheard tracks, with the batch path (sgemm blocks on all cores). */
+static void precompute_lists(tt_als_model *m, const tt_train_set *ts, const tt_als_params *p)
+{
+    int32_t nu = m->base.n_users, *users;
+    int k = p->precompute < m->base.n_tracks ? p->precompute : m->base.n_tracks;
+
+    if (k <= 0 || nu == 0)
+        return;
+    users = tt_malloc((size_t)nu * sizeof(int32_t));
+    for (int32_t u = 0; u < nu; u++)
+        users[u] = u;
+    m->owned_pre = tt_malloc((size_t)nu * (size_t)k * sizeof(tt_scored));
+    als_recommend_batch(&m->base, users, nu, &ts->seen, k, m->owned_pre, NULL);
+    m->pre = m->owned_pre;
+    m->pre_k = k;
+    free(users);
+}
+
 int tt_als_train(const tt_train_set *ts, const tt_als_params *p, tt_model **out, tt_err *err)
 {
     int32_t nu = ts->conf.rows, nt = ts->conf.cols;
@@ -476,6 +501,7 @@ int tt_als_train(const tt_train_set *ts, const tt_als_params *p, tt_model **out,
         m->owned_ids[u] = tt_ids_name(ts->ds->users, u);
     m->user_ids = m->owned_ids;
     finish_norms(m);
+    precompute_lists(m, ts, p);
     m->base.train_seconds = tt_now() - t0;
     m->base.trained_at = tt_unix_time();
     free(tr.scratch);
@@ -607,6 +633,33 @@ static int select_top(const float *scores, int32_t n, const int32_t *excl, int32
     return tt_topk_finish(&top);
 }
 
+/*
+ * The precomputed list of a user without fresh history, minus what the request excludes
+ * beyond training history; false when it cannot fill @k (then the catalog is scored).
+ */
+static bool from_list(const tt_als_model *m, const tt_query *q, int k, tt_scored *out,
+                      int *n_out)
+{
+    const tt_scored *l;
+    int got = 0;
+
+    if (!m->pre || !q->excludes_history || q->n_hist > 0 || q->user < 0 ||
+        q->user >= m->base.n_users || k > m->pre_k)
+        return false;
+    l = m->pre + (size_t)q->user * m->pre_k;
+    for (int i = 0; i < m->pre_k && got < k && l[i].track >= 0; i++) {
+        if ((q->allow && !q->allow[l[i].track]) ||
+            (q->n_exclude > 0 && tt_sorted_contains(q->exclude, q->n_exclude, l[i].track)))
+            continue;
+        out[got++] = l[i];
+    }
+    /* A short list is exact only when the catalog itself ran out. */
+    if (got < k && l[m->pre_k - 1].track >= 0)
+        return false;
+    *n_out = got;
+    return true;
+}
+
 static int als_recommend(const tt_model *mm, const tt_query *q, int k, tt_scored *out,
                          int *n_out, tt_err *err)
 {
@@ -615,6 +668,8 @@ static int als_recommend(const tt_model *mm, const tt_query *q, int k, tt_scored
     const float *x;
     int rc;
 
+    if (from_list(m, q, k, out, n_out))
+        return 0;
     if (q->n_hist > 0) {
         rc = tt_als_fold_in(mm, q->hist, q->hist_conf, q->n_hist, xbuf, err);
         if (rc < 0)
@@ -762,6 +817,10 @@ static int als_save(const tt_model *mm, const char *path, tt_err *err)
         rc = tt_mfile_add(w, "track_inv_norm", TT_DT_F32, mm->n_tracks, 1, m->inv_norm, err);
     if (rc == 0)
         rc = tt_mfile_add(w, "track_bm25_norm", TT_DT_F32, mm->n_tracks, 1, m->bm25_norm, err);
+    /* tt_scored is two 4-byte fields: stored as n_users x (2 * pre_k) int32 pairs. */
+    if (rc == 0 && m->pre)
+        rc = tt_mfile_add(w, "user_top", TT_DT_I32, mm->n_users, 2 * (int64_t)m->pre_k, m->pre,
+                          err);
     if (rc == 0)
         rc = tt_mfile_add_strings(w, "user_ids", (const char *const *)m->user_ids, mm->n_users,
                                   err);
@@ -770,6 +829,30 @@ static int als_save(const tt_model *mm, const char *path, tt_err *err)
         return rc;
     }
     return tt_mfile_commit(w, err);
+}
+
+/* The optional precomputed lists; every track id checked, since requests trust them. */
+static int load_lists(tt_als_model *m, tt_mfile *f, tt_err *err)
+{
+    int64_t rows = m->base.n_users, cols = -1;
+    const void *p;
+    const tt_scored *l;
+    int rc;
+
+    rc = tt_mfile_get(f, "user_top", TT_DT_I32, &rows, &cols, &p, NULL);
+    if (rc < 0)
+        return 0; /* trained without precomputed lists */
+    if (cols % 2 != 0)
+        return tt_err_set(err, TT_ECORRUPT, "model file %s refused: bad user_top",
+                          tt_mfile_path(f));
+    l = p;
+    for (int64_t i = 0; i < rows * (cols / 2); i++)
+        if (l[i].track < -1 || l[i].track >= m->base.n_tracks)
+            return tt_err_set(err, TT_ECORRUPT, "model file %s refused: bad user_top",
+                              tt_mfile_path(f));
+    m->pre = l;
+    m->pre_k = (int32_t)(cols / 2);
+    return 0;
 }
 
 int tt__als_load(tt_mfile *f, tt_model **out, tt_err *err)
@@ -822,6 +905,8 @@ int tt__als_load(tt_mfile *f, tt_model **out, tt_err *err)
     if (rc == 0)
         rc = tt_mfile_get(f, "track_bm25_norm", TT_DT_F32, &rows, &cols, &p, err);
     m->bm25_norm = p;
+    if (rc == 0)
+        rc = load_lists(m, f, err);
     if (rc == 0) {
         m->owned_ids = tt_malloc(((size_t)meta.n_users + 1) * sizeof(char *));
         m->user_ids = m->owned_ids;
@@ -842,6 +927,7 @@ static void als_free(tt_model *mm)
 
     for (int i = 0; i < 5; i++)
         free(m->owned[i]);
+    free(m->owned_pre);
     free(m->owned_ids);
     tt_mfile_close(m->file);
     free(m);

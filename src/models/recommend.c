@@ -126,6 +126,7 @@ int tt_recommend_user(const tt_rec_ctx *ctx, const tt_rec_request *req, tt_score
     q.exclude = h.excl;
     q.n_exclude = h.n_excl;
     q.allow = req->allow;
+    q.excludes_history = !req->include_heard;
     q.genres = req->n_genres > 0 ? req->genres : decl;
     q.n_genres = req->n_genres > 0 ? req->n_genres : n_decl;
     if (ctx->model && h.n_pos >= (ctx->min_history > 0 ? ctx->min_history : 1)) {
