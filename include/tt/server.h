@@ -10,7 +10,7 @@
 #include "tt/err.h"
 
 typedef struct tt_server_params {
-    int threads;          /* HTTP worker threads (default 4) */
+    int threads;          /* HTTP worker threads (default one per core) */
     int connection_limit; /* concurrent connections (default 1024) */
     int timeout_seconds;  /* idle/slow client timeout (default 15) */
     int cache_ttl;        /* seconds an answer stays cached (default 300) */

@@ -144,7 +144,14 @@ int tt_store_put_interaction(tt_store *s, const tt_interaction_rec *r, tt_err *e
  */
 int tt_store_feedback_put(tt_store *s, const tt_interaction_rec *r, tt_err *err);
 
-/* Impressions, written in one transaction, durable on return. */
+/*
+ * @durable false: commits on this connection may return before they reach the disk (a crash
+ * can lose the last second of them, never corrupt anything). For high-rate analytics writes
+ * such as impressions; feedback connections stay durable, the default.
+ */
+int tt_store_set_durable(tt_store *s, bool durable, tt_err *err);
+
+/* Impressions, written in one transaction, durable on return (unless set otherwise). */
 int tt_store_impressions_put(tt_store *s, const tt_impression_rec *recs, int n, tt_err *err);
 
 /*

@@ -17,7 +17,7 @@ int tt_cmd_serve(int argc, char **argv)
     int cache_ttl = p.cache_ttl;
     double fresh = p.fresh_weight;
     const struct tt_opt opts[] = {
-        {"--threads", TT_OPT_INT, &p.threads, "HTTP worker threads (default 4)"},
+        {"--threads", TT_OPT_INT, &p.threads, "HTTP worker threads (default one per core)"},
         {"--connection-limit", TT_OPT_INT, &p.connection_limit, "concurrent connections"},
         {"--timeout", TT_OPT_INT, &p.timeout_seconds, "idle client timeout in seconds"},
         {"--cache-ttl", TT_OPT_INT, &cache_ttl, "seconds an answer stays cached (0: no cache)"},

@@ -184,4 +184,19 @@ int tt__json_strings(json_t *body, const char *field, size_t max, size_t max_len
 int tt__json_enum(json_t *body, const char *field, const char *const *choices, int def,
                   int *idx, tt_reply *out);
 
+/* ---- json.c: a minimal JSON writer for the answers served at high rates ---- */
+
+typedef struct tt_jbuf {
+    char *p; /* malloc'd, NUL-terminated */
+    size_t n, cap;
+} tt_jbuf;
+
+void tt__jb_raw(tt_jbuf *b, const char *s, size_t n);
+void tt__jb_lit(tt_jbuf *b, const char *s);
+void tt__jb_str(tt_jbuf *b, const char *s);
+void tt__jb_int(tt_jbuf *b, int64_t v);
+void tt__jb_num(tt_jbuf *b, double v);
+/* Writes "key": preceded by a comma unless it is the first member. */
+void tt__jb_key(tt_jbuf *b, const char *key);
+
 #endif

@@ -96,14 +96,38 @@ static uint8_t *genre_mask(const tt_catalog *cat, json_t *genres)
     return mask;
 }
 
-static json_t *item_json(const tt_catalog *cat, const tt_scored *s, int rank)
+/* One item: {"track_id", "score", "rank", "title", "artist", "genre"}. */
+static void write_item(tt_jbuf *b, const tt_catalog *cat, const tt_scored *s, int rank)
 {
-    return json_pack("{s:s, s:f, s:i, s:s, s:s, s:s}", "track_id",
-                     tt_catalog_track_id(cat, s->track), "score",
-                     isfinite(s->score) ? (double)s->score : 0.0, "rank", rank, "title",
-                     tt_catalog_track_title(cat, s->track), "artist",
-                     tt_catalog_track_artist(cat, s->track), "genre",
-                     tt_catalog_track_genre(cat, s->track));
+    tt__jb_lit(b, b->p[b->n - 1] == '[' ? "{" : ",{");
+    tt__jb_key(b, "track_id");
+    tt__jb_str(b, tt_catalog_track_id(cat, s->track));
+    tt__jb_key(b, "score");
+    tt__jb_num(b, s->score);
+    tt__jb_key(b, "rank");
+    tt__jb_int(b, rank);
+    tt__jb_key(b, "title");
+    tt__jb_str(b, tt_catalog_track_title(cat, s->track));
+    tt__jb_key(b, "artist");
+    tt__jb_str(b, tt_catalog_track_artist(cat, s->track));
+    tt__jb_key(b, "genre");
+    tt__jb_str(b, tt_catalog_track_genre(cat, s->track));
+    tt__jb_lit(b, "}");
+}
+
+static void write_str_field(tt_jbuf *b, const char *key, const char *val)
+{
+    tt__jb_key(b, key);
+    tt__jb_str(b, val);
+}
+
+/* Answers are written directly rather than built as jansson trees: this is the hot path. */
+static void reply_buf(tt_reply *out, tt_jbuf *b)
+{
+    out->status = 200;
+    out->body = b->p;
+    out->len = b->n;
+    out->content_type = "application/json";
 }
 
 /* "als-5f3a9c..." : the prefix names the model, so clicks can be attributed without a lookup. */
@@ -179,32 +203,37 @@ static int compute(const tt_app *app, const tt_served *s, const struct plan *p,
     return rc;
 }
 
-static json_t *answer(tt_app *app, const tt_served *s, const struct plan *p,
-                      const struct user_req *r, const tt_scored *items, int n,
-                      const tt_rec_result *res, char *rec_id, size_t rec_len, char **track_list)
+static void answer(tt_app *app, const tt_served *s, const struct plan *p,
+                   const struct user_req *r, const tt_scored *items, int n,
+                   const tt_rec_result *res, char *rec_id, size_t rec_len, char **track_list,
+                   tt_reply *out)
 {
     const struct tt_served_model *sm = res->model == p->main->model ? p->main : p->fallback;
-    json_t *arr = json_array();
-    size_t tl = 0, tcap = 256;
+    tt_jbuf b = {0}, tl = {0};
 
-    *track_list = tt_malloc(tcap);
-    (*track_list)[0] = '\0';
-    for (int i = (int)r->offset; i < n && i < r->offset + r->limit; i++) {
-        const char *id = tt_catalog_track_id(s->cat, items[i].track);
-        size_t len = strlen(id);
-        json_array_append_new(arr, item_json(s->cat, &items[i], i + 1));
-        TT_GROW(*track_list, tcap, tl + len + 2);
-        if (tl)
-            (*track_list)[tl++] = ' ';
-        memcpy(*track_list + tl, id, len + 1);
-        tl += len;
-    }
+    tt__jb_lit(&tl, "");
     new_rec_id(app, sm->name, rec_id, rec_len);
     /* "cached" comes first: a cache hit flips it in place (same length: "true "). */
-    return json_pack("{s:b, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:o}", "cached", 0, "user_id",
-                     r->user, "model", sm->name, "model_version", sm->version, "tier",
-                     tier_names[p->tier], "requested_tier", tier_names[r->tier],
-                     "recommendation_id", rec_id, "fallback", res->fallback, "items", arr);
+    tt__jb_lit(&b, "{\"cached\":false");
+    write_str_field(&b, "user_id", r->user);
+    write_str_field(&b, "model", sm->name);
+    write_str_field(&b, "model_version", sm->version);
+    write_str_field(&b, "tier", tier_names[p->tier]);
+    write_str_field(&b, "requested_tier", tier_names[r->tier]);
+    write_str_field(&b, "recommendation_id", rec_id);
+    tt__jb_key(&b, "fallback");
+    tt__jb_lit(&b, res->fallback ? "true" : "false");
+    tt__jb_key(&b, "items");
+    tt__jb_lit(&b, "[");
+    for (int i = (int)r->offset; i < n && i < r->offset + r->limit; i++) {
+        write_item(&b, s->cat, &items[i], i + 1);
+        if (tl.n)
+            tt__jb_raw(&tl, " ", 1);
+        tt__jb_lit(&tl, tt_catalog_track_id(s->cat, items[i].track));
+    }
+    tt__jb_lit(&b, "]}");
+    *track_list = tl.p;
+    reply_buf(out, &b);
 }
 
 static void cache_key(const struct plan *p, const struct user_req *r, char *key, size_t n)
@@ -249,7 +278,6 @@ void tt__h_recommend_user(tt_app *app, json_t *body, const char *tail, tt_reply 
     tt_rec_result res;
     tt_err err = {0};
     int n = 0, rc;
-    json_t *j;
 
     (void)tail;
     if (parse_user(body, &r, out) < 0)
@@ -274,15 +302,10 @@ void tt__h_recommend_user(tt_app *app, json_t *body, const char *tail, tt_reply 
         tt__reply_err(out, rc, &err);
         goto out;
     }
-    j = answer(app, s, &p, &r, items, n, &res, rec_id, sizeof(rec_id), &track_list);
-    tt__reply_json(out, 200, j);
-    if (out->status == 200) {
-        cache_put(app, group, key, out);
-        tt__implog_add(app->implog, rec_id, r.user, res.model->name, track_list);
-        tt__metrics_recommendation(app->metrics, res.model == p.main->model
-                                                     ? p.main->name
-                                                     : p.fallback->name);
-    }
+    answer(app, s, &p, &r, items, n, &res, rec_id, sizeof(rec_id), &track_list, out);
+    cache_put(app, group, key, out);
+    tt__implog_add(app->implog, rec_id, r.user, res.model->name, track_list);
+    tt__metrics_recommendation(app->metrics, res.model->name);
 out:
     free(items);
     free(track_list);
@@ -325,7 +348,7 @@ void tt__h_recommend_similar(tt_app *app, json_t *body, const char *tail, tt_rep
     tt_err err = {0};
     int32_t t;
     int n = 0, rc;
-    json_t *arr;
+    tt_jbuf b = {0};
 
     (void)tail;
     if (tt__json_string(body, "track_id", true, 256, &r.track, out) < 0 ||
@@ -360,14 +383,18 @@ void tt__h_recommend_similar(tt_app *app, json_t *body, const char *tail, tt_rep
         tt__reply_err(out, rc, &err);
         goto out;
     }
-    arr = json_array();
+    tt__jb_lit(&b, "{\"cached\":false");
+    write_str_field(&b, "track_id", r.track);
+    write_str_field(&b, "model", sm->name);
+    write_str_field(&b, "model_version", sm->version);
+    write_str_field(&b, "method", "cf");
+    tt__jb_key(&b, "items");
+    tt__jb_lit(&b, "[");
     for (int i = 0; i < n; i++)
-        json_array_append_new(arr, item_json(s->cat, &items[i], i + 1));
-    tt__reply_json(out, 200, json_pack("{s:b, s:s, s:s, s:s, s:s, s:o}", "cached", 0,
-                                       "track_id", r.track, "model", sm->name, "model_version",
-                                       sm->version, "method", "cf", "items", arr));
-    if (out->status == 200)
-        cache_put(app, group, key, out);
+        write_item(&b, s->cat, &items[i], i + 1);
+    tt__jb_lit(&b, "]}");
+    reply_buf(out, &b);
+    cache_put(app, group, key, out);
 out:
     free(items);
     tt__served_release(s);

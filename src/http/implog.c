@@ -86,7 +86,11 @@ int tt__implog_start(const char *database_url, tt_implog **out, tt_err *err)
     tt_implog *l = tt_calloc(1, sizeof(*l));
     int rc = tt_store_open(database_url, &l->store, err);
 
+    /* Analytics: a crash may lose the last second of impressions, never a user's feedback. */
+    if (rc == 0)
+        rc = tt_store_set_durable(l->store, false, err);
     if (rc < 0) {
+        tt_store_close(l->store);
         free(l);
         return rc;
     }

@@ -3,8 +3,10 @@
  * and anything else of the wrong type or range as a 400 naming the field.
  */
 #include "app.h"
+#include "tt/core.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 static int bad(tt_reply *out, const char *field, const char *what)
@@ -127,4 +129,83 @@ int tt__json_enum(json_t *body, const char *field, const char *const *choices, i
     }
     tt__reply_error(out, 400, "invalid_argument", field, "%s must be one of: %s", field, list);
     return -1;
+}
+
+/* ---- a small writer for the hot answers ---- */
+
+void tt__jb_raw(tt_jbuf *b, const char *s, size_t n)
+{
+    TT_GROW(b->p, b->cap, b->n + n + 1);
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+    b->p[b->n] = '\0';
+}
+
+void tt__jb_lit(tt_jbuf *b, const char *s)
+{
+    tt__jb_raw(b, s, strlen(s));
+}
+
+/*
+ * A JSON string. Ids and titles come from our own validated data, so bytes are UTF-8 and
+ * only quotes, backslashes and control characters need escaping.
+ */
+void tt__jb_str(tt_jbuf *b, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t n = strlen(s);
+
+    TT_GROW(b->p, b->cap, b->n + n * 6 + 3);
+    b->p[b->n++] = '"';
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') {
+            b->p[b->n++] = '\\';
+            b->p[b->n++] = (char)c;
+        } else if (c < 0x20) {
+            memcpy(b->p + b->n, "\\u00", 4);
+            b->p[b->n + 4] = hex[c >> 4];
+            b->p[b->n + 5] = hex[c & 15];
+            b->n += 6;
+        } else {
+            b->p[b->n++] = (char)c;
+        }
+    }
+    b->p[b->n++] = '"';
+    b->p[b->n] = '\0';
+}
+
+void tt__jb_int(tt_jbuf *b, int64_t v)
+{
+    char tmp[24];
+    int n = 0;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        tmp[n++] = '-';
+    TT_GROW(b->p, b->cap, b->n + (size_t)n + 1);
+    while (n)
+        b->p[b->n++] = tmp[--n];
+    b->p[b->n] = '\0';
+}
+
+void tt__jb_num(tt_jbuf *b, double v)
+{
+    char tmp[32];
+    int n = snprintf(tmp, sizeof(tmp), "%.7g", isfinite(v) ? v : 0.0);
+
+    tt__jb_raw(b, tmp, (size_t)n);
+}
+
+/* "key": with the separator before it unless it opens the object. */
+void tt__jb_key(tt_jbuf *b, const char *key)
+{
+    if (b->n > 0 && b->p[b->n - 1] != '{' && b->p[b->n - 1] != '[')
+        tt__jb_raw(b, ",", 1);
+    tt__jb_str(b, key);
+    tt__jb_raw(b, ":", 1);
 }

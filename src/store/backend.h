@@ -28,6 +28,7 @@ struct tt_store_ops {
     int (*scan_user_interactions)(void *self, const char *user_id, tt_interaction_fn fn,
                                   void *ctx, tt_err *err);
     int (*count)(void *self, const char *table, int64_t *out, tt_err *err);
+    int (*set_durable)(void *self, bool durable, tt_err *err);
 };
 
 /* Each backend's constructor: opens, migrates, fills *ops and *self. */

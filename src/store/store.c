@@ -207,6 +207,11 @@ int tt_store_scan_user_interactions(tt_store *s, const char *user_id, tt_interac
     return s->ops->scan_user_interactions(s->self, user_id, fn, ctx, err);
 }
 
+int tt_store_set_durable(tt_store *s, bool durable, tt_err *err)
+{
+    return s->ops->set_durable(s->self, durable, err);
+}
+
 int tt_store_count(tt_store *s, const char *table, int64_t *out, tt_err *err)
 {
     if (!table || !tt__store_table_ok(table))

@@ -1254,6 +1254,17 @@ static void pg_close(void *self)
     free(p);
 }
 
+static int pg_set_durable(void *self, bool durable, tt_err *err)
+{
+    struct pg *p = self;
+    int rc = pg_ensure(p, err);
+
+    return rc < 0 ? rc
+                  : pg_exec(p, durable ? "SET synchronous_commit = on"
+                                       : "SET synchronous_commit = off",
+                            err, "durability");
+}
+
 static const struct tt_store_ops pg_ops = {
     .name = "postgresql",
     .close = pg_close,
@@ -1274,6 +1285,7 @@ static const struct tt_store_ops pg_ops = {
     .scan_user_interactions = pg_scan_user_interactions,
     .scan_interactions_after = pg_scan_interactions_after,
     .count = pg_count,
+    .set_durable = pg_set_durable,
 };
 
 /* A URL libpq cannot even parse is a configuration error, not an unreachable server. */

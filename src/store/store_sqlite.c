@@ -589,6 +589,12 @@ static int sq_count(void *self, const char *table, int64_t *out, tt_err *err)
     return rc;
 }
 
+/* WAL with synchronous=NORMAL: commits are atomic and ordered, synced at checkpoints. */
+static int sq_set_durable(void *self, bool durable, tt_err *err)
+{
+    return sq_exec(self, durable ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL", err);
+}
+
 static const struct tt_store_ops sqlite_ops = {
     .name = "sqlite",
     .close = sq_close,
@@ -609,6 +615,7 @@ static const struct tt_store_ops sqlite_ops = {
     .scan_user_interactions = sq_scan_user_interactions,
     .scan_interactions_after = sq_scan_interactions_after,
     .count = sq_count,
+    .set_durable = sq_set_durable,
 };
 
 static int sq_configure(struct sq *s, tt_err *err)
