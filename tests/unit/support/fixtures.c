@@ -199,17 +199,13 @@ tt_als_params fx_als_params(void)
 {
     tt_als_params p = tt_als_params_default();
 
+    /* Small data: fewer factors and lighter regularization than the shipped defaults. */
     p.factors = 16;
     p.regularization = 0.1f;
     p.alpha = 2.0f;
     p.iterations = 12;
-    p.cg_steps = 3;
     p.threads = 2;
     p.seed = 7;
-    p.scaling = TT_ALS_BM25;
-    p.bm25_k1 = 100.0f;
-    p.bm25_b = 0.8f;
-    p.log_eps = 1.0f;
     return p;
 }
 
