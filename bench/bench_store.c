@@ -175,7 +175,7 @@ int main(int argc, char **argv)
         return 1;
     snprintf(csv, sizeof(csv), "%s/interactions.csv", tmp);
     snprintf(db, sizeof(db), "%s/tt.db", tmp);
-    snprintf(url, sizeof(url), "sqlite://%s", db);
+    snprintf(url, sizeof(url), "sqlite:///%s", db);
     printf("bench_store: %lld interactions (%d users x %d tracks, random actions), CSV import "
            "then snapshot load\ncommand: build/bench/bench_store --rows %lld --users %d "
            "--tracks %d%s\n", (long long)rows, users, tracks, (long long)rows, users, tracks,

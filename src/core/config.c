@@ -26,8 +26,9 @@ static int set_db_url(tt_config *c, const char *var, const char *v, tt_err *err)
     if (strncmp(v, "sqlite://", 9) != 0 && strncmp(v, "postgresql://", 13) != 0 &&
         strncmp(v, "postgres://", 11) != 0)
         return tt_err_set_field(err, TT_ECONFIG, var,
-                                "%s='%s' is invalid: accepted are sqlite:///PATH or "
-                                "postgresql://USER:PASS@HOST:PORT/DB", var, v);
+                                "%s='%s' is invalid: accepted are sqlite:///RELATIVE/PATH, "
+                                "sqlite:////ABSOLUTE/PATH or postgresql://USER:PASS@HOST:PORT/DB",
+                                var, v);
     return set_str(c->database_url, sizeof(c->database_url), var, v, err);
 }
 
@@ -83,7 +84,8 @@ static int set_port(int *dst, const char *var, const char *v, tt_err *err)
 static int set_model_dir(tt_config *c, const char *var, const char *v, tt_err *err)
 {
     if (!*v)
-        return tt_err_set_field(err, TT_ECONFIG, var, "%s is empty: accepted is a directory path", var);
+        return tt_err_set_field(err, TT_ECONFIG, var, "%s is empty: accepted is a directory path",
+                                var);
     return set_str(c->model_dir, sizeof(c->model_dir), var, v, err);
 }
 

@@ -66,13 +66,20 @@ int tt_store_open(const char *url, tt_store **out, tt_err *err)
 
     if (!url || !out)
         return tt_err_set(err, TT_EINVAL, "database URL is required");
-    if (strncmp(url, "sqlite://", 9) == 0)
+    /*
+     * As SQLAlchemy reads them: sqlite:///relative/path and sqlite:////absolute/path (the
+     * path is what follows the third slash); sqlite://relative/path is accepted too.
+     */
+    if (strncmp(url, "sqlite:///", 10) == 0)
+        rc = tt__store_sqlite_open(url + 10, &ops, &self, err);
+    else if (strncmp(url, "sqlite://", 9) == 0)
         rc = tt__store_sqlite_open(url + 9, &ops, &self, err);
     else if (strncmp(url, "postgresql://", 13) == 0 || strncmp(url, "postgres://", 11) == 0)
         rc = tt__store_pg_open(url, &ops, &self, err);
     else
         return tt_err_set_field(err, TT_ECONFIG, "DATABASE_URL",
-                                "unsupported database URL '%s': use sqlite:///PATH or "
+                                "unsupported database URL '%s': use sqlite:///RELATIVE/PATH, "
+                                "sqlite:////ABSOLUTE/PATH or "
                                 "postgresql://USER:PASS@HOST:PORT/DB", url);
     if (rc < 0)
         return rc;

@@ -644,7 +644,7 @@ int tt__store_sqlite_open(const char *path, const struct tt_store_ops **ops, voi
     const char *slash;
     int rc;
 
-    /* sqlite:///abs/path arrives here as "/abs/path"; sqlite://rel/path as "rel/path". */
+    /* sqlite:////abs/path arrives here as "/abs/path"; sqlite:///rel/path as "rel/path". */
     if (!*path || strlen(path) >= sizeof(s->path))
         return tt_err_set_field(err, TT_ECONFIG, "DATABASE_URL", "bad sqlite path '%s'", path);
     slash = strrchr(path, '/');

@@ -54,7 +54,7 @@ static tt_store *open_store(const char *name)
     tt_store *s = NULL;
     tt_err err = {0};
 
-    snprintf(url, sizeof(url), "sqlite://%s/%s.db", tmpdir, name);
+    snprintf(url, sizeof(url), "sqlite:///%s/%s.db", tmpdir, name);
     cr_assert_eq(tt_store_open(url, &s, &err), 0, "open: %s", err.message);
     return s;
 }

@@ -27,7 +27,7 @@ static void setup(void)
 {
     strcpy(dir, "/tmp/tt_test_import_XXXXXX");
     cr_assert_not_null(mkdtemp(dir));
-    snprintf(url, sizeof(url), "sqlite://%s/t.db", dir);
+    snprintf(url, sizeof(url), "sqlite:///%s/t.db", dir);
     cr_assert_eq(tt_store_open(url, &store, NULL), 0);
 }
 

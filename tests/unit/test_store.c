@@ -27,7 +27,7 @@ static void sqlite_setup(void)
 {
     snprintf(db_dir, sizeof(db_dir), "/tmp/tt_test_store_XXXXXX");
     cr_assert_not_null(mkdtemp(db_dir), "mkdtemp failed");
-    snprintf(db_url, sizeof(db_url), "sqlite://%s/store.db", db_dir);
+    snprintf(db_url, sizeof(db_url), "sqlite:///%s/store.db", db_dir);
 }
 
 static void sqlite_teardown(void)
