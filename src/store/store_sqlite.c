@@ -357,6 +357,8 @@ static int stage_flush(struct sq *s, tt_err *err)
 {
     int rc = 0;
 
+    if (s->n_stage == 0)
+        return 0;
     qsort_r(s->stage, s->n_stage, sizeof(*s->stage), cmp_staged, s->pool);
     for (size_t i = 0; rc == 0 && i < s->n_stage; i++) {
         const struct staged *e = &s->stage[i];
