@@ -48,7 +48,7 @@ typedef struct tt_dataset {
     int64_t n_unknown_track_events;
     int64_t max_event_id; /* highest tt_interaction_rec.id read: the snapshot's watermark */
 
-    struct tt__dataset_build *build; /* growth state while loading; NULL once finished */
+    struct tt__dataset_build *build; /* growth state and the string pool (kept after finish) */
 } tt_dataset;
 
 static inline int32_t tt_dataset_n_users(const tt_dataset *d) { return tt_ids_count(d->users); }

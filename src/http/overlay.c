@@ -116,14 +116,15 @@ static void tt__overlay_add(tt_overlay *o, const char *user, const char *track, 
         return; /* the database has it; it shows after the next retrain */
     pthread_mutex_lock(&s->lock);
     p = find(s, user, h);
-    if (!*p) {
+    e = *p;
+    if (!e) {
         e = tt_calloc(1, sizeof(*e));
         e->user = tt_strdup(user);
         *p = e;
+        /* Rehashing moves entries between buckets, not in memory: @e stays valid. */
         if (++s->n > s->nbuckets * 2)
             grow(s);
     }
-    e = *find(s, user, h);
     if (e->n == MAX_PER_USER) {
         /* Oldest out: a user's latest taste matters most. */
         free(e->ev[0].track);

@@ -239,7 +239,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     if (!r)
         return;
     secs = tt_now() - r->start;
-    /* A request the client abandoned before its answer is counted with status 0. */
+    /* A request the client abandoned before its answer (any @toe) is counted with status 0. */
     (void)toe;
     tt__metrics_request(app->metrics, r->route ? r->route->ep : TT_EP_OTHER, r->status, secs);
     if (app->params.access_log)

@@ -361,6 +361,8 @@ struct pop_meta {
     double half_life_days, train_seconds;
     int64_t trained_at;
 };
+/* Written byte for byte into model files: no padding may carry stack garbage. */
+_Static_assert(sizeof(struct pop_meta) == 40, "pop_meta has no padding");
 
 static int save_affinities(const pop_model *m, tt_mfile_writer *w, tt_err *err)
 {
@@ -377,11 +379,8 @@ static int save_affinities(const pop_model *m, tt_mfile_writer *w, tt_err *err)
 static int pop_save(const tt_model *mm, const char *path, tt_err *err)
 {
     const pop_model *m = (const pop_model *)mm;
-    struct pop_meta meta;
-
-    memset(&meta, 0, sizeof(meta));
-    meta = (struct pop_meta){m->mode, m->n_genres, mm->n_users, mm->n_tracks, m->half_life_days,
-                             mm->train_seconds, mm->trained_at};
+    const struct pop_meta meta = {m->mode, m->n_genres, mm->n_users, mm->n_tracks,
+                                  m->half_life_days, mm->train_seconds, mm->trained_at};
     tt_mfile_writer *w;
     int rc = tt_mfile_create(path, "popularity", mm->catalog, &w, err);
 
