@@ -20,6 +20,7 @@
 #include "tt/csr.h"
 #include "tt/dataset.h"
 #include "tt/err.h"
+#include "tt/ann.h"
 #include "tt/model.h"
 
 /* ---- splits ---------------------------------------------------------------------------- */
@@ -198,5 +199,32 @@ void tt_eval_report_table(const tt_eval_report *r, FILE *f);
  * spelled with the actual K ("recall@20"). Returns a string to release with free().
  */
 char *tt_eval_report_json(const tt_eval_report *r);
+
+/* ---- similar tracks (similar.c) ---- */
+
+/*
+ * How good a catalog's similar-track lists are, from its genre labels: for each query track
+ * (a track with a genre and a content vector), the share of its k nearest other tracks whose
+ * first genre is the query's first genre, against what k random tracks would give; and, for
+ * an approximate index, how much of the exact top k it finds.
+ */
+typedef struct tt_similar_scores {
+    int k;
+    int64_t queries;             /* tracks evaluated */
+    int64_t candidates;          /* tracks with a content vector */
+    double genre_precision;      /* exact neighbours */
+    double random_precision;     /* expected share of k random candidates */
+    double index_genre_precision; /* neighbours from the index; NAN without one */
+    double index_recall;         /* (tracks in both the index and the exact top k) / k; NAN without one */
+    double exact_ms, index_ms;   /* mean wall milliseconds per query, batched search */
+} tt_similar_scores;
+
+/*
+ * Scores @vec (n_tracks x @d unit vectors of @ds, rows of zeros = no content) at cut-off @k
+ * over at most @max_queries query tracks (a seeded sample when there are more); @ix (may be
+ * NULL) is an index over the same vectors.
+ */
+int tt_eval_similar(const tt_dataset *ds, const float *vec, int d, const tt_ann *ix, int k,
+                    int64_t max_queries, uint64_t seed, tt_similar_scores *out, tt_err *err);
 
 #endif

@@ -7,6 +7,7 @@
 #define TT_MODELS_H
 
 #include "tt/als.h"
+#include "tt/content.h"
 #include "tt/model.h"
 
 enum tt_tier { TT_TIER_FREE, TT_TIER_STARTER, TT_TIER_PRO, TT_TIER_ENTERPRISE };
@@ -14,6 +15,7 @@ enum tt_tier { TT_TIER_FREE, TT_TIER_STARTER, TT_TIER_PRO, TT_TIER_ENTERPRISE };
 /* Options for every model; each model reads its own part. */
 typedef struct tt_model_opts {
     tt_als_params als;
+    tt_content_params content;
     double trending_half_life_days; /* time decay of the trending model */
     uint64_t seed;
     int threads;                    /* 0 = one per core */
@@ -23,7 +25,7 @@ typedef struct tt_model_opts {
 tt_model_opts tt_model_opts_default(void);
 
 typedef struct tt_model_info {
-    const char *name;  /* "als", "popularity", "trending", "genre" */
+    const char *name;  /* "als", "popularity", "trending", "genre", "content" */
     enum tt_tier tier;
     const char *summary;
 } tt_model_info;

@@ -46,5 +46,25 @@ int tt_cmd_train(int argc, char **argv);
 int tt_cmd_recommend(int argc, char **argv);
 int tt_cmd_evaluate(int argc, char **argv);
 int tt_cmd_serve(int argc, char **argv);
+int tt_cmd_index(int argc, char **argv);
+
+struct tt_ann_cli;
+struct tt_content_params;
+struct tt_dataset;
+/* evaluate --similar (cmd_evaluate_similar.c); returns the exit code. */
+int tt_cli_evaluate_similar(const tt_config *cfg, const struct tt_dataset *ds,
+                            const struct tt_content_params *cp, const struct tt_ann_cli *ac,
+                            bool build_index, int k, int64_t max_queries, uint64_t seed,
+                            bool json);
+
+/* MODEL_DIR/faiss_indexes/content.idx */
+void tt_cli_index_path(const tt_config *cfg, char *buf, size_t n);
+struct tt_ann_params;
+/*
+ * Builds the index of @n x @d content vectors of catalog @catalog with @p and writes it
+ * (temporary name, rename) with a JSON sidecar; prints one summary line.
+ */
+int tt_cli_write_index(const tt_config *cfg, const float *vec, int64_t n, int d,
+                       uint64_t catalog, const struct tt_ann_params *p, tt_err *err);
 
 #endif

@@ -19,6 +19,8 @@
 #define USAGE                                                                                      \
     "tunetrail evaluate [--split random|time|last] [--holdout F] [--k K] [--seed S]\n"             \
     "       [--models a,b|all] [--json] [--test-file FILE.csv] [--threads N]\n"                    \
+    "       tunetrail evaluate --similar [--k 10] [--queries N] [--json]\n"                          \
+    "       [--type flat|ivf|hnsw --nlist N --nprobe N --m M --ef-search N] [content options]\n"   \
     "       [model options: --factors N --regularization X --alpha X --iterations N\n"             \
     "        --scaling linear|log|bm25 --bm25-k1 X --bm25-b X ...]"
 
@@ -31,8 +33,10 @@ struct eval_args {
     const char *split, *models, *test_file;
     double holdout;
     int k;
-    bool json;
+    bool json, similar;
+    int64_t queries;
     struct tt_train_cli train;
+    struct tt_ann_cli ann;
 };
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -279,7 +283,8 @@ static void bind_opts(struct eval_args *a, struct tt_opt *opts)
 
     memset(a, 0, sizeof(*a));
     a->holdout = NAN;
-    a->k = 20;
+    a->k = 0; /* 20 for recommendations, 10 for similar tracks */
+    a->queries = 10000;
     opts[i++] = (struct tt_opt){"--split", TT_OPT_STR, &a->split, "random (default), time or last"};
     opts[i++] = (struct tt_opt){"--holdout", TT_OPT_DOUBLE, &a->holdout,
                                 "share held out for testing, in (0, 1) (default 0.2)"};
@@ -291,13 +296,48 @@ static void bind_opts(struct eval_args *a, struct tt_opt *opts)
                                 "print one JSON document instead of a table"};
     opts[i++] = (struct tt_opt){"--test-file", TT_OPT_STR, &a->test_file,
                                 "no split: evaluate against this interactions CSV"};
+    opts[i++] = (struct tt_opt){"--similar", TT_OPT_BOOL, &a->similar,
+                                "judge similar tracks (content vectors, index) by genre labels"};
+    opts[i++] = (struct tt_opt){"--queries", TT_OPT_I64, &a->queries,
+                                "--similar: most query tracks, a seeded sample (10000)"};
+    tt_ann_cli_init(&a->ann, opts + i, true);
+    i += TT_ANN_OPTS_MAX;
     tt_train_cli_init(&a->train, opts + i);
+}
+
+static int evaluate_similar(struct eval_args *a, const tt_config *cfg)
+{
+    tt_dataset *ds = NULL;
+    tt_store *store;
+    tt_err err = {0};
+    int rc;
+
+    if ((rc = tt_train_cli_finish(&a->train)) != 0 || (rc = tt_ann_cli_finish(&a->ann)) != 0)
+        return rc;
+    if (a->split || a->test_file || a->models || !isnan(a->holdout))
+        return usage_error("--similar takes no --split, --holdout, --test-file or --models");
+    if (a->k < 1 || a->k > 1000)
+        return usage_error("invalid --k %d: must be 1..1000 with --similar", a->k);
+    if (a->queries < 1)
+        return usage_error("invalid --queries %lld: must be >= 1", (long long)a->queries);
+    a->ann.params.threads = a->train.opts.threads;
+    a->ann.params.seed = a->train.opts.seed;
+    store = tt_cli_open_store(cfg);
+    rc = tt_dataset_load(store, &ds, &err);
+    tt_store_close(store);
+    if (rc < 0)
+        return tt_cli_fail(&err, rc);
+    rc = tt_cli_evaluate_similar(cfg, ds, &a->train.opts.content, &a->ann,
+                                 strcmp(a->ann.type, "auto") != 0, a->k, a->queries,
+                                 a->train.opts.seed, a->json);
+    tt_dataset_free(ds);
+    return rc;
 }
 
 int tt_cmd_evaluate(int argc, char **argv)
 {
     struct eval_args a;
-    struct tt_opt opts[6 + TT_TRAIN_OPTS_MAX + 1];
+    struct tt_opt opts[8 + TT_ANN_OPTS_MAX + TT_TRAIN_OPTS_MAX + 1];
     const char *names[MAX_MODELS];
     tt_split_params sp;
     tt_config cfg;
@@ -309,6 +349,10 @@ int tt_cmd_evaluate(int argc, char **argv)
 
     bind_opts(&a, opts);
     tt_cli_parse(argc, argv, USAGE, opts, &cfg, pos, 0, &npos);
+    if (a.k == 0)
+        a.k = a.similar ? 10 : 20;
+    if (a.similar)
+        return evaluate_similar(&a, &cfg);
     if ((rc = tt_train_cli_finish(&a.train)) != 0 || (rc = check_split(&a, &sp)) != 0 ||
         (rc = parse_models(a.models, names, &n_names)) != 0)
         return rc;

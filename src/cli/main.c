@@ -17,6 +17,7 @@ static const struct cmd commands[] = {
     {"generate", tt_cmd_generate, "fill the database with deterministic synthetic data"},
     {"stats", tt_cmd_stats, "print what the database holds"},
     {"train", tt_cmd_train, "train the models of a tier and write them to MODEL_DIR"},
+    {"index", tt_cmd_index, "build the FAISS content-similarity index into MODEL_DIR"},
     {"evaluate", tt_cmd_evaluate, "compare models offline (Recall@K, NDCG@K, MRR, coverage)"},
     {"serve", tt_cmd_serve, "answer recommendation requests over HTTP (port 8001)"},
     {"recommend", tt_cmd_recommend, "print recommendations for a user or a file of users"},

@@ -24,6 +24,12 @@ void tt_train_cli_init(struct tt_train_cli *tc, struct tt_opt *slots)
     tc->cg_steps = a->cg_steps;
     tc->half_life = tc->opts.trending_half_life_days;
     tc->seed = (int64_t)tc->opts.seed;
+    tc->w_audio = tc->opts.content.w_audio;
+    tc->w_key = tc->opts.content.w_key;
+    tc->w_genre = tc->opts.content.w_genre;
+    tc->w_embedding = tc->opts.content.w_embedding;
+    tc->genre_dims = tc->opts.content.genre_dims;
+    tc->centres = tc->opts.content.max_centres;
     slots[i++] = (struct tt_opt){"--factors", TT_OPT_INT, &tc->factors, "ALS factors"};
     slots[i++] = (struct tt_opt){"--regularization", TT_OPT_DOUBLE, &tc->regularization,
                                  "ALS L2 regularization"};
@@ -42,6 +48,18 @@ void tt_train_cli_init(struct tt_train_cli *tc, struct tt_opt *slots)
     slots[i++] = (struct tt_opt){"--threads", TT_OPT_INT, &tc->threads,
                                  "training threads (0 = one per core)"};
     slots[i++] = (struct tt_opt){"--seed", TT_OPT_I64, &tc->seed, "random seed"};
+    slots[i++] = (struct tt_opt){"--w-audio", TT_OPT_DOUBLE, &tc->w_audio,
+                                 "content: weight of the audio features"};
+    slots[i++] = (struct tt_opt){"--w-key", TT_OPT_DOUBLE, &tc->w_key,
+                                 "content: weight of key inside the audio features"};
+    slots[i++] = (struct tt_opt){"--w-genre", TT_OPT_DOUBLE, &tc->w_genre,
+                                 "content: weight of the genres"};
+    slots[i++] = (struct tt_opt){"--w-embedding", TT_OPT_DOUBLE, &tc->w_embedding,
+                                 "content: weight of the track embedding"};
+    slots[i++] = (struct tt_opt){"--genre-dims", TT_OPT_INT, &tc->genre_dims,
+                                 "content: most common genres given a dimension"};
+    slots[i++] = (struct tt_opt){"--centres", TT_OPT_INT, &tc->centres,
+                                 "content: most centres of a listener's profile"};
     slots[i] = (struct tt_opt){0};
 }
 
@@ -89,9 +107,75 @@ int tt_train_cli_finish(struct tt_train_cli *tc)
     a->bm25_k1 = (float)tc->bm25_k1;
     a->bm25_b = (float)tc->bm25_b;
     a->log_eps = (float)tc->log_eps;
+    tc->opts.content.w_audio = (float)tc->w_audio;
+    tc->opts.content.w_key = (float)tc->w_key;
+    tc->opts.content.w_genre = (float)tc->w_genre;
+    tc->opts.content.w_embedding = (float)tc->w_embedding;
+    tc->opts.content.genre_dims = tc->genre_dims;
+    tc->opts.content.max_centres = tc->centres;
+    {
+        tt_err err = {0};
+        if (tt_content_params_check(&tc->opts.content, &err) < 0)
+            return bad(err.field[0] ? err.field : "content weights",
+                       "finite weights >= 0, not all zero; --genre-dims 0..4096; "
+                       "--centres 1..16");
+    }
     tc->opts.trending_half_life_days = tc->half_life;
     tc->opts.threads = tc->threads;
     tc->opts.seed = (uint64_t)tc->seed;
+    return 0;
+}
+
+void tt_ann_cli_init(struct tt_ann_cli *ac, struct tt_opt *slots, bool build)
+{
+    int i = 0;
+
+    memset(ac, 0, sizeof(*ac));
+    ac->params = tt_ann_params_default();
+    ac->type = "auto";
+    ac->m = ac->params.m;
+    ac->ef_construction = ac->params.ef_construction;
+    if (build) {
+        slots[i++] = (struct tt_opt){"--type", TT_OPT_STR, &ac->type,
+                                     "index type: flat|ivf|hnsw|auto (default auto: exact up to "
+                                     "20,000 tracks, HNSW up to 2 million, IVF beyond)"};
+        slots[i++] = (struct tt_opt){"--nlist", TT_OPT_INT, &ac->nlist,
+                                     "IVF inverted lists (default about 4 sqrt(tracks))"};
+        slots[i++] = (struct tt_opt){"--m", TT_OPT_INT, &ac->m, "HNSW links per node (32)"};
+        slots[i++] = (struct tt_opt){"--ef-construction", TT_OPT_INT, &ac->ef_construction,
+                                     "HNSW candidate list while building (80)"};
+    }
+    slots[i++] = (struct tt_opt){"--nprobe", TT_OPT_INT, &ac->nprobe,
+                                 "IVF lists visited per query (default 32)"};
+    slots[i++] = (struct tt_opt){"--ef-search", TT_OPT_INT, &ac->ef_search,
+                                 "HNSW candidate list while searching (default 64)"};
+    slots[i] = (struct tt_opt){0};
+}
+
+int tt_ann_cli_finish(struct tt_ann_cli *ac)
+{
+    int t = tt_ann_type_parse(ac->type);
+
+    if (t < 0)
+        return bad("--type", "flat, ivf, hnsw or auto");
+    if (ac->nlist < 0 || ac->nlist > 1000000)
+        return bad("--nlist", "1..1000000 (0 = automatic)");
+    if (ac->nprobe < 0 || ac->nprobe > 1000000)
+        return bad("--nprobe", "1..1000000 (0 = default)");
+    if (ac->m < 2 || ac->m > 256)
+        return bad("--m", "2..256");
+    if (ac->ef_construction < 1 || ac->ef_construction > 100000)
+        return bad("--ef-construction", "1..100000");
+    if (ac->ef_search < 0 || ac->ef_search > 100000)
+        return bad("--ef-search", "1..100000 (0 = default)");
+    ac->params.type = (enum tt_ann_type)t;
+    ac->params.nlist = ac->nlist;
+    if (ac->nprobe)
+        ac->params.nprobe = ac->nprobe;
+    ac->params.m = ac->m;
+    ac->params.ef_construction = ac->ef_construction;
+    if (ac->ef_search)
+        ac->params.ef_search = ac->ef_search;
     return 0;
 }
 

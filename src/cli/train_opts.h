@@ -6,9 +6,10 @@
 #define TT_CLI_TRAIN_OPTS_H
 
 #include "cli.h"
+#include "tt/ann.h"
 #include "tt/models.h"
 
-#define TT_TRAIN_OPTS_MAX 13
+#define TT_TRAIN_OPTS_MAX 19
 
 struct tt_train_cli {
     tt_model_opts opts; /* the result, valid after tt_train_cli_finish */
@@ -16,6 +17,8 @@ struct tt_train_cli {
     double regularization, alpha, bm25_k1, bm25_b, half_life, log_eps;
     int factors, iterations, cg_steps, threads;
     int64_t seed;
+    double w_audio, w_key, w_genre, w_embedding;
+    int genre_dims, centres;
 };
 
 /*
@@ -25,6 +28,23 @@ struct tt_train_cli {
 void tt_train_cli_init(struct tt_train_cli *tc, struct tt_opt *slots);
 /* Validates the parsed values into tc->opts. Returns 0, or 2 after printing why. */
 int tt_train_cli_finish(struct tt_train_cli *tc);
+
+/* The index options `index`, `evaluate --similar` and `serve` share. */
+#define TT_ANN_OPTS_MAX 6
+
+struct tt_ann_cli {
+    tt_ann_params params; /* the result, valid after tt_ann_cli_finish */
+    const char *type;
+    int nlist, nprobe, m, ef_construction, ef_search;
+};
+
+/*
+ * Fills @slots (room for TT_ANN_OPTS_MAX entries plus a terminating zero entry) with the
+ * index options; @build false binds only the search-time ones (--nprobe, --ef-search).
+ */
+void tt_ann_cli_init(struct tt_ann_cli *ac, struct tt_opt *slots, bool build);
+/* Validates into ac->params. Returns 0, or 2 after printing why. */
+int tt_ann_cli_finish(struct tt_ann_cli *ac);
 
 /* "20261126T162100Z" for Unix time @t. */
 void tt_cli_version_string(int64_t t, char *buf, size_t n);

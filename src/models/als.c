@@ -12,6 +12,7 @@
  */
 #include "tt/als.h"
 #include "tt/core.h"
+#include "kernels.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -68,34 +69,7 @@ tt_als_params tt_als_params_default(void)
     return p;
 }
 
-/* ---- small dense kernels; compiled for AVX2+FMA and plain x86-64, picked at load ---- */
-
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
-/* "avx2" (and not "arch=haswell", which the resolver matches by CPU model, not features). */
-#define TT_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define TT_CLONES
-#endif
-
-#define TT_KERNEL static inline __attribute__((always_inline))
-
-/*
- * The kernels are inlined into the functions that loop over them (cg_solve, exact_solve,
- * row_loss), which are the ones compiled twice: a call per 64-float vector would cost as
- * much as the arithmetic.
- */
-TT_KERNEL float dot(const float *restrict a, const float *restrict b, int k)
-{
-    float s[8] = {0};
-    int i = 0;
-
-    for (; i + 8 <= k; i += 8)
-        for (int j = 0; j < 8; j++)
-            s[j] += a[i + j] * b[i + j];
-    for (; i < k; i++)
-        s[0] += a[i] * b[i];
-    return ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
-}
+/* ---- small dense kernels (dot and the clone macros in kernels.h) ---- */
 
 TT_KERNEL void axpy(float a, const float *restrict x, float *restrict y, int k)
 {

@@ -2,6 +2,7 @@
  * The model table: names, tiers, how to train each, and how to load any saved model.
  */
 #include "tt/models.h"
+#include "tt/content.h"
 #include "tt/core.h"
 #include "tt/popularity.h"
 
@@ -14,6 +15,7 @@ static const tt_model_info table[] = {
     {"popularity", TT_TIER_FREE, "all-time most popular tracks"},
     {"trending", TT_TIER_FREE, "popularity with exponential time decay"},
     {"genre", TT_TIER_FREE, "best tracks of the user's genres, mixed in proportion"},
+    {"content", TT_TIER_STARTER, "content similarity: audio features, genres, embeddings"},
     {NULL, TT_TIER_FREE, NULL},
 };
 
@@ -23,6 +25,7 @@ tt_model_opts tt_model_opts_default(void)
 
     memset(&o, 0, sizeof(o));
     o.als = tt_als_params_default();
+    o.content = tt_content_params_default();
     o.trending_half_life_days = 7.0;
     o.seed = 42;
     return o;
@@ -70,6 +73,11 @@ int tt_models_train(const char *name, const tt_train_set *ts, const tt_model_opt
         return tt_popularity_train(ts, TT_POP_ALL_TIME, 0.0, out, err);
     if (strcmp(name, "trending") == 0)
         return tt_popularity_train(ts, TT_POP_TRENDING, o->trending_half_life_days, out, err);
+    if (strcmp(name, "content") == 0) {
+        tt_content_params p = o->content;
+        p.seed = o->seed;
+        return tt_content_train(ts, &p, out, err);
+    }
     return tt_popularity_train(ts, TT_POP_GENRE, 0.0, out, err);
 }
 
@@ -95,6 +103,7 @@ static const struct {
 } loaders[] = {
     {"als", tt__als_load},
     {"popularity", tt__popularity_load},
+    {"content", tt__content_load},
 };
 
 int tt_model_load(const char *path, uint64_t catalog, tt_model **out, tt_err *err)

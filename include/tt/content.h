@@ -1,0 +1,81 @@
+/*
+ * content.h - content-based similarity: each track as a unit vector built from what it
+ * sounds like (audio features, its embedding when the catalog has one) and its genres, so
+ * tracks nobody has played yet have neighbours too; and each listener as up to a few
+ * weighted centres of the vectors of what they played and liked.
+ *
+ * A track's vector is [audio | genres | embedding], then scaled to unit length:
+ *   audio:     the ten scalar audio features standardised by the catalog's mean and
+ *              standard deviation (unknown = the mean), and key as a point on the circle
+ *              of the twelve pitch classes (cos, sin of 2 pi key / 12) times w_key, so
+ *              B (11) is as close to C (0) as C# (1) is;
+ *   genres:    one dimension per genre among the catalog's genre_dims most common, the
+ *              track's genres sharing unit length;
+ *   embedding: each dimension standardised over the tracks that have one.
+ * Each part is multiplied by its weight / sqrt(its dimensions), so a part's expected share
+ * of the squared length is its weight squared whatever its size. Cosine similarity of two
+ * vectors is then their inner product, which the FAISS index (tt/ann.h) searches.
+ * docs/models.md documents the parameters and their defaults.
+ */
+#ifndef TT_CONTENT_H
+#define TT_CONTENT_H
+
+#include <stdint.h>
+
+#include "tt/ann.h"
+#include "tt/dataset.h"
+#include "tt/model.h"
+
+typedef struct tt_content_params {
+    float w_audio;          /* weight of the audio features (default 1) */
+    float w_key;            /* key's weight inside the audio part (default 0.5) */
+    float w_genre;          /* weight of the genres (default 0.5) */
+    float w_embedding;      /* weight of the embedding (default 1) */
+    int genre_dims;         /* genres with their own dimension, most common first (64) */
+    int max_centres;        /* centres of a listener's profile (default 3) */
+    int tracks_per_centre;  /* positives needed for each further centre (default 20) */
+    uint64_t seed;          /* k-means of the listener centres */
+} tt_content_params;
+
+tt_content_params tt_content_params_default(void);
+
+/* TT_EINVAL (field named) when a weight is negative or not finite, or all are zero. */
+int tt_content_params_check(const tt_content_params *p, tt_err *err);
+
+/*
+ * The content vectors of @ds's tracks: *vec gets n_tracks x *d floats (malloc'd), each row
+ * of unit length, or all zeros for a track with no features, genre or embedding.
+ */
+int tt_content_vectors(const tt_dataset *ds, const tt_content_params *p, float **vec, int *d,
+                       tt_err *err);
+
+/*
+ * Trains the content model on @ts: the track vectors and every listener's centres
+ * (weighted spherical k-means over their positives, weights log(1 + r)).
+ */
+int tt_content_train(const tt_train_set *ts, const tt_content_params *p, tt_model **out,
+                     tt_err *err);
+
+/* The model's vectors (n_tracks x *d, borrowed) and whether track @t has one. */
+const float *tt_content_model_vectors(const tt_model *m, int *d);
+int tt_content_has_vector(const tt_model *m, int32_t t);
+
+/*
+ * Hands @ix (built over this model's vectors) to the model, which then answers similar
+ * tracks and listener recommendations from it instead of scanning the catalog; the model
+ * frees it. @ix NULL detaches (and frees) the current one.
+ */
+void tt_content_attach_index(tt_model *m, tt_ann *ix);
+const tt_ann *tt_content_index(const tt_model *m);
+
+/* What an index over this model's vectors must have been built for (tt_ann_load). */
+tt_ann_meta tt_content_index_expect(const tt_model *m);
+
+/* Cosine similarity of tracks @a and @b in the model's space. */
+float tt_content_similarity(const tt_model *m, int32_t a, int32_t b);
+
+/* Loader for the model registry (model_io.c). */
+struct tt_mfile;
+int tt__content_load(struct tt_mfile *f, tt_model **out, tt_err *err);
+
+#endif

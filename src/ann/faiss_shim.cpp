@@ -1,0 +1,286 @@
+/*
+ * The engine's only C++: tt_ann (tt/ann.h) over FAISS. Every entry point catches every
+ * exception, so no C++ exception ever unwinds into C: FAISS errors become TT_EINTERNAL or
+ * TT_ECORRUPT with FAISS's message, allocation failures TT_ENOMEM.
+ */
+extern "C" {
+#include "tt/ann.h"
+#include "tt/core.h"
+}
+
+#include <faiss/IndexFlat.h>
+#include <faiss/IndexHNSW.h>
+#include <faiss/IndexIVFFlat.h>
+#include <faiss/impl/FaissException.h>
+#include <faiss/impl/io.h>
+#include <faiss/index_io.h>
+
+#include <omp.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+struct tt_ann {
+    faiss::Index *index;
+    enum tt_ann_type type;
+};
+
+namespace {
+
+/* Runs @f, turning any exception into an error code (@what names the operation). */
+template <class F>
+int guarded(tt_err *err, int fail_code, const char *what, F f)
+{
+    try {
+        return f();
+    } catch (const std::bad_alloc &) {
+        return tt_err_set(err, TT_ENOMEM, "%s: out of memory", what);
+    } catch (const faiss::FaissException &e) {
+        return tt_err_set(err, fail_code, "%s: %s", what, e.what());
+    } catch (const std::exception &e) {
+        return tt_err_set(err, fail_code, "%s: %s", what, e.what());
+    } catch (...) {
+        return tt_err_set(err, fail_code, "%s: unknown error", what);
+    }
+}
+
+/* Restores the calling thread's OpenMP thread count when it goes out of scope. */
+struct omp_threads {
+    int saved;
+    explicit omp_threads(int n) : saved(omp_get_max_threads()) { omp_set_num_threads(n); }
+    ~omp_threads() { omp_set_num_threads(saved); }
+    omp_threads(const omp_threads &) = delete;
+    omp_threads &operator=(const omp_threads &) = delete;
+};
+
+enum tt_ann_type type_of(const faiss::Index *ix)
+{
+    if (dynamic_cast<const faiss::IndexHNSW *>(ix))
+        return TT_ANN_HNSW;
+    if (dynamic_cast<const faiss::IndexIVF *>(ix))
+        return TT_ANN_IVF;
+    if (dynamic_cast<const faiss::IndexFlat *>(ix))
+        return TT_ANN_FLAT;
+    return TT_ANN_AUTO;
+}
+
+int default_nlist(int64_t n)
+{
+    int64_t nl = (int64_t)(4.0 * std::sqrt((double)n));
+    /* k-means wants about 39 training points per list */
+    if (nl > n / 39)
+        nl = n / 39;
+    return (int)(nl < 1 ? 1 : nl);
+}
+
+} // namespace
+
+extern "C" {
+
+tt_ann_params tt_ann_params_default(void)
+{
+    tt_ann_params p;
+    std::memset(&p, 0, sizeof(p));
+    p.type = TT_ANN_AUTO;
+    p.nprobe = 32;
+    p.m = 32;
+    p.ef_construction = 80;
+    p.ef_search = 64;
+    p.seed = 1234;
+    return p;
+}
+
+enum tt_ann_type tt_ann_auto_type(int64_t n)
+{
+    if (n <= 20000)
+        return TT_ANN_FLAT;
+    return n <= 2000000 ? TT_ANN_HNSW : TT_ANN_IVF;
+}
+
+const char *tt_ann_type_name(enum tt_ann_type t)
+{
+    switch (t) {
+    case TT_ANN_FLAT: return "flat";
+    case TT_ANN_IVF: return "ivf";
+    case TT_ANN_HNSW: return "hnsw";
+    default: return "auto";
+    }
+}
+
+int tt_ann_type_parse(const char *s)
+{
+    static const char *const names[] = {"auto", "flat", "ivf", "hnsw"};
+    for (int i = 0; i < 4; i++)
+        if (s && std::strcmp(s, names[i]) == 0)
+            return i;
+    return -1;
+}
+
+static int check_build(int64_t n, int d, const tt_ann_params *p, tt_err *err)
+{
+    if (n < 1 || d < 1)
+        return tt_err_set(err, TT_EINVAL, "an index needs at least one vector of dimension >= 1 "
+                                          "(got %lld x %d)", (long long)n, d);
+    if (p->type < TT_ANN_AUTO || p->type > TT_ANN_HNSW)
+        return tt_err_set_field(err, TT_EINVAL, "type", "unknown index type %d", (int)p->type);
+    if (p->nlist < 0 || p->nprobe < 0 || p->m < 0 || p->ef_construction < 0 || p->ef_search < 0)
+        return tt_err_set(err, TT_EINVAL, "index parameters must not be negative");
+    if (p->m == 1 || p->m > 256)
+        return tt_err_set_field(err, TT_EINVAL, "m", "HNSW m must be 2..256 (got %d)", p->m);
+    if (p->nlist > n)
+        return tt_err_set_field(err, TT_EINVAL, "nlist",
+                                "nlist %d exceeds the %lld vectors to index", p->nlist,
+                                (long long)n);
+    return 0;
+}
+
+int tt_ann_build(const float *x, int64_t n, int d, const tt_ann_params *p, tt_ann **out,
+                 tt_err *err)
+{
+    *out = nullptr;
+    int rc = check_build(n, d, p, err);
+    if (rc < 0)
+        return rc;
+    return guarded(err, TT_EINTERNAL, "building the index", [&]() -> int {
+        omp_threads th(tt_threads_resolve(p->threads));
+        enum tt_ann_type type = p->type == TT_ANN_AUTO ? tt_ann_auto_type(n) : p->type;
+        faiss::Index *ix = nullptr;
+        try {
+            if (type == TT_ANN_FLAT) {
+                ix = new faiss::IndexFlatIP(d);
+            } else if (type == TT_ANN_HNSW) {
+                auto *h = new faiss::IndexHNSWFlat(d, p->m ? p->m : 32,
+                                                   faiss::METRIC_INNER_PRODUCT);
+                h->hnsw.efConstruction = p->ef_construction ? p->ef_construction : 80;
+                h->hnsw.efSearch = p->ef_search ? p->ef_search : 64;
+                ix = h;
+            } else {
+                int nlist = p->nlist ? p->nlist : default_nlist(n);
+                auto *q = new faiss::IndexFlatIP(d);
+                auto *ivf = new faiss::IndexIVFFlat(q, d, (size_t)nlist,
+                                                    faiss::METRIC_INNER_PRODUCT);
+                ivf->own_fields = true;
+                ivf->cp.seed = (int)(p->seed & 0x7fffffff);
+                ivf->nprobe = (size_t)(p->nprobe ? p->nprobe : 32);
+                if (ivf->nprobe > (size_t)nlist)
+                    ivf->nprobe = (size_t)nlist;
+                ix = ivf;
+                ivf->train(n, x);
+            }
+            ix->add(n, x);
+        } catch (...) {
+            delete ix;
+            throw;
+        }
+        tt_ann *a = new tt_ann;
+        a->index = ix;
+        a->type = type;
+        *out = a;
+        return 0;
+    });
+}
+
+int tt_ann_search(const tt_ann *ix, const float *q, int64_t nq, int k, float *sim,
+                  int64_t *ids, tt_err *err)
+{
+    if (!ix || nq < 0 || k < 1)
+        return tt_err_set(err, TT_EINVAL, "search needs an index, nq >= 0 and k >= 1");
+    if (nq == 0)
+        return 0;
+    return guarded(err, TT_EINTERNAL, "searching the index", [&]() -> int {
+        /* A request is one query on a serving thread: no OpenMP team for it. */
+        omp_threads th(nq < 8 ? 1 : tt_threads_resolve(0));
+        static_assert(sizeof(faiss::Index::idx_t) == sizeof(int64_t), "64-bit FAISS ids");
+        ix->index->search(nq, q, k, sim, reinterpret_cast<faiss::Index::idx_t *>(ids));
+        return 0;
+    });
+}
+
+int tt_ann_set_search(tt_ann *ix, int nprobe, int ef_search, tt_err *err)
+{
+    if (nprobe < 0 || ef_search < 0)
+        return tt_err_set(err, TT_EINVAL, "nprobe and efSearch must not be negative");
+    if (auto *ivf = dynamic_cast<faiss::IndexIVF *>(ix->index)) {
+        if (nprobe > 0)
+            ivf->nprobe = (size_t)nprobe > ivf->nlist ? ivf->nlist : (size_t)nprobe;
+    } else if (auto *h = dynamic_cast<faiss::IndexHNSW *>(ix->index)) {
+        if (ef_search > 0)
+            h->hnsw.efSearch = ef_search;
+    }
+    return 0;
+}
+
+enum tt_ann_type tt_ann_type_of(const tt_ann *ix) { return ix->type; }
+int tt_ann_dim(const tt_ann *ix) { return (int)ix->index->d; }
+int64_t tt_ann_size(const tt_ann *ix) { return (int64_t)ix->index->ntotal; }
+
+int tt_ann_nprobe(const tt_ann *ix)
+{
+    auto *ivf = dynamic_cast<const faiss::IndexIVF *>(ix->index);
+    return ivf ? (int)ivf->nprobe : 0;
+}
+
+int tt_ann_nlist(const tt_ann *ix)
+{
+    auto *ivf = dynamic_cast<const faiss::IndexIVF *>(ix->index);
+    return ivf ? (int)ivf->nlist : 0;
+}
+
+int tt_ann_ef_search(const tt_ann *ix)
+{
+    auto *h = dynamic_cast<const faiss::IndexHNSW *>(ix->index);
+    return h ? h->hnsw.efSearch : 0;
+}
+
+int tt_ann_m(const tt_ann *ix)
+{
+    auto *h = dynamic_cast<const faiss::IndexHNSW *>(ix->index);
+    return h ? h->hnsw.nb_neighbors(1) : 0;
+}
+
+int tt_ann_serialize(const tt_ann *ix, uint8_t **buf, size_t *len, tt_err *err)
+{
+    *buf = nullptr;
+    *len = 0;
+    return guarded(err, TT_EINTERNAL, "serialising the index", [&]() -> int {
+        faiss::VectorIOWriter w;
+        faiss::write_index(ix->index, &w);
+        *buf = static_cast<uint8_t *>(tt_malloc(w.data.size() ? w.data.size() : 1));
+        std::memcpy(*buf, w.data.data(), w.data.size());
+        *len = w.data.size();
+        return 0;
+    });
+}
+
+int tt_ann_deserialize(const uint8_t *buf, size_t len, tt_ann **out, tt_err *err)
+{
+    *out = nullptr;
+    return guarded(err, TT_ECORRUPT, "reading the index", [&]() -> int {
+        faiss::VectorIOReader r;
+        r.data.assign(buf, buf + len);
+        faiss::Index *ix = faiss::read_index(&r);
+        enum tt_ann_type t = type_of(ix);
+        if (t == TT_ANN_AUTO || ix->metric_type != faiss::METRIC_INNER_PRODUCT) {
+            delete ix;
+            return tt_err_set(err, TT_ECORRUPT, "reading the index: not an inner-product "
+                                                "flat, IVF or HNSW index");
+        }
+        tt_ann *a = new tt_ann;
+        a->index = ix;
+        a->type = t;
+        *out = a;
+        return 0;
+    });
+}
+
+void tt_ann_free(tt_ann *ix)
+{
+    if (!ix)
+        return;
+    delete ix->index;
+    delete ix;
+}
+
+} // extern "C"

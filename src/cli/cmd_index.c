@@ -1,0 +1,112 @@
+/*
+ * tunetrail index: build the FAISS index of the catalog's content vectors into
+ * MODEL_DIR/faiss_indexes/ (also run by `train --tier starter`).
+ */
+#include "cli.h"
+#include "train_opts.h"
+#include "tt/ann.h"
+#include "tt/content.h"
+#include "tt/core.h"
+#include "tt/fileio.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define USAGE                                                                                      \
+    "tunetrail index [--type flat|ivf|hnsw|auto] [--nlist N] [--nprobe N] [--m M]\n"               \
+    "       [--ef-construction N] [--ef-search N] [--threads N]\n"                                 \
+    "       [content options: --w-audio X --w-key X --w-genre X --w-embedding X --genre-dims N]"
+
+void tt_cli_index_path(const tt_config *cfg, char *buf, size_t n)
+{
+    snprintf(buf, n, "%s/faiss_indexes/content.idx", cfg->model_dir);
+}
+
+static int write_sidecar(const tt_config *cfg, const tt_ann *ix, const tt_ann_meta *meta,
+                         const char *path, tt_err *err)
+{
+    char side[1200], catalog[32];
+    json_t *j;
+    char *text;
+    int rc;
+
+    snprintf(side, sizeof(side), "%s/faiss_indexes/content.json", cfg->model_dir);
+    snprintf(catalog, sizeof(catalog), "%016llx", (unsigned long long)meta->catalog);
+    j = json_pack("{s:s, s:s, s:s, s:I, s:i, s:I, s:f, s:i, s:i, s:i, s:i}", "index", "content",
+                  "type", tt_ann_type_name(tt_ann_type_of(ix)), "file", path, "tracks",
+                  (json_int_t)meta->n, "dim", meta->d, "created_at",
+                  (json_int_t)meta->created_at, "build_seconds", meta->build_seconds, "m",
+                  tt_ann_m(ix), "ef_search", tt_ann_ef_search(ix), "nlist", tt_ann_nlist(ix),
+                  "nprobe", tt_ann_nprobe(ix));
+    json_object_set_new(j, "catalog", json_string(catalog));
+    text = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
+    json_decref(j);
+    rc = tt_write_file_atomic(side, text, strlen(text), err);
+    free(text);
+    return rc;
+}
+
+int tt_cli_write_index(const tt_config *cfg, const float *vec, int64_t n, int d,
+                       uint64_t catalog, const tt_ann_params *p, tt_err *err)
+{
+    char path[1200];
+    tt_ann_meta meta = {catalog, tt_ann_vectors_checksum(vec, n, d), n, d, tt_unix_time(), 0};
+    tt_ann *ix = NULL;
+    double t0 = tt_now();
+    struct stat st;
+    int rc;
+
+    tt_cli_index_path(cfg, path, sizeof(path));
+    fprintf(stderr, "index: %lld tracks x %d dimensions, type %s\n", (long long)n, d,
+            tt_ann_type_name(p->type == TT_ANN_AUTO ? tt_ann_auto_type(n) : p->type));
+    rc = tt_ann_build(vec, n, d, p, &ix, err);
+    if (rc < 0)
+        return rc;
+    meta.build_seconds = tt_now() - t0;
+    rc = tt_ann_save(ix, &meta, path, err);
+    if (rc == 0)
+        rc = write_sidecar(cfg, ix, &meta, path, err);
+    if (rc == 0)
+        printf("%-11s %-8s %7.2f s  %s (%s, %.1f MB)\n", "index", "starter", meta.build_seconds,
+               path, tt_ann_type_name(tt_ann_type_of(ix)),
+               stat(path, &st) == 0 ? (double)st.st_size / 1e6 : 0.0);
+    tt_ann_free(ix);
+    return rc;
+}
+
+int tt_cmd_index(int argc, char **argv)
+{
+    struct tt_train_cli tc;
+    struct tt_ann_cli ac;
+    struct tt_opt opts[TT_ANN_OPTS_MAX + TT_TRAIN_OPTS_MAX + 1];
+    tt_config cfg;
+    char *pos[1];
+    int npos, rc, d = 0;
+    tt_store *s;
+    tt_dataset *ds = NULL;
+    float *vec = NULL;
+    tt_err err = {0};
+
+    tt_ann_cli_init(&ac, opts, true);
+    tt_train_cli_init(&tc, opts + TT_ANN_OPTS_MAX);
+    tt_cli_parse(argc, argv, USAGE, opts, &cfg, pos, 0, &npos);
+    if ((rc = tt_ann_cli_finish(&ac)) != 0 || (rc = tt_train_cli_finish(&tc)) != 0)
+        return rc;
+    ac.params.threads = tc.opts.threads;
+    ac.params.seed = tc.opts.seed;
+    s = tt_cli_open_store(&cfg);
+    rc = tt_dataset_load(s, &ds, &err);
+    tt_store_close(s);
+    if (rc == 0 && tt_dataset_n_tracks(ds) == 0)
+        rc = tt_err_set(&err, TT_ESTATE, "the catalog is empty: import tracks first");
+    if (rc == 0)
+        rc = tt_content_vectors(ds, &tc.opts.content, &vec, &d, &err);
+    if (rc == 0)
+        rc = tt_cli_write_index(&cfg, vec, tt_dataset_n_tracks(ds), d,
+                                tt_catalog_checksum(ds), &ac.params, &err);
+    free(vec);
+    tt_dataset_free(ds);
+    return rc < 0 ? tt_cli_fail(&err, rc) : 0;
+}
