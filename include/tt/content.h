@@ -20,6 +20,7 @@
 #ifndef TT_CONTENT_H
 #define TT_CONTENT_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "tt/ann.h"
@@ -70,6 +71,9 @@ const tt_ann *tt_content_index(const tt_model *m);
 
 /* What an index over this model's vectors must have been built for (tt_ann_load). */
 tt_ann_meta tt_content_index_expect(const tt_model *m);
+
+/* Where the content index lives: MODEL_DIR/faiss_indexes/content.idx (and content.json). */
+void tt_content_index_path(const char *model_dir, char *buf, size_t n);
 
 /* Cosine similarity of tracks @a and @b in the model's space. */
 float tt_content_similarity(const tt_model *m, int32_t a, int32_t b);

@@ -17,6 +17,8 @@ typedef struct tt_server_params {
     int64_t cache_bytes;  /* in-process cache bound (default 256 MiB) */
     bool access_log;      /* one line per request on stderr (default true) */
     float fresh_weight;   /* weight of feedback since training when folding in (default 10) */
+    int nprobe;           /* content index: IVF lists visited per query (0 = as built) */
+    int ef_search;        /* content index: HNSW candidate list (0 = as built) */
 } tt_server_params;
 
 tt_server_params tt_server_params_default(void);

@@ -57,8 +57,6 @@ int tt_cli_evaluate_similar(const tt_config *cfg, const struct tt_dataset *ds,
                             bool build_index, int k, int64_t max_queries, uint64_t seed,
                             bool json);
 
-/* MODEL_DIR/faiss_indexes/content.idx */
-void tt_cli_index_path(const tt_config *cfg, char *buf, size_t n);
 struct tt_ann_params;
 /*
  * Builds the index of @n x @d content vectors of catalog @catalog with @p and writes it

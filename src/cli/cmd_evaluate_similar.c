@@ -38,7 +38,7 @@ static int get_index(const tt_config *cfg, const struct tt_ann_cli *ac, bool bui
         fprintf(stderr, "evaluate: building a %s index\n", tt_ann_type_name(ac->params.type));
         return tt_ann_build(vec, n, d, &ac->params, ix, err);
     }
-    tt_cli_index_path(cfg, path, sizeof(path));
+    tt_content_index_path(cfg->model_dir, path, sizeof(path));
     if (access(path, F_OK) != 0) {
         fprintf(stderr, "evaluate: no index at %s (run 'tunetrail index'): exact search only\n",
                 path);

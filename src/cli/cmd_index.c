@@ -19,11 +19,6 @@
     "       [--ef-construction N] [--ef-search N] [--threads N]\n"                                 \
     "       [content options: --w-audio X --w-key X --w-genre X --w-embedding X --genre-dims N]"
 
-void tt_cli_index_path(const tt_config *cfg, char *buf, size_t n)
-{
-    snprintf(buf, n, "%s/faiss_indexes/content.idx", cfg->model_dir);
-}
-
 static int write_sidecar(const tt_config *cfg, const tt_ann *ix, const tt_ann_meta *meta,
                          const char *path, tt_err *err)
 {
@@ -58,7 +53,7 @@ int tt_cli_write_index(const tt_config *cfg, const float *vec, int64_t n, int d,
     struct stat st;
     int rc;
 
-    tt_cli_index_path(cfg, path, sizeof(path));
+    tt_content_index_path(cfg->model_dir, path, sizeof(path));
     fprintf(stderr, "index: %lld tracks x %d dimensions, type %s\n", (long long)n, d,
             tt_ann_type_name(p->type == TT_ANN_AUTO ? tt_ann_auto_type(n) : p->type));
     rc = tt_ann_build(vec, n, d, p, &ix, err);

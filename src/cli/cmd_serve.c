@@ -23,6 +23,9 @@ int tt_cmd_serve(int argc, char **argv)
         {"--cache-ttl", TT_OPT_INT, &cache_ttl, "seconds an answer stays cached (0: no cache)"},
         {"--no-access-log", TT_OPT_BOOL, &quiet, "do not log one line per request"},
         {"--fresh-weight", TT_OPT_DOUBLE, &fresh, "weight of feedback since training (10)"},
+        {"--nprobe", TT_OPT_INT, &p.nprobe, "content IVF index: lists visited (default as built)"},
+        {"--ef-search", TT_OPT_INT, &p.ef_search,
+         "content HNSW index: search candidate list (default as built, 64)"},
         {0},
     };
     tt_config cfg;
@@ -35,9 +38,11 @@ int tt_cmd_serve(int argc, char **argv)
     tt_cli_parse(argc, argv, "tunetrail serve [--port N] [--host ADDR] [--threads N]", opts,
                  &cfg, pos, 0, &npos);
     if (p.threads < 1 || p.threads > 256 || p.connection_limit < 1 || p.timeout_seconds < 1 ||
-        cache_ttl < 0 || !(fresh > 0 && fresh <= 1000)) {
+        cache_ttl < 0 || !(fresh > 0 && fresh <= 1000) || p.nprobe < 0 || p.nprobe > 1000000 ||
+        p.ef_search < 0 || p.ef_search > 100000) {
         fprintf(stderr, "tunetrail: --threads 1..256, --connection-limit >= 1, --timeout >= 1,"
-                        " --cache-ttl >= 0, --fresh-weight in (0, 1000]\n");
+                        " --cache-ttl >= 0, --fresh-weight in (0, 1000], --nprobe 0..1000000,"
+                        " --ef-search 0..100000\n");
         return 2;
     }
     p.cache_ttl = cache_ttl;

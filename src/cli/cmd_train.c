@@ -4,7 +4,9 @@
  */
 #include "cli.h"
 #include "train_opts.h"
+#include "tt/ann.h"
 #include "tt/catalog.h"
+#include "tt/content.h"
 #include "tt/eval.h"
 #include "tt/core.h"
 #include "tt/fileio.h"
@@ -30,6 +32,14 @@ static json_t *params_json(const char *name, const tt_model_opts *o)
     }
     if (strcmp(name, "trending") == 0)
         return json_pack("{s:f}", "half_life_days", o->trending_half_life_days);
+    if (strcmp(name, "content") == 0) {
+        const tt_content_params *c = &o->content;
+        return json_pack("{s:f, s:f, s:f, s:f, s:i, s:i, s:i}", "w_audio", (double)c->w_audio,
+                         "w_key", (double)c->w_key, "w_genre", (double)c->w_genre,
+                         "w_embedding", (double)c->w_embedding, "genre_dims", c->genre_dims,
+                         "max_centres", c->max_centres, "tracks_per_centre",
+                         c->tracks_per_centre);
+    }
     return json_object();
 }
 
@@ -97,6 +107,19 @@ static int write_sidecar(const char *path, const char *name, const tt_model_info
     return rc;
 }
 
+/* The content model is served from its FAISS index: built now, with the automatic type. */
+static int build_index(const tt_config *cfg, const tt_model *m, const tt_model_opts *o,
+                       tt_err *err)
+{
+    tt_ann_params p = tt_ann_params_default();
+    int d;
+    const float *vec = tt_content_model_vectors(m, &d);
+
+    p.threads = o->threads;
+    p.seed = o->seed;
+    return tt_cli_write_index(cfg, vec, m->n_tracks, d, m->catalog, &p, err);
+}
+
 static int train_one(const tt_config *cfg, const tt_model_info *info, const tt_train_set *ts,
                      const tt_model_opts *o, const tt_split *split, tt_err *err)
 {
@@ -118,6 +141,8 @@ static int train_one(const tt_config *cfg, const tt_model_info *info, const tt_t
     if (rc == 0)
         printf("%-11s %-8s %7.2f s  %s\n", info->name, tt_tier_to_name(info->tier),
                m->train_seconds, path);
+    if (rc == 0 && strcmp(info->name, "content") == 0)
+        rc = build_index(cfg, m, o, err);
     tt_model_free(m);
     json_decref(metrics);
     return rc;

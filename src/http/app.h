@@ -27,6 +27,7 @@ struct tt_served_model {
     char version[32];
     char file[1100];
     json_t *sidecar; /* the JSON written next to the model by train, or an empty object */
+    json_t *index;   /* the content model's index: type, file, sizes, search parameters */
 };
 
 /*
@@ -45,8 +46,12 @@ typedef struct tt_served {
     int64_t loaded_at;
 } tt_served;
 
-/* Loads the snapshot under @model_dir; *out is NULL (not an error) when there are no models. */
-int tt__served_load(const tt_config *cfg, tt_served **out, tt_err *err);
+/*
+ * Loads the snapshot under cfg->model_dir, and the content index when the content model is
+ * loaded (search parameters from @p); *out is NULL (not an error) when there are no models.
+ */
+int tt__served_load(const tt_config *cfg, const tt_server_params *p, tt_served **out,
+                    tt_err *err);
 void tt__served_release(tt_served *s);
 /* The loaded model named @name, or NULL. */
 const struct tt_served_model *tt__served_find(const tt_served *s, const char *name);

@@ -2,6 +2,8 @@
  * POST /recommend/user and POST /recommend/similar.
  */
 #include "app.h"
+#include "tt/als.h"
+#include "tt/content.h"
 #include "tt/core.h"
 #include "tt/models.h"
 #include "tt/recommend.h"
@@ -11,7 +13,11 @@
 #include <string.h>
 
 static const char *const tier_names[] = {"free", "starter", "pro", "enterprise", NULL};
-static const char *const model_names[] = {"als", "popularity", "trending", "genre", NULL};
+static const char *const model_names[] = {"als", "popularity", "trending", "genre", "content",
+                                          NULL};
+/* The tier each selectable model needs. */
+static const int model_tiers[] = {TT_TIER_FREE, TT_TIER_FREE, TT_TIER_FREE, TT_TIER_FREE,
+                                  TT_TIER_STARTER};
 static const char *const methods[] = {"auto", "cf", "content", "hybrid", NULL};
 
 /* The tier's main model and its fallback for users without history. */
@@ -26,8 +32,8 @@ struct plan {
  */
 static void plan_for(const tt_served *s, int requested, int model_idx, struct plan *p)
 {
-    p->tier = TT_TIER_FREE;
-    (void)requested; /* only the free tier's models exist in this build */
+    (void)requested; /* the starter tier's own main model (hybrid) is not built yet */
+    p->tier = model_idx >= 0 ? model_tiers[model_idx] : TT_TIER_FREE;
     p->main = tt__served_find(s, model_idx >= 0 ? model_names[model_idx] : "als");
     p->fallback = tt__served_find(s, "genre");
     if (!p->fallback)
@@ -282,6 +288,11 @@ void tt__h_recommend_user(tt_app *app, json_t *body, const char *tail, tt_reply 
     (void)tail;
     if (parse_user(body, &r, out) < 0)
         return;
+    if (r.model >= 0 && model_tiers[r.model] > r.tier) {
+        tt__reply_error(out, 403, "tier_forbidden", "model", "model %s needs the %s tier or above",
+                        model_names[r.model], tier_names[model_tiers[r.model]]);
+        return;
+    }
     s = tt__app_models(app);
     if (!s) {
         tt__reply_error(out, 503, "not_ready", NULL, "no models are loaded yet");
@@ -319,7 +330,83 @@ struct similar_req {
     bool same_artist_out;
 };
 
-static int similar_items(const tt_served *s, const struct tt_served_model *sm, int32_t t,
+enum { M_AUTO, M_CF, M_CONTENT, M_HYBRID };
+
+/* Which models answer a similar-tracks request, and as which method. */
+struct similar_plan {
+    int method;                                /* M_CF, M_CONTENT or M_HYBRID */
+    const struct tt_served_model *cf, *content; /* as the method needs them */
+};
+
+/*
+ * The method a request gets: auto is content from the starter tier up and cf below; a method
+ * whose model is not loaded, or content for a track without content features, is answered
+ * by the best loaded one (the answer's "method" says which). -1 when no model can answer.
+ */
+static int similar_plan_for(const tt_served *s, const struct similar_req *r, int32_t t,
+                            struct similar_plan *p)
+{
+    const struct tt_served_model *cf = tt__served_find(s, "als");
+    const struct tt_served_model *ct = r->tier >= TT_TIER_STARTER ? tt__served_find(s, "content")
+                                                                  : NULL;
+    int m = r->method == M_AUTO ? (r->tier >= TT_TIER_STARTER ? M_CONTENT : M_CF) : r->method;
+
+    if (ct && !tt_content_has_vector(ct->model, t))
+        ct = NULL;
+    if (m == M_HYBRID && !(cf && ct))
+        m = ct ? M_CONTENT : M_CF;
+    if (m == M_CONTENT && !ct)
+        m = M_CF;
+    if (m == M_CF && !cf)
+        m = ct ? M_CONTENT : -1;
+    p->method = m;
+    p->cf = m == M_CF || m == M_HYBRID ? cf : NULL;
+    p->content = m == M_CONTENT || m == M_HYBRID ? ct : NULL;
+    return m;
+}
+
+static int cmp_score_desc(const void *a, const void *b)
+{
+    const tt_scored *x = a, *y = b;
+    if (x->score != y->score)
+        return x->score < y->score ? 1 : -1;
+    return (x->track > y->track) - (x->track < y->track);
+}
+
+/*
+ * Hybrid: the union of both models' top @k, each candidate scored by the mean of its cosine
+ * similarity in both spaces (computed exactly for both, whichever list it came from).
+ */
+static int hybrid_items(const struct similar_plan *p, int32_t t, int k, tt_scored *out, int *n,
+                        tt_err *err)
+{
+    tt_scored *a = tt_malloc((size_t)k * 2 * sizeof(tt_scored));
+    int na = 0, nb = 0, rc, w = 0;
+
+    rc = tt_model_similar(p->cf->model, t, k, a, &na, err);
+    if (rc == 0)
+        rc = tt_model_similar(p->content->model, t, k, a + na, &nb, err);
+    for (int i = 0; rc == 0 && i < na + nb; i++) {
+        int32_t c = a[i].track;
+        bool dup = false;
+        for (int j = 0; j < w && !dup; j++)
+            dup = a[j].track == c;
+        if (dup)
+            continue;
+        a[w].track = c;
+        a[w++].score = 0.5f * tt_als_track_similarity(p->cf->model, t, c) +
+                       0.5f * tt_content_similarity(p->content->model, t, c);
+    }
+    if (rc == 0) {
+        qsort(a, (size_t)w, sizeof(tt_scored), cmp_score_desc);
+        *n = w < k ? w : k;
+        memcpy(out, a, (size_t)*n * sizeof(tt_scored));
+    }
+    free(a);
+    return rc;
+}
+
+static int similar_items(const tt_served *s, const struct similar_plan *p, int32_t t,
                          const struct similar_req *r, tt_scored **items, int *n, tt_err *err)
 {
     int k = (int)r->limit, w = 0, rc;
@@ -330,7 +417,10 @@ static int similar_items(const tt_served *s, const struct tt_served_model *sm, i
     if (k > tt_catalog_n_tracks(s->cat))
         k = tt_catalog_n_tracks(s->cat);
     *items = tt_malloc((size_t)(k > 0 ? k : 1) * sizeof(tt_scored));
-    rc = tt_model_similar(sm->model, t, k, *items, n, err);
+    if (p->method == M_HYBRID)
+        rc = hybrid_items(p, t, k, *items, n, err);
+    else
+        rc = tt_model_similar((p->cf ? p->cf : p->content)->model, t, k, *items, n, err);
     for (int i = 0; rc == 0 && i < *n && w < r->limit; i++)
         if (!r->same_artist_out || tt_catalog_track_artist_id(s->cat, (*items)[i].track) != artist)
             (*items)[w++] = (*items)[i];
@@ -338,17 +428,46 @@ static int similar_items(const tt_served *s, const struct tt_served_model *sm, i
     return rc;
 }
 
+static void similar_cache_key(const struct similar_plan *p, const struct similar_req *r,
+                              char *key, size_t n)
+{
+    snprintf(key, n, "sim|%s|%s|%s|%lld|%d", methods[p->method], p->cf ? p->cf->version : "-",
+             p->content ? p->content->version : "-", (long long)r->limit,
+             (int)r->same_artist_out);
+}
+
+static void similar_answer(const tt_served *s, const struct similar_plan *p,
+                           const struct similar_req *r, const tt_scored *items, int n,
+                           tt_reply *out)
+{
+    const struct tt_served_model *main = p->content ? p->content : p->cf;
+    tt_jbuf b = {0};
+
+    tt__jb_lit(&b, "{\"cached\":false");
+    write_str_field(&b, "track_id", r->track);
+    write_str_field(&b, "model", p->method == M_HYBRID ? "als+content" : main->name);
+    write_str_field(&b, "model_version", main->version);
+    write_str_field(&b, "method", methods[p->method]);
+    write_str_field(&b, "tier", tier_names[p->content ? TT_TIER_STARTER : TT_TIER_FREE]);
+    write_str_field(&b, "requested_tier", tier_names[r->tier]);
+    tt__jb_key(&b, "items");
+    tt__jb_lit(&b, "[");
+    for (int i = 0; i < n; i++)
+        write_item(&b, s->cat, &items[i], i + 1);
+    tt__jb_lit(&b, "]}");
+    reply_buf(out, &b);
+}
+
 void tt__h_recommend_similar(tt_app *app, json_t *body, const char *tail, tt_reply *out)
 {
     struct similar_req r;
-    const struct tt_served_model *sm;
+    struct similar_plan p;
     char key[512], group[300];
     tt_served *s = NULL;
     tt_scored *items = NULL;
     tt_err err = {0};
     int32_t t;
     int n = 0, rc;
-    tt_jbuf b = {0};
 
     (void)tail;
     if (tt__json_string(body, "track_id", true, 256, &r.track, out) < 0 ||
@@ -357,14 +476,13 @@ void tt__h_recommend_similar(tt_app *app, json_t *body, const char *tail, tt_rep
         tt__json_enum(body, "method", methods, 0, &r.method, out) < 0 ||
         tt__json_bool(body, "exclude_same_artist", false, &r.same_artist_out, out) < 0)
         return;
-    if (r.tier == TT_TIER_FREE && r.method >= 2) {
+    if (r.tier == TT_TIER_FREE && r.method >= M_CONTENT) {
         tt__reply_error(out, 403, "tier_forbidden", "method",
                         "method %s needs the starter tier or above", methods[r.method]);
         return;
     }
     s = tt__app_models(app);
-    sm = s ? tt__served_find(s, "als") : NULL;
-    if (!sm) {
+    if (!s || (!tt__served_find(s, "als") && !tt__served_find(s, "content"))) {
         tt__reply_error(out, 503, "not_ready", NULL, "no similarity model is loaded yet");
         goto out;
     }
@@ -373,27 +491,22 @@ void tt__h_recommend_similar(tt_app *app, json_t *body, const char *tail, tt_rep
         tt__reply_error(out, 404, "not_found", "track_id", "unknown track");
         goto out;
     }
+    if (similar_plan_for(s, &r, t, &p) < 0) {
+        tt__reply_error(out, 404, "not_found", "track_id",
+                        "no loaded model knows this track: it has no content features and "
+                        "collaborative filtering is not loaded");
+        goto out;
+    }
     snprintf(group, sizeof(group), "t:%s", r.track);
-    snprintf(key, sizeof(key), "sim|cf|%s|%lld|%d", sm->version, (long long)r.limit,
-             (int)r.same_artist_out);
+    similar_cache_key(&p, &r, key, sizeof(key));
     if (cache_hit(app, group, key, out))
         goto out;
-    rc = similar_items(s, sm, t, &r, &items, &n, &err);
+    rc = similar_items(s, &p, t, &r, &items, &n, &err);
     if (rc < 0) {
         tt__reply_err(out, rc, &err);
         goto out;
     }
-    tt__jb_lit(&b, "{\"cached\":false");
-    write_str_field(&b, "track_id", r.track);
-    write_str_field(&b, "model", sm->name);
-    write_str_field(&b, "model_version", sm->version);
-    write_str_field(&b, "method", "cf");
-    tt__jb_key(&b, "items");
-    tt__jb_lit(&b, "[");
-    for (int i = 0; i < n; i++)
-        write_item(&b, s->cat, &items[i], i + 1);
-    tt__jb_lit(&b, "]}");
-    reply_buf(out, &b);
+    similar_answer(s, &p, &r, items, n, out);
     cache_put(app, group, key, out);
 out:
     free(items);

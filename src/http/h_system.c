@@ -57,8 +57,10 @@ static json_t *model_json(tt_app *app, const struct tt_served_model *sm)
     params = params ? json_incref(params) : json_object();
     uint64_t imp, clicks;
 
+    json_t *j;
+
     tt__metrics_ctr(app->metrics, sm->name, &imp, &clicks);
-    return json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:f, s:{s:i, s:i}, s:o, s:o, "
+    j = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:f, s:{s:i, s:i}, s:o, s:o, "
                      "s:{s:I, s:I, s:f}}",
                      "name", sm->name, "kind", m->ops->kind, "tier", sm->tier, "version",
                      sm->version, "trained_at", (json_int_t)m->trained_at, "file", sm->file,
@@ -66,6 +68,9 @@ static json_t *model_json(tt_app *app, const struct tt_served_model *sm)
                      m->n_tracks, "metrics", metrics, "params", params, "ctr", "impressions",
                      (json_int_t)imp,
                      "clicks", (json_int_t)clicks, "ctr", imp ? (double)clicks / imp : 0.0);
+    if (sm->index)
+        json_object_set(j, "index", sm->index);
+    return j;
 }
 
 static json_t *models_json(tt_app *app, const tt_served *s)

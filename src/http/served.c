@@ -3,6 +3,7 @@
  * (MODEL_TIER), loaded together so that every answer comes from one consistent set.
  */
 #include "app.h"
+#include "tt/content.h"
 #include "tt/core.h"
 #include "tt/models.h"
 
@@ -61,7 +62,49 @@ static int load_model(const tt_config *cfg, const tt_model_info *info, uint64_t 
     return 0;
 }
 
-int tt__served_load(const tt_config *cfg, tt_served **out, tt_err *err)
+/*
+ * The content model answers from the FAISS index built for its vectors; an index built for
+ * another catalog or other vectors refuses the whole snapshot, like any stale model file.
+ * Without an index file the model scans the catalog (exact, slower on big catalogs).
+ */
+static int attach_index(const tt_config *cfg, const tt_server_params *p,
+                        struct tt_served_model *sm, tt_err *err)
+{
+    char path[1100];
+    tt_ann_meta want = tt_content_index_expect(sm->model), meta;
+    tt_ann *ix = NULL;
+    int rc;
+
+    tt_content_index_path(cfg->model_dir, path, sizeof(path));
+    if (access(path, F_OK) != 0) {
+        tt_warn("no content index at %s: content answers scan the catalog "
+                "(build one with 'tunetrail index')", path);
+        sm->index = json_pack("{s:s}", "type", "scan");
+        return 0;
+    }
+    rc = tt_ann_load(path, &want, &ix, &meta, err);
+    if (rc == 0)
+        rc = tt_ann_set_search(ix, p ? p->nprobe : 0, p ? p->ef_search : 0, err);
+    if (rc < 0) {
+        tt_ann_free(ix);
+        return rc;
+    }
+    sm->index = json_pack("{s:s, s:s, s:I, s:i, s:f}", "type",
+                          tt_ann_type_name(tt_ann_type_of(ix)), "file", path, "tracks",
+                          (json_int_t)meta.n, "dim", meta.d, "build_seconds",
+                          meta.build_seconds);
+    if (tt_ann_ef_search(ix))
+        json_object_set_new(sm->index, "ef_search", json_integer(tt_ann_ef_search(ix)));
+    if (tt_ann_nprobe(ix)) {
+        json_object_set_new(sm->index, "nprobe", json_integer(tt_ann_nprobe(ix)));
+        json_object_set_new(sm->index, "nlist", json_integer(tt_ann_nlist(ix)));
+    }
+    tt_content_attach_index(sm->model, ix);
+    return 0;
+}
+
+int tt__served_load(const tt_config *cfg, const tt_server_params *p, tt_served **out,
+                    tt_err *err)
 {
     char path[1200];
     tt_served *s;
@@ -79,6 +122,8 @@ int tt__served_load(const tt_config *cfg, tt_served **out, tt_err *err)
         if (!tier_loaded(cfg, i->tier) || s->n == TT_SERVED_MAX)
             continue;
         rc = load_model(cfg, i, tt_catalog_id(s->cat), &s->m[s->n], err);
+        if (rc == 0 && strcmp(i->name, "content") == 0)
+            rc = attach_index(cfg, p, &s->m[s->n], err);
         if (rc == 0)
             s->n++;
         else if (rc > 0)
@@ -100,6 +145,7 @@ void tt__served_release(tt_served *s)
     for (int i = 0; i < TT_SERVED_MAX; i++) {
         tt_model_free(s->m[i].model);
         json_decref(s->m[i].sidecar);
+        json_decref(s->m[i].index);
     }
     tt_catalog_free(s->cat);
     tt__overlay_free(s->overlay);

@@ -56,7 +56,7 @@ struct req {
 tt_server_params tt_server_params_default(void)
 {
     /* One HTTP thread per core: more only adds context switches between them. */
-    return (tt_server_params){tt_ncpu(), 1024, 15, 300, 256LL << 20, true, 10.0f};
+    return (tt_server_params){tt_ncpu(), 1024, 15, 300, 256LL << 20, true, 10.0f, 0, 0};
 }
 
 tt_served *tt__app_models(tt_app *app)
@@ -255,7 +255,7 @@ int tt_server_reload(tt_server *app, tt_err *err)
     int rc;
 
     pthread_mutex_lock(&app->reload_lock);
-    rc = tt__served_load(&app->cfg, &fresh, err);
+    rc = tt__served_load(&app->cfg, &app->params, &fresh, err);
     if (rc == 0 && !fresh)
         rc = tt_err_set(err, TT_ESTATE, "no trained models under %s", app->cfg.model_dir);
     if (rc < 0) {

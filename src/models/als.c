@@ -502,6 +502,16 @@ const float *tt_als_user_vector(const tt_model *mm, int32_t u)
     return m->X + (size_t)u * m->k;
 }
 
+float tt_als_track_similarity(const tt_model *mm, int32_t a, int32_t b)
+{
+    const tt_als_model *m = (const tt_als_model *)mm;
+
+    if (mm->ops != &als_ops || a < 0 || b < 0 || a >= mm->n_tracks || b >= mm->n_tracks)
+        return 0.0f;
+    return dot(m->Y + (size_t)a * m->k, m->Y + (size_t)b * m->k, m->k) * m->inv_norm[a] *
+           m->inv_norm[b];
+}
+
 /*
  * scores = Y x, one dot product per track. Not BLAS: OpenBLAS's sgemv takes a process-wide
  * buffer lock, which serialises the concurrent requests of the service.

@@ -784,6 +784,11 @@ tt_ann_meta tt_content_index_expect(const tt_model *mm)
     return e;
 }
 
+void tt_content_index_path(const char *model_dir, char *buf, size_t n)
+{
+    snprintf(buf, n, "%s/faiss_indexes/content.idx", model_dir);
+}
+
 float tt_content_similarity(const tt_model *mm, int32_t a, int32_t b)
 {
     const content_model *m = cm(mm);

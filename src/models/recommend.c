@@ -151,6 +151,16 @@ int tt_recommend_user(const tt_rec_ctx *ctx, const tt_rec_request *req, tt_score
         return tt_err_set(err, TT_ESTATE, "no model can serve this user");
     }
     rc = tt_model_recommend(res->model, &q, req->k, out, &res->n, err);
+    /* The main model cannot describe this user (content: nothing heard has features). */
+    if (rc == TT_ESTATE && !res->fallback && ctx->fallback) {
+        tt_err_clear(err);
+        q.hist = h.pos;
+        q.hist_conf = h.pos_r;
+        q.n_hist = h.n_pos;
+        res->model = ctx->fallback;
+        res->fallback = true;
+        rc = tt_model_recommend(res->model, &q, req->k, out, &res->n, err);
+    }
     history_release(&h);
     return rc;
 }
