@@ -121,8 +121,10 @@ static json_t *report_json(const tt_dataset *ds, const tt_content_params *p,
         json_object_set_new(o, "ms_per_query", json_real(s->index_ms));
         if (tt_ann_ef_search(ix))
             json_object_set_new(o, "ef_search", json_integer(tt_ann_ef_search(ix)));
-        if (tt_ann_nprobe(ix))
+        if (tt_ann_nprobe(ix)) {
             json_object_set_new(o, "nprobe", json_integer(tt_ann_nprobe(ix)));
+            json_object_set_new(o, "nlist", json_integer(tt_ann_nlist(ix)));
+        }
         json_object_set_new(j, "index", o);
     } else {
         json_object_set_new(j, "index", json_null());
