@@ -31,6 +31,11 @@ static void blas_single(void)
     openblas_set_num_threads(1);
 }
 
+void tt__blas_single_threaded(void)
+{
+    pthread_once(&blas_once, blas_single);
+}
+
 struct tt_als_model {
     tt_model base;
     tt_als_params p;

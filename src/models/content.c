@@ -8,6 +8,7 @@
 #include "tt/modelfile.h"
 #include "kernels.h"
 
+#include <cblas.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -585,6 +586,101 @@ static int content_similar(const tt_model *mm, int32_t track, int k, tt_scored *
     return 0;
 }
 
+/* ---- batch recommendation (evaluation) ---- */
+
+#define CBATCH 32 /* users per block: their centres are scored against the catalog at once */
+
+struct cbatch {
+    const content_model *m;
+    const int32_t *users;
+    const tt_csr *exclude;
+    int k;      /* tracks per list (at most the catalog) */
+    int stride; /* entries per output row (the caller's k), padded with track -1 */
+    tt_scored *out;
+};
+
+/* Top @k eligible tracks of one row of scores. */
+static int top_of_row(const content_model *m, const float *scores, const int32_t *excl,
+                      int32_t n_excl, int k, tt_scored *out)
+{
+    tt_topk top;
+
+    tt_topk_init(&top, out, k);
+    for (int32_t t = 0; t < m->base.n_tracks; t++)
+        if ((top.n < top.k || scores[t] > top.heap[0].score) && m->has[t] &&
+            !tt_sorted_contains(excl, n_excl, t))
+            tt__topk_sift(&top, t, scores[t]);
+    return tt_topk_finish(&top);
+}
+
+static void cbatch_chunk(void *ctx, int64_t b, int64_t e, int thread)
+{
+    const struct cbatch *bt = ctx;
+    const content_model *m = bt->m;
+    const int d = m->d, maxc = m->p.max_centres, k = bt->k;
+    int32_t nt = m->base.n_tracks, rows = (int32_t)(e - b);
+    float *C = tt_malloc((size_t)rows * maxc * d * sizeof(float));
+    float *S = tt_malloc((size_t)rows * maxc * nt * sizeof(float) + 1);
+    tt_scored *lists = tt_malloc((size_t)maxc * k * sizeof(tt_scored));
+    int first[CBATCH + 1], nc = 0;
+
+    (void)thread;
+    for (int32_t i = 0; i < rows; i++) {
+        int32_t u = bt->users[b + i];
+        int64_t c0 = 0, c1 = 0;
+        if (u >= 0 && u < m->base.n_users)
+            c0 = m->centre_ptr[u], c1 = m->centre_ptr[u + 1];
+        first[i] = nc;
+        memcpy(C + (size_t)nc * d, m->centres + (size_t)c0 * d,
+               (size_t)(c1 - c0) * d * sizeof(float));
+        nc += (int)(c1 - c0);
+    }
+    first[rows] = nc;
+    if (nc > 0)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nc, nt, d, 1.0f, C, d, m->vec, d,
+                    0.0f, S, nt);
+    for (int32_t i = 0; i < rows; i++) {
+        int32_t u = bt->users[b + i], len[16];
+        const int32_t *ex = NULL;
+        int32_t nex = 0;
+        tt_scored *row = bt->out + (size_t)(b + i) * bt->stride;
+        int ncu = first[i + 1] - first[i], got = 0;
+        if (bt->exclude && u >= 0 && u < bt->exclude->rows) {
+            ex = bt->exclude->indices + bt->exclude->indptr[u];
+            nex = (int32_t)tt_csr_row_nnz(bt->exclude, u);
+        }
+        for (int c = 0; c < ncu; c++)
+            len[c] = top_of_row(m, S + (size_t)(first[i] + c) * nt, ex, nex, k,
+                                lists + (size_t)c * k);
+        if (ncu > 0)
+            got = merge_centres(lists, len, k, m->centre_w + m->centre_ptr[u], ncu, k, row);
+        for (int j = got; j < bt->stride; j++)
+            row[j] = (tt_scored){-1, 0.0f};
+    }
+    free(C);
+    free(S);
+    free(lists);
+}
+
+/* Every listener's stored centres scored against the catalog with sgemm, CBATCH at a time. */
+static int content_recommend_batch(const tt_model *mm, const int32_t *users, int32_t n,
+                                   const tt_csr *exclude, int k, tt_scored *out, tt_err *err)
+{
+    struct cbatch bt = {cm(mm), users, exclude, k < mm->n_tracks ? k : mm->n_tracks, k, out};
+
+    (void)err;
+    if (k < 1 || n < 1)
+        return 0;
+    if (bt.k < 1) {
+        for (int64_t i = 0; i < (int64_t)n * k; i++)
+            out[i] = (tt_scored){-1, 0.0f};
+        return 0;
+    }
+    tt__blas_single_threaded();
+    tt_parallel_for(n, CBATCH, 0, cbatch_chunk, &bt);
+    return 0;
+}
+
 /* ---- training ---- */
 
 struct centre_job {
@@ -991,7 +1087,7 @@ static void content_free(tt_model *mm)
 static const struct tt_model_ops content_ops = {
     .kind = "content",
     .recommend = content_recommend,
-    .recommend_batch = NULL,
+    .recommend_batch = content_recommend_batch,
     .similar = content_similar,
     .save = content_save,
     .free = content_free,

@@ -17,6 +17,12 @@
 
 #define TT_KERNEL static inline __attribute__((always_inline))
 
+/*
+ * Makes OpenBLAS single-threaded, once per process: the models thread their own loops and
+ * the service runs many requests at once (als.c).
+ */
+void tt__blas_single_threaded(void);
+
 /* Eight partial sums: vectorises without -ffast-math, deterministic for a given k. */
 TT_KERNEL float dot(const float *restrict a, const float *restrict b, int k)
 {
