@@ -1,6 +1,7 @@
 #!/bin/bash
 # bench_http: the HTTP service under wrk on loopback (-t2 -c64), /recommend/user uncached and
-# cached and /recommend/similar, with the free tier's ALS (64 factors) on generated catalogs.
+# cached and /recommend/similar, with the free tier's ALS (64 factors) and the starter tier's
+# content model (FAISS index: exact up to 20,000 tracks, HNSW above) on generated catalogs.
 # Baseline in the same run: GET /health (a fixed small JSON answer: the server's ceiling).
 #
 #   bench/bench_http.sh [TRACKS ...]     default: 20000 100000
@@ -24,9 +25,9 @@ serve() { # serve ARGS...: start the server, wait for /health
     for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && return; sleep 0.1; done
     echo "server did not start"; cat "$tmp/serve.log"; exit 1
 }
-load() { # load LABEL PATH IDS PREFIX HOT
+load() { # load LABEL PATH IDS PREFIX HOT [TIER]
     local out
-    out=$(TT_PATH=$2 TT_IDS=$3 TT_PREFIX=$4 TT_HOT=$5 wrk -t2 -c64 -d"${dur}s" --latency \
+    out=$(TT_PATH=$2 TT_IDS=$3 TT_PREFIX=$4 TT_HOT=$5 TT_TIER=${6:-free} wrk -t2 -c64 -d"${dur}s" --latency \
           -s bench/wrk_recommend.lua "http://127.0.0.1:$port" | grep RESULT)
     echo "$1 ${out#RESULT }"
     eval "${out#RESULT }"
@@ -37,14 +38,16 @@ echo "command: DURATION=$dur USERS=$users INTERACTIONS=$inter bench/bench_http.s
 for tracks in ${@:-20000 100000}; do
     export DATABASE_URL="sqlite:///$tmp/t$tracks.db" MODEL_DIR="$tmp/m$tracks"
     "$tt" generate --users "$users" --tracks "$tracks" --interactions "$inter" --seed 5 >/dev/null
-    "$tt" train --tier free --no-eval >/dev/null 2>&1
-    echo "== catalog $tracks tracks, $users users, $inter interactions, ALS 64 factors"
+    "$tt" train --tier all --no-eval >/dev/null 2>&1
+    echo "== catalog $tracks tracks, $users users, $inter interactions, ALS 64 factors," \
+         "content index $(python3 -c "import json; print(json.load(open('$MODEL_DIR/faiss_indexes/content.json'))['type'])")"
     serve --cache-ttl 0
     base=$(wrk -t2 -c64 -d"${dur}s" "http://127.0.0.1:$port/health" | awk '/Requests\/sec/ {print $2}')
     echo "baseline GET /health: rps=$base"
     load "uncached /recommend/user:" /recommend/user "$users" u 0
     echo "   -> $(python3 -c "print(f'{$rps/$base:.2f}')")x of the /health ceiling"
     load "/recommend/similar (uncached):" /recommend/similar "$tracks" t 0
+    load "/recommend/similar content, starter (uncached):" /recommend/similar "$tracks" t 0 starter
     serve
     TT_HOT=1000 TT_PATH=/recommend/user wrk -t2 -c64 -d2s -s bench/wrk_recommend.lua \
         "http://127.0.0.1:$port" >/dev/null

@@ -1,12 +1,13 @@
 -- wrk script: POST /recommend/user (or /recommend/similar) for random known ids, as the
 -- TuneTrail API service calls it. Set by bench_http.sh through the environment:
 --   TT_PATH=/recommend/user|/recommend/similar  TT_IDS=N  TT_PREFIX=u|t  TT_HOT=N (ids drawn
---   from the first N only: repeat requests, for the cached runs)
+--   from the first N only: repeat requests, for the cached runs)  TT_TIER=free|starter|...
 local path = os.getenv("TT_PATH") or "/recommend/user"
 local n = tonumber(os.getenv("TT_IDS") or "1000")
 local hot = tonumber(os.getenv("TT_HOT") or "0")
 local prefix = os.getenv("TT_PREFIX") or "u"
 local field = prefix == "t" and "track_id" or "user_id"
+local tier = os.getenv("TT_TIER") or "free"
 
 function init(args)
    math.randomseed(os.time() + tonumber(tostring({}):sub(8), 16) % 100000)
@@ -15,7 +16,7 @@ end
 function request()
    local range = hot > 0 and hot or n
    local id = string.format("%s%07d", prefix, math.random(0, range - 1))
-   local body = string.format('{"%s": "%s", "limit": 20, "model_tier": "free"}', field, id)
+   local body = string.format('{"%s": "%s", "limit": 20, "model_tier": "%s"}', field, id, tier)
    return wrk.format("POST", path, {["Content-Type"] = "application/json"}, body)
 end
 
