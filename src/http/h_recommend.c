@@ -431,8 +431,12 @@ static int similar_items(const tt_served *s, const struct similar_plan *p, int32
 static void similar_cache_key(const struct similar_plan *p, const struct similar_req *r,
                               char *key, size_t n)
 {
-    snprintf(key, n, "sim|%s|%s|%s|%lld|%d", methods[p->method], p->cf ? p->cf->version : "-",
-             p->content ? p->content->version : "-", (long long)r->limit,
+    json_t *built = p->content ? json_object_get(p->content->index, "created_at") : NULL;
+
+    /* requested_tier is in the answer; the index can be rebuilt without retraining. */
+    snprintf(key, n, "sim|%s|%s|%s|%s|%lld|%lld|%d", tier_names[r->tier], methods[p->method],
+             p->cf ? p->cf->version : "-", p->content ? p->content->version : "-",
+             (long long)json_integer_value(built), (long long)r->limit,
              (int)r->same_artist_out);
 }
 

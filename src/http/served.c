@@ -89,10 +89,10 @@ static int attach_index(const tt_config *cfg, const tt_server_params *p,
         tt_ann_free(ix);
         return rc;
     }
-    sm->index = json_pack("{s:s, s:s, s:I, s:i, s:f}", "type",
+    sm->index = json_pack("{s:s, s:s, s:I, s:i, s:f, s:I}", "type",
                           tt_ann_type_name(tt_ann_type_of(ix)), "file", path, "tracks",
                           (json_int_t)meta.n, "dim", meta.d, "build_seconds",
-                          meta.build_seconds);
+                          meta.build_seconds, "created_at", (json_int_t)meta.created_at);
     if (tt_ann_ef_search(ix))
         json_object_set_new(sm->index, "ef_search", json_integer(tt_ann_ef_search(ix)));
     if (tt_ann_nprobe(ix)) {

@@ -3,7 +3,8 @@
 usage: main.py TUNETRAIL WORKDIR SUMMARY_FILE
 WORKDIR holds tt.db and models/ (generated and trained by tests/api/run). Servers:
   main       the data as trained, in-process cache: every test but the ones below
-  scratch    a copy of the database and models: retraining, corrupt files, SIGHUP
+  scratch    a copy of the database and models: retraining, corrupt files and indexes,
+             tracks without content, SIGHUP
   empty      an empty MODEL_DIR: 503 not_ready
   restart    the main data again, restarted within the test: feedback outlives the process
   deadredis  REDIS_URL=redis://127.0.0.1:1: degraded but serving

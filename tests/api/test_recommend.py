@@ -1,8 +1,14 @@
-"""POST /recommend/user: answer shape, exclusions, filters, pagination, fallback, tiers."""
+"""POST /recommend/user: answer shape, exclusions, filters, pagination, fallback, tiers, and
+the content model of the starter tier."""
 import json
+import os
+import subprocess
+import time
 import uuid
+from collections import Counter
 
-from harness import check, check_error, check_items, check_ranks, check_user_answer, eq, test
+from harness import (check, check_error, check_items, check_ranks, check_user_answer, eq,
+                     short, test)
 
 TIERS = ("free", "starter", "pro", "enterprise")
 
@@ -113,10 +119,13 @@ def recommend_user_unicode_and_long_ids(ctx):
 
 @test()
 def recommend_user_tier_beyond_loaded(ctx):
+    """The starter tier's own main model (a hybrid) is not built yet: without "model", every
+    tier's user lists come from the free tier's ALS, and the answer says so."""
     user = ctx.data.take_user()
     for tier in TIERS[1:]:
         d = check_user_answer(ctx.srv.recommend({"user_id": user, "limit": 5, "model_tier": tier}))
-        eq(d["tier"], "free", f"tier serving a {tier} request with only free models")
+        eq(d["tier"], "free", f"tier serving a {tier} request without a starter main model")
+        eq(d["model"], "als", f"model serving a {tier} request")
         eq(d["requested_tier"], tier, "requested_tier")
         eq(len(d["items"]), 5, "number of items")
 
@@ -216,3 +225,164 @@ def recommend_user_cache_key_per_filter(ctx):
         d = ctx.srv.recommend(dict({"user_id": user, "limit": 12}, **extra))
         check(d["recommendation_id"] != plain["recommendation_id"] and not d["cached"],
               f"request with {extra} was answered with the cached plain answer")
+
+
+# --- "model": "content" (starter tier) -------------------------------------------------------
+
+
+def content_version(ctx):
+    return {m["name"]: m["version"] for m in ctx.srv.models_info()["models"]}["content"]
+
+
+@test()
+def recommend_user_model_content_starter(ctx):
+    user = ctx.data.take_user()
+    heard = ctx.data.heard(user)
+    d = check_user_answer(ctx.srv.recommend({"user_id": user, "limit": 20, "model": "content",
+                                             "model_tier": "starter"}))
+    eq((d["model"], d["tier"], d["requested_tier"], d["fallback"]),
+       ("content", "starter", "starter", False), "model, tier, requested_tier, fallback")
+    eq(len(d["items"]), 20, "number of items")
+    check_ranks(d["items"], "model content")
+    bad = [it["track_id"] for it in d["items"] if it["track_id"] in heard]
+    check(not bad, f"model content recommended heard tracks {bad[:5]}")
+    eq(d["model_version"], content_version(ctx), "model_version vs /models/info")
+    check(d["recommendation_id"].startswith("content-"),
+          f"recommendation_id {d['recommendation_id']!r} does not name the content model")
+    for tier in ("pro", "enterprise"):
+        d = check_user_answer(ctx.srv.recommend({"user_id": user, "limit": 7, "model": "content",
+                                                 "model_tier": tier}))
+        eq((d["model"], d["tier"], d["requested_tier"]), ("content", "starter", tier),
+           f"model content on the {tier} tier")
+        eq(len(d["items"]), 7, f"{tier}: number of items")
+
+
+@test()
+def recommend_user_model_content_forbidden_on_free(ctx):
+    user = ctx.data.take_user()
+    for body in ({"user_id": user, "model": "content", "model_tier": "free"},
+                 {"user_id": user, "model": "content"}):
+        r = ctx.srv.recommend(body, status=403)
+        check_error(r, 403, "tier_forbidden", "model", what=f"{body}")
+
+
+@test()
+def recommend_user_model_content_sounds_like_the_history(ctx):
+    """Listeners' content lists stay within the genres they play most (each genre has its own
+    sound in the synthetic data), far more than the most popular tracks do."""
+    users = ctx.data.users_by_activity[30:270:16]
+    shares = {"content": [], "popularity": []}
+    with ctx.data.connect() as db:
+        for user in users:
+            played = Counter(ctx.data.genres_of(t)[0] for (t,) in db.execute(
+                "select track_id from interactions where user_id = ? and action in "
+                "('play', 'like', 'save', 'share')", (user,)) if ctx.data.genres_of(t))
+            top = {g for g, _ in played.most_common(3)}
+            for model in shares:
+                d = ctx.srv.recommend({"user_id": user, "limit": 20, "model": model,
+                                       "model_tier": "starter"})
+                eq(len(d["items"]), 20, f"{model} for {user}: number of items")
+                shares[model].append(sum(it["genre"] in top for it in d["items"]) / 20)
+    content, pop = (sum(v) / len(v) for v in (shares["content"], shares["popularity"]))
+    check(content >= 0.8 and content >= pop + 0.3,
+          f"content items in the listener's three most played genres: {content:.2f} "
+          f"(popularity: {pop:.2f})")
+
+
+@test()
+def recommend_user_model_content_filters_and_pagination(ctx):
+    user = ctx.data.take_user()
+    base = {"user_id": user, "model": "content", "model_tier": "starter"}
+    ids = lambda d: [it["track_id"] for it in d["items"]]  # noqa: E731
+    first = ids(ctx.srv.recommend(dict(base, limit=10)))
+    d = ctx.srv.recommend(dict(base, limit=10, exclude_track_ids=first[:4]))
+    got = check_items(d["items"], "model content with exclusions")
+    check(not set(got) & set(first[:4]), f"excluded tracks came back: {set(got) & set(first[:4])}")
+    eq(len(got), 10, "number of items with exclusions")
+    for genres in (["rock"], ["jazz", "classical"]):
+        d = ctx.srv.recommend(dict(base, limit=30, genres=genres))
+        outside = [(it["track_id"], ctx.data.genres_of(it["track_id"])) for it in d["items"]
+                   if not set(ctx.data.genres_of(it["track_id"])) & set(genres)]
+        check(not outside, f"genres {genres}: tracks outside them: {outside[:5]}")
+        eq(len(d["items"]), 30, f"genres {genres}: number of items")
+        eq(d["model"], "content", f"genres {genres}: model")
+    a = ctx.srv.recommend(dict(base, limit=10, offset=0))
+    b = ctx.srv.recommend(dict(base, limit=10, offset=10))
+    c = ctx.srv.recommend(dict(base, limit=20, offset=0))
+    eq(ids(a) + ids(b), ids(c), "offset 0 limit 10 + offset 10 limit 10 vs offset 0 limit 20")
+    check_ranks(b["items"], "offset 10", first=11)
+    d = ctx.srv.recommend(dict(base, limit=500))
+    eq(len(d["items"]), 500, "limit 500")
+
+
+@test()
+def recommend_user_model_content_unknown_user_falls_back(ctx):
+    user = "api-test-content-" + uuid.uuid4().hex
+    d = check_user_answer(ctx.srv.recommend({"user_id": user, "limit": 8, "model": "content",
+                                             "model_tier": "starter"}))
+    eq(d["fallback"], True, "fallback for an unknown user")
+    check(d["model"] in ("genre", "popularity"), f"unknown user served by {d['model']!r}")
+    eq(len(d["items"]), 8, "number of items")
+
+
+# --- a listener and a track without content (scratch server) ----------------------------------
+
+
+def import_csv(ctx, kind, text):
+    path = os.path.join(os.path.dirname(ctx.srv.db_path), f"api-test-{kind}.csv")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+    r = subprocess.run([ctx.tt, "import", kind, path], env=ctx.srv.env(), capture_output=True,
+                       timeout=60)
+    check(r.returncode == 0, f"tunetrail import {kind} failed: {r.stderr.decode()[-300:]}")
+
+
+@test(server="scratch")
+def content_without_features_falls_back(ctx):
+    """Tracks with no audio features, no genre and no embedding have no content vector: a
+    listener who played only such tracks gets the fallback from model content, and content
+    similarity for such a track is answered by collaborative filtering."""
+    bare = [f"api-bare-{i}" for i in range(3)]
+    import_csv(ctx, "tracks", "track_id,title,artist,artist_id\n" + "".join(
+        f"{t},Untitled {t},Nobody Known,api-bare-artist\n" for t in bare))
+    listener = "api-bare-listener"
+    rows = [f"{listener},{t},play,{1700000000 + i}\n" for i, t in enumerate(bare)]
+    # Others play them too, so collaborative filtering knows them.
+    for j, user in enumerate(ctx.data.users_by_activity[:12]):
+        rows += [f"{user},{t},play,{1700001000 + 10 * j + i}\n" for i, t in enumerate(bare)]
+    import_csv(ctx, "interactions", "user_id,track_id,action,timestamp\n" + "".join(rows))
+    time.sleep(1.0 - (time.time() % 1.0) + 0.02)  # versions are per second
+    r = subprocess.run([ctx.tt, "train", "--tier", "all", "--no-eval"], env=ctx.srv.env(),
+                       capture_output=True, timeout=120)
+    check(r.returncode == 0, f"tunetrail train failed: {r.stderr.decode()[-300:]}")
+    r = ctx.srv.post("/models/reload")
+    eq(r.status_code, 200, f"reload after retraining: {short(r.text)}")
+
+    d = check_user_answer(ctx.srv.recommend({"user_id": listener, "limit": 6, "model": "content",
+                                             "model_tier": "starter"}))
+    eq(d["fallback"], True, "a listener with no content in their history gets the fallback")
+    check(d["model"] in ("genre", "popularity"), f"fallback model {d['model']!r}")
+    eq(len(d["items"]), 6, "number of items")
+    check(not set(bare) & {it["track_id"] for it in d["items"]}, "heard tracks came back")
+    d = check_user_answer(ctx.srv.recommend({"user_id": ctx.data.users_by_activity[0],
+                                             "limit": 6, "model": "content",
+                                             "model_tier": "starter"}))
+    eq((d["model"], d["fallback"]), ("content", False), "a listener with content history")
+
+    for method in ("auto", "content", "hybrid"):
+        r = ctx.srv.post("/recommend/similar", {"track_id": bare[0], "limit": 5,
+                                                "model_tier": "starter", "method": method})
+        eq(r.status_code, 200, f"similar to a track without content, method {method}: "
+                               f"{short(r.text)}")
+        d = r.json()
+        eq((d["method"], d["model"], d["tier"]), ("cf", "als", "free"),
+           f"method {method} for a track without content is answered by cf")
+        ids = check_items(d["items"], f"similar to {bare[0]}")
+        check(bare[0] not in ids, "the seed is among its own similar tracks")
+        eq(len(ids), 5, "number of items")
+    # Tracks with content never list the bare ones as sounding alike.
+    for seed in ctx.data.popular_tracks[:5]:
+        r = ctx.srv.post("/recommend/similar", {"track_id": seed, "limit": 500,
+                                                "model_tier": "starter", "method": "content"})
+        ids = {it["track_id"] for it in r.json()["items"]}
+        check(not ids & set(bare), f"content similar to {seed} lists tracks without content")

@@ -15,6 +15,7 @@ from harness import (TIMEOUT, Failure, check, check_error, check_user_answer, eq
                      short, test)
 
 FREE_MODELS = {"als", "popularity", "trending", "genre"}
+STARTER_MODELS = {"content"}
 
 
 def number(x):
@@ -44,7 +45,10 @@ def check_health(ctx, status_code=200, status=("ok",), backend="memory", healthy
 @test(tags=("cache",))
 def health_ok(ctx):
     d = check_health(ctx, backend=ctx.cache_backend)
-    check(d["models_loaded"] >= 4, f"models_loaded {d['models_loaded']} with 4 free models")
+    names = {m.get("name") for m in d.get("models", [])}
+    eq(d["models_loaded"], len(FREE_MODELS | STARTER_MODELS),
+       "models_loaded with the free and starter models trained")
+    eq(names, FREE_MODELS | STARTER_MODELS, "/health models")
     time.sleep(1.1)
     d2 = check_health(ctx, backend=ctx.cache_backend)
     check(d2["uptime_seconds"] > d["uptime_seconds"], "uptime_seconds does not grow")
@@ -76,12 +80,47 @@ def models_info_shape(ctx):
     d = check_models_info(ctx)
     free = {m["name"] for m in d["models"] if m["tier"] == "free"}
     check(FREE_MODELS <= free, f"free models listed {sorted(free)}, expected {sorted(FREE_MODELS)}")
+    starter = {m["name"] for m in d["models"] if m["tier"] == "starter"}
+    eq(starter, STARTER_MODELS, "starter models listed")
     for m in d["models"]:
         check(os.path.basename(m["file"]).startswith(m["name"]),
               f"model {m['name']}: file {m['file']!r} does not look like its file")
+        if m["name"] != "content":
+            check("index" not in m, f"model {m['name']} has an index entry: {m.get('index')}")
     als = [m for m in d["models"] if m["name"] == "als"][0]
     rec = ctx.srv.recommend({"user_id": ctx.data.heavy_user(), "limit": 1})
     eq(rec["model_version"], als["version"], "model_version of an ALS answer vs /models/info")
+
+
+def content_index_info(ctx):
+    d = check_models_info(ctx)
+    content = [m for m in d["models"] if m["name"] == "content"]
+    eq(len(content), 1, "content models listed")
+    check(isinstance(content[0].get("index"), dict),
+          f"the content model's index must be an object, got {content[0].get('index')!r}")
+    return d, content[0]
+
+
+@test()
+def models_info_content_index(ctx):
+    """The small test catalog (3000 tracks) is searched exactly: a flat index, built by
+    `tunetrail train` next to the models, over every track of the catalog."""
+    d, content = content_index_info(ctx)
+    eq((content["kind"], content["tier"]), ("content", "starter"), "content kind and tier")
+    ix = content["index"]
+    eq(ix.get("type"), "flat", "index type for a 3000-track catalog")
+    eq(ix.get("file"), os.path.join(ctx.srv.model_dir, "faiss_indexes", "content.idx"),
+       "index file")
+    check(os.path.isfile(ix["file"]), f"index file {ix['file']} does not exist")
+    eq(ix.get("tracks"), d["catalog"]["tracks"], "index tracks vs catalog tracks")
+    check(isinstance(ix.get("dim"), int) and ix["dim"] > 12, f"index dim {ix.get('dim')!r}")
+    check(number(ix.get("build_seconds")) and ix["build_seconds"] >= 0,
+          f"index build_seconds {ix.get('build_seconds')!r}")
+    for k in ("ef_search", "nprobe", "nlist"):
+        check(k not in ix, f"a flat index has no {k}: {ix}")
+    eq(content["sizes"].get("tracks"), d["catalog"]["tracks"], "content model sizes.tracks")
+    for k in ("w_audio", "w_key", "w_genre", "w_embedding", "max_centres"):
+        check(number(content["params"].get(k)), f"content params.{k}: {content['params']}")
 
 
 # --- /models/reload ------------------------------------------------------------------------
@@ -104,7 +143,9 @@ def reload_empty_and_json_body(ctx):
     reload(ctx, content=b"{}", headers={"Content-Type": "application/json"})
     d = reload(ctx, content=b"", headers={"Content-Type": "application/json"})
     names = {m.get("name") if isinstance(m, dict) else m for m in d["models"]}
-    check(FREE_MODELS <= names, f"reload answer models {sorted(map(str, names))}")
+    eq(names, FREE_MODELS | STARTER_MODELS, "reload answer models")
+    content = [m for m in d["models"] if isinstance(m, dict) and m.get("name") == "content"]
+    eq(content[0].get("index", {}).get("type"), "flat", "content index in the reload answer")
 
 
 @test()
@@ -430,3 +471,147 @@ def reload_truncated_in_place(ctx):
     """The contract's own recipe: truncate the model file the server loaded, then reload.
     A server that maps model files must not die of SIGBUS when one shrinks under it."""
     corrupt_and_check(ctx, truncate, "truncated in place", in_place=True)
+
+
+# --- the content index and reloads (scratch server) ----------------------------------------------
+
+
+def index_path(ctx):
+    return os.path.join(ctx.srv.model_dir, "faiss_indexes", "content.idx")
+
+
+def build_index(ctx, workdir, db_url=None, *args):
+    """Runs `tunetrail index ARGS` into @workdir/models for the server's database, or
+    @db_url; returns the index file it wrote."""
+    env = ctx.srv.env()
+    env["MODEL_DIR"] = os.path.join(workdir, "models")
+    if db_url:
+        env["DATABASE_URL"] = db_url
+    r = subprocess.run([ctx.tt, "index", *args], env=env, capture_output=True, timeout=120)
+    check(r.returncode == 0, f"tunetrail index {' '.join(args)} failed: "
+                             f"{r.stderr.decode()[-300:]}")
+    path = os.path.join(env["MODEL_DIR"], "faiss_indexes", "content.idx")
+    check(os.path.isfile(path), f"tunetrail index wrote no {path}")
+    return path
+
+
+def scratch_dir(ctx, name):
+    d = os.path.join(os.path.dirname(ctx.srv.db_path), name)
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    return d
+
+
+_limits = iter(range(100, 500))
+
+
+def fresh_limit():
+    """A limit no request has used yet: its answer is computed, not read from the cache."""
+    return next(_limits)
+
+
+def content_similar(ctx, seed, limit):
+    r = ctx.srv.post("/recommend/similar", {"track_id": seed, "limit": limit,
+                                            "model_tier": "starter"})
+    check(r.status_code == 200, f"content similar to {seed}: {r.status_code} {short(r.text)}")
+    d = r.json()
+    eq((d["method"], d["model"]), ("content", "content"), f"similar to {seed}: method, model")
+    eq(len(d["items"]), limit, f"similar to {seed}: number of items")
+    return d
+
+
+def refused_index_and_check(ctx, make_bad, what, needle):
+    """Puts the index file @make_bad(path) returns in place of content.idx and reloads: the
+    reload must fail with corrupt_model naming the index, and the loaded models keep serving
+    content similarity from their own index."""
+    path = index_path(ctx)
+    backup = path + ".api-test-backup"
+    shutil.copyfile(path, backup)
+    before = versions(ctx)
+    _, content = content_index_info(ctx)
+    try:
+        bad = make_bad(path)
+        os.replace(bad, path)
+        r = reload(ctx, status=500)
+        e = check_error(r, 500, "corrupt_model", what=f"reload with {what}")
+        check("content.idx" in e["message"], f"the message does not name the index file: "
+                                             f"{e['message']!r}")
+        if needle:
+            check(needle in e["message"], f"the message does not say {needle!r}: "
+                                          f"{e['message']!r}")
+        # Fresh requests (limits not asked before, so computed now) on the old models.
+        for seed in ctx.data.popular_tracks[50:53]:
+            content_similar(ctx, seed, fresh_limit())
+        eq(versions(ctx), before, f"/models/info after a reload refused for {what}")
+        eq(content_index_info(ctx)[1]["index"], content["index"], "the index still in use")
+        eq(ctx.srv.get("/health").status_code, 200, "/health after a failed reload")
+    finally:
+        os.replace(backup, path)
+    reload(ctx)
+
+
+@test(server="scratch")
+def reload_refuses_an_index_of_another_catalog(ctx):
+    work = scratch_dir(ctx, "other-catalog")
+    db_url = "sqlite:///" + os.path.join(work, "tt.db")
+    env = dict(ctx.srv.env(), DATABASE_URL=db_url, MODEL_DIR=os.path.join(work, "models"))
+    r = subprocess.run([ctx.tt, "generate", "--users", "30", "--tracks", "300", "--interactions",
+                        "600", "--seed", "11"], env=env, capture_output=True, timeout=60)
+    check(r.returncode == 0, f"tunetrail generate failed: {r.stderr.decode()[-300:]}")
+    other = build_index(ctx, work, db_url)
+    refused_index_and_check(ctx, lambda p: other, "an index of another catalog", "catalog")
+
+
+@test(server="scratch")
+def reload_refuses_an_index_of_other_content_weights(ctx):
+    """Same catalog, same dimension, other vectors (key weighted 1 instead of 0.5)."""
+    work = scratch_dir(ctx, "other-weights")
+    other = build_index(ctx, work, None, "--w-key", "1")
+    refused_index_and_check(ctx, lambda p: other, "an index of other content vectors",
+                            "other content vectors")
+
+
+@test(server="scratch")
+def reload_refuses_a_damaged_index(ctx):
+    def damaged(path):
+        bad = path + ".api-test-bad"
+        shutil.copyfile(path, bad)
+        flip_byte(bad)
+        return bad
+
+    refused_index_and_check(ctx, damaged, "a bit-flipped index", None)
+
+
+@test(server="scratch")
+def reload_with_an_hnsw_index_then_without_one(ctx):
+    """`tunetrail index --type hnsw` for the same data is taken at the next reload (its
+    efSearch listed); with no index file the content model scans the catalog, exactly."""
+    path = index_path(ctx)
+    backup = path + ".api-test-backup"
+    seed = ctx.data.popular_tracks[60]
+    flat = content_similar(ctx, seed, 21)
+    shutil.copyfile(path, backup)
+    try:
+        hnsw = build_index(ctx, scratch_dir(ctx, "hnsw"), None, "--type", "hnsw",
+                           "--ef-search", "48")
+        shutil.copyfile(hnsw, path)
+        reload(ctx)
+        ix = content_index_info(ctx)[1]["index"]
+        eq((ix.get("type"), ix.get("ef_search")), ("hnsw", 48), "index type and ef_search")
+        check("nprobe" not in ix, f"an HNSW index has no nprobe: {ix}")
+        d = content_similar(ctx, seed, 22)
+        got = [it["track_id"] for it in d["items"]][:21]
+        want = [it["track_id"] for it in flat["items"]]
+        share = len(set(got) & set(want)) / len(want)
+        check(share >= 0.9, f"HNSW answers share {share:.2f} of the exact ones")
+
+        os.remove(path)
+        reload(ctx)
+        eq(content_index_info(ctx)[1]["index"], {"type": "scan"}, "the index without a file")
+        d = content_similar(ctx, seed, 23)
+        eq([it["track_id"] for it in d["items"]][:21], [it["track_id"] for it in flat["items"]],
+           "a scan of the catalog answers like the flat index")
+    finally:
+        os.replace(backup, path)
+    reload(ctx)
+    eq(content_index_info(ctx)[1]["index"].get("type"), "flat", "the flat index is back")

@@ -7,6 +7,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +56,13 @@ int fx_user_group(const tt_dataset *ds, int32_t u)
 
 int32_t fx_add_track(tt_dataset *ds, const char *id, const char *artist, const char *genre_list)
 {
+    return fx_add_track_content(ds, id, artist, genre_list, NULL, NULL, 0);
+}
+
+int32_t fx_add_track_content(tt_dataset *ds, const char *id, const char *artist,
+                             const char *genre_list, const float *features, const float *embedding,
+                             int32_t dim)
+{
     tt_track_rec t = tt_track_rec_empty();
     char title[96];
 
@@ -66,6 +74,10 @@ int32_t fx_add_track(tt_dataset *ds, const char *id, const char *artist, const c
     t.genres = genre_list;
     t.duration_ms = 180000;
     t.release_year = 2001;
+    if (features)
+        memcpy(t.features, features, sizeof(t.features));
+    t.embedding = embedding;
+    t.embedding_dim = embedding ? dim : 0;
     return tt_dataset_add_track(ds, &t);
 }
 
@@ -92,18 +104,75 @@ void fx_add_event(tt_dataset *ds, const char *user, const char *track, enum tt_a
     cr_assert_eq(rc, 0, "fixture event on unknown track %s", track);
 }
 
-static void add_catalog(tt_dataset *ds, int groups, int tracks_per_group)
+/* ---- sound: audio features around a centre per group ---- */
+
+/* Range of each feature (enum tt_feature order) the centres are spread over, and the noise. */
+static const struct {
+    float lo, hi, noise;
+} sound_range[TT_N_FEATURES] = {
+    [TT_F_DANCEABILITY] = {0.1f, 0.9f, 0.04f}, [TT_F_ENERGY] = {0.1f, 0.9f, 0.04f},
+    [TT_F_VALENCE] = {0.1f, 0.9f, 0.04f},      [TT_F_TEMPO] = {70.0f, 170.0f, 4.0f},
+    [TT_F_ACOUSTICNESS] = {0.1f, 0.9f, 0.04f}, [TT_F_INSTRUMENTALNESS] = {0.1f, 0.9f, 0.04f},
+    [TT_F_SPEECHINESS] = {0.1f, 0.9f, 0.04f},  [TT_F_LIVENESS] = {0.1f, 0.9f, 0.04f},
+    [TT_F_LOUDNESS] = {-18.0f, -4.0f, 0.6f},   [TT_F_KEY] = {0.0f, 11.0f, 0.0f},
+    [TT_F_MODE] = {0.1f, 0.9f, 0.04f},
+};
+
+void fx_group_sound(int g, float centre[TT_N_FEATURES])
+{
+    tt_rng rng;
+
+    /* A fixed draw per group: the same centres whatever seed the tracks use. */
+    tt_rng_seed(&rng, UINT64_C(0x50d5ce27e5), (uint64_t)g);
+    for (int f = 0; f < TT_N_FEATURES; f++)
+        centre[f] = sound_range[f].lo +
+                    (float)tt_rng_uniform(&rng) * (sound_range[f].hi - sound_range[f].lo);
+    centre[TT_F_KEY] = NAN;
+}
+
+void fx_track_sound(int g, int i, uint64_t seed, float features[TT_N_FEATURES])
+{
+    tt_rng rng;
+
+    fx_group_sound(g, features);
+    /* Streams apart from the listeners' draws, which use the same seed. */
+    tt_rng_seed(&rng, seed ^ UINT64_C(0x9e3779b97f4a7c15), (uint64_t)g * 100003u + (uint64_t)i);
+    for (int f = 0; f < TT_N_FEATURES; f++) {
+        float span = sound_range[f].hi - sound_range[f].lo, v;
+        if (f == TT_F_KEY)
+            continue;
+        v = features[f] + (float)tt_rng_normal(&rng) * sound_range[f].noise;
+        features[f] =
+            fminf(fmaxf(v, sound_range[f].lo - 0.1f * span), sound_range[f].hi + 0.1f * span);
+    }
+    features[TT_F_KEY] = (float)tt_rng_below(&rng, 12);
+}
+
+/* The fixture catalog; with @sound, tracks get fx_track_sound features (seed @seed). */
+static void add_catalog(tt_dataset *ds, int groups, int tracks_per_group, bool sound, uint64_t seed)
 {
     char id[32], artist[32], list[64];
+    float f[TT_N_FEATURES];
 
     for (int g = 0; g < groups; g++) {
         snprintf(list, sizeof(list), "%s|%s", genres[g], subgenres[g]);
         for (int i = 0; i < tracks_per_group; i++) {
             snprintf(id, sizeof(id), "g%02d-t%03d", g, i);
             snprintf(artist, sizeof(artist), "g%02d-a%02d", g, i / 4);
-            fx_add_track(ds, id, artist, list);
+            if (sound) {
+                fx_track_sound(g, i, seed, f);
+                fx_add_track_content(ds, id, artist, list, f, NULL, 0);
+            } else {
+                fx_add_track(ds, id, artist, list);
+            }
         }
     }
+}
+
+void fx_add_sound_catalog(tt_dataset *ds, int groups, int tracks_per_group, uint64_t seed)
+{
+    cr_assert(groups >= 1 && groups <= FX_MAX_GROUPS, "1..8 groups");
+    add_catalog(ds, groups, tracks_per_group, true, seed);
 }
 
 /* Own-group track index skewed toward low indices (a few hits, a long tail). */
@@ -159,8 +228,8 @@ static void add_listener(tt_dataset *ds, tt_rng *rng, const char *user, int g, i
     fx_add_event(ds, user, tid, TT_ACT_DISLIKE, 1.0f, FX_T0 - FX_DAY);
 }
 
-tt_dataset *fx_taste_groups(int groups, int users_per_group, int tracks_per_group,
-                            int plays_per_user, uint64_t seed)
+static tt_dataset *groups_dataset(int groups, int users_per_group, int tracks_per_group,
+                                  int plays_per_user, uint64_t seed, bool sound)
 {
     tt_dataset *ds = tt_dataset_new();
     uint8_t *used;
@@ -170,7 +239,7 @@ tt_dataset *fx_taste_groups(int groups, int users_per_group, int tracks_per_grou
     cr_assert(groups >= 1 && groups <= FX_MAX_GROUPS, "1..8 groups");
     cr_assert(plays_per_user + 2 < tracks_per_group, "users need unplayed tracks");
     tt_rng_seed(&rng, seed, 0);
-    add_catalog(ds, groups, tracks_per_group);
+    add_catalog(ds, groups, tracks_per_group, sound, seed);
     for (int g = 0; g < groups; g++) {
         for (int i = 0; i < users_per_group; i++) {
             snprintf(uid, sizeof(uid), "g%02d-u%03d", g, i);
@@ -187,6 +256,18 @@ tt_dataset *fx_taste_groups(int groups, int users_per_group, int tracks_per_grou
     free(used);
     tt_dataset_finish(ds);
     return ds;
+}
+
+tt_dataset *fx_taste_groups(int groups, int users_per_group, int tracks_per_group,
+                            int plays_per_user, uint64_t seed)
+{
+    return groups_dataset(groups, users_per_group, tracks_per_group, plays_per_user, seed, false);
+}
+
+tt_dataset *fx_sound_groups(int groups, int users_per_group, int tracks_per_group,
+                            int plays_per_user, uint64_t seed)
+{
+    return groups_dataset(groups, users_per_group, tracks_per_group, plays_per_user, seed, true);
 }
 
 void fx_train_set(const tt_dataset *ds, tt_train_set *out)

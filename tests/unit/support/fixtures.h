@@ -36,6 +36,32 @@
 tt_dataset *fx_taste_groups(int groups, int users_per_group, int tracks_per_group,
                             int plays_per_user, uint64_t seed);
 
+/*
+ * fx_taste_groups whose tracks also sound like their group: every track gets the audio
+ * features of fx_track_sound (genres are the same), so a content model can tell the groups
+ * apart by sound alone. The listeners are exactly those of fx_taste_groups with the same
+ * arguments.
+ */
+tt_dataset *fx_sound_groups(int groups, int users_per_group, int tracks_per_group,
+                            int plays_per_user, uint64_t seed);
+
+/*
+ * The audio features (TT_N_FEATURES values, enum tt_feature order) of track @i of group @g:
+ * the group's centre (fx_group_sound) plus small noise drawn from (@seed, @g, @i), clipped to
+ * each feature's range. The key is uniform over 0..11 (noise: groups share keys).
+ */
+void fx_track_sound(int g, int i, uint64_t seed, float features[TT_N_FEATURES]);
+/*
+ * Group @g's centre: the 0..1 features and mode spread over 0.1..0.9, tempo over 70..170 BPM,
+ * loudness over -18..-4 dB, different for each group (a fixed draw); key NAN.
+ */
+void fx_group_sound(int g, float centre[TT_N_FEATURES]);
+/*
+ * Adds the catalog of fx_sound_groups to @ds (not finished): "g03-t017" by "g03-a04" with
+ * genres "<primary>|<secondary>" and fx_track_sound features.
+ */
+void fx_add_sound_catalog(tt_dataset *ds, int groups, int tracks_per_group, uint64_t seed);
+
 /* Primary and secondary genre names of group @g (0..7). */
 const char *fx_group_genre(int g);
 const char *fx_group_subgenre(int g);
@@ -48,6 +74,13 @@ int fx_user_group(const tt_dataset *ds, int32_t u);
 /* Hand-built datasets: start with tt_dataset_new, add, then tt_dataset_finish. */
 int32_t fx_add_track(tt_dataset *ds, const char *id, const char *artist, const char *genres);
 int32_t fx_add_user(tt_dataset *ds, const char *id, const char *favorite_genres);
+/*
+ * A track with content: @features (TT_N_FEATURES values, NAN unknown; NULL = none known),
+ * @embedding (@dim floats; NULL = none), @genre_list (NULL = none).
+ */
+int32_t fx_add_track_content(tt_dataset *ds, const char *id, const char *artist,
+                             const char *genre_list, const float *features, const float *embedding,
+                             int32_t dim);
 /* Asserts that the track is in the catalog. */
 void fx_add_event(tt_dataset *ds, const char *user, const char *track, enum tt_action a,
                   float weight, int64_t when);
