@@ -29,7 +29,8 @@ LIB_CXX  := $(wildcard src/*/*.cpp)
 LIB_OBJ  := $(LIB_C:%.c=$(BUILD)/obj/%.o) $(LIB_CXX:%.cpp=$(BUILD)/obj/%.o)
 ifneq ($(LIB_CXX),)
 LINK     := $(CXX)
-LDLIBS   += -lfaiss -fopenmp -llapack
+# libfaiss.a is static: it must come before the shared BLAS/LAPACK it calls.
+LDLIBS   := -lfaiss -fopenmp -llapack $(LDLIBS)
 else
 LINK     := $(CC)
 endif

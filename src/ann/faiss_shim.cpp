@@ -36,6 +36,9 @@ int guarded(tt_err *err, int fail_code, const char *what, F f)
     try {
         return f();
     } catch (const std::bad_alloc &) {
+        /* Reading, an allocation failure means sizes read from the data are absurd. */
+        if (fail_code == TT_ECORRUPT)
+            return tt_err_set(err, TT_ECORRUPT, "%s: sizes in the data are not plausible", what);
         return tt_err_set(err, TT_ENOMEM, "%s: out of memory", what);
     } catch (const faiss::FaissException &e) {
         return tt_err_set(err, fail_code, "%s: %s", what, e.what());
@@ -123,8 +126,11 @@ static int check_build(int64_t n, int d, const tt_ann_params *p, tt_err *err)
     if (n < 1 || d < 1)
         return tt_err_set(err, TT_EINVAL, "an index needs at least one vector of dimension >= 1 "
                                           "(got %lld x %d)", (long long)n, d);
-    if (p->type < TT_ANN_AUTO || p->type > TT_ANN_HNSW)
-        return tt_err_set_field(err, TT_EINVAL, "type", "unknown index type %d", (int)p->type);
+    /* Read as an int: a C++ load of an out-of-range enum value is itself undefined. */
+    int type;
+    std::memcpy(&type, &p->type, sizeof(type));
+    if (type < TT_ANN_AUTO || type > TT_ANN_HNSW)
+        return tt_err_set_field(err, TT_EINVAL, "type", "unknown index type %d", type);
     if (p->nlist < 0 || p->nprobe < 0 || p->m < 0 || p->ef_construction < 0 || p->ef_search < 0)
         return tt_err_set(err, TT_EINVAL, "index parameters must not be negative");
     if (p->m == 1 || p->m > 256)
