@@ -456,8 +456,9 @@ TT_CLONES static int scan_top(const float *restrict vec, int32_t n, int d,
 }
 
 /*
- * The @k tracks closest to unit vector @q, best first: from the index when one is attached
- * and a bounded search is sure to leave k eligible tracks, else by scanning the catalog.
+ * The @k tracks closest to unit vector @q, best first: from an approximate index when one is
+ * attached and a bounded search is sure to leave k eligible tracks, else by scanning the
+ * catalog (exact).
  */
 static int nearest(const content_model *m, const float *q, const int32_t *excl, int32_t n_excl,
                    const uint8_t *allow, int k, tt_scored *out, tt_err *err)
@@ -467,7 +468,9 @@ static int nearest(const content_model *m, const float *q, const int32_t *excl, 
 
     if (k > nt)
         k = nt;
-    if (m->ann && !allow && kq <= ANN_MAX_K && kq < nt) {
+    /* An exact (flat) index answers like the scan, which runs the engine's AVX2 kernel. */
+    if (m->ann && tt_ann_type_of(m->ann) != TT_ANN_FLAT && !allow && kq <= ANN_MAX_K &&
+        kq < nt) {
         float *sim = tt_malloc((size_t)kq * sizeof(float));
         int64_t *ids = tt_malloc((size_t)kq * sizeof(int64_t));
         int n = 0, rc = tt_ann_search(m->ann, q, 1, (int)kq, sim, ids, err);
