@@ -11,7 +11,7 @@ rank() {
 # Which layer each public header belongs to.
 header_layer() {
     case $1 in
-        err|core|ids|csr|config|fileio|csv) echo core ;;
+        err|core|ids|csr|config|fileio|csv|kernels) echo core ;;
         store|dataset|import|generate) echo store ;;
         cache) echo cache ;;
         ann) echo ann ;;

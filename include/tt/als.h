@@ -63,6 +63,12 @@ float tt_als_track_similarity(const tt_model *m, int32_t a, int32_t b);
 void tt_als_score_all(const tt_model *m, const float *x, float *scores);
 
 /* Loader used by tt_model_load for kind "als". */
+/*
+ * Makes OpenBLAS single-threaded, once per process: the models thread their own loops and
+ * the service runs many requests at once.
+ */
+void tt__blas_single_threaded(void);
+
 int tt__als_load(tt_mfile *f, tt_model **out, tt_err *err);
 
 #endif

@@ -4,7 +4,7 @@
  * TT_ECORRUPT with FAISS's message, allocation failures TT_ENOMEM.
  */
 extern "C" {
-#include "tt/ann.h"
+#include "ann_priv.h"
 #include "tt/core.h"
 }
 
@@ -188,13 +188,9 @@ int tt_ann_build(const float *x, int64_t n, int d, const tt_ann_params *p, tt_an
     });
 }
 
-int tt_ann_search(const tt_ann *ix, const float *q, int64_t nq, int k, float *sim,
-                  int64_t *ids, tt_err *err)
+int tt__faiss_search(const tt_ann *ix, const float *q, int64_t nq, int k, float *sim,
+                     int64_t *ids, tt_err *err)
 {
-    if (!ix || nq < 0 || k < 1)
-        return tt_err_set(err, TT_EINVAL, "search needs an index, nq >= 0 and k >= 1");
-    if (nq == 0)
-        return 0;
     return guarded(err, TT_EINTERNAL, "searching the index", [&]() -> int {
         /* A request is one query on a serving thread: no OpenMP team for it. */
         omp_threads th(nq < 8 ? 1 : tt_threads_resolve(0));
@@ -202,6 +198,32 @@ int tt_ann_search(const tt_ann *ix, const float *q, int64_t nq, int k, float *si
         ix->index->search(nq, q, k, sim, reinterpret_cast<faiss::Index::idx_t *>(ids));
         return 0;
     });
+}
+
+bool tt__ann_hnsw_graph(const tt_ann *ix, tt__hnsw_graph *g)
+{
+    auto *h = dynamic_cast<const faiss::IndexHNSW *>(ix->index);
+    auto *flat = h ? dynamic_cast<const faiss::IndexFlat *>(h->storage) : nullptr;
+    static_assert(sizeof(faiss::HNSW::storage_idx_t) == sizeof(int32_t), "32-bit graph ids");
+
+    if (!flat || h->ntotal == 0 || h->hnsw.cum_nneighbor_per_level.size() < 2)
+        return false;
+    g->x = flat->get_xb();
+    g->neighbors = h->hnsw.neighbors.data();
+    g->offsets = h->hnsw.offsets.data();
+    g->levels = h->hnsw.levels.data();
+    g->cum = h->hnsw.cum_nneighbor_per_level.data();
+    g->n_neighbors = h->hnsw.neighbors.size();
+    g->n_cum = (int32_t)h->hnsw.cum_nneighbor_per_level.size();
+    g->entry = h->hnsw.entry_point;
+    g->max_level = h->hnsw.max_level;
+    g->n = (int64_t)h->ntotal;
+    g->d = (int)h->d;
+    g->ef_search = h->hnsw.efSearch;
+    /* The arrays must describe every node and every layer the search can visit. */
+    return g->entry >= 0 && g->entry < g->n && g->max_level >= 0 &&
+           g->max_level + 1 < g->n_cum && h->hnsw.offsets.size() > (size_t)g->n &&
+           h->hnsw.levels.size() >= (size_t)g->n && flat->ntotal == h->ntotal;
 }
 
 int tt_ann_set_search(tt_ann *ix, int nprobe, int ef_search, tt_err *err)

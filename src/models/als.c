@@ -12,7 +12,7 @@
  */
 #include "tt/als.h"
 #include "tt/core.h"
-#include "kernels.h"
+#include "tt/kernels.h"
 
 #include <cblas.h>
 #include <math.h>

@@ -3,10 +3,11 @@
  * embeddings; listener profiles as weighted spherical k-means centres; answers from a
  * FAISS index when one is attached, else from a scan of the catalog.
  */
+#include "tt/als.h"
 #include "tt/content.h"
 #include "tt/core.h"
 #include "tt/modelfile.h"
-#include "kernels.h"
+#include "tt/kernels.h"
 
 #include <cblas.h>
 #include <math.h>

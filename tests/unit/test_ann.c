@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "support/fixtures.h"
+#include "../../src/ann/ann_priv.h"
 #include "tt/ann.h"
 #include "tt/core.h"
 #include "tt/modelfile.h"
@@ -385,6 +386,39 @@ Test(ann, hnsw_recall_at_10_is_at_least_0_95)
             if (r > 0)
                 cr_assert(sim[i * K + r - 1] >= sim[i * K + r], "not sorted best first");
         }
+    free(q);
+    tt_ann_free(ix);
+}
+
+/*
+ * HNSW graphs are built by FAISS and walked by the engine (src/ann/search.c): the walk must
+ * find what FAISS's own search of the same graph finds, one query at a time or in a batch.
+ */
+Test(ann, the_engine_hnsw_walk_finds_what_faiss_finds)
+{
+    tt_ann_params p = params(TT_ANN_HNSW);
+    float *q = fresh_queries(), sim[NQ * K], fsim[NQ * K], one[K];
+    int64_t ids[NQ * K], fids[NQ * K], oids[K], same = 0;
+    tt_err err = {0};
+    tt_ann *ix;
+
+    p.ef_search = 64;
+    ix = build(x, N, &p);
+    search(ix, q, NQ, K, sim, ids);
+    cr_assert_eq(tt__faiss_search(ix, q, NQ, K, fsim, fids, &err), 0, "%s", err.message);
+    for (int i = 0; i < NQ; i++) {
+        /* The batch path and a single query walk the same way. */
+        search(ix, q + (size_t)i * D, 1, K, one, oids);
+        cr_assert_arr_eq(oids, ids + (size_t)i * K, sizeof(oids), "query %d: batch != single", i);
+        for (int r = 0; r < K; r++)
+            for (int s2 = 0; s2 < K; s2++)
+                same += ids[i * K + r] >= 0 && ids[i * K + r] == fids[i * K + s2];
+    }
+    cr_assert((double)same / (NQ * K) >= 0.97, "the walk shares %.4f of FAISS's top %d",
+              (double)same / (NQ * K), K);
+    cr_assert(recall_at_k(q, NQ, K, ids) >= recall_at_k(q, NQ, K, fids) - 0.02,
+              "the walk's recall %.4f is below FAISS's %.4f", recall_at_k(q, NQ, K, ids),
+              recall_at_k(q, NQ, K, fids));
     free(q);
     tt_ann_free(ix);
 }

@@ -1,12 +1,12 @@
 /*
- * kernels.h - the small dense kernels the models share. Internal to src/models/.
+ * kernels.h - the small dense kernels the engine shares (models, nearest-neighbour search).
  *
  * Functions marked TT_CLONES are compiled for AVX2+FMA and plain x86-64, picked at load.
  * Kernels are TT_KERNEL (always inlined) into those functions: a call per 64-float vector
  * would cost as much as the arithmetic.
  */
-#ifndef TT_MODELS_KERNELS_H
-#define TT_MODELS_KERNELS_H
+#ifndef TT_KERNELS_H
+#define TT_KERNELS_H
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
 /* "avx2" (and not "arch=haswell", which the resolver matches by CPU model, not features). */
@@ -17,11 +17,6 @@
 
 #define TT_KERNEL static inline __attribute__((always_inline))
 
-/*
- * Makes OpenBLAS single-threaded, once per process: the models thread their own loops and
- * the service runs many requests at once (als.c).
- */
-void tt__blas_single_threaded(void);
 
 /* Eight partial sums: vectorises without -ffast-math, deterministic for a given k. */
 TT_KERNEL float dot(const float *restrict a, const float *restrict b, int k)
