@@ -57,6 +57,9 @@ int tt_content_vectors(const tt_dataset *ds, const tt_content_params *p, float *
 int tt_content_train(const tt_train_set *ts, const tt_content_params *p, tt_model **out,
                      tt_err *err);
 
+/* The parameters the model was trained with. */
+tt_content_params tt_content_model_params(const tt_model *m);
+
 /* The model's vectors (n_tracks x *d, borrowed) and whether track @t has one. */
 const float *tt_content_model_vectors(const tt_model *m, int *d);
 int tt_content_has_vector(const tt_model *m, int32_t t);

@@ -8,11 +8,13 @@
 #include "tt/content.h"
 #include "tt/core.h"
 #include "tt/fileio.h"
+#include "tt/model.h"
 
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define USAGE                                                                                      \
     "tunetrail index [--type flat|ivf|hnsw|auto] [--nlist N] [--nprobe N] [--m M]\n"               \
@@ -71,6 +73,45 @@ int tt_cli_write_index(const tt_config *cfg, const float *vec, int64_t n, int d,
     return rc;
 }
 
+static bool same_weights(const tt_content_params *a, const tt_content_params *b)
+{
+    return a->w_audio == b->w_audio && a->w_key == b->w_key && a->w_genre == b->w_genre &&
+           a->w_embedding == b->w_embedding && a->genre_dims == b->genre_dims;
+}
+
+/*
+ * The index must cover exactly the vectors the service will search: those of the content
+ * model trained for this catalog when there is one (*model set), else vectors built now
+ * from the store (*model NULL). Content options that contradict the trained model are
+ * refused rather than silently producing an index the service would refuse.
+ */
+static int trained_vectors(const tt_config *cfg, const tt_dataset *ds,
+                           const tt_content_params *asked, tt_model **model, tt_err *err)
+{
+    char path[1200];
+    tt_content_params def = tt_content_params_default(), had;
+    tt_err lerr = {0};
+
+    *model = NULL;
+    snprintf(path, sizeof(path), "%s/starter/content.ttm", cfg->model_dir);
+    if (access(path, F_OK) != 0 ||
+        tt_model_load(path, tt_catalog_checksum(ds), model, &lerr) < 0) {
+        if (lerr.code)
+            fprintf(stderr, "index: not using %s: %s\n", path, lerr.message);
+        return 0;
+    }
+    had = tt_content_model_params(*model);
+    if (!same_weights(asked, &def) && !same_weights(asked, &had)) {
+        tt_model_free(*model);
+        *model = NULL;
+        return tt_err_set(err, TT_EINVAL,
+                          "the content model in %s was trained with other content weights; "
+                          "retrain it with these (tunetrail train --model content ...) first",
+                          path);
+    }
+    return 0;
+}
+
 int tt_cmd_index(int argc, char **argv)
 {
     struct tt_train_cli tc;
@@ -81,6 +122,7 @@ int tt_cmd_index(int argc, char **argv)
     int npos, rc, d = 0;
     tt_store *s;
     tt_dataset *ds = NULL;
+    tt_model *model = NULL;
     float *vec = NULL;
     tt_err err = {0};
 
@@ -97,10 +139,18 @@ int tt_cmd_index(int argc, char **argv)
     if (rc == 0 && tt_dataset_n_tracks(ds) == 0)
         rc = tt_err_set(&err, TT_ESTATE, "the catalog is empty: import tracks first");
     if (rc == 0)
+        rc = trained_vectors(&cfg, ds, &tc.opts.content, &model, &err);
+    if (rc == 0 && model) {
+        const float *mv = tt_content_model_vectors(model, &d);
+        fprintf(stderr, "index: the vectors of the trained content model\n");
+        rc = tt_cli_write_index(&cfg, mv, model->n_tracks, d, model->catalog, &ac.params, &err);
+    } else if (rc == 0) {
         rc = tt_content_vectors(ds, &tc.opts.content, &vec, &d, &err);
-    if (rc == 0)
-        rc = tt_cli_write_index(&cfg, vec, tt_dataset_n_tracks(ds), d,
-                                tt_catalog_checksum(ds), &ac.params, &err);
+        if (rc == 0)
+            rc = tt_cli_write_index(&cfg, vec, tt_dataset_n_tracks(ds), d,
+                                    tt_catalog_checksum(ds), &ac.params, &err);
+    }
+    tt_model_free(model);
     free(vec);
     tt_dataset_free(ds);
     return rc < 0 ? tt_cli_fail(&err, rc) : 0;

@@ -834,6 +834,13 @@ int tt_content_train(const tt_train_set *ts, const tt_content_params *p, tt_mode
 
 /* ---- accessors ---- */
 
+tt_content_params tt_content_model_params(const tt_model *mm)
+{
+    const content_model *m = cm(mm);
+
+    return m ? m->p : tt_content_params_default();
+}
+
 const float *tt_content_model_vectors(const tt_model *mm, int *d)
 {
     const content_model *m = cm(mm);

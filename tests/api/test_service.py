@@ -615,3 +615,32 @@ def reload_with_an_hnsw_index_then_without_one(ctx):
         os.replace(backup, path)
     reload(ctx)
     eq(content_index_info(ctx)[1]["index"].get("type"), "flat", "the flat index is back")
+
+
+@test(server="scratch")
+def index_covers_the_trained_content_model(ctx):
+    """`tunetrail index` in the served MODEL_DIR indexes the trained content model's vectors,
+    so the service takes the index it writes; content weights that contradict the trained
+    model are refused instead of writing an index the service would refuse."""
+    env = ctx.srv.env()
+    path = index_path(ctx)
+    before = open(path, "rb").read()
+    r = subprocess.run([ctx.tt, "index", "--w-genre", "1"], env=env, capture_output=True,
+                       timeout=120)
+    check(r.returncode != 0, "index with weights other than the trained model's succeeded")
+    check(b"other content weights" in r.stderr, f"index refusal: {r.stderr.decode()[-300:]}")
+    check(open(path, "rb").read() == before, "a refused index run changed content.idx")
+    r = subprocess.run([ctx.tt, "index", "--type", "hnsw", "--ef-search", "40"], env=env,
+                       capture_output=True, timeout=120)
+    check(r.returncode == 0, f"tunetrail index failed: {r.stderr.decode()[-300:]}")
+    try:
+        d = reload(ctx)
+        content = [m for m in d["models"] if m["name"] == "content"]
+        check(content and content[0].get("index", {}).get("type") == "hnsw",
+              f"reloaded content index: {content}")
+        eq(content[0]["index"].get("ef_search"), 40, "ef_search of the rebuilt index")
+    finally:
+        with open(path + ".tmp-restore", "wb") as f:
+            f.write(before)
+        os.replace(path + ".tmp-restore", path)
+        reload(ctx)
