@@ -46,6 +46,7 @@ int tt_content_params_check(const tt_content_params *p, tt_err *err);
 /*
  * The content vectors of @ds's tracks: *vec gets n_tracks x *d floats (malloc'd), each row
  * of unit length, or all zeros for a track with no features, genre or embedding.
+ * TT_ESTATE when the catalog has nothing (with a positive weight) to build them from.
  */
 int tt_content_vectors(const tt_dataset *ds, const tt_content_params *p, float **vec, int *d,
                        tt_err *err);

@@ -120,6 +120,18 @@ static int build_index(const tt_config *cfg, const tt_model *m, const tt_model_o
     return tt_cli_write_index(cfg, vec, m->n_tracks, d, m->catalog, &p, err);
 }
 
+static void remove_content_files(const tt_config *cfg)
+{
+    static const char *const files[] = {"starter/content.ttm", "starter/content.json",
+                                        "faiss_indexes/content.idx", "faiss_indexes/content.json"};
+    char path[1200];
+
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        snprintf(path, sizeof(path), "%s/%s", cfg->model_dir, files[i]);
+        unlink(path);
+    }
+}
+
 static int train_one(const tt_config *cfg, const tt_model_info *info, const tt_train_set *ts,
                      const tt_model_opts *o, const tt_split *split, tt_err *err)
 {
@@ -134,6 +146,15 @@ static int train_one(const tt_config *cfg, const tt_model_info *info, const tt_t
              info->name);
     fprintf(stderr, "training %s (%s)\n", info->name, info->summary);
     rc = tt_models_train(info->name, ts, o, &m, err);
+    if (rc == TT_ESTATE && strcmp(info->name, "content") == 0) {
+        /* A catalog without content: the other models still train; no stale files stay. */
+        printf("%-11s %-8s skipped: %s\n", info->name, tt_tier_to_name(info->tier),
+               err->message);
+        tt_err_clear(err);
+        remove_content_files(cfg);
+        json_decref(metrics);
+        return 0;
+    }
     if (rc == 0)
         rc = tt_model_save(m, path, err);
     if (rc == 0)

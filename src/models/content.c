@@ -171,7 +171,7 @@ static int space_fit(const tt_dataset *ds, const tt_content_params *p, struct sp
     sp->d = sp->d_audio + sp->d_genre + sp->d_embed;
     if (sp->d == 0) {
         space_release(sp);
-        return tt_err_set(err, TT_EINVAL,
+        return tt_err_set(err, TT_ESTATE,
                           "the catalog has no audio features, genres or embeddings (with a "
                           "positive weight) to build content vectors from");
     }

@@ -708,7 +708,7 @@ Test(content, a_catalog_with_nothing_to_build_vectors_from_is_refused)
     free(vec);
     p.w_genre = 0.0f;
     vec = NULL;
-    cr_assert_eq(tt_content_vectors(ds, &p, &vec, &d, NULL), TT_EINVAL,
+    cr_assert_eq(tt_content_vectors(ds, &p, &vec, &d, NULL), TT_ESTATE,
                  "no features, no embeddings and genres weighted 0");
     cr_assert_null(vec);
     tt_dataset_free(ds);
