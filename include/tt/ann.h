@@ -94,6 +94,13 @@ uint64_t tt_ann_vectors_checksum(const float *x, int64_t n, int d);
 int tt_ann_save(const tt_ann *ix, const tt_ann_meta *meta, const char *path, tt_err *err);
 
 /*
+ * TT_ECORRUPT (message naming @path, what differs and how to rebuild) when an index
+ * described by @got was not built for @want (fields of @want that are zero are not checked).
+ */
+int tt_ann_meta_check(const char *path, const tt_ann_meta *got, const tt_ann_meta *want,
+                      tt_err *err);
+
+/*
  * Loads @path, checking the container, then that it was built for @expect (fields that are
  * zero are not checked): another catalog, other vectors or another dimension is
  * TT_ECORRUPT with a message saying which and how to rebuild. *meta may be NULL.

@@ -44,8 +44,8 @@ int tt_ann_save(const tt_ann *ix, const tt_ann_meta *meta, const char *path, tt_
     return tt_mfile_commit(w, err);
 }
 
-static int check_expected(const char *path, const tt_ann_meta *got, const tt_ann_meta *want,
-                          tt_err *err)
+int tt_ann_meta_check(const char *path, const tt_ann_meta *got, const tt_ann_meta *want,
+                      tt_err *err)
 {
     if (!want)
         return 0;
@@ -101,7 +101,7 @@ int tt_ann_load(const char *path, const tt_ann_meta *expect, tt_ann **out, tt_an
     got.d = (int)m[META_D];
     got.created_at = tt_mfile_created_at(f);
     got.build_seconds = (double)m[META_BUILD_US] / 1e6;
-    rc = check_expected(path, &got, expect, err);
+    rc = tt_ann_meta_check(path, &got, expect, err);
     if (rc == 0)
         rc = tt_ann_deserialize(bytes, (size_t)blen, &ix, err);
     if (rc == 0 && (tt_ann_dim(ix) != got.d || tt_ann_size(ix) != got.n))

@@ -63,15 +63,18 @@ static int load_model(const tt_config *cfg, const tt_model_info *info, uint64_t 
 }
 
 /*
- * The content model answers from the FAISS index built for its vectors; an index built for
- * another catalog or other vectors refuses the whole snapshot, like any stale model file.
- * Without an index file the model scans the catalog (exact, slower on big catalogs).
+ * The content model answers from the FAISS index built for its vectors. A damaged index
+ * file refuses the whole snapshot, like any damaged model file. An intact index built for
+ * another catalog or other vectors (the catalog was retrained, the index not rebuilt) is
+ * left aside with a warning, and so is a missing one: the model then scans the catalog,
+ * which gives the same answers, only slower on big catalogs.
  */
 static int attach_index(const tt_config *cfg, const tt_server_params *p,
                         struct tt_served_model *sm, tt_err *err)
 {
     char path[1100];
     tt_ann_meta want = tt_content_index_expect(sm->model), meta;
+    tt_err why = {0};
     tt_ann *ix = NULL;
     int rc;
 
@@ -82,7 +85,13 @@ static int attach_index(const tt_config *cfg, const tt_server_params *p,
         sm->index = json_pack("{s:s}", "type", "scan");
         return 0;
     }
-    rc = tt_ann_load(path, &want, &ix, &meta, err);
+    rc = tt_ann_load(path, NULL, &ix, &meta, err);
+    if (rc == 0 && tt_ann_meta_check(path, &meta, &want, &why) < 0) {
+        tt_warn("content index left aside, content answers scan the catalog: %s", why.message);
+        sm->index = json_pack("{s:s, s:s}", "type", "scan", "index_refused", why.message);
+        tt_ann_free(ix);
+        return 0;
+    }
     if (rc == 0)
         rc = tt_ann_set_search(ix, p ? p->nprobe : 0, p ? p->ef_search : 0, err);
     if (rc < 0) {
