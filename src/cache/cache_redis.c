@@ -565,37 +565,36 @@ static int op_put(struct call *k, void *arg, tt_err *err)
     return rc;
 }
 
+/* Runs @c and checks that its reply has type @want; the reply itself is not needed. */
+static int command_check(struct call *k, struct cmd *c, int want, tt_err *err)
+{
+    redisReply *rep;
+    int rc = command(k, c, &rep, err);
+
+    if (rc < 0)
+        return rc;
+    rc = reply_check(k, rep, want, c->argv[0], err);
+    freeReplyObject(rep);
+    return rc;
+}
+
 static int op_del(struct call *k, void *arg, tt_err *err)
 {
     struct group_arg *a = arg;
     struct cmd c = {0};
-    redisReply *rep;
-    int rc;
 
     cmd_str(&c, "DEL");
     cmd_add(&c, a->hkey, a->hlen);
-    rc = command(k, &c, &rep, err);
-    if (rc < 0)
-        return rc;
-    rc = reply_check(k, rep, REDIS_REPLY_INTEGER, "DEL", err);
-    freeReplyObject(rep);
-    return rc;
+    return command_check(k, &c, REDIS_REPLY_INTEGER, err);
 }
 
 static int op_ping(struct call *k, void *arg, tt_err *err)
 {
     struct cmd c = {0};
-    redisReply *rep;
-    int rc;
 
     (void)arg;
     cmd_str(&c, "PING");
-    rc = command(k, &c, &rep, err);
-    if (rc < 0)
-        return rc;
-    rc = reply_check(k, rep, REDIS_REPLY_STATUS, "PING", err);
-    freeReplyObject(rep);
-    return rc;
+    return command_check(k, &c, REDIS_REPLY_STATUS, err);
 }
 
 /* UNLINK frees the keys' memory off Redis's main thread, so clearing stays cheap for it. */

@@ -4,8 +4,6 @@
 #include <string.h>
 
 /* Counting sort by row, then sort each row's columns and merge duplicates in place. */
-static int cmp_entry(const void *a, const void *b);
-
 struct entry {
     int32_t c;
     float v;

@@ -136,6 +136,20 @@ static void grow_tracks(tt_dataset *d, int32_t need)
     b->track_cap = cap;
 }
 
+/* Grows the embedding arrays to @cap tracks, zero-filled: no embedding. */
+static void grow_embedding(tt_dataset *d, size_t cap)
+{
+    size_t dim = (size_t)d->embedding_dim, old = d->build->emb_cap;
+
+    if (cap <= old)
+        return;
+    d->embedding = tt_realloc(d->embedding, cap * dim * sizeof(float));
+    d->has_embedding = tt_realloc(d->has_embedding, cap);
+    memset(d->embedding + old * dim, 0, (cap - old) * dim * sizeof(float));
+    memset(d->has_embedding + old, 0, cap - old);
+    d->build->emb_cap = cap;
+}
+
 static void set_embedding(tt_dataset *d, int32_t id, const tt_track_rec *t)
 {
     struct tt__dataset_build *b = d->build;
@@ -152,15 +166,8 @@ static void set_embedding(tt_dataset *d, int32_t id, const tt_track_rec *t)
         return;
     }
     dim = (size_t)d->embedding_dim;
-    if ((size_t)n > b->emb_cap) {
-        size_t old = b->emb_cap;
-        size_t cap = b->track_cap;
-        d->embedding = tt_realloc(d->embedding, cap * dim * sizeof(float));
-        d->has_embedding = tt_realloc(d->has_embedding, cap);
-        memset(d->embedding + old * dim, 0, (cap - old) * dim * sizeof(float));
-        memset(d->has_embedding + old, 0, cap - old);
-        b->emb_cap = cap;
-    }
+    if ((size_t)n > b->emb_cap)
+        grow_embedding(d, b->track_cap);
     memcpy(d->embedding + (size_t)id * dim, t->embedding, dim * sizeof(float));
     d->has_embedding[id] = 1;
 }
@@ -276,14 +283,8 @@ void tt_dataset_finish(tt_dataset *d)
     fill_users(d, tt_ids_count(d->users));
     grow_tracks(d, nt);
     grow_users(d, tt_ids_count(d->users));
-    if (d->embedding_dim > 0 && d->build->emb_cap < (size_t)nt + 1) {
-        size_t dim = (size_t)d->embedding_dim, old = d->build->emb_cap;
-        d->embedding = tt_realloc(d->embedding, ((size_t)nt + 1) * dim * sizeof(float));
-        d->has_embedding = tt_realloc(d->has_embedding, (size_t)nt + 1);
-        memset(d->embedding + old * dim, 0, ((size_t)nt + 1 - old) * dim * sizeof(float));
-        memset(d->has_embedding + old, 0, (size_t)nt + 1 - old);
-        d->build->emb_cap = (size_t)nt + 1;
-    }
+    if (d->embedding_dim > 0)
+        grow_embedding(d, (size_t)nt + 1);
     grow_artists(d, tt_ids_count(d->artists));
     for (int32_t a = 0; a < tt_ids_count(d->artists); a++)
         if (!d->artist_names[a])

@@ -11,6 +11,7 @@
  */
 #include "tt/generate.h"
 #include "tt/core.h"
+#include "tt/dataset.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -118,7 +119,7 @@ static const char *const last_names[] = {
 
 #define PICK(r, list) ((list)[tt_rng_below((r), sizeof(list) / sizeof((list)[0]))])
 
-static const char *const tier_names[] = {"free", "starter", "pro", "enterprise"};
+/* Plan tiers 0..3 as tt_tier_name() names them, by cumulative share. */
 static const double tier_cum[] = {0.72, 0.86, 0.97, 1.0};
 
 /* Random streams: catalog passes are sequential; users and albums are keyed by index. */
@@ -780,7 +781,7 @@ static void favorite_genres(const struct profile *p, char *buf, size_t n)
 static int put_user(struct gen *g, int32_t u, const struct profile *p, tt_err *err)
 {
     char id[16], fav[96];
-    tt_user_rec rec = {id, tier_names[p->tier], fav, p->created_at};
+    tt_user_rec rec = {id, tt_tier_name(p->tier), fav, p->created_at};
     int rc;
 
     format_id(id, 'u', u);

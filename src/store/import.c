@@ -220,22 +220,6 @@ static int track_embedding(struct track_ctx *t, const tt_csv *c, tt_track_rec *r
     return 0;
 }
 
-static int track_features(const struct track_ctx *t, const tt_csv *c, tt_track_rec *r, tt_err *err)
-{
-    for (int f = 0; f < TT_N_FEATURES; f++) {
-        const char *s = opt_field(c, t->col[TC_FEATURE0 + f].idx), *why;
-        double v;
-        if (!s)
-            continue;
-        if (!tt__parse_double(s, &v))
-            return tt__import_bad(c, err, "%s '%.40s' is not a number", tt_feature_name(f), s);
-        if ((why = tt__feature_check(f, v)) != NULL)
-            return tt__import_bad(c, err, "%s %.40s %s", tt_feature_name(f), s, why);
-        r->features[f] = (float)v;
-    }
-    return 0;
-}
-
 static int track_numbers(const struct track_ctx *t, const tt_csv *c, tt_track_rec *r, tt_err *err)
 {
     const char *s;
@@ -251,7 +235,7 @@ static int track_numbers(const struct track_ctx *t, const tt_csv *c, tt_track_re
             return tt__import_bad(c, err, "release_year '%.40s' is not a year 1000..9999", s);
         r->release_year = (int32_t)v;
     }
-    return track_features(t, c, r, err);
+    return tt__import_features(c, t->col + TC_FEATURE0, r->features, err);
 }
 
 static int track_texts(struct track_ctx *t, const tt_csv *c, tt_track_rec *r, tt_err *err)
@@ -330,7 +314,6 @@ int tt_import_csv(tt_store *s, enum tt_import_kind kind, const char *path,
                   const tt_import_opts *opts, tt_import_stats *stats, tt_err *err)
 {
     struct tt__import im;
-    tt_import_stats local;
     struct tt__col icol[IC_N];
     struct user_ctx u = {0};
     struct track_ctx t = {0};
@@ -344,7 +327,7 @@ int tt_import_csv(tt_store *s, enum tt_import_kind kind, const char *path,
     else if (kind == TT_IMPORT_TRACKS)
         job = (struct csv_job){t.col, TC_N, track_row, &t};
     init_cols(kind, job.col);
-    rc = tt__import_begin(&im, s, opts, stats ? stats : &local, err);
+    rc = tt__import_begin(&im, s, opts, stats, err);
     if (rc < 0)
         return rc;
     rc = tt__import_file(&im, path, 0, job.col, job.ncol, job.fn, job.ctx, err);

@@ -145,7 +145,6 @@ int tt_import_gtzan(tt_store *s, const char *path, const tt_import_opts *opts,
                     tt_import_stats *stats, tt_err *err)
 {
     struct tt__import im;
-    tt_import_stats local;
     struct gtzan g = {.col = {{"filename", true, -1},
                               {"label", true, -1},
                               {"tempo", true, -1},
@@ -154,7 +153,7 @@ int tt_import_gtzan(tt_store *s, const char *path, const tt_import_opts *opts,
 
     if (!s || !path)
         return tt_err_set(err, TT_EINVAL, "store and path are required");
-    rc = tt__import_begin(&im, s, opts, stats ? stats : &local, err);
+    rc = tt__import_begin(&im, s, opts, stats, err);
     if (rc < 0)
         return rc;
     rc = read_table(&im, &g, path, err);

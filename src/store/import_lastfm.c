@@ -192,9 +192,10 @@ static int artist_row(struct tt__import *im, tt_csv *c, void *ctx, tt_err *err)
 
 /* ---- user_artists.dat: userID, artistID, weight ---- */
 
-static int put_user_once(struct tt__import *im, struct lastfm *L, int64_t user, tt_err *err)
+/* Writes user @user, whose store id is @id, the first time it is seen. */
+static int put_user_once(struct tt__import *im, struct lastfm *L, int64_t user, const char *id,
+                         tt_err *err)
 {
-    char id[48];
     tt_user_rec u = {
         .user_id = id, .plan_tier = "free", .favorite_genres = "", .created_at = LASTFM_EPOCH};
 
@@ -202,7 +203,6 @@ static int put_user_once(struct tt__import *im, struct lastfm *L, int64_t user, 
     if (L->user_seen[user])
         return 0;
     L->user_seen[user] = true;
-    snprintf(id, sizeof(id), "lastfm:user:%lld", (long long)user);
     return tt__import_put_user(im, &u, err);
 }
 
@@ -228,10 +228,10 @@ static int listen_row(struct tt__import *im, tt_csv *c, void *ctx, tt_err *err)
     if (!tt__parse_int(col(L, c, 2), 0, INT64_C(1) << 40, &plays))
         return tt__import_bad(c, err, "weight '%.40s' is not a play count", col(L, c, 2));
     artist_at(L, artist)->used = true;
-    rc = put_user_once(im, L, user, err);
+    snprintf(uid, sizeof(uid), "lastfm:user:%lld", (long long)user);
+    rc = put_user_once(im, L, user, uid, err);
     if (rc < 0)
         return rc;
-    snprintf(uid, sizeof(uid), "lastfm:user:%lld", (long long)user);
     snprintf(tid, sizeof(tid), "lastfm:artist:%lld", (long long)artist);
     r.weight = (float)plays;
     r.occurred_at = play_time(L, user, artist);
@@ -400,13 +400,12 @@ int tt_import_lastfm_hetrec(tt_store *s, const char *dir, const tt_import_opts *
                             tt_import_stats *stats, tt_err *err)
 {
     struct tt__import im;
-    tt_import_stats local;
     struct lastfm L = {0};
     int rc;
 
     if (!s || !dir)
         return tt_err_set(err, TT_EINVAL, "store and directory are required");
-    rc = tt__import_begin(&im, s, opts, stats ? stats : &local, err);
+    rc = tt__import_begin(&im, s, opts, stats, err);
     if (rc < 0)
         return rc;
     L.tags = tt_ids_new();

@@ -321,10 +321,9 @@ enum { FC_SONG, FC_DURATION, FC_FEATURE0, FC_N = FC_FEATURE0 + TT_N_FEATURES };
 static int features_row(struct tt__import *im, tt_csv *c, void *ctx, tt_err *err)
 {
     struct musicoset *M = ctx;
-    const char *id = tt__import_id(c, M->col[FC_SONG].idx, "song_id", err), *s, *why;
+    const char *id = tt__import_id(c, M->col[FC_SONG].idx, "song_id", err), *s;
     struct song *song;
     int64_t ms;
-    double v;
 
     (void)im;
     if (!id)
@@ -334,17 +333,7 @@ static int features_row(struct tt__import *im, tt_csv *c, void *ctx, tt_err *err
         return tt__import_bad(c, err, "duration_ms '%.40s' is not a whole number >= 0", s);
     song = song_at(M, id);
     song->duration_ms = *s ? (int32_t)ms : -1;
-    for (int f = 0; f < TT_N_FEATURES; f++) {
-        s = tt_csv_field(c, M->col[FC_FEATURE0 + f].idx);
-        if (!*s)
-            continue;
-        if (!tt__parse_double(s, &v))
-            return tt__import_bad(c, err, "%s '%.40s' is not a number", tt_feature_name(f), s);
-        if ((why = tt__feature_check(f, v)) != NULL)
-            return tt__import_bad(c, err, "%s %.40s %s", tt_feature_name(f), s, why);
-        song->features[f] = (float)v;
-    }
-    return 0;
+    return tt__import_features(c, M->col + FC_FEATURE0, song->features, err);
 }
 
 /* ---- songs.csv: song_id, song_name, artists ---- */
@@ -446,13 +435,12 @@ int tt_import_musicoset(tt_store *s, const char *dir, const tt_import_opts *opts
                         tt_import_stats *stats, tt_err *err)
 {
     struct tt__import im;
-    tt_import_stats local;
     struct musicoset M = {0};
     int rc;
 
     if (!s || !dir)
         return tt_err_set(err, TT_EINVAL, "store and directory are required");
-    rc = tt__import_begin(&im, s, opts, stats ? stats : &local, err);
+    rc = tt__import_begin(&im, s, opts, stats, err);
     if (rc < 0)
         return rc;
     M.artists = tt_ids_new();

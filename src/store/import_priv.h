@@ -20,13 +20,14 @@
 struct tt__import {
     tt_store *store;
     tt_import_opts opts;
-    tt_import_stats *stats;
+    tt_import_stats *stats; /* the caller's, or local when the caller passed none */
+    tt_import_stats local;
     double t0;
 };
 
 /*
- * Starts an import: resets @stats, remembers the options and opens the store transaction.
- * On success tt__import_end must follow.
+ * Starts an import: resets @stats (may be NULL), remembers the options and opens the store
+ * transaction. On success tt__import_end must follow.
  */
 int tt__import_begin(struct tt__import *im, tt_store *s, const tt_import_opts *opts,
                      tt_import_stats *stats, tt_err *err);
@@ -117,6 +118,13 @@ bool tt__civil_to_unix(int64_t year, int month, int day, int64_t *out);
  * such as "must be between 0 and 1".
  */
 const char *tt__feature_check(int f, double v);
+
+/*
+ * Reads the audio features of the current record of @c from the columns @cols (TT_N_FEATURES
+ * of them, in enum tt_feature order) into @out; empty fields leave their value as it was.
+ * TT_EPARSE for a value that is not a number or not valid for its feature.
+ */
+int tt__import_features(const tt_csv *c, const struct tt__col *cols, float *out, tt_err *err);
 
 /* A growable string buffer; cleared for reuse by setting len to 0. */
 struct tt__sbuf {

@@ -23,10 +23,10 @@ tt_import_opts tt_import_opts_default(void)
 int tt__import_begin(struct tt__import *im, tt_store *s, const tt_import_opts *opts,
                      tt_import_stats *stats, tt_err *err)
 {
-    memset(stats, 0, sizeof(*stats));
+    im->stats = stats ? stats : &im->local;
+    memset(im->stats, 0, sizeof(*im->stats));
     im->store = s;
     im->opts = opts ? *opts : tt_import_opts_default();
-    im->stats = stats;
     im->t0 = tt_now();
     return tt_store_begin(s, err);
 }
@@ -165,48 +165,34 @@ char *tt__path_join(const char *dir, const char *name)
     return p;
 }
 
-int tt__import_put_artist(struct tt__import *im, const tt_artist_rec *a, tt_err *err)
+/* Counts a successful write in @n and in the total. */
+static int counted(struct tt__import *im, int rc, int64_t *n)
 {
-    int rc = tt_store_put_artist(im->store, a, err);
-
     if (rc == 0) {
-        im->stats->artists++;
+        (*n)++;
         im->stats->rows++;
     }
     return rc;
+}
+
+int tt__import_put_artist(struct tt__import *im, const tt_artist_rec *a, tt_err *err)
+{
+    return counted(im, tt_store_put_artist(im->store, a, err), &im->stats->artists);
 }
 
 int tt__import_put_track(struct tt__import *im, const tt_track_rec *t, tt_err *err)
 {
-    int rc = tt_store_put_track(im->store, t, err);
-
-    if (rc == 0) {
-        im->stats->tracks++;
-        im->stats->rows++;
-    }
-    return rc;
+    return counted(im, tt_store_put_track(im->store, t, err), &im->stats->tracks);
 }
 
 int tt__import_put_user(struct tt__import *im, const tt_user_rec *u, tt_err *err)
 {
-    int rc = tt_store_put_user(im->store, u, err);
-
-    if (rc == 0) {
-        im->stats->users++;
-        im->stats->rows++;
-    }
-    return rc;
+    return counted(im, tt_store_put_user(im->store, u, err), &im->stats->users);
 }
 
 int tt__import_put_interaction(struct tt__import *im, const tt_interaction_rec *r, tt_err *err)
 {
-    int rc = tt_store_put_interaction(im->store, r, err);
-
-    if (rc == 0) {
-        im->stats->interactions++;
-        im->stats->rows++;
-    }
-    return rc;
+    return counted(im, tt_store_put_interaction(im->store, r, err), &im->stats->interactions);
 }
 
 bool tt__utf8_valid(const char *s, size_t len)
@@ -453,6 +439,22 @@ const char *tt__feature_check(int f, double v)
     default:
         return NULL;
     }
+}
+
+int tt__import_features(const tt_csv *c, const struct tt__col *cols, float *out, tt_err *err)
+{
+    for (int f = 0; f < TT_N_FEATURES; f++) {
+        const char *s = tt_csv_field(c, cols[f].idx), *why;
+        double v;
+        if (!*s)
+            continue;
+        if (!tt__parse_double(s, &v))
+            return tt__import_bad(c, err, "%s '%.40s' is not a number", tt_feature_name(f), s);
+        if ((why = tt__feature_check(f, v)) != NULL)
+            return tt__import_bad(c, err, "%s %.40s %s", tt_feature_name(f), s, why);
+        out[f] = (float)v;
+    }
+    return 0;
 }
 
 void tt__sbuf_add(struct tt__sbuf *b, const char *s, size_t n)

@@ -221,13 +221,13 @@ static int sq_begin(void *self, tt_err *err)
 }
 
 static int stage_flush(struct sq *s, tt_err *err);
-static void stage_end(struct sq *s);
+static void stage_clear(struct sq *s);
 
+/* The flush leaves the stage empty, whether or not it succeeds. */
 static int sq_commit(void *self, tt_err *err)
 {
     int rc = stage_flush(self, err);
 
-    stage_end(self);
     return rc < 0 ? rc : sq_exec(self, "COMMIT", err);
 }
 
@@ -235,7 +235,7 @@ static void sq_rollback(void *self)
 {
     struct sq *s = self;
 
-    stage_end(s);
+    stage_clear(s);
     if (!sqlite3_get_autocommit(s->db))
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 }
@@ -347,11 +347,6 @@ static void stage_clear(struct sq *s)
     s->pool_len = 0;
 }
 
-static void stage_end(struct sq *s)
-{
-    stage_clear(s);
-}
-
 /* Writes the staged rows in key order; the transaction stays open. */
 static int stage_flush(struct sq *s, tt_err *err)
 {
@@ -375,7 +370,6 @@ static int sq_put_interaction(void *self, const tt_interaction_rec *r, tt_err *e
 {
     struct sq *s = self;
     struct staged *e;
-
     int rc;
 
     if (sqlite3_get_autocommit(s->db))
@@ -456,18 +450,10 @@ static int64_t col_int(sqlite3_stmt *st, int i, int64_t null_value)
 static int scan(struct sq *s, sqlite3_stmt *st, int (*row)(sqlite3_stmt *, void *, void *),
                 void *fn, void *ctx, tt_err *err)
 {
-    int rc = s->n_stage ? stage_flush(s, err) : 0, step;
+    int rc = stage_flush(s, err), step = SQLITE_DONE;
 
-    if (rc < 0) {
-        sqlite3_reset(st);
-        sqlite3_clear_bindings(st);
-        return rc;
-    }
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+    while (rc >= 0 && (step = sqlite3_step(st)) == SQLITE_ROW)
         rc = row(st, fn, ctx);
-        if (rc < 0)
-            break;
-    }
     if (rc == 0 && step != SQLITE_DONE)
         rc = sq_fail(s, err, "scan");
     sqlite3_reset(st);
@@ -578,7 +564,7 @@ static int sq_count(void *self, const char *table, int64_t *out, tt_err *err)
     char sql[96];
     int rc = 0;
 
-    if (s->n_stage && (rc = stage_flush(s, err)) < 0)
+    if ((rc = stage_flush(s, err)) < 0)
         return rc;
     snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", table);
     if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
