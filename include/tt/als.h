@@ -56,19 +56,18 @@ int tt_als_fold_in(const tt_model *m, const int32_t *hist, const float *r, int32
 int tt_als_factors(const tt_model *m);
 /* User @u's factors (borrowed), or NULL. */
 const float *tt_als_user_vector(const tt_model *m, int32_t u);
-/* Scores of all tracks for user vector @x into @scores (n_tracks). */
 /* Cosine similarity of the factor vectors of tracks @a and @b (0 for a zero vector). */
 float tt_als_track_similarity(const tt_model *m, int32_t a, int32_t b);
-
+/* Scores of all tracks for user vector @x into @scores (n_tracks). */
 void tt_als_score_all(const tt_model *m, const float *x, float *scores);
 
-/* Loader used by tt_model_load for kind "als". */
 /*
  * Makes OpenBLAS single-threaded, once per process: the models thread their own loops and
  * the service runs many requests at once.
  */
 void tt__blas_single_threaded(void);
 
+/* Loader used by tt_model_load for kind "als". */
 int tt__als_load(tt_mfile *f, tt_model **out, tt_err *err);
 
 #endif

@@ -13,6 +13,7 @@
 #ifndef TT_MODELFILE_H
 #define TT_MODELFILE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "tt/err.h"
@@ -63,5 +64,13 @@ int tt_mfile_strings(const tt_mfile *f, const char *name, int64_t n, const char 
                      tt_err *err);
 /* Number of entries of string section @name, or -1 when missing. */
 int64_t tt_mfile_strings_count(const tt_mfile *f, const char *name);
+
+/*
+ * Checks of arrays read from a file, for loaders to word their own error.
+ * tt_mfile_offsets_valid: @rows + 1 offsets that start at 0, never decrease and end at @n.
+ * tt_mfile_ids_valid: @n ids, each in [0, @bound).
+ */
+bool tt_mfile_offsets_valid(const int64_t *ptr, int32_t rows, int64_t n);
+bool tt_mfile_ids_valid(const int32_t *ids, int64_t n, int32_t bound);
 
 #endif

@@ -69,6 +69,23 @@ enum tt_ann_type type_of(const faiss::Index *ix)
     return TT_ANN_AUTO;
 }
 
+/* Reads a serialised index in place (FAISS's VectorIOReader would first copy it whole). */
+struct buffer_reader : faiss::IOReader {
+    const uint8_t *p;
+    size_t len, at = 0;
+    buffer_reader(const uint8_t *buf, size_t n) : p(buf), len(n) {}
+    size_t operator()(void *dst, size_t size, size_t nitems) override
+    {
+        size_t n = size ? (len - at) / size : 0;
+        if (n > nitems)
+            n = nitems;
+        if (n)
+            std::memcpy(dst, p + at, n * size);
+        at += n * size;
+        return n;
+    }
+};
+
 int default_nlist(int64_t n)
 {
     int64_t nl = (int64_t)(4.0 * std::sqrt((double)n));
@@ -286,8 +303,7 @@ int tt_ann_deserialize(const uint8_t *buf, size_t len, tt_ann **out, tt_err *err
 {
     *out = nullptr;
     return guarded(err, TT_ECORRUPT, "reading the index", [&]() -> int {
-        faiss::VectorIOReader r;
-        r.data.assign(buf, buf + len);
+        buffer_reader r(buf, len);
         faiss::Index *ix = faiss::read_index(&r);
         enum tt_ann_type t = type_of(ix);
         if (t == TT_ANN_AUTO || ix->metric_type != faiss::METRIC_INNER_PRODUCT) {

@@ -47,13 +47,13 @@ double tt_metric_recall(const int32_t *ranked, int n, int k, const int32_t *rel,
 
     if (hits == 0)
         return 0.0;
-    return (double)hits / (double)(n_rel < k ? n_rel : k);
+    return (double)hits / (double)cutoff(n_rel, k);
 }
 
 double tt_metric_ndcg(const int32_t *ranked, int n, int k, const int32_t *rel, int32_t n_rel)
 {
     double dcg = 0.0, idcg = 0.0;
-    int m = cutoff(n, k), ideal = n_rel < k ? n_rel : k;
+    int m = cutoff(n, k), ideal = cutoff(n_rel, k);
 
     if (!ranked || !rel || n_rel <= 0 || k < 1)
         return 0.0;

@@ -436,7 +436,7 @@ int tt_als_train(const tt_train_set *ts, const tt_als_params *p, tt_model **out,
 
     if (rc < 0)
         return rc;
-    pthread_once(&blas_once, blas_single);
+    tt__blas_single_threaded();
     norm = tt_malloc(((size_t)nt + 1) * sizeof(float));
     ut = ts->conf;
     ut.data = confidences(p, &ts->conf, norm, &scale);
@@ -586,8 +586,7 @@ int tt_als_fold_in(const tt_model *mm, const int32_t *hist, const float *r, int3
     }
     if (exact_solve(m->gram, m->Y, idx, cm1, used, k, a, x) < 0)
         rc = tt_err_set(err, TT_EINTERNAL, "fold-in system is not positive definite");
-    if (Ah)
-        free(Ah);
+    free(Ah);
     if (cm1 != cm1_buf)
         free(cm1);
     if (idx != idx_buf)
@@ -595,7 +594,6 @@ int tt_als_fold_in(const tt_model *mm, const int32_t *hist, const float *r, int3
     return rc;
 }
 
-/* Top k of @scores (n entries) skipping sorted @excl. */
 /*
  * Top k of @scores (n entries) skipping sorted @excl. Once the heap is full almost every
  * score loses to its minimum, so that comparison comes first and the exclusion list is
@@ -735,7 +733,7 @@ static int als_recommend_batch(const tt_model *mm, const int32_t *users, int32_t
     struct batch bt = {m, users, exclude, tt_aligned_alloc(threads * per * sizeof(float)), k, out};
 
     (void)err;
-    pthread_once(&blas_once, blas_single);
+    tt__blas_single_threaded();
     tt_parallel_for(n, BATCH_CHUNK, threads, batch_chunk, &bt);
     free(bt.S);
     return 0;
@@ -920,12 +918,6 @@ static void als_free(tt_model *mm)
     free(m->owned_ids);
     tt_mfile_close(m->file);
     free(m);
-}
-
-/* User ids of the model in dense order (borrowed). */
-const char *const *tt__als_user_ids(const tt_model *mm)
-{
-    return ((const tt_als_model *)mm)->user_ids;
 }
 
 static const struct tt_model_ops als_ops = {

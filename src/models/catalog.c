@@ -133,14 +133,10 @@ static int get_csr(tt_catalog *c, const char *ptr_name, const char *idx_name,
     if (rc < 0)
         return rc;
     *idx = p;
-    if ((*ptr)[0] != 0 || (*ptr)[rows] != nnz)
+    if (!tt_mfile_offsets_valid(*ptr, rows, nnz))
         return corrupt(c, "bad offsets", err);
-    for (int32_t i = 0; i < rows; i++)
-        if ((*ptr)[i] > (*ptr)[i + 1])
-            return corrupt(c, "bad offsets", err);
-    for (int64_t i = 0; i < nnz; i++)
-        if ((*idx)[i] < 0 || (*idx)[i] >= bound)
-            return corrupt(c, "index out of range", err);
+    if (!tt_mfile_ids_valid(*idx, nnz, bound))
+        return corrupt(c, "index out of range", err);
     if (!val_name)
         return 0;
     rc = tt_mfile_get(c->f, val_name, TT_DT_F32, &nnz, &cols, &p, err);
@@ -188,9 +184,8 @@ static int load_sections(tt_catalog *c, tt_err *err)
     if (rc == 0)
         rc = tt_mfile_get(c->f, "track_artist", TT_DT_I32, &rows, &cols, &p, err);
     c->track_artist = p;
-    for (int32_t t = 0; rc == 0 && t < c->n_tracks; t++)
-        if (c->track_artist[t] < 0 || c->track_artist[t] >= c->n_artists)
-            rc = corrupt(c, "bad track artist", err);
+    if (rc == 0 && !tt_mfile_ids_valid(c->track_artist, c->n_tracks, c->n_artists))
+        rc = corrupt(c, "bad track artist", err);
     if (rc == 0)
         rc = get_csr(c, "track_genre_ptr", "track_genre", NULL, c->n_tracks, c->n_genres,
                      &c->tg_ptr, &c->tg, NULL, err);

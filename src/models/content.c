@@ -289,14 +289,24 @@ static content_model *cm(const tt_model *m)
     return m && m->ops == &content_ops ? (content_model *)(uintptr_t)m : NULL;
 }
 
+/* Centres of a listener with @nv positives that have content: one per tracks_per_centre. */
+static int centre_count(const content_model *m, int32_t nv)
+{
+    int32_t k = 1 + nv / m->p.tracks_per_centre;
+
+    if (k > m->p.max_centres)
+        k = m->p.max_centres;
+    return nv == 0 ? 0 : (k > nv ? nv : k);
+}
+
 /*
  * Weighted spherical k-means of the vectors of @tracks (weights log(1 + r), tracks without
- * content or positive r left out): up to @max_c unit centres into @centres with weights
+ * content or positive r left out): up to max_centres unit centres into @centres with weights
  * summing to 1 into @w, heaviest first. Returns the number of centres (0 when no track
  * has content).
  */
 static int profile(const content_model *m, const int32_t *tracks, const float *r, int32_t n,
-                   int max_c, float *centres, float *w, uint64_t seed)
+                   float *centres, float *w, uint64_t seed)
 {
     const int d = m->d;
     int32_t *idx = tt_malloc(((size_t)n + 1) * sizeof(int32_t));
@@ -316,11 +326,7 @@ static int profile(const content_model *m, const int32_t *tracks, const float *r
         wt[nv] = log1pf(r[i]);
         total += wt[nv++];
     }
-    k = 1 + nv / m->p.tracks_per_centre;
-    if (k > max_c)
-        k = max_c;
-    if (k > nv)
-        k = nv;
+    k = centre_count(m, nv);
     if (k == 0 || !(total > 0.0))
         goto done;
     /* k-means++ seeding from the heaviest track, then by weight x distance. */
@@ -539,7 +545,7 @@ static int content_recommend(const tt_model *mm, const tt_query *q, int k, tt_sc
     if (q->n_hist > 0) {
         own_c = tt_malloc((size_t)maxc * d * sizeof(float));
         own_w = tt_malloc((size_t)maxc * sizeof(float));
-        nc = profile(m, q->hist, q->hist_conf, q->n_hist, maxc, own_c, own_w, m->p.seed);
+        nc = profile(m, q->hist, q->hist_conf, q->n_hist, own_c, own_w, m->p.seed);
         centres = own_c;
         w = own_w;
     } else if (q->user >= 0 && q->user < mm->n_users) {
@@ -704,7 +710,7 @@ static void centre_range(void *ctx, int64_t b, int64_t e, int thread)
     for (int64_t u = b; u < e; u++) {
         int64_t s = j->conf->indptr[u];
         int n = profile(j->m, j->conf->indices + s, j->conf->data + s,
-                        (int32_t)(j->conf->indptr[u + 1] - s), maxc, c, w,
+                        (int32_t)(j->conf->indptr[u + 1] - s), c, w,
                         j->m->p.seed ^ (uint64_t)u);
         /* Every user was given room for the centres the count pass predicted; a run may
          * return fewer (k-means dropped some), which stay as zero-weight padding. */
@@ -721,14 +727,11 @@ static void centre_range(void *ctx, int64_t b, int64_t e, int thread)
 /* Centres each user can get: from their positives that have content. */
 static int centres_for(const content_model *m, const tt_csr *conf, int32_t u)
 {
-    int32_t nv = 0, k;
+    int32_t nv = 0;
 
     for (int64_t j = conf->indptr[u]; j < conf->indptr[u + 1]; j++)
         nv += m->has[conf->indices[j]] && conf->data[j] > 0.0f;
-    k = 1 + nv / m->p.tracks_per_centre;
-    if (k > m->p.max_centres)
-        k = m->p.max_centres;
-    return nv == 0 ? 0 : (k > nv ? nv : k);
+    return centre_count(m, nv);
 }
 
 /* Drops the zero-weight padding left by centre_range, compacting the arrays. */

@@ -333,3 +333,21 @@ int tt_mfile_strings(const tt_mfile *f, const char *name, int64_t n, const char 
     }
     return 0;
 }
+
+bool tt_mfile_offsets_valid(const int64_t *ptr, int32_t rows, int64_t n)
+{
+    if (ptr[0] != 0 || ptr[rows] != n)
+        return false;
+    for (int32_t i = 0; i < rows; i++)
+        if (ptr[i] > ptr[i + 1])
+            return false;
+    return true;
+}
+
+bool tt_mfile_ids_valid(const int32_t *ids, int64_t n, int32_t bound)
+{
+    for (int64_t i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= bound)
+            return false;
+    return true;
+}

@@ -34,6 +34,16 @@ static const char *mode_name(int mode)
     return mode == TT_POP_TRENDING ? "trending" : mode == TT_POP_GENRE ? "genre" : "popularity";
 }
 
+static pop_model *pop_new(int mode)
+{
+    pop_model *m = tt_calloc(1, sizeof(*m));
+
+    m->base.ops = &pop_ops;
+    snprintf(m->base.name, sizeof(m->base.name), "%s", mode_name(mode));
+    m->mode = mode;
+    return m;
+}
+
 /* One user's affinity accumulator: at most a few dozen genres, so a flat list is enough. */
 struct affinity {
     int32_t genre[64];
@@ -223,13 +233,10 @@ int tt_popularity_train(const tt_train_set *ts, enum tt_pop_mode mode, double ha
         order[t] = t;
     rank_tracks(score, order, nt);
     genre_orders(ds, order, nt, &gptr, &gord);
-    m = tt_calloc(1, sizeof(*m));
-    m->base.ops = &pop_ops;
-    snprintf(m->base.name, sizeof(m->base.name), "%s", mode_name(mode));
+    m = pop_new(mode);
     m->base.n_users = tt_dataset_n_users(ds);
     m->base.n_tracks = nt;
     m->base.catalog = tt_catalog_checksum(ds);
-    m->mode = mode;
     m->half_life_days = half_life_days;
     m->n_genres = tt_dataset_n_genres(ds);
     m->score = m->owned[0] = score;
@@ -413,18 +420,16 @@ static int check_ranks(const pop_model *m, tt_mfile *f, tt_err *err)
 {
     int64_t total = m->g_ptr[m->n_genres];
 
-    for (int32_t i = 0; i < m->base.n_tracks; i++)
-        if (m->order[i] < 0 || m->order[i] >= m->base.n_tracks)
-            return tt_err_set(err, TT_ECORRUPT, "model file %s refused: bad track order",
-                              tt_mfile_path(f));
+    if (!tt_mfile_ids_valid(m->order, m->base.n_tracks, m->base.n_tracks))
+        return tt_err_set(err, TT_ECORRUPT, "model file %s refused: bad track order",
+                          tt_mfile_path(f));
     for (int32_t g = 0; g < m->n_genres; g++)
         if (m->g_ptr[g] < 0 || m->g_ptr[g] > m->g_ptr[g + 1] || m->g_ptr[g + 1] > total)
             return tt_err_set(err, TT_ECORRUPT, "model file %s refused: bad genre offsets",
                               tt_mfile_path(f));
-    for (int64_t i = 0; i < total; i++)
-        if (m->g_order[i] < 0 || m->g_order[i] >= m->base.n_tracks)
-            return tt_err_set(err, TT_ECORRUPT, "model file %s refused: bad genre ranking",
-                              tt_mfile_path(f));
+    if (!tt_mfile_ids_valid(m->g_order, total, m->base.n_tracks))
+        return tt_err_set(err, TT_ECORRUPT, "model file %s refused: bad genre ranking",
+                          tt_mfile_path(f));
     return 0;
 }
 
@@ -445,17 +450,12 @@ static int load_offsets(tt_mfile *f, const char *pname, const char *gname, const
     if (rc < 0)
         return rc;
     *gen = p;
-    if ((*ptr)[0] != 0 || (*ptr)[rows_n] != rows)
+    if (!tt_mfile_offsets_valid(*ptr, rows_n, rows))
         return tt_err_set(err, TT_ECORRUPT, "model file %s refused: bad %s", tt_mfile_path(f),
                           pname);
-    for (int32_t i = 0; i < rows_n; i++)
-        if ((*ptr)[i] > (*ptr)[i + 1])
-            return tt_err_set(err, TT_ECORRUPT, "model file %s refused: bad %s",
-                              tt_mfile_path(f), pname);
-    for (int64_t i = 0; i < rows; i++)
-        if ((*gen)[i] < 0 || (*gen)[i] >= n_genres)
-            return tt_err_set(err, TT_ECORRUPT, "model file %s refused: bad %s",
-                              tt_mfile_path(f), gname);
+    if (!tt_mfile_ids_valid(*gen, rows, n_genres))
+        return tt_err_set(err, TT_ECORRUPT, "model file %s refused: bad %s", tt_mfile_path(f),
+                          gname);
     if (!wname)
         return 0;
     rc = tt_mfile_get(f, wname, TT_DT_F32, &rows, &cols, &p, err);
@@ -476,10 +476,7 @@ int tt__popularity_load(tt_mfile *f, tt_model **out, tt_err *err)
     memcpy(&meta, p, sizeof(meta));
     if (meta.n_tracks < 0 || meta.n_genres < 0 || meta.n_users < 0)
         return tt_err_set(err, TT_ECORRUPT, "model file %s refused: bad sizes", tt_mfile_path(f));
-    m = tt_calloc(1, sizeof(*m));
-    m->base.ops = &pop_ops;
-    snprintf(m->base.name, sizeof(m->base.name), "%s", mode_name(meta.mode));
-    m->mode = meta.mode;
+    m = pop_new(meta.mode);
     m->n_genres = meta.n_genres;
     m->half_life_days = meta.half_life_days;
     m->base.n_users = meta.n_users;

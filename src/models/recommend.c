@@ -107,6 +107,14 @@ static void history_release(struct history *h)
     free(h->pos_r);
 }
 
+/* Hands the whole current history to the model, to fold the user in from it. */
+static void query_history(tt_query *q, const struct history *h)
+{
+    q->hist = h->pos;
+    q->hist_conf = h->pos_r;
+    q->n_hist = h->n_pos;
+}
+
 int tt_recommend_user(const tt_rec_ctx *ctx, const tt_rec_request *req, tt_scored *out,
                       tt_rec_result *res, tt_err *err)
 {
@@ -129,20 +137,14 @@ int tt_recommend_user(const tt_rec_ctx *ctx, const tt_rec_request *req, tt_score
     q.excludes_history = !req->include_heard;
     q.genres = req->n_genres > 0 ? req->genres : decl;
     q.n_genres = req->n_genres > 0 ? req->n_genres : n_decl;
+    q.user = u;
     if (ctx->model && h.n_pos >= (ctx->min_history > 0 ? ctx->min_history : 1)) {
-        q.user = u;
         /* Fresh feedback changes the user: fold them in from the whole history. */
-        if (req->n_fresh > 0 || u < 0 || u >= ctx->model->n_users) {
-            q.hist = h.pos;
-            q.hist_conf = h.pos_r;
-            q.n_hist = h.n_pos;
-        }
+        if (req->n_fresh > 0 || u < 0 || u >= ctx->model->n_users)
+            query_history(&q, &h);
         res->model = ctx->model;
     } else {
-        q.user = u;
-        q.hist = h.pos;
-        q.hist_conf = h.pos_r;
-        q.n_hist = h.n_pos;
+        query_history(&q, &h);
         res->model = ctx->fallback;
         res->fallback = true;
     }
@@ -154,9 +156,7 @@ int tt_recommend_user(const tt_rec_ctx *ctx, const tt_rec_request *req, tt_score
     /* The main model cannot describe this user (content: nothing heard has features). */
     if (rc == TT_ESTATE && !res->fallback && ctx->fallback) {
         tt_err_clear(err);
-        q.hist = h.pos;
-        q.hist_conf = h.pos_r;
-        q.n_hist = h.n_pos;
+        query_history(&q, &h);
         res->model = ctx->fallback;
         res->fallback = true;
         rc = tt_model_recommend(res->model, &q, req->k, out, &res->n, err);
