@@ -5,6 +5,7 @@
 #ifndef TT_CLI_H
 #define TT_CLI_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -36,6 +37,12 @@ int tt_cli_fail(const tt_err *err, int rc);
 
 /* Opens the configured store, or prints why not and exits 1. */
 tt_store *tt_cli_open_store(const tt_config *cfg);
+
+/*
+ * Writes @j (borrowed) to @path as indented JSON with sorted keys, atomically (temporary
+ * name, rename): the sidecars next to model and index files.
+ */
+int tt_cli_write_json(const char *path, const json_t *j, tt_err *err);
 
 /* The subcommands, one file each. */
 int tt_cmd_help(int argc, char **argv);

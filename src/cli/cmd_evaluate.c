@@ -300,7 +300,7 @@ static void bind_opts(struct eval_args *a, struct tt_opt *opts)
                                 "judge similar tracks (content vectors, index) by genre labels"};
     opts[i++] = (struct tt_opt){"--queries", TT_OPT_I64, &a->queries,
                                 "--similar: most query tracks, a seeded sample (10000)"};
-    tt_ann_cli_init(&a->ann, opts + i, true);
+    tt_ann_cli_init(&a->ann, opts + i);
     i += TT_ANN_OPTS_MAX;
     tt_train_cli_init(&a->train, opts + i);
 }

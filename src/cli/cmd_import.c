@@ -32,6 +32,15 @@ static void print_skipped(void *ctx, const char *message)
     fprintf(stderr, "%s\n", message);
 }
 
+static dataset_fn find_dataset(const char *what)
+{
+    for (size_t i = 0; i < sizeof(datasets) / sizeof(datasets[0]); i++)
+        if (strcmp(what, datasets[i].name) == 0)
+            return datasets[i].fn;
+    return NULL;
+}
+
+/* @what is known(): a CSV kind or a dataset. */
 static int run(tt_store *s, const char *what, const char *path, const tt_import_opts *opts,
                tt_import_stats *st, tt_err *err)
 {
@@ -39,18 +48,12 @@ static int run(tt_store *s, const char *what, const char *path, const tt_import_
 
     if (kind >= 0)
         return tt_import_csv(s, (enum tt_import_kind)kind, path, opts, st, err);
-    for (size_t i = 0; i < sizeof(datasets) / sizeof(datasets[0]); i++)
-        if (strcmp(what, datasets[i].name) == 0)
-            return datasets[i].fn(s, path, opts, st, err);
-    return TT_EINVAL;
+    return find_dataset(what)(s, path, opts, st, err);
 }
 
 static bool known(const char *what)
 {
-    for (size_t i = 0; i < sizeof(datasets) / sizeof(datasets[0]); i++)
-        if (strcmp(what, datasets[i].name) == 0)
-            return true;
-    return tt_import_kind_parse(what) >= 0;
+    return find_dataset(what) || tt_import_kind_parse(what) >= 0;
 }
 
 static void print_summary(const tt_import_stats *st)

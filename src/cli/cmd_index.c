@@ -7,7 +7,6 @@
 #include "tt/ann.h"
 #include "tt/content.h"
 #include "tt/core.h"
-#include "tt/fileio.h"
 #include "tt/model.h"
 
 #include <jansson.h>
@@ -26,22 +25,18 @@ static int write_sidecar(const tt_config *cfg, const tt_ann *ix, const tt_ann_me
 {
     char side[1200], catalog[32];
     json_t *j;
-    char *text;
     int rc;
 
     snprintf(side, sizeof(side), "%s/faiss_indexes/content.json", cfg->model_dir);
     snprintf(catalog, sizeof(catalog), "%016llx", (unsigned long long)meta->catalog);
-    j = json_pack("{s:s, s:s, s:s, s:I, s:i, s:I, s:f, s:i, s:i, s:i, s:i}", "index", "content",
-                  "type", tt_ann_type_name(tt_ann_type_of(ix)), "file", path, "tracks",
-                  (json_int_t)meta->n, "dim", meta->d, "created_at",
+    j = json_pack("{s:s, s:s, s:s, s:I, s:i, s:I, s:f, s:i, s:i, s:i, s:i, s:s}", "index",
+                  "content", "type", tt_ann_type_name(tt_ann_type_of(ix)), "file", path,
+                  "tracks", (json_int_t)meta->n, "dim", meta->d, "created_at",
                   (json_int_t)meta->created_at, "build_seconds", meta->build_seconds, "m",
                   tt_ann_m(ix), "ef_search", tt_ann_ef_search(ix), "nlist", tt_ann_nlist(ix),
-                  "nprobe", tt_ann_nprobe(ix));
-    json_object_set_new(j, "catalog", json_string(catalog));
-    text = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
+                  "nprobe", tt_ann_nprobe(ix), "catalog", catalog);
+    rc = tt_cli_write_json(side, j, err);
     json_decref(j);
-    rc = tt_write_file_atomic(side, text, strlen(text), err);
-    free(text);
     return rc;
 }
 
@@ -126,7 +121,7 @@ int tt_cmd_index(int argc, char **argv)
     float *vec = NULL;
     tt_err err = {0};
 
-    tt_ann_cli_init(&ac, opts, true);
+    tt_ann_cli_init(&ac, opts);
     tt_train_cli_init(&tc, opts + TT_ANN_OPTS_MAX);
     tt_cli_parse(argc, argv, USAGE, opts, &cfg, pos, 0, &npos);
     if ((rc = tt_ann_cli_finish(&ac)) != 0 || (rc = tt_train_cli_finish(&tc)) != 0)

@@ -9,26 +9,23 @@
 #include "tt/content.h"
 #include "tt/eval.h"
 #include "tt/core.h"
-#include "tt/fileio.h"
 #include "tt/models.h"
 
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 static json_t *params_json(const char *name, const tt_model_opts *o)
 {
     if (strcmp(name, "als") == 0) {
         const tt_als_params *p = &o->als;
-        static const char *scal[] = {"linear", "log", "bm25"};
         return json_pack("{s:i, s:f, s:f, s:i, s:i, s:s, s:f, s:f, s:f, s:I}", "factors",
                          p->factors, "regularization", (double)p->regularization, "alpha",
                          (double)p->alpha, "iterations", p->iterations, "cg_steps", p->cg_steps,
-                         "scaling", scal[p->scaling], "bm25_k1", (double)p->bm25_k1, "bm25_b",
-                         (double)p->bm25_b, "log_eps", (double)p->log_eps, "seed",
-                         (json_int_t)o->seed);
+                         "scaling", tt_cli_scaling_name(p->scaling), "bm25_k1",
+                         (double)p->bm25_k1, "bm25_b", (double)p->bm25_b, "log_eps",
+                         (double)p->log_eps, "seed", (json_int_t)o->seed);
     }
     if (strcmp(name, "trending") == 0)
         return json_pack("{s:f}", "half_life_days", o->trending_half_life_days);
@@ -88,7 +85,6 @@ static int write_sidecar(const char *path, const char *name, const tt_model_info
 {
     char version[32], catalog[32];
     json_t *j;
-    char *text;
     int rc;
 
     tt_cli_version_string(m->trained_at, version, sizeof(version));
@@ -100,10 +96,8 @@ static int write_sidecar(const char *path, const char *name, const tt_model_info
                   "users", m->n_users, "tracks", m->n_tracks, "interactions",
                   (json_int_t)ts->n_events, "positive_pairs", (json_int_t)ts->conf.nnz,
                   "metrics", metrics ? json_incref(metrics) : json_object());
-    text = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
+    rc = tt_cli_write_json(path, j, err);
     json_decref(j);
-    rc = tt_write_file_atomic(path, text, strlen(text), err);
-    free(text);
     return rc;
 }
 

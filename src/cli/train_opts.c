@@ -4,16 +4,23 @@
 #include <string.h>
 #include <time.h>
 
+/* In the order of enum tt_als_scaling. */
+static const char *const scalings[] = {"linear", "log", "bm25"};
+
+const char *tt_cli_scaling_name(enum tt_als_scaling s)
+{
+    return scalings[s];
+}
+
 void tt_train_cli_init(struct tt_train_cli *tc, struct tt_opt *slots)
 {
     const tt_als_params *a;
-    static const char *scal[] = {"linear", "log", "bm25"};
     int i = 0;
 
     memset(tc, 0, sizeof(*tc));
     tc->opts = tt_model_opts_default();
     a = &tc->opts.als;
-    tc->scaling = scal[a->scaling];
+    tc->scaling = scalings[a->scaling];
     tc->regularization = a->regularization;
     tc->alpha = a->alpha;
     tc->bm25_k1 = a->bm25_k1;
@@ -72,15 +79,13 @@ static int bad(const char *flag, const char *accepted)
 int tt_train_cli_finish(struct tt_train_cli *tc)
 {
     tt_als_params *a = &tc->opts.als;
+    size_t sc = 0;
 
-    if (strcmp(tc->scaling, "linear") == 0)
-        a->scaling = TT_ALS_LINEAR;
-    else if (strcmp(tc->scaling, "log") == 0)
-        a->scaling = TT_ALS_LOG;
-    else if (strcmp(tc->scaling, "bm25") == 0)
-        a->scaling = TT_ALS_BM25;
-    else
+    while (sc < sizeof(scalings) / sizeof(scalings[0]) && strcmp(tc->scaling, scalings[sc]) != 0)
+        sc++;
+    if (sc == sizeof(scalings) / sizeof(scalings[0]))
         return bad("--scaling", "linear, log or bm25");
+    a->scaling = (enum tt_als_scaling)sc;
     if (tc->factors < 1 || tc->factors > 1024)
         return bad("--factors", "1..1024");
     if (tc->iterations < 1 || tc->iterations > 1000)
@@ -126,7 +131,7 @@ int tt_train_cli_finish(struct tt_train_cli *tc)
     return 0;
 }
 
-void tt_ann_cli_init(struct tt_ann_cli *ac, struct tt_opt *slots, bool build)
+void tt_ann_cli_init(struct tt_ann_cli *ac, struct tt_opt *slots)
 {
     int i = 0;
 
@@ -135,16 +140,14 @@ void tt_ann_cli_init(struct tt_ann_cli *ac, struct tt_opt *slots, bool build)
     ac->type = "auto";
     ac->m = ac->params.m;
     ac->ef_construction = ac->params.ef_construction;
-    if (build) {
-        slots[i++] = (struct tt_opt){"--type", TT_OPT_STR, &ac->type,
-                                     "index type: flat|ivf|hnsw|auto (default auto: exact up to "
-                                     "20,000 tracks, HNSW up to 2 million, IVF beyond)"};
-        slots[i++] = (struct tt_opt){"--nlist", TT_OPT_INT, &ac->nlist,
-                                     "IVF inverted lists (default about 4 sqrt(tracks))"};
-        slots[i++] = (struct tt_opt){"--m", TT_OPT_INT, &ac->m, "HNSW links per node (32)"};
-        slots[i++] = (struct tt_opt){"--ef-construction", TT_OPT_INT, &ac->ef_construction,
-                                     "HNSW candidate list while building (80)"};
-    }
+    slots[i++] = (struct tt_opt){"--type", TT_OPT_STR, &ac->type,
+                                 "index type: flat|ivf|hnsw|auto (default auto: exact up to "
+                                 "20,000 tracks, HNSW up to 2 million, IVF beyond)"};
+    slots[i++] = (struct tt_opt){"--nlist", TT_OPT_INT, &ac->nlist,
+                                 "IVF inverted lists (default about 4 sqrt(tracks))"};
+    slots[i++] = (struct tt_opt){"--m", TT_OPT_INT, &ac->m, "HNSW links per node (32)"};
+    slots[i++] = (struct tt_opt){"--ef-construction", TT_OPT_INT, &ac->ef_construction,
+                                 "HNSW candidate list while building (80)"};
     slots[i++] = (struct tt_opt){"--nprobe", TT_OPT_INT, &ac->nprobe,
                                  "IVF lists visited per query (default 32)"};
     slots[i++] = (struct tt_opt){"--ef-search", TT_OPT_INT, &ac->ef_search,

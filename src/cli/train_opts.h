@@ -29,7 +29,10 @@ void tt_train_cli_init(struct tt_train_cli *tc, struct tt_opt *slots);
 /* Validates the parsed values into tc->opts. Returns 0, or 2 after printing why. */
 int tt_train_cli_finish(struct tt_train_cli *tc);
 
-/* The index options `index`, `evaluate --similar` and `serve` share. */
+/* "linear", "log" or "bm25": the --scaling value of @s. */
+const char *tt_cli_scaling_name(enum tt_als_scaling s);
+
+/* The index options `index` and `evaluate --similar` share. */
 #define TT_ANN_OPTS_MAX 6
 
 struct tt_ann_cli {
@@ -40,9 +43,9 @@ struct tt_ann_cli {
 
 /*
  * Fills @slots (room for TT_ANN_OPTS_MAX entries plus a terminating zero entry) with the
- * index options; @build false binds only the search-time ones (--nprobe, --ef-search).
+ * index options.
  */
-void tt_ann_cli_init(struct tt_ann_cli *ac, struct tt_opt *slots, bool build);
+void tt_ann_cli_init(struct tt_ann_cli *ac, struct tt_opt *slots);
 /* Validates into ac->params. Returns 0, or 2 after printing why. */
 int tt_ann_cli_finish(struct tt_ann_cli *ac);
 

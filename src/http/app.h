@@ -61,18 +61,20 @@ const struct tt_served_model *tt__served_find(const tt_served *s, const char *na
 tt_overlay *tt__overlay_new(void);
 void tt__overlay_free(tt_overlay *o);
 /*
- * Records one stored interaction: its preference under the default weighting (a dislike
- * for good; impressions are not listening and are left out). Returns false when left out.
+ * Records one stored interaction on @track, its dense id in the snapshot's catalog (-1 when
+ * the catalog does not know it: kept, never returned): its preference under the default
+ * weighting (a dislike for good; impressions are not listening and are left out). Returns
+ * false when left out.
  */
-bool tt__overlay_add_event(tt_overlay *o, const tt_interaction_rec *r);
-/* Reads every interaction stored after the one numbered @after_id into @o. */
-int tt__overlay_fill(tt_overlay *o, tt_store *s, int64_t after_id, tt_err *err);
+bool tt__overlay_add_event(tt_overlay *o, int32_t track, const tt_interaction_rec *r);
+/* Reads every interaction stored after the one numbered @after_id into @o, for @cat. */
+int tt__overlay_fill(tt_overlay *o, const tt_catalog *cat, tt_store *s, int64_t after_id,
+                     tt_err *err);
 /*
- * The user's events as dense ids of @cat (tracks it does not know are left out): *tracks
- * and *r are malloc'd (caller frees), *n their count.
+ * The user's events on tracks the catalog knows, as dense ids: *tracks and *r are malloc'd
+ * (caller frees), *n their count.
  */
-void tt__overlay_get(tt_overlay *o, const char *user, const tt_catalog *cat, int32_t **tracks,
-                     float **r, int32_t *n);
+void tt__overlay_get(tt_overlay *o, const char *user, int32_t **tracks, float **r, int32_t *n);
 
 /* ---- asynchronous impression log ---- */
 
@@ -151,16 +153,16 @@ typedef struct tt_reply {
     const char *allow; /* Allow header for 405 */
 } tt_reply;
 
-/* A handler gets the parsed JSON body (NULL for GET) and the path's tail after its prefix. */
-typedef void (*tt_handler)(tt_app *app, json_t *body, const char *tail, tt_reply *out);
+/* A handler gets the parsed JSON body (NULL for GET). */
+typedef void (*tt_handler)(tt_app *app, json_t *body, tt_reply *out);
 
-void tt__h_recommend_user(tt_app *app, json_t *body, const char *tail, tt_reply *out);
-void tt__h_recommend_similar(tt_app *app, json_t *body, const char *tail, tt_reply *out);
-void tt__h_feedback(tt_app *app, json_t *body, const char *tail, tt_reply *out);
-void tt__h_health(tt_app *app, json_t *body, const char *tail, tt_reply *out);
-void tt__h_models_info(tt_app *app, json_t *body, const char *tail, tt_reply *out);
-void tt__h_models_reload(tt_app *app, json_t *body, const char *tail, tt_reply *out);
-void tt__h_metrics(tt_app *app, json_t *body, const char *tail, tt_reply *out);
+void tt__h_recommend_user(tt_app *app, json_t *body, tt_reply *out);
+void tt__h_recommend_similar(tt_app *app, json_t *body, tt_reply *out);
+void tt__h_feedback(tt_app *app, json_t *body, tt_reply *out);
+void tt__h_health(tt_app *app, json_t *body, tt_reply *out);
+void tt__h_models_info(tt_app *app, json_t *body, tt_reply *out);
+void tt__h_models_reload(tt_app *app, json_t *body, tt_reply *out);
+void tt__h_metrics(tt_app *app, json_t *body, tt_reply *out);
 
 /* ---- errors.c: the only place codes become HTTP statuses ---- */
 

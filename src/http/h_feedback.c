@@ -58,19 +58,20 @@ static void attribute(tt_app *app, const char *rec_id, int action)
 static int store_event(tt_app *app, const tt_interaction_rec *r, bool *known, tt_err *err)
 {
     tt_served *s;
+    int32_t t;
     int rc;
 
     pthread_mutex_lock(&app->store_lock);
     rc = tt_store_feedback_put(app->store, r, err);
     s = rc == 0 ? tt__app_models(app) : NULL;
-    *known = s && tt_catalog_track_find(s->cat, r->track_id) >= 0 &&
-             tt__overlay_add_event(s->overlay, r);
+    t = s ? tt_catalog_track_find(s->cat, r->track_id) : -1;
+    *known = t >= 0 && tt__overlay_add_event(s->overlay, t, r);
     pthread_mutex_unlock(&app->store_lock);
     tt__served_release(s);
     return rc;
 }
 
-void tt__h_feedback(tt_app *app, json_t *body, const char *tail, tt_reply *out)
+void tt__h_feedback(tt_app *app, json_t *body, tt_reply *out)
 {
     tt_interaction_rec r = {0};
     int action;
@@ -80,7 +81,6 @@ void tt__h_feedback(tt_app *app, json_t *body, const char *tail, tt_reply *out)
     char group[300];
     int rc;
 
-    (void)tail;
     if (tt__json_string(body, "user_id", true, 256, &r.user_id, out) < 0 ||
         tt__json_string(body, "track_id", true, 256, &r.track_id, out) < 0 ||
         tt__json_enum(body, "action", actions, -1, &action, out) < 0 ||

@@ -172,10 +172,6 @@ static int parse_user(json_t *body, struct user_req *r, tt_reply *out)
     return 0;
 }
 
-/*
- * Computes the list: the model's top offset + limit (more when filtering by genre, so the
- * filter still leaves enough), then the page.
- */
 /* Computes the list: the model's top offset + limit, then the page. */
 static int compute(const tt_app *app, const tt_served *s, const struct plan *p,
                    const struct user_req *r, tt_scored **items, int *n, tt_rec_result *res,
@@ -193,7 +189,7 @@ static int compute(const tt_app *app, const tt_served *s, const struct plan *p,
         k = tt_catalog_n_tracks(s->cat);
     req.k = k > 0 ? k : 1;
     req.allow = mask;
-    tt__overlay_get(s->overlay, r->user, s->cat, &fresh, &fresh_r, &req.n_fresh);
+    tt__overlay_get(s->overlay, r->user, &fresh, &fresh_r, &req.n_fresh);
     req.fresh = fresh;
     req.fresh_r = fresh_r;
     if (r->exclude)
@@ -274,7 +270,7 @@ static void cache_put(tt_app *app, const char *group, const char *key, const tt_
         tt_cache_put(app->cache, group, key, out->body, out->len, app->params.cache_ttl, NULL);
 }
 
-void tt__h_recommend_user(tt_app *app, json_t *body, const char *tail, tt_reply *out)
+void tt__h_recommend_user(tt_app *app, json_t *body, tt_reply *out)
 {
     struct user_req r;
     struct plan p;
@@ -285,7 +281,6 @@ void tt__h_recommend_user(tt_app *app, json_t *body, const char *tail, tt_reply 
     tt_err err = {0};
     int n = 0, rc;
 
-    (void)tail;
     if (parse_user(body, &r, out) < 0)
         return;
     if (r.model >= 0 && model_tiers[r.model] > r.tier) {
@@ -373,6 +368,12 @@ static int cmp_score_desc(const void *a, const void *b)
     return (x->track > y->track) - (x->track < y->track);
 }
 
+static int cmp_track_asc(const void *a, const void *b)
+{
+    int32_t x = ((const tt_scored *)a)->track, y = ((const tt_scored *)b)->track;
+    return (x > y) - (x < y);
+}
+
 /*
  * Hybrid: the union of both models' top @k, each candidate scored by the mean of its cosine
  * similarity in both spaces (computed exactly for both, whichever list it came from).
@@ -386,12 +387,12 @@ static int hybrid_items(const struct similar_plan *p, int32_t t, int k, tt_score
     rc = tt_model_similar(p->cf->model, t, k, a, &na, err);
     if (rc == 0)
         rc = tt_model_similar(p->content->model, t, k, a + na, &nb, err);
+    /* Union by track id (sorted, so a track both lists hold is scored once). */
+    if (rc == 0)
+        qsort(a, (size_t)(na + nb), sizeof(tt_scored), cmp_track_asc);
     for (int i = 0; rc == 0 && i < na + nb; i++) {
         int32_t c = a[i].track;
-        bool dup = false;
-        for (int j = 0; j < w && !dup; j++)
-            dup = a[j].track == c;
-        if (dup)
+        if (w > 0 && a[w - 1].track == c)
             continue;
         a[w].track = c;
         a[w++].score = 0.5f * tt_als_track_similarity(p->cf->model, t, c) +
@@ -462,7 +463,7 @@ static void similar_answer(const tt_served *s, const struct similar_plan *p,
     reply_buf(out, &b);
 }
 
-void tt__h_recommend_similar(tt_app *app, json_t *body, const char *tail, tt_reply *out)
+void tt__h_recommend_similar(tt_app *app, json_t *body, tt_reply *out)
 {
     struct similar_req r;
     struct similar_plan p;
@@ -473,7 +474,6 @@ void tt__h_recommend_similar(tt_app *app, json_t *body, const char *tail, tt_rep
     int32_t t;
     int n = 0, rc;
 
-    (void)tail;
     if (tt__json_string(body, "track_id", true, 256, &r.track, out) < 0 ||
         tt__json_int(body, "limit", 1, 500, 20, &r.limit, out) < 0 ||
         tt__json_enum(body, "model_tier", tier_names, 0, &r.tier, out) < 0 ||

@@ -26,14 +26,14 @@ static bool database_ok(tt_app *app)
     return __atomic_load_n(&app->db_ok, __ATOMIC_RELAXED);
 }
 
-void tt__h_health(tt_app *app, json_t *body, const char *tail, tt_reply *out)
+void tt__h_health(tt_app *app, json_t *body, tt_reply *out)
 {
     tt_served *s = tt__app_models(app);
     bool db = database_ok(app), cache = tt_cache_healthy(app->cache);
     const char *status = !s ? "unavailable" : (db && cache) ? "ok" : "degraded";
     json_t *models = json_array();
 
-    (void)body, (void)tail;
+    (void)body;
     for (int i = 0; s && i < s->n; i++)
         json_array_append_new(models, json_pack("{s:s, s:s, s:s}", "name", s->m[i].name, "tier",
                                                 s->m[i].tier, "version", s->m[i].version));
@@ -52,22 +52,20 @@ static json_t *model_json(tt_app *app, const struct tt_served_model *sm)
     const tt_model *m = sm->model;
     json_t *metrics = json_object_get(sm->sidecar, "metrics");
     json_t *params = json_object_get(sm->sidecar, "params");
+    uint64_t imp, clicks;
+    json_t *j;
 
     metrics = metrics ? json_incref(metrics) : json_object();
     params = params ? json_incref(params) : json_object();
-    uint64_t imp, clicks;
-
-    json_t *j;
-
     tt__metrics_ctr(app->metrics, sm->name, &imp, &clicks);
     j = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:f, s:{s:i, s:i}, s:o, s:o, "
-                     "s:{s:I, s:I, s:f}}",
-                     "name", sm->name, "kind", m->ops->kind, "tier", sm->tier, "version",
-                     sm->version, "trained_at", (json_int_t)m->trained_at, "file", sm->file,
-                     "train_seconds", m->train_seconds, "sizes", "users", m->n_users, "tracks",
-                     m->n_tracks, "metrics", metrics, "params", params, "ctr", "impressions",
-                     (json_int_t)imp,
-                     "clicks", (json_int_t)clicks, "ctr", imp ? (double)clicks / imp : 0.0);
+                  "s:{s:I, s:I, s:f}}",
+                  "name", sm->name, "kind", m->ops->kind, "tier", sm->tier, "version",
+                  sm->version, "trained_at", (json_int_t)m->trained_at, "file", sm->file,
+                  "train_seconds", m->train_seconds, "sizes", "users", m->n_users, "tracks",
+                  m->n_tracks, "metrics", metrics, "params", params, "ctr", "impressions",
+                  (json_int_t)imp, "clicks", (json_int_t)clicks, "ctr",
+                  imp ? (double)clicks / imp : 0.0);
     if (sm->index)
         json_object_set(j, "index", sm->index);
     return j;
@@ -82,12 +80,12 @@ static json_t *models_json(tt_app *app, const tt_served *s)
     return arr;
 }
 
-void tt__h_models_info(tt_app *app, json_t *body, const char *tail, tt_reply *out)
+void tt__h_models_info(tt_app *app, json_t *body, tt_reply *out)
 {
     tt_served *s = tt__app_models(app);
     char cat[32] = "";
 
-    (void)body, (void)tail;
+    (void)body;
     if (s)
         snprintf(cat, sizeof(cat), "%016llx", (unsigned long long)tt_catalog_id(s->cat));
     tt__reply_json(out, 200,
@@ -100,13 +98,13 @@ void tt__h_models_info(tt_app *app, json_t *body, const char *tail, tt_reply *ou
     tt__served_release(s);
 }
 
-void tt__h_models_reload(tt_app *app, json_t *body, const char *tail, tt_reply *out)
+void tt__h_models_reload(tt_app *app, json_t *body, tt_reply *out)
 {
     tt_err err = {0};
     int rc = tt_server_reload(app, &err);
     tt_served *s;
 
-    (void)body, (void)tail;
+    (void)body;
     if (rc < 0) {
         tt__reply_err(out, rc, &err);
         return;
@@ -117,11 +115,11 @@ void tt__h_models_reload(tt_app *app, json_t *body, const char *tail, tt_reply *
     tt__served_release(s);
 }
 
-void tt__h_metrics(tt_app *app, json_t *body, const char *tail, tt_reply *out)
+void tt__h_metrics(tt_app *app, json_t *body, tt_reply *out)
 {
     tt_served *s = tt__app_models(app);
 
-    (void)body, (void)tail;
+    (void)body;
     out->status = 200;
     out->body = tt__metrics_render(app->metrics, s, app->cache);
     out->len = strlen(out->body);

@@ -16,7 +16,7 @@
 #define MAX_TOTAL (4 << 20)
 
 struct event {
-    char *track;
+    int32_t track; /* dense id in the snapshot's catalog; -1 (kept, counted) when unknown */
     float r;
     int64_t t;
 };
@@ -53,8 +53,6 @@ tt_overlay *tt__overlay_new(void)
 
 static void entry_free(struct entry *e)
 {
-    for (int i = 0; i < e->n; i++)
-        free(e->ev[i].track);
     free(e->ev);
     free(e->user);
     free(e);
@@ -105,8 +103,7 @@ static void grow(struct shard *s)
     s->nbuckets = nb;
 }
 
-static void tt__overlay_add(tt_overlay *o, const char *user, const char *track, float r,
-                            int64_t t)
+static void tt__overlay_add(tt_overlay *o, const char *user, int32_t track, float r, int64_t t)
 {
     uint64_t h = tt_hash64(user, strlen(user));
     struct shard *s = &o->shards[h % SHARDS];
@@ -127,7 +124,6 @@ static void tt__overlay_add(tt_overlay *o, const char *user, const char *track, 
     }
     if (e->n == MAX_PER_USER) {
         /* Oldest out: a user's latest taste matters most. */
-        free(e->ev[0].track);
         memmove(e->ev, e->ev + 1, (size_t)(e->n - 1) * sizeof(*e->ev));
         e->n--;
         __atomic_fetch_sub(&o->total, 1, __ATOMIC_RELAXED);
@@ -136,13 +132,12 @@ static void tt__overlay_add(tt_overlay *o, const char *user, const char *track, 
         e->cap = e->cap ? e->cap * 2 : 8;
         e->ev = tt_realloc(e->ev, (size_t)e->cap * sizeof(*e->ev));
     }
-    e->ev[e->n++] = (struct event){tt_strdup(track), r, t};
+    e->ev[e->n++] = (struct event){track, r, t};
     __atomic_fetch_add(&o->total, 1, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&s->lock);
 }
 
-void tt__overlay_get(tt_overlay *o, const char *user, const tt_catalog *cat, int32_t **tracks,
-                     float **r, int32_t *n)
+void tt__overlay_get(tt_overlay *o, const char *user, int32_t **tracks, float **r, int32_t *n)
 {
     uint64_t h = tt_hash64(user, strlen(user));
     struct shard *s = &o->shards[h % SHARDS];
@@ -155,35 +150,44 @@ void tt__overlay_get(tt_overlay *o, const char *user, const tt_catalog *cat, int
         *tracks = tt_malloc((size_t)e->n * sizeof(int32_t));
         *r = tt_malloc((size_t)e->n * sizeof(float));
         for (int i = 0; i < e->n; i++) {
-            int32_t t = tt_catalog_track_find(cat, e->ev[i].track);
-            if (t < 0)
+            if (e->ev[i].track < 0)
                 continue;
-            (*tracks)[*n] = t;
+            (*tracks)[*n] = e->ev[i].track;
             (*r)[(*n)++] = e->ev[i].r;
         }
     }
     pthread_mutex_unlock(&s->lock);
 }
 
-bool tt__overlay_add_event(tt_overlay *o, const tt_interaction_rec *r)
+bool tt__overlay_add_event(tt_overlay *o, int32_t track, const tt_interaction_rec *r)
 {
     tt_weighting w = tt_weighting_default();
 
     if (r->action == TT_ACT_IMPRESSION || (unsigned)r->action >= TT_ACT_COUNT)
         return false;
-    tt__overlay_add(o, r->user_id, r->track_id,
+    tt__overlay_add(o, r->user_id, track,
                     r->action == TT_ACT_DISLIKE ? NAN : w.action[r->action] * r->weight,
                     r->occurred_at);
     return true;
 }
 
+struct fill_ctx {
+    tt_overlay *o;
+    const tt_catalog *cat;
+};
+
 static int fill_one(void *ctx, const tt_interaction_rec *r)
 {
-    tt__overlay_add_event(ctx, r);
+    struct fill_ctx *f = ctx;
+
+    tt__overlay_add_event(f->o, tt_catalog_track_find(f->cat, r->track_id), r);
     return 0;
 }
 
-int tt__overlay_fill(tt_overlay *o, tt_store *s, int64_t after_id, tt_err *err)
+int tt__overlay_fill(tt_overlay *o, const tt_catalog *cat, tt_store *s, int64_t after_id,
+                     tt_err *err)
 {
-    return tt_store_scan_interactions_after(s, after_id, fill_one, o, err);
+    struct fill_ctx f = {o, cat};
+
+    return tt_store_scan_interactions_after(s, after_id, fill_one, &f, err);
 }

@@ -22,7 +22,6 @@
 
 struct route {
     const char *path;
-    bool prefix;
     const char *method;
     tt_handler fn;
     enum tt_endpoint ep;
@@ -30,13 +29,13 @@ struct route {
 };
 
 static const struct route routes[] = {
-    {"/recommend/user", false, "POST", tt__h_recommend_user, TT_EP_RECOMMEND_USER, true},
-    {"/recommend/similar", false, "POST", tt__h_recommend_similar, TT_EP_RECOMMEND_SIMILAR, true},
-    {"/feedback", false, "POST", tt__h_feedback, TT_EP_FEEDBACK, true},
-    {"/health", false, "GET", tt__h_health, TT_EP_HEALTH, false},
-    {"/models/info", false, "GET", tt__h_models_info, TT_EP_MODELS_INFO, false},
-    {"/models/reload", false, "POST", tt__h_models_reload, TT_EP_MODELS_RELOAD, false},
-    {"/metrics", false, "GET", tt__h_metrics, TT_EP_METRICS, false},
+    {"/recommend/user", "POST", tt__h_recommend_user, TT_EP_RECOMMEND_USER, true},
+    {"/recommend/similar", "POST", tt__h_recommend_similar, TT_EP_RECOMMEND_SIMILAR, true},
+    {"/feedback", "POST", tt__h_feedback, TT_EP_FEEDBACK, true},
+    {"/health", "GET", tt__h_health, TT_EP_HEALTH, false},
+    {"/models/info", "GET", tt__h_models_info, TT_EP_MODELS_INFO, false},
+    {"/models/reload", "POST", tt__h_models_reload, TT_EP_MODELS_RELOAD, false},
+    {"/metrics", "GET", tt__h_metrics, TT_EP_METRICS, false},
 };
 
 /* Endpoints of later tiers: a clear 404 until they are built. */
@@ -71,14 +70,11 @@ tt_served *tt__app_models(tt_app *app)
     return s;
 }
 
-static const struct route *find_route(const char *url, bool *path_known)
+static const struct route *find_route(const char *url)
 {
-    *path_known = false;
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
-        if (strcmp(url, routes[i].path) == 0) {
-            *path_known = true;
+        if (strcmp(url, routes[i].path) == 0)
             return &routes[i];
-        }
     return NULL;
 }
 
@@ -139,7 +135,7 @@ static void dispatch(tt_app *app, struct MHD_Connection *c, struct req *r, tt_re
             return;
         }
     }
-    r->route->fn(app, body, "", out);
+    r->route->fn(app, body, out);
     json_decref(body);
 }
 
@@ -165,7 +161,6 @@ static enum MHD_Result begin(struct MHD_Connection *c, const char *url, const ch
     struct req *r = tt_calloc(1, sizeof(*r));
     const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
     tt_reply out = {0};
-    bool known;
 
     r->start = tt_now();
     r->method = method;
@@ -175,7 +170,7 @@ static enum MHD_Result begin(struct MHD_Connection *c, const char *url, const ch
     for (char *p = r->path; *p; p++)
         if ((unsigned char)*p < 0x20 || *p == 0x7f)
             *p = '?';
-    r->route = find_route(url, &known);
+    r->route = find_route(url);
     *con_cls = r;
     if (!r->route) {
         bool is_later = false;
@@ -268,7 +263,8 @@ int tt_server_reload(tt_server *app, tt_err *err)
      * read here or added to the new snapshot by its own request, never lost between.
      */
     pthread_mutex_lock(&app->store_lock);
-    rc = tt__overlay_fill(fresh->overlay, app->store, tt_catalog_watermark(fresh->cat), err);
+    rc = tt__overlay_fill(fresh->overlay, fresh->cat, app->store,
+                          tt_catalog_watermark(fresh->cat), err);
     if (rc == 0) {
         pthread_mutex_lock(&app->served_lock);
         old = app->served;
