@@ -12,27 +12,38 @@
 
 #include <stdarg.h>
 
-/* X(name, snake_case code used in JSON error bodies, default message) */
-#define TT_ERRORS(X)                                                              \
-    X(EINVAL, "invalid_argument", "invalid argument")                             \
-    X(ENOMEM, "out_of_memory", "out of memory")                                   \
-    X(ENOTFOUND, "not_found", "not found")                                        \
-    X(EIO, "io_error", "input/output error")                                      \
-    X(EPARSE, "parse_error", "malformed input")                                   \
-    X(ECORRUPT, "corrupt_model", "corrupt or incompatible model file")            \
-    X(EBACKEND, "backend_unavailable", "backend unavailable")                     \
-    X(ECONFIG, "invalid_config", "invalid configuration")                         \
-    X(EEXIST, "already_exists", "already exists")                                 \
-    X(ESTATE, "not_ready", "not ready")                                           \
-    X(EFORBIDDEN, "tier_forbidden", "tier does not include this feature")         \
-    X(ETOOBIG, "payload_too_large", "payload too large")                          \
-    X(EUNSUPPORTED, "unsupported", "unsupported")                                 \
-    X(EINTERNAL, "internal_error", "internal error")
+/*
+ * X(name, snake_case code used in JSON error bodies, HTTP status, default message).
+ * This is the one table of every error the engine can answer with: the HTTP service turns a
+ * code into its status here and nowhere else, and docs/API.md lists every row (a test checks).
+ */
+#define TT_ERRORS(X)                                                                          \
+    X(EINVAL, "invalid_argument", 400, "invalid argument")                                    \
+    X(EPARSE, "parse_error", 400, "malformed input")                                          \
+    X(EUNAUTHORIZED, "unauthorized", 401, "an admin token is required")                       \
+    X(EFORBIDDEN, "tier_forbidden", 403, "tier does not include this feature")                \
+    X(EDENIED, "forbidden", 403, "the admin token is wrong")                                  \
+    X(ENOTFOUND, "not_found", 404, "not found")                                               \
+    X(EMETHOD, "method_not_allowed", 405, "method not allowed")                               \
+    X(EEXIST, "already_exists", 409, "already exists")                                        \
+    X(ETOOBIG, "payload_too_large", 413, "payload too large")                                 \
+    X(EMEDIA, "unsupported_media_type", 415, "unsupported media type")                        \
+    X(ERATE, "rate_limited", 429, "too many requests")                                        \
+    X(EHEADERS, "request_header_fields_too_large", 431, "request header fields too large")    \
+    X(ENOMEM, "out_of_memory", 500, "out of memory")                                          \
+    X(EIO, "io_error", 500, "input/output error")                                             \
+    X(ECORRUPT, "corrupt_model", 500, "corrupt or incompatible model file")                   \
+    X(ECONFIG, "invalid_config", 500, "invalid configuration")                                \
+    X(EUNSUPPORTED, "unsupported", 500, "unsupported")                                        \
+    X(EINTERNAL, "internal_error", 500, "internal error")                                     \
+    X(ESTATE, "not_ready", 503, "not ready")                                                  \
+    X(EBACKEND, "backend_unavailable", 503, "backend unavailable")                            \
+    X(EDBBUSY, "database_unavailable", 503, "the database did not answer within its budget")
 
 enum tt_errcode {
     TT_OK = 0,
     TT__ERR_BASE = -1000,
-#define TT__ERR_ENUM(name, code, msg) TT_##name,
+#define TT__ERR_ENUM(name, code, status, msg) TT_##name,
     TT_ERRORS(TT__ERR_ENUM)
 #undef TT__ERR_ENUM
     TT__ERR_END

@@ -10,7 +10,7 @@ struct err_entry {
 };
 
 static const struct err_entry err_table[] = {
-#define TT__ERR_ROW(name, code, msg) {TT_##name, code, msg},
+#define TT__ERR_ROW(name, code, status, msg) {TT_##name, code, msg},
     TT_ERRORS(TT__ERR_ROW)
 #undef TT__ERR_ROW
 };

@@ -1,6 +1,7 @@
 /*
  * Engine error codes -> HTTP statuses and the JSON error shape of docs/API.md:
- * {"error": {"code": "...", "message": "...", "field": "..."}}.
+ * {"error": {"code": "...", "message": "...", "field": "..."}}. The status of each code is
+ * the one in the error table of tt/err.h; handlers name an error, never a status.
  */
 #include "app.h"
 #include "tt/core.h"
@@ -12,21 +13,20 @@
 int tt__http_status(int code)
 {
     switch (code) {
-    case TT_EINVAL:
-    case TT_EPARSE:
-        return 400;
-    case TT_EFORBIDDEN:
-        return 403;
-    case TT_ENOTFOUND:
-        return 404;
-    case TT_ETOOBIG:
-        return 413;
-    case TT_ESTATE:
-    case TT_EBACKEND:
-        return 503;
+#define TT__ERR_STATUS(name, snake, status, msg) \
+    case TT_##name:                             \
+        return status;
+        TT_ERRORS(TT__ERR_STATUS)
+#undef TT__ERR_STATUS
     default:
         return 500;
     }
+}
+
+/* Seconds a client should wait before retrying, for the errors that are worth a retry. */
+static int retry_after(int code)
+{
+    return code == TT_EDBBUSY || code == TT_ERATE ? 1 : 0;
 }
 
 void tt__reply_json(tt_reply *out, int status, json_t *j)
@@ -45,8 +45,7 @@ void tt__reply_json(tt_reply *out, int status, json_t *j)
     }
 }
 
-void tt__reply_error(tt_reply *out, int status, const char *code, const char *field,
-                     const char *fmt, ...)
+void tt__reply_error(tt_reply *out, int code, const char *field, const char *fmt, ...)
 {
     char msg[512];
     json_t *e;
@@ -56,22 +55,18 @@ void tt__reply_error(tt_reply *out, int status, const char *code, const char *fi
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     /* Messages can quote client input: make sure they are valid UTF-8 for the encoder. */
-    e = json_pack("{s:s, s:s}", "code", code, "message", msg);
+    e = json_pack("{s:s, s:s}", "code", tt_err_name(code), "message", msg);
     if (!e)
-        e = json_pack("{s:s, s:s}", "code", code, "message", "invalid input");
+        e = json_pack("{s:s, s:s}", "code", tt_err_name(code), "message", "invalid input");
     if (field && *field) {
         json_t *f = json_string(field);
         json_object_set_new(e, "field", f ? f : json_string("?"));
     }
-    tt__reply_json(out, status, json_pack("{s:o}", "error", e));
+    tt__reply_json(out, tt__http_status(code), json_pack("{s:o}", "error", e));
+    out->retry_after = retry_after(code);
 }
 
 void tt__reply_err(tt_reply *out, int rc, const tt_err *err)
 {
-    int status = tt__http_status(rc);
-    const char *code = tt_err_name(rc);
-
-    if (rc == TT_ESTATE)
-        code = "not_ready";
-    tt__reply_error(out, status, code, err ? err->field : NULL, "%s", tt_err_msg(err, rc));
+    tt__reply_error(out, rc, err ? err->field : NULL, "%s", tt_err_msg(err, rc));
 }

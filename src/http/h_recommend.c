@@ -284,18 +284,18 @@ void tt__h_recommend_user(tt_app *app, json_t *body, tt_reply *out)
     if (parse_user(body, &r, out) < 0)
         return;
     if (r.model >= 0 && model_tiers[r.model] > r.tier) {
-        tt__reply_error(out, 403, "tier_forbidden", "model", "model %s needs the %s tier or above",
+        tt__reply_error(out, TT_EFORBIDDEN, "model", "model %s needs the %s tier or above",
                         model_names[r.model], tier_names[model_tiers[r.model]]);
         return;
     }
     s = tt__app_models(app);
     if (!s) {
-        tt__reply_error(out, 503, "not_ready", NULL, "no models are loaded yet");
+        tt__reply_error(out, TT_ESTATE, NULL, "no models are loaded yet");
         return;
     }
     plan_for(s, r.tier, r.model, &p);
     if (!p.main || (r.model >= 0 && strcmp(p.main->name, model_names[r.model]) != 0)) {
-        tt__reply_error(out, 400, "invalid_argument", "model", "model %s is not loaded",
+        tt__reply_error(out, TT_EINVAL, "model", "model %s is not loaded",
                         r.model >= 0 ? model_names[r.model] : "als");
         goto out;
     }
@@ -481,22 +481,22 @@ void tt__h_recommend_similar(tt_app *app, json_t *body, tt_reply *out)
         tt__json_bool(body, "exclude_same_artist", false, &r.same_artist_out, out) < 0)
         return;
     if (r.tier == TT_TIER_FREE && r.method >= M_CONTENT) {
-        tt__reply_error(out, 403, "tier_forbidden", "method",
+        tt__reply_error(out, TT_EFORBIDDEN, "method",
                         "method %s needs the starter tier or above", methods[r.method]);
         return;
     }
     s = tt__app_models(app);
     if (!s || (!tt__served_find(s, "als") && !tt__served_find(s, "content"))) {
-        tt__reply_error(out, 503, "not_ready", NULL, "no similarity model is loaded yet");
+        tt__reply_error(out, TT_ESTATE, NULL, "no similarity model is loaded yet");
         goto out;
     }
     t = tt_catalog_track_find(s->cat, r.track);
     if (t < 0) {
-        tt__reply_error(out, 404, "not_found", "track_id", "unknown track");
+        tt__reply_error(out, TT_ENOTFOUND, "track_id", "unknown track");
         goto out;
     }
     if (similar_plan_for(s, &r, t, &p) < 0) {
-        tt__reply_error(out, 404, "not_found", "track_id",
+        tt__reply_error(out, TT_ENOTFOUND, "track_id",
                         "no loaded model knows this track: it has no content features and "
                         "collaborative filtering is not loaded");
         goto out;

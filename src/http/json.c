@@ -11,7 +11,7 @@
 
 static int bad(tt_reply *out, const char *field, const char *what)
 {
-    tt__reply_error(out, 400, "invalid_argument", field, "%s %s", field, what);
+    tt__reply_error(out, TT_EINVAL, field, "%s %s", field, what);
     return -1;
 }
 
@@ -32,7 +32,7 @@ int tt__json_string(json_t *body, const char *field, bool required, size_t max_l
     if (!json_is_string(v))
         return bad(out, field, "must be a string");
     if (json_string_length(v) == 0 || json_string_length(v) > max_len) {
-        tt__reply_error(out, 400, "invalid_argument", field, "%s must be 1..%zu bytes", field,
+        tt__reply_error(out, TT_EINVAL, field, "%s must be 1..%zu bytes", field,
                         max_len);
         return -1;
     }
@@ -54,7 +54,7 @@ int tt__json_int(json_t *body, const char *field, int64_t min, int64_t max, int6
         /* 20.0 is an integer in JSON's eyes; 20.5 and "20" are not. */
         double d = json_is_real(v) ? json_real_value(v) : NAN;
         if (!(d == floor(d)) || d < (double)min || d > (double)max) {
-            tt__reply_error(out, 400, "invalid_argument", field,
+            tt__reply_error(out, TT_EINVAL, field,
                             "%s must be an integer in %lld..%lld", field, (long long)min,
                             (long long)max);
             return -1;
@@ -63,7 +63,7 @@ int tt__json_int(json_t *body, const char *field, int64_t min, int64_t max, int6
         return 0;
     }
     if (json_integer_value(v) < min || json_integer_value(v) > max) {
-        tt__reply_error(out, 400, "invalid_argument", field, "%s must be in %lld..%lld", field,
+        tt__reply_error(out, TT_EINVAL, field, "%s must be in %lld..%lld", field,
                         (long long)min, (long long)max);
         return -1;
     }
@@ -96,7 +96,7 @@ int tt__json_strings(json_t *body, const char *field, size_t max, size_t max_len
     if (!json_is_array(v))
         return bad(out, field, "must be an array of strings");
     if (json_array_size(v) > max) {
-        tt__reply_error(out, 400, "invalid_argument", field, "%s holds at most %zu entries",
+        tt__reply_error(out, TT_EINVAL, field, "%s holds at most %zu entries",
                         field, max);
         return -1;
     }
@@ -127,7 +127,7 @@ int tt__json_enum(json_t *body, const char *field, const char *const *choices, i
         strncat(list, i ? ", " : "", sizeof(list) - strlen(list) - 1);
         strncat(list, choices[i], sizeof(list) - strlen(list) - 1);
     }
-    tt__reply_error(out, 400, "invalid_argument", field, "%s must be one of: %s", field, list);
+    tt__reply_error(out, TT_EINVAL, field, "%s must be one of: %s", field, list);
     return -1;
 }
 
