@@ -19,6 +19,7 @@ typedef struct tt_server_params {
     float fresh_weight;   /* weight of feedback since training when folding in (default 10) */
     int nprobe;           /* content index: IVF lists visited per query (0 = as built) */
     int ef_search;        /* content index: HNSW candidate list (0 = as built) */
+    int db_budget_ms;     /* longest a request waits for the database (default 300) */
 } tt_server_params;
 
 tt_server_params tt_server_params_default(void);

@@ -95,7 +95,11 @@ typedef struct tt_interaction_rec {
     const char *context; /* may be NULL */
     const char *recommendation_id; /* may be NULL */
     int64_t id;          /* scans: the row's insertion sequence number; ignored by puts */
+    const char *event_id; /* idempotency key (at most TT_EVENT_ID_MAX bytes), may be NULL */
 } tt_interaction_rec;
+
+/* Longest event_id accepted, in bytes. */
+#define TT_EVENT_ID_MAX 128
 
 typedef struct tt_impression_rec {
     const char *recommendation_id;
@@ -122,12 +126,32 @@ void tt_store_close(tt_store *s);
 const char *tt_store_backend(const tt_store *s);
 /* Highest applied migration version. */
 int tt_store_schema_version(tt_store *s, int *out, tt_err *err);
+/* The schema version this engine migrates to (the newest migration it knows). */
+int tt_store_schema_latest(void);
+/* The schema version the database had when @s opened it, before its pending migrations. */
+int tt_store_schema_found(const tt_store *s);
+/* What migration @version does, in a few words; NULL for an unknown version. */
+const char *tt_store_migration_name(int version);
+
+/*
+ * Bounds every wait of this connection to about @budget_ms: SQLite waits at most that long
+ * for another connection's lock; on PostgreSQL it becomes the statement and lock timeouts,
+ * and feedback writes and pings also stop waiting for the server's answer at that deadline
+ * (a stalled server cannot enforce its own timeouts). A write that does not finish in time
+ * returns TT_EDBBUSY. @budget_ms <= 0 restores the default of command-line use (SQLite waits
+ * up to 10 s for a lock, PostgreSQL without statement timeouts).
+ */
+int tt_store_set_budget(tt_store *s, int budget_ms, tt_err *err);
+/* Asks the database a trivial question within the budget: 0, or TT_EDBBUSY / TT_EBACKEND. */
+int tt_store_ping(tt_store *s, tt_err *err);
 
 /*
  * Bulk writes. put_* calls must sit between begin and commit; nothing is visible to
  * other connections, nor durable, before commit, and rollback discards all of them (an
  * import is all or nothing). A put with the key of an existing row updates it: tracks,
- * users and artists by id; interactions by (user_id, track_id, action, occurred_at).
+ * users and artists by id; interactions by event_id when they have one. An interaction
+ * without an event_id is a new row every time, even when identical to another: two plays
+ * of one track in the same second are two plays.
  */
 int tt_store_begin(tt_store *s, tt_err *err);
 int tt_store_commit(tt_store *s, tt_err *err);
@@ -139,10 +163,14 @@ int tt_store_put_user(tt_store *s, const tt_user_rec *u, tt_err *err);
 int tt_store_put_interaction(tt_store *s, const tt_interaction_rec *r, tt_err *err);
 
 /*
- * One feedback event in its own transaction, durable (synced) when this returns.
- * Must not be called inside begin/commit.
+ * One feedback event in its own transaction, durable (synced) when this returns. An event
+ * whose event_id is already stored is a retry: nothing is written and *@inserted is false
+ * (@inserted may be NULL). Must not be called inside begin/commit. Errors: TT_EINVAL (a
+ * value the database cannot hold), TT_EDBBUSY (not done within the budget), TT_EBACKEND,
+ * TT_EIO.
  */
-int tt_store_feedback_put(tt_store *s, const tt_interaction_rec *r, tt_err *err);
+int tt_store_feedback_put(tt_store *s, const tt_interaction_rec *r, bool *inserted,
+                          tt_err *err);
 
 /*
  * @durable false: commits on this connection may return before they reach the disk (a crash
@@ -179,6 +207,29 @@ int tt_store_scan_interactions_after(tt_store *s, int64_t after_id, tt_interacti
 /* Interactions of one user, oldest first. */
 int tt_store_scan_user_interactions(tt_store *s, const char *user_id, tt_interaction_fn fn,
                                     void *ctx, tt_err *err);
+
+/*
+ * A pool of connections shared by threads (the HTTP service's writers), each bounded by
+ * @budget_ms as tt_store_set_budget says. SQLite has one writer at a time whatever the
+ * number of connections, so a SQLite pool holds one connection and callers queue for it here,
+ * not in SQLite's busy loop; a PostgreSQL pool holds @size. Thread-safe.
+ */
+typedef struct tt_store_pool tt_store_pool;
+
+/* Opens the pool's connections now (migrating the database as tt_store_open does). */
+int tt_store_pool_open(const char *url, int size, int budget_ms, tt_store_pool **out,
+                       tt_err *err);
+void tt_store_pool_close(tt_store_pool *p);
+/*
+ * Takes a free connection, waiting at most the budget: TT_EDBBUSY when every connection
+ * stays busy that long. Give it back with tt_store_pool_put.
+ */
+int tt_store_pool_get(tt_store_pool *p, tt_store **out, tt_err *err);
+void tt_store_pool_put(tt_store_pool *p, tt_store *s);
+/* "sqlite" or "postgresql". */
+const char *tt_store_pool_backend(const tt_store_pool *p);
+/* The budget the pool was opened with, in milliseconds. */
+int tt_store_pool_budget(const tt_store_pool *p);
 
 /* Row count of one of "artists", "tracks", "users", "interactions", "impressions". */
 int tt_store_count(tt_store *s, const char *table, int64_t *out, tt_err *err);

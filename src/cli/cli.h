@@ -49,6 +49,7 @@ int tt_cmd_help(int argc, char **argv);
 int tt_cmd_import(int argc, char **argv);
 int tt_cmd_generate(int argc, char **argv);
 int tt_cmd_stats(int argc, char **argv);
+int tt_cmd_migrate(int argc, char **argv);
 int tt_cmd_train(int argc, char **argv);
 int tt_cmd_recommend(int argc, char **argv);
 int tt_cmd_evaluate(int argc, char **argv);

@@ -16,6 +16,7 @@ static const struct cmd commands[] = {
     {"import", tt_cmd_import, "import tracks, users, interactions or a public dataset"},
     {"generate", tt_cmd_generate, "fill the database with deterministic synthetic data"},
     {"stats", tt_cmd_stats, "print what the database holds"},
+    {"migrate", tt_cmd_migrate, "bring the database schema up to this engine's version"},
     {"train", tt_cmd_train, "train the models of a tier and write them to MODEL_DIR"},
     {"index", tt_cmd_index, "build the FAISS content-similarity index into MODEL_DIR"},
     {"evaluate", tt_cmd_evaluate, "compare models offline (Recall@K, NDCG@K, MRR, coverage)"},

@@ -126,8 +126,15 @@ struct tt_server {
     pthread_mutex_t served_lock;
     tt_served *served;        /* guarded by served_lock */
     pthread_mutex_t reload_lock; /* one reload at a time */
-    pthread_mutex_t store_lock;
-    tt_store *store;          /* guarded by store_lock, which also orders feedback and reload */
+    tt_store *store;          /* the reload's connection, guarded by reload_lock */
+    tt_store_pool *pool;      /* feedback writes and health checks, each within the budget */
+    /*
+     * Feedback holds it shared from its write until the event joins the served snapshot; a
+     * reload holds it exclusive while it reads what was stored since the snapshot and swaps:
+     * every event is then either read by the reload or added by its own request, never lost
+     * between nor counted twice. Writers are preferred, so feedback cannot starve a reload.
+     */
+    pthread_rwlock_t feedback_lock;
     tt_cache *cache;
     tt_implog *implog;
     tt_metrics *metrics;
@@ -151,6 +158,7 @@ typedef struct tt_reply {
     size_t len;
     const char *content_type;
     const char *allow; /* Allow header for 405 */
+    int retry_after;   /* Retry-After header in seconds, 0 for none */
 } tt_reply;
 
 /* A handler gets the parsed JSON body (NULL for GET). */
@@ -166,12 +174,16 @@ void tt__h_metrics(tt_app *app, json_t *body, tt_reply *out);
 
 /* ---- errors.c: the only place codes become HTTP statuses ---- */
 
-/* HTTP status for an engine error code. */
+/* HTTP status of engine error @code, from the error table of tt/err.h (500 outside it). */
 int tt__http_status(int code);
-/* Fills @out with the JSON error shape for @code with @field and @fmt. */
-void tt__reply_error(tt_reply *out, int status, const char *code, const char *field,
-                     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-/* Fills @out from an engine error. */
+/*
+ * Fills @out with the JSON error shape of @code (a TT_E* of the error table: its status and
+ * snake_case name), naming @field when non-NULL, with the message @fmt. Errors worth a retry
+ * (database over its budget, rate limit) also get a Retry-After.
+ */
+void tt__reply_error(tt_reply *out, int code, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Fills @out from an engine error: its code, field and message. */
 void tt__reply_err(tt_reply *out, int rc, const tt_err *err);
 /* Fills @out with @j serialised (steals @j). */
 void tt__reply_json(tt_reply *out, int status, json_t *j);

@@ -9,6 +9,7 @@
 
 #include <math.h>
 #include <string.h>
+#include <time.h>
 
 static const char *const actions[] = {"play", "like",  "skip",  "dislike",
                                       "save", "share", "click", "impression", NULL};
@@ -27,7 +28,7 @@ static int parse_time(json_t *body, int64_t *t, tt_reply *out)
     if (json_is_string(v) && json_string_length(v) < 64 &&
         tt_import_parse_time(json_string_value(v), t))
         return 0;
-    tt__reply_error(out, 400, "invalid_argument", "timestamp",
+    tt__reply_error(out, TT_EINVAL, "timestamp",
                     "timestamp must be ISO 8601 UTC (2024-01-02T03:04:05Z) or Unix seconds");
     return -1;
 }
@@ -51,22 +52,47 @@ static void attribute(tt_app *app, const char *rec_id, int action)
         tt__metrics_click(app->metrics, model);
 }
 
-/*
- * Stores the event, then adds it to the served snapshot's fresh history, both under the
- * store lock so a reload in between cannot lose it. Returns the store's code.
- */
-static int store_event(tt_app *app, const tt_interaction_rec *r, bool *known, tt_err *err)
+/* A realtime deadline @ms from now, as pthread's timed locks want. */
+static struct timespec deadline_in(int ms)
 {
-    tt_served *s;
+    struct timespec t;
+
+    clock_gettime(CLOCK_REALTIME, &t);
+    t.tv_sec += ms / 1000;
+    t.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (t.tv_nsec >= 1000000000L) {
+        t.tv_sec++;
+        t.tv_nsec -= 1000000000L;
+    }
+    return t;
+}
+
+/*
+ * Stores the event on a pooled connection, then adds it to the served snapshot's fresh
+ * history, under feedback_lock so a reload in between cannot lose it. Every wait is bounded
+ * by the database budget. *@stored is false for a retried event_id (nothing new to add).
+ */
+static int store_event(tt_app *app, const tt_interaction_rec *r, bool *stored, bool *known,
+                       tt_err *err)
+{
+    struct timespec until = deadline_in(tt_store_pool_budget(app->pool));
+    tt_served *s = NULL;
+    tt_store *st = NULL;
     int32_t t;
     int rc;
 
-    pthread_mutex_lock(&app->store_lock);
-    rc = tt_store_feedback_put(app->store, r, err);
-    s = rc == 0 ? tt__app_models(app) : NULL;
+    *stored = *known = false;
+    if (pthread_rwlock_timedrdlock(&app->feedback_lock, &until) != 0)
+        return tt_err_set(err, TT_EDBBUSY, "a model reload is reading the database");
+    rc = tt_store_pool_get(app->pool, &st, err);
+    if (rc == 0) {
+        rc = tt_store_feedback_put(st, r, stored, err);
+        tt_store_pool_put(app->pool, st);
+    }
+    s = rc == 0 && *stored ? tt__app_models(app) : NULL;
     t = s ? tt_catalog_track_find(s->cat, r->track_id) : -1;
     *known = t >= 0 && tt__overlay_add_event(s->overlay, t, r);
-    pthread_mutex_unlock(&app->store_lock);
+    pthread_rwlock_unlock(&app->feedback_lock);
     tt__served_release(s);
     return rc;
 }
@@ -77,7 +103,7 @@ void tt__h_feedback(tt_app *app, json_t *body, tt_reply *out)
     int action;
     int64_t ms;
     tt_err err = {0};
-    bool refreshed;
+    bool stored, refreshed;
     char group[300];
     int rc;
 
@@ -87,26 +113,29 @@ void tt__h_feedback(tt_app *app, json_t *body, tt_reply *out)
         tt__json_string(body, "recommendation_id", false, 128, &r.recommendation_id, out) < 0 ||
         tt__json_int(body, "ms_played", 0, 86400000LL * 365, -1, &ms, out) < 0 ||
         tt__json_string(body, "context", false, 256, &r.context, out) < 0 ||
+        tt__json_string(body, "event_id", false, TT_EVENT_ID_MAX, &r.event_id, out) < 0 ||
         parse_time(body, &r.occurred_at, out) < 0)
         return;
     if (action < 0) {
-        tt__reply_error(out, 400, "invalid_argument", "action", "action is required");
+        tt__reply_error(out, TT_EINVAL, "action", "action is required");
         return;
     }
     r.action = (enum tt_action)action;
     r.weight = 1.0f;
     r.ms_played = ms;
-    rc = store_event(app, &r, &refreshed, &err);
+    rc = store_event(app, &r, &stored, &refreshed, &err);
     if (rc < 0) {
-        tt__reply_error(out, 503, "backend_unavailable", NULL, "feedback not stored: %s",
-                        tt_err_msg(&err, rc));
+        tt__reply_error(out, rc, err.field, "feedback not stored: %s", tt_err_msg(&err, rc));
         return;
     }
-    tt__metrics_feedback(app->metrics, action);
-    attribute(app, r.recommendation_id, action);
-    snprintf(group, sizeof(group), "u:%s", r.user_id);
-    tt_cache_drop_group(app->cache, group, NULL);
-    tt__reply_json(out, 200, json_pack("{s:s, s:s, s:s, s:s, s:b}", "status", "stored",
+    if (stored) {
+        tt__metrics_feedback(app->metrics, action);
+        attribute(app, r.recommendation_id, action);
+        snprintf(group, sizeof(group), "u:%s", r.user_id);
+        tt_cache_drop_group(app->cache, group, NULL);
+    }
+    tt__reply_json(out, 200, json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:s?}", "status", "stored",
                                        "user_id", r.user_id, "track_id", r.track_id, "action",
-                                       actions[action], "refreshed", refreshed));
+                                       actions[action], "refreshed", refreshed, "duplicate",
+                                       !stored, "event_id", r.event_id));
 }

@@ -7,23 +7,26 @@
 #include <string.h>
 
 /*
- * The database is asked at most once a second: health checks come from load balancers
- * every few seconds per instance, and must not queue behind feedback writes.
+ * The database is asked at most once a second (one request claims the check; the others read
+ * its last answer): health checks come from load balancers every few seconds per instance.
+ * A database that cannot take a pooled connection and answer a ping within the budget, as
+ * when it is stalled or locked by a writer that never finishes, is reported down.
  */
 static bool database_ok(tt_app *app)
 {
     int64_t now = (int64_t)(tt_now() * 1e6);
-    int v = 0;
+    int64_t last = __atomic_load_n(&app->db_checked_us, __ATOMIC_RELAXED);
+    tt_store *st = NULL;
+    bool ok;
 
-    if (now - __atomic_load_n(&app->db_checked_us, __ATOMIC_RELAXED) < 1000000)
+    if (now - last < 1000000 || !__atomic_compare_exchange_n(&app->db_checked_us, &last, now,
+                                                             false, __ATOMIC_ACQ_REL,
+                                                             __ATOMIC_RELAXED))
         return __atomic_load_n(&app->db_ok, __ATOMIC_RELAXED);
-    if (pthread_mutex_trylock(&app->store_lock) != 0)
-        return __atomic_load_n(&app->db_ok, __ATOMIC_RELAXED); /* busy writing: it is up */
-    __atomic_store_n(&app->db_ok, tt_store_schema_version(app->store, &v, NULL) == 0 && v > 0,
-                     __ATOMIC_RELAXED);
-    pthread_mutex_unlock(&app->store_lock);
-    __atomic_store_n(&app->db_checked_us, now, __ATOMIC_RELAXED);
-    return __atomic_load_n(&app->db_ok, __ATOMIC_RELAXED);
+    ok = tt_store_pool_get(app->pool, &st, NULL) == 0 && tt_store_ping(st, NULL) == 0;
+    tt_store_pool_put(app->pool, st);
+    __atomic_store_n(&app->db_ok, ok, __ATOMIC_RELAXED);
+    return ok;
 }
 
 void tt__h_health(tt_app *app, json_t *body, tt_reply *out)
@@ -38,9 +41,10 @@ void tt__h_health(tt_app *app, json_t *body, tt_reply *out)
         json_array_append_new(models, json_pack("{s:s, s:s, s:s}", "name", s->m[i].name, "tier",
                                                 s->m[i].tier, "version", s->m[i].version));
     tt__reply_json(out, s ? 200 : 503,
-                   json_pack("{s:s, s:{s:s, s:b}, s:{s:s, s:b}, s:i, s:o, s:s, s:f}", "status",
-                             status, "database", "backend", tt_store_backend(app->store), "healthy",
-                             db, "cache", "backend", tt_cache_backend(app->cache), "healthy",
+                   json_pack("{s:s, s:{s:s, s:b, s:i}, s:{s:s, s:b}, s:i, s:o, s:s, s:f}",
+                             "status", status, "database", "backend",
+                             tt_store_pool_backend(app->pool), "healthy", db, "budget_ms",
+                             tt_store_pool_budget(app->pool), "cache", "backend", tt_cache_backend(app->cache), "healthy",
                              cache, "models_loaded", s ? s->n : 0, "models", models,
                              "model_tier", tt_tier_set_name(app->cfg.tiers), "uptime_seconds",
                              tt_now() - app->started));

@@ -19,6 +19,15 @@
 #define MAX_BODY 65536
 /* Bodies announced larger than this are refused before reading them. */
 #define MAX_DRAIN (1 << 20)
+/*
+ * Request headers (names and values) larger than this get the engine's JSON 431. Up to the
+ * connection's memory (POOL_BYTES, less the request line and buffers) libmicrohttpd parses
+ * them and lets us answer; beyond that it answers 431 itself, with its own HTML body.
+ */
+#define MAX_HEADERS (16 * 1024)
+/* Statement timeout of the reload's own connection. */
+#define RELOAD_BUDGET_MS 60000
+#define POOL_BYTES (64 * 1024)
 
 struct route {
     const char *path;
@@ -55,7 +64,7 @@ struct req {
 tt_server_params tt_server_params_default(void)
 {
     /* One HTTP thread per core: more only adds context switches between them. */
-    return (tt_server_params){tt_ncpu(), 1024, 15, 300, 256LL << 20, true, 10.0f, 0, 0};
+    return (tt_server_params){tt_ncpu(), 1024, 15, 300, 256LL << 20, true, 10.0f, 0, 0, 300};
 }
 
 tt_served *tt__app_models(tt_app *app)
@@ -92,6 +101,11 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, struct req *r, tt_re
                             out->content_type ? out->content_type : "application/json");
     if (out->allow)
         MHD_add_response_header(resp, "Allow", out->allow);
+    if (out->retry_after > 0) {
+        char secs[16];
+        snprintf(secs, sizeof(secs), "%d", out->retry_after);
+        MHD_add_response_header(resp, "Retry-After", secs);
+    }
     r->status = out->status;
     ret = MHD_queue_response(c, (unsigned)out->status, resp);
     MHD_destroy_response(resp);
@@ -112,12 +126,12 @@ static void dispatch(tt_app *app, struct MHD_Connection *c, struct req *r, tt_re
     json_error_t jerr;
 
     if (r->too_big) {
-        tt__reply_error(out, 413, "payload_too_large", NULL,
+        tt__reply_error(out, TT_ETOOBIG, NULL,
                         "the request body is larger than %d bytes", MAX_BODY);
         return;
     }
     if (r->len > 0 && !is_json(c)) {
-        tt__reply_error(out, 415, "unsupported_media_type", NULL,
+        tt__reply_error(out, TT_EMEDIA, NULL,
                         "send the body as application/json");
         return;
     }
@@ -128,7 +142,7 @@ static void dispatch(tt_app *app, struct MHD_Connection *c, struct req *r, tt_re
                                    JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL, &jerr)
                       : NULL;
         if (!json_is_object(body)) {
-            tt__reply_error(out, 400, "parse_error", NULL, "%s",
+            tt__reply_error(out, TT_EPARSE, NULL, "%s",
                             body ? "the body must be a JSON object"
                                  : r->len ? jerr.text : "a JSON object body is required");
             json_decref(body);
@@ -154,6 +168,24 @@ static void quick_ack(struct MHD_Connection *c)
         setsockopt(ci->connect_fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
 }
 
+static enum MHD_Result add_header_bytes(void *cls, enum MHD_ValueKind kind, const char *key,
+                                        const char *value)
+{
+    size_t *n = cls;
+
+    (void)kind;
+    *n += strlen(key) + (value ? strlen(value) : 0) + 4;
+    return MHD_YES;
+}
+
+static size_t header_bytes(struct MHD_Connection *c)
+{
+    size_t n = 0;
+
+    MHD_get_connection_values(c, MHD_HEADER_KIND, add_header_bytes, &n);
+    return n;
+}
+
 /* The first call for a request: route it and refuse what can be refused before its body. */
 static enum MHD_Result begin(struct MHD_Connection *c, const char *url, const char *method,
                              void **con_cls)
@@ -172,23 +204,28 @@ static enum MHD_Result begin(struct MHD_Connection *c, const char *url, const ch
             *p = '?';
     r->route = find_route(url);
     *con_cls = r;
+    if (header_bytes(c) > MAX_HEADERS) {
+        tt__reply_error(&out, TT_EHEADERS, NULL, "the request headers are larger than %d bytes",
+                        MAX_HEADERS);
+        return send_reply(c, r, &out);
+    }
     if (!r->route) {
         bool is_later = false;
         for (size_t i = 0; i < sizeof(later) / sizeof(later[0]); i++)
             is_later |= strncmp(url, later[i], strlen(later[i])) == 0;
-        tt__reply_error(&out, 404, "not_found", NULL, "%s",
+        tt__reply_error(&out, TT_ENOTFOUND, NULL, "%s",
                         is_later ? "this endpoint arrives with the starter and pro tiers"
                                  : "no such endpoint");
         return send_reply(c, r, &out);
     }
     if (strcmp(method, r->route->method) != 0) {
-        tt__reply_error(&out, 405, "method_not_allowed", NULL, "use %s for %s",
+        tt__reply_error(&out, TT_EMETHOD, NULL, "use %s for %s",
                         r->route->method, r->route->path);
         out.allow = r->route->method;
         return send_reply(c, r, &out);
     }
     if (cl && strtoll(cl, NULL, 10) > MAX_DRAIN) {
-        tt__reply_error(&out, 413, "payload_too_large", NULL,
+        tt__reply_error(&out, TT_ETOOBIG, NULL,
                         "the request body is larger than %d bytes", MAX_BODY);
         return send_reply(c, r, &out);
     }
@@ -259,10 +296,9 @@ int tt_server_reload(tt_server *app, tt_err *err)
     }
     /*
      * Interactions stored after the snapshot was read, so they count at once (and survive a
-     * restart). The store lock also holds feedback back until the swap: an event is either
-     * read here or added to the new snapshot by its own request, never lost between.
+     * restart). Feedback is held back until the swap (see feedback_lock).
      */
-    pthread_mutex_lock(&app->store_lock);
+    pthread_rwlock_wrlock(&app->feedback_lock);
     rc = tt__overlay_fill(fresh->overlay, fresh->cat, app->store,
                           tt_catalog_watermark(fresh->cat), err);
     if (rc == 0) {
@@ -271,7 +307,7 @@ int tt_server_reload(tt_server *app, tt_err *err)
         app->served = fresh;
         pthread_mutex_unlock(&app->served_lock);
     }
-    pthread_mutex_unlock(&app->store_lock);
+    pthread_rwlock_unlock(&app->feedback_lock);
     if (rc < 0) {
         tt__served_release(fresh);
         pthread_mutex_unlock(&app->reload_lock);
@@ -308,6 +344,12 @@ static int open_parts(tt_app *app, tt_err *err)
     cp.ttl_seconds = app->params.cache_ttl;
     cp.max_bytes = app->params.cache_bytes;
     rc = tt_store_open(app->cfg.database_url, &app->store, err);
+    /* Reading a day of feedback at a reload may take longer than a request's budget. */
+    if (rc == 0)
+        rc = tt_store_set_budget(app->store, RELOAD_BUDGET_MS, err);
+    if (rc == 0)
+        rc = tt_store_pool_open(app->cfg.database_url, app->params.threads + 1,
+                                app->params.db_budget_ms, &app->pool, err);
     if (rc == 0)
         rc = tt_cache_open(&cp, &app->cache, err);
     if (rc == 0)
@@ -319,12 +361,13 @@ static void free_parts(tt_app *app)
 {
     tt__implog_stop(app->implog);
     tt_cache_close(app->cache);
+    tt_store_pool_close(app->pool);
     tt_store_close(app->store);
     tt__metrics_free(app->metrics);
     tt__served_release(app->served);
     pthread_mutex_destroy(&app->served_lock);
     pthread_mutex_destroy(&app->reload_lock);
-    pthread_mutex_destroy(&app->store_lock);
+    pthread_rwlock_destroy(&app->feedback_lock);
     free(app);
 }
 
@@ -344,12 +387,22 @@ static int start_daemon(tt_app *app, tt_err *err)
         (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)app->params.threads,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)app->params.connection_limit,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)app->params.timeout_seconds,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024), MHD_OPTION_NOTIFY_COMPLETED,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)POOL_BYTES, MHD_OPTION_NOTIFY_COMPLETED,
         on_completed, app, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_END);
     if (!app->daemon)
         return tt_err_set(err, TT_EIO, "cannot listen on %s:%d (in use, or not allowed?)",
                           app->cfg.host, app->cfg.port);
     return 0;
+}
+
+static void init_feedback_lock(tt_app *app)
+{
+    pthread_rwlockattr_t a;
+
+    pthread_rwlockattr_init(&a);
+    pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&app->feedback_lock, &a);
+    pthread_rwlockattr_destroy(&a);
 }
 
 int tt_server_start(const tt_config *cfg, const tt_server_params *p, tt_server **out,
@@ -364,7 +417,7 @@ int tt_server_start(const tt_config *cfg, const tt_server_params *p, tt_server *
     app->started = tt_now();
     pthread_mutex_init(&app->served_lock, NULL);
     pthread_mutex_init(&app->reload_lock, NULL);
-    pthread_mutex_init(&app->store_lock, NULL);
+    init_feedback_lock(app);
     app->metrics = tt__metrics_new();
     rc = open_parts(app, err);
     if (rc == 0 && tt_server_reload(app, &lerr) < 0)
@@ -375,8 +428,9 @@ int tt_server_start(const tt_config *cfg, const tt_server_params *p, tt_server *
         free_parts(app);
         return rc;
     }
-    tt_info("serving on %s:%d (%d threads, cache %s, database %s)", cfg->host, cfg->port,
-            p->threads, tt_cache_backend(app->cache), tt_store_backend(app->store));
+    tt_info("serving on %s:%d (%d threads, cache %s, database %s, budget %d ms)", cfg->host,
+            cfg->port, p->threads, tt_cache_backend(app->cache), tt_store_backend(app->store),
+            p->db_budget_ms);
     *out = app;
     return 0;
 }

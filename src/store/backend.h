@@ -10,6 +10,7 @@ struct tt_store_ops {
     const char *name;
     void (*close)(void *self);
     int (*schema_version)(void *self, int *out, tt_err *err);
+    int (*schema_found)(void *self);
     int (*begin)(void *self, tt_err *err);
     int (*commit)(void *self, tt_err *err);
     void (*rollback)(void *self);
@@ -17,7 +18,7 @@ struct tt_store_ops {
     int (*put_track)(void *self, const tt_track_rec *t, tt_err *err);
     int (*put_user)(void *self, const tt_user_rec *u, tt_err *err);
     int (*put_interaction)(void *self, const tt_interaction_rec *r, tt_err *err);
-    int (*feedback_put)(void *self, const tt_interaction_rec *r, tt_err *err);
+    int (*feedback_put)(void *self, const tt_interaction_rec *r, bool *inserted, tt_err *err);
     int (*impressions_put)(void *self, const tt_impression_rec *recs, int n, tt_err *err);
     int (*scan_artists)(void *self, tt_artist_fn fn, void *ctx, tt_err *err);
     int (*scan_tracks)(void *self, tt_track_fn fn, void *ctx, tt_err *err);
@@ -29,6 +30,8 @@ struct tt_store_ops {
                                   void *ctx, tt_err *err);
     int (*count)(void *self, const char *table, int64_t *out, tt_err *err);
     int (*set_durable)(void *self, bool durable, tt_err *err);
+    int (*set_budget)(void *self, int budget_ms, tt_err *err);
+    int (*ping)(void *self, tt_err *err);
 };
 
 /* Each backend's constructor: opens, migrates, fills *ops and *self. */
@@ -38,16 +41,21 @@ int tt__store_pg_open(const char *url, const struct tt_store_ops **ops, void **s
 
 /*
  * Versioned migrations shared by both backends: migration i (version i + 1) is one SQL
- * script per dialect. Applied in order inside a transaction together with the row in
- * schema_migrations that records it.
+ * script per dialect. Applied in order, each inside a transaction together with the row in
+ * schema_version that records it. Databases made before version 2 record their migrations
+ * in a table named schema_migrations, which the migrator renames first.
  */
 struct tt__migration {
     int version;
+    const char *name;
     const char *sqlite_sql;
     const char *pg_sql;
 };
 extern const struct tt__migration tt__migrations[];
 extern const int tt__n_migrations;
+
+/* TT_EUNSUPPORTED, with a message saying to upgrade, when @found is newer than the engine. */
+int tt__store_check_version(int found, tt_err *err);
 
 /* Tables tt_store_count accepts. */
 bool tt__store_table_ok(const char *table);

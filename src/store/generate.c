@@ -1089,13 +1089,16 @@ static void make_events(struct gen *g, int32_t u, const struct profile *p, int64
 static int put_events(struct gen *g, int32_t u, int64_t n, tt_err *err)
 {
     const struct events *e = &g->ev;
-    char uid[16], tid[16];
-    tt_interaction_rec rec = {.user_id = uid, .track_id = tid, .weight = 1.0f};
+    char uid[16], tid[16], eid[64];
+    tt_interaction_rec rec = {.user_id = uid, .track_id = tid, .weight = 1.0f, .event_id = eid};
     int rc;
 
     format_id(uid, 'u', u);
     for (int64_t i = 0; i < n; i++) {
         format_id(tid, 't', e->track[i]);
+        /* Event ids from (seed, user, index): running the same generation again updates. */
+        snprintf(eid, sizeof(eid), "g%llu:%s:%lld", (unsigned long long)g->p->seed, uid,
+                 (long long)i);
         rec.action = (enum tt_action)e->action[i];
         rec.ms_played = e->ms[i];
         rec.occurred_at = e->ts[i];

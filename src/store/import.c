@@ -40,7 +40,18 @@ static const char *opt_field(const tt_csv *c, int i)
 
 /* ---- interactions ---- */
 
-enum { IC_USER, IC_TRACK, IC_ACTION, IC_TIME, IC_WEIGHT, IC_MS, IC_CONTEXT, IC_REC, IC_N };
+enum {
+    IC_USER,
+    IC_TRACK,
+    IC_ACTION,
+    IC_TIME,
+    IC_WEIGHT,
+    IC_MS,
+    IC_CONTEXT,
+    IC_REC,
+    IC_EVENT,
+    IC_N
+};
 
 static int parse_action(const tt_csv *c, int i, enum tt_action *out, tt_err *err)
 {
@@ -78,6 +89,16 @@ static int interaction_numbers(const tt_csv *c, const struct tt__col *col, tt_in
     return 0;
 }
 
+/* An event_id, the idempotency key of its row: re-importing the file then stores it once. */
+static const char *event_id(tt_csv *c, int i, tt_err *err)
+{
+    if (tt_csv_field_len(c, i) > TT_EVENT_ID_MAX) {
+        tt__import_bad(c, err, "event_id is longer than %d bytes", TT_EVENT_ID_MAX);
+        return NULL;
+    }
+    return tt__import_text(c, i, "event_id", err);
+}
+
 static int interaction_row(struct tt__import *im, tt_csv *c, void *ctx, tt_err *err)
 {
     const struct tt__col *col = ctx;
@@ -100,6 +121,8 @@ static int interaction_row(struct tt__import *im, tt_csv *c, void *ctx, tt_err *
         return TT_EPARSE;
     if (opt_field(c, col[IC_REC].idx) &&
         !(r.recommendation_id = tt__import_id(c, col[IC_REC].idx, "recommendation_id", err)))
+        return TT_EPARSE;
+    if (opt_field(c, col[IC_EVENT].idx) && !(r.event_id = event_id(c, col[IC_EVENT].idx, err)))
         return TT_EPARSE;
     return tt__import_put_interaction(im, &r, err);
 }
@@ -281,7 +304,7 @@ static void init_cols(enum tt_import_kind kind, struct tt__col *col)
     static const struct tt__col inter[IC_N] = {
         {"user_id", true, -1},   {"track_id", true, -1},          {"action", true, -1},
         {"timestamp", true, -1}, {"weight", false, -1},           {"ms_played", false, -1},
-        {"context", false, -1},  {"recommendation_id", false, -1}};
+        {"context", false, -1},  {"recommendation_id", false, -1}, {"event_id", false, -1}};
     static const struct tt__col user[UC_N] = {{"user_id", true, -1},
                                               {"plan_tier", false, -1},
                                               {"favorite_genres", false, -1},

@@ -217,10 +217,13 @@ static int64_t play_time(const struct lastfm *L, int64_t user, int64_t artist)
 static int listen_row(struct tt__import *im, tt_csv *c, void *ctx, tt_err *err)
 {
     struct lastfm *L = ctx;
-    char uid[48], tid[48];
+    char uid[48], tid[48], eid[64];
     int64_t user, artist, plays;
-    tt_interaction_rec r = {
-        .user_id = uid, .track_id = tid, .action = TT_ACT_PLAY, .ms_played = -1};
+    tt_interaction_rec r = {.user_id = uid,
+                            .track_id = tid,
+                            .action = TT_ACT_PLAY,
+                            .ms_played = -1,
+                            .event_id = eid};
     int rc;
 
     if ((rc = field_id(L, c, 0, &user, err)) < 0 || (rc = field_id(L, c, 1, &artist, err)) < 0)
@@ -233,6 +236,8 @@ static int listen_row(struct tt__import *im, tt_csv *c, void *ctx, tt_err *err)
     if (rc < 0)
         return rc;
     snprintf(tid, sizeof(tid), "lastfm:artist:%lld", (long long)artist);
+    /* One row per (user, artist) in the source: its key makes a re-import update it. */
+    snprintf(eid, sizeof(eid), "lastfm:%lld:%lld", (long long)user, (long long)artist);
     r.weight = (float)plays;
     r.occurred_at = play_time(L, user, artist);
     return tt__import_put_interaction(im, &r, err);

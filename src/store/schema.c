@@ -56,8 +56,51 @@
     " track_ids TEXT NOT NULL,"                                                              \
     " created_at BIGINT NOT NULL);"
 
+/*
+ * Version 2, event identity: interactions lose their (user, track, action, second) key, which
+ * merged two plays of one track in the same second into one row, and gain an optional
+ * event_id, unique when present (an idempotency key: a retried event is stored once). Rows
+ * keep their ids and values, so what training reads is unchanged. SQLite cannot drop a
+ * constraint: the table is rebuilt in place. User scans keep an index on (user, time).
+ */
+#define INTERACTION_V1_COLS \
+    "id, user_id, track_id, action, weight, ms_played, occurred_at, context, recommendation_id"
+
+static const char v2_sqlite[] =
+    "CREATE TABLE interactions_v2 ("
+    " id INTEGER PRIMARY KEY,"
+    " user_id TEXT NOT NULL,"
+    " track_id TEXT NOT NULL,"
+    " action TEXT NOT NULL CHECK (action IN " ACTIONS "),"
+    " weight REAL NOT NULL DEFAULT 1,"
+    " ms_played BIGINT,"
+    " occurred_at BIGINT NOT NULL,"
+    " context TEXT,"
+    " recommendation_id TEXT,"
+    " event_id TEXT UNIQUE CHECK (length(CAST(event_id AS BLOB)) BETWEEN 1 AND 128));"
+    "INSERT INTO interactions_v2 (" INTERACTION_V1_COLS ") SELECT " INTERACTION_V1_COLS
+    " FROM interactions ORDER BY id;"
+    "DROP TABLE interactions;"
+    "ALTER TABLE interactions_v2 RENAME TO interactions;"
+    "CREATE INDEX interactions_user ON interactions(user_id, occurred_at);"
+    "CREATE INDEX interactions_recommendation ON interactions(recommendation_id)"
+    " WHERE recommendation_id IS NOT NULL;";
+
+static const char v2_pg[] =
+    "ALTER TABLE interactions ADD COLUMN event_id TEXT"
+    " CHECK (octet_length(event_id) BETWEEN 1 AND 128);"
+    "DO $$ DECLARE c text; BEGIN"
+    " FOR c IN SELECT conname FROM pg_constraint"
+    " WHERE conrelid = 'interactions'::regclass AND contype = 'u' LOOP"
+    " EXECUTE format('ALTER TABLE interactions DROP CONSTRAINT %I', c);"
+    " END LOOP; END $$;"
+    "CREATE UNIQUE INDEX interactions_event ON interactions(event_id);"
+    "CREATE INDEX interactions_user ON interactions(user_id, occurred_at);";
+
 const struct tt__migration tt__migrations[] = {
-    {1, V1_COMMON("BLOB", "INTEGER PRIMARY KEY"), V1_COMMON("BYTEA", "BIGSERIAL PRIMARY KEY")},
+    {1, "tables for artists, tracks, users, interactions, impressions",
+     V1_COMMON("BLOB", "INTEGER PRIMARY KEY"), V1_COMMON("BYTEA", "BIGSERIAL PRIMARY KEY")},
+    {2, "event identity: every event kept, event_id stored once", v2_sqlite, v2_pg},
 };
 const int tt__n_migrations = (int)(sizeof(tt__migrations) / sizeof(tt__migrations[0]));
 

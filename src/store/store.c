@@ -107,6 +107,34 @@ int tt_store_schema_version(tt_store *s, int *out, tt_err *err)
     return s->ops->schema_version(s->self, out, err);
 }
 
+int tt_store_schema_latest(void)
+{
+    return tt__migrations[tt__n_migrations - 1].version;
+}
+
+int tt_store_schema_found(const tt_store *s)
+{
+    return s->ops->schema_found(s->self);
+}
+
+const char *tt_store_migration_name(int version)
+{
+    for (int i = 0; i < tt__n_migrations; i++)
+        if (tt__migrations[i].version == version)
+            return tt__migrations[i].name;
+    return NULL;
+}
+
+int tt__store_check_version(int found, tt_err *err)
+{
+    if (found > tt_store_schema_latest())
+        return tt_err_set_field(err, TT_EUNSUPPORTED, "DATABASE_URL",
+                                "the database's schema is version %d, newer than this engine "
+                                "(it knows versions up to %d): upgrade tunetrail before "
+                                "using this database", found, tt_store_schema_latest());
+    return 0;
+}
+
 int tt_store_begin(tt_store *s, tt_err *err)
 {
     return s->ops->begin(s->self, err);
@@ -158,6 +186,9 @@ static int check_interaction(const tt_interaction_rec *r, tt_err *err)
         return tt_err_set_field(err, TT_EINVAL, "action", "unknown action");
     if (!isfinite(r->weight))
         return tt_err_set_field(err, TT_EINVAL, "weight", "weight must be a finite number");
+    if (r->event_id && (!*r->event_id || strlen(r->event_id) > TT_EVENT_ID_MAX))
+        return tt_err_set_field(err, TT_EINVAL, "event_id", "event_id must be 1..%d bytes",
+                                TT_EVENT_ID_MAX);
     return 0;
 }
 
@@ -167,10 +198,27 @@ int tt_store_put_interaction(tt_store *s, const tt_interaction_rec *r, tt_err *e
     return rc < 0 ? rc : s->ops->put_interaction(s->self, r, err);
 }
 
-int tt_store_feedback_put(tt_store *s, const tt_interaction_rec *r, tt_err *err)
+int tt_store_feedback_put(tt_store *s, const tt_interaction_rec *r, bool *inserted,
+                          tt_err *err)
 {
+    bool ins = false;
     int rc = check_interaction(r, err);
-    return rc < 0 ? rc : s->ops->feedback_put(s->self, r, err);
+
+    if (rc == 0)
+        rc = s->ops->feedback_put(s->self, r, &ins, err);
+    if (inserted)
+        *inserted = rc == 0 && ins;
+    return rc;
+}
+
+int tt_store_set_budget(tt_store *s, int budget_ms, tt_err *err)
+{
+    return s->ops->set_budget(s->self, budget_ms > 0 ? budget_ms : 0, err);
+}
+
+int tt_store_ping(tt_store *s, tt_err *err)
+{
+    return s->ops->ping(s->self, err);
 }
 
 int tt_store_impressions_put(tt_store *s, const tt_impression_rec *recs, int n, tt_err *err)

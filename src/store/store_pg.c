@@ -18,8 +18,10 @@
 #include "backend.h"
 #include "tt/core.h"
 
+#include <errno.h>
 #include <libpq-fe.h>
 #include <math.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,11 +61,15 @@ struct pg {
     int64_t seq;        /* staged rows in this transaction: orders the merge */
     int scan_depth;     /* nested scans each need their own cursor name */
     struct stage sg[SG_COUNT];
-    struct buf emb; /* decoded embedding of the track being scanned */
+    struct buf emb;     /* decoded embedding of the track being scanned */
+    int budget_ms;      /* bound on waits for the server, 0 for none (tt_store_set_budget) */
+    bool pending;       /* a statement whose answer we stopped waiting for */
+    int found_version;  /* schema version before this connection's migrations */
 };
 
 #define INTERACTION_COLS                                                                           \
-    "user_id, track_id, action, weight, ms_played, occurred_at, context, recommendation_id"
+    "user_id, track_id, action, weight, ms_played, occurred_at, context, recommendation_id,"      \
+    " event_id"
 #define TRACK_COLS                                                                                 \
     "track_id, title, artist_id, artist, album, genres, duration_ms, release_year,"                \
     " danceability, energy, valence, tempo, acousticness, instrumentalness, speechiness,"          \
@@ -87,7 +93,7 @@ struct pg {
     "CREATE TEMP TABLE IF NOT EXISTS tt_stage_interactions (seq BIGINT,"                           \
     " user_id TEXT COLLATE \"C\", track_id TEXT COLLATE \"C\", action TEXT COLLATE \"C\","         \
     " weight REAL, ms_played BIGINT, occurred_at BIGINT, context TEXT,"                            \
-    " recommendation_id TEXT) ON COMMIT DELETE ROWS"
+    " recommendation_id TEXT, event_id TEXT COLLATE \"C\") ON COMMIT DELETE ROWS"
 
 /* Over all staged rows of one key, newest first: DISTINCT ON keeps the newest row. */
 #define LATEST_FIRST(key)                                                                          \
@@ -110,11 +116,12 @@ struct pg {
 #define USER_UPDATE                                                                                \
     " ON CONFLICT (user_id) DO UPDATE SET plan_tier = EXCLUDED.plan_tier,"                         \
     " favorite_genres = EXCLUDED.favorite_genres"
-#define INTERACTION_KEY "user_id, track_id, action, occurred_at"
+/* Rows without an event_id never conflict: every one is an event of its own. */
 #define INTERACTION_UPDATE                                                                         \
-    " ON CONFLICT (" INTERACTION_KEY ") DO UPDATE SET weight = EXCLUDED.weight,"                   \
-    " ms_played = EXCLUDED.ms_played, context = EXCLUDED.context,"                                 \
-    " recommendation_id = EXCLUDED.recommendation_id"
+    " ON CONFLICT (event_id) DO UPDATE SET user_id = EXCLUDED.user_id,"                            \
+    " track_id = EXCLUDED.track_id, action = EXCLUDED.action, weight = EXCLUDED.weight,"           \
+    " ms_played = EXCLUDED.ms_played, occurred_at = EXCLUDED.occurred_at,"                         \
+    " context = EXCLUDED.context, recommendation_id = EXCLUDED.recommendation_id"
 
 /*
  * How a chunk of staged rows reaches its table. A plain INSERT is the cheapest (an upsert
@@ -175,17 +182,21 @@ static const struct {
              "INSERT INTO interactions (" INTERACTION_COLS ") SELECT " INTERACTION_COLS
              " FROM tt_stage_interactions ORDER BY seq" INTERACTION_UPDATE,
              "INSERT INTO interactions (" INTERACTION_COLS ") SELECT " INTERACTION_COLS " FROM"
-             " (SELECT DISTINCT ON (" INTERACTION_KEY ") *, min(seq)" LATEST_FIRST(
-                 INTERACTION_KEY) " AS first_seq FROM tt_stage_interactions ORDER "
-                                  "BY " INTERACTION_KEY ", seq DESC) s"
-                                  " ORDER BY first_seq" INTERACTION_UPDATE},
+             " ((SELECT DISTINCT ON (event_id) *, min(seq)" LATEST_FIRST(
+                 "event_id") " AS first_seq FROM tt_stage_interactions"
+                             " WHERE event_id IS NOT NULL ORDER BY event_id, seq DESC)"
+                             " UNION ALL (SELECT *, seq FROM tt_stage_interactions"
+                             " WHERE event_id IS NULL)) s"
+                             " ORDER BY first_seq" INTERACTION_UPDATE},
             "tt_stage_interactions",
         },
 };
 
 static const char *const prepared_sql[][2] = {
+    /* A retried event (same event_id) is the same event: the first write stands. */
     {"tt_feedback", "INSERT INTO interactions (" INTERACTION_COLS ")"
-                    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)" INTERACTION_UPDATE},
+                    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+                    " ON CONFLICT (event_id) DO NOTHING"},
     {"tt_impression", "INSERT INTO impressions (recommendation_id, user_id, model, track_ids,"
                       " created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (recommendation_id)"
                       " DO UPDATE SET user_id = EXCLUDED.user_id, model = EXCLUDED.model,"
@@ -195,13 +206,31 @@ static const char *const prepared_sql[][2] = {
 /* ---- errors and plain statements ---------------------------------------------------- */
 
 /*
- * Records why @res (or the connection, when @res is NULL) failed. A lost connection is
- * TT_EBACKEND, anything the server refused is TT_EIO.
+ * The engine's code for a failure: a lost connection is TT_EBACKEND; a statement or lock
+ * timeout is the database over its budget (TT_EDBBUSY); a value the server refuses (data
+ * exceptions, constraint violations: SQLSTATE classes 22 and 23) is the caller's (TT_EINVAL);
+ * anything else the server refused is TT_EIO.
  */
+static int pg_code(struct pg *p, const PGresult *res)
+{
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+
+    if (PQstatus(p->conn) == CONNECTION_BAD)
+        return TT_EBACKEND;
+    if (!state)
+        return TT_EIO;
+    if (strcmp(state, "57014") == 0 || strcmp(state, "55P03") == 0)
+        return TT_EDBBUSY;
+    if (strncmp(state, "22", 2) == 0 || strncmp(state, "23", 2) == 0)
+        return TT_EINVAL;
+    return TT_EIO;
+}
+
+/* Records why @res (or the connection, when @res is NULL) failed; see pg_code. */
 static int pg_fail(struct pg *p, const PGresult *res, tt_err *err, const char *what)
 {
     const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
-    int code = PQstatus(p->conn) == CONNECTION_BAD ? TT_EBACKEND : TT_EIO;
+    int code = pg_code(p, res);
     size_t n;
 
     if (!msg || !*msg)
@@ -566,6 +595,16 @@ static void pg_notice(void *arg, const char *msg)
     tt_debug("postgresql: %.*s", (int)n, msg);
 }
 
+/* The budget as the server's own statement and lock timeouts (0: none). */
+static int pg_timeouts(struct pg *p, tt_err *err)
+{
+    char sql[96];
+
+    snprintf(sql, sizeof(sql), "SET statement_timeout = %d; SET lock_timeout = %d", p->budget_ms,
+             p->budget_ms);
+    return pg_exec(p, sql, err, "session setup");
+}
+
 /*
  * Per-session settings our parsing relies on (hex BYTEA, shortest exact floats), whatever
  * the server's defaults. Feedback must be durable at return, so a server configured with
@@ -586,21 +625,133 @@ static int pg_session(struct pg *p, tt_err *err)
         rc = pg_query_value(p, "SHOW synchronous_commit", sync, sizeof(sync), err, "session setup");
     if (rc == 0 && strcmp(sync, "off") == 0)
         rc = pg_exec(p, "SET synchronous_commit = on", err, "session setup");
+    if (rc == 0)
+        rc = pg_timeouts(p, err);
     return rc;
+}
+
+/* Milliseconds left until @deadline (tt_now() seconds), at least 0; -1 when unbounded. */
+static int ms_left(double deadline)
+{
+    double left;
+
+    if (deadline <= 0)
+        return -1;
+    left = (deadline - tt_now()) * 1000.0;
+    return left > 0 ? (int)left + 1 : 0;
+}
+
+static double deadline_of(const struct pg *p)
+{
+    return p->budget_ms > 0 ? tt_now() + p->budget_ms / 1000.0 : 0;
+}
+
+/* Waits until the connection's socket is ready for @events, or the deadline: 1 ready, 0 not. */
+static int wait_socket(struct pg *p, short events, double deadline)
+{
+    struct pollfd pfd = {PQsocket(p->conn), events, 0};
+    int left = ms_left(deadline), n;
+
+    if (pfd.fd < 0 || left == 0)
+        return 0;
+    do
+        n = poll(&pfd, 1, left);
+    while (n < 0 && errno == EINTR && (left = ms_left(deadline)) != 0);
+    return n > 0;
+}
+
+/*
+ * Re-establishes a dropped connection. With a budget the connection is made with libpq's
+ * non-blocking calls and abandoned at the deadline: a server that accepts TCP but never
+ * answers (stopped, swapping) must not hold the caller for libpq's connect_timeout.
+ */
+static int pg_reconnect(struct pg *p, tt_err *err)
+{
+    double deadline = deadline_of(p);
+    PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+
+    if (deadline <= 0) {
+        PQreset(p->conn);
+    } else if (PQresetStart(p->conn)) {
+        while (st != PGRES_POLLING_OK && st != PGRES_POLLING_FAILED) {
+            if (!wait_socket(p, st == PGRES_POLLING_READING ? POLLIN : POLLOUT, deadline))
+                return tt_err_set(err, TT_EDBBUSY, "postgresql: no connection within %d ms",
+                                  p->budget_ms);
+            st = PQresetPoll(p->conn);
+        }
+    }
+    if (PQstatus(p->conn) != CONNECTION_OK)
+        return pg_fail(p, NULL, err, "reconnect");
+    tt_warn("postgresql: connection re-established");
+    p->pending = false;
+    return pg_session(p, err);
+}
+
+/*
+ * A statement we stopped waiting for (see pg_await) still owns the connection until its
+ * answer arrives: read what has come; while it is still out the connection is busy.
+ */
+static int pg_settle(struct pg *p, tt_err *err)
+{
+    PGresult *res;
+
+    if (!p->pending || PQstatus(p->conn) != CONNECTION_OK)
+        return 0;
+    if (!PQconsumeInput(p->conn))
+        return 0; /* the connection broke: pg_ensure reconnects */
+    if (PQisBusy(p->conn))
+        return tt_err_set(err, TT_EDBBUSY,
+                          "postgresql: still waiting for the answer to an earlier statement");
+    while ((res = PQgetResult(p->conn)) != NULL)
+        PQclear(res);
+    p->pending = false;
+    return 0;
 }
 
 /* Outside a transaction a dropped connection is re-established once before giving up. */
 static int pg_ensure(struct pg *p, tt_err *err)
 {
-    if (PQstatus(p->conn) == CONNECTION_OK)
-        return 0;
+    int rc = pg_settle(p, err);
+
+    if (rc < 0 || PQstatus(p->conn) == CONNECTION_OK)
+        return rc;
     if (p->in_tx)
         return pg_fail(p, NULL, err, "connection lost");
-    PQreset(p->conn);
-    if (PQstatus(p->conn) != CONNECTION_OK)
-        return pg_fail(p, NULL, err, "reconnect");
-    tt_warn("postgresql: connection re-established");
-    return pg_session(p, err);
+    return pg_reconnect(p, err);
+}
+
+/*
+ * Waits for the answer to the statement just sent, at most the budget. Past it the statement
+ * is left to finish on its own (pg_settle collects it later) and TT_EDBBUSY returned: the
+ * server's own statement_timeout cannot help when the server is stalled. *@out is the last
+ * result (caller clears).
+ */
+static int pg_await(struct pg *p, PGresult **out, const char *what, tt_err *err)
+{
+    double deadline = deadline_of(p);
+    PGresult *res, *last = NULL;
+
+    for (;;) {
+        if (!PQconsumeInput(p->conn)) {
+            PQclear(last);
+            return pg_fail(p, NULL, err, what);
+        }
+        while (!PQisBusy(p->conn)) {
+            res = PQgetResult(p->conn);
+            if (!res) {
+                *out = last;
+                return 0;
+            }
+            PQclear(last);
+            last = res;
+        }
+        if (!wait_socket(p, POLLIN, deadline) && ms_left(deadline) == 0) {
+            PQclear(last);
+            p->pending = true;
+            return tt_err_set(err, TT_EDBBUSY, "postgresql %s: no answer within %d ms", what,
+                              p->budget_ms);
+        }
+    }
 }
 
 static int pg_prepare(struct pg *p, tt_err *err)
@@ -618,40 +769,40 @@ static int pg_prepare(struct pg *p, tt_err *err)
 
 /* ---- migrations ---------------------------------------------------------------------- */
 
-/* Whether migration @version is recorded. Runs inside the migration lock. */
-static int migration_applied(struct pg *p, int version, bool *out, tt_err *err)
-{
-    char sql[96], val[16];
-    int rc;
+/* Databases made before version 2 recorded their migrations in schema_migrations. */
+#define VERSION_TABLE                                                                              \
+    "DO $$ BEGIN IF to_regclass('schema_migrations') IS NOT NULL AND"                              \
+    " to_regclass('schema_version') IS NULL THEN"                                                  \
+    " ALTER TABLE schema_migrations RENAME TO schema_version; END IF; END $$;"                     \
+    "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY,"                      \
+    " applied_at BIGINT NOT NULL)"
 
-    snprintf(sql, sizeof(sql), "SELECT count(*) FROM schema_migrations WHERE version = %d",
-             version);
-    rc = pg_query_value(p, sql, val, sizeof(val), err, "migrate");
-    *out = rc == 0 && strcmp(val, "0") != 0;
-    return rc;
-}
+static int pg_schema_version(void *self, int *out, tt_err *err);
 
 /*
- * Applies migration @i in its own transaction with its schema_migrations row. The advisory
- * lock makes concurrent openers wait here, and the re-check under it makes the loser skip.
+ * Applies pending migrations in one transaction (PostgreSQL's DDL is transactional: a failure
+ * leaves the database as it was). The advisory lock makes concurrent openers wait, and the
+ * version read under it makes the later ones find nothing to do. A database newer than this
+ * engine is refused before anything is written.
  */
-static int migrate_one(struct pg *p, int i, tt_err *err)
+static int pg_migrate(struct pg *p, tt_err *err)
 {
-    const struct tt__migration *m = &tt__migrations[i];
     char sql[128];
-    bool done = false;
-    int rc;
+    int rc, have = 0;
 
-    rc = pg_exec(p,
-                 "BEGIN; SELECT pg_advisory_xact_lock(" MIGRATION_LOCK ");"
-                 " CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY,"
-                 " applied_at BIGINT NOT NULL)",
-                 err, "migrate");
+    rc = pg_exec(p, "BEGIN; SELECT pg_advisory_xact_lock(" MIGRATION_LOCK "); " VERSION_TABLE, err,
+                 "migrate");
     if (rc == 0)
-        rc = migration_applied(p, m->version, &done, err);
-    if (rc == 0 && !done) {
+        rc = pg_schema_version(p, &have, err);
+    if (rc == 0)
+        rc = tt__store_check_version(have, err);
+    p->found_version = have;
+    for (int i = 0; rc == 0 && i < tt__n_migrations; i++) {
+        const struct tt__migration *m = &tt__migrations[i];
+        if (m->version <= have)
+            continue;
         rc = pg_exec(p, m->pg_sql, err, "migrate");
-        snprintf(sql, sizeof(sql), "INSERT INTO schema_migrations VALUES (%d, %lld)", m->version,
+        snprintf(sql, sizeof(sql), "INSERT INTO schema_version VALUES (%d, %lld)", m->version,
                  (long long)tt_unix_time());
         if (rc == 0)
             rc = pg_exec(p, sql, err, "migrate");
@@ -659,15 +810,6 @@ static int migrate_one(struct pg *p, int i, tt_err *err)
     if (rc == 0)
         return pg_exec(p, "COMMIT", err, "migrate");
     PQclear(PQexec(p->conn, "ROLLBACK"));
-    return rc;
-}
-
-static int pg_migrate(struct pg *p, tt_err *err)
-{
-    int rc = 0;
-
-    for (int i = 0; rc == 0 && i < tt__n_migrations; i++)
-        rc = migrate_one(p, i, err);
     return rc;
 }
 
@@ -837,6 +979,8 @@ static int stage_interaction(struct pg *p, const void *rec, tt_err *err)
         bad = "context";
     else if (col_text(b, r->recommendation_id) < 0)
         bad = "recommendation_id";
+    else if (col_text(b, r->event_id) < 0)
+        bad = "event_id";
     return row_end(p, SG_INTERACTIONS, mark, bad, err);
 }
 
@@ -897,13 +1041,17 @@ static int keep_first(tt_err *err, const tt_err *first, int rc)
     return rc;
 }
 
-/* One statement outside BEGIN is its own transaction, synchronously committed. */
-static int feedback_once(struct pg *p, const tt_interaction_rec *r, tt_err *err)
+/*
+ * One statement outside BEGIN is its own transaction, synchronously committed; its answer is
+ * awaited within the budget. *@inserted is false for a retried event_id.
+ */
+static int feedback_once(struct pg *p, const tt_interaction_rec *r, bool *inserted, tt_err *err)
 {
     char weight[40], ms[24], at[24];
-    const char *vals[8] = {
+    const char *vals[9] = {
         r->user_id, r->track_id, tt_action_name(r->action), weight, r->ms_played < 0 ? NULL : ms,
-        at,         r->context,  r->recommendation_id};
+        at,         r->context,  r->recommendation_id,       r->event_id};
+    PGresult *res = NULL;
     int rc = own_tx_ready(p, "feedback", err);
 
     if (rc < 0)
@@ -911,7 +1059,13 @@ static int feedback_once(struct pg *p, const tt_interaction_rec *r, tt_err *err)
     fmt_f32(weight, r->weight);
     fmt_i64(ms, r->ms_played);
     fmt_i64(at, r->occurred_at);
-    return exec_prepared(p, "tt_feedback", 8, vals, err, "feedback");
+    if (!PQsendQueryPrepared(p->conn, "tt_feedback", 9, vals, NULL, NULL, 0))
+        return pg_fail(p, NULL, err, "feedback");
+    rc = pg_await(p, &res, "feedback", err);
+    if (rc < 0)
+        return rc;
+    *inserted = PQresultStatus(res) == PGRES_COMMAND_OK && strcmp(PQcmdTuples(res), "0") != 0;
+    return pg_check(p, res, PGRES_COMMAND_OK, err, "feedback");
 }
 
 static int put_impression(struct pg *p, const tt_impression_rec *r, tt_err *err)
@@ -924,12 +1078,13 @@ static int put_impression(struct pg *p, const tt_impression_rec *r, tt_err *err)
     return exec_prepared(p, "tt_impression", 5, vals, err, "impression");
 }
 
-static int pg_feedback_put(void *self, const tt_interaction_rec *r, tt_err *err)
+static int pg_feedback_put(void *self, const tt_interaction_rec *r, bool *inserted, tt_err *err)
 {
     tt_err first = {0};
-    int rc = feedback_once(self, r, &first);
+    int rc = feedback_once(self, r, inserted, &first);
 
-    return retryable(self, rc) ? feedback_once(self, r, err) : keep_first(err, &first, rc);
+    return retryable(self, rc) ? feedback_once(self, r, inserted, err)
+                               : keep_first(err, &first, rc);
 }
 
 static int impressions_once(struct pg *p, const tt_impression_rec *recs, int n, tt_err *err)
@@ -1070,7 +1225,8 @@ static int row_interaction(struct pg *p, const PGresult *res, int i, void *fn, v
     r.occurred_at = get_i64(res, i, 5, 0);
     r.context = get_text(res, i, 6);
     r.recommendation_id = get_text(res, i, 7);
-    r.id = get_i64(res, i, 8, 0);
+    r.event_id = get_text(res, i, 8);
+    r.id = get_i64(res, i, 9, 0);
     return ((tt_interaction_fn)fn)(ctx, &r);
 }
 
@@ -1231,7 +1387,7 @@ static int pg_schema_version(void *self, int *out, tt_err *err)
     int rc = p->in_tx ? copy_end(p, err) : pg_ensure(p, err);
 
     if (rc == 0)
-        rc = pg_query_value(p, "SELECT coalesce(max(version), 0) FROM schema_migrations", val,
+        rc = pg_query_value(p, "SELECT coalesce(max(version), 0) FROM schema_version", val,
                             sizeof(val), err, "schema version");
     if (rc == 0)
         *out = (int)parse_i64(val);
@@ -1265,10 +1421,39 @@ static int pg_set_durable(void *self, bool durable, tt_err *err)
                             err, "durability");
 }
 
+static int pg_set_budget(void *self, int budget_ms, tt_err *err)
+{
+    struct pg *p = self;
+    int rc = pg_ensure(p, err);
+
+    p->budget_ms = budget_ms;
+    return rc < 0 ? rc : pg_timeouts(p, err);
+}
+
+static int pg_ping(void *self, tt_err *err)
+{
+    struct pg *p = self;
+    PGresult *res = NULL;
+    int rc = p->in_tx ? 0 : pg_ensure(p, err);
+
+    if (rc < 0)
+        return rc;
+    if (!PQsendQuery(p->conn, "SELECT 1"))
+        return pg_fail(p, NULL, err, "ping");
+    rc = pg_await(p, &res, "ping", err);
+    return rc < 0 ? rc : pg_check(p, res, PGRES_TUPLES_OK, err, "ping");
+}
+
+static int pg_schema_found(void *self)
+{
+    return ((struct pg *)self)->found_version;
+}
+
 static const struct tt_store_ops pg_ops = {
     .name = "postgresql",
     .close = pg_close,
     .schema_version = pg_schema_version,
+    .schema_found = pg_schema_found,
     .begin = pg_begin,
     .commit = pg_commit,
     .rollback = pg_rollback,
@@ -1286,6 +1471,8 @@ static const struct tt_store_ops pg_ops = {
     .scan_interactions_after = pg_scan_interactions_after,
     .count = pg_count,
     .set_durable = pg_set_durable,
+    .set_budget = pg_set_budget,
+    .ping = pg_ping,
 };
 
 /* A URL libpq cannot even parse is a configuration error, not an unreachable server. */
@@ -1313,9 +1500,14 @@ static int check_url(const char *url, tt_err *err)
  */
 static PGconn *pg_connect(const char *url)
 {
+    /*
+     * TCP keepalives notice a server (or a network path) that went away while the
+     * connection idled; tcp_user_timeout gives up on data the server never acknowledges.
+     */
     static const char *const keys[] = {"connect_timeout", "client_encoding", "application_name",
-                                       "dbname", NULL};
-    const char *vals[] = {"5", "UTF8", "tunetrail", url, NULL};
+                                       "keepalives", "keepalives_idle", "keepalives_interval",
+                                       "keepalives_count", "tcp_user_timeout", "dbname", NULL};
+    const char *vals[] = {"5", "UTF8", "tunetrail", "1", "10", "5", "3", "10000", url, NULL};
 
     return PQconnectdbParams(keys, vals, 1);
 }

@@ -19,6 +19,7 @@ enum stmt_id {
     ST_PUT_TRACK,
     ST_PUT_USER,
     ST_PUT_INTERACTION,
+    ST_FEEDBACK,
     ST_PUT_IMPRESSION,
     ST_SCAN_ARTISTS,
     ST_SCAN_TRACKS,
@@ -29,8 +30,9 @@ enum stmt_id {
     ST_COUNT
 };
 
-#define INTERACTION_COLS \
-    "user_id, track_id, action, weight, ms_played, occurred_at, context, recommendation_id"
+#define INTERACTION_COLS                                                                    \
+    "user_id, track_id, action, weight, ms_played, occurred_at, context, recommendation_id," \
+    " event_id"
 #define TRACK_COLS                                                                              \
     "track_id, title, artist_id, artist, album, genres, duration_ms, release_year,"            \
     " danceability, energy, valence, tempo, acousticness, instrumentalness, speechiness,"      \
@@ -55,11 +57,17 @@ static const char *stmt_sql[ST_COUNT] = {
     [ST_PUT_USER] = "INSERT INTO users(user_id, plan_tier, favorite_genres, created_at)"
                     " VALUES (?,?,?,?) ON CONFLICT(user_id) DO UPDATE SET"
                     " plan_tier=excluded.plan_tier, favorite_genres=excluded.favorite_genres",
-    [ST_PUT_INTERACTION] = "INSERT INTO interactions(" INTERACTION_COLS ") VALUES (?,?,?,?,?,?,?,?)"
-                           " ON CONFLICT(user_id, track_id, action, occurred_at) DO UPDATE SET"
-                           " weight=excluded.weight, ms_played=excluded.ms_played,"
+    /* Without an event_id nothing conflicts: every event is a row of its own. */
+    [ST_PUT_INTERACTION] = "INSERT INTO interactions(" INTERACTION_COLS ") VALUES"
+                           " (?,?,?,?,?,?,?,?,?) ON CONFLICT(event_id) DO UPDATE SET"
+                           " user_id=excluded.user_id, track_id=excluded.track_id,"
+                           " action=excluded.action, weight=excluded.weight,"
+                           " ms_played=excluded.ms_played, occurred_at=excluded.occurred_at,"
                            " context=excluded.context,"
                            " recommendation_id=excluded.recommendation_id",
+    /* A retried event (same event_id) is the same event: the first write stands. */
+    [ST_FEEDBACK] = "INSERT INTO interactions(" INTERACTION_COLS ") VALUES (?,?,?,?,?,?,?,?,?)"
+                    " ON CONFLICT(event_id) DO NOTHING",
     [ST_PUT_IMPRESSION] = "INSERT INTO impressions(recommendation_id, user_id, model, track_ids,"
                           " created_at) VALUES (?,?,?,?,?) ON CONFLICT(recommendation_id) DO"
                           " UPDATE SET user_id=excluded.user_id, model=excluded.model,"
@@ -84,10 +92,12 @@ static const char *stmt_sql[ST_COUNT] = {
  * order, which store.h leaves unspecified.
  */
 #define STAGE_ROWS 500000
+/* How long command-line use waits for another connection's lock (an import, say). */
+#define DEFAULT_BUSY_MS 10000
 #define NO_STR UINT32_MAX
 
 struct staged {
-    uint32_t user, track, context, rec; /* offsets into the pool, NO_STR for NULL */
+    uint32_t user, track, context, rec, event; /* offsets into the pool, NO_STR for NULL */
     uint32_t seq;                       /* put order: the later of two equal keys wins */
     uint8_t action;
     float weight;
@@ -98,15 +108,37 @@ struct sq {
     sqlite3 *db;
     sqlite3_stmt *st[ST_COUNT];
     char path[1024];
+    int found_version; /* schema version before this connection's migrations */
     struct staged *stage;
     size_t n_stage, stage_cap;
     char *pool;
     size_t pool_len, pool_cap;
+    bool stage_events; /* some staged row has an event_id */
 };
+
+/*
+ * The engine's code for SQLite's last error: a lock held past the busy timeout is the
+ * database over its budget, a refused value is the caller's, the rest is I/O.
+ */
+static int sq_code(struct sq *s)
+{
+    switch (sqlite3_errcode(s->db)) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return TT_EDBBUSY;
+    case SQLITE_CONSTRAINT:
+    case SQLITE_TOOBIG:
+    case SQLITE_MISMATCH:
+        return TT_EINVAL;
+    default:
+        return TT_EIO;
+    }
+}
 
 static int sq_fail(struct sq *s, tt_err *err, const char *what)
 {
-    return tt_err_set(err, TT_EIO, "sqlite %s (%s): %s", what, s->path, sqlite3_errmsg(s->db));
+    return tt_err_set(err, sq_code(s), "sqlite %s (%s): %s", what, s->path,
+                      sqlite3_errmsg(s->db));
 }
 
 static int sq_exec(struct sq *s, const char *sql, tt_err *err)
@@ -114,7 +146,7 @@ static int sq_exec(struct sq *s, const char *sql, tt_err *err)
     char *msg = NULL;
 
     if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-        int rc = tt_err_set(err, TT_EIO, "sqlite (%s): %s", s->path, msg ? msg : "error");
+        int rc = tt_err_set(err, sq_code(s), "sqlite (%s): %s", s->path, msg ? msg : "error");
         sqlite3_free(msg);
         return rc;
     }
@@ -127,7 +159,7 @@ static int sq_schema_version(void *self, int *out, tt_err *err)
     sqlite3_stmt *st;
     int rc = 0;
 
-    if (sqlite3_prepare_v2(s->db, "SELECT coalesce(max(version), 0) FROM schema_migrations", -1,
+    if (sqlite3_prepare_v2(s->db, "SELECT coalesce(max(version), 0) FROM schema_version", -1,
                            &st, NULL) != SQLITE_OK)
         return sq_fail(s, err, "schema version");
     if (sqlite3_step(st) == SQLITE_ROW)
@@ -138,25 +170,53 @@ static int sq_schema_version(void *self, int *out, tt_err *err)
     return rc;
 }
 
-/* Applies pending migrations; BEGIN IMMEDIATE serialises concurrent openers. */
+static bool sq_has_table(struct sq *s, const char *name)
+{
+    sqlite3_stmt *st;
+    bool found = false;
+
+    if (sqlite3_prepare_v2(s->db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                           -1, &st, NULL) != SQLITE_OK)
+        return false;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    found = sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_finalize(st);
+    return found;
+}
+
+/* The table of applied migrations, named schema_migrations before version 2. */
+static int sq_version_table(struct sq *s, tt_err *err)
+{
+    if (!sq_has_table(s, "schema_version") && sq_has_table(s, "schema_migrations"))
+        return sq_exec(s, "ALTER TABLE schema_migrations RENAME TO schema_version", err);
+    return sq_exec(s, "CREATE TABLE IF NOT EXISTS schema_version(version INTEGER PRIMARY KEY,"
+                      " applied_at BIGINT NOT NULL)", err);
+}
+
+/*
+ * Applies pending migrations, all in one transaction: BEGIN IMMEDIATE serialises concurrent
+ * openers, and a failure leaves the database as it was. A database newer than this engine is
+ * refused before anything is written.
+ */
 static int sq_migrate(struct sq *s, tt_err *err)
 {
     int rc, have = 0;
     char buf[128];
 
-    rc = sq_exec(s, "CREATE TABLE IF NOT EXISTS schema_migrations(version INTEGER PRIMARY KEY,"
-                    " applied_at BIGINT NOT NULL)", err);
-    if (rc < 0)
-        return rc;
     rc = sq_exec(s, "BEGIN IMMEDIATE", err);
     if (rc < 0)
         return rc;
-    rc = sq_schema_version(s, &have, err);
+    rc = sq_version_table(s, err);
+    if (rc == 0)
+        rc = sq_schema_version(s, &have, err);
+    if (rc == 0)
+        rc = tt__store_check_version(have, err);
+    s->found_version = have;
     for (int i = 0; rc == 0 && i < tt__n_migrations; i++) {
         if (tt__migrations[i].version <= have)
             continue;
         rc = sq_exec(s, tt__migrations[i].sqlite_sql, err);
-        snprintf(buf, sizeof(buf), "INSERT INTO schema_migrations VALUES (%d, %lld)",
+        snprintf(buf, sizeof(buf), "INSERT INTO schema_version VALUES (%d, %lld)",
                  tt__migrations[i].version, (long long)tt_unix_time());
         if (rc == 0)
             rc = sq_exec(s, buf, err);
@@ -291,10 +351,10 @@ static int sq_put_user(void *self, const tt_user_rec *u, tt_err *err)
     return step_done(s, st, err, "put user");
 }
 
-static int write_interaction(struct sq *s, const tt_interaction_rec *r, tt_err *err)
+/* Binds @r to @st (an interaction insert) and runs it. */
+static int write_interaction(struct sq *s, sqlite3_stmt *st, const tt_interaction_rec *r,
+                             tt_err *err)
 {
-    sqlite3_stmt *st = s->st[ST_PUT_INTERACTION];
-
     bind_text(st, 1, r->user_id);
     bind_text(st, 2, r->track_id);
     sqlite3_bind_text(st, 3, tt_action_name(r->action), -1, SQLITE_STATIC);
@@ -303,6 +363,7 @@ static int write_interaction(struct sq *s, const tt_interaction_rec *r, tt_err *
     sqlite3_bind_int64(st, 6, r->occurred_at);
     bind_text(st, 7, r->context);
     bind_text(st, 8, r->recommendation_id);
+    bind_text(st, 9, r->event_id);
     return step_done(s, st, err, "put interaction");
 }
 
@@ -324,6 +385,7 @@ static const char *pool_str(const struct sq *s, uint32_t off)
     return off == NO_STR ? NULL : s->pool + off;
 }
 
+/* Index order (user, time), so the rows of one user land on the same index pages. */
 static int cmp_staged(const void *a, const void *b, void *ctx)
 {
     const struct staged *x = a, *y = b;
@@ -331,11 +393,21 @@ static int cmp_staged(const void *a, const void *b, void *ctx)
     int c = strcmp(pool + x->user, pool + y->user);
 
     if (c == 0)
-        c = strcmp(pool + x->track, pool + y->track);
-    if (c == 0)
-        c = (x->action > y->action) - (x->action < y->action);
-    if (c == 0)
         c = (x->occurred_at > y->occurred_at) - (x->occurred_at < y->occurred_at);
+    if (c == 0)
+        c = (x->seq > y->seq) - (x->seq < y->seq);
+    return c;
+}
+
+/* Event id order, rows without one first, each id's puts in put order. */
+static int cmp_staged_event(const void *a, const void *b, void *ctx)
+{
+    const struct staged *x = a, *y = b;
+    const char *pool = ctx;
+    int c = (x->event != NO_STR) - (y->event != NO_STR);
+
+    if (c == 0 && x->event != NO_STR)
+        c = strcmp(pool + x->event, pool + y->event);
     if (c == 0)
         c = (x->seq > y->seq) - (x->seq < y->seq);
     return c;
@@ -345,22 +417,45 @@ static void stage_clear(struct sq *s)
 {
     s->n_stage = 0;
     s->pool_len = 0;
+    s->stage_events = false;
 }
 
-/* Writes the staged rows in key order; the transaction stays open. */
+/*
+ * Of several staged puts of one event_id the last counts, wherever the key order puts it:
+ * the earlier ones are removed from the stage.
+ */
+static void stage_drop_superseded(struct sq *s)
+{
+    size_t n = 0;
+
+    qsort_r(s->stage, s->n_stage, sizeof(*s->stage), cmp_staged_event, s->pool);
+    for (size_t i = 0; i < s->n_stage; i++) {
+        const struct staged *e = &s->stage[i], *next = e + 1;
+        if (i + 1 < s->n_stage && e->event != NO_STR &&
+            strcmp(s->pool + e->event, s->pool + next->event) == 0)
+            continue;
+        s->stage[n++] = *e;
+    }
+    s->n_stage = n;
+}
+
+/* Writes the staged rows in index order; the transaction stays open. */
 static int stage_flush(struct sq *s, tt_err *err)
 {
     int rc = 0;
 
     if (s->n_stage == 0)
         return 0;
+    if (s->stage_events)
+        stage_drop_superseded(s);
     qsort_r(s->stage, s->n_stage, sizeof(*s->stage), cmp_staged, s->pool);
     for (size_t i = 0; rc == 0 && i < s->n_stage; i++) {
         const struct staged *e = &s->stage[i];
         tt_interaction_rec r = {pool_str(s, e->user), pool_str(s, e->track),
                                 (enum tt_action)e->action, e->weight, e->ms_played,
-                                e->occurred_at, pool_str(s, e->context), pool_str(s, e->rec), 0};
-        rc = write_interaction(s, &r, err);
+                                e->occurred_at, pool_str(s, e->context), pool_str(s, e->rec), 0,
+                                pool_str(s, e->event)};
+        rc = write_interaction(s, s->st[ST_PUT_INTERACTION], &r, err);
     }
     stage_clear(s);
     return rc;
@@ -373,7 +468,7 @@ static int sq_put_interaction(void *self, const tt_interaction_rec *r, tt_err *e
     int rc;
 
     if (sqlite3_get_autocommit(s->db))
-        return write_interaction(s, r, err);
+        return write_interaction(s, s->st[ST_PUT_INTERACTION], r, err);
     if (s->pool_len > UINT32_MAX / 2 || s->n_stage >= STAGE_ROWS) {
         rc = stage_flush(s, err);
         if (rc < 0)
@@ -385,6 +480,8 @@ static int sq_put_interaction(void *self, const tt_interaction_rec *r, tt_err *e
     e->track = pool_add(s, r->track_id);
     e->context = pool_add(s, r->context);
     e->rec = pool_add(s, r->recommendation_id);
+    e->event = pool_add(s, r->event_id);
+    s->stage_events |= r->event_id != NULL;
     e->seq = (uint32_t)s->n_stage++;
     e->action = (uint8_t)r->action;
     e->weight = r->weight;
@@ -393,13 +490,16 @@ static int sq_put_interaction(void *self, const tt_interaction_rec *r, tt_err *e
     return 0;
 }
 
-static int sq_feedback_put(void *self, const tt_interaction_rec *r, tt_err *err)
+static int sq_feedback_put(void *self, const tt_interaction_rec *r, bool *inserted,
+                           tt_err *err)
 {
+    struct sq *s = self;
     int rc = sq_begin(self, err);
 
     if (rc < 0)
         return rc;
-    rc = sq_put_interaction(self, r, err);
+    rc = write_interaction(s, s->st[ST_FEEDBACK], r, err);
+    *inserted = rc == 0 && sqlite3_changes(s->db) > 0;
     if (rc == 0)
         rc = sq_commit(self, err);
     if (rc < 0)
@@ -509,7 +609,8 @@ static int row_interaction(sqlite3_stmt *st, void *fn, void *ctx)
     r.occurred_at = col_int(st, 5, 0);
     r.context = col_text(st, 6);
     r.recommendation_id = col_text(st, 7);
-    r.id = sqlite3_column_int64(st, 8);
+    r.event_id = col_text(st, 8);
+    r.id = sqlite3_column_int64(st, 9);
     return ((tt_interaction_fn)fn)(ctx, &r);
 }
 
@@ -583,10 +684,33 @@ static int sq_set_durable(void *self, bool durable, tt_err *err)
     return sq_exec(self, durable ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL", err);
 }
 
+/* The busy timeout is SQLite's only wait: another connection's lock. */
+static int sq_set_budget(void *self, int budget_ms, tt_err *err)
+{
+    struct sq *s = self;
+
+    (void)err;
+    sqlite3_busy_timeout(s->db, budget_ms > 0 ? budget_ms : DEFAULT_BUSY_MS);
+    return 0;
+}
+
+static int sq_ping(void *self, tt_err *err)
+{
+    int v;
+
+    return sq_schema_version(self, &v, err);
+}
+
+static int sq_schema_found(void *self)
+{
+    return ((struct sq *)self)->found_version;
+}
+
 static const struct tt_store_ops sqlite_ops = {
     .name = "sqlite",
     .close = sq_close,
     .schema_version = sq_schema_version,
+    .schema_found = sq_schema_found,
     .begin = sq_begin,
     .commit = sq_commit,
     .rollback = sq_rollback,
@@ -604,13 +728,15 @@ static const struct tt_store_ops sqlite_ops = {
     .scan_interactions_after = sq_scan_interactions_after,
     .count = sq_count,
     .set_durable = sq_set_durable,
+    .set_budget = sq_set_budget,
+    .ping = sq_ping,
 };
 
 static int sq_configure(struct sq *s, tt_err *err)
 {
     int rc;
 
-    sqlite3_busy_timeout(s->db, 10000);
+    sqlite3_busy_timeout(s->db, DEFAULT_BUSY_MS);
     rc = sq_exec(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
                     " PRAGMA cache_size=-131072; PRAGMA temp_store=MEMORY;"
                     " PRAGMA foreign_keys=OFF", err);

@@ -127,7 +127,7 @@ static void ok(int rc, const tt_err *err, const char *what)
 
 static tt_interaction_rec play(const char *user, const char *track, int64_t at, float weight)
 {
-    tt_interaction_rec r = {user, track, TT_ACT_PLAY, weight, -1, at, NULL, NULL, 0};
+    tt_interaction_rec r = {user, track, TT_ACT_PLAY, weight, -1, at, NULL, NULL, 0, NULL};
     return r;
 }
 
@@ -456,8 +456,8 @@ STORE_TEST(interaction_round_trip)
     tt_store *s = open_store();
     tt_interaction_rec in[2] = {
         {"user \xc3\xa9", "t\\1", TT_ACT_SKIP, 0.375f, 15000, 1700000000,
-         "ctx\twith\ttabs\nand \\N", "rec-1", 0},
-        {"u2", "t2", TT_ACT_IMPRESSION, 1, -1, -5, NULL, NULL, 0},
+         "ctx\twith\ttabs\nand \\N", "rec-1", 0, NULL},
+        {"u2", "t2", TT_ACT_IMPRESSION, 1, -1, -5, NULL, NULL, 0, NULL},
     };
     struct rows *r;
 
@@ -698,11 +698,11 @@ STORE_TEST(scan_inside_transaction_sees_own_writes)
 STORE_TEST(feedback_visible_immediately)
 {
     tt_store *s = open_store(), *other = open_store();
-    tt_interaction_rec fb = {"u1", "t9", TT_ACT_LIKE, 1, 30000, 1700000100, "home", "rec-7", 0};
+    tt_interaction_rec fb = {"u1", "t9", TT_ACT_LIKE, 1, 30000, 1700000100, "home", "rec-7", 0, NULL};
     struct rows *r;
     tt_err err = {0};
 
-    ok(tt_store_feedback_put(s, &fb, &err), &err, "feedback");
+    ok(tt_store_feedback_put(s, &fb, NULL, &err), &err, "feedback");
     r = scan_interactions(other);
     cr_assert_eq(r->n, 1);
     cr_assert_str_eq(r->in[0].track_id, "t9");
@@ -711,7 +711,7 @@ STORE_TEST(feedback_visible_immediately)
     cr_assert_str_eq(r->in[0].recommendation_id, "rec-7");
     rows_free(r);
     fb.weight = 4;
-    ok(tt_store_feedback_put(s, &fb, &err), &err, "feedback again");
+    ok(tt_store_feedback_put(s, &fb, NULL, &err), &err, "feedback again");
     r = scan_interactions(other);
     cr_assert_eq(r->n, 1, "feedback upserts");
     cr_assert_eq(r->in[0].weight, 4.0f);
@@ -727,10 +727,10 @@ STORE_TEST(feedback_refused_inside_transaction)
     tt_err err = {0};
 
     ok(tt_store_begin(s, &err), &err, "begin");
-    cr_assert_lt(tt_store_feedback_put(s, &fb, &err), 0);
+    cr_assert_lt(tt_store_feedback_put(s, &fb, NULL, &err), 0);
     tt_store_rollback(s);
     tt_err_clear(&err);
-    ok(tt_store_feedback_put(s, &fb, &err), &err, "feedback after rollback");
+    ok(tt_store_feedback_put(s, &fb, NULL, &err), &err, "feedback after rollback");
     cr_assert_eq(count(s, "interactions"), 1);
     tt_store_close(s);
 }
@@ -887,15 +887,15 @@ Test(store_pg, reconnects_after_connection_loss)
 
     pg_setup();
     s = open_store();
-    ok(tt_store_feedback_put(s, &fb, &err), &err, "feedback");
+    ok(tt_store_feedback_put(s, &fb, NULL, &err), &err, "feedback");
     pg_admin("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
              " WHERE application_name = 'tunetrail' AND datname = current_database()"
              " AND pid <> pg_backend_pid()");
     /* The next calls find the connection dead, reconnect and succeed. */
     fb.occurred_at = 2;
-    ok(tt_store_feedback_put(s, &fb, &err), &err, "feedback after the connection died");
+    ok(tt_store_feedback_put(s, &fb, NULL, &err), &err, "feedback after the connection died");
     fb.occurred_at = 3;
-    ok(tt_store_feedback_put(s, &fb, &err), &err, "feedback");
+    ok(tt_store_feedback_put(s, &fb, NULL, &err), &err, "feedback");
     cr_assert_eq(count(s, "interactions"), 3);
     tt_store_close(s);
 }
