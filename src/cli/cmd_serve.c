@@ -26,6 +26,8 @@ int tt_cmd_serve(int argc, char **argv)
         {"--nprobe", TT_OPT_INT, &p.nprobe, "content IVF index: lists visited (default as built)"},
         {"--ef-search", TT_OPT_INT, &p.ef_search,
          "content HNSW index: search candidate list (default as built, 64)"},
+        {"--db-budget-ms", TT_OPT_INT, &p.db_budget_ms,
+         "longest a request waits for the database before a 503 (300)"},
         {0},
     };
     tt_config cfg;
@@ -39,10 +41,11 @@ int tt_cmd_serve(int argc, char **argv)
                  &cfg, pos, 0, &npos);
     if (p.threads < 1 || p.threads > 256 || p.connection_limit < 1 || p.timeout_seconds < 1 ||
         cache_ttl < 0 || !(fresh > 0 && fresh <= 1000) || p.nprobe < 0 || p.nprobe > 1000000 ||
-        p.ef_search < 0 || p.ef_search > 100000) {
+        p.ef_search < 0 || p.ef_search > 100000 || p.db_budget_ms < 10 ||
+        p.db_budget_ms > 60000) {
         fprintf(stderr, "tunetrail: --threads 1..256, --connection-limit >= 1, --timeout >= 1,"
                         " --cache-ttl >= 0, --fresh-weight in (0, 1000], --nprobe 0..1000000,"
-                        " --ef-search 0..100000\n");
+                        " --ef-search 0..100000, --db-budget-ms 10..60000\n");
         return 2;
     }
     p.cache_ttl = cache_ttl;

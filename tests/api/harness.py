@@ -122,9 +122,10 @@ class Results:
 class Server:
     """One `tunetrail serve` process on a free port of 127.0.0.1."""
 
-    def __init__(self, binary, name, db_path, model_dir, workdir, redis_url=None):
+    def __init__(self, binary, name, db_path, model_dir, workdir, redis_url=None, db_url=None):
         self.binary, self.name = binary, name
         self.db_path, self.model_dir = db_path, model_dir
+        self.db_url = db_url or "sqlite:///" + db_path
         self.redis_url = redis_url
         self.log_path = os.path.join(workdir, f"serve-{name}.log")
         self.proc = None
@@ -136,7 +137,7 @@ class Server:
         env = dict(os.environ)
         for k in ("REDIS_URL", "PORT", "HOST"):
             env.pop(k, None)
-        env["DATABASE_URL"] = "sqlite:///" + self.db_path
+        env["DATABASE_URL"] = self.db_url
         env["MODEL_DIR"] = self.model_dir
         if self.redis_url:
             env["REDIS_URL"] = self.redis_url

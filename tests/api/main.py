@@ -9,6 +9,8 @@ WORKDIR holds tt.db and models/ (generated and trained by tests/api/run). Server
   restart    the main data again, restarted within the test: feedback outlives the process
   deadredis  REDIS_URL=redis://127.0.0.1:1: degraded but serving
   redis      REDIS_URL=$TT_TEST_REDIS_URL (only when set): tests tagged "cache" again
+  pgpause    DATABASE_URL=$TT_TEST_PG_URL (only when set, as root): PostgreSQL paused with
+             SIGSTOP under the server (test_foundations.paused_postgres)
 Each server is stopped with SIGTERM and must exit 0 within 10 s (one test per server).
 Writes "PASSED FAILED" to SUMMARY_FILE; tests/api/run prints the summary line.
 """
@@ -24,6 +26,7 @@ import test_similar  # noqa: F401
 import test_feedback  # noqa: F401
 import test_service  # noqa: F401
 import test_robustness  # noqa: F401
+import test_foundations  # noqa: F401
 
 
 class Ctx:
@@ -32,7 +35,7 @@ class Ctx:
 
 def run_phase(res, ctx, server, tests, extra=None):
     """Starts @server, runs @tests (TestCase list) and @extra ((name, fn) list), stops it."""
-    log(f"--- server {server.name}: DATABASE_URL=sqlite:///{server.db_path} "
+    log(f"--- server {server.name}: DATABASE_URL={server.db_url} "
         f"MODEL_DIR={server.model_dir}" + (f" REDIS_URL={server.redis_url}" if server.redis_url
                                            else ""))
     names = [f"{t.name}[{server.name}]" for t in tests] + [n for n, _ in (extra or [])]
@@ -107,6 +110,19 @@ def main():
         else:
             log("note: TT_TEST_REDIS_URL unset: the cache tests ran against the in-process "
                 "cache only")
+        pg = os.environ.get("TT_TEST_PG_URL")
+        if pg and test_foundations.is_root():
+            ctx.pg_models = None
+            res.run("pgpause_data", lambda c: test_foundations.pg_pause_phase(c, tt, work, pg),
+                    ctx)
+            if ctx.pg_models:
+                run_phase(res, ctx, Server(tt, "pgpause", db, ctx.pg_models, work, db_url=pg), [],
+                          [("paused_postgres[pgpause]", test_foundations.paused_postgres)])
+        elif os.environ.get("CI") == "true":
+            res.fail("paused_postgres", "CI=true but TT_TEST_PG_URL is unset or not root: "
+                                        "the PostgreSQL pause test did not run")
+        else:
+            log("note: TT_TEST_PG_URL unset or not root: the PostgreSQL pause test was skipped")
     finally:
         with open(summary, "w") as f:
             f.write(f"{res.passed} {res.failed}\n")

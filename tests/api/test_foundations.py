@@ -1,0 +1,286 @@
+"""Event identity, one error table, bounded database waits.
+
+- Identical events are all stored; a retried event_id is stored once.
+- Every error the engine answers is in the error table of include/tt/err.h with its status,
+  and docs/API.md lists every row; handlers name an error, never a status.
+- libmicrohttpd's refusals the engine can answer itself (header fields too large) come in the
+  JSON error shape.
+- A locked SQLite database makes /feedback answer 503 database_unavailable within its budget,
+  with Retry-After, while recommendations go on; a paused (SIGSTOP) PostgreSQL does the same
+  (phase "pgpause", when TT_TEST_PG_URL is set: see pg_pause_phase).
+"""
+import os
+import re
+import socket
+import sqlite3
+import subprocess
+import threading
+import time
+import uuid
+
+import httpx
+
+from harness import (TIMEOUT, check, check_error, eq, log, parse_raw_response, raw_request,
+                     short, test)
+
+ROOT = os.path.normpath(os.path.join(os.path.dirname(__file__), "..", ".."))
+# The budget tunetrail serve waits for the database (tt_server_params.db_budget_ms).
+BUDGET_S = 0.3
+
+
+def error_table():
+    """[(code, status)] of every row of TT_ERRORS in include/tt/err.h."""
+    with open(os.path.join(ROOT, "include", "tt", "err.h")) as f:
+        text = f.read()
+    rows = re.findall(r'X\(E[A-Z]+, "([a-z_]+)", (\d{3}),', text)
+    check(len(rows) >= 15, f"err.h: only {len(rows)} rows found in TT_ERRORS")
+    return [(c, int(s)) for c, s in rows]
+
+
+@test()
+def error_table_is_documented(ctx):
+    with open(os.path.join(ROOT, "docs", "API.md")) as f:
+        doc = f.read()
+    for code, status in error_table():
+        check(re.search(r"\|\s*`%s`\s*\|\s*%d\s*\|" % (code, status), doc),
+              f"docs/API.md has no row | `{code}` | {status} | in its error table")
+
+
+@test()
+def handlers_name_errors_not_statuses(ctx):
+    """Every error answer goes through tt__reply_error/tt__reply_err with an engine code."""
+    http = os.path.join(ROOT, "src", "http")
+    bad = []
+    for name in sorted(os.listdir(http)):
+        if not name.endswith(".c") or name == "errors.c":
+            continue
+        with open(os.path.join(http, name)) as f:
+            src = f.read()
+        for m in re.finditer(r"tt__reply_error\(\s*[^,]+,\s*([^,]+),", src):
+            if not re.match(r"(TT_E[A-Z]+|rc)$", m.group(1).strip()):
+                bad.append(f"{name}: tt__reply_error with {m.group(1).strip()!r}")
+        for m in re.finditer(r"tt__reply_json\(\s*[^,]+,\s*(\d{3})", src):
+            if not m.group(1).startswith("2"):
+                bad.append(f"{name}: an error status {m.group(1)} written by hand")
+    check(not bad, "; ".join(bad))
+
+
+def count_rows(ctx, user):
+    with ctx.data.connect() as db:
+        return db.execute("select count(*) from interactions where user_id = ?",
+                          (user,)).fetchone()[0]
+
+
+@test()
+def identical_events_all_stored(ctx):
+    user = "api-test-same-" + uuid.uuid4().hex[:8]
+    body = {"user_id": user, "track_id": ctx.data.popular_tracks[3], "action": "play",
+            "timestamp": 1767323045}
+    for i in range(3):
+        d = ctx.srv.feedback(body)
+        eq(d.get("duplicate"), False, f"identical play {i}: duplicate")
+    eq(count_rows(ctx, user), 3, "three identical plays in the same second: rows")
+    # Without a timestamp the server's clock stamps them: still one row each.
+    body.pop("timestamp")
+    ctx.srv.feedback(body)
+    ctx.srv.feedback(body)
+    eq(count_rows(ctx, user), 5, "two more identical plays without a timestamp: rows")
+
+
+@test()
+def event_id_retries_stored_once(ctx):
+    user = ctx.data.take_user()
+    before = count_rows(ctx, user)
+    eid = "api-retry-" + uuid.uuid4().hex
+    body = {"user_id": user, "track_id": ctx.data.popular_tracks[5], "action": "like",
+            "event_id": eid, "context": "first"}
+    first = ctx.srv.feedback(body)
+    eq(first.get("duplicate"), False, "first delivery: duplicate")
+    eq(first.get("event_id"), eid, "answer echoes event_id")
+    for i in range(3):
+        again = ctx.srv.feedback(dict(body, context=f"retry {i}"))
+        eq(again.get("status"), "stored", f"retry {i}: status")
+        eq(again.get("duplicate"), True, f"retry {i}: duplicate")
+        eq(again.get("refreshed"), False, f"retry {i}: a retry adds nothing to the fresh history")
+    eq(count_rows(ctx, user), before + 1, "an event delivered four times: rows added")
+    with ctx.data.connect() as db:
+        ctxs = [c for (c,) in db.execute("select context from interactions where event_id = ?",
+                                         (eid,))]
+    eq(ctxs, ["first"], "the first delivery's values stand")
+
+
+@test()
+def event_id_validated(ctx):
+    base = {"user_id": "api-test-eid", "track_id": ctx.data.popular_tracks[0], "action": "play"}
+    for bad in ("x" * 129, "", 17, ["a"]):
+        r = ctx.srv.post("/feedback", dict(base, event_id=bad))
+        check_error(r, 400, "invalid_argument", "event_id", f"event_id {short(repr(bad), 40)}")
+    d = ctx.srv.feedback(dict(base, event_id="e" * 128))
+    eq(d.get("duplicate"), False, "a 128-byte event_id is accepted")
+
+
+def raw(ctx, data, read_timeout=TIMEOUT):
+    s = socket.create_connection(("127.0.0.1", ctx.srv.port), timeout=read_timeout)
+    try:
+        s.sendall(data)
+        out = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            out += chunk
+    finally:
+        s.close()
+    return parse_raw_response(out)
+
+
+@test()
+def refusals_in_the_json_shape(ctx):
+    r = ctx.srv.http.put("/recommend/user", json={"user_id": "x"})
+    e = check_error(r, 405, "method_not_allowed", what="PUT /recommend/user")
+    eq(r.headers.get("allow"), "POST", "Allow header of a 405")
+    check("POST" in e["message"], f"405 message names the method: {e['message']!r}")
+    r = ctx.srv.http.post("/recommend/user", content=b"user_id=x",
+                          headers={"Content-Type": "application/x-www-form-urlencoded"})
+    check_error(r, 415, "unsupported_media_type", what="form body")
+    r = ctx.srv.post("/recommend/user", {"user_id": "x"}, headers={"X-Filler": "a" * 20000})
+    check_error(r, 431, "request_header_fields_too_large", what="20 KB of headers")
+    eq(ctx.srv.get("/health").status_code, 200, "/health after the refusals")
+
+
+@test()
+def refusals_beyond_the_engine(ctx):
+    """What libmicrohttpd answers itself (docs/API.md says so): a status, never a hang."""
+    try:
+        status, _, _ = raw(ctx, raw_request("POST", "/recommend/user", b"{}",
+                                            {"X-Filler": "a" * 100000}))
+        eq(status, 431, "100 KB of headers")
+    except ConnectionResetError:
+        pass  # refused before the client finished sending: its kernel resets the connection
+    head = (b"POST /feedback HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\nzz\r\n{}\r\n0\r\n\r\n")
+    status, _, _ = raw(ctx, head)
+    eq(status, 400, "malformed chunked body")
+    eq(ctx.srv.get("/health").status_code, 200, "/health after the refusals")
+
+
+def check_busy(r, what):
+    e = check_error(r, 503, "database_unavailable", what=what)
+    check(r.headers.get("retry-after", "").isdigit(),
+          f"{what}: 503 without a Retry-After header ({dict(r.headers)})")
+    return e
+
+
+@test()
+def locked_database_answers_quickly(ctx):
+    user = ctx.data.take_user()
+    body = {"user_id": user, "track_id": ctx.data.popular_tracks[7], "action": "like"}
+    lock = sqlite3.connect(ctx.srv.db_path, isolation_level=None, timeout=30)
+    try:
+        lock.execute("BEGIN EXCLUSIVE")
+        for i in range(3):
+            t0 = time.monotonic()
+            r = ctx.srv.post("/feedback", dict(body, event_id=f"{user}-locked-{i}"))
+            took = time.monotonic() - t0
+            check_busy(r, f"feedback {i} while another process holds the database")
+            check(took < 4 * BUDGET_S + 0.5,
+                  f"feedback {i} took {took:.2f} s with a {BUDGET_S} s budget")
+            rec = ctx.srv.recommend({"user_id": user, "limit": 10})
+            check(rec["items"], "recommendations while the database is locked")
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+    d = ctx.srv.feedback(dict(body, event_id=f"{user}-after"))
+    eq(d.get("duplicate"), False, "feedback once the lock is gone")
+    with ctx.data.connect() as db:
+        locked = db.execute("select count(*) from interactions where event_id like ?",
+                            (f"{user}-locked-%",)).fetchone()[0]
+    eq(locked, 0, "events refused with 503 are not stored")
+
+
+# ---------------------------------------------------------------------------------------
+# A paused PostgreSQL (its own phase: needs TT_TEST_PG_URL, root and a data set in it)
+# ---------------------------------------------------------------------------------------
+
+def postgres_pids():
+    out = subprocess.run(["pgrep", "-u", "postgres"], capture_output=True, text=True)
+    return [int(p) for p in out.stdout.split()]
+
+
+def signal_postgres(sig):
+    for pid in postgres_pids():
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def paused_postgres(ctx):
+    """SIGSTOP every PostgreSQL process: the server accepts TCP, but nothing answers."""
+    import signal
+    srv = ctx.srv
+    user = ctx.pg_user
+    track = ctx.pg_track
+    body = {"user_id": user, "track_id": track, "action": "play"}
+    d = srv.feedback(dict(body, event_id="pg-before-" + uuid.uuid4().hex))
+    eq(d.get("duplicate"), False, "feedback before the pause")
+    check(postgres_pids(), "no PostgreSQL process found to pause")
+    results = {}
+    signal_postgres(signal.SIGSTOP)
+    try:
+        def recommend_loop():
+            ok, t_end = 0, time.monotonic() + 2.0
+            with httpx.Client(base_url=srv.base, timeout=TIMEOUT) as c:
+                while time.monotonic() < t_end:
+                    r = c.post("/recommend/user", json={"user_id": user, "limit": 10})
+                    ok += r.status_code == 200
+            results["rec"] = ok
+        t = threading.Thread(target=recommend_loop)
+        t.start()
+        for i in range(4):
+            t0 = time.monotonic()
+            r = srv.post("/feedback", dict(body, event_id=f"pg-paused-{i}-" + uuid.uuid4().hex))
+            took = time.monotonic() - t0
+            check_busy(r, f"feedback {i} while PostgreSQL is paused")
+            check(took < 4 * BUDGET_S + 0.5,
+                  f"feedback {i} took {took:.2f} s with a {BUDGET_S} s budget")
+        t0 = time.monotonic()
+        h = srv.get("/health")
+        took = time.monotonic() - t0
+        check(took < 4 * BUDGET_S + 0.5, f"/health took {took:.2f} s while PostgreSQL is paused")
+        time.sleep(1.1)  # the health check is cached for a second
+        h = srv.get("/health")
+        eq(h.json()["database"]["healthy"], False, "/health database.healthy while paused")
+        eq(h.json()["status"], "degraded", "/health status while paused")
+        t.join()
+        check(results.get("rec", 0) > 10,
+              f"only {results.get('rec', 0)} recommendations answered in 2 s while paused")
+    finally:
+        signal_postgres(signal.SIGCONT)
+    deadline = time.monotonic() + 10
+    while True:
+        r = srv.post("/feedback", dict(body, event_id="pg-after-" + uuid.uuid4().hex))
+        if r.status_code == 200 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    eq(r.status_code, 200, f"feedback after PostgreSQL resumed: {short(r.text)}")
+    time.sleep(1.1)
+    eq(srv.get("/health").json()["database"]["healthy"], True, "/health once resumed")
+    log(f"     paused PostgreSQL: {results.get('rec', 0)} recommendations answered in 2 s")
+
+
+def pg_pause_phase(ctx, tt, work, pg_url):
+    """Prepares a PostgreSQL data set and models (ctx.pg_models) for the pgpause server."""
+    models = os.path.join(work, "pg-models")
+    env = dict(os.environ, DATABASE_URL=pg_url, MODEL_DIR=models)
+    for args in (["generate", "--users", "120", "--tracks", "600", "--interactions", "6000",
+                  "--seed", "5"], ["train", "--tier", "free"]):
+        out = subprocess.run([tt] + args, env=env, capture_output=True, text=True, timeout=120)
+        check(out.returncode == 0, f"tunetrail {args[0]} on PostgreSQL: {short(out.stderr)}")
+    ctx.pg_user = "u0000007"
+    ctx.pg_track = "t0000011"
+    ctx.pg_models = models
+
+
+def is_root():
+    return os.geteuid() == 0
