@@ -1,14 +1,32 @@
 /*
- * modelfile.h - the versioned binary container every model file uses.
+ * modelfile.h - the versioned binary container every model, catalog and index file uses
+ * (a core module: src/models and src/ann both build on it).
  *
- * Layout (little-endian): a 128-byte header {magic "TTMODEL1", format version, kind,
- * catalog checksum, creation time, section count, table offset, file size, payload CRC-32,
- * header CRC-32}, then each section's bytes starting on a 64-byte boundary (so float arrays
- * can be used in place, from memory or an mmap), then the section table {name, dtype, rows,
- * cols, offset, bytes} per section. Written under a temporary name and renamed; loaded whole
- * into aligned private memory (used in place afterwards) after checking magic, version,
- * sizes, table bounds and both checksums, so a truncated or corrupted file is refused whole
- * with a message naming the file and the problem.
+ * Format version 2, all integers little-endian, encoded and decoded field by field (no
+ * struct is ever written as raw bytes):
+ *
+ *   header, 128 bytes at offset 0
+ *     0  magic "TTMODEL1" (8 bytes; the family of files, the same in every version)
+ *     8  u32 format version (2)          12  u32 section count
+ *    16  kind, NUL-terminated (24 bytes) 40  u64 catalog checksum
+ *    48  i64 creation time (Unix s)      56  i64 section table offset
+ *    64  i64 file size                   72  u32 CRC-32 of bytes [128, file size)
+ *    76  u32 CRC-32 of these 128 bytes with bytes 76..79 zero
+ *    80  48 reserved bytes, zero
+ *   sections, each starting on a 64-byte boundary, so arrays are used in place
+ *   section table at the table offset (the end of the file), 72 bytes per section
+ *     0  name, NUL-terminated (32 bytes)  32  u32 dtype   36  u32 reserved, zero
+ *    40  i64 rows   48  i64 cols   56  i64 offset of the data   64  i64 bytes of data
+ *
+ * F32, I32 and I64 sections are used in place, which is why the engine only builds on
+ * little-endian hosts. Model parameters (sizes, hyper-parameters, enums) go in one "meta"
+ * section of typed, named fields written by tt_mfile_put_meta and read by tt_mfile_get_meta.
+ *
+ * Written under a temporary name and renamed; loaded whole into aligned private memory
+ * (used in place afterwards) after checking magic, version, sizes, table bounds and both
+ * checksums, so a truncated or corrupted file is refused whole with a message naming the
+ * file and the problem. Files of format version 1 (raw structs, engines before this one)
+ * are refused with a message that says to retrain.
  */
 #ifndef TT_MODELFILE_H
 #define TT_MODELFILE_H
@@ -18,7 +36,7 @@
 
 #include "tt/err.h"
 
-#define TT_MFILE_VERSION 1
+#define TT_MFILE_VERSION 2
 
 enum tt_dtype { TT_DT_F32 = 1, TT_DT_I32 = 2, TT_DT_I64 = 3, TT_DT_U8 = 4, TT_DT_STR = 5 };
 

@@ -302,6 +302,213 @@ Test(mfile, writer_refuses_bad_sections)
     }
 }
 
+/* ---- format version 2: the encoding of the header and the section table ----------------- */
+
+/* The whole file at @p, malloc'd; *n its size. */
+static uint8_t *slurp(const char *p, size_t *n)
+{
+    FILE *fp = fopen(p, "rb");
+    uint8_t *buf;
+
+    cr_assert_not_null(fp, "open %s", p);
+    fseek(fp, 0, SEEK_END);
+    *n = (size_t)ftell(fp);
+    rewind(fp);
+    buf = malloc(*n + 1);
+    cr_assert_eq(fread(buf, 1, *n, fp), *n);
+    fclose(fp);
+    return buf;
+}
+
+static void spill(const char *p, const void *data, size_t n)
+{
+    FILE *fp = fopen(p, "wb");
+
+    cr_assert_not_null(fp, "create %s", p);
+    cr_assert_eq(fwrite(data, 1, n, fp), n);
+    fclose(fp);
+}
+
+static uint64_t le(const uint8_t *p, int width)
+{
+    uint64_t v = 0;
+
+    for (int i = 0; i < width; i++)
+        v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+static void put_le(uint8_t *p, uint64_t v, int width)
+{
+    for (int i = 0; i < width; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+Test(mfile, header_and_table_fields_sit_little_endian_at_their_documented_offsets)
+{
+    size_t n;
+    uint8_t *b, zero[48] = {0}, hcopy[128];
+    const uint8_t *t;
+    tt_mfile *f;
+    int64_t table;
+
+    write_sample(path);
+    b = slurp(path, &n);
+    f = open_ok(path);
+    cr_assert_eq(memcmp(b, "TTMODEL1", 8), 0, "magic at 0");
+    cr_assert_eq(b[8], 2, "version 2 at 8, low byte first");
+    cr_assert(b[9] == 0 && b[10] == 0 && b[11] == 0);
+    cr_assert_eq(le(b + 12, 4), 7, "section count at 12");
+    cr_assert_str_eq((const char *)b + 16, "sample", "kind at 16");
+    cr_assert_eq(b[40], 0xef, "catalog at 40, low byte first");
+    cr_assert_eq(b[47], 0x01);
+    cr_assert_eq(le(b + 40, 8), CATALOG);
+    cr_assert_eq((int64_t)le(b + 48, 8), tt_mfile_created_at(f), "creation time at 48");
+    table = (int64_t)le(b + 56, 8);
+    cr_assert_eq(table, (int64_t)n - 7 * 72, "table offset at 56: the table ends the file");
+    cr_assert_eq(le(b + 64, 8), n, "file size at 64");
+    cr_assert_eq(le(b + 72, 4), tt_crc32(0, b + 128, n - 128), "payload CRC at 72");
+    memcpy(hcopy, b, 128);
+    memset(hcopy + 76, 0, 4);
+    cr_assert_eq(le(b + 76, 4), tt_crc32(0, hcopy, 128), "header CRC at 76");
+    cr_assert_eq(memcmp(b + 80, zero, 48), 0, "reserved bytes are zero");
+
+    /* The first entry of the table: f32, 3 x 4 floats at offset 128. */
+    t = b + table;
+    cr_assert_str_eq((const char *)t, "f32", "name at 0");
+    cr_assert_eq(le(t + 32, 4), TT_DT_F32, "dtype at 32");
+    cr_assert_eq(le(t + 36, 4), 0, "reserved at 36");
+    cr_assert_eq(le(t + 40, 8), 3, "rows at 40");
+    cr_assert_eq(le(t + 48, 8), 4, "cols at 48");
+    cr_assert_eq(le(t + 56, 8), 128, "offset at 56");
+    cr_assert_eq(le(t + 64, 8), sizeof(f32), "bytes at 64");
+    cr_assert_eq(memcmp(b + 128, f32, sizeof(f32)), 0, "floats stored as they are in memory");
+    /* The second (i32) starts on the next 64-byte boundary. */
+    cr_assert_str_eq((const char *)t + 72, "i32");
+    cr_assert_eq(le(t + 72 + 56, 8), 192);
+    tt_mfile_close(f);
+    free(b);
+}
+
+/* A file of format version @version with no sections, built byte by byte. */
+static void write_versioned(const char *p, uint32_t version)
+{
+    uint8_t h[128] = {0};
+
+    memcpy(h, "TTMODEL1", 8);
+    put_le(h + 8, version, 4);
+    memcpy(h + 16, "als", 4);
+    put_le(h + 40, CATALOG, 8);
+    put_le(h + 48, 1700000000, 8);
+    put_le(h + 56, 128, 8);
+    put_le(h + 64, 128, 8);
+    put_le(h + 72, tt_crc32(0, NULL, 0), 4);
+    put_le(h + 76, tt_crc32(0, h, 128), 4);
+    spill(p, h, sizeof(h));
+}
+
+Test(mfile, version_1_files_are_refused_with_the_way_out)
+{
+    tt_mfile *f = NULL;
+    tt_model *m = NULL;
+    tt_err err = {0};
+
+    write_versioned(path, 2);
+    tt_mfile_close(open_ok(path)); /* the same bytes with version 2 are a valid empty file */
+    write_versioned(path, 1);
+    expect_corrupt(path, "version 1");
+    cr_assert_eq(tt_mfile_open(path, &f, &err), TT_ECORRUPT);
+    cr_assert_not_null(strstr(err.message, "retrain"), "message: %s", err.message);
+    cr_assert_not_null(strstr(err.message, "version 1"), "message: %s", err.message);
+    cr_assert_not_null(strstr(err.message, "tunetrail train"), "message: %s", err.message);
+    tt_err_clear(&err);
+    cr_assert_eq(tt_model_load(path, 0, &m, &err), TT_ECORRUPT);
+    cr_assert_null(m);
+    cr_assert_not_null(strstr(err.message, "retrain"), "model load: %s", err.message);
+}
+
+Test(mfile, unknown_versions_are_refused)
+{
+    const uint32_t versions[] = {0, 3, 0x7fffffff, 0xffffffff};
+    tt_mfile *f = NULL;
+    tt_err err = {0};
+
+    for (size_t i = 0; i < sizeof(versions) / sizeof(versions[0]); i++) {
+        char what[64];
+        snprintf(what, sizeof(what), "version %u", versions[i]);
+        write_versioned(path, versions[i]);
+        expect_corrupt(path, what);
+    }
+    write_versioned(path, 3);
+    cr_assert_eq(tt_mfile_open(path, &f, &err), TT_ECORRUPT);
+    cr_assert_not_null(strstr(err.message, "newer"), "message: %s", err.message);
+}
+
+Test(mfile, an_unterminated_kind_is_refused)
+{
+    size_t n;
+    uint8_t *b;
+
+    write_versioned(path, 2);
+    b = slurp(path, &n);
+    memset(b + 16, 'k', 24);
+    memset(b + 76, 0, 4);
+    put_le(b + 76, tt_crc32(0, b, 128), 4);
+    spill(path, b, n);
+    expect_corrupt(path, "kind without its NUL");
+    free(b);
+}
+
+Test(mfile, damaged_tables_are_refused)
+{
+    size_t n;
+    uint8_t *b;
+    int64_t table;
+    /* Each: offset in the first table entry, value written there (8 bytes). */
+    const struct { int at, width; uint64_t v; } damage[] = {
+        {32, 4, 99},                    /* unknown dtype */
+        {40, 8, UINT64_C(1) << 62},     /* rows so large that rows x cols overflows */
+        {40, 8, (uint64_t)-1},          /* negative rows */
+        {56, 8, 100},                   /* unaligned offset */
+        {56, 8, 0},                     /* offset inside the header */
+        {64, 8, UINT64_C(1) << 40},     /* bytes past the table */
+        {0, 8, 0x6c6c6c6c6c6c6c6cULL},  /* name no longer terminated... */
+    };
+
+    write_sample(path);
+    b = slurp(path, &n);
+    table = (int64_t)le(b + 56, 8);
+    for (size_t i = 0; i < sizeof(damage) / sizeof(damage[0]); i++) {
+        uint8_t *c = malloc(n);
+        char what[64];
+        memcpy(c, b, n);
+        put_le(c + table + damage[i].at, damage[i].v, damage[i].width);
+        if (damage[i].at == 0)
+            memset(c + table, 'l', 32); /* ...anywhere in its 32 bytes */
+        /* Checksums made right again: only the table's own checks can refuse it. */
+        put_le(c + 72, tt_crc32(0, c + 128, n - 128), 4);
+        memset(c + 76, 0, 4);
+        put_le(c + 76, tt_crc32(0, c, 128), 4);
+        spill(path, c, n);
+        snprintf(what, sizeof(what), "table damage %zu", i);
+        expect_corrupt(path, what);
+        free(c);
+    }
+    /* Two entries of one name. */
+    {
+        uint8_t *c = malloc(n);
+        memcpy(c, b, n);
+        memcpy(c + table + 72, "f32", 4);
+        put_le(c + 72, tt_crc32(0, c + 128, n - 128), 4);
+        memset(c + 76, 0, 4);
+        put_le(c + 76, tt_crc32(0, c, 128), 4);
+        spill(path, c, n);
+        expect_corrupt(path, "duplicate section");
+        free(c);
+    }
+    free(b);
+}
+
 /* ---- the atomic writer ------------------------------------------------------------------- */
 
 Test(mfile, the_file_appears_only_on_commit)
