@@ -44,12 +44,15 @@ static inline uint64_t tt__get_u64(const uint8_t *p)
     return v;
 }
 
-/* The converse of tt__put_i64 without the implementation-defined unsigned-to-signed cast. */
+/* Two's complement bits back to a signed value, without an implementation-defined cast. */
+static inline int64_t tt__i64_of_bits(uint64_t u)
+{
+    return u <= (uint64_t)INT64_MAX ? (int64_t)u : -(int64_t)(~u) - 1;
+}
+
 static inline int64_t tt__get_i64(const uint8_t *p)
 {
-    uint64_t u = tt__get_u64(p);
-
-    return u <= (uint64_t)INT64_MAX ? (int64_t)u : -(int64_t)(~u) - 1;
+    return tt__i64_of_bits(tt__get_u64(p));
 }
 
 #endif

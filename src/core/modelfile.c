@@ -139,7 +139,7 @@ static size_t dtype_size(uint32_t dt)
     switch (dt) {
     case TT_DT_F32: case TT_DT_I32: return 4;
     case TT_DT_I64: return 8;
-    case TT_DT_U8: case TT_DT_STR: return 1;
+    case TT_DT_U8: case TT_DT_STR: case TT_DT_META: return 1;
     default: return 0;
     }
 }
