@@ -676,17 +676,33 @@ Test(mfile, model_load_refuses_unknown_kinds_and_damage)
 /* A model file with a section missing: the model's own loader refuses it cleanly. */
 Test(mfile, model_files_missing_a_section_are_refused)
 {
+    tt_dataset *ds = tiny_catalog(NULL);
+    tt_train_set ts;
     tt_mfile_writer *w = NULL;
-    tt_model *l = NULL;
+    tt_mfile *f;
+    tt_model *m, *l = NULL;
     tt_err err = {0};
-    uint8_t meta[40] = {0}; /* the size of the popularity header record */
+    int64_t rows = 1, cols = -1;
+    const void *meta;
+    char good[256];
 
-    cr_assert_eq(tt_mfile_create(path, "popularity", 0, &w, NULL), 0);
-    cr_assert_eq(tt_mfile_add(w, "meta", TT_DT_U8, 1, sizeof(meta), meta, NULL), 0);
+    fx_train_set(ds, &ts);
+    cr_assert_eq(tt_popularity_train(&ts, TT_POP_ALL_TIME, 0.0, &m, NULL), 0);
+    cr_assert_eq(tt_model_save(m, fx_path(good, sizeof(good), dir, "good.ttm"), NULL), 0);
+    /* Only the metadata, copied as it is: sound, but the arrays it describes are absent. */
+    f = open_ok(good);
+    cr_assert_eq(tt_mfile_get(f, "meta", TT_DT_META, &rows, &cols, &meta, NULL), 0);
+    cr_assert_eq(tt_mfile_create(path, "popularity", tt_mfile_catalog(f), &w, NULL), 0);
+    cr_assert_eq(tt_mfile_add(w, "meta", TT_DT_META, rows, cols, meta, NULL), 0);
     cr_assert_eq(tt_mfile_commit(w, NULL), 0);
+    tt_mfile_close(f);
     cr_assert_eq(tt_model_load(path, 0, &l, &err), TT_ECORRUPT);
     cr_assert_null(l);
     cr_assert_not_null(strstr(err.message, path), "message: %s", err.message);
+    cr_assert_not_null(strstr(err.message, "'score'"), "message: %s", err.message);
+    tt_model_free(m);
+    tt_train_set_release(&ts);
+    tt_dataset_free(ds);
 }
 
 /* ---- metadata: typed, named fields -------------------------------------------------------- */
