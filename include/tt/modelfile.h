@@ -14,7 +14,8 @@
  *    76  u32 CRC-32 of these 128 bytes with bytes 76..79 zero
  *    80  48 reserved bytes, zero
  *   sections, each starting on a 64-byte boundary, so arrays are used in place
- *   section table at the table offset (the end of the file), 72 bytes per section
+ *   section table at the table offset (the end of the file), 72 bytes per section, at most
+ *   4096 sections
  *     0  name, NUL-terminated (32 bytes)  32  u32 dtype   36  u32 reserved, zero
  *    40  i64 rows   48  i64 cols   56  i64 offset of the data   64  i64 bytes of data
  *

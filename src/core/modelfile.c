@@ -26,6 +26,8 @@ which is only correct on a little-endian host: this engine does not support big-
 #define ALIGN 64
 #define KIND_MAX 24
 #define SECTION_NAME_MAX 32
+/* Far above any model's count; bounds the reader's duplicate check on a hostile table. */
+#define SECTIONS_MAX 4096
 
 /* Byte offsets in the 128-byte header, as documented in modelfile.h. */
 enum {
@@ -202,6 +204,9 @@ static int add_section(tt_mfile_writer *w, const char *name, uint32_t dt, int64_
 
     if (strlen(name) >= sizeof(s->name))
         return tt_err_set(err, TT_EINVAL, "section name '%s' too long", name);
+    if (w->nsec == SECTIONS_MAX)
+        return tt_err_set(err, TT_EINVAL, "section '%s': more than %d sections", name,
+                          SECTIONS_MAX);
     for (size_t i = 0; i < w->nsec; i++)
         if (strcmp(w->sec[i].name, name) == 0)
             return tt_err_set(err, TT_EINVAL, "duplicate section '%s'", name);
@@ -347,7 +352,8 @@ static int check_header(tt_mfile *f, tt_err *err)
         return corrupt(err, f->path, "model kind not terminated");
     if (h->file_size != size)
         return corrupt(err, f->path, size < h->file_size ? "truncated" : "trailing bytes");
-    if (h->table_offset < HEADER_SIZE || h->table_offset > size ||
+    if (h->n_sections > SECTIONS_MAX || h->table_offset < HEADER_SIZE ||
+        h->table_offset > size ||
         (size - h->table_offset) / SECTION_SIZE != (int64_t)h->n_sections ||
         (size - h->table_offset) % SECTION_SIZE != 0)
         return corrupt(err, f->path, "bad section table");

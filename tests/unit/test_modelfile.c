@@ -460,6 +460,40 @@ Test(mfile, an_unterminated_kind_is_refused)
     free(b);
 }
 
+/* A table of 4097 empty sections: sound in every other way, but more than a file may hold. */
+Test(mfile, too_many_sections_are_refused)
+{
+    const uint32_t n = 4097;
+    size_t size = 128 + (size_t)n * 72;
+    uint8_t *b = calloc(1, size);
+
+    memcpy(b, "TTMODEL1", 8);
+    put_le(b + 8, 2, 4);
+    put_le(b + 12, n, 4);
+    memcpy(b + 16, "als", 4);
+    put_le(b + 56, 128, 8);
+    put_le(b + 64, size, 8);
+    for (uint32_t i = 0; i < n; i++) {
+        uint8_t *e = b + 128 + (size_t)i * 72;
+        snprintf((char *)e, 32, "s%u", (unsigned)i);
+        put_le(e + 32, TT_DT_U8, 4);
+        put_le(e + 56, 128, 8);
+    }
+    put_le(b + 72, tt_crc32(0, b + 128, size - 128), 4);
+    put_le(b + 76, tt_crc32(0, b, 128), 4);
+    spill(path, b, size);
+    expect_corrupt(path, "4097 sections");
+    /* One fewer is a valid file. */
+    put_le(b + 12, n - 1, 4);
+    put_le(b + 64, size - 72, 8);
+    put_le(b + 72, tt_crc32(0, b + 128, size - 72 - 128), 4);
+    memset(b + 76, 0, 4);
+    put_le(b + 76, tt_crc32(0, b, 128), 4);
+    spill(path, b, size - 72);
+    tt_mfile_close(open_ok(path));
+    free(b);
+}
+
 Test(mfile, damaged_tables_are_refused)
 {
     size_t n;
