@@ -161,22 +161,35 @@ static void member_load(const tt_mfield *fd, const void *base, union value *v)
     }
 }
 
+/* Conversions happen in their own case: @v holds only the member of its field's type. */
 static void member_store(const tt_mfield *fd, const union value *v, void *base)
 {
     char *p = (char *)base + fd->offset;
-    int32_t i32 = (int32_t)v->i;
-    float f = (float)v->d;
-    bool b = v->i != 0;
-    int e = (int)v->i;
+    int32_t i32;
+    float f;
+    bool b;
+    int e;
 
     switch (fd->type) {
-    case TT_MF_I32: memcpy(p, &i32, sizeof(i32)); break;
+    case TT_MF_I32:
+        i32 = (int32_t)v->i;
+        memcpy(p, &i32, sizeof(i32));
+        break;
     case TT_MF_I64: memcpy(p, &v->i, sizeof(v->i)); break;
     case TT_MF_U64: memcpy(p, &v->u, sizeof(v->u)); break;
-    case TT_MF_F32: memcpy(p, &f, sizeof(f)); break;
+    case TT_MF_F32:
+        f = (float)v->d;
+        memcpy(p, &f, sizeof(f));
+        break;
     case TT_MF_F64: memcpy(p, &v->d, sizeof(v->d)); break;
-    case TT_MF_BOOL: memcpy(p, &b, sizeof(b)); break;
-    case TT_MF_ENUM: memcpy(p, &e, sizeof(e)); break;
+    case TT_MF_BOOL:
+        b = v->i != 0;
+        memcpy(p, &b, sizeof(b));
+        break;
+    case TT_MF_ENUM:
+        e = (int)v->i;
+        memcpy(p, &e, sizeof(e));
+        break;
     case TT_MF_STR: memcpy(p, &v->s, sizeof(v->s)); break;
     }
 }
