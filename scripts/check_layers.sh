@@ -1,17 +1,19 @@
 #!/bin/bash
-# Layers point one way: cli -> http -> models, ann, eval -> store, cache -> core.
+# Layers point one way: cli -> http -> models, eval -> ann -> store, cache -> core (ann sits
+# below models: models use indexes, an index never uses a model; both use the core container).
 # Fails when a lower layer includes an upper one, or a backend header leaks out of its folder.
 set -u
 rank() {
     case $1 in
-        core) echo 0 ;; store|cache) echo 1 ;; models|ann|eval) echo 2 ;; http) echo 3 ;; cli) echo 4 ;;
+        core) echo 0 ;; store|cache) echo 1 ;; ann) echo 2 ;; models|eval) echo 3 ;; http) echo 4 ;;
+        cli) echo 5 ;;
         *) echo -1 ;;
     esac
 }
 # Which layer each public header belongs to.
 header_layer() {
     case $1 in
-        err|core|ids|csr|config|fileio|csv|kernels) echo core ;;
+        err|core|ids|csr|config|fileio|csv|kernels|modelfile) echo core ;;
         store|dataset|import|generate) echo store ;;
         cache) echo cache ;;
         ann) echo ann ;;

@@ -13,6 +13,10 @@
 
 enum tt_als_scaling { TT_ALS_LINEAR, TT_ALS_LOG, TT_ALS_BM25 };
 
+#define TT_ALS_N_SCALINGS 3
+/* "linear", "log", "bm25": the name of each scaling, as --scaling and model files spell it. */
+extern const char *const tt_als_scaling_names[TT_ALS_N_SCALINGS];
+
 typedef struct tt_als_params {
     int factors;          /* latent dimensions (default 64) */
     float regularization; /* L2 weight lambda */

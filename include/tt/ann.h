@@ -38,7 +38,10 @@ tt_ann_params tt_ann_params_default(void);
 
 /* Exact search for catalogs up to 20,000 vectors, HNSW up to 2 million, IVF beyond. */
 enum tt_ann_type tt_ann_auto_type(int64_t n);
-/* "flat", "ivf", "hnsw" ("auto" for TT_ANN_AUTO); parse returns -1 for anything else. */
+#define TT_ANN_N_TYPES 4
+/* "auto", "flat", "ivf", "hnsw": the name of each type, as --type and index files spell it. */
+extern const char *const tt_ann_type_names[TT_ANN_N_TYPES];
+/* The name of @t ("auto" for anything else); parse returns -1 for a name not in the table. */
 const char *tt_ann_type_name(enum tt_ann_type t);
 int tt_ann_type_parse(const char *s);
 

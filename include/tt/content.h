@@ -82,7 +82,7 @@ void tt_content_index_path(const char *model_dir, char *buf, size_t n);
 /* Cosine similarity of tracks @a and @b in the model's space. */
 float tt_content_similarity(const tt_model *m, int32_t a, int32_t b);
 
-/* Loader for the model registry (model_io.c). */
+/* Loader for the model registry (models.c). */
 struct tt_mfile;
 int tt__content_load(struct tt_mfile *f, tt_model **out, tt_err *err);
 

@@ -17,6 +17,7 @@
 #include "tt/csr.h"
 #include "tt/dataset.h"
 #include "tt/err.h"
+#include "tt/modelfile.h"
 
 /*
  * How interactions become implicit-feedback preferences. Each event contributes
@@ -123,6 +124,16 @@ struct tt_model {
     double train_seconds;
     int64_t trained_at;     /* Unix seconds */
 };
+
+/*
+ * The metadata fields (tt_mfile_put_meta) every model file carries, bound to the tt_model
+ * head @base of model struct @type: entries for the model's own field table.
+ */
+#define TT_MODEL_MFIELDS(type, base)                                                          \
+    {"n_users", TT_MF_I32, TT_MF_AT(type, base.n_users), .lo = 0, .hi = INT32_MAX},            \
+    {"n_tracks", TT_MF_I32, TT_MF_AT(type, base.n_tracks), .lo = 0, .hi = INT32_MAX},          \
+    {"train_seconds", TT_MF_F64, TT_MF_AT(type, base.train_seconds), .lo = 0, .hi = 1e9},      \
+    {"trained_at", TT_MF_I64, TT_MF_AT(type, base.trained_at), .lo = 0, .hi = (double)INT64_MAX}
 
 static inline int tt_model_recommend(const tt_model *m, const tt_query *q, int k, tt_scored *out,
                                      int *n_out, tt_err *err)

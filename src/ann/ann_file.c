@@ -1,6 +1,7 @@
 /*
  * Index files: FAISS's serialisation of the index in one section of the checksummed model
- * container (kind "faiss"), with what it was built for: catalog, vectors, sizes.
+ * container (kind "faiss"), with what it was built for in the metadata: catalog (header),
+ * vectors, sizes and type, the type checked against the index FAISS reads back.
  */
 #include "tt/ann.h"
 #include "tt/core.h"
@@ -8,7 +9,39 @@
 
 #include <string.h>
 
-enum { META_N, META_D, META_VECTORS, META_TYPE, META_BUILD_US, META_COUNT };
+/* Index files store the type by these names too. */
+const char *const tt_ann_type_names[TT_ANN_N_TYPES] = {"auto", "flat", "ivf", "hnsw"};
+
+const char *tt_ann_type_name(enum tt_ann_type t)
+{
+    return (unsigned)t < TT_ANN_N_TYPES ? tt_ann_type_names[t] : tt_ann_type_names[TT_ANN_AUTO];
+}
+
+int tt_ann_type_parse(const char *s)
+{
+    for (int i = 0; s && i < TT_ANN_N_TYPES; i++)
+        if (strcmp(s, tt_ann_type_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+/* What an index file records; catalog and creation time are the container header's. */
+struct index_meta {
+    tt_ann_meta m;
+    enum tt_ann_type type;
+};
+
+/* A built index is never "auto": the type is one of flat, ivf, hnsw. */
+static const tt_mfield index_fields[] = {
+    {"n", TT_MF_I64, TT_MF_AT(struct index_meta, m.n), .lo = 1, .hi = INT32_MAX},
+    {"d", TT_MF_I32, TT_MF_AT(struct index_meta, m.d), .lo = 1, .hi = INT32_MAX},
+    {"vectors", TT_MF_U64, TT_MF_AT(struct index_meta, m.vectors)},
+    {"type", TT_MF_ENUM, TT_MF_AT(struct index_meta, type), .names = tt_ann_type_names,
+     .n_names = TT_ANN_N_TYPES, .lo = TT_ANN_FLAT, .hi = TT_ANN_HNSW},
+    {"build_seconds", TT_MF_F64, TT_MF_AT(struct index_meta, m.build_seconds), .lo = 0,
+     .hi = 1e9},
+};
+#define N_INDEX_FIELDS ((int)(sizeof(index_fields) / sizeof(index_fields[0])))
 
 uint64_t tt_ann_vectors_checksum(const float *x, int64_t n, int d)
 {
@@ -19,13 +52,14 @@ uint64_t tt_ann_vectors_checksum(const float *x, int64_t n, int d)
 
 int tt_ann_save(const tt_ann *ix, const tt_ann_meta *meta, const char *path, tt_err *err)
 {
-    int64_t m[META_COUNT] = {tt_ann_size(ix), tt_ann_dim(ix), (int64_t)meta->vectors,
-                             tt_ann_type_of(ix), (int64_t)(meta->build_seconds * 1e6)};
+    struct index_meta im = {*meta, tt_ann_type_of(ix)};
     tt_mfile_writer *w;
     uint8_t *buf = NULL;
     size_t len = 0;
     int rc;
 
+    im.m.n = tt_ann_size(ix);
+    im.m.d = tt_ann_dim(ix);
     rc = tt_ann_serialize(ix, &buf, &len, err);
     if (rc == 0)
         rc = tt_mfile_create(path, "faiss", meta->catalog, &w, err);
@@ -33,7 +67,7 @@ int tt_ann_save(const tt_ann *ix, const tt_ann_meta *meta, const char *path, tt_
         free(buf);
         return rc;
     }
-    rc = tt_mfile_add(w, "meta", TT_DT_I64, 1, META_COUNT, m, err);
+    rc = tt_mfile_put_meta(w, index_fields, N_INDEX_FIELDS, &im, err);
     if (rc == 0)
         rc = tt_mfile_add(w, "faiss", TT_DT_U8, 1, (int64_t)len, buf, err);
     free(buf);
@@ -69,14 +103,27 @@ int tt_ann_meta_check(const char *path, const tt_ann_meta *got, const tt_ann_met
     return 0;
 }
 
+/* The index FAISS read back must be the one the metadata describes. */
+static int check_index(const char *path, const tt_ann *ix, const struct index_meta *im,
+                       tt_err *err)
+{
+    if (tt_ann_dim(ix) != im->m.d || tt_ann_size(ix) != im->m.n)
+        return tt_err_set(err, TT_ECORRUPT, "%s: the index holds %lld x %d vectors, its header "
+                          "says %lld x %d", path, (long long)tt_ann_size(ix), tt_ann_dim(ix),
+                          (long long)im->m.n, im->m.d);
+    if (tt_ann_type_of(ix) != im->type)
+        return tt_err_set(err, TT_ECORRUPT, "%s: the index is %s, its header says %s", path,
+                          tt_ann_type_name(tt_ann_type_of(ix)), tt_ann_type_name(im->type));
+    return 0;
+}
+
 int tt_ann_load(const char *path, const tt_ann_meta *expect, tt_ann **out, tt_ann_meta *meta,
                 tt_err *err)
 {
     tt_mfile *f = NULL;
-    const int64_t *m;
     const uint8_t *bytes;
-    int64_t rows = 1, cols = META_COUNT, blen = -1, one = 1;
-    tt_ann_meta got;
+    int64_t blen = -1, one = 1;
+    struct index_meta im;
     tt_ann *ix = NULL;
     int rc;
 
@@ -89,32 +136,26 @@ int tt_ann_load(const char *path, const tt_ann_meta *expect, tt_ann **out, tt_an
                         tt_mfile_kind(f));
         goto out;
     }
-    rc = tt_mfile_get(f, "meta", TT_DT_I64, &rows, &cols, (const void **)&m, err);
+    memset(&im, 0, sizeof(im));
+    rc = tt_mfile_get_meta(f, index_fields, N_INDEX_FIELDS, &im, err);
     if (rc == 0)
         rc = tt_mfile_get(f, "faiss", TT_DT_U8, &one, &blen, (const void **)&bytes, err);
     if (rc < 0)
         goto out;
-    memset(&got, 0, sizeof(got));
-    got.catalog = tt_mfile_catalog(f);
-    got.vectors = (uint64_t)m[META_VECTORS];
-    got.n = m[META_N];
-    got.d = (int)m[META_D];
-    got.created_at = tt_mfile_created_at(f);
-    got.build_seconds = (double)m[META_BUILD_US] / 1e6;
-    rc = tt_ann_meta_check(path, &got, expect, err);
+    im.m.catalog = tt_mfile_catalog(f);
+    im.m.created_at = tt_mfile_created_at(f);
+    rc = tt_ann_meta_check(path, &im.m, expect, err);
     if (rc == 0)
         rc = tt_ann_deserialize(bytes, (size_t)blen, &ix, err);
-    if (rc == 0 && (tt_ann_dim(ix) != got.d || tt_ann_size(ix) != got.n))
-        rc = tt_err_set(err, TT_ECORRUPT, "%s: the index holds %lld x %d vectors, its header "
-                        "says %lld x %d", path, (long long)tt_ann_size(ix), tt_ann_dim(ix),
-                        (long long)got.n, got.d);
+    if (rc == 0)
+        rc = check_index(path, ix, &im, err);
     if (rc < 0) {
         tt_ann_free(ix);
         goto out;
     }
     *out = ix;
     if (meta)
-        *meta = got;
+        *meta = im.m;
 out:
     tt_mfile_close(f);
     return rc;

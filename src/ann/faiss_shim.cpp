@@ -119,25 +119,6 @@ enum tt_ann_type tt_ann_auto_type(int64_t n)
     return n <= 2000000 ? TT_ANN_HNSW : TT_ANN_IVF;
 }
 
-const char *tt_ann_type_name(enum tt_ann_type t)
-{
-    switch (t) {
-    case TT_ANN_FLAT: return "flat";
-    case TT_ANN_IVF: return "ivf";
-    case TT_ANN_HNSW: return "hnsw";
-    default: return "auto";
-    }
-}
-
-int tt_ann_type_parse(const char *s)
-{
-    static const char *const names[] = {"auto", "flat", "ivf", "hnsw"};
-    for (int i = 0; i < 4; i++)
-        if (s && std::strcmp(s, names[i]) == 0)
-            return i;
-    return -1;
-}
-
 static int check_build(int64_t n, int d, const tt_ann_params *p, tt_err *err)
 {
     if (n < 1 || d < 1)

@@ -23,7 +23,7 @@ static json_t *params_json(const char *name, const tt_model_opts *o)
         return json_pack("{s:i, s:f, s:f, s:i, s:i, s:s, s:f, s:f, s:f, s:I}", "factors",
                          p->factors, "regularization", (double)p->regularization, "alpha",
                          (double)p->alpha, "iterations", p->iterations, "cg_steps", p->cg_steps,
-                         "scaling", tt_cli_scaling_name(p->scaling), "bm25_k1",
+                         "scaling", tt_als_scaling_names[p->scaling], "bm25_k1",
                          (double)p->bm25_k1, "bm25_b", (double)p->bm25_b, "log_eps",
                          (double)p->log_eps, "seed", (json_int_t)o->seed);
     }

@@ -4,14 +4,6 @@
 #include <string.h>
 #include <time.h>
 
-/* In the order of enum tt_als_scaling. */
-static const char *const scalings[] = {"linear", "log", "bm25"};
-
-const char *tt_cli_scaling_name(enum tt_als_scaling s)
-{
-    return scalings[s];
-}
-
 void tt_train_cli_init(struct tt_train_cli *tc, struct tt_opt *slots)
 {
     const tt_als_params *a;
@@ -20,7 +12,7 @@ void tt_train_cli_init(struct tt_train_cli *tc, struct tt_opt *slots)
     memset(tc, 0, sizeof(*tc));
     tc->opts = tt_model_opts_default();
     a = &tc->opts.als;
-    tc->scaling = scalings[a->scaling];
+    tc->scaling = tt_als_scaling_names[a->scaling];
     tc->regularization = a->regularization;
     tc->alpha = a->alpha;
     tc->bm25_k1 = a->bm25_k1;
@@ -81,9 +73,9 @@ int tt_train_cli_finish(struct tt_train_cli *tc)
     tt_als_params *a = &tc->opts.als;
     size_t sc = 0;
 
-    while (sc < sizeof(scalings) / sizeof(scalings[0]) && strcmp(tc->scaling, scalings[sc]) != 0)
+    while (sc < TT_ALS_N_SCALINGS && strcmp(tc->scaling, tt_als_scaling_names[sc]) != 0)
         sc++;
-    if (sc == sizeof(scalings) / sizeof(scalings[0]))
+    if (sc == TT_ALS_N_SCALINGS)
         return bad("--scaling", "linear, log or bm25");
     a->scaling = (enum tt_als_scaling)sc;
     if (tc->factors < 1 || tc->factors > 1024)

@@ -29,9 +29,6 @@ void tt_train_cli_init(struct tt_train_cli *tc, struct tt_opt *slots);
 /* Validates the parsed values into tc->opts. Returns 0, or 2 after printing why. */
 int tt_train_cli_finish(struct tt_train_cli *tc);
 
-/* "linear", "log" or "bm25": the --scaling value of @s. */
-const char *tt_cli_scaling_name(enum tt_als_scaling s);
-
 /* The index options `index` and `evaluate --similar` share. */
 #define TT_ANN_OPTS_MAX 6
 

@@ -15,6 +15,7 @@
 #include "tt/kernels.h"
 
 #include <cblas.h>
+#include <float.h>
 #include <math.h>
 #include <pthread.h>
 #include <string.h>
@@ -54,6 +55,8 @@ struct tt_als_model {
     const char **owned_ids;
     tt_mfile *file;        /* when loaded from disk */
 };
+
+const char *const tt_als_scaling_names[TT_ALS_N_SCALINGS] = {"linear", "log", "bm25"};
 
 tt_als_params tt_als_params_default(void)
 {
@@ -363,10 +366,13 @@ static int check_params(const tt_als_params *p, tt_err *err)
     if (p->cg_steps < 0)
         return tt_err_set_field(err, TT_EINVAL, "cg_steps",
                                 "cg_steps must be >= 0 (0 = exact solves)");
-    if (!(p->log_eps > 0.0f))
-        return tt_err_set_field(err, TT_EINVAL, "log_eps", "log_eps must be > 0");
-    if (p->scaling == TT_ALS_BM25 && (!(p->bm25_k1 > 0.0f) || !(p->bm25_b >= 0.0f) ||
-                                      !(p->bm25_b <= 1.0f)))
+    if (!(p->log_eps > 0.0f) || !isfinite(p->log_eps))
+        return tt_err_set_field(err, TT_EINVAL, "log_eps", "log_eps must be a number > 0");
+    if ((unsigned)p->scaling >= TT_ALS_N_SCALINGS)
+        return tt_err_set_field(err, TT_EINVAL, "scaling", "unknown scaling %d", (int)p->scaling);
+    /* Checked whatever the scaling, as the CLI does: the model file records them. */
+    if (!(p->bm25_k1 > 0.0f) || !isfinite(p->bm25_k1) || !(p->bm25_b >= 0.0f) ||
+        !(p->bm25_b <= 1.0f))
         return tt_err_set_field(err, TT_EINVAL, "bm25_k1", "BM25 needs k1 > 0 and b in [0, 1]");
     return 0;
 }
@@ -758,42 +764,38 @@ static int als_similar(const tt_model *mm, int32_t track, int k, tt_scored *out,
 
 /* ---- files ---- */
 
-struct als_meta {
-    int32_t k, scaling, iterations, cg_steps;
-    float regularization, alpha, bm25_k1, bm25_b, log_eps, scale;
-    int32_t n_users, n_tracks;
-    double train_seconds;
-    int64_t trained_at;
+/*
+ * What a model file records besides its arrays. BM25's k1 and b are kept whatever the
+ * scaling (training checks them always), and every number has the range training accepts.
+ */
+static const tt_mfield als_fields[] = {
+    {"k", TT_MF_I32, TT_MF_AT(tt_als_model, k), .lo = 1, .hi = 1024},
+    {"scaling", TT_MF_ENUM, TT_MF_AT(tt_als_model, p.scaling), .names = tt_als_scaling_names,
+     .n_names = TT_ALS_N_SCALINGS},
+    {"iterations", TT_MF_I32, TT_MF_AT(tt_als_model, p.iterations), .lo = 1, .hi = INT32_MAX},
+    {"cg_steps", TT_MF_I32, TT_MF_AT(tt_als_model, p.cg_steps), .lo = 0, .hi = INT32_MAX},
+    {"regularization", TT_MF_F32, TT_MF_AT(tt_als_model, p.regularization), .lo = 0,
+     .hi = FLT_MAX},
+    {"alpha", TT_MF_F32, TT_MF_AT(tt_als_model, p.alpha), .lo = FLT_TRUE_MIN, .hi = FLT_MAX},
+    {"bm25_k1", TT_MF_F32, TT_MF_AT(tt_als_model, p.bm25_k1), .lo = FLT_TRUE_MIN,
+     .hi = FLT_MAX},
+    {"bm25_b", TT_MF_F32, TT_MF_AT(tt_als_model, p.bm25_b), .lo = 0, .hi = 1},
+    {"log_eps", TT_MF_F32, TT_MF_AT(tt_als_model, p.log_eps), .lo = FLT_TRUE_MIN,
+     .hi = FLT_MAX},
+    {"scale", TT_MF_F32, TT_MF_AT(tt_als_model, scale), .lo = 0, .hi = FLT_MAX},
+    TT_MODEL_MFIELDS(tt_als_model, base),
 };
+#define N_ALS_FIELDS ((int)(sizeof(als_fields) / sizeof(als_fields[0])))
 
 static int als_save(const tt_model *mm, const char *path, tt_err *err)
 {
     const tt_als_model *m = (const tt_als_model *)mm;
-    struct als_meta meta;
     tt_mfile_writer *w;
-    int rc;
-
-    /* Zeroed first: padding bytes must not carry stack garbage into the file. */
-    memset(&meta, 0, sizeof(meta));
-    meta.k = m->k;
-    meta.scaling = m->p.scaling;
-    meta.iterations = m->p.iterations;
-    meta.cg_steps = m->p.cg_steps;
-    meta.regularization = m->p.regularization;
-    meta.alpha = m->p.alpha;
-    meta.bm25_k1 = m->p.bm25_k1;
-    meta.bm25_b = m->p.bm25_b;
-    meta.log_eps = m->p.log_eps;
-    meta.scale = m->scale;
-    meta.n_users = mm->n_users;
-    meta.n_tracks = mm->n_tracks;
-    meta.train_seconds = mm->train_seconds;
-    meta.trained_at = mm->trained_at;
-    rc = tt_mfile_create(path, "als", mm->catalog, &w, err);
+    int rc = tt_mfile_create(path, "als", mm->catalog, &w, err);
 
     if (rc < 0)
         return rc;
-    rc = tt_mfile_add(w, "meta", TT_DT_U8, 1, sizeof(meta), &meta, err);
+    rc = tt_mfile_put_meta(w, als_fields, N_ALS_FIELDS, m, err);
     if (rc == 0)
         rc = tt_mfile_add(w, "user_factors", TT_DT_F32, mm->n_users, m->k, m->X, err);
     if (rc == 0)
@@ -844,48 +846,32 @@ static int load_lists(tt_als_model *m, tt_mfile *f, tt_err *err)
 
 int tt__als_load(tt_mfile *f, tt_model **out, tt_err *err)
 {
-    struct als_meta meta;
     const void *p;
-    int64_t rows = 1, cols = sizeof(meta);
-    tt_als_model *m;
-    int rc = tt_mfile_get(f, "meta", TT_DT_U8, &rows, &cols, &p, err);
+    int64_t rows, cols;
+    tt_als_model *m = model_new(0);
+    int rc;
 
-    if (rc < 0)
-        return rc;
-    memcpy(&meta, p, sizeof(meta));
-    if (meta.k < 1 || meta.k > 1024 || meta.n_users < 0 || meta.n_tracks < 0)
-        return tt_err_set(err, TT_ECORRUPT, "model file %s refused: bad ALS sizes",
-                          tt_mfile_path(f));
-    m = model_new(meta.k);
     m->p = tt_als_params_default();
-    m->p.factors = meta.k;
-    m->p.scaling = (enum tt_als_scaling)meta.scaling;
-    m->p.iterations = meta.iterations;
-    m->p.cg_steps = meta.cg_steps;
-    m->p.regularization = meta.regularization;
-    m->p.alpha = meta.alpha;
-    m->scale = meta.scale;
-    m->p.bm25_k1 = meta.bm25_k1;
-    m->p.bm25_b = meta.bm25_b;
-    m->p.log_eps = meta.log_eps;
-    m->base.n_users = meta.n_users;
-    m->base.n_tracks = meta.n_tracks;
-    m->base.train_seconds = meta.train_seconds;
-    m->base.trained_at = meta.trained_at;
+    rc = tt_mfile_get_meta(f, als_fields, N_ALS_FIELDS, m, err);
+    if (rc < 0) {
+        free(m);
+        return rc;
+    }
+    m->p.factors = m->k;
     m->base.catalog = tt_mfile_catalog(f);
     m->file = f;
-    rows = meta.n_users, cols = meta.k;
+    rows = m->base.n_users, cols = m->k;
     rc = tt_mfile_get(f, "user_factors", TT_DT_F32, &rows, &cols, &p, err);
     m->X = p;
-    rows = meta.n_tracks;
+    rows = m->base.n_tracks;
     if (rc == 0)
         rc = tt_mfile_get(f, "track_factors", TT_DT_F32, &rows, &cols, &p, err);
     m->Y = p;
-    rows = meta.k;
+    rows = m->k;
     if (rc == 0)
         rc = tt_mfile_get(f, "gram", TT_DT_F32, &rows, &cols, &p, err);
     m->gram = p;
-    rows = meta.n_tracks, cols = 1;
+    rows = m->base.n_tracks, cols = 1;
     if (rc == 0)
         rc = tt_mfile_get(f, "track_inv_norm", TT_DT_F32, &rows, &cols, &p, err);
     m->inv_norm = p;
@@ -895,9 +881,9 @@ int tt__als_load(tt_mfile *f, tt_model **out, tt_err *err)
     if (rc == 0)
         rc = load_lists(m, f, err);
     if (rc == 0) {
-        m->owned_ids = tt_malloc(((size_t)meta.n_users + 1) * sizeof(char *));
+        m->owned_ids = tt_malloc(((size_t)m->base.n_users + 1) * sizeof(char *));
         m->user_ids = m->owned_ids;
-        rc = tt_mfile_strings(f, "user_ids", meta.n_users, m->owned_ids, err);
+        rc = tt_mfile_strings(f, "user_ids", m->base.n_users, m->owned_ids, err);
     }
     if (rc < 0) {
         m->file = NULL; /* the caller still owns @f on failure */

@@ -22,6 +22,17 @@ struct tt_catalog {
     tt_ids *track_map, *user_map, *genre_map;
 };
 
+/* The sizes of the arrays, and the last interaction the snapshot includes. */
+static const tt_mfield catalog_fields[] = {
+    {"n_tracks", TT_MF_I32, TT_MF_AT(struct tt_catalog, n_tracks), .lo = 0, .hi = INT32_MAX},
+    {"n_users", TT_MF_I32, TT_MF_AT(struct tt_catalog, n_users), .lo = 0, .hi = INT32_MAX},
+    {"n_genres", TT_MF_I32, TT_MF_AT(struct tt_catalog, n_genres), .lo = 0, .hi = INT32_MAX},
+    {"n_artists", TT_MF_I32, TT_MF_AT(struct tt_catalog, n_artists), .lo = 0, .hi = INT32_MAX},
+    {"watermark", TT_MF_I64, TT_MF_AT(struct tt_catalog, watermark), .lo = 0,
+     .hi = (double)INT64_MAX},
+};
+#define N_CATALOG_FIELDS ((int)(sizeof(catalog_fields) / sizeof(catalog_fields[0])))
+
 static int add_csr(tt_mfile_writer *w, const char *name, const tt_csr *m, tt_err *err)
 {
     char n1[32], n2[32], n3[32];
@@ -55,17 +66,19 @@ static int save_sections(const tt_dataset *ds, const tt_train_set *ts, tt_mfile_
                          tt_err *err)
 {
     int32_t nt = tt_dataset_n_tracks(ds), nu = tt_dataset_n_users(ds);
-    int32_t sizes[4] = {nt, nu, tt_dataset_n_genres(ds), tt_dataset_n_artists(ds)};
-    int rc = tt_mfile_add(w, "sizes", TT_DT_I32, 4, 1, sizes, err);
+    const struct tt_catalog sizes = {.n_tracks = nt,
+                                     .n_users = nu,
+                                     .n_genres = tt_dataset_n_genres(ds),
+                                     .n_artists = tt_dataset_n_artists(ds),
+                                     .watermark = ds->max_event_id};
+    int rc = tt_mfile_put_meta(w, catalog_fields, N_CATALOG_FIELDS, &sizes, err);
 
-    if (rc == 0)
-        rc = tt_mfile_add(w, "watermark", TT_DT_I64, 1, 1, &ds->max_event_id, err);
     if (rc == 0)
         rc = add_names(w, "track_ids", ds->tracks, err);
     if (rc == 0)
         rc = tt_mfile_add_strings(w, "titles", ds->titles, nt, err);
     if (rc == 0)
-        rc = tt_mfile_add_strings(w, "artist_names", ds->artist_names, sizes[3], err);
+        rc = tt_mfile_add_strings(w, "artist_names", ds->artist_names, sizes.n_artists, err);
     if (rc == 0)
         rc = add_names(w, "user_ids", ds->users, err);
     if (rc == 0)
@@ -155,22 +168,12 @@ static tt_ids *index_names(const char **names, int32_t n)
 
 static int load_sections(tt_catalog *c, tt_err *err)
 {
-    int64_t rows = 4, cols = 1;
+    int64_t rows, cols = 1;
     const void *p;
-    const int32_t *sz;
-    int rc = tt_mfile_get(c->f, "sizes", TT_DT_I32, &rows, &cols, &p, err);
+    int rc = tt_mfile_get_meta(c->f, catalog_fields, N_CATALOG_FIELDS, c, err);
 
     if (rc < 0)
         return rc;
-    sz = p;
-    c->n_tracks = sz[0], c->n_users = sz[1], c->n_genres = sz[2], c->n_artists = sz[3];
-    if (c->n_tracks < 0 || c->n_users < 0 || c->n_genres < 0 || c->n_artists < 0)
-        return corrupt(c, "bad sizes", err);
-    rows = 1;
-    rc = tt_mfile_get(c->f, "watermark", TT_DT_I64, &rows, &cols, &p, err);
-    if (rc < 0)
-        return rc;
-    memcpy(&c->watermark, p, sizeof(int64_t));
     rc = get_strings(c, "track_ids", c->n_tracks, &c->track_ids, err);
     if (rc == 0)
         rc = get_strings(c, "titles", c->n_tracks, &c->titles, err);

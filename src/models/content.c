@@ -10,6 +10,7 @@
 #include "tt/kernels.h"
 
 #include <cblas.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -910,46 +911,36 @@ float tt_content_similarity(const tt_model *mm, int32_t a, int32_t b)
 
 /* ---- files ---- */
 
-struct content_meta {
-    float w_audio, w_key, w_genre, w_embedding;
-    int32_t genre_dims, max_centres, tracks_per_centre, d;
-    int32_t d_audio, d_genre, d_embed, n_genres;
-    int32_t n_users, n_tracks;
-    uint64_t seed;
-    double train_seconds;
-    int64_t trained_at;
+/* What a model file records besides its arrays, in the ranges training accepts. */
+static const tt_mfield content_fields[] = {
+    {"w_audio", TT_MF_F32, TT_MF_AT(content_model, p.w_audio), .lo = 0, .hi = FLT_MAX},
+    {"w_key", TT_MF_F32, TT_MF_AT(content_model, p.w_key), .lo = 0, .hi = FLT_MAX},
+    {"w_genre", TT_MF_F32, TT_MF_AT(content_model, p.w_genre), .lo = 0, .hi = FLT_MAX},
+    {"w_embedding", TT_MF_F32, TT_MF_AT(content_model, p.w_embedding), .lo = 0, .hi = FLT_MAX},
+    {"genre_dims", TT_MF_I32, TT_MF_AT(content_model, p.genre_dims), .lo = 0, .hi = 4096},
+    {"max_centres", TT_MF_I32, TT_MF_AT(content_model, p.max_centres), .lo = 1, .hi = 16},
+    {"tracks_per_centre", TT_MF_I32, TT_MF_AT(content_model, p.tracks_per_centre), .lo = 1,
+     .hi = INT32_MAX},
+    {"seed", TT_MF_U64, TT_MF_AT(content_model, p.seed)},
+    {"d", TT_MF_I32, TT_MF_AT(content_model, d), .lo = 1, .hi = INT32_MAX},
+    {"d_audio", TT_MF_I32, TT_MF_AT(content_model, d_audio), .lo = 0, .hi = INT32_MAX},
+    {"d_genre", TT_MF_I32, TT_MF_AT(content_model, d_genre), .lo = 0, .hi = INT32_MAX},
+    {"d_embed", TT_MF_I32, TT_MF_AT(content_model, d_embed), .lo = 0, .hi = INT32_MAX},
+    {"n_genres", TT_MF_I32, TT_MF_AT(content_model, n_genres), .lo = 0, .hi = INT32_MAX},
+    TT_MODEL_MFIELDS(content_model, base),
 };
+#define N_CONTENT_FIELDS ((int)(sizeof(content_fields) / sizeof(content_fields[0])))
 
 static int content_save(const tt_model *mm, const char *path, tt_err *err)
 {
     const content_model *m = cm(mm);
-    struct content_meta meta;
     tt_mfile_writer *w;
     int64_t nc = m->centre_ptr[mm->n_users];
-    int rc;
+    int rc = tt_mfile_create(path, "content", mm->catalog, &w, err);
 
-    memset(&meta, 0, sizeof(meta)); /* no stack garbage in padding */
-    meta.w_audio = m->p.w_audio;
-    meta.w_key = m->p.w_key;
-    meta.w_genre = m->p.w_genre;
-    meta.w_embedding = m->p.w_embedding;
-    meta.genre_dims = m->p.genre_dims;
-    meta.max_centres = m->p.max_centres;
-    meta.tracks_per_centre = m->p.tracks_per_centre;
-    meta.seed = m->p.seed;
-    meta.d = m->d;
-    meta.d_audio = m->d_audio;
-    meta.d_genre = m->d_genre;
-    meta.d_embed = m->d_embed;
-    meta.n_genres = m->n_genres;
-    meta.n_users = mm->n_users;
-    meta.n_tracks = mm->n_tracks;
-    meta.train_seconds = mm->train_seconds;
-    meta.trained_at = mm->trained_at;
-    rc = tt_mfile_create(path, "content", mm->catalog, &w, err);
     if (rc < 0)
         return rc;
-    rc = tt_mfile_add(w, "meta", TT_DT_U8, 1, sizeof(meta), &meta, err);
+    rc = tt_mfile_put_meta(w, content_fields, N_CONTENT_FIELDS, m, err);
     if (rc == 0)
         rc = tt_mfile_add(w, "audio_mean", TT_DT_F32, 1, TT_N_FEATURES, m->mean, err);
     if (rc == 0)
@@ -1006,71 +997,63 @@ bad:
                       tt_mfile_path(f));
 }
 
+/* The metadata of @f into a new model, the part sizes checked against the whole. */
+static int load_meta(tt_mfile *f, content_model **out, tt_err *err)
+{
+    content_model *m = model_new();
+    int rc;
+
+    m->p = tt_content_params_default();
+    rc = tt_mfile_get_meta(f, content_fields, N_CONTENT_FIELDS, m, err);
+    if (rc == 0 && (int64_t)m->d != (int64_t)m->d_audio + m->d_genre + m->d_embed)
+        rc = tt_err_set(err, TT_ECORRUPT, "model file %s refused: bad content sizes",
+                        tt_mfile_path(f));
+    if (rc < 0) {
+        free(m);
+        return rc;
+    }
+    *out = m;
+    return 0;
+}
+
 int tt__content_load(tt_mfile *f, tt_model **out, tt_err *err)
 {
-    struct content_meta meta;
     const void *p;
-    int64_t rows = 1, cols = sizeof(meta), nc = -1, one = 1;
+    int64_t rows, cols, nc = -1, one = 1;
     content_model *m;
-    int rc = tt_mfile_get(f, "meta", TT_DT_U8, &rows, &cols, &p, err);
+    int rc = load_meta(f, &m, err);
 
     if (rc < 0)
         return rc;
-    memcpy(&meta, p, sizeof(meta));
-    if (meta.d < 1 || meta.d_audio < 0 || meta.d_genre < 0 || meta.d_embed < 0 ||
-        meta.d != meta.d_audio + meta.d_genre + meta.d_embed || meta.n_users < 0 ||
-        meta.n_tracks < 0 || meta.n_genres < 0 || meta.max_centres < 1 ||
-        meta.max_centres > 16 || meta.tracks_per_centre < 1)
-        return tt_err_set(err, TT_ECORRUPT, "model file %s refused: bad content sizes",
-                          tt_mfile_path(f));
-    m = model_new();
-    m->p = tt_content_params_default();
-    m->p.w_audio = meta.w_audio;
-    m->p.w_key = meta.w_key;
-    m->p.w_genre = meta.w_genre;
-    m->p.w_embedding = meta.w_embedding;
-    m->p.genre_dims = meta.genre_dims;
-    m->p.max_centres = meta.max_centres;
-    m->p.tracks_per_centre = meta.tracks_per_centre;
-    m->p.seed = meta.seed;
-    m->d = meta.d;
-    m->d_audio = meta.d_audio;
-    m->d_genre = meta.d_genre;
-    m->d_embed = meta.d_embed;
-    m->n_genres = meta.n_genres;
-    m->base.n_users = meta.n_users;
-    m->base.n_tracks = meta.n_tracks;
-    m->base.train_seconds = meta.train_seconds;
-    m->base.trained_at = meta.trained_at;
     m->base.catalog = tt_mfile_catalog(f);
     m->file = f;
     rc = get_f32(f, "audio_mean", 1, TT_N_FEATURES, &m->mean, err);
     if (rc == 0)
         rc = get_f32(f, "audio_sd", 1, TT_N_FEATURES, &m->sd, err);
-    rows = meta.n_genres, cols = 1;
+    rows = m->n_genres, cols = 1;
     if (rc == 0)
         rc = tt_mfile_get(f, "genre_dim", TT_DT_I32, &rows, &cols, &p, err);
     m->genre_dim = p;
-    if (rc == 0 && meta.d_embed)
-        rc = get_f32(f, "embedding_mean", 1, meta.d_embed, &m->emb_mean, err);
-    if (rc == 0 && meta.d_embed)
-        rc = get_f32(f, "embedding_sd", 1, meta.d_embed, &m->emb_sd, err);
+    if (rc == 0 && m->d_embed)
+        rc = get_f32(f, "embedding_mean", 1, m->d_embed, &m->emb_mean, err);
+    if (rc == 0 && m->d_embed)
+        rc = get_f32(f, "embedding_sd", 1, m->d_embed, &m->emb_sd, err);
     if (rc == 0)
-        rc = get_f32(f, "vectors", meta.n_tracks, meta.d, &m->vec, err);
-    rows = meta.n_tracks;
+        rc = get_f32(f, "vectors", m->base.n_tracks, m->d, &m->vec, err);
+    rows = m->base.n_tracks;
     if (rc == 0)
         rc = tt_mfile_get(f, "has_vector", TT_DT_U8, &rows, &one, &p, err);
     m->has = p;
-    rows = (int64_t)meta.n_users + 1, cols = 1;
+    rows = (int64_t)m->base.n_users + 1, cols = 1;
     if (rc == 0)
         rc = tt_mfile_get(f, "centre_ptr", TT_DT_I64, &rows, &cols, &p, err);
     m->centre_ptr = p;
     if (rc == 0) {
-        cols = meta.d;
+        cols = m->d;
         rc = tt_mfile_get(f, "centres", TT_DT_F32, &nc, &cols, &p, err);
         m->centres = p;
     }
-    if (rc == 0 && m->centre_ptr[meta.n_users] != nc)
+    if (rc == 0 && m->centre_ptr[m->base.n_users] != nc)
         rc = tt_err_set(err, TT_ECORRUPT, "model file %s refused: centre count mismatch",
                         tt_mfile_path(f));
     if (rc == 0)
@@ -1082,7 +1065,7 @@ int tt__content_load(tt_mfile *f, tt_model **out, tt_err *err)
         tt_model_free(&m->base);
         return rc;
     }
-    m->vectors_sum = tt_ann_vectors_checksum(m->vec, meta.n_tracks, meta.d);
+    m->vectors_sum = tt_ann_vectors_checksum(m->vec, m->base.n_tracks, m->d);
     *out = &m->base;
     return 0;
 }

@@ -5,13 +5,14 @@
 #include "tt/popularity.h"
 #include "tt/core.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 typedef struct pop_model {
     tt_model base;
-    int32_t mode;
+    enum tt_pop_mode mode;
     double half_life_days;
     int32_t n_genres;
     const float *score;     /* n_tracks */
@@ -29,18 +30,22 @@ typedef struct pop_model {
 
 static const struct tt_model_ops pop_ops;
 
-static const char *mode_name(int mode)
+/* Each mode's model name, in the order of enum tt_pop_mode; model files store it too. */
+#define N_MODES 3
+static const char *const mode_names[N_MODES] = {"popularity", "trending", "genre"};
+
+static void pop_set_mode(pop_model *m, enum tt_pop_mode mode)
 {
-    return mode == TT_POP_TRENDING ? "trending" : mode == TT_POP_GENRE ? "genre" : "popularity";
+    snprintf(m->base.name, sizeof(m->base.name), "%s", mode_names[mode]);
+    m->mode = mode;
 }
 
-static pop_model *pop_new(int mode)
+static pop_model *pop_new(enum tt_pop_mode mode)
 {
     pop_model *m = tt_calloc(1, sizeof(*m));
 
     m->base.ops = &pop_ops;
-    snprintf(m->base.name, sizeof(m->base.name), "%s", mode_name(mode));
-    m->mode = mode;
+    pop_set_mode(m, mode);
     return m;
 }
 
@@ -363,13 +368,15 @@ static int pop_recommend(const tt_model *mm, const tt_query *q, int k, tt_scored
     return 0;
 }
 
-struct pop_meta {
-    int32_t mode, n_genres, n_users, n_tracks;
-    double half_life_days, train_seconds;
-    int64_t trained_at;
+/* What a model file records besides its arrays (the half-life is 0 outside trending). */
+static const tt_mfield pop_fields[] = {
+    {"mode", TT_MF_ENUM, TT_MF_AT(pop_model, mode), .names = mode_names, .n_names = N_MODES},
+    {"n_genres", TT_MF_I32, TT_MF_AT(pop_model, n_genres), .lo = 0, .hi = INT32_MAX},
+    {"half_life_days", TT_MF_F64, TT_MF_AT(pop_model, half_life_days), .lo = 0,
+     .hi = DBL_MAX},
+    TT_MODEL_MFIELDS(pop_model, base),
 };
-/* Written byte for byte into model files: no padding may carry stack garbage. */
-_Static_assert(sizeof(struct pop_meta) == 40, "pop_meta has no padding");
+#define N_POP_FIELDS ((int)(sizeof(pop_fields) / sizeof(pop_fields[0])))
 
 static int save_affinities(const pop_model *m, tt_mfile_writer *w, tt_err *err)
 {
@@ -386,14 +393,12 @@ static int save_affinities(const pop_model *m, tt_mfile_writer *w, tt_err *err)
 static int pop_save(const tt_model *mm, const char *path, tt_err *err)
 {
     const pop_model *m = (const pop_model *)mm;
-    const struct pop_meta meta = {m->mode, m->n_genres, mm->n_users, mm->n_tracks,
-                                  m->half_life_days, mm->train_seconds, mm->trained_at};
     tt_mfile_writer *w;
     int rc = tt_mfile_create(path, "popularity", mm->catalog, &w, err);
 
     if (rc < 0)
         return rc;
-    rc = tt_mfile_add(w, "meta", TT_DT_U8, 1, sizeof(meta), &meta, err);
+    rc = tt_mfile_put_meta(w, pop_fields, N_POP_FIELDS, m, err);
     if (rc == 0)
         rc = tt_mfile_add(w, "score", TT_DT_F32, mm->n_tracks, 1, m->score, err);
     if (rc == 0)
@@ -438,7 +443,7 @@ static int load_offsets(tt_mfile *f, const char *pname, const char *gname, const
                         int32_t rows_n, int32_t n_genres, const int64_t **ptr, const int32_t **gen,
                         const float **wt, tt_err *err)
 {
-    int64_t rows = rows_n + 1, cols = 1;
+    int64_t rows = (int64_t)rows_n + 1, cols = 1;
     const void *p;
     int rc = tt_mfile_get(f, pname, TT_DT_I64, &rows, &cols, &p, err);
 
@@ -465,32 +470,24 @@ static int load_offsets(tt_mfile *f, const char *pname, const char *gname, const
 
 int tt__popularity_load(tt_mfile *f, tt_model **out, tt_err *err)
 {
-    struct pop_meta meta;
     const void *p;
-    int64_t rows = 1, cols = sizeof(meta);
-    pop_model *m;
-    int rc = tt_mfile_get(f, "meta", TT_DT_U8, &rows, &cols, &p, err);
+    int64_t rows, cols;
+    pop_model *m = pop_new(TT_POP_ALL_TIME);
+    int rc = tt_mfile_get_meta(f, pop_fields, N_POP_FIELDS, m, err);
 
-    if (rc < 0)
+    if (rc < 0) {
+        free(m);
         return rc;
-    memcpy(&meta, p, sizeof(meta));
-    if (meta.n_tracks < 0 || meta.n_genres < 0 || meta.n_users < 0)
-        return tt_err_set(err, TT_ECORRUPT, "model file %s refused: bad sizes", tt_mfile_path(f));
-    m = pop_new(meta.mode);
-    m->n_genres = meta.n_genres;
-    m->half_life_days = meta.half_life_days;
-    m->base.n_users = meta.n_users;
-    m->base.n_tracks = meta.n_tracks;
-    m->base.train_seconds = meta.train_seconds;
-    m->base.trained_at = meta.trained_at;
+    }
+    pop_set_mode(m, m->mode);
     m->base.catalog = tt_mfile_catalog(f);
-    rows = meta.n_tracks, cols = 1;
+    rows = m->base.n_tracks, cols = 1;
     rc = tt_mfile_get(f, "score", TT_DT_F32, &rows, &cols, &p, err);
     m->score = p;
     if (rc == 0)
         rc = tt_mfile_get(f, "order", TT_DT_I32, &rows, &cols, &p, err);
     m->order = p;
-    rows = meta.n_genres + 1;
+    rows = (int64_t)m->n_genres + 1;
     if (rc == 0)
         rc = tt_mfile_get(f, "genre_ptr", TT_DT_I64, &rows, &cols, &p, err);
     m->g_ptr = p;
@@ -498,15 +495,16 @@ int tt__popularity_load(tt_mfile *f, tt_model **out, tt_err *err)
     if (rc == 0)
         rc = tt_mfile_get(f, "genre_order", TT_DT_I32, &rows, &cols, &p, err);
     m->g_order = p;
-    if (rc == 0 && rows != m->g_ptr[meta.n_genres])
+    if (rc == 0 && rows != m->g_ptr[m->n_genres])
         rc = tt_err_set(err, TT_ECORRUPT, "model file %s refused: genre ranking size",
                         tt_mfile_path(f));
     if (rc == 0)
-        rc = load_offsets(f, "track_genre_ptr", "track_genre", NULL, meta.n_tracks, meta.n_genres,
-                          &m->tg_ptr, &m->tg, NULL, err);
-    if (rc == 0 && meta.mode == TT_POP_GENRE)
-        rc = load_offsets(f, "user_genre_ptr", "user_genre", "user_genre_weight", meta.n_users,
-                          meta.n_genres, &m->ua_ptr, &m->ua_genre, &m->ua_weight, err);
+        rc = load_offsets(f, "track_genre_ptr", "track_genre", NULL, m->base.n_tracks,
+                          m->n_genres, &m->tg_ptr, &m->tg, NULL, err);
+    if (rc == 0 && m->mode == TT_POP_GENRE)
+        rc = load_offsets(f, "user_genre_ptr", "user_genre", "user_genre_weight",
+                          m->base.n_users, m->n_genres, &m->ua_ptr, &m->ua_genre, &m->ua_weight,
+                          err);
     if (rc == 0)
         rc = check_ranks(m, f, err);
     if (rc < 0) {

@@ -367,6 +367,61 @@ Test(als, similar_tracks_come_from_the_same_group)
     tt_model_free(m);
 }
 
+/* Expects the model file at @path to be refused, the message naming it and field @field. */
+static void expect_refused(const char *path, const char *field)
+{
+    tt_model *l = NULL;
+    tt_err err = {0};
+    char quoted[64];
+
+    snprintf(quoted, sizeof(quoted), "'%s'", field);
+    cr_assert_eq(tt_model_load(path, 0, &l, &err), TT_ECORRUPT, "%s: %s", field, err.message);
+    cr_assert_null(l);
+    cr_assert_not_null(strstr(err.message, path), "message: %s", err.message);
+    cr_assert_not_null(strstr(err.message, quoted), "message: %s", err.message);
+}
+
+Test(als, files_with_bad_metadata_are_refused_naming_the_field)
+{
+    const struct {
+        const char *field;
+        uint64_t v;
+    } bad_int[] = {
+        {"k", 0}, {"k", 2000}, {"n_users", (uint64_t)-1}, {"n_tracks", UINT64_C(1) << 40},
+        {"iterations", 0},
+    };
+    const struct {
+        const char *field;
+        double v;
+    } bad_float[] = {
+        {"alpha", NAN}, {"alpha", -1.0}, {"bm25_b", 1.5}, {"scale", INFINITY}, {"log_eps", 0.0},
+    };
+    tt_als_params p = fx_als_params();
+    tt_model *m = train(&p);
+    char dir[64], path[256], name[8];
+
+    fx_tmpdir(dir);
+    fx_path(path, sizeof(path), dir, "als.ttm");
+    for (size_t i = 0; i < sizeof(bad_int) / sizeof(bad_int[0]); i++) {
+        cr_assert_eq(tt_model_save(m, path, NULL), 0);
+        fx_meta_set(path, bad_int[i].field, bad_int[i].v);
+        expect_refused(path, bad_int[i].field);
+    }
+    for (size_t i = 0; i < sizeof(bad_float) / sizeof(bad_float[0]); i++) {
+        cr_assert_eq(tt_model_save(m, path, NULL), 0);
+        fx_meta_set_f64(path, bad_float[i].field, bad_float[i].v);
+        expect_refused(path, bad_float[i].field);
+    }
+    /* The scaling is stored by name: an unknown one is refused, not cast. */
+    snprintf(name, sizeof(name), "%s", tt_als_scaling_names[p.scaling]);
+    name[0] = '#';
+    cr_assert_eq(tt_model_save(m, path, NULL), 0);
+    fx_meta_set_str(path, "scaling", name);
+    expect_refused(path, "scaling");
+    fx_rmtree(dir);
+    tt_model_free(m);
+}
+
 Test(als, save_and_load_give_identical_recommendations)
 {
     tt_als_params p = fx_als_params();
@@ -436,6 +491,7 @@ static const struct {
     {"no iterations", "iterations", 16, 0, 3, 2.0f, 0.1f, 1.0f},
     {"negative cg steps", "cg_steps", 16, 12, -1, 2.0f, 0.1f, 1.0f},
     {"log_eps 0", "log_eps", 16, 12, 3, 2.0f, 0.1f, 0.0f},
+    {"log_eps infinite", "log_eps", 16, 12, 3, 2.0f, 0.1f, INFINITY},
 };
 
 #define N_BAD ((int)(sizeof(bad_params) / sizeof(bad_params[0])))
@@ -465,6 +521,32 @@ Test(als, invalid_parameters_are_refused)
         cr_assert_null(m, "%s: no model on failure", bad_params[i].what);
         cr_assert_eq(err.code, TT_EINVAL);
         cr_assert_neq(err.message[0], '\0');
+    }
+}
+
+/* Model files record BM25's k1 and b and the scaling by name, so all are checked always. */
+Test(als, bm25_settings_and_the_scaling_are_checked_whatever_the_scaling)
+{
+    const float k1[] = {0.0f, -1.0f, INFINITY, 100.0f}, b[] = {0.8f, 0.8f, 0.8f, 1.5f};
+
+    for (size_t i = 0; i < sizeof(k1) / sizeof(k1[0]); i++) {
+        tt_als_params p = fx_als_params();
+        tt_err err = {0};
+        tt_model *m = NULL;
+        p.scaling = TT_ALS_LINEAR;
+        p.bm25_k1 = k1[i];
+        p.bm25_b = b[i];
+        cr_assert_eq(tt_als_train(&ts, &p, &m, &err), TT_EINVAL, "k1 %g b %g", k1[i], b[i]);
+        cr_assert_null(m);
+        cr_assert_str_eq(err.field, "bm25_k1");
+    }
+    {
+        tt_als_params p = fx_als_params();
+        tt_err err = {0};
+        tt_model *m = NULL;
+        p.scaling = (enum tt_als_scaling)TT_ALS_N_SCALINGS;
+        cr_assert_eq(tt_als_train(&ts, &p, &m, &err), TT_EINVAL);
+        cr_assert_str_eq(err.field, "scaling");
     }
 }
 

@@ -942,3 +942,50 @@ Test(ann_types, type_names_round_trip)
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         cr_assert_eq(tt_ann_type_parse(bad[i]), -1, "'%s' parsed", bad[i]);
 }
+
+/*
+ * The metadata of an index file is checked: sizes in range, the type stored by name, never
+ * "auto", and the same type as the index FAISS reads back.
+ */
+Test(ann, index_files_with_bad_metadata_are_refused)
+{
+    tt_ann *ix = build_kind(2);
+    tt_ann_meta m = meta_of(x, N);
+    const struct {
+        const char *field, *name;
+        uint64_t v;
+        const char *needle;
+    } bad[] = {
+        {"type", "hnsx", 0, "'type'"},
+        {"type", "auto", 0, "'type'"},
+        {"type", "flat", 0, "header says flat"},
+        {"n", NULL, 0, "'n'"},
+        {"d", NULL, (uint64_t)-3, "'d'"},
+        {"n", NULL, N + 1, "header says"},
+    };
+
+    cr_assert_eq(tt_ann_type_of(ix), TT_ANN_HNSW);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        save(ix, &m);
+        if (bad[i].name)
+            fx_meta_set_str(path, bad[i].field, bad[i].name);
+        else
+            fx_meta_set(path, bad[i].field, bad[i].v);
+        expect_load_refused(NULL, TT_ECORRUPT, bad[i].needle, bad[i].needle);
+    }
+    save(ix, &m);
+    fx_meta_set_f64(path, "build_seconds", NAN);
+    expect_load_refused(NULL, TT_ECORRUPT, "'build_seconds'", "build time NaN");
+    tt_ann_free(ix);
+}
+
+Test(ann, type_names_come_from_one_table)
+{
+    for (int t = 0; t < TT_ANN_N_TYPES; t++) {
+        cr_assert_str_eq(tt_ann_type_name((enum tt_ann_type)t), tt_ann_type_names[t]);
+        cr_assert_eq(tt_ann_type_parse(tt_ann_type_names[t]), t);
+    }
+    cr_assert_str_eq(tt_ann_type_name((enum tt_ann_type)99), "auto");
+    cr_assert_eq(tt_ann_type_parse("HNSW"), -1);
+    cr_assert_eq(tt_ann_type_parse(NULL), -1);
+}

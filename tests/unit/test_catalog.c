@@ -100,6 +100,7 @@ static void expect_same(const tt_catalog *c, const tt_dataset *ds, const tt_trai
     cr_assert_eq(tt_catalog_n_tracks(c), nt);
     cr_assert_eq(tt_catalog_n_users(c), nu);
     cr_assert_eq(tt_catalog_n_genres(c), tt_dataset_n_genres(ds));
+    cr_assert_eq(tt_catalog_watermark(c), ds->max_event_id);
     for (int32_t t = 0; t < nt; t++) {
         const char *id = tt_ids_name(ds->tracks, t);
         int64_t g0 = ds->track_genre_ptr[t], g1 = ds->track_genre_ptr[t + 1];
@@ -257,6 +258,36 @@ Test(catalog, damaged_or_foreign_files_are_refused, .init = setup_dir, .fini = t
 
     fx_path(path, sizeof(path), dir, "missing.ttm");
     cr_assert_eq(tt_catalog_load(path, &c, NULL), TT_ENOTFOUND);
+    tt_train_set_release(&ts);
+    tt_dataset_free(ds);
+}
+
+Test(catalog, bad_metadata_is_refused_naming_the_field, .init = setup_dir,
+     .fini = teardown_dir)
+{
+    const struct {
+        const char *field;
+        uint64_t v;
+    } bad[] = {
+        {"n_tracks", (uint64_t)-1}, {"n_users", UINT64_C(1) << 31}, {"n_artists", (uint64_t)-7},
+        {"watermark", (uint64_t)-1},
+    };
+    tt_dataset *ds = small_dataset();
+    tt_train_set ts;
+
+    fx_train_set(ds, &ts);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        tt_catalog *c = NULL;
+        tt_err err = {0};
+        char quoted[64];
+        save_ok(ds, &ts, path);
+        fx_meta_set(path, bad[i].field, bad[i].v);
+        snprintf(quoted, sizeof(quoted), "'%s'", bad[i].field);
+        cr_assert_eq(tt_catalog_load(path, &c, &err), TT_ECORRUPT, "%s accepted", quoted);
+        cr_assert_null(c);
+        cr_assert_not_null(strstr(err.message, path), "message: %s", err.message);
+        cr_assert_not_null(strstr(err.message, quoted), "message: %s", err.message);
+    }
     tt_train_set_release(&ts);
     tt_dataset_free(ds);
 }

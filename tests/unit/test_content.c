@@ -1051,7 +1051,7 @@ static const struct {
     enum tt_dtype dt;
     size_t size;
 } sections[] = {
-    {"meta", TT_DT_U8, 1},        {"audio_mean", TT_DT_F32, 4}, {"audio_sd", TT_DT_F32, 4},
+    {"meta", TT_DT_META, 1},      {"audio_mean", TT_DT_F32, 4}, {"audio_sd", TT_DT_F32, 4},
     {"genre_dim", TT_DT_I32, 4},  {"vectors", TT_DT_F32, 4},    {"has_vector", TT_DT_U8, 1},
     {"centre_ptr", TT_DT_I64, 8}, {"centres", TT_DT_F32, 4},    {"centre_weight", TT_DT_F32, 4},
 };
@@ -1133,6 +1133,47 @@ Test(files, inconsistent_sections_are_refused)
         cr_assert_null(m);
         cr_assert_not_null(strstr(err.message, path), "message: %s", err.message);
     }
+}
+
+/* Expects the model file at @path to be refused, the message naming it and @needle. */
+static void expect_load_refused_with(const char *needle)
+{
+    tt_model *m = NULL;
+    tt_err err = {0};
+
+    cr_assert_eq(tt_model_load(path, 0, &m, &err), TT_ECORRUPT, "%s: %s", needle, err.message);
+    cr_assert_null(m);
+    cr_assert_not_null(strstr(err.message, path), "message: %s", err.message);
+    cr_assert_not_null(strstr(err.message, needle), "message: %s", err.message);
+}
+
+Test(files, bad_metadata_is_refused_naming_the_field)
+{
+    const struct {
+        const char *field;
+        uint64_t v;
+    } bad_int[] = {
+        {"max_centres", 0},  {"max_centres", 17}, {"genre_dims", 5000},
+        {"tracks_per_centre", 0}, {"d", 0}, {"n_tracks", (uint64_t)-1},
+    };
+    char quoted[64];
+
+    for (size_t i = 0; i < sizeof(bad_int) / sizeof(bad_int[0]); i++) {
+        save_ok(fm, path);
+        fx_meta_set(path, bad_int[i].field, bad_int[i].v);
+        snprintf(quoted, sizeof(quoted), "'%s'", bad_int[i].field);
+        expect_load_refused_with(quoted);
+    }
+    save_ok(fm, path);
+    fx_meta_set_f64(path, "w_audio", -1.0);
+    expect_load_refused_with("'w_audio'");
+    save_ok(fm, path);
+    fx_meta_set_f64(path, "w_genre", NAN);
+    expect_load_refused_with("'w_genre'");
+    /* Each size in range, but the parts no longer add up to the whole. */
+    save_ok(fm, path);
+    fx_meta_set(path, "d_audio", 1);
+    expect_load_refused_with("bad content sizes");
 }
 
 /* ---- an attached index -------------------------------------------------------------------- */

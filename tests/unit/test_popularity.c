@@ -557,3 +557,50 @@ Test(popularity, genre_round_trips_through_a_file)
 {
     round_trip(TT_POP_GENRE, "genre");
 }
+
+/* Expects the model file at @path to be refused, the message naming it and field @field. */
+static void expect_refused(const char *path, const char *field)
+{
+    tt_model *l = NULL;
+    tt_err err = {0};
+    char quoted[64];
+
+    snprintf(quoted, sizeof(quoted), "'%s'", field);
+    cr_assert_eq(tt_model_load(path, 0, &l, &err), TT_ECORRUPT, "%s: %s", field, err.message);
+    cr_assert_null(l);
+    cr_assert_not_null(strstr(err.message, path), "message: %s", err.message);
+    cr_assert_not_null(strstr(err.message, quoted), "message: %s", err.message);
+}
+
+Test(popularity, files_with_bad_metadata_are_refused_naming_the_field)
+{
+    tt_dataset *ds = mix_dataset();
+    tt_train_set ts;
+    tt_model *m;
+    char dir[64], path[256];
+
+    fx_train_set(ds, &ts);
+    m = train(&ts, TT_POP_GENRE, 0.0);
+    fx_tmpdir(dir);
+    fx_path(path, sizeof(path), dir, "pop.ttm");
+    /* The mode is stored by name: an unknown one is refused, not cast. */
+    cr_assert_eq(tt_model_save(m, path, NULL), 0);
+    fx_meta_set_str(path, "mode", "genrx");
+    expect_refused(path, "mode");
+    cr_assert_eq(tt_model_save(m, path, NULL), 0);
+    fx_meta_set(path, "n_genres", (uint64_t)-1);
+    expect_refused(path, "n_genres");
+    cr_assert_eq(tt_model_save(m, path, NULL), 0);
+    fx_meta_set(path, "n_users", UINT64_C(1) << 31);
+    expect_refused(path, "n_users");
+    cr_assert_eq(tt_model_save(m, path, NULL), 0);
+    fx_meta_set_f64(path, "half_life_days", NAN);
+    expect_refused(path, "half_life_days");
+    cr_assert_eq(tt_model_save(m, path, NULL), 0);
+    fx_meta_set_f64(path, "train_seconds", -1.0);
+    expect_refused(path, "train_seconds");
+    fx_rmtree(dir);
+    tt_model_free(m);
+    tt_train_set_release(&ts);
+    tt_dataset_free(ds);
+}

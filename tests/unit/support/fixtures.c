@@ -403,3 +403,91 @@ void fx_truncate(const char *path, int64_t size)
 {
     cr_assert_eq(truncate(path, size), 0, "cannot truncate %s", path);
 }
+
+/* ---- model file metadata, edited in place (the layout of include/tt/modelfile.h) ---- */
+
+static uint8_t *read_whole(const char *path, size_t *n)
+{
+    FILE *fp = fopen(path, "rb");
+    uint8_t *buf;
+
+    cr_assert_not_null(fp, "cannot open %s", path);
+    fseek(fp, 0, SEEK_END);
+    *n = (size_t)ftell(fp);
+    rewind(fp);
+    buf = malloc(*n + 1);
+    cr_assert_eq(fread(buf, 1, *n, fp), *n, "cannot read %s", path);
+    fclose(fp);
+    return buf;
+}
+
+static void put_le(uint8_t *p, uint64_t v, int width)
+{
+    for (int i = 0; i < width; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* The first byte after field @name's type byte @type (searching the sections), or 0. */
+static size_t find_field(const uint8_t *b, size_t n, const char *name, uint8_t type)
+{
+    uint8_t pat[4 + 64 + 1];
+    size_t len = strlen(name);
+
+    put_le(pat, len, 4);
+    memcpy(pat + 4, name, len);
+    pat[4 + len] = type;
+    for (size_t at = 128; at + 4 + len + 1 <= n; at++)
+        if (memcmp(b + at, pat, 4 + len + 1) == 0)
+            return at + 4 + len + 1;
+    return 0;
+}
+
+/* Payload CRC (bytes 72..75) and header CRC (76..79) recomputed, then the file rewritten. */
+static void write_with_checksums(const char *path, uint8_t *b, size_t n)
+{
+    FILE *fp;
+
+    put_le(b + 72, tt_crc32(0, b + 128, n - 128), 4);
+    memset(b + 76, 0, 4);
+    put_le(b + 76, tt_crc32(0, b, 128), 4);
+    fp = fopen(path, "wb");
+    cr_assert_not_null(fp, "cannot write %s", path);
+    cr_assert_eq(fwrite(b, 1, n, fp), n);
+    fclose(fp);
+}
+
+void fx_meta_set(const char *path, const char *name, uint64_t bits)
+{
+    size_t n, at = 0;
+    uint8_t *b = read_whole(path, &n);
+
+    /* Types 1..6 carry 8 value bytes: find whichever the field has. */
+    for (uint8_t t = 1; t <= 6 && at == 0; t++)
+        at = find_field(b, n, name, t);
+    cr_assert_neq(at, 0, "%s has no numeric metadata field '%s'", path, name);
+    put_le(b + at, bits, 8);
+    write_with_checksums(path, b, n);
+    free(b);
+}
+
+void fx_meta_set_f64(const char *path, const char *name, double v)
+{
+    uint64_t bits;
+
+    memcpy(&bits, &v, sizeof(bits));
+    fx_meta_set(path, name, bits);
+}
+
+void fx_meta_set_str(const char *path, const char *name, const char *value)
+{
+    size_t n, len = strlen(value);
+    uint8_t *b = read_whole(path, &n);
+    size_t at = find_field(b, n, name, 64); /* TT_MF_ENUM */
+
+    cr_assert_neq(at, 0, "%s has no enum metadata field '%s'", path, name);
+    cr_assert_eq(b[at] | b[at + 1] << 8 | b[at + 2] << 16 | (size_t)b[at + 3] << 24, len,
+                 "'%s' replaces a string of another length", value);
+    memcpy(b + at + 4, value, len);
+    write_with_checksums(path, b, n);
+    free(b);
+}

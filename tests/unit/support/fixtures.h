@@ -119,5 +119,14 @@ void fx_flip_byte(const char *path, int64_t offset, uint8_t mask);
 void fx_truncate(const char *path, int64_t size);
 /* Overwrites @n bytes at @offset. */
 void fx_overwrite(const char *path, int64_t offset, const void *p, size_t n);
+/*
+ * Changes field @name of the metadata section of the model file at @path in place and makes
+ * both checksums right again, so only the loader's own checks can refuse the file: its 8
+ * value bytes become @bits (numbers: the integer, or the bits of a double), or its string
+ * (an enum's name) becomes @value, which must have the same length.
+ */
+void fx_meta_set(const char *path, const char *name, uint64_t bits);
+void fx_meta_set_f64(const char *path, const char *name, double v);
+void fx_meta_set_str(const char *path, const char *name, const char *value);
 
 #endif
