@@ -266,14 +266,135 @@ Test(import, interactions_land_with_every_field)
     cr_expect_eq(get_event("u3", "t1", TT_ACT_IMPRESSION).occurred_at, T_2024_01_02_030405);
 }
 
-Test(import, reimport_updates_without_duplicating)
+/*
+ * Without event_ids nothing tells a repeated event from a new one: two plays of a track in the
+ * same second are two plays. Importing such a file twice stores every row twice.
+ */
+Test(import, reimport_without_event_ids_stores_every_row_again)
 {
     tt_import_stats st;
 
     cr_assert_eq(import_csv(TT_IMPORT_INTERACTIONS, FIX "interactions.csv", NULL, &st, NULL), 0);
     cr_assert_eq(import_csv(TT_IMPORT_INTERACTIONS, FIX "interactions.csv", NULL, &st, NULL), 0);
     cr_expect_eq(st.interactions, 7);
-    cr_expect_eq(count("interactions"), 7);
+    cr_expect_eq(count("interactions"), 14);
+}
+
+/* Interaction rows copied out of a scan, with their ids and event ids. */
+struct stored {
+    int n;
+    struct {
+        int64_t id;
+        char user[64], track[64], event_id[TT_EVENT_ID_MAX + 1], context[64];
+        enum tt_action action;
+        float weight;
+        int64_t ms_played;
+    } r[16];
+};
+
+static int stored_cb(void *ctx, const tt_interaction_rec *r)
+{
+    struct stored *o = ctx;
+
+    cr_assert_lt(o->n, 16);
+    o->r[o->n].id = r->id;
+    copy_str(o->r[o->n].user, sizeof(o->r[0].user), r->user_id);
+    copy_str(o->r[o->n].track, sizeof(o->r[0].track), r->track_id);
+    copy_str(o->r[o->n].event_id, sizeof(o->r[0].event_id), r->event_id);
+    copy_str(o->r[o->n].context, sizeof(o->r[0].context), r->context);
+    o->r[o->n].action = r->action;
+    o->r[o->n].weight = r->weight;
+    o->r[o->n].ms_played = r->ms_played;
+    o->n++;
+    return 0;
+}
+
+static void stored_read(struct stored *o)
+{
+    o->n = 0;
+    cr_assert_eq(tt_store_scan_interactions(store, stored_cb, o, NULL), 0);
+}
+
+/* Index of the row with @event_id ("(null)" for none), or -1. */
+static int stored_find(const struct stored *o, const char *event_id)
+{
+    for (int i = 0; i < o->n; i++)
+        if (strcmp(o->r[i].event_id, event_id) == 0)
+            return i;
+    return -1;
+}
+
+/*
+ * With event_ids a re-import updates: each event stays one row, at its first id. A row of
+ * such a file without an event_id is still a new event each time.
+ */
+Test(import, reimport_with_event_ids_counts_each_event_once)
+{
+    static struct stored first, again;
+    tt_import_stats st;
+    tt_err err = {0};
+    int i, plays = 0;
+
+    cr_assert_eq(import_csv(TT_IMPORT_INTERACTIONS, FIX "interactions_ids.csv", NULL, &st, &err), 0,
+                 "%s", err.message);
+    cr_expect_eq(st.rows, 7);
+    cr_expect_eq(count("interactions"), 6, "line 8 sends line 4's event again");
+    stored_read(&first);
+    i = stored_find(&first, "web:9f1c2a7e-0003");
+    cr_assert_geq(i, 0);
+    cr_expect_str_eq(first.r[i].context, "playlist \"late night\"", "the later line wins");
+    i = stored_find(&first, "android:4411,session=7");
+    cr_assert_geq(i, 0, "a quoted event_id keeps its comma");
+    cr_expect_eq(first.r[i].action, TT_ACT_SKIP);
+    cr_expect_eq(first.r[i].ms_played, 12000);
+    for (i = 0; i < first.n; i++)
+        plays += strcmp(first.r[i].user, "u1") == 0 && strcmp(first.r[i].track, "t1") == 0;
+    cr_expect_eq(plays, 2, "two plays in one second, each with its own event_id");
+    cr_assert_eq(import_csv(TT_IMPORT_INTERACTIONS, FIX "interactions_ids.csv", NULL, &st, &err), 0,
+                 "%s", err.message);
+    cr_expect_eq(count("interactions"), 7, "only the row without an event_id is stored again");
+    stored_read(&again);
+    cr_assert_eq(again.n, 7);
+    for (i = 0; i < first.n; i++) {
+        int k = stored_find(&again, first.r[i].event_id);
+        if (strcmp(first.r[i].event_id, "(null)") == 0)
+            continue;
+        cr_assert_geq(k, 0, "%s", first.r[i].event_id);
+        cr_expect_eq(again.r[k].id, first.r[i].id, "%s keeps its id", first.r[i].event_id);
+        cr_expect_eq(again.r[k].weight, first.r[i].weight);
+    }
+    cr_expect_str_eq(again.r[6].event_id, "(null)", "the new row comes last");
+    cr_expect_gt(again.r[6].id, again.r[5].id);
+}
+
+Test(import, event_id_longer_than_128_bytes_refused)
+{
+    struct reports rep = {0};
+    tt_import_stats st;
+    tt_err err = {0};
+    int64_t before;
+
+    cr_assert_eq(import_csv(TT_IMPORT_INTERACTIONS, FIX "interactions.csv", NULL, NULL, NULL), 0);
+    before = total_rows();
+    cr_assert_eq(
+        import_csv(TT_IMPORT_INTERACTIONS, FIX "interactions_long_event_id.csv", NULL, &st, &err),
+        TT_EPARSE);
+    cr_expect_str_eq(err.message,
+                     FIX "interactions_long_event_id.csv:3: event_id is longer than 128 bytes");
+    cr_expect_eq(total_rows(), before, "nothing was written");
+    cr_assert_eq(
+        import_csv(TT_IMPORT_INTERACTIONS, FIX "interactions_long_event_id.csv", &rep, &st, NULL),
+        0);
+    cr_expect_eq(st.skipped, 1);
+    cr_assert_eq(rep.n, 1);
+    expect_prefix(rep.msg[0], FIX "interactions_long_event_id.csv:3: event_id is longer");
+    cr_expect_eq(count("interactions"), before + 2, "128 bytes is the longest event_id");
+}
+
+Test(import, reimport_updates_catalog_without_duplicating)
+{
+    tt_import_stats st;
+
     cr_assert_eq(import_csv(TT_IMPORT_TRACKS, FIX "tracks.csv", NULL, &st, NULL), 0);
     cr_assert_eq(import_csv(TT_IMPORT_TRACKS, FIX "tracks.csv", NULL, &st, NULL), 0);
     cr_expect_eq(count("tracks"), 3);
@@ -495,6 +616,36 @@ Test(import, lastfm_hetrec_fixture)
     cr_expect_eq(count("artists"), 4);
 }
 
+/* Each (user, artist) of the dataset is one event: a re-import updates it in place. */
+Test(import, lastfm_reimport_keeps_one_row_per_listen)
+{
+    static struct stored first, again;
+    tt_err err = {0};
+
+    cr_assert_eq(tt_import_lastfm_hetrec(store, FIX "lastfm", NULL, NULL, &err), 0, "%s",
+                 err.message);
+    stored_read(&first);
+    cr_assert_eq(first.n, 5);
+    for (int i = 0; i < first.n; i++) {
+        char want[64];
+        long long user = -1, artist = -1;
+
+        cr_assert_eq(sscanf(first.r[i].user, "lastfm:user:%lld", &user), 1);
+        cr_assert_eq(sscanf(first.r[i].track, "lastfm:artist:%lld", &artist), 1);
+        snprintf(want, sizeof(want), "lastfm:%lld:%lld", user, artist);
+        cr_expect_str_eq(first.r[i].event_id, want);
+    }
+    cr_assert_eq(tt_import_lastfm_hetrec(store, FIX "lastfm", NULL, NULL, &err), 0, "%s",
+                 err.message);
+    stored_read(&again);
+    cr_assert_eq(again.n, 5);
+    for (int i = 0; i < 5; i++) {
+        cr_expect_eq(again.r[i].id, first.r[i].id);
+        cr_expect_str_eq(again.r[i].event_id, first.r[i].event_id);
+        cr_expect_eq(again.r[i].weight, first.r[i].weight);
+    }
+}
+
 Test(import, lastfm_hetrec_malformed)
 {
     tt_err err = {0};
@@ -675,8 +826,8 @@ Test(import, cli_exit_codes_and_messages)
     cr_expect(strstr(err, "\n" FIX "interactions_bad.csv:7: ") != NULL, "%s", err);
     expect_prefix(out, "imported 3 rows (3 interactions), skipped 3, ");
     cr_expect(strstr(out, " rows/s\n") != NULL, "%s", out);
-    /* Line 2 repeats an interaction already stored: it updates, the other two are new. */
-    cr_expect_eq(count("interactions"), before + 2);
+    /* Line 2 repeats an interaction already stored, without an event_id: a new row too. */
+    cr_expect_eq(count("interactions"), before + 3);
     free(out);
     free(err);
     cr_expect_eq(run_cli("songs " FIX "interactions.csv", &out, &err), 2);
