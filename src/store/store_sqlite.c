@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 enum stmt_id {
     ST_PUT_ARTIST,
@@ -732,14 +733,31 @@ static const struct tt_store_ops sqlite_ops = {
     .ping = sq_ping,
 };
 
+/*
+ * Switching a file to WAL needs a moment without writers, and SQLite answers SQLITE_BUSY at
+ * once, without its busy handler, while another connection writes (a new file, or one a
+ * program left in the default journal mode): wait for the writer as the busy timeout would.
+ */
+static int sq_wal(struct sq *s, tt_err *err)
+{
+    double give_up = tt_now() + DEFAULT_BUSY_MS / 1000.0;
+    int rc;
+
+    while ((rc = sq_exec(s, "PRAGMA journal_mode=WAL", NULL)) == TT_EDBBUSY &&
+           tt_now() < give_up)
+        usleep(5000);
+    return rc < 0 ? sq_exec(s, "PRAGMA journal_mode=WAL", err) : 0;
+}
+
 static int sq_configure(struct sq *s, tt_err *err)
 {
     int rc;
 
     sqlite3_busy_timeout(s->db, DEFAULT_BUSY_MS);
-    rc = sq_exec(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-                    " PRAGMA cache_size=-131072; PRAGMA temp_store=MEMORY;"
-                    " PRAGMA foreign_keys=OFF", err);
+    rc = sq_wal(s, err);
+    if (rc == 0)
+        rc = sq_exec(s, "PRAGMA synchronous=FULL; PRAGMA cache_size=-131072;"
+                        " PRAGMA temp_store=MEMORY; PRAGMA foreign_keys=OFF", err);
     if (rc < 0)
         return rc;
     rc = sq_migrate(s, err);
