@@ -176,6 +176,7 @@ def locked_database_answers_quickly(ctx):
     user = ctx.data.take_user()
     body = {"user_id": user, "track_id": ctx.data.popular_tracks[7], "action": "like"}
     lock = sqlite3.connect(ctx.srv.db_path, isolation_level=None, timeout=30)
+    worst = 0.0
     try:
         lock.execute("BEGIN EXCLUSIVE")
         for i in range(3):
@@ -183,6 +184,7 @@ def locked_database_answers_quickly(ctx):
             r = ctx.srv.post("/feedback", dict(body, event_id=f"{user}-locked-{i}"))
             took = time.monotonic() - t0
             check_busy(r, f"feedback {i} while another process holds the database")
+            worst = max(worst, took)
             check(took < 4 * BUDGET_S + 0.5,
                   f"feedback {i} took {took:.2f} s with a {BUDGET_S} s budget")
             rec = ctx.srv.recommend({"user_id": user, "limit": 10})
@@ -196,6 +198,7 @@ def locked_database_answers_quickly(ctx):
         locked = db.execute("select count(*) from interactions where event_id like ?",
                             (f"{user}-locked-%",)).fetchone()[0]
     eq(locked, 0, "events refused with 503 are not stored")
+    log(f"     locked SQLite: feedback answered 503 in at most {worst * 1000:.0f} ms")
 
 
 # ---------------------------------------------------------------------------------------
@@ -241,6 +244,7 @@ def paused_postgres(ctx):
             t0 = time.monotonic()
             r = srv.post("/feedback", dict(body, event_id=f"pg-paused-{i}-" + uuid.uuid4().hex))
             took = time.monotonic() - t0
+            results["feedback_ms"] = max(results.get("feedback_ms", 0), took * 1000)
             check_busy(r, f"feedback {i} while PostgreSQL is paused")
             check(took < 4 * BUDGET_S + 0.5,
                   f"feedback {i} took {took:.2f} s with a {BUDGET_S} s budget")
@@ -266,7 +270,9 @@ def paused_postgres(ctx):
     eq(r.status_code, 200, f"feedback after PostgreSQL resumed: {short(r.text)}")
     time.sleep(1.1)
     eq(srv.get("/health").json()["database"]["healthy"], True, "/health once resumed")
-    log(f"     paused PostgreSQL: {results.get('rec', 0)} recommendations answered in 2 s")
+    log(f"     paused PostgreSQL: feedback answered 503 in at most "
+        f"{results.get('feedback_ms', 0):.0f} ms; {results.get('rec', 0)} recommendations "
+        f"answered in 2 s")
 
 
 def pg_pause_phase(ctx, tt, work, pg_url):
