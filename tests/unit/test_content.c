@@ -1138,13 +1138,7 @@ Test(files, inconsistent_sections_are_refused)
 /* Expects the model file at @path to be refused, the message naming it and @needle. */
 static void expect_load_refused_with(const char *needle)
 {
-    tt_model *m = NULL;
-    tt_err err = {0};
-
-    cr_assert_eq(tt_model_load(path, 0, &m, &err), TT_ECORRUPT, "%s: %s", needle, err.message);
-    cr_assert_null(m);
-    cr_assert_not_null(strstr(err.message, path), "message: %s", err.message);
-    cr_assert_not_null(strstr(err.message, needle), "message: %s", err.message);
+    fx_expect_model_refused(path, needle);
 }
 
 Test(files, bad_metadata_is_refused_naming_the_field)

@@ -561,15 +561,10 @@ Test(popularity, genre_round_trips_through_a_file)
 /* Expects the model file at @path to be refused, the message naming it and field @field. */
 static void expect_refused(const char *path, const char *field)
 {
-    tt_model *l = NULL;
-    tt_err err = {0};
     char quoted[64];
 
     snprintf(quoted, sizeof(quoted), "'%s'", field);
-    cr_assert_eq(tt_model_load(path, 0, &l, &err), TT_ECORRUPT, "%s: %s", field, err.message);
-    cr_assert_null(l);
-    cr_assert_not_null(strstr(err.message, path), "message: %s", err.message);
-    cr_assert_not_null(strstr(err.message, quoted), "message: %s", err.message);
+    fx_expect_model_refused(path, quoted);
 }
 
 Test(popularity, files_with_bad_metadata_are_refused_naming_the_field)

@@ -491,3 +491,14 @@ void fx_meta_set_str(const char *path, const char *name, const char *value)
     write_with_checksums(path, b, n);
     free(b);
 }
+
+void fx_expect_model_refused(const char *path, const char *needle)
+{
+    tt_model *m = NULL;
+    tt_err err = {0};
+
+    cr_assert_eq(tt_model_load(path, 0, &m, &err), TT_ECORRUPT, "%s: %s", needle, err.message);
+    cr_assert_null(m);
+    cr_assert_not_null(strstr(err.message, path), "message: %s", err.message);
+    cr_assert_not_null(strstr(err.message, needle), "message: %s", err.message);
+}

@@ -128,5 +128,10 @@ void fx_overwrite(const char *path, int64_t offset, const void *p, size_t n);
 void fx_meta_set(const char *path, const char *name, uint64_t bits);
 void fx_meta_set_f64(const char *path, const char *name, double v);
 void fx_meta_set_str(const char *path, const char *name, const char *value);
+/*
+ * Asserts that tt_model_load refuses the model file at @path as corrupt, with a message that
+ * names the file and contains @needle (a field name in quotes, say).
+ */
+void fx_expect_model_refused(const char *path, const char *needle);
 
 #endif
