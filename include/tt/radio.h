@@ -7,8 +7,8 @@
  * the cosine similarity of collaborative factors and of content vectors to the seed tracks'
  * centre, plus a lean to the listener's ALS vector), ranked and cut into rings of
  * TT_RADIO_BLOCK tracks. The station walks the rings in order, nearest first, and the tracks
- * of a ring in an order drawn from (station, cycle, ring); after the last ring it starts
- * over (a new cycle, new orders inside the rings). Each position is considered once per
+ * of a ring in an order drawn from (station, ring); after the last ring it starts over in
+ * the same order (a new cycle). Each position is considered once per
  * cycle, played or passed over; the cursor keeps only the walk position, how many tracks
  * each ring played on its latest pass, the last TT_RADIO_ARTIST_GAP artists and a few
  * skipped tracks. It never lists what was played.
@@ -31,7 +31,8 @@
  * track than to the seed, for the next TT_RADIO_STEER_MAX skips.
  *
  * A seed without neighbours (no plays in the CF model and no content vector) gets the most
- * popular tracks of its genres instead, and the state says so (fallback).
+ * popular tracks of its genres instead (of the catalog when it has none), and the state says
+ * so (fallback).
  */
 #ifndef TT_RADIO_H
 #define TT_RADIO_H

@@ -332,7 +332,19 @@ static void pool_similar(const tt_radio *r, const char *user_id, struct pool *p)
     free(u);
 }
 
-/* Popularity within the seeds' genres (@genre first), then overall. */
+static bool in_genres(const tt_catalog *cat, const uint8_t *want, int32_t t)
+{
+    const int32_t *gs;
+    int32_t m;
+
+    tt_catalog_track_genres(cat, t, &gs, &m);
+    for (int32_t j = 0; j < m; j++)
+        if (want[gs[j]])
+            return true;
+    return false;
+}
+
+/* Popularity within the seeds' genres (and @genre), or overall when they have none. */
 static void pool_popular(const tt_radio *r, const int32_t *seeds, int n, int32_t genre,
                          struct pool *p)
 {
@@ -340,7 +352,7 @@ static void pool_popular(const tt_radio *r, const int32_t *seeds, int n, int32_t
     uint8_t *want = tt_calloc((size_t)ng + 1, 1);
     tt_scored *buf = tt_malloc(TT_RADIO_POOL_MAX * sizeof(tt_scored));
     tt_topk top;
-    int32_t reach = 0;
+    int32_t reach = 0, members = 0;
 
     if (genre >= 0)
         want[genre] = 1;
@@ -351,16 +363,14 @@ static void pool_popular(const tt_radio *r, const int32_t *seeds, int n, int32_t
         for (int32_t j = 0; j < m; j++)
             want[gs[j]] = 1;
     }
+    for (int32_t t = 0; t < nt; t++)
+        members += in_genres(r->src.cat, want, t);
     tt_topk_init(&top, buf, TT_RADIO_POOL_MAX);
+    /* The genres' tracks by popularity; the whole catalog's when the seed has no genre. */
     for (int32_t t = 0; t < nt; t++) {
-        const int32_t *gs;
-        int32_t m;
-        float in = 0.0f;
-        tt_catalog_track_genres(r->src.cat, t, &gs, &m);
-        for (int32_t j = 0; j < m && in == 0.0f; j++)
-            in = want[gs[j]] ? 1.0f : 0.0f;
-        /* Genre members first, each group by popularity (below 1 after the squash). */
-        tt_topk_push(&top, t, in * 2.0f + pop_of(r, t) / (1.0f + pop_of(r, t)));
+        if (members > 0 && !in_genres(r->src.cat, want, t))
+            continue;
+        tt_topk_push(&top, t, pop_of(r, t));
         reach++;
     }
     pool_take(p, buf, tt_topk_finish(&top), NULL);
@@ -534,12 +544,16 @@ static int32_t gcd(int32_t a, int32_t b)
     return a;
 }
 
-/* The pool position at walk position @i: rings in order, a drawn order inside each. */
+/*
+ * The pool position at walk position @i: rings in order, inside each an order drawn from
+ * (station, ring) that every cycle repeats, so that two considerations of one track are a
+ * whole cycle apart and every other track of the walk is considered in between.
+ */
 static int32_t position(const struct walk *w, int32_t i)
 {
     int32_t b = i / TT_RADIO_BLOCK, j = i % TT_RADIO_BLOCK, base = b * TT_RADIO_BLOCK;
     int32_t len = w->p->n - base < TT_RADIO_BLOCK ? w->p->n - base : TT_RADIO_BLOCK;
-    uint64_t h = w->st->station ^ ((uint64_t)w->st->cycle << 32) ^ (uint64_t)b;
+    uint64_t h = w->st->station ^ (uint64_t)b;
     uint64_t x = tt_hash64(&h, sizeof(h));
     int32_t a = (int32_t)(x % (uint64_t)len) | 1, c = (int32_t)((x >> 32) % (uint64_t)len);
 
