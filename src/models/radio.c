@@ -8,13 +8,15 @@
 #include "tt/als.h"
 #include "tt/content.h"
 #include "tt/core.h"
+#include "tt/kernels.h"
 #include "tt/popularity.h"
 
 #include <math.h>
 #include <pthread.h>
 #include <string.h>
 
-#define CACHE_SLOTS 128
+#define CACHE_SLOTS 1024 /* pools kept (24 KB each at the full pool size) */
+#define CACHE_WAYS 8     /* slots a pool may take: its key's and the next seven */
 #define LEAN 0.25f       /* weight of the listener's taste in the pool ranking */
 #define WIDEN_RINGS 8    /* rings the pool widens by when a station runs dry */
 #define FRESH 0x80       /* ring_plays flag: the ring's first pass is under way */
@@ -212,18 +214,10 @@ static int resolve(const tt_radio *r, const tt_radio_state *st, int32_t *seeds, 
 
 /* ---- pools ---- */
 
-static float dotf(const float *a, const float *b, int n)
-{
-    float s = 0.0f;
-    for (int i = 0; i < n; i++)
-        s += a[i] * b[i];
-    return s;
-}
-
 /* Scales @v (n) to unit length; false when it is zero. */
 static bool unit(float *v, int n)
 {
-    float s = sqrtf(dotf(v, v, n));
+    float s = sqrtf(dot(v, v, n));
     if (s <= 0.0f)
         return false;
     for (int i = 0; i < n; i++)
@@ -265,11 +259,11 @@ static float centre_sim(const tt_radio *r, const struct pool *p, int32_t t, bool
     int m = 0;
 
     if (p->cf && r->inv_norm[t] > 0.0f) {
-        s += dotf(p->cf, r->Y + (size_t)t * r->k, r->k) * r->inv_norm[t];
+        s += dot(p->cf, r->Y + (size_t)t * r->k, r->k) * r->inv_norm[t];
         m++;
     }
     if (p->ct && tt_content_has_vector(r->src.content, t)) {
-        s += dotf(p->ct, r->V + (size_t)t * r->d, r->d);
+        s += dot(p->ct, r->V + (size_t)t * r->d, r->d);
         m++;
     }
     *any = m > 0;
@@ -305,29 +299,123 @@ static void pool_take(struct pool *p, tt_scored *top, int32_t n, const float *si
     }
 }
 
+/*
+ * Every reachable track's similarity to the seed into @sim and its ranking score (with the
+ * listener's lean) into @out; returns how many. The one catalog scan of a station.
+ */
+TT_CLONES static int32_t scan(const tt_radio *r, const struct pool *p, const float *u,
+                              float *sim, tt_scored *out)
+{
+    int32_t nt = tt_catalog_n_tracks(r->src.cat), n = 0;
+
+    for (int32_t t = 0; t < nt; t++) {
+        float s = 0.0f, lean = 0.0f;
+        int m = 0;
+        if (p->cf && r->inv_norm[t] > 0.0f) {
+            float c = dot(p->cf, r->Y + (size_t)t * r->k, r->k) * r->inv_norm[t];
+            s += c;
+            m++;
+            if (u)
+                lean = LEAN * dot(u, r->Y + (size_t)t * r->k, r->k) * r->inv_norm[t];
+        }
+        if (p->ct && tt_content_has_vector(r->src.content, t)) {
+            s += dot(p->ct, r->V + (size_t)t * r->d, r->d);
+            m++;
+        }
+        sim[t] = m ? s / (float)m : 0.0f;
+        if (m)
+            out[n++] = (tt_scored){t, sim[t] + lean};
+    }
+    return n;
+}
+
+/* Better first: higher score, then lower track id (pools are the same on every replica). */
+static bool better(const tt_scored *a, const tt_scored *b)
+{
+    return a->score > b->score || (a->score == b->score && a->track < b->track);
+}
+
+/* A key whose ascending order is descending @f (IEEE 754 bits, sign folded). */
+static uint32_t desc_key(float f)
+{
+    uint32_t u;
+
+    memcpy(&u, &f, sizeof(u));
+    u = (u & 0x80000000u) ? ~u : u ^ 0x80000000u;
+    return ~u;
+}
+
+/*
+ * Sorts @a (n entries) best first: a stable LSD radix sort on the score, a byte per pass
+ * (about 30 times faster than qsort here; ties keep their deterministic input order).
+ */
+static void sort_best(tt_scored *a, int32_t n)
+{
+    tt_scored *tmp = tt_malloc((size_t)(n > 0 ? n : 1) * sizeof(tt_scored)), *src = a, *dst = tmp;
+
+    for (int shift = 0; shift < 32; shift += 8) {
+        int32_t count[257] = {0};
+        for (int32_t i = 0; i < n; i++)
+            count[((desc_key(src[i].score) >> shift) & 0xff) + 1]++;
+        for (int b = 0; b < 256; b++)
+            count[b + 1] += count[b];
+        for (int32_t i = 0; i < n; i++)
+            dst[count[(desc_key(src[i].score) >> shift) & 0xff]++] = src[i];
+        tt_scored *t = src;
+        src = dst;
+        dst = t;
+    }
+    /* Four passes: the result is back in @a. */
+    free(tmp);
+}
+
+static void swap(tt_scored *a, tt_scored *b)
+{
+    tt_scored t = *a;
+    *a = *b;
+    *b = t;
+}
+
+/* Moves the @k best of @a (n entries) to its front, in no order (Hoare's quickselect). */
+static void select_best(tt_scored *a, int32_t n, int32_t k)
+{
+    int32_t lo = 0, hi = n - 1;
+
+    while (hi > lo) {
+        tt_scored pivot = a[lo + (hi - lo) / 2];
+        int32_t i = lo, j = hi;
+        while (i <= j) {
+            while (better(&a[i], &pivot))
+                i++;
+            while (better(&pivot, &a[j]))
+                j--;
+            if (i <= j)
+                swap(&a[i++], &a[j--]);
+        }
+        if (k - 1 <= j)
+            hi = j;
+        else if (k - 1 >= i)
+            lo = i;
+        else
+            return;
+    }
+}
+
 /* The nearest tracks to the seed centre, leaning to the listener. */
 static void pool_similar(const tt_radio *r, const char *user_id, struct pool *p)
 {
-    int32_t nt = tt_catalog_n_tracks(r->src.cat), reach = 0;
-    tt_scored *buf = tt_malloc(TT_RADIO_POOL_MAX * sizeof(tt_scored));
-    float *sim = tt_malloc((size_t)nt * sizeof(float)), *u = listener(r, user_id);
-    tt_topk top;
+    int32_t nt = tt_catalog_n_tracks(r->src.cat), reach, keep;
+    tt_scored *all = tt_malloc((size_t)(nt > 0 ? nt : 1) * sizeof(tt_scored));
+    float *sim = tt_malloc((size_t)(nt > 0 ? nt : 1) * sizeof(float)), *u = listener(r, user_id);
 
-    tt_topk_init(&top, buf, TT_RADIO_POOL_MAX);
-    for (int32_t t = 0; t < nt; t++) {
-        bool any;
-        float s = centre_sim(r, p, t, &any);
-        sim[t] = s;
-        if (!any)
-            continue;
-        reach++;
-        if (u && r->inv_norm[t] > 0.0f)
-            s += LEAN * dotf(u, r->Y + (size_t)t * r->k, r->k) * r->inv_norm[t];
-        tt_topk_push(&top, t, s);
-    }
-    pool_take(p, buf, tt_topk_finish(&top), sim);
+    reach = scan(r, p, u, sim, all);
+    keep = reach < TT_RADIO_POOL_MAX ? reach : TT_RADIO_POOL_MAX;
+    if (reach > keep)
+        select_best(all, reach, keep);
+    sort_best(all, keep);
+    pool_take(p, all, keep, sim);
     p->whole = reach <= TT_RADIO_POOL_MAX;
-    free(buf);
+    free(all);
     free(sim);
     free(u);
 }
@@ -422,9 +510,11 @@ static int pool_get(tt_radio *r, const tt_radio_state *st, struct pool **out, tt
     int victim = 0, rc;
 
     pthread_mutex_lock(&r->lock);
-    for (int i = 0; i < CACHE_SLOTS && !p; i++)
-        if (r->slot[i] && r->slot[i]->key == key)
-            p = r->slot[i];
+    for (int i = 0; i < CACHE_WAYS && !p; i++) {
+        struct pool *q = r->slot[(key + (uint64_t)i) % CACHE_SLOTS];
+        if (q && q->key == key)
+            p = q;
+    }
     if (p) {
         p->used = ++r->clock;
         __atomic_add_fetch(&p->refs, 1, __ATOMIC_ACQ_REL);
@@ -438,10 +528,13 @@ static int pool_get(tt_radio *r, const tt_radio_state *st, struct pool **out, tt
     if (rc < 0)
         return rc;
     pthread_mutex_lock(&r->lock);
-    /* The least recently used slot, an empty one first. */
-    for (int i = 0; i < CACHE_SLOTS && r->slot[victim]; i++)
-        if (!r->slot[i] || r->slot[i]->used < r->slot[victim]->used)
-            victim = i;
+    /* The least recently used of the key's slots, an empty one first. */
+    victim = (int)(key % CACHE_SLOTS);
+    for (int i = 0; i < CACHE_WAYS && r->slot[victim]; i++) {
+        int s = (int)((key + (uint64_t)i) % CACHE_SLOTS);
+        if (!r->slot[s] || r->slot[s]->used < r->slot[victim]->used)
+            victim = s;
+    }
     pool_release(r->slot[victim]);
     p->used = ++r->clock;
     p->refs++;
