@@ -47,6 +47,21 @@ for i in range(n):
 PY
 echo "cursor length after the first page: $(awk '{ n += length($0) } END { printf "%.0f", n / NR }' "$tmp/cursors") bytes (mean)"
 
+# One station over 1,000 tracks: its similarity to the seed per 100 tracks (does it drift?).
+/usr/bin/python3 - "$port" <<'PY'
+import sys, httpx
+c = httpx.Client(base_url=f"http://127.0.0.1:{sys.argv[1]}", timeout=30)
+body, played = {"track_id": "t0000042", "limit": 100, "model_tier": "starter"}, []
+for _ in range(10):
+    d = c.post("/radio/generate", json=body).json()
+    played += d["tracks"]
+    body = {"cursor": d["cursor"], "limit": 100}
+ids = [t["track_id"] for t in played]
+means = [sum(t["score"] for t in played[i:i + 100]) / 100 for i in range(0, 1000, 100)]
+print(f"one station, 1,000 tracks: {len(set(ids))} distinct, cursor {len(d['cursor'])} bytes, "
+      "similarity to the seed per 100 tracks: " + " ".join(f"{m:.2f}" for m in means))
+PY
+
 base=$(wrk -t2 -c64 -d"${dur}s" "http://127.0.0.1:$port/health" | awk '/Requests\/sec/ {print $2}')
 echo "baseline GET /health: rps=$base"
 for conns in 64 8; do
