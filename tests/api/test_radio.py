@@ -177,3 +177,23 @@ def radio_cursor_survives_restart(ctx):
     ctx.srv.start()
     got = [t["track_id"] for t in radio(ctx, {"cursor": d["cursor"], "limit": 10})["tracks"]]
     eq(got, want, "the page after a restart")
+
+
+@test()
+def radio_seed_without_neighbours_falls_back_to_its_genre(ctx):
+    """A track nobody played has no collaborative neighbours, and the free tier reads no
+    content: the station plays its genre's most popular tracks and says so."""
+    with ctx.data.connect() as db:
+        row = db.execute("select t.track_id from tracks t where not exists (select 1 from "
+                         "interactions i where i.track_id = t.track_id) and t.genres != '' "
+                         "order by t.track_id limit 1").fetchone()
+    check(row is not None, "the test data has no track without plays")
+    seed = row[0]
+    genres = set(ctx.data.genres_of(seed))
+    d = radio(ctx, {"track_id": seed, "limit": 20, "model_tier": "free"})
+    ids = check_answer(d, 20, "fallback station")
+    eq((d["fallback"], d["model"]), (True, "genre"), "fallback and model")
+    outside = [t for t in ids if not genres & set(ctx.data.genres_of(t))]
+    check(not outside, f"fallback tracks outside the seed's genres {sorted(genres)}: {outside[:5]}")
+    d = radio(ctx, {"cursor": d["cursor"], "limit": 20})
+    eq(d["fallback"], True, "fallback through the cursor")
