@@ -763,9 +763,14 @@ static void absorb(tt_radio_state *st, const tt_radio_listener *lis)
 static int rebase(const tt_radio *r, tt_radio_state *st, tt_err *err)
 {
     uint32_t page = st->page, played = st->played;
+    int32_t nt = tt_catalog_n_tracks(r->src.cat);
+    bool valid = st->catalog == tt_catalog_id(r->src.cat);
     int rc;
 
-    if (st->catalog == tt_catalog_id(r->src.cat))
+    /* Signed states are ours, but an index that could leave the catalog is never trusted. */
+    for (int i = 0; valid && i < st->n_steer; i++)
+        valid = st->steer[i] >= 0 && st->steer[i] < nt;
+    if (valid)
         return 0;
     rc = tt_radio_start(r, st->station, st->flags, st, err);
     st->page = page;
