@@ -84,6 +84,20 @@ void tt__overlay_get(tt_overlay *o, const char *user, int32_t **tracks, float **
  */
 void tt__overlay_station_get(tt_overlay *o, const char *station, tt_radio_event **ev,
                              int32_t *n);
+/*
+ * Records @r for its station when it is a skip or dislike with context "radio:<station>" of
+ * a known @track (dense id, -1 when unknown: left out); anything else is left out.
+ */
+void tt__overlay_station_add(tt_overlay *o, int32_t track, const tt_interaction_rec *r);
+
+/* ---- radio skips stored by other replicas (stations.c) ---- */
+
+typedef struct tt_stations tt_stations;
+struct tt_server;
+
+/* Starts the thread that hands other replicas' station skips to the served overlay. */
+int tt__stations_start(struct tt_server *app, tt_stations **out, tt_err *err);
+void tt__stations_stop(tt_stations *st);
 
 /* ---- asynchronous impression log ---- */
 
@@ -147,6 +161,7 @@ struct tt_server {
     pthread_rwlock_t feedback_lock;
     tt_cache *cache;
     tt_implog *implog;
+    tt_stations *stations;    /* follows radio skips stored by other replicas */
     tt_metrics *metrics;
     double started;           /* tt_now() at start */
     uint64_t rec_counter;     /* recommendation ids */

@@ -5,8 +5,8 @@
  * the database, not this map, is the record: after a retrain and reload they are pruned.
  *
  * A second map keeps each radio station's recent skips and dislikes (feedback whose context
- * is "radio:<station>"), which steer its next page. A reload refills it from the database
- * like the rest, so a station's skips reach every replica after its next reload, and the
+ * is "radio:<station>"), which steer its next page. Other replicas' skips arrive through
+ * stations.c within a second, a reload refills it from the database like the rest, and the
  * station's cursor carries them from the first page that saw them.
  */
 #include "app.h"
@@ -165,8 +165,7 @@ static void tt__overlay_add(tt_overlay *o, const char *user, int32_t track, floa
     map_add(o, o->shards, user, MAX_PER_USER, &(struct event){track, r, t});
 }
 
-/* A skip or dislike sent with context "radio:<station>" steers that station. */
-static void station_add(tt_overlay *o, int32_t track, const tt_interaction_rec *r)
+void tt__overlay_station_add(tt_overlay *o, int32_t track, const tt_interaction_rec *r)
 {
     const char *c = r->context;
     size_t pre = strlen(STATION_PREFIX);
@@ -223,7 +222,7 @@ bool tt__overlay_add_event(tt_overlay *o, int32_t track, const tt_interaction_re
 
     if (r->action == TT_ACT_IMPRESSION || (unsigned)r->action >= TT_ACT_COUNT)
         return false;
-    station_add(o, track, r);
+    tt__overlay_station_add(o, track, r);
     tt__overlay_add(o, r->user_id, track,
                     r->action == TT_ACT_DISLIKE ? NAN : w.action[r->action] * r->weight,
                     r->occurred_at);

@@ -376,11 +376,14 @@ static int open_parts(tt_app *app, tt_err *err)
         rc = tt__implog_start(app->cfg.database_url, &app->implog, err);
     if (rc == 0)
         radio_key(app);
+    if (rc == 0)
+        rc = tt__stations_start(app, &app->stations, err);
     return rc;
 }
 
 static void free_parts(tt_app *app)
 {
+    tt__stations_stop(app->stations);
     tt__implog_stop(app->implog);
     tt_cache_close(app->cache);
     tt_store_pool_close(app->pool);

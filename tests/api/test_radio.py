@@ -2,8 +2,10 @@
 restart), 1,000 tracks without repeats or bunched artists, dislikes and skips steering the
 next page."""
 import json
+import os
+import time
 
-from harness import check, check_error, eq, short, test
+from harness import Server, check, check_error, eq, short, test
 
 TRACK_KEYS = {"track_id": str, "title": str, "artist": str, "genre": str, "score": float}
 ANSWER_KEYS = {"station_id": str, "model": str, "fallback": bool, "tracks": list, "cursor": str}
@@ -197,3 +199,32 @@ def radio_seed_without_neighbours_falls_back_to_its_genre(ctx):
     check(not outside, f"fallback tracks outside the seed's genres {sorted(genres)}: {outside[:5]}")
     d = radio(ctx, {"cursor": d["cursor"], "limit": 20})
     eq(d["fallback"], True, "fallback through the cursor")
+
+
+@test()
+def radio_skips_reach_another_replica(ctx):
+    """Two engines share the database and MODEL_DIR: a station started on one continues on
+    the other, and a skip sent to the first steers the next page the second serves."""
+    other = Server(ctx.tt, "replica", ctx.srv.db_path, ctx.srv.model_dir,
+                   os.path.dirname(ctx.srv.log_path))
+    other.start()
+    try:
+        user = ctx.data.take_user()
+        d = radio(ctx, {"track_id": ctx.data.popular_tracks[7], "user_id": user, "limit": 10})
+        r = other.post("/radio/generate", {"cursor": d["cursor"], "limit": 25})
+        eq(r.status_code, 200, f"the other replica continuing the station: {short(r.text)}")
+        skipped = r.json()["tracks"][2]
+        ctx.srv.feedback({"user_id": user, "track_id": skipped["track_id"], "action": "skip",
+                          "station_id": d["station_id"]})
+        deadline, same = time.monotonic() + 5, None
+        while time.monotonic() < deadline:
+            page = other.post("/radio/generate", {"cursor": d["cursor"], "limit": 25}).json()
+            same = [t["track_id"] for t in page["tracks"] if t["artist"] == skipped["artist"]]
+            if not same:
+                break
+            time.sleep(0.2)
+        check(not same, f"5 s after a skip sent to one replica, the other still plays its "
+                        f"artist {skipped['artist']!r}: {same}")
+    finally:
+        other.stop()
+        other.kill()
