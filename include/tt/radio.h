@@ -45,24 +45,24 @@
 #include "tt/err.h"
 #include "tt/model.h"
 
-#define TT_RADIO_NO_REPEAT 1000 /* tracks between two plays of one track */
-#define TT_RADIO_ARTIST_GAP 10  /* tracks between two plays of one artist */
-#define TT_RADIO_POOL_MAX 3072  /* nearest tracks a station may reach */
+#define TT_RADIO_NO_REPEAT 1000  /* tracks between two plays of one track */
+#define TT_RADIO_ARTIST_GAP 10   /* tracks between two plays of one artist */
+#define TT_RADIO_POOL_MAX 3072   /* nearest tracks a station may reach */
 #define TT_RADIO_POOL_START 1536 /* of which the walk covers at first */
-#define TT_RADIO_BLOCK 64       /* tracks per ring */
+#define TT_RADIO_BLOCK 64        /* tracks per ring */
 #define TT_RADIO_RINGS (TT_RADIO_POOL_MAX / TT_RADIO_BLOCK)
-#define TT_RADIO_STEER_MAX 8    /* skipped tracks a station remembers */
-#define TT_RADIO_SEEDS_MAX 8    /* seed tracks (an artist's or genre's best) */
-#define TT_RADIO_ID_MAX 256     /* bytes of a seed id, artist or user id */
-#define TT_RADIO_GENRE_MAX 128  /* bytes of a genre name */
+#define TT_RADIO_STEER_MAX 8     /* skipped tracks a station remembers */
+#define TT_RADIO_SEEDS_MAX 8     /* seed tracks (an artist's or genre's best) */
+#define TT_RADIO_ID_MAX 256      /* bytes of a seed id, artist or user id */
+#define TT_RADIO_GENRE_MAX 128   /* bytes of a genre name */
 #define TT_RADIO_CURSOR_MAX 2400 /* characters of the longest cursor (all ids at their max) */
 
 /* What a station reads: borrowed, must outlive the tt_radio. Any model may be NULL. */
 typedef struct tt_radio_sources {
-    const tt_catalog *cat;       /* required */
-    const tt_model *als;         /* collaborative factors (similarity, the listener's lean) */
-    const tt_model *content;     /* content vectors */
-    const tt_model *popularity;  /* "genre" or "popularity": fallback pools */
+    const tt_catalog *cat;      /* required */
+    const tt_model *als;        /* collaborative factors (similarity, the listener's lean) */
+    const tt_model *content;    /* content vectors */
+    const tt_model *popularity; /* "genre" or "popularity": fallback pools */
 } tt_radio_sources;
 
 typedef struct tt_radio tt_radio;
@@ -82,22 +82,22 @@ enum tt_radio_flags {
  * and the walk starts over.
  */
 typedef struct tt_radio_state {
-    uint64_t station;   /* random id drawn at creation */
-    uint64_t catalog;   /* tt_catalog_id the walk positions refer to */
-    uint32_t flags;     /* enum tt_radio_flags */
-    uint32_t page;      /* pages served */
-    uint32_t played;    /* tracks served */
-    uint32_t cycle;     /* complete passes over the pool */
-    uint16_t pos;       /* next walk position, < width */
-    uint16_t width;     /* walk positions in use (rings * TT_RADIO_BLOCK), grows on relaxing */
-    uint8_t ring_plays[TT_RADIO_RINGS]; /* plays of each ring's latest pass; 255 = never */
+    uint64_t station; /* random id drawn at creation */
+    uint64_t catalog; /* tt_catalog_id the walk positions refer to */
+    uint32_t flags;   /* enum tt_radio_flags */
+    uint32_t page;    /* pages served */
+    uint32_t played;  /* tracks served */
+    uint32_t cycle;   /* complete passes over the pool */
+    uint16_t pos;     /* next walk position, < width */
+    uint16_t width;   /* walk positions in use (rings * TT_RADIO_BLOCK), grows on relaxing */
+    uint8_t ring_plays[TT_RADIO_RINGS];  /* plays of each ring's latest pass; 255 = never */
     int32_t recent[TT_RADIO_ARTIST_GAP]; /* last artists, newest first */
     uint8_t n_recent;
-    int32_t steer[TT_RADIO_STEER_MAX];   /* skipped tracks, newest first */
+    int32_t steer[TT_RADIO_STEER_MAX]; /* skipped tracks, newest first */
     uint8_t n_steer;
-    int64_t steer_t;    /* newest steering event taken in (Unix seconds) */
-    char track_id[TT_RADIO_ID_MAX + 1], artist[TT_RADIO_ID_MAX + 1],
-        genre[TT_RADIO_GENRE_MAX + 1], user_id[TT_RADIO_ID_MAX + 1]; /* "" = none */
+    int64_t steer_t; /* newest steering event taken in (Unix seconds) */
+    char track_id[TT_RADIO_ID_MAX + 1], artist[TT_RADIO_ID_MAX + 1], genre[TT_RADIO_GENRE_MAX + 1],
+        user_id[TT_RADIO_ID_MAX + 1]; /* "" = none */
 } tt_radio_state;
 
 /*
@@ -117,7 +117,7 @@ typedef struct tt_radio_event {
 
 /* What the listener brings to the next page: all borrowed, any may be empty. */
 typedef struct tt_radio_listener {
-    const int32_t *avoid;   /* tracks never to play (disliked), sorted ascending */
+    const int32_t *avoid; /* tracks never to play (disliked), sorted ascending */
     int32_t n_avoid;
     const tt_radio_event *events; /* skips and dislikes sent for this station */
     int32_t n_events;

@@ -44,8 +44,7 @@ static int parse(json_t *body, struct radio_req *r, tt_reply *out)
             return -1;
         }
         if (r->seed[i] && !r->seed[i][0]) {
-            tt__reply_error(out, TT_EINVAL, seed_fields[i], "%s must not be empty",
-                            seed_fields[i]);
+            tt__reply_error(out, TT_EINVAL, seed_fields[i], "%s must not be empty", seed_fields[i]);
             return -1;
         }
     }
@@ -66,8 +65,8 @@ static uint64_t new_station_id(tt_app *app)
 }
 
 /* The station of @r: decoded from its cursor, or started from its seed. */
-static int station(tt_app *app, const tt_served *s, const struct radio_req *r,
-                   tt_radio_state *st, tt_err *err)
+static int station(tt_app *app, const tt_served *s, const struct radio_req *r, tt_radio_state *st,
+                   tt_err *err)
 {
     uint32_t flags = 0;
 
@@ -125,8 +124,8 @@ static void station_name(const tt_radio_state *st, char *buf, size_t n)
     snprintf(buf, n, "st-%016llx", (unsigned long long)st->station);
 }
 
-static int next_page(const tt_served *s, tt_radio_state *st, int limit, tt_scored *items,
-                     int *n, tt_err *err)
+static int next_page(const tt_served *s, tt_radio_state *st, int limit, tt_scored *items, int *n,
+                     tt_err *err)
 {
     tt_radio_listener lis = {0};
     int32_t *avoid = NULL;

@@ -40,8 +40,7 @@ static int follow_one(void *ctx, const tt_interaction_rec *r)
     if (r->id > f->st->last_id)
         f->st->last_id = r->id;
     if (r->context && strncmp(r->context, "radio:", 6) == 0)
-        tt__overlay_station_add(f->s->overlay, tt_catalog_track_find(f->s->cat, r->track_id),
-                                r);
+        tt__overlay_station_add(f->s->overlay, tt_catalog_track_find(f->s->cat, r->track_id), r);
     return 0;
 }
 

@@ -167,9 +167,8 @@ static int artist_seeds(const tt_radio *r, const char *name, int32_t *seeds, int
 static void genre_seeds(const tt_radio *r, int32_t g, int32_t *seeds, int *n)
 {
     int32_t ng = 0, nt = tt_catalog_n_tracks(r->src.cat);
-    const int32_t *rank = r->src.popularity
-                              ? tt_popularity_genre_ranking(r->src.popularity, g, &ng)
-                              : NULL;
+    const int32_t *rank =
+        r->src.popularity ? tt_popularity_genre_ranking(r->src.popularity, g, &ng) : NULL;
     int want = *n + 5 < TT_RADIO_SEEDS_MAX ? *n + 5 : TT_RADIO_SEEDS_MAX;
 
     for (int32_t i = 0; rank && i < ng && *n < want; i++)
@@ -226,9 +225,9 @@ static bool unit(float *v, int n)
 }
 
 /* The mean of the usable seeds' unit vectors in one space, normalised; NULL when none. */
-static float *centre(const float *rows, const float *inv_norm, int dim, const int32_t *seeds,
-                     int n, bool (*usable)(const tt_radio *, uint32_t, int32_t),
-                     const tt_radio *r, uint32_t flags)
+static float *centre(const float *rows, const float *inv_norm, int dim, const int32_t *seeds, int n,
+                     bool (*usable)(const tt_radio *, uint32_t, int32_t), const tt_radio *r,
+                     uint32_t flags)
 {
     float *c = tt_calloc((size_t)dim, sizeof(float));
 
@@ -303,8 +302,8 @@ static void pool_take(struct pool *p, tt_scored *top, int32_t n, const float *si
  * Every reachable track's similarity to the seed into @sim and its ranking score (with the
  * listener's lean) into @out; returns how many. The one catalog scan of a station.
  */
-TT_CLONES static int32_t scan(const tt_radio *r, const struct pool *p, const float *u,
-                              float *sim, tt_scored *out)
+TT_CLONES static int32_t scan(const tt_radio *r, const struct pool *p, const float *u, float *sim,
+                              tt_scored *out)
 {
     int32_t nt = tt_catalog_n_tracks(r->src.cat), n = 0;
 
@@ -478,8 +477,7 @@ static uint64_t pool_key(const tt_radio_state *st)
     return h ^ (st->flags & TT_RADIO_CONTENT);
 }
 
-static int pool_build(const tt_radio *r, const tt_radio_state *st, struct pool **out,
-                      tt_err *err)
+static int pool_build(const tt_radio *r, const tt_radio_state *st, struct pool **out, tt_err *err)
 {
     int32_t seeds[TT_RADIO_SEEDS_MAX], genre;
     struct pool *p;
@@ -674,8 +672,7 @@ static int32_t consider(struct walk *w, const struct rules *ru, float *score)
     pp = position(w, i);
     t = w->p->track[pp];
     ok = !tt_sorted_contains(w->lis->avoid, w->lis->n_avoid, t) &&
-         old_enough(w, ring, ru->repeat) &&
-         !recent_artist(st, w->r->artist[t], ru->gap) &&
+         old_enough(w, ring, ru->repeat) && !recent_artist(st, w->r->artist[t], ru->gap) &&
          !(ru->steer && steered_off(w, t, w->p->sim[pp]));
     if (++st->pos >= st->width) {
         st->pos = 0;
@@ -801,8 +798,8 @@ int tt_radio_next(tt_radio *r, tt_radio_state *st, const tt_radio_listener *lis,
         st->width = (uint16_t)(p->n < TT_RADIO_POOL_START ? p->n : TT_RADIO_POOL_START);
     if (st->pos >= st->width)
         st->pos = 0;
-    w = (struct walk){r, p, st, lis, p->whole && p->n <= TT_RADIO_NO_REPEAT ? 0
-                                                                             : TT_RADIO_NO_REPEAT};
+    w = (struct walk){r, p, st, lis,
+                      p->whole && p->n <= TT_RADIO_NO_REPEAT ? 0 : TT_RADIO_NO_REPEAT};
     while (*n < limit && st->width > 0) {
         float score;
         int32_t t = next_track(&w, &score);

@@ -28,8 +28,9 @@
 #define VERSION 1
 #define MAC_LEN 32
 /* The longest payload: the fixed fields and every string at its longest. */
-#define PAYLOAD_MAX (64 + TT_RADIO_RINGS + 4 * (TT_RADIO_ARTIST_GAP + TT_RADIO_STEER_MAX) + \
-                     3 * (TT_RADIO_ID_MAX + 2) + TT_RADIO_GENRE_MAX + 2)
+#define PAYLOAD_MAX                                                                                \
+    (64 + TT_RADIO_RINGS + 4 * (TT_RADIO_ARTIST_GAP + TT_RADIO_STEER_MAX) +                        \
+     3 * (TT_RADIO_ID_MAX + 2) + TT_RADIO_GENRE_MAX + 2)
 
 _Static_assert((PAYLOAD_MAX + MAC_LEN + 2) / 3 * 4 <= TT_RADIO_CURSOR_MAX,
                "TT_RADIO_CURSOR_MAX must hold the longest cursor");

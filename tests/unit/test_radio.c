@@ -93,8 +93,7 @@ static void start(tt_radio_state *st, const char *track, const char *artist, con
  * Plays @n tracks of the station in @st into @out, a page of @page at a time, each page read
  * back from the previous page's cursor. Returns the longest cursor seen.
  */
-static size_t play(tt_radio_state *st, const tt_radio_listener *lis, int n, int page,
-                   int32_t *out)
+static size_t play(tt_radio_state *st, const tt_radio_listener *lis, int n, int page, int32_t *out)
 {
     char cursor[TT_RADIO_CURSOR_MAX + 1];
     tt_scored items[100];
@@ -104,8 +103,7 @@ static size_t play(tt_radio_state *st, const tt_radio_listener *lis, int n, int 
     while (got < n) {
         int k = 0, want = n - got < page ? n - got : page;
         tt_err err = {0};
-        cr_assert_eq(tt_radio_next(W.radio, st, lis, want, items, &k, &err), 0, "%s",
-                     err.message);
+        cr_assert_eq(tt_radio_next(W.radio, st, lis, want, items, &k, &err), 0, "%s", err.message);
         cr_assert_eq(k, want, "a page came back short: %d of %d", k, want);
         for (int i = 0; i < k; i++)
             out[got++] = items[i].track;
@@ -127,10 +125,9 @@ static void assert_artist_gap(const int32_t *t, int n, int gap)
 {
     for (int i = 0; i < n; i++)
         for (int j = i - 1; j >= 0 && j >= i - gap; j--)
-            cr_assert_str_neq(tt_catalog_track_artist(W.cat, t[i]),
-                              tt_catalog_track_artist(W.cat, t[j]),
-                              "artist %s at %d and again at %d",
-                              tt_catalog_track_artist(W.cat, t[i]), j, i);
+            cr_assert_str_neq(
+                tt_catalog_track_artist(W.cat, t[i]), tt_catalog_track_artist(W.cat, t[j]),
+                "artist %s at %d and again at %d", tt_catalog_track_artist(W.cat, t[i]), j, i);
 }
 
 TestSuite(radio, .init = setup, .fini = teardown, .timeout = 120);
@@ -177,8 +174,8 @@ Test(radio, cursor_size_is_bounded_however_long_the_station_plays)
     start(&st, "g01-t010", NULL, NULL, TT_RADIO_CONTENT, 9);
     size_t first = play(&st, NULL, RUN, 100, t);
     size_t later = play(&st, NULL, 4000, 100, t);
-    cr_assert_leq(later, first + 8, "cursor %zu bytes after 1,000 tracks, %zu after 5,000",
-                  first, later);
+    cr_assert_leq(later, first + 8, "cursor %zu bytes after 1,000 tracks, %zu after 5,000", first,
+                  later);
     cr_assert_lt(later, 1024);
 }
 
@@ -211,10 +208,10 @@ Test(radio, stays_near_its_seed_while_moving)
         int own = 0;
         for (int i = w; i < w + 100; i++)
             own += fx_track_group(W.ds, t[i]) == 3;
-        cr_log_info("tracks %d-%d: similarity %.3f (catalog %.3f), own group %d%%", w, w + 99,
-                    near, catalog, own);
-        cr_assert_gt(near, catalog + 0.3, "tracks %d-%d drifted: %.3f vs catalog %.3f", w,
-                     w + 99, near, catalog);
+        cr_log_info("tracks %d-%d: similarity %.3f (catalog %.3f), own group %d%%", w, w + 99, near,
+                    catalog, own);
+        cr_assert_gt(near, catalog + 0.3, "tracks %d-%d drifted: %.3f vs catalog %.3f", w, w + 99,
+                     near, catalog);
         cr_assert_geq(own, 90, "tracks %d-%d: only %d%% from the seed's group", w, w + 99, own);
     }
 }
