@@ -144,7 +144,7 @@ static float pop_of(const tt_radio *r, int32_t t)
     return r->src.popularity ? tt_popularity_score(r->src.popularity, t) : 0.0f;
 }
 
-/* The artist's best tracks by popularity (catalog order among equals). */
+/* The best tracks by popularity (catalog order among equals) of the artist of that id or name. */
 static int artist_seeds(const tt_radio *r, const char *name, int32_t *seeds, int *n)
 {
     int32_t nt = tt_catalog_n_tracks(r->src.cat), found = 0;
@@ -153,7 +153,8 @@ static int artist_seeds(const tt_radio *r, const char *name, int32_t *seeds, int
 
     tt_topk_init(&top, buf, TT_RADIO_SEEDS_MAX);
     for (int32_t t = 0; t < nt; t++) {
-        if (strcmp(tt_catalog_track_artist(r->src.cat, t), name) != 0)
+        if (strcmp(tt_catalog_track_artist(r->src.cat, t), name) != 0 &&
+            strcmp(tt_catalog_track_artist_platform_id(r->src.cat, t), name) != 0)
             continue;
         found++;
         tt_topk_push(&top, t, pop_of(r, t) - (float)t * 1e-9f);

@@ -61,6 +61,13 @@ def radio_seeds_artist_genre_and_several(ctx):
     genre = ctx.data.genres_of(seed)[0]
     d = radio(ctx, {"artist": artist, "limit": 20})
     check_answer(d, 20, f"artist {artist!r} station")
+    artist_id = ctx.data.track_artist[seed][0]
+    check(artist_id != artist, "the test data gives artists ids distinct from their names")
+    d = radio(ctx, {"artist": artist_id, "limit": 64})
+    by_id = check_answer(d, 64, f"artist id {artist_id!r} station")
+    # The artist's tracks seed the pool, so its first ring (64 tracks) holds one of them.
+    check(any(ctx.data.track_artist[t][0] == artist_id for t in by_id),
+          f"a station seeded by artist id {artist_id} does not play that artist early")
     d = radio(ctx, {"genre": genre, "limit": 20, "model_tier": "starter"})
     ids = check_answer(d, 20, f"genre {genre!r} station")
     first = ctx.data.genres_of(ids[0])
