@@ -325,6 +325,43 @@ Test(radio, many_dislikes_widen_the_pool_rather_than_repeat)
     cr_assert_gt(st.width, TT_RADIO_POOL_START, "the pool did not widen");
 }
 
+static double mean_affinity(int32_t user, const int32_t *t, int n)
+{
+    const float *x = tt_als_user_vector(W.als, user);
+    const float *inv, *Y;
+    int k;
+    double s = 0, xx = 0;
+
+    Y = tt_als_track_factors(W.als, &k, &inv);
+    for (int j = 0; j < k; j++)
+        xx += (double)x[j] * x[j];
+    for (int i = 0; i < n; i++) {
+        double d = 0;
+        for (int j = 0; j < k; j++)
+            d += (double)x[j] * Y[(size_t)t[i] * k + j];
+        s += d * inv[t[i]] / sqrt(xx);
+    }
+    return s / n;
+}
+
+/* A listener's station leans to their taste: nearer their ALS vector than the anonymous one. */
+Test(radio, a_listener_station_leans_to_their_taste)
+{
+    int32_t anon[200], mine[200];
+    tt_radio_state st;
+    int32_t u = tt_catalog_user_find(W.cat, "g01-u003");
+
+    cr_assert_geq(u, 0);
+    start(&st, "g01-t050", NULL, NULL, 0, 16);
+    play(&st, NULL, 200, 50, anon);
+    start(&st, "g01-t050", NULL, NULL, 0, 16);
+    snprintf(st.user_id, sizeof(st.user_id), "g01-u003");
+    play(&st, NULL, 200, 50, mine);
+    double a = mean_affinity(u, anon, 200), m = mean_affinity(u, mine, 200);
+    cr_log_info("listener affinity of the first 200 tracks: %.3f anonymous, %.3f theirs", a, m);
+    cr_assert_gt(m, a + 0.02);
+}
+
 Test(radio, unknown_seeds_are_named)
 {
     tt_radio_state st = {0};
