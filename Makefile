@@ -5,7 +5,7 @@
 #   make run        install, build, create the demo database if missing, run the service
 #   make bench      build the benchmarks into build/bench/
 
-PKGS     := sqlite3 libpq jansson libmicrohttpd openblas hiredis
+PKGS     := sqlite3 libpq jansson libmicrohttpd openblas hiredis libcrypto
 BUILD    ?= build
 CC       ?= cc
 CXX      ?= g++

@@ -62,6 +62,11 @@ int tt_als_factors(const tt_model *m);
 const float *tt_als_user_vector(const tt_model *m, int32_t u);
 /* Cosine similarity of the factor vectors of tracks @a and @b (0 for a zero vector). */
 float tt_als_track_similarity(const tt_model *m, int32_t a, int32_t b);
+/*
+ * The track factors (n_tracks x *k, row-major, borrowed while @m lives) and, in *inv_norm,
+ * 1 / |y_t| per track (0 for a zero vector, a track nobody played); NULL when @m is not ALS.
+ */
+const float *tt_als_track_factors(const tt_model *m, int *k, const float **inv_norm);
 /* Scores of all tracks for user vector @x into @scores (n_tracks). */
 void tt_als_score_all(const tt_model *m, const float *x, float *scores);
 

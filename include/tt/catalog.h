@@ -40,6 +40,8 @@ const char *tt_catalog_track_id(const tt_catalog *c, int32_t t);
 const char *tt_catalog_track_title(const tt_catalog *c, int32_t t);
 const char *tt_catalog_track_artist(const tt_catalog *c, int32_t t);
 int32_t tt_catalog_track_artist_id(const tt_catalog *c, int32_t t);
+/* The platform's id of track @t's artist, or "" (snapshots written before ids were kept). */
+const char *tt_catalog_track_artist_platform_id(const tt_catalog *c, int32_t t);
 /* First genre name of track @t, or "" when it has none. */
 const char *tt_catalog_track_genre(const tt_catalog *c, int32_t t);
 /* Track @t's genre ids (borrowed), most important first. */

@@ -13,6 +13,7 @@
 #include "tt/catalog.h"
 #include "tt/config.h"
 #include "tt/model.h"
+#include "tt/radio.h"
 #include "tt/server.h"
 #include "tt/store.h"
 
@@ -43,6 +44,7 @@ typedef struct tt_served {
     tt_overlay *overlay; /* interactions stored after the catalog's watermark */
     struct tt_served_model m[TT_SERVED_MAX];
     int n;
+    tt_radio *radio; /* stations over this snapshot's catalog and models */
     int64_t loaded_at;
 } tt_served;
 
@@ -75,6 +77,27 @@ int tt__overlay_fill(tt_overlay *o, const tt_catalog *cat, tt_store *s, int64_t 
  * (caller frees), *n their count.
  */
 void tt__overlay_get(tt_overlay *o, const char *user, int32_t **tracks, float **r, int32_t *n);
+/*
+ * The skips and dislikes sent for radio station @station ("st-..." as its answers name it,
+ * recorded from feedback whose context is "radio:<station>"), newest last: *ev is malloc'd
+ * (caller frees), *n its count (at most the last 32).
+ */
+void tt__overlay_station_get(tt_overlay *o, const char *station, tt_radio_event **ev,
+                             int32_t *n);
+/*
+ * Records @r for its station when it is a skip or dislike with context "radio:<station>" of
+ * a known @track (dense id, -1 when unknown: left out); anything else is left out.
+ */
+void tt__overlay_station_add(tt_overlay *o, int32_t track, const tt_interaction_rec *r);
+
+/* ---- radio skips stored by other replicas (stations.c) ---- */
+
+typedef struct tt_stations tt_stations;
+struct tt_server;
+
+/* Starts the thread that hands other replicas' station skips to the served overlay. */
+int tt__stations_start(struct tt_server *app, tt_stations **out, tt_err *err);
+void tt__stations_stop(tt_stations *st);
 
 /* ---- asynchronous impression log ---- */
 
@@ -97,6 +120,7 @@ enum tt_endpoint {
     TT_EP_MODELS_INFO,
     TT_EP_MODELS_RELOAD,
     TT_EP_METRICS,
+    TT_EP_RADIO,
     TT_EP_OTHER,
     TT_EP_COUNT
 };
@@ -137,10 +161,12 @@ struct tt_server {
     pthread_rwlock_t feedback_lock;
     tt_cache *cache;
     tt_implog *implog;
+    tt_stations *stations;    /* follows radio skips stored by other replicas */
     tt_metrics *metrics;
     double started;           /* tt_now() at start */
     uint64_t rec_counter;     /* recommendation ids */
     int64_t db_checked_us;    /* last database health check (monotonic microseconds) */
+    uint8_t radio_key[32];    /* signs station cursors (tt_radio_key) */
     bool db_ok;
 };
 
@@ -171,6 +197,7 @@ void tt__h_health(tt_app *app, json_t *body, tt_reply *out);
 void tt__h_models_info(tt_app *app, json_t *body, tt_reply *out);
 void tt__h_models_reload(tt_app *app, json_t *body, tt_reply *out);
 void tt__h_metrics(tt_app *app, json_t *body, tt_reply *out);
+void tt__h_radio_generate(tt_app *app, json_t *body, tt_reply *out);
 
 /* ---- errors.c: the only place codes become HTTP statuses ---- */
 

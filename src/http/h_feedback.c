@@ -8,6 +8,7 @@
 #include "tt/models.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -31,6 +32,29 @@ static int parse_time(json_t *body, int64_t *t, tt_reply *out)
     tt__reply_error(out, TT_EINVAL, "timestamp",
                     "timestamp must be ISO 8601 UTC (2024-01-02T03:04:05Z) or Unix seconds");
     return -1;
+}
+
+/*
+ * A radio station's feedback is stored with context "radio:<station_id>": the station reads
+ * its skips back from there (and a reload from the database), with no column of its own.
+ */
+static int station_context(json_t *body, tt_interaction_rec *r, char *buf, size_t n,
+                           tt_reply *out)
+{
+    const char *station = NULL;
+
+    if (tt__json_string(body, "station_id", false, 128, &station, out) < 0)
+        return -1;
+    if (!station)
+        return 0;
+    if (r->context && strcmp(r->context, "radio") != 0) {
+        tt__reply_error(out, TT_EINVAL, "station_id",
+                        "station_id goes with context \"radio\" (or no context)");
+        return -1;
+    }
+    snprintf(buf, n, "radio:%s", station);
+    r->context = buf;
+    return 0;
 }
 
 /* Clicks and plays of a listed track count for the model whose list it was. */
@@ -104,7 +128,7 @@ void tt__h_feedback(tt_app *app, json_t *body, tt_reply *out)
     int64_t ms;
     tt_err err = {0};
     bool stored, refreshed;
-    char group[300];
+    char group[300], context[160];
     int rc;
 
     if (tt__json_string(body, "user_id", true, 256, &r.user_id, out) < 0 ||
@@ -114,6 +138,7 @@ void tt__h_feedback(tt_app *app, json_t *body, tt_reply *out)
         tt__json_int(body, "ms_played", 0, 86400000LL * 365, -1, &ms, out) < 0 ||
         tt__json_string(body, "context", false, 256, &r.context, out) < 0 ||
         tt__json_string(body, "event_id", false, TT_EVENT_ID_MAX, &r.event_id, out) < 0 ||
+        station_context(body, &r, context, sizeof(context), out) < 0 ||
         parse_time(body, &r.occurred_at, out) < 0)
         return;
     if (action < 0) {

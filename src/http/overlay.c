@@ -3,6 +3,11 @@
  * next answer reflects them at once (the models fold the user in from their whole history).
  * A sharded hash map of user -> recent events; bounded per user and in total, because
  * the database, not this map, is the record: after a retrain and reload they are pruned.
+ *
+ * A second map keeps each radio station's recent skips and dislikes (feedback whose context
+ * is "radio:<station>"), which steer its next page. Other replicas' skips arrive through
+ * stations.c within a second, a reload refills it from the database like the rest, and the
+ * station's cursor carries them from the first page that saw them.
  */
 #include "app.h"
 #include "tt/core.h"
@@ -14,6 +19,9 @@
 #define SHARDS 64
 #define MAX_PER_USER 512
 #define MAX_TOTAL (4 << 20)
+#define MAX_PER_STATION 32
+#define STATION_PREFIX "radio:"
+
 
 struct event {
     int32_t track; /* dense id in the snapshot's catalog; -1 (kept, counted) when unknown */
@@ -36,18 +44,25 @@ struct shard {
 
 struct tt_overlay {
     struct shard shards[SHARDS];
+    struct shard stations[SHARDS];
     int64_t total;
 };
+
+static void shards_init(struct shard *shards)
+{
+    for (int i = 0; i < SHARDS; i++) {
+        pthread_mutex_init(&shards[i].lock, NULL);
+        shards[i].nbuckets = 256;
+        shards[i].buckets = tt_calloc(256, sizeof(struct entry *));
+    }
+}
 
 tt_overlay *tt__overlay_new(void)
 {
     tt_overlay *o = tt_calloc(1, sizeof(*o));
 
-    for (int i = 0; i < SHARDS; i++) {
-        pthread_mutex_init(&o->shards[i].lock, NULL);
-        o->shards[i].nbuckets = 256;
-        o->shards[i].buckets = tt_calloc(256, sizeof(struct entry *));
-    }
+    shards_init(o->shards);
+    shards_init(o->stations);
     return o;
 }
 
@@ -58,12 +73,10 @@ static void entry_free(struct entry *e)
     free(e);
 }
 
-void tt__overlay_free(tt_overlay *o)
+static void shards_release(struct shard *shards)
 {
-    if (!o)
-        return;
     for (int i = 0; i < SHARDS; i++) {
-        struct shard *s = &o->shards[i];
+        struct shard *s = &shards[i];
         for (size_t b = 0; b < s->nbuckets; b++) {
             for (struct entry *e = s->buckets[b], *next; e; e = next) {
                 next = e->next;
@@ -73,6 +86,14 @@ void tt__overlay_free(tt_overlay *o)
         free(s->buckets);
         pthread_mutex_destroy(&s->lock);
     }
+}
+
+void tt__overlay_free(tt_overlay *o)
+{
+    if (!o)
+        return;
+    shards_release(o->shards);
+    shards_release(o->stations);
     free(o);
 }
 
@@ -103,10 +124,12 @@ static void grow(struct shard *s)
     s->nbuckets = nb;
 }
 
-static void tt__overlay_add(tt_overlay *o, const char *user, int32_t track, float r, int64_t t)
+/* Appends one event to @key's entry of @shards, dropping its oldest beyond @max. */
+static void map_add(tt_overlay *o, struct shard *shards, const char *user, int max,
+                    const struct event *ev)
 {
     uint64_t h = tt_hash64(user, strlen(user));
-    struct shard *s = &o->shards[h % SHARDS];
+    struct shard *s = &shards[h % SHARDS];
     struct entry **p, *e;
 
     if (__atomic_load_n(&o->total, __ATOMIC_RELAXED) >= MAX_TOTAL)
@@ -122,7 +145,7 @@ static void tt__overlay_add(tt_overlay *o, const char *user, int32_t track, floa
         if (++s->n > s->nbuckets * 2)
             grow(s);
     }
-    if (e->n == MAX_PER_USER) {
+    if (e->n == max) {
         /* Oldest out: a user's latest taste matters most. */
         memmove(e->ev, e->ev + 1, (size_t)(e->n - 1) * sizeof(*e->ev));
         e->n--;
@@ -132,8 +155,42 @@ static void tt__overlay_add(tt_overlay *o, const char *user, int32_t track, floa
         e->cap = e->cap ? e->cap * 2 : 8;
         e->ev = tt_realloc(e->ev, (size_t)e->cap * sizeof(*e->ev));
     }
-    e->ev[e->n++] = (struct event){track, r, t};
+    e->ev[e->n++] = *ev;
     __atomic_fetch_add(&o->total, 1, __ATOMIC_RELAXED);
+    pthread_mutex_unlock(&s->lock);
+}
+
+static void tt__overlay_add(tt_overlay *o, const char *user, int32_t track, float r, int64_t t)
+{
+    map_add(o, o->shards, user, MAX_PER_USER, &(struct event){track, r, t});
+}
+
+void tt__overlay_station_add(tt_overlay *o, int32_t track, const tt_interaction_rec *r)
+{
+    const char *c = r->context;
+    size_t pre = strlen(STATION_PREFIX);
+
+    if (track < 0 || !c || strncmp(c, STATION_PREFIX, pre) != 0 || !c[pre] ||
+        (r->action != TT_ACT_SKIP && r->action != TT_ACT_DISLIKE))
+        return;
+    map_add(o, o->stations, c + pre, MAX_PER_STATION, &(struct event){track, 0, r->occurred_at});
+}
+
+void tt__overlay_station_get(tt_overlay *o, const char *station, tt_radio_event **ev,
+                             int32_t *n)
+{
+    uint64_t h = tt_hash64(station, strlen(station));
+    struct shard *s = &o->stations[h % SHARDS];
+    struct entry *e;
+
+    *ev = NULL, *n = 0;
+    pthread_mutex_lock(&s->lock);
+    e = *find(s, station, h);
+    if (e && e->n > 0) {
+        *ev = tt_malloc((size_t)e->n * sizeof(**ev));
+        for (int i = 0; i < e->n; i++)
+            (*ev)[(*n)++] = (tt_radio_event){e->ev[i].track, e->ev[i].t};
+    }
     pthread_mutex_unlock(&s->lock);
 }
 
@@ -165,6 +222,7 @@ bool tt__overlay_add_event(tt_overlay *o, int32_t track, const tt_interaction_re
 
     if (r->action == TT_ACT_IMPRESSION || (unsigned)r->action >= TT_ACT_COUNT)
         return false;
+    tt__overlay_station_add(o, track, r);
     tt__overlay_add(o, r->user_id, track,
                     r->action == TT_ACT_DISLIKE ? NAN : w.action[r->action] * r->weight,
                     r->occurred_at);

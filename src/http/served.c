@@ -112,6 +112,23 @@ static int attach_index(const tt_config *cfg, const tt_server_params *p,
     return 0;
 }
 
+static const tt_model *model_of(const tt_served *s, const char *name)
+{
+    const struct tt_served_model *sm = tt__served_find(s, name);
+    return sm ? sm->model : NULL;
+}
+
+/* Stations read the snapshot's collaborative, content and popularity models. */
+static int radio_new(tt_served *s, tt_err *err)
+{
+    tt_radio_sources src = {s->cat, model_of(s, "als"), model_of(s, "content"),
+                            model_of(s, "genre")};
+
+    if (!src.popularity)
+        src.popularity = model_of(s, "popularity");
+    return tt_radio_new(&src, &s->radio, err);
+}
+
 int tt__served_load(const tt_config *cfg, const tt_server_params *p, tt_served **out,
                     tt_err *err)
 {
@@ -138,6 +155,8 @@ int tt__served_load(const tt_config *cfg, const tt_server_params *p, tt_served *
         else if (rc > 0)
             rc = 0;
     }
+    if (rc == 0 && s->n > 0)
+        rc = radio_new(s, err);
     if (rc < 0 || s->n == 0) {
         tt__served_release(s);
         return rc;
@@ -156,6 +175,7 @@ void tt__served_release(tt_served *s)
         json_decref(s->m[i].sidecar);
         json_decref(s->m[i].index);
     }
+    tt_radio_free(s->radio);
     tt_catalog_free(s->cat);
     tt__overlay_free(s->overlay);
     free(s);

@@ -45,10 +45,11 @@ static const struct route routes[] = {
     {"/models/info", "GET", tt__h_models_info, TT_EP_MODELS_INFO, false},
     {"/models/reload", "POST", tt__h_models_reload, TT_EP_MODELS_RELOAD, false},
     {"/metrics", "GET", tt__h_metrics, TT_EP_METRICS, false},
+    {"/radio/generate", "POST", tt__h_radio_generate, TT_EP_RADIO, true},
 };
 
 /* Endpoints of later tiers: a clear 404 until they are built. */
-static const char *const later[] = {"/daily-mix", "/radio/generate", "/taste-profile/"};
+static const char *const later[] = {"/daily-mix", "/taste-profile/"};
 
 struct req {
     const struct route *route;
@@ -335,6 +336,25 @@ static int listen_addr(const tt_config *cfg, struct sockaddr_storage *sa, tt_err
     return 0;
 }
 
+/*
+ * Station cursors are signed with a key every replica shares (RADIO_SECRET, or a file under
+ * MODEL_DIR). Without either, this process signs with a key of its own: its stations then
+ * end with it, which beats not serving at all.
+ */
+static void radio_key(tt_app *app)
+{
+    tt_err err = {0};
+
+    if (tt_radio_key(app->cfg.model_dir, app->radio_key, &err) == 0)
+        return;
+    tt_warn("radio cursors will not survive a restart: %s", err.message);
+    for (size_t i = 0; i < sizeof(app->radio_key); i += 8) {
+        uint64_t x = tt_hash64(&app, sizeof(app)) ^ (uint64_t)(tt_now() * 1e9) ^ i;
+        x = tt_hash64(&x, sizeof(x));
+        memcpy(app->radio_key + i, &x, 8);
+    }
+}
+
 static int open_parts(tt_app *app, tt_err *err)
 {
     tt_cache_params cp = tt_cache_params_default();
@@ -354,11 +374,16 @@ static int open_parts(tt_app *app, tt_err *err)
         rc = tt_cache_open(&cp, &app->cache, err);
     if (rc == 0)
         rc = tt__implog_start(app->cfg.database_url, &app->implog, err);
+    if (rc == 0)
+        radio_key(app);
+    if (rc == 0)
+        rc = tt__stations_start(app, &app->stations, err);
     return rc;
 }
 
 static void free_parts(tt_app *app)
 {
+    tt__stations_stop(app->stations);
     tt__implog_stop(app->implog);
     tt_cache_close(app->cache);
     tt_store_pool_close(app->pool);

@@ -523,6 +523,17 @@ float tt_als_track_similarity(const tt_model *mm, int32_t a, int32_t b)
            m->inv_norm[b];
 }
 
+const float *tt_als_track_factors(const tt_model *mm, int *k, const float **inv_norm)
+{
+    const tt_als_model *m = (const tt_als_model *)mm;
+
+    if (!mm || mm->ops != &als_ops)
+        return NULL;
+    *k = m->k;
+    *inv_norm = m->inv_norm;
+    return m->Y;
+}
+
 /*
  * scores = Y x, one dot product per track. Not BLAS: OpenBLAS's sgemv takes a process-wide
  * buffer lock, which serialises the concurrent requests of the service.

@@ -14,6 +14,7 @@ struct tt_catalog {
     tt_mfile *f;
     int32_t n_tracks, n_users, n_genres, n_artists;
     const char **track_ids, **titles, **artist_names, **user_ids, **genre_names;
+    const char **artist_ids; /* NULL in snapshots written before they were kept */
     const int32_t *track_artist;
     const int64_t *tg_ptr, *seen_ptr, *pos_ptr, *ug_ptr;
     const int32_t *tg, *seen_idx, *pos_idx, *ug;
@@ -79,6 +80,8 @@ static int save_sections(const tt_dataset *ds, const tt_train_set *ts, tt_mfile_
         rc = tt_mfile_add_strings(w, "titles", ds->titles, nt, err);
     if (rc == 0)
         rc = tt_mfile_add_strings(w, "artist_names", ds->artist_names, sizes.n_artists, err);
+    if (rc == 0)
+        rc = add_names(w, "artist_ids", ds->artists, err);
     if (rc == 0)
         rc = add_names(w, "user_ids", ds->users, err);
     if (rc == 0)
@@ -179,6 +182,9 @@ static int load_sections(tt_catalog *c, tt_err *err)
         rc = get_strings(c, "titles", c->n_tracks, &c->titles, err);
     if (rc == 0)
         rc = get_strings(c, "artist_names", c->n_artists, &c->artist_names, err);
+    /* Optional: snapshots written before artist ids were kept still load. */
+    if (rc == 0 && tt_mfile_strings_count(c->f, "artist_ids") >= 0)
+        rc = get_strings(c, "artist_ids", c->n_artists, &c->artist_ids, err);
     if (rc == 0)
         rc = get_strings(c, "user_ids", c->n_users, &c->user_ids, err);
     if (rc == 0)
@@ -231,6 +237,7 @@ void tt_catalog_free(tt_catalog *c)
     free(c->track_ids);
     free(c->titles);
     free(c->artist_names);
+    free(c->artist_ids);
     free(c->user_ids);
     free(c->genre_names);
     tt_ids_free(c->track_map);
@@ -275,6 +282,12 @@ const char *tt_catalog_track_title(const tt_catalog *c, int32_t t)
 int32_t tt_catalog_track_artist_id(const tt_catalog *c, int32_t t)
 {
     return (t >= 0 && t < c->n_tracks) ? c->track_artist[t] : -1;
+}
+
+const char *tt_catalog_track_artist_platform_id(const tt_catalog *c, int32_t t)
+{
+    return (t >= 0 && t < c->n_tracks && c->artist_ids) ? c->artist_ids[c->track_artist[t]]
+                                                         : "";
 }
 
 const char *tt_catalog_track_artist(const tt_catalog *c, int32_t t)
