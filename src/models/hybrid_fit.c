@@ -1,0 +1,351 @@
+/*
+ * Learning the hybrid model's blend weights (tt/hybrid.h).
+ *
+ * A validation split is cut from the training data itself: a seeded sample of listeners
+ * with enough positives each lose a share of them (all their events), the four parts are
+ * trained on what is left, and the weights are the point of the simplex that ranks the
+ * held-out tracks best (mean NDCG@k) among each listener's candidates. NDCG is piecewise
+ * constant in the weights, so gradients say nothing; with four parts a grid of step 0.1 is
+ * 286 points, a few seconds over thousands of listeners, and a local search at a quarter
+ * of the step refines the best of them. The final model blends parts trained on all data:
+ * the weights transfer because every part's scores enter the blend as z-scores, whose
+ * scale does not depend on how much data trained the part.
+ */
+#include "hybrid_priv.h"
+#include "tt/als.h"
+#include "tt/core.h"
+#include "tt/models.h"
+
+#include <math.h>
+#include <string.h>
+
+/* ---- the search ---- */
+
+/* Mean NDCG@k (and recall) of the blend @w over @users. */
+static double blend_ndcg(const tt_hybrid_vuser *users, int32_t n, int k, const float *w,
+                         tt_scored *buf, double *recall)
+{
+    double sum = 0.0, rsum = 0.0;
+
+    for (int32_t u = 0; u < n; u++) {
+        const tt_hybrid_vuser *v = &users[u];
+        double dcg = 0.0, idcg = 0.0;
+        int hits = 0, got, lim = v->n_rel < k ? v->n_rel : k;
+        tt_topk top;
+        tt_topk_init(&top, buf, k);
+        for (int32_t j = 0; j < v->n_cand; j++) {
+            const float *z = v->z + (size_t)j * TT_HYBRID_PARTS;
+            float s = w[0] * z[0] + w[1] * z[1] + w[2] * z[2] + w[3] * z[3];
+            tt_topk_push(&top, j, s);
+        }
+        got = tt_topk_finish(&top);
+        for (int r = 0; r < got; r++)
+            if (v->rel[buf[r].track]) {
+                dcg += 1.0 / log2(r + 2.0);
+                hits++;
+            }
+        for (int r = 0; r < lim; r++)
+            idcg += 1.0 / log2(r + 2.0);
+        sum += idcg > 0.0 ? dcg / idcg : 0.0;
+        rsum += lim > 0 ? (double)hits / lim : 0.0;
+    }
+    if (recall)
+        *recall = n ? rsum / n : 0.0;
+    return n ? sum / n : 0.0;
+}
+
+struct search {
+    const tt_hybrid_vuser *users;
+    int32_t n;
+    int k;
+    const bool *present;
+    tt_scored *buf;
+    float best[TT_HYBRID_PARTS];
+    double best_ndcg;
+};
+
+/* Scores @w and keeps it when strictly better, so ties go to the point tried first. */
+static bool try_point(struct search *s, const float *w)
+{
+    double v;
+
+    for (int i = 0; i < TT_HYBRID_PARTS; i++)
+        if (w[i] > 0.0f && !s->present[i])
+            return false;
+    v = blend_ndcg(s->users, s->n, s->k, w, s->buf, NULL);
+    if (!(v > s->best_ndcg))
+        return false;
+    s->best_ndcg = v;
+    memcpy(s->best, w, sizeof(s->best));
+    return true;
+}
+
+/* Every point of the simplex whose coordinates are multiples of 1/@m. */
+static void grid(struct search *s, int m)
+{
+    for (int a = m; a >= 0; a--)
+        for (int b = m - a; b >= 0; b--)
+            for (int c = m - a - b; c >= 0; c--) {
+                float w[TT_HYBRID_PARTS] = {(float)a / m, (float)b / m, (float)c / m,
+                                            (float)(m - a - b - c) / m};
+                try_point(s, w);
+            }
+}
+
+/* Moves @delta of weight from one part to another while that improves NDCG. */
+static void refine(struct search *s, float delta)
+{
+    for (int round = 0; round < 100; round++) {
+        bool moved = false;
+        for (int i = 0; i < TT_HYBRID_PARTS; i++)
+            for (int j = 0; j < TT_HYBRID_PARTS; j++) {
+                float w[TT_HYBRID_PARTS];
+                if (i == j || s->best[i] < delta - 1e-6f)
+                    continue;
+                memcpy(w, s->best, sizeof(w));
+                w[i] = w[i] - delta < 0.0f ? 0.0f : w[i] - delta;
+                w[j] += delta;
+                moved |= try_point(s, w);
+            }
+        if (!moved)
+            break;
+    }
+}
+
+void tt_hybrid_search(const tt_hybrid_vuser *users, int32_t n, int k, double step,
+                      const bool present[TT_HYBRID_PARTS], tt_hybrid_fit *fit)
+{
+    static const bool all[TT_HYBRID_PARTS] = {true, true, true, true};
+    struct search s = {users, n, k, present ? present : all, tt_malloc((size_t)k * sizeof(tt_scored)),
+                       {0}, -1.0};
+    int m = (int)lround(1.0 / step);
+    double sum = 0.0;
+
+    grid(&s, m < 1 ? 1 : m);
+    refine(&s, (float)(step / 4.0));
+    for (int i = 0; i < TT_HYBRID_PARTS; i++)
+        sum += s.best[i];
+    for (int i = 0; i < TT_HYBRID_PARTS; i++) {
+        float unit[TT_HYBRID_PARTS] = {0};
+        unit[i] = 1.0f;
+        fit->weight[i] = (float)(s.best[i] / sum);
+        fit->part_ndcg[i] = s.present[i] ? blend_ndcg(users, n, k, unit, s.buf, NULL) : 0.0;
+    }
+    fit->ndcg = blend_ndcg(users, n, k, fit->weight, s.buf, &fit->recall);
+    fit->k = k;
+    free(s.buf);
+}
+
+/* ---- the validation split ---- */
+
+struct validation {
+    int32_t *users; /* ascending */
+    int32_t n_users;
+    tt_csr held;    /* user x track, the held-out pairs */
+    uint8_t *mask;  /* events kept for training the parts */
+    tt_train_set sub;
+};
+
+/* A seeded sample of at most p->max_users of the users with enough positives, ascending. */
+static void pick_users(const tt_csr *pos, const tt_hybrid_params *p, tt_rng *rng,
+                       struct validation *v)
+{
+    v->users = tt_malloc(((size_t)pos->rows + 1) * sizeof(int32_t));
+    for (int32_t u = 0; u < pos->rows; u++)
+        if (tt_csr_row_nnz(pos, u) >= p->min_positives)
+            v->users[v->n_users++] = u;
+    if (v->n_users <= p->max_users)
+        return;
+    for (int32_t i = 0; i < p->max_users; i++) {
+        int32_t j = i + (int32_t)tt_rng_below(rng, (uint64_t)(v->n_users - i));
+        int32_t tmp = v->users[i];
+        v->users[i] = v->users[j];
+        v->users[j] = tmp;
+    }
+    v->n_users = p->max_users;
+    for (int32_t i = 1; i < v->n_users; i++) /* insertion sort keeps the order seeded-stable */
+        for (int32_t j = i; j > 0 && v->users[j] < v->users[j - 1]; j--) {
+            int32_t tmp = v->users[j];
+            v->users[j] = v->users[j - 1];
+            v->users[j - 1] = tmp;
+        }
+}
+
+/* round(share * n) of each user's positives, at least 1 and at most n - 1. */
+static void pick_pairs(const tt_csr *pos, double share, tt_rng *rng, struct validation *v)
+{
+    int64_t cap = 0, n = 0;
+    int32_t *pu, *pt, *buf = tt_malloc(((size_t)pos->cols + 1) * sizeof(int32_t));
+
+    for (int32_t i = 0; i < v->n_users; i++)
+        cap += (int64_t)tt_csr_row_nnz(pos, v->users[i]);
+    pu = tt_malloc((size_t)cap * sizeof(int32_t) + 4);
+    pt = tt_malloc((size_t)cap * sizeof(int32_t) + 4);
+    for (int32_t i = 0; i < v->n_users; i++) {
+        int32_t u = v->users[i], nn = (int32_t)tt_csr_row_nnz(pos, u);
+        int32_t h = (int32_t)llround(share * nn);
+        h = h < 1 ? 1 : (h > nn - 1 ? nn - 1 : h);
+        memcpy(buf, pos->indices + pos->indptr[u], (size_t)nn * sizeof(int32_t));
+        for (int32_t j = 0; j < h; j++) {
+            int32_t r = j + (int32_t)tt_rng_below(rng, (uint64_t)(nn - j)), tmp = buf[j];
+            buf[j] = buf[r];
+            buf[r] = tmp;
+            pu[n] = u;
+            pt[n++] = buf[j];
+        }
+    }
+    tt_csr_from_coo(pos->rows, pos->cols, n, pu, pt, NULL, &v->held);
+    free(pu);
+    free(pt);
+    free(buf);
+}
+
+static bool is_held(const tt_csr *held, int32_t u, int32_t t)
+{
+    return u >= 0 && u < held->rows &&
+           tt_sorted_contains(held->indices + held->indptr[u], (int32_t)tt_csr_row_nnz(held, u), t);
+}
+
+static void validation_build(const tt_train_set *ts, const tt_hybrid_params *p,
+                             struct validation *v)
+{
+    const tt_dataset *ds = ts->ds;
+    tt_weighting w = tt_weighting_default();
+    tt_rng rng;
+
+    memset(v, 0, sizeof(*v));
+    tt_rng_seed(&rng, p->seed, 0x6879);
+    pick_users(&ts->conf, p, &rng, v);
+    pick_pairs(&ts->conf, p->validation, &rng, v);
+    v->mask = tt_malloc((size_t)ds->n_events + 1);
+    for (int64_t i = 0; i < ds->n_events; i++)
+        v->mask[i] = (!ts->mask || ts->mask[i]) && !is_held(&v->held, ds->ev_user[i], ds->ev_track[i]);
+    tt_train_set_build(ds, v->mask, &w, &v->sub);
+}
+
+static void validation_release(struct validation *v)
+{
+    free(v->users);
+    tt_csr_release(&v->held);
+    tt_train_set_release(&v->sub);
+    free(v->mask);
+}
+
+/* ---- gathering each validation user's candidates ---- */
+
+struct gather {
+    tt_model *const *part;
+    const struct validation *v;
+    const tt_hybrid_params *p;
+    tt_hybrid_vuser *out;
+};
+
+/* One user's candidates, z-scores and relevance; an error leaves the user empty (NDCG 0). */
+static void gather_one(const struct gather *g, int32_t i)
+{
+    const tt_csr *seen = &g->v->sub.seen, *held = &g->v->held;
+    int32_t u = g->v->users[i], *c = NULL, n;
+    tt_query q = {.user = u, .excludes_history = true};
+    tt_hybrid_vuser *o = &g->out[i];
+    tt_err err = {0};
+
+    q.exclude = seen->indices + seen->indptr[u];
+    q.n_exclude = (int32_t)tt_csr_row_nnz(seen, u);
+    o->n_rel = (int32_t)tt_csr_row_nnz(held, u);
+    n = tt__hybrid_candidates(g->part, &q, g->p->candidates, &c, &err);
+    if (n > 0) {
+        o->z = tt_malloc((size_t)n * TT_HYBRID_PARTS * sizeof(float));
+        o->rel = tt_malloc((size_t)n);
+        if (tt__hybrid_features(g->part, &q, c, n, o->z, &err) < 0)
+            n = 0;
+        for (int32_t j = 0; j < n; j++)
+            o->rel[j] = is_held(held, u, c[j]);
+    }
+    o->n_cand = n > 0 ? n : 0;
+    free(c);
+}
+
+static void gather_range(void *ctx, int64_t b, int64_t e, int thread)
+{
+    (void)thread;
+    for (int64_t i = b; i < e; i++)
+        gather_one(ctx, (int32_t)i);
+}
+
+/* ---- learning ---- */
+
+static int check_params(const tt_hybrid_params *p, tt_err *err)
+{
+    if (!(p->validation > 0.0 && p->validation < 1.0))
+        return tt_err_set_field(err, TT_EINVAL, "validation", "validation share must be in (0, 1)");
+    if (p->min_positives < 2 || p->max_users < 1 || p->candidates < 1 || p->k < 1)
+        return tt_err_set(err, TT_EINVAL, "hybrid: min_positives >= 2, max_users, candidates "
+                                          "and k >= 1 are required");
+    if (!(p->step >= 1e-3 && p->step <= 1.0))
+        return tt_err_set_field(err, TT_EINVAL, "step", "step must be in [0.001, 1]");
+    return 0;
+}
+
+/* The four parts trained on the validation split's training side. */
+static int train_parts(const struct validation *v, const tt_model_opts *o,
+                       tt_model *part[TT_HYBRID_PARTS], tt_err *err)
+{
+    tt_model_opts po = *o;
+    int rc = 0;
+
+    po.als.precompute = 0;
+    po.progress = false;
+    for (int i = 0; rc == 0 && i < TT_HYBRID_PARTS; i++) {
+        rc = tt_models_train(tt_hybrid_part_names[i], &v->sub, &po, &part[i], err);
+        if (rc == TT_ESTATE && i == TT_HYBRID_CONTENT) {
+            tt_err_clear(err); /* a catalog without content: blend the other three */
+            part[i] = NULL;
+            rc = 0;
+        }
+    }
+    return rc;
+}
+
+int tt_hybrid_learn(const tt_train_set *ts, const tt_hybrid_params *p,
+                    const struct tt_model_opts *o, tt_model **out, tt_err *err)
+{
+    struct validation v;
+    tt_model *part[TT_HYBRID_PARTS] = {0};
+    tt_hybrid_vuser *vu = NULL;
+    tt_hybrid_fit fit = {0};
+    bool present[TT_HYBRID_PARTS];
+    double t0 = tt_now();
+    int rc = check_params(p, err);
+
+    if (rc < 0)
+        return rc;
+    validation_build(ts, p, &v);
+    if (v.n_users == 0) {
+        validation_release(&v);
+        return tt_err_set(err, TT_ESTATE, "hybrid: no listener has %d positive tracks to "
+                                          "validate the blend on", p->min_positives);
+    }
+    rc = train_parts(&v, o, part, err);
+    if (rc == 0) {
+        struct gather g = {part, &v, p, tt_calloc((size_t)v.n_users, sizeof(tt_hybrid_vuser))};
+        vu = g.out;
+        tt__blas_single_threaded();
+        tt_parallel_for(v.n_users, 8, o->threads, gather_range, &g);
+        for (int i = 0; i < TT_HYBRID_PARTS; i++)
+            present[i] = part[i] != NULL;
+        tt_hybrid_search(vu, v.n_users, p->k, p->step, present, &fit);
+        fit.users = v.n_users;
+        fit.pairs = v.held.nnz;
+        *out = tt__hybrid_new(ts, p, &fit);
+        (*out)->train_seconds = tt_now() - t0;
+    }
+    for (int32_t i = 0; vu && i < v.n_users; i++) {
+        free(vu[i].z);
+        free(vu[i].rel);
+    }
+    free(vu);
+    for (int i = 0; i < TT_HYBRID_PARTS; i++)
+        tt_model_free(part[i]);
+    validation_release(&v);
+    return rc;
+}
