@@ -8,8 +8,8 @@
  * Every candidate is then scored by every part; each part's scores are turned into
  * z-scores over the listener's candidates (a track a part knows nothing about, such as a
  * new release for ALS and popularity, gets the candidates' mean, 0), and the blend is
- * sum_i w_i z_i with weights w_i >= 0 summing to 1, learned at training time on a
- * validation split to maximise NDCG@k. docs/models.md gives the method and its reasons.
+ * sum_i w_i z_i with weights w_i >= 0 summing to 1, plus a new-release bonus for tracks
+ * nobody has played, all learned at training time on a validation split to maximise NDCG@k. docs/models.md gives the method and its reasons.
  *
  * The model file holds only the weights, the validation figures and the part names: the
  * parts are the ALS, content, popularity and trending model files trained beside it, which
@@ -29,11 +29,19 @@ enum tt_hybrid_part {
     TT_HYBRID_PARTS
 };
 
+/*
+ * Columns of a candidate's features: each part's z-score, then the new-release flag (1 for a
+ * track nobody has played in the training data, else 0).
+ */
+#define TT_HYBRID_NEW TT_HYBRID_PARTS
+#define TT_HYBRID_COLS (TT_HYBRID_PARTS + 1)
+
 /* "als", "content", "popularity", "trending": each part's model name, in enum order. */
 extern const char *const tt_hybrid_part_names[TT_HYBRID_PARTS];
 
 typedef struct tt_hybrid_params {
     double validation; /* share of each validation user's positives held out (default 0.1) */
+    double new_share;  /* share of the played tracks held out whole, as new releases (0.02) */
     int min_positives; /* users with fewer positives are not validated on (default 5) */
     int max_users;     /* validation users, a seeded sample when more qualify (3000) */
     int candidates;    /* each part's top N per listener (default 200) */
@@ -47,23 +55,26 @@ tt_hybrid_params tt_hybrid_params_default(void);
 /* What learning found: the weights and the validation figures behind them. */
 typedef struct tt_hybrid_fit {
     float weight[TT_HYBRID_PARTS];      /* >= 0, sum 1 */
+    float new_bonus;                    /* added to the blend of a track nobody has played */
+    float new_content;                  /* extra weight of its content z-score */
     double ndcg;                        /* validation NDCG@k of the blend */
     double recall;                      /* validation Recall@k of the blend */
     double part_ndcg[TT_HYBRID_PARTS];  /* validation NDCG@k of each part's z-score alone */
     int32_t users;                      /* validation users */
     int64_t pairs;                      /* held-out (user, track) pairs */
+    int64_t new_pairs;                  /* of which on tracks held out whole */
     int k;
 } tt_hybrid_fit;
 
 /*
- * Blend learning on prepared validation data: each user's candidates, the z-scored part
- * scores of each (n_cand x TT_HYBRID_PARTS, row-major), which candidates are held-out
- * positives, and how many held-out positives the user has in all (for the ideal DCG).
+ * Blend learning on prepared validation data: each user's candidates, the features of each
+ * (n_cand x TT_HYBRID_COLS, row-major: z-scores and new-release flag), which candidates are
+ * held-out positives, and how many held-out positives the user has in all (for the ideal DCG).
  * Exposed so tests can plant a best part.
  */
 typedef struct tt_hybrid_vuser {
     int32_t n_cand;
-    float *z;        /* n_cand x TT_HYBRID_PARTS */
+    float *z;        /* n_cand x TT_HYBRID_COLS */
     uint8_t *rel;    /* n_cand */
     int32_t n_rel;   /* held-out positives, in the candidates or not */
 } tt_hybrid_vuser;
@@ -71,9 +82,12 @@ typedef struct tt_hybrid_vuser {
 /*
  * Searches the weights maximising mean NDCG@k over @users (@n entries): every point of a
  * grid of step @step on the simplex (parts not @present keep weight 0; NULL = all present),
- * then a local refinement moving a quarter of the step between parts. Ties go to the point
- * tried first (the grid starts from all weight on ALS). Fills weight, ndcg, recall,
- * part_ndcg and k of @fit.
+ * then a local refinement moving a quarter of the step between parts; then, the weights
+ * fixed, the new-release terms: a track nobody has played scores
+ * new_bonus + (w_content + new_content) z_content, new_bonus in [-2, 4] by steps of 0.25 and
+ * new_content in [0, 3] by steps of 0.25. Ties go to the point tried first (the grid starts
+ * from all weight on ALS; the new-release terms from 0). Fills weight, new_bonus,
+ * new_content, ndcg, recall, part_ndcg and k of @fit.
  */
 void tt_hybrid_search(const tt_hybrid_vuser *users, int32_t n, int k, double step,
                       const bool present[TT_HYBRID_PARTS], tt_hybrid_fit *fit);
@@ -82,8 +96,10 @@ struct tt_model_opts;
 
 /*
  * Learns the blend on @ts: holds out p->validation of the positives of up to p->max_users
- * users (seeded), trains the four parts on the rest with @o (tt_models_train), gathers the
- * validation users' candidates and searches the weights. The returned model (kind
+ * users and every event of p->new_share of the played tracks (seeded), trains the four parts
+ * on the rest with @o (tt_models_train), gathers the validation users' candidates and
+ * searches the weights; a validation user's relevant tracks are their held-out positives and
+ * their positives on the held-out tracks. The returned model (kind
  * "hybrid") has the weights but no parts: attach the parts trained on all of @ts.
  * Errors: TT_EINVAL (bad parameters), TT_ESTATE (no user can be validated on), the parts'.
  */

@@ -33,6 +33,10 @@ typedef struct hybrid_model {
     const char *part_name[TT_HYBRID_PARTS]; /* as stored in the file */
     tt_model *part[TT_HYBRID_PARTS];
     bool owns_parts;
+    int32_t n_artists;
+    const int32_t *track_artist; /* n_tracks: in the file, or owned_artist */
+    int32_t *owned_artist;
+    tt__hybrid_set set;          /* valid once parts are attached */
     tt_mfile *file;
 } hybrid_model;
 
@@ -49,6 +53,7 @@ tt_hybrid_params tt_hybrid_params_default(void)
 
     memset(&p, 0, sizeof(p));
     p.validation = 0.1;
+    p.new_share = 0.02;
     p.min_positives = 5;
     p.max_users = 3000;
     p.candidates = 200;
@@ -109,10 +114,10 @@ struct listener {
     const float *vec;
 };
 
-static int listener_build(tt_model *const part[TT_HYBRID_PARTS], const tt_query *q,
-                          struct listener *l, tt_err *err)
+static int listener_build(const tt__hybrid_set *set, const tt_query *q, struct listener *l,
+                          tt_err *err)
 {
-    tt_model *als = part[TT_HYBRID_ALS], *ct = part[TT_HYBRID_CONTENT];
+    tt_model *als = set->part[TT_HYBRID_ALS], *ct = set->part[TT_HYBRID_CONTENT];
     int rc;
 
     memset(l, 0, sizeof(*l));
@@ -134,16 +139,41 @@ static int listener_build(tt_model *const part[TT_HYBRID_PARTS], const tt_query 
     return 0;
 }
 
-/* Raw score of @t for part @i, and whether the part knows the track (and the listener). */
-static bool raw_score(tt_model *const part[TT_HYBRID_PARTS], const struct listener *l, int i,
-                      int32_t t, float *v)
+/*
+ * A new release's collaborative scores from its artist's played tracks: the listener's ALS
+ * score of their mean vector, their mean log popularity and trending. False when the artist
+ * has no played track (or is unknown), which leaves the part not knowing the track.
+ */
+static bool artist_prior(const tt__hybrid_set *set, const struct listener *l, int i, int32_t t,
+                         float *v)
 {
+    int32_t a = set->track_artist ? set->track_artist[t] : -1;
+
+    if (a < 0 || a >= set->n_artists || set->artist_n[a] == 0)
+        return false;
+    if (i == TT_HYBRID_ALS) {
+        if (!l->x)
+            return false;
+        *v = dot(l->x, set->artist_y + (size_t)a * set->k, set->k);
+    } else {
+        *v = i == TT_HYBRID_POPULARITY ? set->artist_pop[a] : set->artist_trend[a];
+    }
+    return true;
+}
+
+/* Raw score of @t for part @i, and whether the part knows the track (and the listener). */
+static bool raw_score(const tt__hybrid_set *set, const struct listener *l, int i, int32_t t,
+                      float *v)
+{
+    tt_model *const *part = set->part;
     float pop = tt_popularity_score(part[TT_HYBRID_POPULARITY], t);
 
     *v = 0.0f;
+    if (i != TT_HYBRID_CONTENT && !(pop > 0.0f))
+        return artist_prior(set, l, i, t, v);
     switch (i) {
     case TT_HYBRID_ALS:
-        if (!l->x || !(pop > 0.0f))
+        if (!l->x)
             return false;
         *v = dot(l->x, tt_als_track_vector(part[TT_HYBRID_ALS], t), l->k);
         return true;
@@ -158,10 +188,10 @@ static bool raw_score(tt_model *const part[TT_HYBRID_PARTS], const struct listen
         return true;
     case TT_HYBRID_POPULARITY:
         *v = log1pf(pop);
-        return pop > 0.0f;
+        return true;
     default:
         *v = log1pf(tt_popularity_score(part[TT_HYBRID_TRENDING], t));
-        return pop > 0.0f;
+        return true;
     }
 }
 
@@ -173,37 +203,85 @@ static void standardise(float *z, const uint8_t *known, int32_t n, int i)
 
     for (int32_t j = 0; j < n; j++)
         if (known[j]) {
-            s += z[(size_t)j * TT_HYBRID_PARTS + i];
+            s += z[(size_t)j * TT_HYBRID_COLS + i];
             nk++;
         }
     mean = nk ? s / nk : 0.0;
     for (int32_t j = 0; j < n; j++)
         if (known[j]) {
-            double d = z[(size_t)j * TT_HYBRID_PARTS + i] - mean;
+            double d = z[(size_t)j * TT_HYBRID_COLS + i] - mean;
             ss += d * d;
         }
     sd = nk > 1 ? sqrt(ss / nk) : 0.0;
     for (int32_t j = 0; j < n; j++) {
-        float *v = &z[(size_t)j * TT_HYBRID_PARTS + i];
+        float *v = &z[(size_t)j * TT_HYBRID_COLS + i];
         *v = known[j] && sd > 1e-9 ? (float)((*v - mean) / sd) : 0.0f;
     }
 }
 
-int tt__hybrid_features(tt_model *const part[TT_HYBRID_PARTS], const tt_query *q,
-                        const int32_t *c, int32_t n, float *z, tt_err *err)
+int tt__hybrid_features(const tt__hybrid_set *set, const tt_query *q, const int32_t *c,
+                        int32_t n, float *z, tt_err *err)
 {
+    tt_model *const *part = set->part;
     struct listener l;
     uint8_t *known = tt_malloc((size_t)n + 1);
-    int rc = listener_build(part, q, &l, err);
+    int rc = listener_build(set, q, &l, err);
 
     for (int i = 0; rc == 0 && i < TT_HYBRID_PARTS; i++) {
         for (int32_t j = 0; j < n; j++)
-            known[j] = part[i] && raw_score(part, &l, i, c[j], &z[(size_t)j * TT_HYBRID_PARTS + i]);
+            known[j] = part[i] && raw_score(set, &l, i, c[j], &z[(size_t)j * TT_HYBRID_COLS + i]);
         standardise(z, known, n, i);
     }
+    for (int32_t j = 0; rc == 0 && j < n; j++)
+        z[(size_t)j * TT_HYBRID_COLS + TT_HYBRID_NEW] =
+            tt_popularity_score(part[TT_HYBRID_POPULARITY], c[j]) > 0.0f ? 0.0f : 1.0f;
     free(l.centres);
     free(known);
     return rc;
+}
+
+/* Sums each artist's played tracks' ALS vectors and log popularity into their means. */
+void tt__hybrid_set_init(tt__hybrid_set *s, tt_model *const part[TT_HYBRID_PARTS],
+                         const int32_t *track_artist, int32_t n_artists)
+{
+    const tt_model *pop = part[TT_HYBRID_POPULARITY];
+
+    memset(s, 0, sizeof(*s));
+    memcpy(s->part, part, sizeof(s->part));
+    s->k = tt_als_factors(part[TT_HYBRID_ALS]);
+    s->track_artist = track_artist;
+    s->n_artists = track_artist ? n_artists : 0;
+    s->artist_y = tt_calloc((size_t)s->n_artists * s->k + 1, sizeof(float));
+    s->artist_pop = tt_calloc((size_t)s->n_artists + 1, sizeof(float));
+    s->artist_trend = tt_calloc((size_t)s->n_artists + 1, sizeof(float));
+    s->artist_n = tt_calloc((size_t)s->n_artists + 1, sizeof(int32_t));
+    for (int32_t t = 0; s->n_artists > 0 && t < pop->n_tracks; t++) {
+        int32_t a = track_artist[t];
+        const float *y = tt_als_track_vector(part[TT_HYBRID_ALS], t);
+        if (a < 0 || a >= s->n_artists || !(tt_popularity_score(pop, t) > 0.0f) || !y)
+            continue;
+        for (int j = 0; j < s->k; j++)
+            s->artist_y[(size_t)a * s->k + j] += y[j];
+        s->artist_pop[a] += log1pf(tt_popularity_score(pop, t));
+        s->artist_trend[a] += log1pf(tt_popularity_score(part[TT_HYBRID_TRENDING], t));
+        s->artist_n[a]++;
+    }
+    for (int32_t a = 0; a < s->n_artists; a++) {
+        float inv = s->artist_n[a] ? 1.0f / (float)s->artist_n[a] : 0.0f;
+        for (int j = 0; j < s->k; j++)
+            s->artist_y[(size_t)a * s->k + j] *= inv;
+        s->artist_pop[a] *= inv;
+        s->artist_trend[a] *= inv;
+    }
+}
+
+void tt__hybrid_set_release(tt__hybrid_set *s)
+{
+    free(s->artist_y);
+    free(s->artist_pop);
+    free(s->artist_trend);
+    free(s->artist_n);
+    memset(s, 0, sizeof(*s));
 }
 
 /* ---- the model ---- */
@@ -223,6 +301,10 @@ tt_model *tt__hybrid_new(const tt_train_set *ts, const tt_hybrid_params *p,
     m->fit = *fit;
     for (int i = 0; i < TT_HYBRID_PARTS; i++)
         m->part_name[i] = tt_hybrid_part_names[i];
+    m->n_artists = tt_dataset_n_artists(ts->ds);
+    m->owned_artist = tt_malloc(((size_t)m->base.n_tracks + 1) * sizeof(int32_t));
+    memcpy(m->owned_artist, ts->ds->track_artist, (size_t)m->base.n_tracks * sizeof(int32_t));
+    m->track_artist = m->owned_artist;
     return &m->base;
 }
 
@@ -259,6 +341,8 @@ int tt_hybrid_attach(tt_model *mm, tt_model *const parts[TT_HYBRID_PARTS], bool 
         m->part[i] = parts[i];
     }
     m->owns_parts = take;
+    tt__hybrid_set_release(&m->set);
+    tt__hybrid_set_init(&m->set, m->part, m->track_artist, m->n_artists);
     return 0;
 }
 
@@ -278,9 +362,10 @@ static void blend_top(const hybrid_model *m, const int32_t *c, const float *z, i
 
     tt_topk_init(&top, out, k);
     for (int32_t j = 0; j < n; j++) {
-        float s = 0.0f;
+        const float *f = z + (size_t)j * TT_HYBRID_COLS;
+        float s = f[TT_HYBRID_NEW] * (m->fit.new_bonus + m->fit.new_content * f[TT_HYBRID_CONTENT]);
         for (int i = 0; i < TT_HYBRID_PARTS; i++)
-            s += m->fit.weight[i] * z[(size_t)j * TT_HYBRID_PARTS + i];
+            s += m->fit.weight[i] * f[i];
         tt_topk_push(&top, c[j], s);
     }
     *n_out = tt_topk_finish(&top);
@@ -302,8 +387,8 @@ static int hybrid_recommend(const tt_model *mm, const tt_query *q, int k, tt_sco
     if (n == 0)
         rc = tt_err_set(err, TT_ESTATE, "no part of the hybrid model can rank for the listener");
     if (rc == 0) {
-        z = tt_malloc((size_t)n * TT_HYBRID_PARTS * sizeof(float));
-        rc = tt__hybrid_features(m->part, q, c, n, z, err);
+        z = tt_malloc((size_t)n * TT_HYBRID_COLS * sizeof(float));
+        rc = tt__hybrid_features(&m->set, q, c, n, z, err);
     }
     if (rc == 0)
         blend_top(m, c, z, n, k, out, n_out);
@@ -363,6 +448,8 @@ static const tt_mfield hybrid_fields[] = {
     HF("w_content", TT_MF_F32, fit.weight[TT_HYBRID_CONTENT], .lo = 0, .hi = 1),
     HF("w_popularity", TT_MF_F32, fit.weight[TT_HYBRID_POPULARITY], .lo = 0, .hi = 1),
     HF("w_trending", TT_MF_F32, fit.weight[TT_HYBRID_TRENDING], .lo = 0, .hi = 1),
+    HF("new_bonus", TT_MF_F32, fit.new_bonus, .lo = -100, .hi = 100),
+    HF("new_content", TT_MF_F32, fit.new_content, .lo = 0, .hi = 100),
     HF("part_als", TT_MF_STR, part_name[TT_HYBRID_ALS]),
     HF("part_content", TT_MF_STR, part_name[TT_HYBRID_CONTENT]),
     HF("part_popularity", TT_MF_STR, part_name[TT_HYBRID_POPULARITY]),
@@ -377,13 +464,16 @@ static const tt_mfield hybrid_fields[] = {
        .hi = 1),
     HF("validation_users", TT_MF_I32, fit.users, .lo = 0, .hi = INT32_MAX),
     HF("validation_pairs", TT_MF_I64, fit.pairs, .lo = 0, .hi = (double)INT64_MAX),
+    HF("validation_new_pairs", TT_MF_I64, fit.new_pairs, .lo = 0, .hi = (double)INT64_MAX),
     HF("k", TT_MF_I32, fit.k, .lo = 1, .hi = 100000),
     HF("validation_share", TT_MF_F64, p.validation, .lo = 1e-9, .hi = 1),
+    HF("new_share", TT_MF_F64, p.new_share, .lo = 0, .hi = 1),
     HF("min_positives", TT_MF_I32, p.min_positives, .lo = 2, .hi = INT32_MAX),
     HF("max_users", TT_MF_I32, p.max_users, .lo = 1, .hi = INT32_MAX),
     HF("candidates", TT_MF_I32, p.candidates, .lo = 1, .hi = 1000000),
     HF("step", TT_MF_F64, p.step, .lo = 1e-3, .hi = 1),
     HF("seed", TT_MF_U64, p.seed),
+    HF("n_artists", TT_MF_I32, n_artists, .lo = 0, .hi = INT32_MAX),
     TT_MODEL_MFIELDS(hybrid_model, base),
 };
 #define N_HYBRID_FIELDS ((int)(sizeof(hybrid_fields) / sizeof(hybrid_fields[0])))
@@ -396,6 +486,9 @@ static int hybrid_save(const tt_model *mm, const char *path, tt_err *err)
     if (rc < 0)
         return rc;
     rc = tt_mfile_put_meta(w, hybrid_fields, N_HYBRID_FIELDS, hm(mm), err);
+    if (rc == 0)
+        rc = tt_mfile_add(w, "track_artist", TT_DT_I32, mm->n_tracks, 1, hm(mm)->track_artist,
+                          err);
     if (rc < 0) {
         tt_mfile_abort(w);
         return rc;
@@ -423,6 +516,23 @@ static int check_loaded(const hybrid_model *m, tt_mfile *f, tt_err *err)
     return 0;
 }
 
+/* The track -> artist map, every id checked: requests index arrays with them. */
+static int load_artists(hybrid_model *m, tt_mfile *f, tt_err *err)
+{
+    int64_t rows = m->base.n_tracks, cols = 1;
+    const void *p;
+    int rc = tt_mfile_get(f, "track_artist", TT_DT_I32, &rows, &cols, &p, err);
+
+    if (rc < 0)
+        return rc;
+    m->track_artist = p;
+    for (int32_t t = 0; t < m->base.n_tracks; t++)
+        if (m->track_artist[t] < -1 || m->track_artist[t] >= m->n_artists)
+            return tt_err_set(err, TT_ECORRUPT, "model file %s refused: bad track_artist",
+                              tt_mfile_path(f));
+    return 0;
+}
+
 int tt__hybrid_load(tt_mfile *f, tt_model **out, tt_err *err)
 {
     hybrid_model *m = tt_calloc(1, sizeof(*m));
@@ -433,6 +543,8 @@ int tt__hybrid_load(tt_mfile *f, tt_model **out, tt_err *err)
     rc = tt_mfile_get_meta(f, hybrid_fields, N_HYBRID_FIELDS, m, err);
     if (rc == 0)
         rc = check_loaded(m, f, err);
+    if (rc == 0)
+        rc = load_artists(m, f, err);
     if (rc < 0) {
         free(m);
         return rc;
@@ -451,6 +563,8 @@ static void hybrid_free(tt_model *mm)
     if (m->owns_parts)
         for (int i = 0; i < TT_HYBRID_PARTS; i++)
             tt_model_free(m->part[i]);
+    tt__hybrid_set_release(&m->set);
+    free(m->owned_artist);
     tt_mfile_close(m->file);
     free(m);
 }

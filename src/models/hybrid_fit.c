@@ -21,9 +21,14 @@
 
 /* ---- the search ---- */
 
-/* Mean NDCG@k (and recall) of the blend @w over @users. */
+static const float no_new[2] = {0.0f, 0.0f};
+
+/*
+ * Mean NDCG@k (and recall) over @users of the blend @w, new releases scored with @nw[0] added
+ * and @nw[1] more weight on content.
+ */
 static double blend_ndcg(const tt_hybrid_vuser *users, int32_t n, int k, const float *w,
-                         tt_scored *buf, double *recall)
+                         const float nw[2], tt_scored *buf, double *recall)
 {
     double sum = 0.0, rsum = 0.0;
 
@@ -34,8 +39,9 @@ static double blend_ndcg(const tt_hybrid_vuser *users, int32_t n, int k, const f
         tt_topk top;
         tt_topk_init(&top, buf, k);
         for (int32_t j = 0; j < v->n_cand; j++) {
-            const float *z = v->z + (size_t)j * TT_HYBRID_PARTS;
-            float s = w[0] * z[0] + w[1] * z[1] + w[2] * z[2] + w[3] * z[3];
+            const float *z = v->z + (size_t)j * TT_HYBRID_COLS;
+            float s = w[0] * z[0] + w[1] * z[1] + w[2] * z[2] + w[3] * z[3] +
+                      z[TT_HYBRID_NEW] * (nw[0] + nw[1] * z[TT_HYBRID_CONTENT]);
             tt_topk_push(&top, j, s);
         }
         got = tt_topk_finish(&top);
@@ -72,7 +78,7 @@ static bool try_point(struct search *s, const float *w)
     for (int i = 0; i < TT_HYBRID_PARTS; i++)
         if (w[i] > 0.0f && !s->present[i])
             return false;
-    v = blend_ndcg(s->users, s->n, s->k, w, s->buf, NULL);
+    v = blend_ndcg(s->users, s->n, s->k, w, no_new, s->buf, NULL);
     if (!(v > s->best_ndcg))
         return false;
     s->best_ndcg = v;
@@ -112,6 +118,26 @@ static void refine(struct search *s, float delta)
     }
 }
 
+/*
+ * The new-release bonus for fixed weights: how far above or below the candidates' mean a
+ * track nobody has played must be placed to rank well, its content similarity aside.
+ */
+static void search_new(struct search *s, const float *w, float nw[2])
+{
+    double best = blend_ndcg(s->users, s->n, s->k, w, no_new, s->buf, NULL);
+
+    nw[0] = nw[1] = 0.0f;
+    for (int c = 0; c <= 12 && s->present[TT_HYBRID_CONTENT]; c++)
+        for (int b = -8; b <= 16; b++) {
+            float t[2] = {0.25f * b, 0.25f * c};
+            double v = blend_ndcg(s->users, s->n, s->k, w, t, s->buf, NULL);
+            if (v > best) {
+                best = v;
+                nw[0] = t[0], nw[1] = t[1];
+            }
+        }
+}
+
 void tt_hybrid_search(const tt_hybrid_vuser *users, int32_t n, int k, double step,
                       const bool present[TT_HYBRID_PARTS], tt_hybrid_fit *fit)
 {
@@ -129,9 +155,15 @@ void tt_hybrid_search(const tt_hybrid_vuser *users, int32_t n, int k, double ste
         float unit[TT_HYBRID_PARTS] = {0};
         unit[i] = 1.0f;
         fit->weight[i] = (float)(s.best[i] / sum);
-        fit->part_ndcg[i] = s.present[i] ? blend_ndcg(users, n, k, unit, s.buf, NULL) : 0.0;
+        fit->part_ndcg[i] = s.present[i] ? blend_ndcg(users, n, k, unit, no_new, s.buf, NULL) : 0.0;
     }
-    fit->ndcg = blend_ndcg(users, n, k, fit->weight, s.buf, &fit->recall);
+    {
+        float nw[2];
+        search_new(&s, fit->weight, nw);
+        fit->new_bonus = nw[0];
+        fit->new_content = nw[1];
+        fit->ndcg = blend_ndcg(users, n, k, fit->weight, nw, s.buf, &fit->recall);
+    }
     fit->k = k;
     free(s.buf);
 }
@@ -141,7 +173,9 @@ void tt_hybrid_search(const tt_hybrid_vuser *users, int32_t n, int k, double ste
 struct validation {
     int32_t *users; /* ascending */
     int32_t n_users;
-    tt_csr held;    /* user x track, the held-out pairs */
+    uint8_t *gone;  /* n_tracks: 1 = held out whole, a new release to the parts */
+    tt_csr held;    /* user x track, the held-out pairs (those on gone tracks included) */
+    int64_t n_new;  /* held-out pairs on gone tracks */
     uint8_t *mask;  /* events kept for training the parts */
     tt_train_set sub;
 };
@@ -171,7 +205,34 @@ static void pick_users(const tt_csr *pos, const tt_hybrid_params *p, tt_rng *rng
         }
 }
 
-/* round(share * n) of each user's positives, at least 1 and at most n - 1. */
+/* round(share * n) of the n tracks with a positive, marked in v->gone. */
+static void pick_gone(const tt_csr *pos, double share, tt_rng *rng, struct validation *v)
+{
+    int32_t nt = pos->cols, n = 0, h;
+    int32_t *list = tt_malloc(((size_t)nt + 1) * sizeof(int32_t));
+    uint8_t *played = tt_calloc((size_t)nt + 1, 1);
+
+    for (int64_t i = 0; i < pos->nnz; i++)
+        played[pos->indices[i]] = 1;
+    for (int32_t t = 0; t < nt; t++)
+        if (played[t])
+            list[n++] = t;
+    h = (int32_t)llround(share * n);
+    v->gone = played; /* reused: cleared, then the chosen tracks set */
+    memset(v->gone, 0, (size_t)nt + 1);
+    for (int32_t i = 0; i < h; i++) {
+        int32_t j = i + (int32_t)tt_rng_below(rng, (uint64_t)(n - i)), tmp = list[i];
+        list[i] = list[j];
+        list[j] = tmp;
+        v->gone[list[i]] = 1;
+    }
+    free(list);
+}
+
+/*
+ * Each user's positives on gone tracks, and round(share * n) of the n others (at least 1,
+ * at most n - 1 so the user keeps a training positive).
+ */
 static void pick_pairs(const tt_csr *pos, double share, tt_rng *rng, struct validation *v)
 {
     int64_t cap = 0, n = 0;
@@ -182,10 +243,21 @@ static void pick_pairs(const tt_csr *pos, double share, tt_rng *rng, struct vali
     pu = tt_malloc((size_t)cap * sizeof(int32_t) + 4);
     pt = tt_malloc((size_t)cap * sizeof(int32_t) + 4);
     for (int32_t i = 0; i < v->n_users; i++) {
-        int32_t u = v->users[i], nn = (int32_t)tt_csr_row_nnz(pos, u);
-        int32_t h = (int32_t)llround(share * nn);
+        int32_t u = v->users[i], nn = 0, h;
+        const int32_t *row = pos->indices + pos->indptr[u];
+        for (int64_t j = 0; j < tt_csr_row_nnz(pos, u); j++) {
+            if (!v->gone[row[j]]) {
+                buf[nn++] = row[j];
+                continue;
+            }
+            pu[n] = u;
+            pt[n++] = row[j];
+            v->n_new++;
+        }
+        if (nn < 2)
+            continue;
+        h = (int32_t)llround(share * nn);
         h = h < 1 ? 1 : (h > nn - 1 ? nn - 1 : h);
-        memcpy(buf, pos->indices + pos->indptr[u], (size_t)nn * sizeof(int32_t));
         for (int32_t j = 0; j < h; j++) {
             int32_t r = j + (int32_t)tt_rng_below(rng, (uint64_t)(nn - j)), tmp = buf[j];
             buf[j] = buf[r];
@@ -216,16 +288,19 @@ static void validation_build(const tt_train_set *ts, const tt_hybrid_params *p,
     memset(v, 0, sizeof(*v));
     tt_rng_seed(&rng, p->seed, 0x6879);
     pick_users(&ts->conf, p, &rng, v);
+    pick_gone(&ts->conf, p->new_share, &rng, v);
     pick_pairs(&ts->conf, p->validation, &rng, v);
     v->mask = tt_malloc((size_t)ds->n_events + 1);
     for (int64_t i = 0; i < ds->n_events; i++)
-        v->mask[i] = (!ts->mask || ts->mask[i]) && !is_held(&v->held, ds->ev_user[i], ds->ev_track[i]);
+        v->mask[i] = (!ts->mask || ts->mask[i]) && !v->gone[ds->ev_track[i]] &&
+                     !is_held(&v->held, ds->ev_user[i], ds->ev_track[i]);
     tt_train_set_build(ds, v->mask, &w, &v->sub);
 }
 
 static void validation_release(struct validation *v)
 {
     free(v->users);
+    free(v->gone);
     tt_csr_release(&v->held);
     tt_train_set_release(&v->sub);
     free(v->mask);
@@ -234,7 +309,7 @@ static void validation_release(struct validation *v)
 /* ---- gathering each validation user's candidates ---- */
 
 struct gather {
-    tt_model *const *part;
+    const tt__hybrid_set *set;
     const struct validation *v;
     const tt_hybrid_params *p;
     tt_hybrid_vuser *out;
@@ -252,11 +327,11 @@ static void gather_one(const struct gather *g, int32_t i)
     q.exclude = seen->indices + seen->indptr[u];
     q.n_exclude = (int32_t)tt_csr_row_nnz(seen, u);
     o->n_rel = (int32_t)tt_csr_row_nnz(held, u);
-    n = tt__hybrid_candidates(g->part, &q, g->p->candidates, &c, &err);
+    n = tt__hybrid_candidates(g->set->part, &q, g->p->candidates, &c, &err);
     if (n > 0) {
-        o->z = tt_malloc((size_t)n * TT_HYBRID_PARTS * sizeof(float));
+        o->z = tt_malloc((size_t)n * TT_HYBRID_COLS * sizeof(float));
         o->rel = tt_malloc((size_t)n);
-        if (tt__hybrid_features(g->part, &q, c, n, o->z, &err) < 0)
+        if (tt__hybrid_features(g->set, &q, c, n, o->z, &err) < 0)
             n = 0;
         for (int32_t j = 0; j < n; j++)
             o->rel[j] = is_held(held, u, c[j]);
@@ -278,6 +353,8 @@ static int check_params(const tt_hybrid_params *p, tt_err *err)
 {
     if (!(p->validation > 0.0 && p->validation < 1.0))
         return tt_err_set_field(err, TT_EINVAL, "validation", "validation share must be in (0, 1)");
+    if (!(p->new_share >= 0.0 && p->new_share < 1.0))
+        return tt_err_set_field(err, TT_EINVAL, "new_share", "new_share must be in [0, 1)");
     if (p->min_positives < 2 || p->max_users < 1 || p->candidates < 1 || p->k < 1)
         return tt_err_set(err, TT_EINVAL, "hybrid: min_positives >= 2, max_users, candidates "
                                           "and k >= 1 are required");
@@ -327,15 +404,19 @@ int tt_hybrid_learn(const tt_train_set *ts, const tt_hybrid_params *p,
     }
     rc = train_parts(&v, o, part, err);
     if (rc == 0) {
-        struct gather g = {part, &v, p, tt_calloc((size_t)v.n_users, sizeof(tt_hybrid_vuser))};
+        tt__hybrid_set set;
+        struct gather g = {&set, &v, p, tt_calloc((size_t)v.n_users, sizeof(tt_hybrid_vuser))};
         vu = g.out;
+        tt__hybrid_set_init(&set, part, ts->ds->track_artist, tt_dataset_n_artists(ts->ds));
         tt__blas_single_threaded();
         tt_parallel_for(v.n_users, 8, o->threads, gather_range, &g);
+        tt__hybrid_set_release(&set);
         for (int i = 0; i < TT_HYBRID_PARTS; i++)
             present[i] = part[i] != NULL;
         tt_hybrid_search(vu, v.n_users, p->k, p->step, present, &fit);
         fit.users = v.n_users;
         fit.pairs = v.held.nnz;
+        fit.new_pairs = v.n_new;
         *out = tt__hybrid_new(ts, p, &fit);
         (*out)->train_seconds = tt_now() - t0;
     }
