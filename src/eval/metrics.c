@@ -268,9 +268,7 @@ static void random_metrics(int k, int64_t pool, int32_t n_in, int32_t n_rel, dou
         dcg += p / log2((double)r + 1.0);
         /* First hit at r: no hit among the r - 1 before, then one of the rest relevant. */
         rr += none * (double)n_in / (double)(pool - r + 1) / (double)r;
-        none *= (double)(pool - n_in - (r - 1)) / (double)(pool - (r - 1));
-        if (none <= 0.0)
-            break;
+        none = none > 0.0 ? none * (double)(pool - n_in - (r - 1)) / (double)(pool - (r - 1)) : 0.0;
     }
     for (int64_t r = 1; r <= lim; r++)
         idcg += 1.0 / log2((double)r + 1.0);

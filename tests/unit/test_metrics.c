@@ -340,3 +340,38 @@ Test(eval_model, als_beats_popularity_on_distinct_tastes)
     tt_split_release(&s);
     tt_dataset_free(d);
 }
+
+/* ---- the random-ranking baseline ---------------------------------------------------------- */
+
+/*
+ * Pool of 4, one relevant, k 2: E[hits] = 2 x 1/4 = 0.5, so recall 0.5 / 1 and precision
+ * 0.5 / 2; E[DCG] = 1/4 (1 + 1/log2 3) = 0.4077, IDCG 1; the first hit is at rank 1 with
+ * probability 1/4 and at rank 2 with probability 3/4 x 1/3 = 1/4: MRR 1/4 + 1/8.
+ */
+Test(metrics, random_ranking_of_four_with_one_relevant)
+{
+    double r, n, m, p;
+
+    tt_metric_random(2, 4, 1, &r, &n, &m, &p);
+    cr_assert_float_eq(r, 0.5, EPS);
+    cr_assert_float_eq(p, 0.25, EPS);
+    cr_assert_float_eq(n, 0.25 * (1.0 + 1.0 / log2(3.0)), EPS);
+    cr_assert_float_eq(m, 0.375, EPS);
+}
+
+/*
+ * Pool of 3, two relevant, k 3 (the whole pool): both are always listed, recall 1,
+ * precision 2/3; E[DCG] = 2/3 (1 + 1/log2 3 + 1/2) over IDCG 1 + 1/log2 3; MRR 2/3 + 1/3 x 1/2.
+ */
+Test(metrics, random_ranking_of_the_whole_pool)
+{
+    double r, n, m, p;
+
+    tt_metric_random(3, 3, 2, &r, &n, &m, &p);
+    cr_assert_float_eq(r, 1.0, EPS);
+    cr_assert_float_eq(p, 2.0 / 3.0, EPS);
+    cr_assert_float_eq(n, (2.0 / 3.0) * (1.5 + 1.0 / log2(3.0)) / (1.0 + 1.0 / log2(3.0)), EPS);
+    cr_assert_float_eq(m, 2.0 / 3.0 + 1.0 / 6.0, EPS);
+    tt_metric_random(3, 0, 2, &r, &n, &m, &p);
+    cr_assert_eq(r + n + m + p, 0.0);
+}
