@@ -42,6 +42,7 @@ extern const char *const tt_hybrid_part_names[TT_HYBRID_PARTS];
 typedef struct tt_hybrid_params {
     double validation; /* share of each validation user's positives held out (default 0.1) */
     double new_share;  /* share of the played tracks held out whole, as new releases (0.02) */
+    double new_cost;   /* most relative NDCG on played tracks new releases may cost (0.005) */
     int min_positives; /* users with fewer positives are not validated on (default 5) */
     int max_users;     /* validation users, a seeded sample when more qualify (3000) */
     int candidates;    /* each part's top N per listener (default 200) */
@@ -59,6 +60,7 @@ typedef struct tt_hybrid_fit {
     float new_content;                  /* extra weight of its content z-score */
     double ndcg;                        /* validation NDCG@k of the blend */
     double recall;                      /* validation Recall@k of the blend */
+    double known_ndcg;                  /* validation NDCG@k on pairs of played tracks */
     double part_ndcg[TT_HYBRID_PARTS];  /* validation NDCG@k of each part's z-score alone */
     int32_t users;                      /* validation users */
     int64_t pairs;                      /* held-out (user, track) pairs */
@@ -75,22 +77,24 @@ typedef struct tt_hybrid_fit {
 typedef struct tt_hybrid_vuser {
     int32_t n_cand;
     float *z;        /* n_cand x TT_HYBRID_COLS */
-    uint8_t *rel;    /* n_cand */
+    uint8_t *rel;    /* n_cand: 0 not held out, 1 a held-out pair, 2 one on a new release */
     int32_t n_rel;   /* held-out positives, in the candidates or not */
+    int32_t n_rel_new; /* of which on new releases (tracks held out whole) */
 } tt_hybrid_vuser;
 
 /*
- * Searches the weights maximising mean NDCG@k over @users (@n entries): every point of a
- * grid of step @step on the simplex (parts not @present keep weight 0; NULL = all present),
- * then a local refinement moving a quarter of the step between parts; then, the weights
- * fixed, the new-release terms: a track nobody has played scores
- * new_bonus + (w_content + new_content) z_content, new_bonus in [-2, 4] by steps of 0.25 and
- * new_content in [0, 3] by steps of 0.25. Ties go to the point tried first (the grid starts
- * from all weight on ALS; the new-release terms from 0). Fills weight, new_bonus,
- * new_content, ndcg, recall, part_ndcg and k of @fit.
+ * Searches the weights maximising mean NDCG@k over @users (@n entries) of their held-out
+ * pairs on played tracks (rel 1): every point of a grid of step @step on the simplex (parts
+ * not @present keep weight 0; NULL = all present), then a local refinement moving a quarter
+ * of the step between parts. Then, the weights fixed, the new-release terms: a track nobody
+ * has played scores new_bonus + (w_content + new_content) z_content on top of the blend,
+ * new_bonus in [-2, 4] and new_content in [0, 3] by steps of 0.25, the pair with the best
+ * NDCG@k over every held-out pair among those that lower the NDCG on played tracks by at most
+ * the share @new_cost. Ties go to the point tried first (the grid starts from all weight on
+ * ALS; the new-release terms from 0). Fills every field of @fit but users and pairs.
  */
 void tt_hybrid_search(const tt_hybrid_vuser *users, int32_t n, int k, double step,
-                      const bool present[TT_HYBRID_PARTS], tt_hybrid_fit *fit);
+                      double new_cost, const bool present[TT_HYBRID_PARTS], tt_hybrid_fit *fit);
 
 struct tt_model_opts;
 

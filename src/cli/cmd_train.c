@@ -31,13 +31,15 @@ static json_t *hybrid_json(const tt_model *m, const tt_model_opts *o)
         json_array_append_new(parts, json_string(tt_hybrid_part_names[i]));
     }
     snprintf(key, sizeof(key), "ndcg@%d", fit.k);
-    return json_pack("{s:o, s:f, s:f, s:o, s:{s:f, s:f, s:i, s:I, s:I, s:i, s:f, s:f, s:o}, s:i, "
+    return json_pack("{s:o, s:f, s:f, s:o, s:{s:f, s:f, s:f, s:i, s:I, s:I, s:i, s:f, s:f, s:f, s:o}, s:i, "
                      "s:f, s:I}",
                      "weights", w, "new_bonus", fit.new_bonus, "new_content", fit.new_content, "parts", parts, "validation",
-                     "share", o->hybrid.validation, "new_share", o->hybrid.new_share, "users",
+                     "share", o->hybrid.validation, "new_share", o->hybrid.new_share, "new_cost",
+                     o->hybrid.new_cost, "users",
                      fit.users, "pairs", (json_int_t)fit.pairs, "new_pairs",
                      (json_int_t)fit.new_pairs, "k", fit.k, key,
-                     fit.ndcg, "recall", fit.recall, "ndcg_by_part", by_part, "candidates",
+                     fit.ndcg, "recall", fit.recall, "ndcg_known", fit.known_ndcg, "ndcg_by_part",
+                     by_part, "candidates",
                      o->hybrid.candidates, "step", o->hybrid.step, "seed", (json_int_t)o->seed);
 }
 

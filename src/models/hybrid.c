@@ -54,6 +54,7 @@ tt_hybrid_params tt_hybrid_params_default(void)
     memset(&p, 0, sizeof(p));
     p.validation = 0.1;
     p.new_share = 0.02;
+    p.new_cost = 0.005;
     p.min_positives = 5;
     p.max_users = 3000;
     p.candidates = 200;
@@ -456,6 +457,7 @@ static const tt_mfield hybrid_fields[] = {
     HF("part_trending", TT_MF_STR, part_name[TT_HYBRID_TRENDING]),
     HF("validation_ndcg", TT_MF_F64, fit.ndcg, .lo = 0, .hi = 1),
     HF("validation_recall", TT_MF_F64, fit.recall, .lo = 0, .hi = 1),
+    HF("validation_ndcg_known", TT_MF_F64, fit.known_ndcg, .lo = 0, .hi = 1),
     HF("validation_ndcg_als", TT_MF_F64, fit.part_ndcg[TT_HYBRID_ALS], .lo = 0, .hi = 1),
     HF("validation_ndcg_content", TT_MF_F64, fit.part_ndcg[TT_HYBRID_CONTENT], .lo = 0, .hi = 1),
     HF("validation_ndcg_popularity", TT_MF_F64, fit.part_ndcg[TT_HYBRID_POPULARITY], .lo = 0,
@@ -468,6 +470,7 @@ static const tt_mfield hybrid_fields[] = {
     HF("k", TT_MF_I32, fit.k, .lo = 1, .hi = 100000),
     HF("validation_share", TT_MF_F64, p.validation, .lo = 1e-9, .hi = 1),
     HF("new_share", TT_MF_F64, p.new_share, .lo = 0, .hi = 1),
+    HF("new_cost", TT_MF_F64, p.new_cost, .lo = 0, .hi = 1),
     HF("min_positives", TT_MF_I32, p.min_positives, .lo = 2, .hi = INT32_MAX),
     HF("max_users", TT_MF_I32, p.max_users, .lo = 1, .hi = INT32_MAX),
     HF("candidates", TT_MF_I32, p.candidates, .lo = 1, .hi = 1000000),

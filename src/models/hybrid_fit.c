@@ -23,41 +23,75 @@
 
 static const float no_new[2] = {0.0f, 0.0f};
 
-/*
- * Mean NDCG@k (and recall) over @users of the blend @w, new releases scored with @nw[0] added
- * and @nw[1] more weight on content.
- */
-static double blend_ndcg(const tt_hybrid_vuser *users, int32_t n, int k, const float *w,
-                         const float nw[2], tt_scored *buf, double *recall)
+/* What a blend scores on the validation listeners. */
+struct figures {
+    double ndcg, recall; /* every held-out pair */
+    double known;        /* NDCG@k of the held-out pairs on played tracks alone */
+};
+
+/* One listener's DCG over relevance class @cls (0: any) of their top @got in @buf. */
+static double dcg_of(const tt_hybrid_vuser *v, const tt_scored *buf, int got, int cls, int *hits)
 {
-    double sum = 0.0, rsum = 0.0;
+    double dcg = 0.0;
+
+    for (int r = 0; r < got; r++) {
+        uint8_t rel = v->rel[buf[r].track];
+        if (rel && (cls == 0 || rel == cls)) {
+            dcg += 1.0 / log2(r + 2.0);
+            (*hits)++;
+        }
+    }
+    return dcg;
+}
+
+static double idcg_of(int32_t n_rel, int k)
+{
+    double idcg = 0.0;
+
+    for (int r = 0; r < n_rel && r < k; r++)
+        idcg += 1.0 / log2(r + 2.0);
+    return idcg;
+}
+
+/* Top @k of listener @v under the blend @w, new releases given @nw[0] and @nw[1] on content. */
+static int rank_user(const tt_hybrid_vuser *v, int k, const float *w, const float nw[2],
+                     tt_scored *buf)
+{
+    tt_topk top;
+
+    tt_topk_init(&top, buf, k);
+    for (int32_t j = 0; j < v->n_cand; j++) {
+        const float *z = v->z + (size_t)j * TT_HYBRID_COLS;
+        float s = w[0] * z[0] + w[1] * z[1] + w[2] * z[2] + w[3] * z[3] +
+                  z[TT_HYBRID_NEW] * (nw[0] + nw[1] * z[TT_HYBRID_CONTENT]);
+        tt_topk_push(&top, j, s);
+    }
+    return tt_topk_finish(&top);
+}
+
+/* Mean NDCG@k and recall over @users, and NDCG@k over their pairs on played tracks. */
+static struct figures blend_eval(const tt_hybrid_vuser *users, int32_t n, int k, const float *w,
+                                 const float nw[2], tt_scored *buf)
+{
+    struct figures f = {0};
+    int32_t n_known = 0;
 
     for (int32_t u = 0; u < n; u++) {
         const tt_hybrid_vuser *v = &users[u];
-        double dcg = 0.0, idcg = 0.0;
-        int hits = 0, got, lim = v->n_rel < k ? v->n_rel : k;
-        tt_topk top;
-        tt_topk_init(&top, buf, k);
-        for (int32_t j = 0; j < v->n_cand; j++) {
-            const float *z = v->z + (size_t)j * TT_HYBRID_COLS;
-            float s = w[0] * z[0] + w[1] * z[1] + w[2] * z[2] + w[3] * z[3] +
-                      z[TT_HYBRID_NEW] * (nw[0] + nw[1] * z[TT_HYBRID_CONTENT]);
-            tt_topk_push(&top, j, s);
+        int got = rank_user(v, k, w, nw, buf), hits = 0, known_hits = 0;
+        int32_t lim = v->n_rel < k ? v->n_rel : k, nk = v->n_rel - v->n_rel_new;
+        double idcg = idcg_of(v->n_rel, k);
+        f.ndcg += idcg > 0.0 ? dcg_of(v, buf, got, 0, &hits) / idcg : 0.0;
+        f.recall += lim > 0 ? (double)hits / lim : 0.0;
+        if (nk > 0) {
+            f.known += dcg_of(v, buf, got, 1, &known_hits) / idcg_of(nk, k);
+            n_known++;
         }
-        got = tt_topk_finish(&top);
-        for (int r = 0; r < got; r++)
-            if (v->rel[buf[r].track]) {
-                dcg += 1.0 / log2(r + 2.0);
-                hits++;
-            }
-        for (int r = 0; r < lim; r++)
-            idcg += 1.0 / log2(r + 2.0);
-        sum += idcg > 0.0 ? dcg / idcg : 0.0;
-        rsum += lim > 0 ? (double)hits / lim : 0.0;
     }
-    if (recall)
-        *recall = n ? rsum / n : 0.0;
-    return n ? sum / n : 0.0;
+    f.ndcg = n ? f.ndcg / n : 0.0;
+    f.recall = n ? f.recall / n : 0.0;
+    f.known = n_known ? f.known / n_known : 0.0;
+    return f;
 }
 
 struct search {
@@ -78,7 +112,7 @@ static bool try_point(struct search *s, const float *w)
     for (int i = 0; i < TT_HYBRID_PARTS; i++)
         if (w[i] > 0.0f && !s->present[i])
             return false;
-    v = blend_ndcg(s->users, s->n, s->k, w, no_new, s->buf, NULL);
+    v = blend_eval(s->users, s->n, s->k, w, no_new, s->buf).known;
     if (!(v > s->best_ndcg))
         return false;
     s->best_ndcg = v;
@@ -119,27 +153,31 @@ static void refine(struct search *s, float delta)
 }
 
 /*
- * The new-release bonus for fixed weights: how far above or below the candidates' mean a
- * track nobody has played must be placed to rank well, its content similarity aside.
+ * The new-release terms for fixed weights: the best NDCG over every held-out pair among those
+ * that cost the ranking of played tracks at most @cost of its NDCG. The validation listeners
+ * hold out more pairs on new releases than listening brings (a share of whole tracks on top of
+ * their own held-out pairs), so an unbounded search would trade known taste for new releases
+ * the test of time does not reward.
  */
-static void search_new(struct search *s, const float *w, float nw[2])
+static void search_new(struct search *s, const float *w, double cost, float nw[2])
 {
-    double best = blend_ndcg(s->users, s->n, s->k, w, no_new, s->buf, NULL);
+    struct figures base = blend_eval(s->users, s->n, s->k, w, no_new, s->buf);
+    double best = base.ndcg;
 
     nw[0] = nw[1] = 0.0f;
     for (int c = 0; c <= 12 && s->present[TT_HYBRID_CONTENT]; c++)
         for (int b = -8; b <= 16; b++) {
             float t[2] = {0.25f * b, 0.25f * c};
-            double v = blend_ndcg(s->users, s->n, s->k, w, t, s->buf, NULL);
-            if (v > best) {
-                best = v;
+            struct figures f = blend_eval(s->users, s->n, s->k, w, t, s->buf);
+            if (f.ndcg > best && f.known >= base.known * (1.0 - cost)) {
+                best = f.ndcg;
                 nw[0] = t[0], nw[1] = t[1];
             }
         }
 }
 
 void tt_hybrid_search(const tt_hybrid_vuser *users, int32_t n, int k, double step,
-                      const bool present[TT_HYBRID_PARTS], tt_hybrid_fit *fit)
+                      double new_cost, const bool present[TT_HYBRID_PARTS], tt_hybrid_fit *fit)
 {
     static const bool all[TT_HYBRID_PARTS] = {true, true, true, true};
     struct search s = {users, n, k, present ? present : all, tt_malloc((size_t)k * sizeof(tt_scored)),
@@ -155,14 +193,18 @@ void tt_hybrid_search(const tt_hybrid_vuser *users, int32_t n, int k, double ste
         float unit[TT_HYBRID_PARTS] = {0};
         unit[i] = 1.0f;
         fit->weight[i] = (float)(s.best[i] / sum);
-        fit->part_ndcg[i] = s.present[i] ? blend_ndcg(users, n, k, unit, no_new, s.buf, NULL) : 0.0;
+        fit->part_ndcg[i] = s.present[i] ? blend_eval(users, n, k, unit, no_new, s.buf).ndcg : 0.0;
     }
     {
         float nw[2];
-        search_new(&s, fit->weight, nw);
+        struct figures f;
+        search_new(&s, fit->weight, new_cost, nw);
         fit->new_bonus = nw[0];
         fit->new_content = nw[1];
-        fit->ndcg = blend_ndcg(users, n, k, fit->weight, nw, s.buf, &fit->recall);
+        f = blend_eval(users, n, k, fit->weight, nw, s.buf);
+        fit->ndcg = f.ndcg;
+        fit->recall = f.recall;
+        fit->known_ndcg = f.known;
     }
     fit->k = k;
     free(s.buf);
@@ -327,6 +369,8 @@ static void gather_one(const struct gather *g, int32_t i)
     q.exclude = seen->indices + seen->indptr[u];
     q.n_exclude = (int32_t)tt_csr_row_nnz(seen, u);
     o->n_rel = (int32_t)tt_csr_row_nnz(held, u);
+    for (int64_t j = held->indptr[u]; j < held->indptr[u + 1]; j++)
+        o->n_rel_new += g->v->gone[held->indices[j]];
     n = tt__hybrid_candidates(g->set->part, &q, g->p->candidates, &c, &err);
     if (n > 0) {
         o->z = tt_malloc((size_t)n * TT_HYBRID_COLS * sizeof(float));
@@ -334,7 +378,7 @@ static void gather_one(const struct gather *g, int32_t i)
         if (tt__hybrid_features(g->set, &q, c, n, o->z, &err) < 0)
             n = 0;
         for (int32_t j = 0; j < n; j++)
-            o->rel[j] = is_held(held, u, c[j]);
+            o->rel[j] = is_held(held, u, c[j]) ? (g->v->gone[c[j]] ? 2 : 1) : 0;
     }
     o->n_cand = n > 0 ? n : 0;
     free(c);
@@ -353,6 +397,8 @@ static int check_params(const tt_hybrid_params *p, tt_err *err)
 {
     if (!(p->validation > 0.0 && p->validation < 1.0))
         return tt_err_set_field(err, TT_EINVAL, "validation", "validation share must be in (0, 1)");
+    if (!(p->new_cost >= 0.0 && p->new_cost <= 1.0))
+        return tt_err_set_field(err, TT_EINVAL, "new_cost", "new_cost must be in [0, 1]");
     if (!(p->new_share >= 0.0 && p->new_share < 1.0))
         return tt_err_set_field(err, TT_EINVAL, "new_share", "new_share must be in [0, 1)");
     if (p->min_positives < 2 || p->max_users < 1 || p->candidates < 1 || p->k < 1)
@@ -413,7 +459,7 @@ int tt_hybrid_learn(const tt_train_set *ts, const tt_hybrid_params *p,
         tt__hybrid_set_release(&set);
         for (int i = 0; i < TT_HYBRID_PARTS; i++)
             present[i] = part[i] != NULL;
-        tt_hybrid_search(vu, v.n_users, p->k, p->step, present, &fit);
+        tt_hybrid_search(vu, v.n_users, p->k, p->step, p->new_cost, present, &fit);
         fit.users = v.n_users;
         fit.pairs = v.held.nnz;
         fit.new_pairs = v.n_new;

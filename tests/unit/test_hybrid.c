@@ -76,7 +76,7 @@ static void expect_dominant(int best)
     float sum = 0.0f;
 
     memset(&fit, 0, sizeof(fit));
-    tt_hybrid_search(u, 200, 20, 0.1, NULL, &fit);
+    tt_hybrid_search(u, 200, 20, 0.1, 0.005, NULL, &fit);
     for (int p = 0; p < TT_HYBRID_PARTS; p++) {
         sum += fit.weight[p];
         cr_assert(fit.weight[p] >= 0.0f);
@@ -101,6 +101,40 @@ Test(hybrid_search, als_dominates_when_als_predicts)
     expect_dominant(TT_HYBRID_ALS);
 }
 
+Test(hybrid_search, new_releases_may_not_cost_the_known_ranking_more_than_allowed)
+{
+    tt_hybrid_vuser *u = planted(100, TT_HYBRID_ALS);
+    tt_hybrid_fit free_fit, bound_fit;
+
+    /*
+     * Odd listeners' relevant tracks are new releases, among 15 other new candidates; even
+     * listeners' are known (ALS finds them) and they have 3 new candidates. A large bonus finds
+     * the odd listeners' tracks but pushes the even listeners' hits down their lists.
+     */
+    for (int i = 0; i < 100; i++) {
+        u[i].n_rel_new = i % 2 == 1 ? u[i].n_rel : 0;
+        for (int j = 0; j < 100; j++) {
+            bool fresh = i % 2 == 1 && u[i].rel[j];
+            bool decoy = i % 2 == 1 ? j % 5 == 1 && j < 75 : j % 33 == 7;
+            if (fresh || decoy) {
+                u[i].z[j * TT_HYBRID_COLS + TT_HYBRID_ALS] = 0.0f;
+                u[i].z[j * TT_HYBRID_COLS + TT_HYBRID_NEW] = 1.0f;
+            }
+            if (fresh)
+                u[i].rel[j] = 2;
+        }
+    }
+    memset(&free_fit, 0, sizeof(free_fit));
+    memset(&bound_fit, 0, sizeof(bound_fit));
+    tt_hybrid_search(u, 100, 20, 0.1, 1.0, NULL, &free_fit);
+    tt_hybrid_search(u, 100, 20, 0.1, 0.0, NULL, &bound_fit);
+    cr_assert_gt(free_fit.new_bonus, bound_fit.new_bonus, "bonus %g free, %g bound",
+                 free_fit.new_bonus, bound_fit.new_bonus);
+    cr_assert_gt(free_fit.ndcg, bound_fit.ndcg);
+    cr_assert_lt(free_fit.known_ndcg, bound_fit.known_ndcg);
+    planted_free(u, 100);
+}
+
 Test(hybrid_search, an_absent_part_gets_no_weight)
 {
     tt_hybrid_vuser *u = planted(100, TT_HYBRID_CONTENT);
@@ -108,7 +142,7 @@ Test(hybrid_search, an_absent_part_gets_no_weight)
     tt_hybrid_fit fit;
 
     memset(&fit, 0, sizeof(fit));
-    tt_hybrid_search(u, 100, 20, 0.1, present, &fit);
+    tt_hybrid_search(u, 100, 20, 0.1, 0.005, present, &fit);
     cr_assert_eq(fit.weight[TT_HYBRID_CONTENT], 0.0f);
     planted_free(u, 100);
 }
@@ -119,14 +153,17 @@ Test(hybrid_search, new_release_bonus_is_learned_when_new_tracks_are_the_hits)
     tt_hybrid_fit fit;
 
     /* The relevant tracks are new releases: flagged, and ALS knows nothing of them. */
-    for (int i = 0; i < 100; i++)
+    for (int i = 0; i < 100; i++) {
+        u[i].n_rel_new = u[i].n_rel;
         for (int j = 0; j < 100; j++)
             if (u[i].rel[j]) {
+                u[i].rel[j] = 2;
                 u[i].z[j * TT_HYBRID_COLS + TT_HYBRID_ALS] = 0.0f;
                 u[i].z[j * TT_HYBRID_COLS + TT_HYBRID_NEW] = 1.0f;
             }
+    }
     memset(&fit, 0, sizeof(fit));
-    tt_hybrid_search(u, 100, 20, 0.1, NULL, &fit);
+    tt_hybrid_search(u, 100, 20, 0.1, 0.005, NULL, &fit);
     cr_assert_gt(fit.new_bonus, 0.0f);
     cr_assert_gt(fit.ndcg, 0.9);
     planted_free(u, 100);
