@@ -42,7 +42,7 @@ extern const char *const tt_hybrid_part_names[TT_HYBRID_PARTS];
 typedef struct tt_hybrid_params {
     double validation; /* share of each validation user's positives held out (default 0.1) */
     double new_share;  /* share of the played tracks held out whole, as new releases (0.02) */
-    double new_cost;   /* most relative NDCG on played tracks new releases may cost (0.005) */
+    double new_cost;   /* most relative NDCG on played tracks new releases may cost (0.02) */
     int min_positives; /* users with fewer positives are not validated on (default 5) */
     int max_users;     /* validation users, a seeded sample when more qualify (3000) */
     int candidates;    /* each part's top N per listener (default 200) */

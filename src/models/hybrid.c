@@ -54,7 +54,7 @@ tt_hybrid_params tt_hybrid_params_default(void)
     memset(&p, 0, sizeof(p));
     p.validation = 0.1;
     p.new_share = 0.02;
-    p.new_cost = 0.005;
+    p.new_cost = 0.02;
     p.min_positives = 5;
     p.max_users = 3000;
     p.candidates = 200;
