@@ -5,15 +5,17 @@
  *
  * For one listener the candidates are the union of each part's own top N (ALS, content and
  * trending), so tracks nobody has played yet reach listeners through the content part.
- * Every candidate is then scored by every part; each part's scores are turned into
- * z-scores over the listener's candidates (a track a part knows nothing about, such as a
- * new release for ALS and popularity, gets the candidates' mean, 0), and the blend is
- * sum_i w_i z_i with weights w_i >= 0 summing to 1, plus a new-release bonus for tracks
- * nobody has played, all learned at training time on a validation split to maximise NDCG@k. docs/models.md gives the method and its reasons.
+ * Every candidate is then scored by every part; a new release (a track nobody has played)
+ * gets ALS, popularity and trending scores from its artist's played tracks. Each part's
+ * scores are turned into z-scores over the listener's candidates (a track a part knows
+ * nothing about gets the candidates' mean, 0), and the blend is sum_i w_i z_i with weights
+ * w_i >= 0 summing to 1, plus, for new releases, a bonus and extra content weight: all
+ * learned at training time on a validation split to maximise NDCG@k. docs/models.md gives
+ * the method and its reasons.
  *
- * The model file holds only the weights, the validation figures and the part names: the
- * parts are the ALS, content, popularity and trending model files trained beside it, which
- * the caller loads and attaches (tt_hybrid_attach) before the model can recommend.
+ * The model file holds the weights, the validation figures, the part names and each track's
+ * artist: the parts are the ALS, content, popularity and trending model files trained beside
+ * it, which the caller loads and attaches (tt_hybrid_attach) before the model can recommend.
  */
 #ifndef TT_HYBRID_H
 #define TT_HYBRID_H

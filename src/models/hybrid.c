@@ -7,10 +7,12 @@
  * (a heavy listener's ALS scores are larger), so a fixed weight only means something once
  * each part's scores are centred and scaled over the very set being ranked.
  *
- * Why a track a part does not know gets 0 (the mean) rather than its raw score: a track with
- * no plays has an ALS vector shrunk to nothing and a popularity of 0 because it is new, not
- * because listeners rejected it. Scoring it at the candidates' mean for those parts lets its
- * content similarity decide, which is how new releases reach listeners.
+ * Why a track nobody has played is not scored by its own ALS vector and popularity: they are
+ * nothing and 0 because the track is new, not because listeners rejected it. Its collaborative
+ * scores come from its artist's played tracks instead (the mean ALS vector, the mean log
+ * popularity); a part that knows nothing of it at all gives it the candidates' mean (z = 0),
+ * which leaves its content similarity to decide. That, and the learned new-release terms, is
+ * how new releases reach listeners.
  */
 #include "hybrid_priv.h"
 #include "tt/als.h"
