@@ -13,6 +13,7 @@
 #include "support/fixtures.h"
 #include "tt/core.h"
 #include "tt/hybrid.h"
+#include "tt/modelfile.h"
 #include "tt/models.h"
 #include "tt/popularity.h"
 
@@ -415,6 +416,60 @@ Test(hybrid_file, refuses_a_damaged_file, .init = setup_dir, .fini = teardown_di
     cr_assert_null(loaded);
     cr_assert(strstr(err.message, path) != NULL, "message should name the file: %s",
               err.message);
+    tt_model_free(m);
+    tt_train_set_release(&ts);
+    tt_dataset_free(ds);
+}
+
+/* Rewrites the saved model with its w_als moved by 0.5, everything else kept byte for byte. */
+static void write_skewed(const char *from, const char *to)
+{
+    tt_mfile *f = NULL;
+    tt_mfile_writer *w = NULL;
+    const void *meta, *artists;
+    int64_t rows = -1, cols = -1, arows = -1, acols = -1;
+    tt_err err = {0};
+    uint8_t *bytes, *at;
+    double v;
+
+    cr_assert_eq(tt_mfile_open(from, &f, &err), 0);
+    cr_assert_eq(tt_mfile_get(f, "meta", TT_DT_META, &rows, &cols, &meta, &err), 0);
+    cr_assert_eq(tt_mfile_get(f, "track_artist", TT_DT_I32, &arows, &acols, &artists, &err), 0);
+    bytes = malloc((size_t)(rows * cols));
+    memcpy(bytes, meta, (size_t)(rows * cols));
+    at = memmem(bytes, (size_t)(rows * cols), "w_als", 5);
+    cr_assert_not_null(at);
+    at += 5 + 1; /* the name, then the type byte: the value's 8 bytes follow */
+    memcpy(&v, at, 8);
+    v = v > 0.5 ? v - 0.5 : v + 0.5;
+    memcpy(at, &v, 8);
+    cr_assert_eq(tt_mfile_create(to, "hybrid", tt_mfile_catalog(f), &w, &err), 0);
+    cr_assert_eq(tt_mfile_add(w, "meta", TT_DT_META, rows, cols, bytes, &err), 0);
+    cr_assert_eq(tt_mfile_add(w, "track_artist", TT_DT_I32, arows, acols, artists, &err), 0);
+    cr_assert_eq(tt_mfile_commit(w, &err), 0, "%s", err.message);
+    free(bytes);
+    tt_mfile_close(f);
+}
+
+Test(hybrid_file, refuses_weights_that_do_not_sum_to_one, .init = setup_dir, .fini = teardown_dir)
+{
+    tt_dataset *ds = fx_sound_groups(2, 15, 30, 10, 6);
+    tt_train_set ts;
+    tt_model *m, *loaded = NULL;
+    tt_err err = {0};
+    char skewed[300];
+
+    fx_train_set(ds, &ts);
+    m = train(&ts);
+    cr_assert_eq(tt_model_save(m, path, &err), 0);
+    fx_path(skewed, sizeof(skewed), dir, "skewed.ttm");
+    write_skewed(path, skewed);
+    cr_assert_eq(tt_model_load(skewed, 0, &loaded, &err), TT_ECORRUPT);
+    cr_assert_null(loaded);
+    cr_assert(strstr(err.message, "sum") && strstr(err.message, skewed), "%s", err.message);
+    /* The untouched file still loads. */
+    cr_assert_eq(tt_model_load(path, 0, &loaded, &err), 0, "%s", err.message);
+    tt_model_free(loaded);
     tt_model_free(m);
     tt_train_set_release(&ts);
     tt_dataset_free(ds);
