@@ -66,6 +66,15 @@ const float *tt_content_model_vectors(const tt_model *m, int *d);
 int tt_content_has_vector(const tt_model *m, int32_t t);
 
 /*
+ * The listener's centres for @q, as content recommendations use them: profiled from q->hist
+ * when it has entries (fresh feedback), else the ones stored for q->user. @centres gets up
+ * to max_centres x d floats (caller-allocated), @w their weights, heaviest first. Returns
+ * how many (0: nothing the listener played has content, or @m is not a content model).
+ * Thread-safe.
+ */
+int tt_content_centres(const tt_model *m, const tt_query *q, float *centres, float *w);
+
+/*
  * Hands @ix (built over this model's vectors) to the model, which then answers similar
  * tracks and listener recommendations from it instead of scanning the catalog; the model
  * frees it. @ix NULL detaches (and frees) the current one.

@@ -30,6 +30,7 @@ enum tt_split_kind {
     TT_SPLIT_TIME,   /* one global cut in time */
     TT_SPLIT_LAST,   /* per user, the track of their latest positive event */
     TT_SPLIT_FILE,   /* every event trains; the test interactions come from a file */
+    TT_SPLIT_COLD_TRACKS, /* every event of a random share of the tracks */
 };
 
 /* Users need this many distinct positive tracks to take part in a random split. */
@@ -38,7 +39,7 @@ enum tt_split_kind {
 #define TT_SPLIT_LAST_MIN_POSITIVES 2
 
 typedef struct tt_split_params {
-    enum tt_split_kind kind; /* TT_SPLIT_RANDOM, TT_SPLIT_TIME or TT_SPLIT_LAST */
+    enum tt_split_kind kind; /* TT_SPLIT_RANDOM, TT_SPLIT_TIME, TT_SPLIT_LAST or _COLD_TRACKS */
     double holdout;          /* share held out, in (0, 1); unused by TT_SPLIT_LAST */
     uint64_t seed;           /* random split: the tt_rng seed */
     tt_weighting weighting;  /* what makes a pair positive */
@@ -47,9 +48,12 @@ typedef struct tt_split_params {
 /* Random split, holdout 0.2, seed 42, tt_weighting_default(). */
 tt_split_params tt_split_params_default(void);
 
-/* "random", "time", "last" -> kind; -1 for anything else ("file" is not a split option). */
+/*
+ * "random", "time", "last", "cold-tracks" -> kind; -1 for anything else ("file" is not a
+ * split option).
+ */
 int tt_split_kind_parse(const char *s);
-/* "random", "time", "last", "file". */
+/* "random", "time", "last", "file", "cold-tracks". */
 const char *tt_split_kind_name(enum tt_split_kind k);
 
 /*
@@ -75,6 +79,8 @@ typedef struct tt_split {
     int64_t file_unknown_user;  /* file split: rows skipped, user not in the dataset */
     int64_t file_unknown_track; /* file split: rows skipped, track not in the catalog */
     int32_t file_cold_users;    /* file split: users left out, no training positives */
+    uint8_t *cold;              /* cold-tracks split: n_tracks bytes, 1 = held-out track */
+    int32_t n_cold;             /* cold-tracks split: tracks held out */
 } tt_split;
 
 /*
@@ -92,6 +98,12 @@ typedef struct tt_split {
  * - TT_SPLIT_LAST: each user with at least TT_SPLIT_LAST_MIN_POSITIVES distinct positive
  *   tracks has the track of their latest event on a positive pair held out (latest by
  *   time, ties to the later event in dataset order), with all its events.
+ * - TT_SPLIT_COLD_TRACKS: round(holdout * n) of the n tracks that have events (at least 1),
+ *   drawn uniformly without replacement with one tt_rng seeded with p->seed, lose every
+ *   event to the test side: to the models they are tracks nobody has played. A user's
+ *   relevant tracks are their positive pairs on those tracks (judged on all events);
+ *   users with at least one training positive and one relevant track are evaluated.
+ *   @cold gets a mask of n_tracks bytes, 1 for the held-out tracks.
  * Errors: TT_EINVAL (NULL argument, holdout outside (0, 1), kind TT_SPLIT_FILE).
  * On error @out is left zeroed.
  */
@@ -158,6 +170,28 @@ typedef struct tt_eval_scores {
  */
 int tt_eval_model(const tt_model *m, const tt_split *split, const tt_csr *exclude, int k,
                   int threads, tt_eval_scores *out, tt_err *err);
+
+/*
+ * The expected metrics of a uniformly random ranking (every ordering of the pool equally
+ * likely) of @pool candidate tracks of which @n_rel are relevant: each of the first
+ * min(k, pool) ranks holds a relevant track with probability n_rel / pool, so by linearity
+ * E[DCG@k] = (n_rel / pool) sum_{r <= min(k, pool)} 1 / log2(r + 1), and recall and precision
+ * follow from E[hits@k] = min(k, pool) n_rel / pool; E[MRR] sums 1/r times the probability
+ * that the first hit is at rank r. NDCG and recall divide by constants (IDCG, min(k, n_rel)),
+ * so they are exact expectations too. All 0 when pool, n_rel or k is < 1.
+ */
+void tt_metric_random(int k, int64_t pool, int32_t n_rel, double *recall, double *ndcg,
+                      double *mrr, double *precision);
+
+/*
+ * The random-ranking baseline of @split: for each evaluated user, tt_metric_random over the
+ * pool of tracks with a non-zero byte in @pool_mask (NULL: every catalog track) that the
+ * user's row of @exclude does not hold, that is, the tracks the models choose from; the
+ * user's relevant tracks outside the pool count as missed. Coverage is the expected share of
+ * the catalog in any user's random top k. Errors: TT_EINVAL (NULL argument, k < 1).
+ */
+int tt_eval_random(const tt_split *split, const tt_csr *exclude, const uint8_t *pool_mask, int k,
+                   tt_eval_scores *out, tt_err *err);
 
 /* ---- report ---------------------------------------------------------------------------- */
 

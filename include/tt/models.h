@@ -8,6 +8,7 @@
 
 #include "tt/als.h"
 #include "tt/content.h"
+#include "tt/hybrid.h"
 #include "tt/model.h"
 
 enum tt_tier { TT_TIER_FREE, TT_TIER_STARTER, TT_TIER_PRO, TT_TIER_ENTERPRISE };
@@ -16,6 +17,7 @@ enum tt_tier { TT_TIER_FREE, TT_TIER_STARTER, TT_TIER_PRO, TT_TIER_ENTERPRISE };
 typedef struct tt_model_opts {
     tt_als_params als;
     tt_content_params content;
+    tt_hybrid_params hybrid;
     double trending_half_life_days; /* time decay of the trending model */
     uint64_t seed;
     int threads;                    /* 0 = one per core */
@@ -25,7 +27,7 @@ typedef struct tt_model_opts {
 tt_model_opts tt_model_opts_default(void);
 
 typedef struct tt_model_info {
-    const char *name;  /* "als", "popularity", "trending", "genre", "content" */
+    const char *name;  /* "als", "popularity", "trending", "genre", "content", "hybrid" */
     enum tt_tier tier;
     const char *summary;
 } tt_model_info;
@@ -35,7 +37,11 @@ const tt_model_info *tt_models_list(void);
 /* The entry for @name, or NULL. */
 const tt_model_info *tt_models_find(const char *name);
 
-/* Trains model @name on @ts. Errors: TT_ENOTFOUND for an unknown name, the model's own. */
+/*
+ * Trains model @name on @ts. "hybrid" learns its blend (tt_hybrid_learn) and then trains
+ * its parts on all of @ts, which the returned model owns. Errors: TT_ENOTFOUND for an
+ * unknown name, the model's own.
+ */
 int tt_models_train(const char *name, const tt_train_set *ts, const tt_model_opts *o,
                     tt_model **out, tt_err *err);
 

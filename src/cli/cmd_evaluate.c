@@ -17,7 +17,7 @@
 #include <string.h>
 
 #define USAGE                                                                                      \
-    "tunetrail evaluate [--split random|time|last] [--holdout F] [--k K] [--seed S]\n"             \
+    "tunetrail evaluate [--split random|time|last|cold-tracks] [--holdout F] [--k K] [--seed S]\n" \
     "       [--models a,b|all] [--json] [--test-file FILE.csv] [--threads N]\n"                    \
     "       tunetrail evaluate --similar [--k 10] [--queries N] [--json]\n"                          \
     "       [--type flat|ivf|hnsw --nlist N --nprobe N --m M --ef-search N] [content options]\n"   \
@@ -27,6 +27,7 @@
 #define BASELINE "popularity"
 #define MAX_K 100000
 #define MAX_MODELS 64
+#define COLD_HOLDOUT 0.1 /* cold-tracks split: the default share of tracks held out */
 
 /* The evaluation's own options; the model options (and --seed, --threads) are train's. */
 struct eval_args {
@@ -60,7 +61,7 @@ static int check_split(const struct eval_args *a, tt_split_params *sp)
     int kind = a->split ? tt_split_kind_parse(a->split) : TT_SPLIT_RANDOM;
 
     if (kind < 0)
-        return usage_error("invalid --split '%s': use random, time or last", a->split);
+        return usage_error("invalid --split '%s': use random, time, last or cold-tracks", a->split);
     if (a->test_file && a->split)
         return usage_error("--split does not apply with --test-file (the file is the test set)");
     if (a->test_file && !isnan(a->holdout))
@@ -73,6 +74,8 @@ static int check_split(const struct eval_args *a, tt_split_params *sp)
     sp->kind = a->test_file ? TT_SPLIT_FILE : (enum tt_split_kind)kind;
     if (!isnan(a->holdout))
         sp->holdout = a->holdout;
+    else if (sp->kind == TT_SPLIT_COLD_TRACKS)
+        sp->holdout = COLD_HOLDOUT;
     sp->seed = (uint64_t)a->train.seed;
     return 0;
 }
@@ -114,16 +117,23 @@ static int add_token(const char *tok, size_t len, const char **names, int *n)
 }
 
 /*
- * The models to evaluate: the comma-separated @spec, or every free-tier model by default;
- * the popularity baseline is always among them so every report has its reference row.
+ * The models to evaluate: the comma-separated @spec, or by default every free-tier model and
+ * hybrid (the starter tier's main model, to compare with ALS); on a cold-tracks split ALS,
+ * popularity, content and hybrid. The popularity baseline is always among them so every
+ * report has its reference row.
  */
-static int parse_models(const char *spec, const char **names, int *n)
+static int parse_models(const char *spec, bool cold, const char **names, int *n)
 {
+    static const char *const cold_models[] = {"als", "popularity", "content", "hybrid"};
+
     *n = 0;
-    if (!spec) {
+    for (size_t i = 0; !spec && cold && i < sizeof(cold_models) / sizeof(cold_models[0]); i++)
+        add_model(cold_models[i], names, n);
+    if (!spec && !cold) {
         for (const tt_model_info *info = tt_models_list(); info->name; info++)
             if (info->tier == TT_TIER_FREE)
                 add_model(info->name, names, n);
+        add_model("hybrid", names, n);
     }
     for (const char *p = spec; p && *p;) {
         size_t len = strcspn(p, ",");
@@ -164,6 +174,10 @@ static int no_users(const tt_split *s, const tt_split_params *sp)
     case TT_SPLIT_LAST:
         fprintf(stderr, "no user has %d or more distinct positive tracks\n",
                 TT_SPLIT_LAST_MIN_POSITIVES);
+        break;
+    case TT_SPLIT_COLD_TRACKS:
+        fprintf(stderr, "no user with a training positive liked one of the %d held-out tracks "
+                        "(holdout %.2f)\n", s->n_cold, sp->holdout);
         break;
     case TT_SPLIT_FILE:
         fprintf(stderr,
@@ -225,6 +239,26 @@ static void run_model(const char *name, const tt_train_set *ts, const tt_split *
     tt_model_free(m);
 }
 
+/*
+ * The random-ranking rows of a cold-tracks split: "random" draws from every track the user
+ * has not heard (what the models choose from), "random-new" from the held-out tracks alone
+ * (a ranking told which tracks are new): the figures "10x random" is checked against.
+ */
+static int random_rows(const tt_split *s, const tt_train_set *ts, int k, tt_eval_row *rows)
+{
+    static const char *const names[] = {"random", "random-new"};
+    tt_err err = {0};
+
+    for (int i = 0; i < 2; i++) {
+        snprintf(rows[i].model, sizeof(rows[i].model), "%s", names[i]);
+        if (tt_eval_random(s, &ts->seen, i ? s->cold : NULL, k, &rows[i].scores, &err) < 0) {
+            snprintf(rows[i].error, sizeof(rows[i].error), "%.200s", err.message);
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static void print_report(const tt_eval_report *r, bool json)
 {
     char *s;
@@ -262,10 +296,14 @@ static int evaluate(const tt_dataset *ds, const struct eval_args *a, const tt_sp
                          .train_events = s.n_train_events,
                          .test_events = s.n_test_events,
                          .n_rows = n_names};
-    r.rows = tt_calloc((size_t)n_names, sizeof(tt_eval_row));
+    r.rows = tt_calloc((size_t)n_names + 2, sizeof(tt_eval_row));
     for (int i = 0; i < n_names; i++) {
         run_model(names[i], &ts, &s, mo, a->k, &r.rows[i]);
         failed += r.rows[i].error[0] != '\0';
+    }
+    if (s.kind == TT_SPLIT_COLD_TRACKS) {
+        failed += random_rows(&s, &ts, a->k, r.rows + n_names);
+        r.n_rows += 2;
     }
     print_report(&r, a->json);
     code = failed ? 1 : 0;
@@ -354,7 +392,7 @@ int tt_cmd_evaluate(int argc, char **argv)
     if (a.similar)
         return evaluate_similar(&a, &cfg);
     if ((rc = tt_train_cli_finish(&a.train)) != 0 || (rc = check_split(&a, &sp)) != 0 ||
-        (rc = parse_models(a.models, names, &n_names)) != 0)
+        (rc = parse_models(a.models, sp.kind == TT_SPLIT_COLD_TRACKS, names, &n_names)) != 0)
         return rc;
     /* Evaluation ranks in batches: lists precomputed for serving would be wasted work. */
     a.train.opts.als.precompute = 0;

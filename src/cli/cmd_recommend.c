@@ -28,6 +28,27 @@ static int load_model(const tt_config *cfg, const char *name, uint64_t catalog, 
     return tt_model_load(path, catalog, out, err);
 }
 
+/* The hybrid model blends the model files trained beside it: loaded here, owned by it. */
+static int load_parts(const tt_config *cfg, uint64_t catalog, tt_model *hybrid, tt_err *err)
+{
+    tt_model *part[TT_HYBRID_PARTS] = {0};
+    int rc = 0;
+
+    for (int i = 0; rc == 0 && i < TT_HYBRID_PARTS; i++) {
+        rc = load_model(cfg, tt_hybrid_part_names[i], catalog, &part[i], err);
+        if (rc == TT_ENOTFOUND && i == TT_HYBRID_CONTENT) {
+            tt_err_clear(err); /* a catalog without content: the other three blend */
+            rc = 0;
+        }
+    }
+    if (rc == 0)
+        rc = tt_hybrid_attach(hybrid, part, true, err);
+    if (rc < 0)
+        for (int i = 0; i < TT_HYBRID_PARTS; i++)
+            tt_model_free(part[i]);
+    return rc;
+}
+
 static int load_all(const tt_config *cfg, const char *model, struct loaded *l, tt_err *err)
 {
     char path[1200];
@@ -41,6 +62,8 @@ static int load_all(const tt_config *cfg, const char *model, struct loaded *l, t
                           cfg->model_dir);
     if (rc == 0)
         rc = load_model(cfg, model, tt_catalog_id(l->cat), &l->model, err);
+    if (rc == 0 && strcmp(model, "hybrid") == 0)
+        rc = load_parts(cfg, tt_catalog_id(l->cat), l->model, err);
     /* Users without history get the genre model's picks. */
     if (rc == 0 && strcmp(model, "genre") != 0)
         rc = load_model(cfg, "genre", tt_catalog_id(l->cat), &l->fallback, err);

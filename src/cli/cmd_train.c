@@ -12,12 +12,41 @@
 #include "tt/models.h"
 
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
-static json_t *params_json(const char *name, const tt_model_opts *o)
+/* The learned blend: weights, the validation figures behind them and the parts blended. */
+static json_t *hybrid_json(const tt_model *m, const tt_model_opts *o)
 {
+    json_t *w = json_object(), *parts = json_array(), *by_part = json_object();
+    tt_hybrid_fit fit;
+    char key[32];
+
+    tt_hybrid_fit_of(m, &fit);
+    for (int i = 0; i < TT_HYBRID_PARTS; i++) {
+        json_object_set_new(w, tt_hybrid_part_names[i], json_real(round(fit.weight[i] * 1e4) / 1e4));
+        json_object_set_new(by_part, tt_hybrid_part_names[i], json_real(fit.part_ndcg[i]));
+        json_array_append_new(parts, json_string(tt_hybrid_part_names[i]));
+    }
+    snprintf(key, sizeof(key), "ndcg@%d", fit.k);
+    return json_pack("{s:o, s:f, s:f, s:o, s:{s:f, s:f, s:f, s:i, s:I, s:I, s:i, s:f, s:f, s:f, s:o}, s:i, "
+                     "s:f, s:I}",
+                     "weights", w, "new_bonus", fit.new_bonus, "new_content", fit.new_content, "parts", parts, "validation",
+                     "share", o->hybrid.validation, "new_share", o->hybrid.new_share, "new_cost",
+                     o->hybrid.new_cost, "users",
+                     fit.users, "pairs", (json_int_t)fit.pairs, "new_pairs",
+                     (json_int_t)fit.new_pairs, "k", fit.k, key,
+                     fit.ndcg, "recall", fit.recall, "ndcg_known", fit.known_ndcg, "ndcg_by_part",
+                     by_part, "candidates",
+                     o->hybrid.candidates, "step", o->hybrid.step, "seed", (json_int_t)o->seed);
+}
+
+static json_t *params_json(const char *name, const tt_model_opts *o, const tt_model *m)
+{
+    if (strcmp(name, "hybrid") == 0)
+        return hybrid_json(m, o);
     if (strcmp(name, "als") == 0) {
         const tt_als_params *p = &o->als;
         return json_pack("{s:i, s:f, s:f, s:i, s:i, s:s, s:f, s:f, s:f, s:I}", "factors",
@@ -92,7 +121,7 @@ static int write_sidecar(const char *path, const char *name, const tt_model_info
     j = json_pack("{s:s, s:s, s:s, s:s, s:I, s:f, s:s, s:o, s:{s:i, s:i, s:I, s:I}, s:o}",
                   "model", name, "tier", tt_tier_to_name(info->tier), "version", version,
                   "file", file, "trained_at", (json_int_t)m->trained_at, "train_seconds",
-                  m->train_seconds, "catalog", catalog, "params", params_json(name, o), "data",
+                  m->train_seconds, "catalog", catalog, "params", params_json(name, o, m), "data",
                   "users", m->n_users, "tracks", m->n_tracks, "interactions",
                   (json_int_t)ts->n_events, "positive_pairs", (json_int_t)ts->conf.nnz,
                   "metrics", metrics ? json_incref(metrics) : json_object());
@@ -126,6 +155,21 @@ static void remove_content_files(const tt_config *cfg)
     }
 }
 
+/*
+ * The hybrid model's file holds only its blend: its parts are the model files trained
+ * beside it on the same data, so only the blend is learned here.
+ */
+static int train_model(const char *name, const tt_train_set *ts, const tt_model_opts *o,
+                       tt_model **out, tt_err *err)
+{
+    tt_hybrid_params hp = o->hybrid;
+
+    if (strcmp(name, "hybrid") != 0)
+        return tt_models_train(name, ts, o, out, err);
+    hp.seed = o->seed;
+    return tt_hybrid_learn(ts, &hp, o, out, err);
+}
+
 static int train_one(const tt_config *cfg, const tt_model_info *info, const tt_train_set *ts,
                      const tt_model_opts *o, const tt_split *split, tt_err *err)
 {
@@ -139,7 +183,7 @@ static int train_one(const tt_config *cfg, const tt_model_info *info, const tt_t
     snprintf(side, sizeof(side), "%s/%s/%s.json", cfg->model_dir, tt_tier_to_name(info->tier),
              info->name);
     fprintf(stderr, "training %s (%s)\n", info->name, info->summary);
-    rc = tt_models_train(info->name, ts, o, &m, err);
+    rc = train_model(info->name, ts, o, &m, err);
     if (rc == TT_ESTATE && strcmp(info->name, "content") == 0) {
         /* A catalog without content: the other models still train; no stale files stay. */
         printf("%-11s %-8s skipped: %s\n", info->name, tt_tier_to_name(info->tier),

@@ -247,3 +247,115 @@ out:
     free(covered);
     return rc;
 }
+
+/* ---- the random-ranking baseline ---- */
+
+/*
+ * tt_metric_random for a user with @n_rel relevant tracks of which only @n_in are in the
+ * pool: the others can never be ranked and count as misses.
+ */
+static void random_metrics(int k, int64_t pool, int32_t n_in, int32_t n_rel, double *recall,
+                           double *ndcg, double *mrr, double *precision)
+{
+    int64_t top = k < pool ? k : pool, lim = k < n_rel ? k : n_rel;
+    double p, dcg = 0.0, idcg = 0.0, none = 1.0, rr = 0.0;
+
+    *recall = *ndcg = *mrr = *precision = 0.0;
+    if (k < 1 || pool < 1 || n_in < 1)
+        return;
+    p = (double)(n_in < pool ? n_in : pool) / (double)pool;
+    for (int64_t r = 1; r <= top; r++) {
+        dcg += p / log2((double)r + 1.0);
+        /* First hit at r: no hit among the r - 1 before, then one of the rest relevant. */
+        rr += none * (double)n_in / (double)(pool - r + 1) / (double)r;
+        none = none > 0.0 ? none * (double)(pool - n_in - (r - 1)) / (double)(pool - (r - 1)) : 0.0;
+    }
+    for (int64_t r = 1; r <= lim; r++)
+        idcg += 1.0 / log2((double)r + 1.0);
+    *recall = (double)top * p / (double)lim;
+    *ndcg = dcg / idcg;
+    *mrr = rr;
+    *precision = (double)top * p / (double)k;
+}
+
+void tt_metric_random(int k, int64_t pool, int32_t n_rel, double *recall, double *ndcg,
+                      double *mrr, double *precision)
+{
+    random_metrics(k, pool, n_rel, n_rel, recall, ndcg, mrr, precision);
+}
+
+/* The user's pool: tracks of @pool_mask (all when NULL) minus those of @excl (sorted). */
+static int64_t pool_size(const uint8_t *pool_mask, int32_t n_tracks, int64_t n_pool,
+                         const int32_t *excl, int32_t n_excl)
+{
+    int64_t n = n_pool;
+
+    for (int32_t i = 0; i < n_excl; i++)
+        n -= excl[i] >= 0 && excl[i] < n_tracks && (!pool_mask || pool_mask[excl[i]]);
+    return n;
+}
+
+/* Relevant tracks of the user inside the pool: those outside it can never be ranked. */
+static int32_t rel_in_pool(const uint8_t *pool_mask, const int32_t *rel, int32_t n_rel)
+{
+    int32_t n = 0;
+
+    for (int32_t i = 0; i < n_rel; i++)
+        n += !pool_mask || pool_mask[rel[i]];
+    return n;
+}
+
+int tt_eval_random(const tt_split *split, const tt_csr *exclude, const uint8_t *pool_mask, int k,
+                   tt_eval_scores *out, tt_err *err)
+{
+    const tt_csr *rel;
+    int32_t nt;
+    int64_t n_pool = 0;
+    double *logmiss, total = 0.0, cov = 0.0, t0 = tt_now();
+
+    if (!split || !exclude || !out)
+        return tt_err_set(err, TT_EINVAL, "split, exclusions and result are required");
+    if (k < 1)
+        return tt_err_set_field(err, TT_EINVAL, "k", "k must be at least 1");
+    memset(out, 0, sizeof(*out));
+    rel = &split->relevant;
+    nt = rel->cols;
+    for (int32_t t = 0; t < nt; t++)
+        n_pool += !pool_mask || pool_mask[t];
+    /* log P(track t in no user's top k), accumulated over users, minus users who exclude t. */
+    logmiss = tt_calloc((size_t)nt + 1, sizeof(double));
+    for (int32_t i = 0; i < split->n_users; i++) {
+        int32_t u = split->users[i], n_ex = 0, n_rel = (int32_t)tt_csr_row_nnz(rel, u);
+        const int32_t *ex = NULL, *ru = rel->indices + rel->indptr[u];
+        int64_t pool;
+        double r, n, m, p, miss;
+        if (u < exclude->rows) {
+            ex = exclude->indices + exclude->indptr[u];
+            n_ex = (int32_t)tt_csr_row_nnz(exclude, u);
+        }
+        pool = pool_size(pool_mask, nt, n_pool, ex, n_ex);
+        random_metrics(k, pool, rel_in_pool(pool_mask, ru, n_rel), n_rel, &r, &n, &m, &p);
+        out->recall += r, out->ndcg += n, out->mrr += m, out->precision += p;
+        miss = pool > 0 ? log1p(-(double)(k < pool ? k : pool) / (double)pool) : 0.0;
+        if (!isfinite(miss))
+            miss = -1e300;
+        total += miss;
+        for (int32_t j = 0; j < n_ex; j++)
+            if (ex[j] >= 0 && ex[j] < nt)
+                logmiss[ex[j]] -= miss;
+    }
+    for (int32_t t = 0; t < nt; t++)
+        if (!pool_mask || pool_mask[t])
+            cov += 1.0 - exp(total + logmiss[t]);
+    free(logmiss);
+    out->users = split->n_users;
+    if (out->users > 0) {
+        out->recall /= out->users;
+        out->ndcg /= out->users;
+        out->mrr /= out->users;
+        out->precision /= out->users;
+    }
+    out->coverage = nt > 0 ? cov / nt : 0.0;
+    out->score_seconds = tt_now() - t0;
+    return 0;
+}

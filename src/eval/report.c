@@ -22,7 +22,8 @@ static const tt_eval_row *baseline_row(const tt_eval_report *r)
 
 static bool has_holdout(const tt_eval_report *r)
 {
-    return r->split == TT_SPLIT_RANDOM || r->split == TT_SPLIT_TIME;
+    return r->split == TT_SPLIT_RANDOM || r->split == TT_SPLIT_TIME ||
+           r->split == TT_SPLIT_COLD_TRACKS;
 }
 
 static void print_context(const tt_eval_report *r, FILE *f)

@@ -24,19 +24,19 @@ tt_split_params tt_split_params_default(void)
     return p;
 }
 
-static const char *const kind_names[] = {"random", "time", "last", "file"};
+static const char *const kind_names[] = {"random", "time", "last", "file", "cold-tracks"};
 
 int tt_split_kind_parse(const char *s)
 {
-    for (int i = TT_SPLIT_RANDOM; s && i <= TT_SPLIT_LAST; i++)
-        if (strcmp(s, kind_names[i]) == 0)
+    for (int i = TT_SPLIT_RANDOM; s && i <= TT_SPLIT_COLD_TRACKS; i++)
+        if (i != TT_SPLIT_FILE && strcmp(s, kind_names[i]) == 0)
             return i;
     return -1;
 }
 
 const char *tt_split_kind_name(enum tt_split_kind k)
 {
-    return (k >= TT_SPLIT_RANDOM && k <= TT_SPLIT_FILE) ? kind_names[k] : "unknown";
+    return (k >= TT_SPLIT_RANDOM && k <= TT_SPLIT_COLD_TRACKS) ? kind_names[k] : "unknown";
 }
 
 void tt_split_release(tt_split *s)
@@ -45,6 +45,7 @@ void tt_split_release(tt_split *s)
         return;
     free(s->mask);
     free(s->users);
+    free(s->cold);
     tt_csr_release(&s->relevant);
     memset(s, 0, sizeof(*s));
 }
@@ -250,14 +251,73 @@ static void pick_time(const tt_dataset *ds, const tt_split *s, const tt_weightin
     free(test_mask);
 }
 
+/* ---- cold tracks ------------------------------------------------------------------------- */
+
+/* A uniform round(holdout * n) of the n tracks with events, marked in s->cold. */
+static void pick_cold_tracks(const tt_dataset *ds, const tt_split_params *p, tt_split *s)
+{
+    int32_t nt = tt_dataset_n_tracks(ds), n = 0, h;
+    int32_t *list = tt_malloc(((size_t)nt + 1) * sizeof(int32_t));
+    uint8_t *played = tt_calloc((size_t)nt + 1, 1);
+    tt_rng rng;
+
+    for (int64_t i = 0; i < ds->n_events; i++)
+        played[ds->ev_track[i]] = 1;
+    for (int32_t t = 0; t < nt; t++)
+        if (played[t])
+            list[n++] = t;
+    h = (int32_t)llround(p->holdout * (double)n);
+    h = h < 1 && n > 0 ? 1 : h;
+    tt_rng_seed(&rng, p->seed, 0);
+    s->cold = tt_calloc((size_t)nt + 1, 1);
+    for (int32_t i = 0; i < h; i++) {
+        int32_t j = i + (int32_t)tt_rng_below(&rng, (uint64_t)(n - i)), tmp = list[i];
+        list[i] = list[j];
+        list[j] = tmp;
+        s->cold[list[i]] = 1;
+    }
+    s->n_cold = h;
+    free(list);
+    free(played);
+}
+
+/*
+ * Every event of a held-out track tests; the relevant pairs are the positive ones on those
+ * tracks of users who keep a training positive.
+ */
+static void split_cold(const tt_dataset *ds, const tt_split_params *p, tt_split *s,
+                       struct pairs *out)
+{
+    tt_train_set all, train;
+
+    pick_cold_tracks(ds, p, s);
+    for (int64_t i = 0; i < ds->n_events; i++)
+        s->mask[i] = !s->cold[ds->ev_track[i]];
+    tt_train_set_build(ds, NULL, &p->weighting, &all);
+    tt_train_set_build(ds, s->mask, &p->weighting, &train);
+    for (int32_t u = 0; u < all.conf.rows; u++) {
+        int32_t n;
+        const int32_t *row = row_of(&all.conf, u, &n);
+        if (tt_csr_row_nnz(&train.conf, u) == 0)
+            continue;
+        for (int32_t j = 0; j < n; j++)
+            if (s->cold[row[j]])
+                pairs_push(out, u, row[j]);
+    }
+    tt_train_set_release(&all);
+    tt_train_set_release(&train);
+}
+
 /* ---- building ---------------------------------------------------------------------------- */
 
 static int check_params(const tt_dataset *ds, const tt_split_params *p, tt_split *out, tt_err *err)
 {
     if (!ds || !p || !out)
         return tt_err_set(err, TT_EINVAL, "dataset, parameters and split are required");
-    if (p->kind != TT_SPLIT_RANDOM && p->kind != TT_SPLIT_TIME && p->kind != TT_SPLIT_LAST)
-        return tt_err_set_field(err, TT_EINVAL, "split", "split must be random, time or last");
+    if (p->kind != TT_SPLIT_RANDOM && p->kind != TT_SPLIT_TIME && p->kind != TT_SPLIT_LAST &&
+        p->kind != TT_SPLIT_COLD_TRACKS)
+        return tt_err_set_field(err, TT_EINVAL, "split",
+                                "split must be random, time, last or cold-tracks");
     if (p->kind != TT_SPLIT_LAST && !(p->holdout > 0.0 && p->holdout < 1.0))
         return tt_err_set_field(err, TT_EINVAL, "holdout",
                                 "holdout must be between 0 and 1 (exclusive)");
@@ -280,6 +340,9 @@ int tt_split_build(const tt_dataset *ds, const tt_split_params *p, tt_split *out
         for (int64_t i = 0; i < ds->n_events; i++)
             out->mask[i] = ds->ev_time[i] <= out->cut_time;
         pick_time(ds, out, &p->weighting, &held);
+        pairs_to_relevant(&held, ds, out);
+    } else if (p->kind == TT_SPLIT_COLD_TRACKS) {
+        split_cold(ds, p, out, &held);
         pairs_to_relevant(&held, ds, out);
     } else {
         tt_train_set_build(ds, NULL, &p->weighting, &all);

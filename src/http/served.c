@@ -5,6 +5,7 @@
 #include "app.h"
 #include "tt/content.h"
 #include "tt/core.h"
+#include "tt/hybrid.h"
 #include "tt/models.h"
 
 #include <stdio.h>
@@ -129,6 +130,32 @@ static int radio_new(tt_served *s, tt_err *err)
     return tt_radio_new(&src, &s->radio, err);
 }
 
+/*
+ * The hybrid model blends the ALS, content, popularity and trending models of the same
+ * snapshot (borrowed: the snapshot frees them). Without ALS, popularity or trending it
+ * cannot rank: it is left out with a warning and requests fall back as before it existed.
+ * Returns 1 when left out.
+ */
+static int attach_parts(tt_served *s, struct tt_served_model *sm)
+{
+    tt_model *part[TT_HYBRID_PARTS] = {0};
+    tt_err why = {0};
+
+    for (int i = 0; i < TT_HYBRID_PARTS; i++) {
+        const struct tt_served_model *p = tt__served_find(s, tt_hybrid_part_names[i]);
+        part[i] = p ? p->model : NULL;
+    }
+    if (!part[TT_HYBRID_CONTENT])
+        tt_warn("hybrid: no content model loaded: it blends ALS and popularity only");
+    if (tt_hybrid_attach(sm->model, part, false, &why) == 0)
+        return 0;
+    tt_warn("hybrid model left out: %s", why.message);
+    tt_model_free(sm->model);
+    json_decref(sm->sidecar);
+    memset(sm, 0, sizeof(*sm));
+    return 1;
+}
+
 int tt__served_load(const tt_config *cfg, const tt_server_params *p, tt_served **out,
                     tt_err *err)
 {
@@ -150,6 +177,8 @@ int tt__served_load(const tt_config *cfg, const tt_server_params *p, tt_served *
         rc = load_model(cfg, i, tt_catalog_id(s->cat), &s->m[s->n], err);
         if (rc == 0 && strcmp(i->name, "content") == 0)
             rc = attach_index(cfg, p, &s->m[s->n], err);
+        if (rc == 0 && strcmp(i->name, "hybrid") == 0)
+            rc = attach_parts(s, &s->m[s->n]);
         if (rc == 0)
             s->n++;
         else if (rc > 0)

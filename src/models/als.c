@@ -504,6 +504,15 @@ int tt_als_factors(const tt_model *m)
     return m->ops == &als_ops ? ((const tt_als_model *)m)->k : 0;
 }
 
+const float *tt_als_track_vector(const tt_model *mm, int32_t t)
+{
+    const tt_als_model *m = (const tt_als_model *)mm;
+
+    if (mm->ops != &als_ops || t < 0 || t >= mm->n_tracks)
+        return NULL;
+    return m->Y + (size_t)t * m->k;
+}
+
 const float *tt_als_user_vector(const tt_model *mm, int32_t u)
 {
     const tt_als_model *m = (const tt_als_model *)mm;

@@ -854,6 +854,24 @@ const float *tt_content_model_vectors(const tt_model *mm, int *d)
     return m ? m->vec : NULL;
 }
 
+int tt_content_centres(const tt_model *mm, const tt_query *q, float *centres, float *w)
+{
+    const content_model *m = cm(mm);
+    int64_t b, nc;
+
+    if (!m)
+        return 0;
+    if (q->n_hist > 0)
+        return profile(m, q->hist, q->hist_conf, q->n_hist, centres, w, m->p.seed);
+    if (q->user < 0 || q->user >= mm->n_users)
+        return 0;
+    b = m->centre_ptr[q->user];
+    nc = m->centre_ptr[q->user + 1] - b;
+    memcpy(centres, m->centres + (size_t)b * m->d, (size_t)nc * m->d * sizeof(float));
+    memcpy(w, m->centre_w + b, (size_t)nc * sizeof(float));
+    return (int)nc;
+}
+
 int tt_content_has_vector(const tt_model *mm, int32_t t)
 {
     const content_model *m = cm(mm);

@@ -16,6 +16,7 @@ static const tt_model_info table[] = {
     {"trending", TT_TIER_FREE, "popularity with exponential time decay"},
     {"genre", TT_TIER_FREE, "best tracks of the user's genres, mixed in proportion"},
     {"content", TT_TIER_STARTER, "content similarity: audio features, genres, embeddings"},
+    {"hybrid", TT_TIER_STARTER, "learned blend of ALS, content similarity and popularity"},
     {NULL, TT_TIER_FREE, NULL},
 };
 
@@ -26,6 +27,7 @@ tt_model_opts tt_model_opts_default(void)
     memset(&o, 0, sizeof(o));
     o.als = tt_als_params_default();
     o.content = tt_content_params_default();
+    o.hybrid = tt_hybrid_params_default();
     o.trending_half_life_days = 7.0;
     o.seed = 42;
     return o;
@@ -53,6 +55,37 @@ static void als_progress(void *ctx, int iteration, double loss, double seconds)
     fflush(stderr);
 }
 
+/* The blend learned on a validation split, then its parts trained on all of @ts. */
+static int train_hybrid(const tt_train_set *ts, const tt_model_opts *o, tt_model **out,
+                        tt_err *err)
+{
+    tt_hybrid_params hp = o->hybrid;
+    tt_model *part[TT_HYBRID_PARTS] = {0}, *m = NULL;
+    double t0 = tt_now();
+    int rc;
+
+    hp.seed = o->seed;
+    rc = tt_hybrid_learn(ts, &hp, o, &m, err);
+    for (int i = 0; rc == 0 && i < TT_HYBRID_PARTS; i++) {
+        rc = tt_models_train(tt_hybrid_part_names[i], ts, o, &part[i], err);
+        if (rc == TT_ESTATE && i == TT_HYBRID_CONTENT) {
+            tt_err_clear(err);
+            rc = 0;
+        }
+    }
+    if (rc == 0)
+        rc = tt_hybrid_attach(m, part, true, err);
+    if (rc < 0) {
+        for (int i = 0; i < TT_HYBRID_PARTS; i++)
+            tt_model_free(part[i]);
+        tt_model_free(m);
+        return rc;
+    }
+    m->train_seconds = tt_now() - t0;
+    *out = m;
+    return 0;
+}
+
 int tt_models_train(const char *name, const tt_train_set *ts, const tt_model_opts *o,
                     tt_model **out, tt_err *err)
 {
@@ -78,6 +111,8 @@ int tt_models_train(const char *name, const tt_train_set *ts, const tt_model_opt
         p.seed = o->seed;
         return tt_content_train(ts, &p, out, err);
     }
+    if (strcmp(name, "hybrid") == 0)
+        return train_hybrid(ts, o, out, err);
     return tt_popularity_train(ts, TT_POP_GENRE, 0.0, out, err);
 }
 
@@ -104,6 +139,7 @@ static const struct {
     {"als", tt__als_load},
     {"popularity", tt__popularity_load},
     {"content", tt__content_load},
+    {"hybrid", tt__hybrid_load},
 };
 
 int tt_model_load(const char *path, uint64_t catalog, tt_model **out, tt_err *err)

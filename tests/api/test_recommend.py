@@ -119,13 +119,13 @@ def recommend_user_unicode_and_long_ids(ctx):
 
 @test()
 def recommend_user_tier_beyond_loaded(ctx):
-    """The starter tier's own main model (a hybrid) is not built yet: without "model", every
-    tier's user lists come from the free tier's ALS, and the answer says so."""
+    """The starter tier's main model is hybrid; pro and enterprise have no models of their own
+    yet, so their user lists come from the starter tier's hybrid, and the answer says so."""
     user = ctx.data.take_user()
     for tier in TIERS[1:]:
         d = check_user_answer(ctx.srv.recommend({"user_id": user, "limit": 5, "model_tier": tier}))
-        eq(d["tier"], "free", f"tier serving a {tier} request without a starter main model")
-        eq(d["model"], "als", f"model serving a {tier} request")
+        eq(d["tier"], "starter", f"tier serving a {tier} request")
+        eq(d["model"], "hybrid", f"model serving a {tier} request")
         eq(d["requested_tier"], tier, "requested_tier")
         eq(len(d["items"]), 5, "number of items")
 
@@ -386,3 +386,69 @@ def content_without_features_falls_back(ctx):
                                                 "model_tier": "starter", "method": "content"})
         ids = {it["track_id"] for it in r.json()["items"]}
         check(not ids & set(bare), f"content similar to {seed} lists tracks without content")
+
+
+# --- the starter tier's hybrid model ------------------------------------------------------------
+
+
+def models_by_name(ctx):
+    return {m["name"]: m for m in ctx.srv.models_info()["models"]}
+
+
+@test()
+def recommend_user_starter_is_hybrid(ctx):
+    user = ctx.data.heavy_user()
+    d = check_user_answer(ctx.srv.recommend({"user_id": user, "limit": 20,
+                                             "model_tier": "starter"}))
+    eq((d["model"], d["tier"], d["requested_tier"], d["fallback"]),
+       ("hybrid", "starter", "starter", False), "model, tier, requested_tier, fallback")
+    eq(len(d["items"]), 20, "number of items")
+    check_ranks(d["items"], "hybrid")
+    heard = ctx.data.heard(user)
+    bad = [t for t in check_items(d["items"], "hybrid") if t in heard]
+    check(not bad, f"hybrid recommended heard tracks {bad[:5]}")
+    eq(d["model_version"], models_by_name(ctx)["hybrid"]["version"], "model_version vs /models/info")
+    check(d["recommendation_id"].startswith("hybrid-"),
+          f"recommendation_id {d['recommendation_id']!r} does not name the hybrid model")
+    free = check_user_answer(ctx.srv.recommend({"user_id": user, "limit": 20, "model_tier": "free"}))
+    eq((free["model"], free["tier"]), ("als", "free"), "a free request is still answered by ALS")
+    explicit = check_user_answer(ctx.srv.recommend({"user_id": user, "limit": 20, "model": "hybrid",
+                                                    "model_tier": "starter"}))
+    eq([it["track_id"] for it in explicit["items"]], [it["track_id"] for it in d["items"]],
+       "model hybrid asked explicitly gives the starter list")
+
+
+@test()
+def recommend_user_model_hybrid_forbidden_on_free(ctx):
+    user = ctx.data.take_user()
+    for body in ({"user_id": user, "model": "hybrid", "model_tier": "free"},
+                 {"user_id": user, "model": "hybrid"}):
+        r = ctx.srv.http.post("/recommend/user", json=body)
+        check_error(r, 403, "tier_forbidden", "model", what=f"{body}")
+        check("starter" in r.json()["error"]["message"],
+              f"the 403 should name the tier it needs: {r.json()['error']['message']!r}")
+
+
+@test()
+def recommend_user_hybrid_unknown_user_falls_back(ctx):
+    user = "api-test-hybrid-" + uuid.uuid4().hex
+    d = check_user_answer(ctx.srv.recommend({"user_id": user, "limit": 8, "model_tier": "starter"}))
+    eq(d["fallback"], True, "an unknown user gets the fallback")
+    check(d["model"] in ("genre", "popularity"), f"fallback model {d['model']!r}")
+    eq(len(d["items"]), 8, "number of items")
+
+
+@test()
+def models_info_shows_hybrid_weights(ctx):
+    h = models_by_name(ctx).get("hybrid")
+    check(h is not None, "hybrid is not in /models/info")
+    eq((h["tier"], h["kind"]), ("starter", "hybrid"), "hybrid tier and kind")
+    w = h["params"].get("weights", {})
+    eq(sorted(w), ["als", "content", "popularity", "trending"], "blend weights by part")
+    check(all(v >= 0 for v in w.values()) and abs(sum(w.values()) - 1) < 1e-3,
+          f"weights should be >= 0 and sum to 1: {w}")
+    v = h["params"].get("validation", {})
+    check(0 < v.get("ndcg@20", 0) <= 1 and v.get("users", 0) > 0,
+          f"validation figures missing or out of range: {v}")
+    eq(h["params"].get("parts"), ["als", "content", "popularity", "trending"], "parts")
+    check("new_bonus" in h["params"], "the learned new-release bonus is listed")

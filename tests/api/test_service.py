@@ -15,7 +15,7 @@ from harness import (TIMEOUT, Failure, check, check_error, check_user_answer, eq
                      short, test)
 
 FREE_MODELS = {"als", "popularity", "trending", "genre"}
-STARTER_MODELS = {"content"}
+STARTER_MODELS = {"content", "hybrid"}
 
 
 def number(x):

@@ -340,3 +340,70 @@ Test(eval_model, als_beats_popularity_on_distinct_tastes)
     tt_split_release(&s);
     tt_dataset_free(d);
 }
+
+/* ---- the random-ranking baseline ---------------------------------------------------------- */
+
+/*
+ * Pool of 4, one relevant, k 2: E[hits] = 2 x 1/4 = 0.5, so recall 0.5 / 1 and precision
+ * 0.5 / 2; E[DCG] = 1/4 (1 + 1/log2 3) = 0.4077, IDCG 1; the first hit is at rank 1 with
+ * probability 1/4 and at rank 2 with probability 3/4 x 1/3 = 1/4: MRR 1/4 + 1/8.
+ */
+Test(metrics, random_ranking_of_four_with_one_relevant)
+{
+    double r, n, m, p;
+
+    tt_metric_random(2, 4, 1, &r, &n, &m, &p);
+    cr_assert_float_eq(r, 0.5, EPS);
+    cr_assert_float_eq(p, 0.25, EPS);
+    cr_assert_float_eq(n, 0.25 * (1.0 + 1.0 / log2(3.0)), EPS);
+    cr_assert_float_eq(m, 0.375, EPS);
+}
+
+/*
+ * Pool of 3, two relevant, k 3 (the whole pool): both are always listed, recall 1,
+ * precision 2/3; E[DCG] = 2/3 (1 + 1/log2 3 + 1/2) over IDCG 1 + 1/log2 3; MRR 2/3 + 1/3 x 1/2.
+ */
+Test(metrics, random_ranking_of_the_whole_pool)
+{
+    double r, n, m, p;
+
+    tt_metric_random(3, 3, 2, &r, &n, &m, &p);
+    cr_assert_float_eq(r, 1.0, EPS);
+    cr_assert_float_eq(p, 2.0 / 3.0, EPS);
+    cr_assert_float_eq(n, (2.0 / 3.0) * (1.5 + 1.0 / log2(3.0)) / (1.0 + 1.0 / log2(3.0)), EPS);
+    cr_assert_float_eq(m, 2.0 / 3.0 + 1.0 / 6.0, EPS);
+    tt_metric_random(3, 0, 2, &r, &n, &m, &p);
+    cr_assert_eq(r + n + m + p, 0.0);
+}
+
+/*
+ * One user, four tracks: track 0 heard in training, track 3 relevant. Over the catalog the
+ * pool is tracks 1..3 (3 tracks, k 2): recall 2/3, NDCG 1/3 (1 + 1/log2 3). Over a pool mask
+ * of tracks 2 and 3, the pool is 2 tracks and a list of 2 always holds the relevant one.
+ */
+Test(metrics, random_baseline_over_a_split_pool)
+{
+    int32_t ru[] = {0}, rt[] = {3}, eu[] = {0}, et[] = {0}, users[] = {0};
+    uint8_t mask[] = {0, 0, 1, 1};
+    tt_split s;
+    tt_csr excl;
+    tt_eval_scores sc;
+    tt_err err = {0};
+
+    memset(&s, 0, sizeof(s));
+    tt_csr_from_coo(1, 4, 1, ru, rt, NULL, &s.relevant);
+    tt_csr_from_coo(1, 4, 1, eu, et, NULL, &excl);
+    s.users = users;
+    s.n_users = 1;
+    cr_assert_eq(tt_eval_random(&s, &excl, NULL, 2, &sc, &err), 0);
+    cr_assert_float_eq(sc.recall, 2.0 / 3.0, EPS);
+    cr_assert_float_eq(sc.ndcg, (1.0 + 1.0 / log2(3.0)) / 3.0, EPS);
+    cr_assert_eq(sc.users, 1);
+    /* Each of tracks 1..3 is in the list of 2 with probability 2/3; track 0 never: 0.5. */
+    cr_assert_float_eq(sc.coverage, 0.5, EPS);
+    cr_assert_eq(tt_eval_random(&s, &excl, mask, 2, &sc, &err), 0);
+    cr_assert_float_eq(sc.recall, 1.0, EPS);
+    cr_assert_eq(tt_eval_random(&s, &excl, NULL, 0, &sc, &err), TT_EINVAL);
+    tt_csr_release(&s.relevant);
+    tt_csr_release(&excl);
+}

@@ -398,3 +398,65 @@ Test(split_file, reports_malformed_files)
     cr_assert_eq(tt_split_from_file(d, "/nonexistent/test.csv", &w, &s, &err), TT_EIO);
     tt_dataset_free(d);
 }
+
+/* ---- cold tracks ------------------------------------------------------------------------- */
+
+Test(split_cold_tracks, holds_out_every_event_of_the_chosen_tracks_and_nothing_else)
+{
+    tt_dataset *d = build();
+    tt_split s = split_of(d, TT_SPLIT_COLD_TRACKS, 0.25, 3);
+    int32_t chosen = 0, played = 0;
+    bool any[N_TRACKS] = {false};
+
+    for (int64_t i = 0; i < d->n_events; i++)
+        any[d->ev_track[i]] = true;
+    for (int t = 0; t < N_TRACKS; t++) {
+        chosen += s.cold[t];
+        played += any[t];
+    }
+    /* round(0.25 x 12 played tracks) = 3 tracks. */
+    cr_assert_eq(played, 12);
+    cr_assert_eq(chosen, 3);
+    cr_assert_eq(s.n_cold, 3);
+    for (int64_t i = 0; i < d->n_events; i++)
+        cr_assert_eq(s.mask[i], !s.cold[d->ev_track[i]],
+                     "event %lld on track %d is on the wrong side", (long long)i, d->ev_track[i]);
+    /* Relevant: positive pairs on chosen tracks, for users who keep a training positive. */
+    for (int32_t u = 0; u < s.relevant.rows; u++)
+        for (int64_t j = s.relevant.indptr[u]; j < s.relevant.indptr[u + 1]; j++)
+            cr_assert(s.cold[s.relevant.indices[j]]);
+    cr_assert_geq(s.n_users, 1);
+    tt_split_release(&s);
+    tt_dataset_free(d);
+}
+
+Test(split_cold_tracks, disliked_and_skipped_pairs_are_not_relevant)
+{
+    tt_dataset *d = build();
+
+    /* Every seed: t11 (u0 disliked it) and t10 (u0 only skipped it) are never relevant to u0. */
+    for (uint64_t seed = 1; seed <= 20; seed++) {
+        tt_split s = split_of(d, TT_SPLIT_COLD_TRACKS, 0.5, seed);
+        cr_assert(!relevant(&s, user(d, "u0"), 11));
+        cr_assert(!relevant(&s, user(d, "u0"), 10));
+        cr_assert(!relevant(&s, user(d, "u1"), 4));
+        tt_split_release(&s);
+    }
+    tt_dataset_free(d);
+}
+
+Test(split_cold_tracks, is_deterministic_per_seed)
+{
+    tt_dataset *d = build();
+    tt_split a = split_of(d, TT_SPLIT_COLD_TRACKS, 0.25, 9);
+    tt_split b = split_of(d, TT_SPLIT_COLD_TRACKS, 0.25, 9);
+
+    cr_assert_eq(memcmp(a.cold, b.cold, N_TRACKS), 0);
+    cr_assert_eq(memcmp(a.mask, b.mask, (size_t)d->n_events), 0);
+    cr_assert_str_eq(tt_split_kind_name(TT_SPLIT_COLD_TRACKS), "cold-tracks");
+    cr_assert_eq(tt_split_kind_parse("cold-tracks"), TT_SPLIT_COLD_TRACKS);
+    cr_assert_eq(tt_split_kind_parse("file"), -1);
+    tt_split_release(&a);
+    tt_split_release(&b);
+    tt_dataset_free(d);
+}

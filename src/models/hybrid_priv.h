@@ -1,0 +1,51 @@
+/*
+ * hybrid_priv.h - what hybrid.c (serving, files) and hybrid_fit.c (learning the blend)
+ * share. Internal to src/models/.
+ */
+#ifndef TT_MODELS_HYBRID_PRIV_H
+#define TT_MODELS_HYBRID_PRIV_H
+
+#include "tt/hybrid.h"
+
+/*
+ * The union of the top @n_each of ALS, content and trending for @q (each honours the
+ * query's exclusions and allow mask), sorted ascending without duplicates, into *out
+ * (malloc'd, free it even when 0 is returned). A part that cannot rank for the listener
+ * (ALS for an unknown user without history, content for one who played nothing with
+ * content) adds nothing. Returns the count, or a negative error of a part.
+ */
+int32_t tt__hybrid_candidates(tt_model *const part[TT_HYBRID_PARTS], const tt_query *q,
+                              int n_each, int32_t **out, tt_err *err);
+
+/*
+ * The parts and what the blend derives from them once: for each artist, the mean ALS vector
+ * and the mean log popularity and trending score of their played tracks, the priors of a
+ * new release by that artist (a track nobody has played yet).
+ */
+typedef struct tt__hybrid_set {
+    tt_model *part[TT_HYBRID_PARTS]; /* borrowed */
+    const int32_t *track_artist;     /* n_tracks dense artist ids (-1 unknown), or NULL */
+    int32_t n_artists;
+    int k;                           /* ALS factors */
+    float *artist_y;                 /* n_artists x k */
+    float *artist_pop, *artist_trend;
+    int32_t *artist_n;               /* played tracks of each artist */
+} tt__hybrid_set;
+
+/* Fills @s from @part (borrowed, as is @track_artist). Release with tt__hybrid_set_release. */
+void tt__hybrid_set_init(tt__hybrid_set *s, tt_model *const part[TT_HYBRID_PARTS],
+                         const int32_t *track_artist, int32_t n_artists);
+void tt__hybrid_set_release(tt__hybrid_set *s);
+
+/*
+ * The z-scored score of every part for each of the @n candidates @c of @q into @z
+ * (n x TT_HYBRID_COLS, caller-allocated: the z-scores, then the new-release flag). Errors: the ALS fold-in's.
+ */
+int tt__hybrid_features(const tt__hybrid_set *set, const tt_query *q,
+                        const int32_t *c, int32_t n, float *z, tt_err *err);
+
+/* A hybrid model with @fit and @p for the catalog of @ts, without parts. */
+tt_model *tt__hybrid_new(const tt_train_set *ts, const tt_hybrid_params *p,
+                         const tt_hybrid_fit *fit);
+
+#endif
