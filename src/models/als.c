@@ -513,6 +513,15 @@ const float *tt_als_user_vector(const tt_model *mm, int32_t u)
     return m->X + (size_t)u * m->k;
 }
 
+const float *tt_als_track_vector(const tt_model *mm, int32_t t)
+{
+    const tt_als_model *m = (const tt_als_model *)mm;
+
+    if (mm->ops != &als_ops || t < 0 || t >= mm->n_tracks)
+        return NULL;
+    return m->Y + (size_t)t * m->k;
+}
+
 float tt_als_track_similarity(const tt_model *mm, int32_t a, int32_t b)
 {
     const tt_als_model *m = (const tt_als_model *)mm;
