@@ -5,6 +5,7 @@
 #include "app.h"
 #include "tt/content.h"
 #include "tt/core.h"
+#include "tt/mix.h"
 #include "tt/models.h"
 
 #include <stdio.h>
@@ -112,6 +113,20 @@ static int attach_index(const tt_config *cfg, const tt_server_params *p,
     return 0;
 }
 
+/* The daily-mix space over the loaded content and ALS models (neither: no mixes). */
+static int build_mix_space(tt_served *s, tt_err *err)
+{
+    const struct tt_served_model *content = tt__served_find(s, "content");
+    const struct tt_served_model *als = tt__served_find(s, "als");
+    const struct tt_served_model *pop = tt__served_find(s, "popularity");
+    tt_mix_params p = tt_mix_params_default();
+
+    if (!content && !als)
+        return 0;
+    return tt_mix_space_new(s->cat, content ? content->model : NULL, als ? als->model : NULL,
+                            pop ? pop->model : NULL, &p, &s->mix, err);
+}
+
 int tt__served_load(const tt_config *cfg, const tt_server_params *p, tt_served **out,
                     tt_err *err)
 {
@@ -138,6 +153,8 @@ int tt__served_load(const tt_config *cfg, const tt_server_params *p, tt_served *
         else if (rc > 0)
             rc = 0;
     }
+    if (rc == 0 && s->n > 0)
+        rc = build_mix_space(s, err);
     if (rc < 0 || s->n == 0) {
         tt__served_release(s);
         return rc;
@@ -156,6 +173,7 @@ void tt__served_release(tt_served *s)
         json_decref(s->m[i].sidecar);
         json_decref(s->m[i].index);
     }
+    tt_mix_space_free(s->mix);
     tt_catalog_free(s->cat);
     tt__overlay_free(s->overlay);
     free(s);

@@ -45,10 +45,11 @@ static const struct route routes[] = {
     {"/models/info", "GET", tt__h_models_info, TT_EP_MODELS_INFO, false},
     {"/models/reload", "POST", tt__h_models_reload, TT_EP_MODELS_RELOAD, false},
     {"/metrics", "GET", tt__h_metrics, TT_EP_METRICS, false},
+    {"/daily-mix", "POST", tt__h_daily_mix, TT_EP_DAILY_MIX, true},
 };
 
 /* Endpoints of later tiers: a clear 404 until they are built. */
-static const char *const later[] = {"/daily-mix", "/radio/generate", "/taste-profile/"};
+static const char *const later[] = {"/radio/generate", "/taste-profile/"};
 
 struct req {
     const struct route *route;
