@@ -27,7 +27,8 @@ struct tt_mix_space {
     int32_t n_tracks, n_genres;
     int d;
     float *rows;           /* n_tracks x d */
-    int32_t *genre_order;  /* n_genres, most popular first */
+    int32_t *genre_order;  /* the n_order genres first of some track, most popular first */
+    int32_t n_order;
     int32_t *artist;       /* n_tracks: one number per artist name (listeners see names) */
     char models[16];
 };
@@ -84,7 +85,10 @@ static int cmp_scored_desc(const void *a, const void *b)
     return (x->track > y->track) - (x->track < y->track);
 }
 
-/* Genres ordered by the summed popularity of their tracks (track counts without a model). */
+/*
+ * Genres ordered by the summed popularity of the tracks they are the first genre of (track
+ * counts without a model): a genre only ever second ("indie" of "rock|indie") comes last.
+ */
 static void order_genres(tt_mix_space *s)
 {
     tt_scored *g = tt_calloc((size_t)s->n_genres + 1, sizeof(tt_scored));
@@ -97,12 +101,12 @@ static void order_genres(tt_mix_space *s)
         int32_t n;
         float w = s->pop ? tt_popularity_score(s->pop, t) : 1.0f;
         tt_catalog_track_genres(s->cat, t, &tg, &n);
-        for (int32_t j = 0; j < n; j++)
-            g[tg[j]].score += w;
+        if (n > 0)
+            g[tg[0]].score += w + 1e-6f;
     }
     qsort(g, (size_t)s->n_genres, sizeof(tt_scored), cmp_scored_desc);
-    for (int32_t i = 0; i < s->n_genres; i++)
-        s->genre_order[i] = g[i].track;
+    for (int32_t i = 0; i < s->n_genres && g[i].score > 0; i++)
+        s->genre_order[s->n_order++] = g[i].track;
     free(g);
 }
 
@@ -749,9 +753,10 @@ static void mix_artists(const struct listener *l, tt_mix *m)
 
 /*
  * Genres, seed artists and a name no earlier mix of the day has: "<Genre> Mix" when one
- * genre holds at least half of the mix (always for genre mixes), else "<A>, <B> and more".
+ * genre holds at least half of the mix, or for the mix of genre @genre_of (>= 0), else
+ * "<A>, <B> and more".
  */
-static void describe(const struct listener *l, tt_mix_set *set, int idx, bool by_genre)
+static void describe(const struct listener *l, tt_mix_set *set, int idx, int32_t genre_of)
 {
     tt_mix *m = &set->mixes[idx];
     int cnt[3] = {0};
@@ -759,10 +764,11 @@ static void describe(const struct listener *l, tt_mix_set *set, int idx, bool by
 
     mix_genres(l->s->cat, m, cnt);
     mix_artists(l, m);
-    if (m->n_genres > 0)
-        title_case(m->genres[0], genre, sizeof(genre));
+    if (genre_of >= 0 || m->n_genres > 0)
+        title_case(genre_of >= 0 ? tt_catalog_genre_name(l->s->cat, genre_of) : m->genres[0],
+                   genre, sizeof(genre));
     m->name[0] = '\0';
-    if (genre[0] && (by_genre || 2 * cnt[0] >= m->n))
+    if (genre[0] && (genre_of >= 0 || 2 * cnt[0] >= m->n))
         snprintf(m->name, sizeof(m->name), "%s Mix", genre);
     if ((!m->name[0] || name_taken(set, idx, m->name)) && m->n_seed_artists >= 2)
         snprintf(m->name, sizeof(m->name), "%s, %s and more", m->seed_artists[0],
@@ -813,7 +819,7 @@ static void personal(struct listener *l, const tt_mix_request *r, tt_mix_set *se
             continue;
         }
         mix->id = mix_id(r, set->n);
-        describe(l, set, set->n++, false);
+        describe(l, set, set->n++, -1);
     }
     for (int c = 0; c < k; c++) {
         free(f[c].centre);
@@ -849,7 +855,7 @@ static int fallback_genres(const struct listener *l, const char *user, int32_t *
         if (ng > 0 && !has_genre(g, n, tg[0]))
             g[n++] = tg[0];
     }
-    for (int32_t i = 0; i < s->n_genres && n < max; i++)
+    for (int32_t i = 0; i < s->n_order && n < max; i++)
         if (!has_genre(g, n, s->genre_order[i]))
             g[n++] = s->genre_order[i];
     return n;
@@ -893,7 +899,7 @@ static void fallback(struct listener *l, const tt_mix_request *r, tt_mix_set *se
             continue;
         }
         mix->id = mix_id(r, set->n);
-        describe(l, set, set->n++, true);
+        describe(l, set, set->n++, g[i]);
     }
     free(buf);
 }
