@@ -883,7 +883,7 @@ static void fallback(struct listener *l, const tt_mix_request *r, tt_mix_set *se
 {
     int32_t g[TT_MIX_MAX_MIXES * 4];
     int ng = fallback_genres(l, r->user_id, g, TT_MIX_MAX_MIXES * 4);
-    int m = 2 * r->tracks_per_mix + 10;
+    int m = 8 * r->tracks_per_mix + 50;
     tt_scored *buf = tt_malloc((size_t)m * sizeof(tt_scored));
 
     set->fallback = true;
