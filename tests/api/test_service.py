@@ -459,8 +459,7 @@ def metrics_feedback_counter(ctx):
 @test()
 def later_tier_endpoints_404(ctx):
     user = ctx.data.take_user()
-    for path, body in (("/daily-mix", {"user_id": user}),
-                       ("/radio/generate", {"track_id": ctx.data.popular_tracks[0]}),
+    for path, body in (("/radio/generate", {"track_id": ctx.data.popular_tracks[0]}),
                        (f"/taste-profile/{user}", {})):
         r = ctx.srv.post(path, body)
         check_error(r, 404, "not_found", what=f"POST {path}")
