@@ -30,6 +30,11 @@ struct tt_mix_space {
     int32_t *genre_order;  /* the n_order genres first of some track, most popular first */
     int32_t n_order;
     int32_t *artist;       /* n_tracks: one number per artist name (listeners see names) */
+    int n_cells;           /* a partition of the tracks by nearest cell centroid (an IVF) */
+    float *cell_centre;    /* n_cells x d, unit length */
+    int64_t *cell_ptr;     /* n_cells + 1: each cell's tracks in cell_tracks */
+    int32_t *cell_tracks;
+    float *cell_rows;      /* the rows in cell_tracks order: a cell is read in one sweep */
     char models[16];
 };
 
@@ -46,6 +51,16 @@ tt_mix_params tt_mix_params_default(void)
 }
 
 /* ---- the space ---------------------------------------------------------------------------- */
+
+static void normalise(float *v, int d)
+{
+    double s = 0;
+
+    for (int i = 0; i < d; i++)
+        s += (double)v[i] * v[i];
+    for (int i = 0; s > 0 && i < d; i++)
+        v[i] = (float)(v[i] / sqrt(s));
+}
 
 /* Appends @n floats of @v scaled to length @scale (zeros stay zeros). */
 static void put_part(float *dst, const float *v, int n, float scale)
@@ -89,6 +104,92 @@ static int cmp_scored_desc(const void *a, const void *b)
  * Genres ordered by the summed popularity of the tracks they are the first genre of (track
  * counts without a model): a genre only ever second ("indie" of "rock|indie") comes last.
  */
+/*
+ * out[i * k + c] = row (b + i) . centre c for the @n rows from @b: each row is read once for
+ * every centre.
+ */
+TT_CLONES static void score_block(const float *restrict rows, int d, int32_t b, int32_t n,
+                                  const float *restrict centres, int k, float *restrict out)
+{
+    for (int32_t i = 0; i < n; i++) {
+        const float *row = rows + (size_t)(b + i) * d;
+        for (int c = 0; c < k; c++)
+            out[i * k + c] = dot(row, centres + (size_t)c * d, d);
+    }
+}
+
+#define BLOCK 256
+
+/* Each track's nearest cell centroid into @cell; the centroids then move to their means. */
+static void cells_step(tt_mix_space *s, int32_t *cell)
+{
+    float *score = tt_malloc((size_t)BLOCK * s->n_cells * sizeof(float));
+    float *sum = tt_calloc((size_t)s->n_cells * s->d, sizeof(float));
+
+    for (int32_t b = 0; b < s->n_tracks; b += BLOCK) {
+        int32_t n = s->n_tracks - b < BLOCK ? s->n_tracks - b : BLOCK;
+        score_block(s->rows, s->d, b, n, s->cell_centre, s->n_cells, score);
+        for (int32_t i = 0; i < n; i++) {
+            int best = 0;
+            for (int c = 1; c < s->n_cells; c++)
+                best = score[i * s->n_cells + c] > score[i * s->n_cells + best] ? c : best;
+            cell[b + i] = best;
+            for (int j = 0; j < s->d; j++)
+                sum[(size_t)best * s->d + j] += s->rows[(size_t)(b + i) * s->d + j];
+        }
+    }
+    for (int c = 0; c < s->n_cells; c++) {
+        float *v = sum + (size_t)c * s->d;
+        double len = 0;
+        for (int j = 0; j < s->d; j++)
+            len += (double)v[j] * v[j];
+        if (len > 0)
+            memcpy(s->cell_centre + (size_t)c * s->d, v, (size_t)s->d * sizeof(float));
+        normalise(s->cell_centre + (size_t)c * s->d, s->d);
+    }
+    free(score);
+    free(sum);
+}
+
+/*
+ * Partitions the tracks into cells by spherical k-means (centroids seeded at evenly spaced
+ * tracks, six rounds), so that a facet's discoveries are searched in the cells nearest its
+ * centre rather than in the whole catalog: the inverted file of Sivic and Zisserman (2003),
+ * as FAISS's IVF indexes do, kept here because the search must skip the listener's heard
+ * tracks and skipped-away artists as it goes.
+ */
+static void build_cells(tt_mix_space *s)
+{
+    int32_t *cell = tt_calloc((size_t)s->n_tracks + 1, sizeof(int32_t));
+    int64_t *next;
+
+    s->n_cells = s->n_tracks / 300 < 1 ? 1 : (s->n_tracks / 300 > 64 ? 64 : s->n_tracks / 300);
+    s->cell_centre = tt_malloc((size_t)s->n_cells * s->d * sizeof(float) + 1);
+    for (int c = 0; c < s->n_cells; c++)
+        memcpy(s->cell_centre + (size_t)c * s->d,
+               s->rows + (size_t)((int64_t)c * s->n_tracks / s->n_cells) * s->d,
+               (size_t)s->d * sizeof(float));
+    for (int it = 0; it < 6; it++)
+        cells_step(s, cell);
+    s->cell_ptr = tt_calloc((size_t)s->n_cells + 1, sizeof(int64_t));
+    s->cell_tracks = tt_malloc(((size_t)s->n_tracks + 1) * sizeof(int32_t));
+    next = tt_calloc((size_t)s->n_cells + 1, sizeof(int64_t));
+    for (int32_t t = 0; t < s->n_tracks; t++)
+        s->cell_ptr[cell[t] + 1]++;
+    for (int c = 0; c < s->n_cells; c++) {
+        s->cell_ptr[c + 1] += s->cell_ptr[c];
+        next[c] = s->cell_ptr[c];
+    }
+    for (int32_t t = 0; t < s->n_tracks; t++)
+        s->cell_tracks[next[cell[t]]++] = t;
+    s->cell_rows = tt_malloc((size_t)s->n_tracks * s->d * sizeof(float) + 1);
+    for (int32_t i = 0; i < s->n_tracks; i++)
+        memcpy(s->cell_rows + (size_t)i * s->d, s->rows + (size_t)s->cell_tracks[i] * s->d,
+               (size_t)s->d * sizeof(float));
+    free(next);
+    free(cell);
+}
+
 static void order_genres(tt_mix_space *s)
 {
     tt_scored *g = tt_calloc((size_t)s->n_genres + 1, sizeof(tt_scored));
@@ -167,6 +268,7 @@ int tt_mix_space_new(const tt_catalog *cat, const tt_model *content, const tt_mo
              content && als ? "als+content" : (content ? "content" : "als"));
     fill_rows(s, content, als);
     order_genres(s);
+    build_cells(s);
     number_artists(s);
     *out = s;
     return 0;
@@ -179,6 +281,10 @@ void tt_mix_space_free(tt_mix_space *s)
     free(s->rows);
     free(s->genre_order);
     free(s->artist);
+    free(s->cell_centre);
+    free(s->cell_ptr);
+    free(s->cell_tracks);
+    free(s->cell_rows);
     free(s);
 }
 
@@ -220,6 +326,7 @@ struct listener {
     int32_t n_avoid;
     uint8_t *state;        /* n_tracks: ST_* */
     uint8_t *used;         /* n_tracks: already in one of the day's mixes */
+    float *centres;        /* TT_MIX_MAX_MIXES x d: the facets' centres */
 };
 
 static int cmp_event(const void *a, const void *b)
@@ -347,6 +454,7 @@ static void listener_release(struct listener *l)
     free(l->avoid);
     free(l->state);
     free(l->used);
+    free(l->centres);
 }
 
 /* A uniform number in [0, 1) drawn from (@seed, @t): the same all day for one listener. */
@@ -370,16 +478,6 @@ struct facet {
     int32_t *members; /* indexes into l->pos */
     int32_t n_members;
 };
-
-static void normalise(float *v, int d)
-{
-    double s = 0;
-
-    for (int i = 0; i < d; i++)
-        s += (double)v[i] * v[i];
-    for (int i = 0; s > 0 && i < d; i++)
-        v[i] = (float)(v[i] / sqrt(s));
-}
 
 /* k-means++ seeding (Arthur and Vassilvitskii 2007), weighted, with cosine distance. */
 static void seed_centres(const struct listener *l, struct facet *f, int k, tt_rng *rng)
@@ -410,49 +508,44 @@ static void seed_centres(const struct listener *l, struct facet *f, int k, tt_rn
     free(dist);
 }
 
-static int nearest_centre(const struct facet *f, int k, const float *row, int d)
+/* Each positive's nearest centre into @assign; true when any changed. */
+static bool assign_all(const struct listener *l, const float *P, int k, float *score,
+                       int32_t *assign)
 {
-    int best = 0;
-    float bs = -2.0f;
+    bool moved = false;
 
-    for (int c = 0; c < k; c++) {
-        float x = dot(row, f[c].centre, d);
-        if (x > bs) {
-            bs = x;
-            best = c;
-        }
+    score_block(P, l->s->d, 0, l->n_pos, l->centres, k, score);
+    for (int32_t i = 0; i < l->n_pos; i++) {
+        int best = 0;
+        for (int c = 1; c < k; c++)
+            best = score[(size_t)i * k + c] > score[(size_t)i * k + best] ? c : best;
+        moved |= best != assign[i];
+        assign[i] = best;
     }
-    return best;
+    return moved;
 }
 
-/* Lloyd iterations; returns the assignment of every positive. */
-static int32_t *cluster(const struct listener *l, struct facet *f, int k)
+/* Lloyd iterations over the positives' rows @P; returns the assignment of every positive. */
+static int32_t *cluster(const struct listener *l, struct facet *f, int k, const float *P)
 {
-    const tt_mix_space *s = l->s;
-    int32_t *assign = tt_calloc((size_t)l->n_pos + 1, sizeof(int32_t));
+    const int d = l->s->d;
+    int32_t *assign = tt_malloc(((size_t)l->n_pos + 1) * sizeof(int32_t));
+    float *score = tt_malloc(((size_t)l->n_pos * k + 1) * sizeof(float));
     tt_rng rng;
 
+    for (int32_t i = 0; i < l->n_pos; i++)
+        assign[i] = -1;
     tt_rng_seed(&rng, l->user_seed, 0x6d6978);
     seed_centres(l, f, k, &rng);
-    for (int it = 0; it < 12; it++) {
-        bool moved = it == 0;
-        for (int32_t i = 0; i < l->n_pos; i++) {
-            int c = nearest_centre(f, k, tt_mix_space_row(s, l->pos[i]), s->d);
-            moved |= c != assign[i];
-            assign[i] = c;
-        }
-        if (!moved)
-            break;
+    for (int it = 0; it < 12 && assign_all(l, P, k, score, assign); it++) {
+        memset(l->centres, 0, (size_t)k * d * sizeof(float));
+        for (int32_t i = 0; i < l->n_pos; i++)
+            for (int j = 0; j < d; j++)
+                f[assign[i]].centre[j] += l->pos_w[i] * P[(size_t)i * d + j];
         for (int c = 0; c < k; c++)
-            memset(f[c].centre, 0, (size_t)s->d * sizeof(float));
-        for (int32_t i = 0; i < l->n_pos; i++) {
-            const float *row = tt_mix_space_row(s, l->pos[i]);
-            for (int j = 0; j < s->d; j++)
-                f[assign[i]].centre[j] += l->pos_w[i] * row[j];
-        }
-        for (int c = 0; c < k; c++)
-            normalise(f[c].centre, s->d);
+            normalise(f[c].centre, d);
     }
+    free(score);
     return assign;
 }
 
@@ -488,13 +581,20 @@ static int find_facets(struct listener *l, int max, struct facet *f)
     int k = (int)(l->n_pos / per), kept = 0;
     double total = 0;
     int32_t *assign;
+    const int d = l->s->d;
+    float *P = tt_malloc(((size_t)l->n_pos * d + 1) * sizeof(float));
 
     k = k < 1 ? 1 : (k > max ? max : k);
+    l->centres = tt_calloc((size_t)k * d + 1, sizeof(float));
     for (int c = 0; c < k; c++) {
-        f[c].centre = tt_calloc((size_t)l->s->d + 1, sizeof(float));
+        f[c].centre = l->centres + (size_t)c * d;
         f[c].members = tt_malloc(((size_t)l->n_pos + 1) * sizeof(int32_t));
     }
-    assign = cluster(l, f, k);
+    /* The positives' rows side by side: the clustering reads them a dozen times. */
+    for (int32_t i = 0; i < l->n_pos; i++)
+        memcpy(P + (size_t)i * d, tt_mix_space_row(l->s, l->pos[i]), (size_t)d * sizeof(float));
+    assign = cluster(l, f, k, P);
+    free(P);
     for (int32_t i = 0; i < l->n_pos; i++) {
         struct facet *c = &f[assign[i]];
         c->members[c->n_members++] = i;
@@ -507,7 +607,6 @@ static int find_facets(struct listener *l, int max, struct facet *f)
         if (f[c].n_members >= 2 && f[c].weight >= p->min_cluster_share * total)
             kept = c + 1;
     for (int c = kept; c < k; c++) {
-        free(f[c].centre);
         free(f[c].members);
         f[c] = (struct facet){0};
     }
@@ -516,26 +615,54 @@ static int find_facets(struct listener *l, int max, struct facet *f)
 
 /* ---- candidates --------------------------------------------------------------------------- */
 
-/* Unheard tracks open to the listener, scored against every facet in one catalog pass. */
-static void discoveries(const struct listener *l, const struct facet *f, int k, int m,
-                        tt_scored *buf, tt_topk *top)
+/*
+ * Offers the open tracks of cell positions [@b, @e) (scored against the facet's centre, plus
+ * the day's jitter) to @top; returns how many were open.
+ */
+static int32_t offer(const struct listener *l, const struct facet *f, int64_t b, int64_t e,
+                     float *score, tt_topk *top)
 {
     const tt_mix_space *s = l->s;
-    float jitter = s->p.jitter;
+    int32_t open = 0;
 
-    for (int c = 0; c < k; c++)
-        tt_topk_init(&top[c], buf + (size_t)c * m, m);
-    for (int32_t t = 0; t < s->n_tracks; t++) {
-        const float *row = s->rows + (size_t)t * s->d;
-        float noise;
+    score_block(s->cell_rows, s->d, (int32_t)b, (int32_t)(e - b), f->centre, 1, score);
+    for (int64_t i = b; i < e; i++) {
+        int32_t t = s->cell_tracks[i];
         if (l->state[t] != ST_NEW || (l->n_avoid > 0 && avoided(l, t)))
             continue;
-        noise = jitter * draw(l->day_seed, t);
-        for (int c = 0; c < k; c++)
-            tt_topk_push(&top[c], t, dot(row, f[c].centre, s->d) + noise);
+        open++;
+        tt_topk_push(top, t, score[i - b] + s->p.jitter * draw(l->day_seed, t));
     }
-    for (int c = 0; c < k; c++)
-        top[c].n = tt_topk_finish(&top[c]);
+    return open;
+}
+
+/*
+ * The facet's discoveries: the unheard tracks nearest its centre, searched in the cells
+ * nearest it, cell after cell until the open tracks seen reach max(4 m, an eighth of the
+ * catalog) (all cells when the catalog is small).
+ */
+static void discoveries(const struct listener *l, const struct facet *f, int m, tt_scored *buf,
+                        tt_topk *top)
+{
+    const tt_mix_space *s = l->s;
+    tt_scored *cells = tt_malloc((size_t)s->n_cells * sizeof(tt_scored));
+    float *cs = tt_malloc((size_t)s->n_cells * sizeof(float));
+    float *score = tt_malloc(((size_t)s->n_tracks + 1) * sizeof(float));
+    int32_t want = s->n_tracks / 8 > 4 * m ? s->n_tracks / 8 : 4 * m, open = 0;
+
+    score_block(f->centre, s->d, 0, 1, s->cell_centre, s->n_cells, cs);
+    for (int c = 0; c < s->n_cells; c++)
+        cells[c] = (tt_scored){c, cs[c]};
+    qsort(cells, (size_t)s->n_cells, sizeof(tt_scored), cmp_scored_desc);
+    tt_topk_init(top, buf, m);
+    for (int j = 0; j < s->n_cells && open < want; j++) {
+        int64_t b = s->cell_ptr[cells[j].track], e = s->cell_ptr[cells[j].track + 1];
+        open += offer(l, f, b, e, score, top);
+    }
+    top->n = tt_topk_finish(top);
+    free(score);
+    free(cells);
+    free(cs);
 }
 
 /* The facet's positives, heaviest first with a day's shuffle among near-equals. */
@@ -806,7 +933,8 @@ static void personal(struct listener *l, const tt_mix_request *r, tt_mix_set *se
     drop_rowless(l);
     k = find_facets(l, r->mixes, f);
     buf = tt_malloc((size_t)(k > 0 ? k : 1) * (size_t)m * sizeof(tt_scored));
-    discoveries(l, f, k, m, buf, top);
+    for (int c = 0; c < k; c++)
+        discoveries(l, &f[c], m, buf + (size_t)c * m, &top[c]);
     for (int c = 0; c < k; c++) {
         tt_scored *fam = familiars(l, &f[c]);
         struct pool pf = {fam, f[c].n_members, 0}, pd = {top[c].heap, top[c].n, 0};
@@ -821,10 +949,8 @@ static void personal(struct listener *l, const tt_mix_request *r, tt_mix_set *se
         mix->id = mix_id(r, set->n);
         describe(l, set, set->n++, -1);
     }
-    for (int c = 0; c < k; c++) {
-        free(f[c].centre);
+    for (int c = 0; c < k; c++)
         free(f[c].members);
-    }
     free(buf);
 }
 
