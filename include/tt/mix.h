@@ -43,6 +43,7 @@ typedef struct tt_mix_params {
     float fresh_weight;      /* multiplier of fresh positive events (3) */
     int max_per_artist;      /* tracks of one artist in one mix (2) */
     float jitter;            /* day-to-day variation of candidate scores (0.05) */
+    float preference_weight; /* weight of ALS's predicted preference in discoveries (2) */
 } tt_mix_params;
 
 tt_mix_params tt_mix_params_default(void);

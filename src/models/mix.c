@@ -23,6 +23,7 @@
 struct tt_mix_space {
     const tt_catalog *cat;
     const tt_model *pop;
+    const tt_model *als;   /* NULL when the space is content only */
     tt_mix_params p;
     int32_t n_tracks, n_genres;
     int d;
@@ -34,7 +35,8 @@ struct tt_mix_space {
     float *cell_centre;    /* n_cells x d, unit length */
     int64_t *cell_ptr;     /* n_cells + 1: each cell's tracks in cell_tracks */
     int32_t *cell_tracks;
-    float *cell_rows;      /* the rows in cell_tracks order: a cell is read in one sweep */
+    float *cell_rows;      /* cd floats per track in cell_tracks order: [row | ALS factors] */
+    int cd;
     char models[16];
 };
 
@@ -47,7 +49,8 @@ tt_mix_params tt_mix_params_default(void)
                            .min_cluster_share = 0.05f,
                            .fresh_weight = 3.0f,
                            .max_per_artist = 2,
-                           .jitter = 0.05f};
+                           .jitter = 0.05f,
+                           .preference_weight = 2.0f};
 }
 
 /* ---- the space ---------------------------------------------------------------------------- */
@@ -182,10 +185,20 @@ static void build_cells(tt_mix_space *s)
     }
     for (int32_t t = 0; t < s->n_tracks; t++)
         s->cell_tracks[next[cell[t]]++] = t;
-    s->cell_rows = tt_malloc((size_t)s->n_tracks * s->d * sizeof(float) + 1);
-    for (int32_t i = 0; i < s->n_tracks; i++)
-        memcpy(s->cell_rows + (size_t)i * s->d, s->rows + (size_t)s->cell_tracks[i] * s->d,
-               (size_t)s->d * sizeof(float));
+    /*
+     * Each track's raw ALS factors follow its row, so that one inner product with
+     * [facet centre | w x_u] gives the cosine to the facet plus w times ALS's predicted
+     * preference x_u . y_t in one sweep of the cell.
+     */
+    s->cd = s->d + (s->als ? tt_als_factors(s->als) : 0);
+    s->cell_rows = tt_malloc((size_t)s->n_tracks * s->cd * sizeof(float) + 1);
+    for (int32_t i = 0; i < s->n_tracks; i++) {
+        float *dst = s->cell_rows + (size_t)i * s->cd;
+        memcpy(dst, s->rows + (size_t)s->cell_tracks[i] * s->d, (size_t)s->d * sizeof(float));
+        if (s->als)
+            memcpy(dst + s->d, tt_als_track_vector(s->als, s->cell_tracks[i]),
+                   (size_t)(s->cd - s->d) * sizeof(float));
+    }
     free(next);
     free(cell);
 }
@@ -261,6 +274,7 @@ int tt_mix_space_new(const tt_catalog *cat, const tt_model *content, const tt_mo
     s = tt_calloc(1, sizeof(*s));
     s->cat = cat;
     s->pop = pop;
+    s->als = als;
     s->p = p ? *p : tt_mix_params_default();
     s->n_tracks = nt;
     s->n_genres = tt_catalog_n_genres(cat);
@@ -317,16 +331,20 @@ struct event {
 struct listener {
     const tt_mix_space *s;
     uint64_t user_seed, day_seed;
+    int32_t user;          /* dense id in the catalog, or -1 */
+    bool fresh;            /* fresh events changed the history since the snapshot */
     struct event *ev;      /* merged: one per track, sorted by track */
     int32_t n_ev;
     int32_t *pos;          /* positives usable as familiar tracks (not of avoided artists) */
     float *pos_w;          /* log(1 + r) */
+    float *pos_r;          /* r */
     int32_t n_pos;
     int32_t *avoid;        /* skipped-away artists, sorted */
     int32_t n_avoid;
     uint8_t *state;        /* n_tracks: ST_* */
     uint8_t *used;         /* n_tracks: already in one of the day's mixes */
     float *centres;        /* TT_MIX_MAX_MIXES x d: the facets' centres */
+    float *x;              /* the listener's ALS factors, or NULL */
 };
 
 static int cmp_event(const void *a, const void *b)
@@ -431,16 +449,20 @@ static void listener_init(struct listener *l, const tt_mix_space *s, const tt_mi
     l->day_seed = tt_hash64(&(uint64_t[2]){h, (uint64_t)r->day}, 16);
     merge_history(l, u, r);
     find_avoided(l);
+    l->user = u;
+    l->fresh = r->n_fresh > 0;
     l->state = tt_calloc((size_t)s->n_tracks + 1, 1);
     l->used = tt_calloc((size_t)s->n_tracks + 1, 1);
     l->pos = tt_malloc(((size_t)l->n_ev + 1) * sizeof(int32_t));
     l->pos_w = tt_malloc(((size_t)l->n_ev + 1) * sizeof(float));
+    l->pos_r = tt_malloc(((size_t)l->n_ev + 1) * sizeof(float));
     for (int32_t i = 0; i < l->n_ev; i++) {
         const struct event *e = &l->ev[i];
         bool bad = e->disliked || avoided(l, e->track);
         l->state[e->track] = bad ? ST_BANNED : ST_HEARD;
         if (positive(e) && !bad) {
             l->pos[l->n_pos] = e->track;
+            l->pos_r[l->n_pos] = e->r;
             l->pos_w[l->n_pos++] = logf(1.0f + e->r);
         }
     }
@@ -451,6 +473,8 @@ static void listener_release(struct listener *l)
     free(l->ev);
     free(l->pos);
     free(l->pos_w);
+    free(l->pos_r);
+    free(l->x);
     free(l->avoid);
     free(l->state);
     free(l->used);
@@ -468,6 +492,27 @@ static float draw(uint64_t seed, int32_t t)
     x *= 0xc4ceb9fe1a85ec53ULL;
     x ^= x >> 33;
     return (float)(x >> 40) / (float)(1 << 24);
+}
+
+/*
+ * The listener's ALS factors: as trained when nothing happened since, else folded in from
+ * the whole current history (what they liked, with fresh events weighted up).
+ */
+static void user_factors(struct listener *l, int32_t u, bool fresh)
+{
+    const tt_model *als = l->s->als;
+    int k = als ? tt_als_factors(als) : 0;
+    const float *x = als && !fresh ? tt_als_user_vector(als, u) : NULL;
+
+    if (k == 0 || l->s->p.preference_weight <= 0 || l->n_pos == 0)
+        return;
+    l->x = tt_malloc((size_t)k * sizeof(float));
+    if (x)
+        memcpy(l->x, x, (size_t)k * sizeof(float));
+    else if (tt_als_fold_in(als, l->pos, l->pos_r, l->n_pos, l->x, NULL) < 0) {
+        free(l->x);
+        l->x = NULL;
+    }
 }
 
 /* ---- facets: weighted spherical k-means ----------------------------------------------------- */
@@ -568,6 +613,7 @@ static void drop_rowless(struct listener *l)
         if (dot(row, row, l->s->d) <= 0)
             continue;
         l->pos[w] = l->pos[i];
+        l->pos_r[w] = l->pos_r[i];
         l->pos_w[w++] = l->pos_w[i];
     }
     l->n_pos = w;
@@ -619,19 +665,20 @@ static int find_facets(struct listener *l, int max, struct facet *f)
  * Offers the open tracks of cell positions [@b, @e) (scored against the facet's centre, plus
  * the day's jitter) to @top; returns how many were open.
  */
-static int32_t offer(const struct listener *l, const struct facet *f, int64_t b, int64_t e,
+static int32_t offer(const struct listener *l, const float *q, int64_t b, int64_t e,
                      float *score, tt_topk *top)
 {
     const tt_mix_space *s = l->s;
     int32_t open = 0;
 
-    score_block(s->cell_rows, s->d, (int32_t)b, (int32_t)(e - b), f->centre, 1, score);
+    score_block(s->cell_rows, s->cd, (int32_t)b, (int32_t)(e - b), q, 1, score);
     for (int64_t i = b; i < e; i++) {
         int32_t t = s->cell_tracks[i];
+        float x = score[i - b] + s->p.jitter * draw(l->day_seed, t);
         if (l->state[t] != ST_NEW || (l->n_avoid > 0 && avoided(l, t)))
             continue;
         open++;
-        tt_topk_push(top, t, score[i - b] + s->p.jitter * draw(l->day_seed, t));
+        tt_topk_push(top, t, x);
     }
     return open;
 }
@@ -648,8 +695,12 @@ static void discoveries(const struct listener *l, const struct facet *f, int m, 
     tt_scored *cells = tt_malloc((size_t)s->n_cells * sizeof(tt_scored));
     float *cs = tt_malloc((size_t)s->n_cells * sizeof(float));
     float *score = tt_malloc(((size_t)s->n_tracks + 1) * sizeof(float));
+    float *q = tt_calloc((size_t)s->cd + 1, sizeof(float));
     int32_t want = s->n_tracks / 8 > 4 * m ? s->n_tracks / 8 : 4 * m, open = 0;
 
+    memcpy(q, f->centre, (size_t)s->d * sizeof(float));
+    for (int j = s->d; l->x && j < s->cd; j++)
+        q[j] = s->p.preference_weight * l->x[j - s->d];
     score_block(f->centre, s->d, 0, 1, s->cell_centre, s->n_cells, cs);
     for (int c = 0; c < s->n_cells; c++)
         cells[c] = (tt_scored){c, cs[c]};
@@ -657,9 +708,10 @@ static void discoveries(const struct listener *l, const struct facet *f, int m, 
     tt_topk_init(top, buf, m);
     for (int j = 0; j < s->n_cells && open < want; j++) {
         int64_t b = s->cell_ptr[cells[j].track], e = s->cell_ptr[cells[j].track + 1];
-        open += offer(l, f, b, e, score, top);
+        open += offer(l, q, b, e, score, top);
     }
     top->n = tt_topk_finish(top);
+    free(q);
     free(score);
     free(cells);
     free(cs);
@@ -922,25 +974,45 @@ static uint64_t mix_id(const tt_mix_request *r, int idx)
 
 /* ---- personal and fallback mixes ---------------------------------------------------------- */
 
+/*
+ * One facet's mix. The discoveries come from the facet's nearest 3 T + 20 open tracks; when
+ * earlier mixes of the day took so many of them that the mix would be short, it is made
+ * again from a deeper pool.
+ */
+static void facet_mix(struct listener *l, const struct facet *f, int size, tt_mix *mix)
+{
+    int deep = 8 * size + 50;
+    tt_scored *buf = tt_malloc((size_t)deep * sizeof(tt_scored));
+    tt_scored *fam = familiars(l, f);
+
+    for (int m = 3 * size + 20;; m = deep) {
+        struct pool pf = {fam, f->n_members, 0}, pd;
+        tt_topk top;
+        discoveries(l, f, m, buf, &top);
+        pd = (struct pool){top.heap, top.n, 0};
+        assemble(l, &pf, &pd, size, mix);
+        if (mix->n == size || top.n < m || m == deep)
+            break;
+        for (int i = 0; i < mix->n; i++)
+            l->used[mix->tracks[i].track] = 0;
+        free(mix->tracks);
+    }
+    free(fam);
+    free(buf);
+}
+
 static void personal(struct listener *l, const tt_mix_request *r, tt_mix_set *set)
 {
     struct facet f[TT_MIX_MAX_MIXES];
-    int m = 3 * r->tracks_per_mix + 20, k;
-    tt_scored *buf;
-    tt_topk top[TT_MIX_MAX_MIXES];
+    int k;
 
     memset(f, 0, sizeof(f));
     drop_rowless(l);
+    user_factors(l, l->user, l->fresh);
     k = find_facets(l, r->mixes, f);
-    buf = tt_malloc((size_t)(k > 0 ? k : 1) * (size_t)m * sizeof(tt_scored));
-    for (int c = 0; c < k; c++)
-        discoveries(l, &f[c], m, buf + (size_t)c * m, &top[c]);
     for (int c = 0; c < k; c++) {
-        tt_scored *fam = familiars(l, &f[c]);
-        struct pool pf = {fam, f[c].n_members, 0}, pd = {top[c].heap, top[c].n, 0};
         tt_mix *mix = &set->mixes[set->n];
-        assemble(l, &pf, &pd, r->tracks_per_mix, mix);
-        free(fam);
+        facet_mix(l, &f[c], r->tracks_per_mix, mix);
         if (mix->n == 0) {
             free(mix->tracks);
             *mix = (tt_mix){0};
@@ -951,7 +1023,6 @@ static void personal(struct listener *l, const tt_mix_request *r, tt_mix_set *se
     }
     for (int c = 0; c < k; c++)
         free(f[c].members);
-    free(buf);
 }
 
 static bool has_genre(const int32_t *g, int n, int32_t x)
