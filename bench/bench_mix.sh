@@ -1,18 +1,19 @@
 #!/bin/bash
 # bench_mix: POST /daily-mix (6 mixes x 50 tracks, starter tier) under wrk on loopback
-# (-t2 -c64): uncached (every request computed: the answer cache off, and again with
-# "refresh": true against a live cache), and cached (1000 hot users), beside a cached
-# /recommend/user of the same run. Models: ALS (64 factors), content, popularity, trained
+# (-t2 -c64; and -t1 -c4 for the latency at light load): uncached (every request computed:
+# the answer cache off, and again with "refresh": true against a live cache), and cached
+# (1000 hot users), beside a cached /recommend/user of the same run. Prints the answers'
+# mean size first: listeners with little history get fewer than 6 mixes. Models: ALS (64 factors), content, popularity, trained
 # with `tunetrail train --tier all` on a generated catalog.
 #
 #   bench/bench_mix.sh [TRACKS]     default: 20000
-#   DURATION=10 USERS=20000 INTERACTIONS=1000000 bench/bench_mix.sh 20000
+#   DURATION=10 USERS=5000 INTERACTIONS=1000000 bench/bench_mix.sh 20000   (the defaults)
 set -eu
 cd "$(dirname "$0")/.."
 make -s build/tunetrail
 tt=$PWD/build/tunetrail
 dur=${DURATION:-10}
-users=${USERS:-20000}
+users=${USERS:-5000}
 inter=${INTERACTIONS:-1000000}
 tracks=${1:-20000}
 tmp=$(mktemp -d /tmp/bench_mix.XXXXXX)
@@ -40,11 +41,26 @@ export DATABASE_URL="sqlite:///$tmp/t.db" MODEL_DIR="$tmp/m"
 "$tt" generate --users "$users" --tracks "$tracks" --interactions "$inter" --seed 5 >/dev/null
 "$tt" train --tier all --no-eval >/dev/null 2>&1
 echo "== catalog $tracks tracks, $users users, $inter interactions"
-body='{"user_id": "u0000001", "mixes": 6, "tracks_per_mix": 50, "model_tier": "starter"}'
 serve --cache-ttl 0
-echo "answer size: $(curl -s -H 'Content-Type: application/json' -d "$body" \
-     "http://127.0.0.1:$port/daily-mix" | wc -c) bytes (6 x 50 tracks)"
+python3 - "http://127.0.0.1:$port/daily-mix" "$users" <<'PY'
+import json, sys, urllib.request
+sizes, mixes, tracks = [], [], []
+for u in range(0, int(sys.argv[2]), max(1, int(sys.argv[2]) // 50)):
+    body = json.dumps({"user_id": f"u{u:07d}", "mixes": 6, "tracks_per_mix": 50,
+                       "model_tier": "starter"}).encode()
+    req = urllib.request.Request(sys.argv[1], body, {"Content-Type": "application/json"})
+    raw = urllib.request.urlopen(req).read()
+    d = json.loads(raw)
+    sizes.append(len(raw)); mixes.append(len(d["mixes"]))
+    tracks.append(sum(len(m["tracks"]) for m in d["mixes"]))
+n = len(sizes)
+print(f"answers (50 users): {sum(mixes)/n:.1f} mixes, {sum(tracks)/n:.0f} tracks, "
+      f"{sum(sizes)/n/1024:.1f} KiB on average")
+PY
 load "uncached /daily-mix (cache off, $users users):" 0 0
+out=$(TT_IDS=$users TT_HOT=0 TT_REFRESH=0 wrk -t1 -c4 -d"${dur}s" --latency \
+      -s bench/wrk_mix.lua "http://127.0.0.1:$port" | grep RESULT)
+echo "uncached /daily-mix at -t1 -c4 (cache off): ${out#RESULT }"
 serve
 load "uncached /daily-mix (refresh: true, $users users):" 0 1
 TT_IDS=$users TT_HOT=1000 wrk -t2 -c64 -d2s -s bench/wrk_mix.lua "http://127.0.0.1:$port" >/dev/null

@@ -181,8 +181,9 @@ struct tt_catalog;
 /*
  * What the day's mixes of the evaluated users of a split are worth (docs/evaluation.md):
  * held-out hits of the union of each user's mixes against ALS's top N of the same size N
- * (both leaving out what the user heard in training), and of the mixes' discoveries alone
- * against ALS's top of their size; genre coherence within a mix against the genre overlap
+ * (both leaving out what the user heard in training; familiar tracks, heard in training,
+ * are never held out, so a mix's hits are all discoveries) and against ALS's top of the size
+ * of the mixes' discoveries; genre coherence within a mix against the genre overlap
  * between two mixes of one user (first genres); artist diversity within a mix.
  * Rates are over users (hit rate: share of users with at least one held-out track listed;
  * recall: hits / min(N, relevant), averaged); mix measures over mixes (or pairs of mixes).
@@ -192,7 +193,6 @@ typedef struct tt_mix_scores {
     double mixes, tracks, familiar_share;   /* per user, per user, over all tracks */
     double hit_rate, recall;                /* the union of a user's mixes */
     double als_hit_rate, als_recall;        /* ALS's top N, N = the union's size */
-    double disc_hit_rate, disc_recall;      /* the mixes' discoveries alone */
     double als_disc_hit_rate, als_disc_recall; /* ALS's top of the discoveries' size */
     double genre_within, genre_between;     /* tt_metric_label_within / _between, means */
     double artist_diversity;                /* tt_metric_label_distinct of artists, mean */

@@ -64,8 +64,6 @@ static void print_table(const tt_mix_scores *s, const char *models)
     printf("  %-38s %10.4f %10.4f\n", "union of the mixes", s->hit_rate, s->recall);
     printf("  %-38s %10.4f %10.4f\n", "ALS top N (N = the union's size)", s->als_hit_rate,
            s->als_recall);
-    printf("  %-38s %10.4f %10.4f\n", "discoveries of the mixes", s->disc_hit_rate,
-           s->disc_recall);
     printf("  %-38s %10.4f %10.4f\n", "ALS top N (N = the discoveries)", s->als_disc_hit_rate,
            s->als_disc_recall);
     printf("  genre agreement of two tracks: within a mix %.4f, between two mixes %.4f\n",
@@ -78,13 +76,12 @@ static void print_json(const tt_mix_scores *s, const char *models)
 {
     json_t *j = json_pack(
         "{s:i, s:i, s:s, s:i, s:i, s:f, s:f, s:f, s:f, s:{s:f, s:f}, s:{s:f, s:f}, "
-        "s:{s:f, s:f}, s:{s:f, s:f}, s:f, s:f, s:f}",
+        "s:{s:f, s:f}, s:f, s:f, s:f}",
         "mixes", MIXES, "tracks_per_mix", TRACKS_PER_MIX, "models", models, "users", s->users,
         "fallback_users", s->fallback_users, "mixes_per_user", s->mixes, "tracks_per_user",
         s->tracks, "familiar_share", s->familiar_share, "ms_per_user", s->ms_per_user,
         "union", "hit_rate", s->hit_rate, "recall", s->recall, "als_same_size", "hit_rate",
-        s->als_hit_rate, "recall", s->als_recall, "discoveries", "hit_rate", s->disc_hit_rate,
-        "recall", s->disc_recall, "als_discoveries_size", "hit_rate", s->als_disc_hit_rate,
+        s->als_hit_rate, "recall", s->als_recall, "als_discoveries_size", "hit_rate", s->als_disc_hit_rate,
         "recall", s->als_disc_recall, "genre_within", s->genre_within, "genre_between",
         s->genre_between, "artist_diversity", s->artist_diversity);
     char *text = json_dumps(j, JSON_INDENT(2));

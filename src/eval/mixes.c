@@ -14,7 +14,7 @@
 /* Sums over users and mixes, turned into means at the end. */
 struct acc {
     int64_t users, fallback, mixes, tracks, familiar;
-    double hit, recall, als_hit, als_recall, dhit, drecall, als_dhit, als_drecall;
+    double hit, recall, als_hit, als_recall, als_dhit, als_drecall;
     double within, between, artists;
     int64_t n_mixes, n_pairs;
     double seconds;
@@ -121,7 +121,6 @@ static int score_user(const tt_split *split, const tt_catalog *cat, const tt_mix
         a->mixes += set.n;
         a->tracks += n;
         score_list(all, n, rel, n_rel, &a->hit, &a->recall);
-        score_list(disc, n_disc, rel, n_rel, &a->dhit, &a->drecall);
         score_mixes(cat, &set, a);
         n_ref = n > 0 ? als_top(cat, als, u, n, buf, ref, err) : 0;
         rc = n_ref < 0 ? n_ref : 0;
@@ -153,8 +152,6 @@ static void finish(const struct acc *a, tt_mix_scores *out)
     out->recall = per(a->recall, a->users);
     out->als_hit_rate = per(a->als_hit, a->users);
     out->als_recall = per(a->als_recall, a->users);
-    out->disc_hit_rate = per(a->dhit, a->users);
-    out->disc_recall = per(a->drecall, a->users);
     out->als_disc_hit_rate = per(a->als_dhit, a->users);
     out->als_disc_recall = per(a->als_drecall, a->users);
     out->genre_within = per(a->within, a->n_mixes);
