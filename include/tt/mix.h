@@ -68,8 +68,7 @@ typedef struct tt_mix_space tt_mix_space;
  * differs from the catalog's.
  */
 int tt_mix_space_new(const tt_catalog *cat, const tt_model *content, const tt_model *als,
-                     const tt_model *pop, const tt_mix_params *p, tt_mix_space **out,
-                     tt_err *err);
+                     const tt_model *pop, const tt_mix_params *p, tt_mix_space **out, tt_err *err);
 void tt_mix_space_free(tt_mix_space *s);
 /* "als+content", "content" or "als": which models the space was built from. */
 const char *tt_mix_space_models(const tt_mix_space *s);
@@ -93,13 +92,13 @@ typedef struct tt_mix_track {
 } tt_mix_track;
 
 typedef struct tt_mix {
-    uint64_t id;        /* stable for (user, day, position) */
-    char name[160];     /* "Indie Rock Mix", "Daft Punk, Justice and more" */
-    const char *genres[3];       /* dominant genres, borrowed from the catalog */
+    uint64_t id;           /* stable for (user, day, position) */
+    char name[160];        /* "Indie Rock Mix", "Daft Punk, Justice and more" */
+    const char *genres[3]; /* dominant genres, borrowed from the catalog */
     int n_genres;
     const char *seed_artists[3]; /* artists the facet is built on, borrowed */
     int n_seed_artists;
-    tt_mix_track *tracks;        /* malloc'd */
+    tt_mix_track *tracks; /* malloc'd */
     int n;
 } tt_mix;
 

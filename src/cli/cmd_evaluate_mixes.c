@@ -56,8 +56,8 @@ static int snapshot(const tt_dataset *ds, const tt_train_set *ts, tt_catalog **c
 
 static void print_table(const tt_mix_scores *s, const char *models)
 {
-    printf("daily mixes (%d x %d tracks, %s): %d users, %d of them with fallback mixes\n",
-           MIXES, TRACKS_PER_MIX, models, s->users, s->fallback_users);
+    printf("daily mixes (%d x %d tracks, %s): %d users, %d of them with fallback mixes\n", MIXES,
+           TRACKS_PER_MIX, models, s->users, s->fallback_users);
     printf("  %.2f mixes and %.1f tracks per user, %.3f of them familiar, %.2f ms per user\n",
            s->mixes, s->tracks, s->familiar_share, s->ms_per_user);
     printf("  %-38s %10s %10s\n", "held-out tracks", "hit rate", "recall");
@@ -68,8 +68,7 @@ static void print_table(const tt_mix_scores *s, const char *models)
            s->als_disc_recall);
     printf("  genre agreement of two tracks: within a mix %.4f, between two mixes %.4f\n",
            s->genre_within, s->genre_between);
-    printf("  artist diversity (distinct artists / tracks of a mix): %.4f\n",
-           s->artist_diversity);
+    printf("  artist diversity (distinct artists / tracks of a mix): %.4f\n", s->artist_diversity);
 }
 
 static void print_json(const tt_mix_scores *s, const char *models)
@@ -79,11 +78,11 @@ static void print_json(const tt_mix_scores *s, const char *models)
         "s:{s:f, s:f}, s:f, s:f, s:f}",
         "mixes", MIXES, "tracks_per_mix", TRACKS_PER_MIX, "models", models, "users", s->users,
         "fallback_users", s->fallback_users, "mixes_per_user", s->mixes, "tracks_per_user",
-        s->tracks, "familiar_share", s->familiar_share, "ms_per_user", s->ms_per_user,
-        "union", "hit_rate", s->hit_rate, "recall", s->recall, "als_same_size", "hit_rate",
-        s->als_hit_rate, "recall", s->als_recall, "als_discoveries_size", "hit_rate", s->als_disc_hit_rate,
-        "recall", s->als_disc_recall, "genre_within", s->genre_within, "genre_between",
-        s->genre_between, "artist_diversity", s->artist_diversity);
+        s->tracks, "familiar_share", s->familiar_share, "ms_per_user", s->ms_per_user, "union",
+        "hit_rate", s->hit_rate, "recall", s->recall, "als_same_size", "hit_rate", s->als_hit_rate,
+        "recall", s->als_recall, "als_discoveries_size", "hit_rate", s->als_disc_hit_rate, "recall",
+        s->als_disc_recall, "genre_within", s->genre_within, "genre_between", s->genre_between,
+        "artist_diversity", s->artist_diversity);
     char *text = json_dumps(j, JSON_INDENT(2));
 
     printf("%s\n", text);

@@ -20,8 +20,8 @@ struct acc {
     double seconds;
 };
 
-static void score_list(const int32_t *list, int n, const int32_t *rel, int32_t n_rel,
-                       double *hit, double *recall)
+static void score_list(const int32_t *list, int n, const int32_t *rel, int32_t n_rel, double *hit,
+                       double *recall)
 {
     int hits = n > 0 ? tt_metric_hits(list, n, n, rel, n_rel) : 0;
     int32_t denom = n < n_rel ? n : n_rel;
@@ -175,8 +175,7 @@ int tt_eval_mixes(const tt_split *split, const tt_catalog *cat, const tt_mix_spa
     memset(out, 0, sizeof(*out));
     for (int32_t i = 0; rc == 0 && i < split->n_users; i++) {
         int32_t u = split->users[i];
-        tt_mix_request r = {tt_catalog_user_id(cat, u), day, mixes, tracks_per_mix,
-                            NULL, NULL, 0};
+        tt_mix_request r = {tt_catalog_user_id(cat, u), day, mixes, tracks_per_mix, NULL, NULL, 0};
         rc = score_user(split, cat, space, als, &r, u, &a, err);
     }
     finish(&a, out);

@@ -51,9 +51,8 @@ static const char *version_of(const tt_served *s, const char *name)
 static void cache_key(const tt_served *s, const struct mix_req *r, const char *date, char *key,
                       size_t n)
 {
-    snprintf(key, n, "mix|%s|%lld|%lld|%s|%s|%s", date, (long long)r->mixes,
-             (long long)r->tracks, version_of(s, "content"), version_of(s, "als"),
-             version_of(s, "popularity"));
+    snprintf(key, n, "mix|%s|%lld|%lld|%s|%s|%s", date, (long long)r->mixes, (long long)r->tracks,
+             version_of(s, "content"), version_of(s, "als"), version_of(s, "popularity"));
 }
 
 static bool cache_hit(tt_app *app, const char *group, const char *key, tt_reply *out)
@@ -153,11 +152,11 @@ static void answer(const tt_served *s, const struct mix_req *r, const char *date
     out->content_type = "application/json";
 }
 
-static int compute(const tt_served *s, const struct mix_req *r, int64_t day,
-                   tt_mix_set *set, tt_err *err)
+static int compute(const tt_served *s, const struct mix_req *r, int64_t day, tt_mix_set *set,
+                   tt_err *err)
 {
-    tt_mix_request q = {.user_id = r->user, .day = day, .mixes = (int)r->mixes,
-                        .tracks_per_mix = (int)r->tracks};
+    tt_mix_request q = {
+        .user_id = r->user, .day = day, .mixes = (int)r->mixes, .tracks_per_mix = (int)r->tracks};
     int32_t *fresh = NULL;
     float *fresh_r = NULL;
     int rc;

@@ -23,19 +23,19 @@
 struct tt_mix_space {
     const tt_catalog *cat;
     const tt_model *pop;
-    const tt_model *als;   /* NULL when the space is content only */
+    const tt_model *als; /* NULL when the space is content only */
     tt_mix_params p;
     int32_t n_tracks, n_genres;
     int d;
-    float *rows;           /* n_tracks x d */
-    int32_t *genre_order;  /* the n_order genres first of some track, most popular first */
+    float *rows;          /* n_tracks x d */
+    int32_t *genre_order; /* the n_order genres first of some track, most popular first */
     int32_t n_order;
-    int32_t *artist;       /* n_tracks: one number per artist name (listeners see names) */
-    int n_cells;           /* a partition of the tracks by nearest cell centroid (an IVF) */
-    float *cell_centre;    /* n_cells x d, unit length */
-    int64_t *cell_ptr;     /* n_cells + 1: each cell's tracks in cell_tracks */
+    int32_t *artist;    /* n_tracks: one number per artist name (listeners see names) */
+    int n_cells;        /* a partition of the tracks by nearest cell centroid (an IVF) */
+    float *cell_centre; /* n_cells x d, unit length */
+    int64_t *cell_ptr;  /* n_cells + 1: each cell's tracks in cell_tracks */
     int32_t *cell_tracks;
-    float *cell_rows;      /* cd floats per track in cell_tracks order: [row | ALS factors] */
+    float *cell_rows; /* cd floats per track in cell_tracks order: [row | ALS factors] */
     int cd;
     char models[16];
 };
@@ -259,8 +259,7 @@ static void number_artists(tt_mix_space *s)
 }
 
 int tt_mix_space_new(const tt_catalog *cat, const tt_model *content, const tt_model *als,
-                     const tt_model *pop, const tt_mix_params *p, tt_mix_space **out,
-                     tt_err *err)
+                     const tt_model *pop, const tt_mix_params *p, tt_mix_space **out, tt_err *err)
 {
     int32_t nt = cat ? tt_catalog_n_tracks(cat) : 0;
     tt_mix_space *s;
@@ -331,20 +330,20 @@ struct event {
 struct listener {
     const tt_mix_space *s;
     uint64_t user_seed, day_seed;
-    int32_t user;          /* dense id in the catalog, or -1 */
-    bool fresh;            /* fresh events changed the history since the snapshot */
-    struct event *ev;      /* merged: one per track, sorted by track */
+    int32_t user;     /* dense id in the catalog, or -1 */
+    bool fresh;       /* fresh events changed the history since the snapshot */
+    struct event *ev; /* merged: one per track, sorted by track */
     int32_t n_ev;
-    int32_t *pos;          /* positives usable as familiar tracks (not of avoided artists) */
-    float *pos_w;          /* log(1 + r) */
-    float *pos_r;          /* r */
+    int32_t *pos; /* positives usable as familiar tracks (not of avoided artists) */
+    float *pos_w; /* log(1 + r) */
+    float *pos_r; /* r */
     int32_t n_pos;
-    int32_t *avoid;        /* skipped-away artists, sorted */
+    int32_t *avoid; /* skipped-away artists, sorted */
     int32_t n_avoid;
-    uint8_t *state;        /* n_tracks: ST_* */
-    uint8_t *used;         /* n_tracks: already in one of the day's mixes */
-    float *centres;        /* TT_MIX_MAX_MIXES x d: the facets' centres */
-    float *x;              /* the listener's ALS factors, or NULL */
+    uint8_t *state; /* n_tracks: ST_* */
+    uint8_t *used;  /* n_tracks: already in one of the day's mixes */
+    float *centres; /* TT_MIX_MAX_MIXES x d: the facets' centres */
+    float *x;       /* the listener's ALS factors, or NULL */
 };
 
 static int cmp_event(const void *a, const void *b)
@@ -417,8 +416,7 @@ static void find_avoided(struct listener *l)
 
     /* Key = artist * 2 + (1 if positive): sorted, each artist's counts are adjacent. */
     for (int32_t i = 0; i < l->n_ev; i++)
-        key[i] = l->s->artist[l->ev[i].track] * 2 +
-                 (positive(&l->ev[i]) ? 1 : 0);
+        key[i] = l->s->artist[l->ev[i].track] * 2 + (positive(&l->ev[i]) ? 1 : 0);
     qsort(key, (size_t)l->n_ev, sizeof(int32_t), cmp_i32);
     l->avoid = tt_malloc(((size_t)l->n_ev + 1) * sizeof(int32_t));
     for (int32_t i = 0; i < l->n_ev;) {
@@ -518,7 +516,7 @@ static void user_factors(struct listener *l, int32_t u, bool fresh)
 /* ---- facets: weighted spherical k-means ----------------------------------------------------- */
 
 struct facet {
-    float *centre;    /* d floats, unit length */
+    float *centre; /* d floats, unit length */
     double weight;
     int32_t *members; /* indexes into l->pos */
     int32_t n_members;
@@ -665,8 +663,8 @@ static int find_facets(struct listener *l, int max, struct facet *f)
  * Offers the open tracks of cell positions [@b, @e) (scored against the facet's centre, plus
  * the day's jitter) to @top; returns how many were open.
  */
-static int32_t offer(const struct listener *l, const float *q, int64_t b, int64_t e,
-                     float *score, tt_topk *top)
+static int32_t offer(const struct listener *l, const float *q, int64_t b, int64_t e, float *score,
+                     tt_topk *top)
 {
     const tt_mix_space *s = l->s;
     int32_t open = 0;
@@ -772,8 +770,8 @@ static int32_t artist_of(const struct listener *l, const tt_mix_track *x)
 }
 
 /* Index of the first of @q[0..n) not by @artist and not taken yet, or -1. */
-static int first_other(const struct listener *l, const tt_mix_track *q, const bool *taken,
-                       int n, bool familiar, int32_t artist)
+static int first_other(const struct listener *l, const tt_mix_track *q, const bool *taken, int n,
+                       bool familiar, int32_t artist)
 {
     for (int i = 0; i < n; i++)
         if (!taken[i] && q[i].familiar == familiar && artist_of(l, &q[i]) != artist)
@@ -830,8 +828,7 @@ static int order_mix(struct listener *l, tt_mix_track *tr, int n)
 }
 
 /* One mix from its familiar and discovery pools. */
-static void assemble(struct listener *l, struct pool *fam, struct pool *disc, int size,
-                     tt_mix *mix)
+static void assemble(struct listener *l, struct pool *fam, struct pool *disc, int size, tt_mix *mix)
 {
     int want_f = (int)lroundf(l->s->p.familiar_share * (float)size), n = 0;
 
@@ -944,8 +941,8 @@ static void describe(const struct listener *l, tt_mix_set *set, int idx, int32_t
     mix_genres(l->s->cat, m, cnt);
     mix_artists(l, m);
     if (genre_of >= 0 || m->n_genres > 0)
-        title_case(genre_of >= 0 ? tt_catalog_genre_name(l->s->cat, genre_of) : m->genres[0],
-                   genre, sizeof(genre));
+        title_case(genre_of >= 0 ? tt_catalog_genre_name(l->s->cat, genre_of) : m->genres[0], genre,
+                   sizeof(genre));
     m->name[0] = '\0';
     if (genre[0] && (genre_of >= 0 || 2 * cnt[0] >= m->n))
         snprintf(m->name, sizeof(m->name), "%s Mix", genre);
@@ -1109,8 +1106,7 @@ int tt_mix_daily(const tt_mix_space *s, const tt_mix_request *r, tt_mix_set *out
     if (!s || !r)
         return tt_err_set(err, TT_EINVAL, "a mix space and a request are required");
     if (r->mixes < 1 || r->mixes > TT_MIX_MAX_MIXES)
-        return tt_err_set_field(err, TT_EINVAL, "mixes", "mixes must be 1..%d",
-                                TT_MIX_MAX_MIXES);
+        return tt_err_set_field(err, TT_EINVAL, "mixes", "mixes must be 1..%d", TT_MIX_MAX_MIXES);
     if (r->tracks_per_mix < 1 || r->tracks_per_mix > TT_MIX_MAX_TRACKS)
         return tt_err_set_field(err, TT_EINVAL, "tracks_per_mix", "tracks_per_mix must be 1..%d",
                                 TT_MIX_MAX_TRACKS);

@@ -204,13 +204,12 @@ Test(mix, the_same_user_and_day_give_the_same_mixes_and_other_days_differ)
         tt_mix_set_release(&b);
         tt_mix_set_release(&c);
     }
-    cr_assert_geq(differ, nu * 9 / 10, "only %d of %d listeners got new mixes the next day",
-                  differ, nu);
+    cr_assert_geq(differ, nu * 9 / 10, "only %d of %d listeners got new mixes the next day", differ,
+                  nu);
 }
 
 /* Tracks by @name, at most @max, into @out; false when user @u liked any of them. */
-static bool unliked_tracks_of(int32_t u, const char *name, int32_t *out, int32_t max,
-                              int32_t *n)
+static bool unliked_tracks_of(int32_t u, const char *name, int32_t *out, int32_t max, int32_t *n)
 {
     *n = 0;
     for (int32_t t = 0; t < tt_catalog_n_tracks(cat); t++) {
@@ -231,8 +230,7 @@ static const char *unliked_artist(int32_t u, const tt_mix_set *set, int32_t *two
         for (int i = 0; i < set->mixes[m].n; i++) {
             const char *a = artist(set->mixes[m].tracks[i].track);
             int32_t n;
-            if (!set->mixes[m].tracks[i].familiar && unliked_tracks_of(u, a, two, 2, &n) &&
-                n == 2)
+            if (!set->mixes[m].tracks[i].familiar && unliked_tracks_of(u, a, two, 2, &n) && n == 2)
                 return a;
         }
     return NULL;
@@ -259,8 +257,7 @@ Test(mix, fresh_skips_and_dislikes_keep_artists_and_tracks_out)
         if (victim_t >= 0)
             fresh[n++] = victim_t;
         tried += victim != NULL;
-        daily(id, DAY, victim ? fresh : fresh + 2, victim ? r : r + 2, victim ? n : n - 2,
-              &after);
+        daily(id, DAY, victim ? fresh : fresh + 2, victim ? r : r + 2, victim ? n : n - 2, &after);
         for (int m = 0; m < after.n; m++)
             for (int i = 0; i < after.mixes[m].n; i++) {
                 int32_t t = after.mixes[m].tracks[i].track;
