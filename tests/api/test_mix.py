@@ -166,3 +166,14 @@ def daily_mix_ids_differ_between_users(ctx):
     ia = [m["mix_id"] for m in daily_mix(ctx, {"user_id": a, "model_tier": "starter"})["mixes"]]
     ib = [m["mix_id"] for m in daily_mix(ctx, {"user_id": b, "model_tier": "starter"})["mixes"]]
     check(not set(ia) & set(ib), f"users {a} and {b} share mix ids {set(ia) & set(ib)}")
+
+
+@test(server="empty")
+def daily_mix_from_als_alone(ctx):
+    """After test_service trained only the free tier into the empty MODEL_DIR and reloaded, the
+    mixes come from ALS alone and still follow every rule."""
+    user = ctx.data.heavy_user()
+    d = daily_mix(ctx, {"user_id": user, "model_tier": "starter", "tracks_per_mix": 20})
+    eq(d["model"], "als", "model of the mixes without the content model")
+    eq(d["fallback"], False, "fallback for the most active user")
+    check_mixes(ctx, d, user, 6, 20)

@@ -311,6 +311,8 @@ def no_models_not_ready(ctx):
     check_error(r, 503, "not_ready", what="/recommend/user without models")
     r = ctx.srv.post("/recommend/similar", {"track_id": "t0000001"})
     check_error(r, 503, "not_ready", what="/recommend/similar without models")
+    r = ctx.srv.post("/daily-mix", {"user_id": "u0000001", "model_tier": "starter"})
+    check_error(r, 503, "not_ready", what="/daily-mix without models")
 
 
 @test(server="empty", inferred=True)
