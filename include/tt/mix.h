@@ -4,11 +4,13 @@
  *
  * How a day's mixes are made (docs/models.md has the figures):
  *   1. The listener's history: positives of the training snapshot plus fresh events (the
- *      fresh ones weighted up: recent listening says more about today's taste). Disliked
+ *      fresh ones weighted up: recent listening says more about today's taste), each
+ *      liked track's weight log(1 + r) times 1 + 2^(-age / recency_half_life_days), age
+ *      the days since the listener's latest event on it (0 for fresh events). Disliked
  *      tracks are out for good; an artist is "skipped away" when at least two of the
  *      listener's tracks by them ended skipped or disliked and those outnumber the liked
  *      ones. Neither ever appears in a mix.
- *   2. Facets: weighted spherical k-means (weights log(1 + r)) of the positives in the mix
+ *   2. Facets: weighted spherical k-means (weights as above) of the positives in the mix
  *      space, where each track is [content vector | ALS factors], both parts of unit length
  *      scaled by the square roots of their weights, so the inner product of two rows is a
  *      weighted mean of the two cosines. k = min(mixes, positives / tracks_per_cluster);
@@ -37,15 +39,16 @@
 #include "tt/model.h"
 
 typedef struct tt_mix_params {
-    float familiar_share;    /* share of each mix taken from the facet's positives (1/3) */
-    float content_weight;    /* weight of the content cosine; ALS gets 1 - it (0.5) */
-    int min_history;         /* positives needed for personal mixes (5) */
-    int tracks_per_cluster;  /* positives per facet, at least (6) */
-    float min_cluster_share; /* smallest share of the weight a facet needs (0.05) */
-    float fresh_weight;      /* multiplier of fresh positive events (3) */
-    int max_per_artist;      /* tracks of one artist in one mix (2) */
-    float jitter;            /* day-to-day variation of candidate scores (0.05) */
-    float preference_weight; /* weight of ALS's predicted preference in discoveries (2) */
+    float familiar_share;         /* share of each mix taken from the facet's positives (1/3) */
+    float content_weight;         /* weight of the content cosine; ALS gets 1 - it (0.5) */
+    int min_history;              /* positives needed for personal mixes (5) */
+    int tracks_per_cluster;       /* positives per facet, at least (6) */
+    float min_cluster_share;      /* smallest share of the weight a facet needs (0.05) */
+    float fresh_weight;           /* multiplier of fresh positive events (3) */
+    int max_per_artist;           /* tracks of one artist in one mix (2) */
+    float jitter;                 /* day-to-day variation of candidate scores (0.05) */
+    float preference_weight;      /* weight of ALS's predicted preference in discoveries (2) */
+    float recency_half_life_days; /* liked tracks count 1 + 2^(-age / this) (30; 0: off) */
 } tt_mix_params;
 
 tt_mix_params tt_mix_params_default(void);

@@ -50,7 +50,8 @@ tt_mix_params tt_mix_params_default(void)
                            .fresh_weight = 3.0f,
                            .max_per_artist = 2,
                            .jitter = 0.05f,
-                           .preference_weight = 2.0f};
+                           .preference_weight = 2.0f,
+                           .recency_half_life_days = 30.0f};
 }
 
 /* ---- the space ---------------------------------------------------------------------------- */
@@ -323,6 +324,7 @@ enum { ST_NEW = 0, ST_HEARD = 1, ST_BANNED = 2 };
 struct event {
     int32_t track, order;
     float r;
+    float age; /* days since the latest event on the track (INFINITY: unknown) */
     bool disliked;
 };
 
@@ -361,9 +363,9 @@ static int cmp_i32(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static void add_event(struct event *ev, int32_t *n, int32_t t, float r, bool disliked)
+static void add_event(struct event *ev, int32_t *n, int32_t t, float r, float age, bool disliked)
 {
-    ev[*n] = (struct event){t, *n, r, disliked};
+    ev[*n] = (struct event){t, *n, r, age, disliked};
     (*n)++;
 }
 
@@ -371,28 +373,31 @@ static void add_event(struct event *ev, int32_t *n, int32_t t, float r, bool dis
 static void merge_history(struct listener *l, int32_t u, const tt_mix_request *r)
 {
     const int32_t *seen = NULL, *pos = NULL;
-    const float *seen_v = NULL, *pos_v = NULL;
+    const float *seen_v = NULL, *pos_v = NULL, *age = NULL;
     int32_t n_seen = 0, n_pos = 0, n = 0, w = 0;
     float fw = l->s->p.fresh_weight > 0 ? l->s->p.fresh_weight : 1.0f;
 
     if (u >= 0) {
         tt_catalog_user_seen(l->s->cat, u, &seen, &seen_v, &n_seen);
         tt_catalog_user_positives(l->s->cat, u, &pos, &pos_v, &n_pos);
+        age = tt_catalog_user_positive_ages(l->s->cat, u);
     }
     l->ev = tt_malloc(((size_t)n_seen + n_pos + r->n_fresh + 1) * sizeof(struct event));
     for (int32_t i = 0; i < n_seen; i++)
-        add_event(l->ev, &n, seen[i], 0.0f, seen_v[i] < 0);
+        add_event(l->ev, &n, seen[i], 0.0f, INFINITY, seen_v[i] < 0);
     for (int32_t i = 0; i < n_pos; i++)
-        add_event(l->ev, &n, pos[i], pos_v[i], false);
+        add_event(l->ev, &n, pos[i], pos_v[i], age ? age[i] : INFINITY, false);
     for (int32_t i = 0; i < r->n_fresh; i++) {
         float x = r->fresh_r[i];
         if (r->fresh[i] >= 0 && r->fresh[i] < l->s->n_tracks)
-            add_event(l->ev, &n, r->fresh[i], isnan(x) ? 0.0f : (x > 0 ? x * fw : x), isnan(x));
+            add_event(l->ev, &n, r->fresh[i], isnan(x) ? 0.0f : (x > 0 ? x * fw : x), 0.0f,
+                      isnan(x));
     }
     qsort(l->ev, (size_t)n, sizeof(struct event), cmp_event);
     for (int32_t i = 0; i < n; i++) {
         if (w > 0 && l->ev[w - 1].track == l->ev[i].track) {
             l->ev[w - 1].r += l->ev[i].r;
+            l->ev[w - 1].age = fminf(l->ev[w - 1].age, l->ev[i].age);
             l->ev[w - 1].disliked |= l->ev[i].disliked;
         } else {
             l->ev[w++] = l->ev[i];
@@ -436,6 +441,17 @@ static bool avoided(const struct listener *l, int32_t t)
     return l->n_avoid > 0 && bsearch(&a, l->avoid, (size_t)l->n_avoid, sizeof(int32_t), cmp_i32);
 }
 
+/*
+ * How much more a liked track counts for being recent: 1 + 2^(-age / half-life), so today's
+ * listening counts twice as much as long-past listening, and a half-life ago 1.5 times.
+ */
+static float recency(const tt_mix_params *p, float age)
+{
+    if (!(p->recency_half_life_days > 0) || isinf(age))
+        return 1.0f;
+    return 1.0f + exp2f(-age / p->recency_half_life_days);
+}
+
 static void listener_init(struct listener *l, const tt_mix_space *s, const tt_mix_request *r)
 {
     int32_t u = r->user_id ? tt_catalog_user_find(s->cat, r->user_id) : -1;
@@ -461,7 +477,7 @@ static void listener_init(struct listener *l, const tt_mix_space *s, const tt_mi
         if (positive(e) && !bad) {
             l->pos[l->n_pos] = e->track;
             l->pos_r[l->n_pos] = e->r;
-            l->pos_w[l->n_pos++] = logf(1.0f + e->r);
+            l->pos_w[l->n_pos++] = logf(1.0f + e->r) * recency(&s->p, e->age);
         }
     }
 }

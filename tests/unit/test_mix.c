@@ -378,3 +378,73 @@ Test(mix, each_mix_keeps_to_one_facet_of_the_listener)
     cr_assert_geq(coherent * 10, mixes * 8, "%lld of %lld mixes mostly one genre",
                   (long long)coherent, (long long)mixes);
 }
+
+/* ---- recency ------------------------------------------------------------------------------- */
+
+/*
+ * One listener who played 20 tracks of group 0 ten months ago, 4 times each, and 20 of group 1
+ * last week, 3 times each.
+ */
+static tt_dataset *old_and_new_taste(void)
+{
+    tt_dataset *d = tt_dataset_new();
+
+    fx_add_sound_catalog(d, 2, 40, 5);
+    fx_add_user(d, "listener", NULL);
+    for (int i = 0; i < 20; i++) {
+        char old[32], recent[32];
+        snprintf(old, sizeof(old), "g00-t%03d", i);
+        snprintf(recent, sizeof(recent), "g01-t%03d", i);
+        fx_add_event(d, "listener", old, TT_ACT_PLAY, 4.0f, FX_T0 - 300 * FX_DAY + i);
+        fx_add_event(d, "listener", recent, TT_ACT_PLAY, 3.0f, FX_T0 - 7 * FX_DAY + i);
+    }
+    tt_dataset_finish(d);
+    return d;
+}
+
+/* Less listening to the recent group, yet it leads: recency doubles its weight. */
+Test(mix_recency, recent_listening_leads_the_day_s_mixes)
+{
+    char dir[64], path[256];
+    tt_dataset *d = old_and_new_taste();
+    tt_content_params cp = tt_content_params_default();
+    tt_mix_params mp = tt_mix_params_default();
+    tt_train_set t;
+    tt_catalog *c = NULL;
+    tt_model *cm = NULL;
+    tt_mix_space *sp = NULL;
+    tt_mix_request r = {"listener", DAY, 2, 10, NULL, NULL, 0};
+    tt_mix_set set;
+    const int32_t *pos;
+    const float *val, *age;
+    int32_t n;
+
+    fx_tmpdir(dir);
+    fx_path(path, sizeof(path), dir, "catalog.ttm");
+    fx_train_set(d, &t);
+    cr_assert_eq(tt_catalog_save(d, &t, path, NULL), 0);
+    cr_assert_eq(tt_catalog_load(path, &c, NULL), 0);
+    fx_rmtree(dir);
+    tt_catalog_user_positives(c, 0, &pos, &val, &n);
+    age = tt_catalog_user_positive_ages(c, 0);
+    cr_assert_not_null(age);
+    cr_assert_eq(n, 40);
+    for (int32_t i = 0; i < n; i++) {
+        double want = fx_track_group(d, pos[i]) == 0 ? 293.0 : 0.0;
+        cr_assert(fabs(age[i] - want) < 0.01, "age %g of track %d, expected %g", age[i], pos[i],
+                  want);
+    }
+    cr_assert_eq(tt_content_train(&t, &cp, &cm, NULL), 0);
+    cr_assert_eq(tt_mix_space_new(c, cm, NULL, NULL, &mp, &sp, NULL), 0);
+    cr_assert_eq(tt_mix_daily(sp, &r, &set, NULL), 0);
+    cr_assert_eq(set.n, 2);
+    cr_assert_str_eq(set.mixes[0].genres[0], fx_group_genre(1), "first mix: %s", set.mixes[0].name);
+    cr_assert_str_eq(set.mixes[1].genres[0], fx_group_genre(0), "second mix: %s",
+                     set.mixes[1].name);
+    tt_mix_set_release(&set);
+    tt_mix_space_free(sp);
+    tt_model_free(cm);
+    tt_catalog_free(c);
+    tt_train_set_release(&t);
+    tt_dataset_free(d);
+}
