@@ -124,60 +124,74 @@ TT_CLONES static void score_block(const float *restrict rows, int d, int32_t b, 
 
 #define BLOCK 256
 
-/* Each track's nearest cell centroid into @cell; the centroids then move to their means. */
-static void cells_step(tt_mix_space *s, int32_t *cell)
+/*
+ * The nearest cell centroid of each of the @n rows of @rows into @cell; with @sum, also adds
+ * each row to its cell's sum.
+ */
+static void cells_assign(const tt_mix_space *s, const float *rows, int32_t n, int32_t *cell,
+                         float *sum)
 {
     float *score = tt_malloc((size_t)BLOCK * s->n_cells * sizeof(float));
-    float *sum = tt_calloc((size_t)s->n_cells * s->d, sizeof(float));
 
-    for (int32_t b = 0; b < s->n_tracks; b += BLOCK) {
-        int32_t n = s->n_tracks - b < BLOCK ? s->n_tracks - b : BLOCK;
-        score_block(s->rows, s->d, b, n, s->cell_centre, s->n_cells, score);
-        for (int32_t i = 0; i < n; i++) {
+    for (int32_t b = 0; b < n; b += BLOCK) {
+        int32_t m = n - b < BLOCK ? n - b : BLOCK;
+        score_block(rows, s->d, b, m, s->cell_centre, s->n_cells, score);
+        for (int32_t i = 0; i < m; i++) {
             int best = 0;
             for (int c = 1; c < s->n_cells; c++)
                 best = score[i * s->n_cells + c] > score[i * s->n_cells + best] ? c : best;
             cell[b + i] = best;
-            for (int j = 0; j < s->d; j++)
-                sum[(size_t)best * s->d + j] += s->rows[(size_t)(b + i) * s->d + j];
+            for (int j = 0; sum && j < s->d; j++)
+                sum[(size_t)best * s->d + j] += rows[(size_t)(b + i) * s->d + j];
         }
     }
-    for (int c = 0; c < s->n_cells; c++) {
-        float *v = sum + (size_t)c * s->d;
-        double len = 0;
-        for (int j = 0; j < s->d; j++)
-            len += (double)v[j] * v[j];
-        if (len > 0)
-            memcpy(s->cell_centre + (size_t)c * s->d, v, (size_t)s->d * sizeof(float));
-        normalise(s->cell_centre + (size_t)c * s->d, s->d);
-    }
     free(score);
-    free(sum);
 }
 
-/*
- * Partitions the tracks into cells by spherical k-means (centroids seeded at evenly spaced
- * tracks, six rounds), so that a facet's discoveries are searched in the cells nearest its
- * centre rather than in the whole catalog: the inverted file of Sivic and Zisserman (2003),
- * as FAISS's IVF indexes do, kept here because the search must skip the listener's heard
- * tracks and skipped-away artists as it goes.
- */
-static void build_cells(tt_mix_space *s)
-{
-    int32_t *cell = tt_calloc((size_t)s->n_tracks + 1, sizeof(int32_t));
-    int64_t *next;
+/* Tracks the centroids are trained on, at most: the partition's cost stays flat past it. */
+#define CELL_SAMPLE 16384
 
-    s->n_cells = s->n_tracks / 300 < 1 ? 1 : (s->n_tracks / 300 > 64 ? 64 : s->n_tracks / 300);
-    s->cell_centre = tt_malloc((size_t)s->n_cells * s->d * sizeof(float) + 1);
+/*
+ * Spherical k-means of the rows of an evenly spaced sample of the tracks (all of them up to
+ * CELL_SAMPLE): centroids seeded at evenly spaced sample rows, six rounds.
+ */
+static void train_cells(tt_mix_space *s)
+{
+    int32_t step = (s->n_tracks + CELL_SAMPLE - 1) / CELL_SAMPLE, m = 0;
+    float *P = tt_malloc(((size_t)s->n_tracks / step + 1) * s->d * sizeof(float));
+    float *sum = tt_malloc((size_t)s->n_cells * s->d * sizeof(float));
+    int32_t *cell = tt_malloc(((size_t)s->n_tracks / step + 1) * sizeof(int32_t));
+
+    for (int32_t t = 0; t < s->n_tracks; t += step, m++)
+        memcpy(P + (size_t)m * s->d, s->rows + (size_t)t * s->d, (size_t)s->d * sizeof(float));
     for (int c = 0; c < s->n_cells; c++)
-        memcpy(s->cell_centre + (size_t)c * s->d,
-               s->rows + (size_t)((int64_t)c * s->n_tracks / s->n_cells) * s->d,
+        memcpy(s->cell_centre + (size_t)c * s->d, P + (size_t)((int64_t)c * m / s->n_cells) * s->d,
                (size_t)s->d * sizeof(float));
-    for (int it = 0; it < 6; it++)
-        cells_step(s, cell);
+    for (int it = 0; it < 6; it++) {
+        memset(sum, 0, (size_t)s->n_cells * s->d * sizeof(float));
+        cells_assign(s, P, m, cell, sum);
+        /* A cell left empty keeps its centroid. */
+        for (int c = 0; c < s->n_cells; c++)
+            if (dot(sum + (size_t)c * s->d, sum + (size_t)c * s->d, s->d) > 0)
+                memcpy(s->cell_centre + (size_t)c * s->d, sum + (size_t)c * s->d,
+                       (size_t)s->d * sizeof(float));
+        for (int c = 0; c < s->n_cells; c++)
+            normalise(s->cell_centre + (size_t)c * s->d, s->d);
+    }
+    free(P);
+    free(sum);
+    free(cell);
+}
+
+/* Every track's cell, the tracks grouped by cell, and their rows side by side in that order. */
+static void layout_cells(tt_mix_space *s)
+{
+    int32_t *cell = tt_malloc(((size_t)s->n_tracks + 1) * sizeof(int32_t));
+    int64_t *next = tt_calloc((size_t)s->n_cells + 1, sizeof(int64_t));
+
+    cells_assign(s, s->rows, s->n_tracks, cell, NULL);
     s->cell_ptr = tt_calloc((size_t)s->n_cells + 1, sizeof(int64_t));
     s->cell_tracks = tt_malloc(((size_t)s->n_tracks + 1) * sizeof(int32_t));
-    next = tt_calloc((size_t)s->n_cells + 1, sizeof(int64_t));
     for (int32_t t = 0; t < s->n_tracks; t++)
         s->cell_ptr[cell[t] + 1]++;
     for (int c = 0; c < s->n_cells; c++) {
@@ -186,6 +200,22 @@ static void build_cells(tt_mix_space *s)
     }
     for (int32_t t = 0; t < s->n_tracks; t++)
         s->cell_tracks[next[cell[t]]++] = t;
+    free(next);
+    free(cell);
+}
+
+/*
+ * Partitions the tracks into cells by spherical k-means, so that a facet's discoveries are
+ * searched in the cells nearest its centre rather than in the whole catalog: the inverted
+ * file of Sivic and Zisserman (2003), as FAISS's IVF indexes do, kept here because the search
+ * must skip the listener's heard tracks and skipped-away artists as it goes.
+ */
+static void build_cells(tt_mix_space *s)
+{
+    s->n_cells = s->n_tracks / 300 < 1 ? 1 : (s->n_tracks / 300 > 64 ? 64 : s->n_tracks / 300);
+    s->cell_centre = tt_malloc((size_t)s->n_cells * s->d * sizeof(float) + 1);
+    train_cells(s);
+    layout_cells(s);
     /*
      * Each track's raw ALS factors follow its row, so that one inner product with
      * [facet centre | w x_u] gives the cosine to the facet plus w times ALS's predicted
@@ -200,8 +230,6 @@ static void build_cells(tt_mix_space *s)
             memcpy(dst + s->d, tt_als_track_vector(s->als, s->cell_tracks[i]),
                    (size_t)(s->cd - s->d) * sizeof(float));
     }
-    free(next);
-    free(cell);
 }
 
 static void order_genres(tt_mix_space *s)
