@@ -119,8 +119,4 @@ typedef struct tt_mix_set {
 int tt_mix_daily(const tt_mix_space *s, const tt_mix_request *r, tt_mix_set *out, tt_err *err);
 void tt_mix_set_release(tt_mix_set *set);
 
-/* A track's row of the mix space (borrowed; tt_mix_space_dim floats), and the row size. */
-const float *tt_mix_space_row(const tt_mix_space *s, int32_t t);
-int tt_mix_space_dim(const tt_mix_space *s);
-
 #endif

@@ -335,14 +335,10 @@ const char *tt_mix_space_models(const tt_mix_space *s)
     return s->models;
 }
 
-const float *tt_mix_space_row(const tt_mix_space *s, int32_t t)
+/* Track @t's row of the mix space (d floats). */
+static const float *space_row(const tt_mix_space *s, int32_t t)
 {
     return t >= 0 && t < s->n_tracks ? s->rows + (size_t)t * s->d : NULL;
-}
-
-int tt_mix_space_dim(const tt_mix_space *s)
-{
-    return s->d;
 }
 
 /* ---- the listener ------------------------------------------------------------------------- */
@@ -573,14 +569,14 @@ static void seed_centres(const struct listener *l, struct facet *f, int k, tt_rn
     double *dist = tt_malloc(((size_t)l->n_pos + 1) * sizeof(double));
     int32_t first = (int32_t)tt_rng_below(rng, (uint64_t)l->n_pos);
 
-    memcpy(f[0].centre, tt_mix_space_row(s, l->pos[first]), (size_t)s->d * sizeof(float));
+    memcpy(f[0].centre, space_row(s, l->pos[first]), (size_t)s->d * sizeof(float));
     for (int32_t i = 0; i < l->n_pos; i++)
         dist[i] = 2.0;
     for (int c = 1; c < k; c++) {
         double total = 0, x;
         int32_t pick = l->n_pos - 1;
         for (int32_t i = 0; i < l->n_pos; i++) {
-            double dd = 1.0 - dot(tt_mix_space_row(s, l->pos[i]), f[c - 1].centre, s->d);
+            double dd = 1.0 - dot(space_row(s, l->pos[i]), f[c - 1].centre, s->d);
             dist[i] = dd < dist[i] ? (dd > 0 ? dd : 0) : dist[i];
             total += dist[i] * l->pos_w[i];
         }
@@ -590,7 +586,7 @@ static void seed_centres(const struct listener *l, struct facet *f, int k, tt_rn
                 pick = i;
                 break;
             }
-        memcpy(f[c].centre, tt_mix_space_row(s, l->pos[pick]), (size_t)s->d * sizeof(float));
+        memcpy(f[c].centre, space_row(s, l->pos[pick]), (size_t)s->d * sizeof(float));
     }
     free(dist);
 }
@@ -651,7 +647,7 @@ static void drop_rowless(struct listener *l)
     int32_t w = 0;
 
     for (int32_t i = 0; i < l->n_pos; i++) {
-        const float *row = tt_mix_space_row(l->s, l->pos[i]);
+        const float *row = space_row(l->s, l->pos[i]);
         if (dot(row, row, l->s->d) <= 0)
             continue;
         l->pos[w] = l->pos[i];
@@ -680,7 +676,7 @@ static int find_facets(struct listener *l, int max, struct facet *f)
     }
     /* The positives' rows side by side: the clustering reads them a dozen times. */
     for (int32_t i = 0; i < l->n_pos; i++)
-        memcpy(P + (size_t)i * d, tt_mix_space_row(l->s, l->pos[i]), (size_t)d * sizeof(float));
+        memcpy(P + (size_t)i * d, space_row(l->s, l->pos[i]), (size_t)d * sizeof(float));
     assign = cluster(l, f, k, P);
     free(P);
     for (int32_t i = 0; i < l->n_pos; i++) {
