@@ -60,7 +60,7 @@ int tt_als_fold_in(const tt_model *m, const int32_t *hist, const float *r, int32
 int tt_als_factors(const tt_model *m);
 /* User @u's factors (borrowed), or NULL. */
 const float *tt_als_user_vector(const tt_model *m, int32_t u);
-/* Track @t's factors (borrowed), or NULL. */
+/* Track @t's factors (borrowed, factors floats, valid while @m lives), or NULL. */
 const float *tt_als_track_vector(const tt_model *m, int32_t t);
 /* Cosine similarity of the factor vectors of tracks @a and @b (0 for a zero vector). */
 float tt_als_track_similarity(const tt_model *m, int32_t a, int32_t b);

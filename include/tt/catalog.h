@@ -60,6 +60,13 @@ void tt_catalog_user_seen(const tt_catalog *c, int32_t u, const int32_t **seen,
                           const float **seen_val, int32_t *n_seen);
 void tt_catalog_user_positives(const tt_catalog *c, int32_t u, const int32_t **pos,
                                const float **pos_val, int32_t *n_pos);
+/*
+ * How recent user @u's liking of each positive is (borrowed, aligned with
+ * tt_catalog_user_positives): days from their latest training event on the track to the
+ * snapshot's newest event. NULL for an unknown user, or a catalog written before ages were
+ * kept.
+ */
+const float *tt_catalog_user_positive_ages(const tt_catalog *c, int32_t u);
 /* User @u's declared favourite genres (borrowed). */
 void tt_catalog_user_genres(const tt_catalog *c, int32_t u, const int32_t **g, int32_t *n);
 

@@ -153,6 +153,20 @@ int tt_metric_hits(const int32_t *ranked, int n, int k, const int32_t *rel, int3
  */
 double tt_metric_coverage(const int32_t *lists, int64_t n_lists, int k, int32_t n_tracks);
 
+/*
+ * Label agreement, for playlists (daily mixes): labels are small ids (genres, artists), < 0
+ * for none, which agrees with nothing.
+ * within:  the share of the n (n - 1) / 2 pairs of positions of @a agreeing (a playlist's
+ *          coherence); 0 when n < 2.
+ * between: the share of the na x nb pairs (one from each list) agreeing (how much two
+ *          playlists overlap); 0 when either is empty.
+ * distinct: distinct labels >= 0 / n (an artist label: the playlist's artist diversity);
+ *          0 when n < 1.
+ */
+double tt_metric_label_within(const int32_t *a, int n);
+double tt_metric_label_between(const int32_t *a, int na, const int32_t *b, int nb);
+double tt_metric_label_distinct(const int32_t *a, int n);
+
 /* One model's scores, averaged over the evaluated users. */
 typedef struct tt_eval_scores {
     double recall, ndcg, mrr, precision; /* means over users */
@@ -192,6 +206,42 @@ void tt_metric_random(int k, int64_t pool, int32_t n_rel, double *recall, double
  */
 int tt_eval_random(const tt_split *split, const tt_csr *exclude, const uint8_t *pool_mask, int k,
                    tt_eval_scores *out, tt_err *err);
+
+/* ---- daily mixes (mixes.c) ------------------------------------------------------------- */
+
+struct tt_mix_space;
+struct tt_catalog;
+
+/*
+ * What the day's mixes of the evaluated users of a split are worth (docs/evaluation.md):
+ * held-out hits of the union of each user's mixes against ALS's top N of the same size N
+ * (both leaving out what the user heard in training; familiar tracks, heard in training,
+ * are never held out, so a mix's hits are all discoveries) and against ALS's top of the size
+ * of the mixes' discoveries; genre coherence within a mix against the genre overlap
+ * between two mixes of one user (first genres); artist diversity within a mix.
+ * Rates are over users (hit rate: share of users with at least one held-out track listed;
+ * recall: hits / min(N, relevant), averaged); mix measures over mixes (or pairs of mixes).
+ */
+typedef struct tt_mix_scores {
+    int32_t users, fallback_users;          /* evaluated; of them with fallback mixes */
+    double mixes, tracks, familiar_share;   /* per user, per user, over all tracks */
+    double hit_rate, recall;                /* the union of a user's mixes */
+    double als_hit_rate, als_recall;        /* ALS's top N, N = the union's size */
+    double als_disc_hit_rate, als_disc_recall; /* ALS's top of the discoveries' size */
+    double genre_within, genre_between;     /* tt_metric_label_within / _between, means */
+    double artist_diversity;                /* tt_metric_label_distinct of artists, mean */
+    double ms_per_user;                     /* making the mixes (not ALS) */
+} tt_mix_scores;
+
+/*
+ * Makes @mixes mixes of @tracks_per_mix tracks on day @day for every evaluated user of
+ * @split from @space (built over @cat, the snapshot of the split's training events) and
+ * scores them, with @als (trained on the same events) as the reference. Errors:
+ * TT_EINVAL (NULL argument, catalog sizes that differ), the models' own.
+ */
+int tt_eval_mixes(const tt_split *split, const struct tt_catalog *cat,
+                  const struct tt_mix_space *space, const tt_model *als, int mixes,
+                  int tracks_per_mix, int64_t day, tt_mix_scores *out, tt_err *err);
 
 /* ---- report ---------------------------------------------------------------------------- */
 

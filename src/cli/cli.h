@@ -65,6 +65,14 @@ int tt_cli_evaluate_similar(const tt_config *cfg, const struct tt_dataset *ds,
                             bool build_index, int k, int64_t max_queries, uint64_t seed,
                             bool json);
 
+struct tt_split;
+struct tt_train_set;
+struct tt_model_opts;
+/* evaluate --mixes (cmd_evaluate_mixes.c) on a split and its training set; the exit code. */
+int tt_cli_evaluate_mixes(const struct tt_dataset *ds, const struct tt_split *s,
+                          const struct tt_train_set *ts, const struct tt_model_opts *mo,
+                          bool json);
+
 struct tt_ann_params;
 /*
  * Builds the index of @n x @d content vectors of catalog @catalog with @p and writes it

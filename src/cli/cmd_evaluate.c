@@ -20,6 +20,7 @@
     "tunetrail evaluate [--split random|time|last|cold-tracks] [--holdout F] [--k K] [--seed S]\n" \
     "       [--models a,b|all] [--json] [--test-file FILE.csv] [--threads N]\n"                    \
     "       tunetrail evaluate --similar [--k 10] [--queries N] [--json]\n"                          \
+    "       tunetrail evaluate --mixes [--split random|time|last] [--holdout F] [--json]\n"          \
     "       [--type flat|ivf|hnsw --nlist N --nprobe N --m M --ef-search N] [content options]\n"   \
     "       [model options: --factors N --regularization X --alpha X --iterations N\n"             \
     "        --scaling linear|log|bm25 --bm25-k1 X --bm25-b X ...]"
@@ -34,7 +35,7 @@ struct eval_args {
     const char *split, *models, *test_file;
     double holdout;
     int k;
-    bool json, similar;
+    bool json, similar, mixes;
     int64_t queries;
     struct tt_train_cli train;
     struct tt_ann_cli ann;
@@ -314,6 +315,23 @@ out:
     return code;
 }
 
+/* Daily mixes on the split's training events (cmd_evaluate_mixes.c). */
+static int evaluate_mixes(const tt_dataset *ds, const struct eval_args *a,
+                          const tt_split_params *sp, const tt_model_opts *mo)
+{
+    tt_split s;
+    tt_train_set ts;
+    int code = make_split(ds, a, sp, &s);
+
+    if (code == 0) {
+        tt_train_set_build(ds, s.mask, &sp->weighting, &ts);
+        code = tt_cli_evaluate_mixes(ds, &s, &ts, mo, a->json);
+        tt_train_set_release(&ts);
+    }
+    tt_split_release(&s);
+    return code;
+}
+
 /* Binds the evaluation's options to @a, followed by the shared model options. */
 static void bind_opts(struct eval_args *a, struct tt_opt *opts)
 {
@@ -336,6 +354,8 @@ static void bind_opts(struct eval_args *a, struct tt_opt *opts)
                                 "no split: evaluate against this interactions CSV"};
     opts[i++] = (struct tt_opt){"--similar", TT_OPT_BOOL, &a->similar,
                                 "judge similar tracks (content vectors, index) by genre labels"};
+    opts[i++] = (struct tt_opt){"--mixes", TT_OPT_BOOL, &a->mixes,
+                                "judge daily mixes against ALS lists of the same length"};
     opts[i++] = (struct tt_opt){"--queries", TT_OPT_I64, &a->queries,
                                 "--similar: most query tracks, a seeded sample (10000)"};
     tt_ann_cli_init(&a->ann, opts + i);
@@ -375,7 +395,7 @@ static int evaluate_similar(struct eval_args *a, const tt_config *cfg)
 int tt_cmd_evaluate(int argc, char **argv)
 {
     struct eval_args a;
-    struct tt_opt opts[8 + TT_ANN_OPTS_MAX + TT_TRAIN_OPTS_MAX + 1];
+    struct tt_opt opts[9 + TT_ANN_OPTS_MAX + TT_TRAIN_OPTS_MAX + 1];
     const char *names[MAX_MODELS];
     tt_split_params sp;
     tt_config cfg;
@@ -394,6 +414,8 @@ int tt_cmd_evaluate(int argc, char **argv)
     if ((rc = tt_train_cli_finish(&a.train)) != 0 || (rc = check_split(&a, &sp)) != 0 ||
         (rc = parse_models(a.models, sp.kind == TT_SPLIT_COLD_TRACKS, names, &n_names)) != 0)
         return rc;
+    if (a.mixes && (a.models || a.test_file))
+        return usage_error("--mixes takes no --models or --test-file");
     /* Evaluation ranks in batches: lists precomputed for serving would be wasted work. */
     a.train.opts.als.precompute = 0;
     store = tt_cli_open_store(&cfg);
@@ -402,7 +424,8 @@ int tt_cmd_evaluate(int argc, char **argv)
     tt_store_close(store);
     if (rc < 0)
         return tt_cli_fail(&err, rc);
-    rc = evaluate(ds, &a, &sp, &a.train.opts, names, n_names);
+    rc = a.mixes ? evaluate_mixes(ds, &a, &sp, &a.train.opts)
+                 : evaluate(ds, &a, &sp, &a.train.opts, names, n_names);
     tt_dataset_free(ds);
     return rc;
 }

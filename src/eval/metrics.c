@@ -115,6 +115,41 @@ double tt_metric_coverage(const int32_t *lists, int64_t n_lists, int k, int32_t 
     return (double)n / (double)n_tracks;
 }
 
+/* ---- playlists: label agreement ------------------------------------------------------------ */
+
+double tt_metric_label_within(const int32_t *a, int n)
+{
+    int64_t agree = 0, pairs = (int64_t)n * (n - 1) / 2;
+
+    for (int i = 0; i < n; i++)
+        for (int j = i + 1; j < n; j++)
+            agree += a[i] >= 0 && a[i] == a[j];
+    return pairs > 0 ? (double)agree / (double)pairs : 0.0;
+}
+
+double tt_metric_label_between(const int32_t *a, int na, const int32_t *b, int nb)
+{
+    int64_t agree = 0;
+
+    for (int i = 0; i < na; i++)
+        for (int j = 0; j < nb; j++)
+            agree += a[i] >= 0 && a[i] == b[j];
+    return na > 0 && nb > 0 ? (double)agree / ((double)na * nb) : 0.0;
+}
+
+double tt_metric_label_distinct(const int32_t *a, int n)
+{
+    int distinct = 0;
+
+    for (int i = 0; i < n; i++) {
+        bool seen = a[i] < 0;
+        for (int j = 0; j < i && !seen; j++)
+            seen = a[j] == a[i];
+        distinct += !seen;
+    }
+    return n > 0 ? (double)distinct / n : 0.0;
+}
+
 /* ---- one model over a split ------------------------------------------------------------ */
 
 /* Users ranked per round, and list entries held at once: bound the result buffer. */

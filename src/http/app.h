@@ -37,6 +37,7 @@ struct tt_served_model {
  * set meanwhile; the last reference frees it.
  */
 typedef struct tt_overlay tt_overlay;
+struct tt_mix_space;
 
 typedef struct tt_served {
     int refs;
@@ -45,6 +46,7 @@ typedef struct tt_served {
     struct tt_served_model m[TT_SERVED_MAX];
     int n;
     tt_radio *radio; /* stations over this snapshot's catalog and models */
+    struct tt_mix_space *mix; /* daily mixes over content and/or ALS; NULL without either */
     int64_t loaded_at;
 } tt_served;
 
@@ -121,6 +123,7 @@ enum tt_endpoint {
     TT_EP_MODELS_RELOAD,
     TT_EP_METRICS,
     TT_EP_RADIO,
+    TT_EP_DAILY_MIX,
     TT_EP_OTHER,
     TT_EP_COUNT
 };
@@ -192,6 +195,7 @@ typedef void (*tt_handler)(tt_app *app, json_t *body, tt_reply *out);
 
 void tt__h_recommend_user(tt_app *app, json_t *body, tt_reply *out);
 void tt__h_recommend_similar(tt_app *app, json_t *body, tt_reply *out);
+void tt__h_daily_mix(tt_app *app, json_t *body, tt_reply *out);
 void tt__h_feedback(tt_app *app, json_t *body, tt_reply *out);
 void tt__h_health(tt_app *app, json_t *body, tt_reply *out);
 void tt__h_models_info(tt_app *app, json_t *body, tt_reply *out);

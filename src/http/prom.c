@@ -33,7 +33,8 @@ struct tt_metrics {
 
 static const char *ep_names[TT_EP_COUNT] = {"recommend_user", "recommend_similar", "feedback",
                                             "health",         "models_info",       "models_reload",
-                                            "metrics",        "radio_generate",    "other"};
+                                            "metrics",        "radio_generate",    "daily_mix",
+                                            "other"};
 
 const char *tt__endpoint_name(enum tt_endpoint ep)
 {

@@ -6,6 +6,7 @@
 #include "tt/content.h"
 #include "tt/core.h"
 #include "tt/hybrid.h"
+#include "tt/mix.h"
 #include "tt/models.h"
 
 #include <stdio.h>
@@ -156,6 +157,20 @@ static int attach_parts(tt_served *s, struct tt_served_model *sm)
     return 1;
 }
 
+/* The daily-mix space over the loaded content and ALS models (neither: no mixes). */
+static int build_mix_space(tt_served *s, tt_err *err)
+{
+    const struct tt_served_model *content = tt__served_find(s, "content");
+    const struct tt_served_model *als = tt__served_find(s, "als");
+    const struct tt_served_model *pop = tt__served_find(s, "popularity");
+    tt_mix_params p = tt_mix_params_default();
+
+    if (!content && !als)
+        return 0;
+    return tt_mix_space_new(s->cat, content ? content->model : NULL, als ? als->model : NULL,
+                            pop ? pop->model : NULL, &p, &s->mix, err);
+}
+
 int tt__served_load(const tt_config *cfg, const tt_server_params *p, tt_served **out,
                     tt_err *err)
 {
@@ -186,6 +201,8 @@ int tt__served_load(const tt_config *cfg, const tt_server_params *p, tt_served *
     }
     if (rc == 0 && s->n > 0)
         rc = radio_new(s, err);
+    if (rc == 0 && s->n > 0)
+        rc = build_mix_space(s, err);
     if (rc < 0 || s->n == 0) {
         tt__served_release(s);
         return rc;
@@ -205,6 +222,7 @@ void tt__served_release(tt_served *s)
         json_decref(s->m[i].index);
     }
     tt_radio_free(s->radio);
+    tt_mix_space_free(s->mix);
     tt_catalog_free(s->cat);
     tt__overlay_free(s->overlay);
     free(s);

@@ -46,10 +46,11 @@ static const struct route routes[] = {
     {"/models/reload", "POST", tt__h_models_reload, TT_EP_MODELS_RELOAD, false},
     {"/metrics", "GET", tt__h_metrics, TT_EP_METRICS, false},
     {"/radio/generate", "POST", tt__h_radio_generate, TT_EP_RADIO, true},
+    {"/daily-mix", "POST", tt__h_daily_mix, TT_EP_DAILY_MIX, true},
 };
 
 /* Endpoints of later tiers: a clear 404 until they are built. */
-static const char *const later[] = {"/daily-mix", "/taste-profile/"};
+static const char *const later[] = {"/taste-profile/"};
 
 struct req {
     const struct route *route;
@@ -215,7 +216,7 @@ static enum MHD_Result begin(struct MHD_Connection *c, const char *url, const ch
         for (size_t i = 0; i < sizeof(later) / sizeof(later[0]); i++)
             is_later |= strncmp(url, later[i], strlen(later[i])) == 0;
         tt__reply_error(&out, TT_ENOTFOUND, NULL, "%s",
-                        is_later ? "this endpoint arrives with the starter and pro tiers"
+                        is_later ? "this endpoint arrives with the pro tier"
                                  : "no such endpoint");
         return send_reply(c, r, &out);
     }

@@ -19,6 +19,7 @@ struct tt_catalog {
     const int64_t *tg_ptr, *seen_ptr, *pos_ptr, *ug_ptr;
     const int32_t *tg, *seen_idx, *pos_idx, *ug;
     const float *seen_val, *pos_val;
+    const float *pos_age; /* aligned with pos_idx; NULL in catalogs written without it */
     int64_t watermark;
     tt_ids *track_map, *user_map, *genre_map;
 };
@@ -63,6 +64,44 @@ static int add_names(tt_mfile_writer *w, const char *name, const tt_ids *ids, tt
     return rc;
 }
 
+static int cmp_i32(const void *a, const void *b)
+{
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return (x > y) - (x < y);
+}
+
+/*
+ * Days from each positive pair's latest training event to the newest training event, aligned
+ * with the positives' CSR: how recent each liked track's listening is.
+ */
+static int add_positive_ages(const tt_dataset *ds, const tt_train_set *ts, tt_mfile_writer *w,
+                             tt_err *err)
+{
+    const tt_csr *pos = &ts->conf;
+    int64_t *last = tt_malloc(((size_t)pos->nnz + 1) * sizeof(int64_t));
+    float *age = tt_malloc(((size_t)pos->nnz + 1) * sizeof(float));
+    int rc;
+
+    for (int64_t j = 0; j < pos->nnz; j++)
+        last[j] = INT64_MIN;
+    for (int64_t i = 0; i < ds->n_events; i++) {
+        int32_t u = ds->ev_user[i], *row, *hit;
+        if (ts->mask && !ts->mask[i])
+            continue;
+        row = pos->indices + pos->indptr[u];
+        hit = bsearch(&ds->ev_track[i], row, (size_t)(pos->indptr[u + 1] - pos->indptr[u]),
+                      sizeof(int32_t), cmp_i32);
+        if (hit && ds->ev_time[i] > last[hit - pos->indices])
+            last[hit - pos->indices] = ds->ev_time[i];
+    }
+    for (int64_t j = 0; j < pos->nnz; j++)
+        age[j] = last[j] == INT64_MIN ? 0.0f : (float)((double)(ts->now - last[j]) / 86400.0);
+    rc = tt_mfile_add(w, "pos_age_days", TT_DT_F32, pos->nnz, 1, age, err);
+    free(last);
+    free(age);
+    return rc;
+}
+
 static int save_sections(const tt_dataset *ds, const tt_train_set *ts, tt_mfile_writer *w,
                          tt_err *err)
 {
@@ -104,6 +143,8 @@ static int save_sections(const tt_dataset *ds, const tt_train_set *ts, tt_mfile_
         rc = add_csr(w, "seen", &ts->seen, err);
     if (rc == 0)
         rc = add_csr(w, "pos", &ts->conf, err);
+    if (rc == 0)
+        rc = add_positive_ages(ds, ts, w, err);
     return rc;
 }
 
@@ -169,6 +210,16 @@ static tt_ids *index_names(const char **names, int32_t n)
     return ids;
 }
 
+/* The positives' ages are optional: catalogs written before them load without. */
+static void load_positive_ages(tt_catalog *c)
+{
+    int64_t rows = c->pos_ptr[c->n_users], cols = 1;
+    const void *p = NULL;
+
+    if (tt_mfile_get(c->f, "pos_age_days", TT_DT_F32, &rows, &cols, &p, NULL) == 0)
+        c->pos_age = p;
+}
+
 static int load_sections(tt_catalog *c, tt_err *err)
 {
     int64_t rows, cols = 1;
@@ -207,6 +258,8 @@ static int load_sections(tt_catalog *c, tt_err *err)
     if (rc == 0)
         rc = get_csr(c, "pos_ptr", "pos_idx", "pos_val", c->n_users, c->n_tracks, &c->pos_ptr,
                      &c->pos_idx, &c->pos_val, err);
+    if (rc == 0)
+        load_positive_ages(c);
     return rc;
 }
 
@@ -351,6 +404,11 @@ void tt_catalog_user_positives(const tt_catalog *c, int32_t u, const int32_t **p
     *pos = c->pos_idx + c->pos_ptr[u];
     *pos_val = c->pos_val + c->pos_ptr[u];
     *n_pos = (int32_t)(c->pos_ptr[u + 1] - c->pos_ptr[u]);
+}
+
+const float *tt_catalog_user_positive_ages(const tt_catalog *c, int32_t u)
+{
+    return c->pos_age && u >= 0 && u < c->n_users ? c->pos_age + c->pos_ptr[u] : NULL;
 }
 
 void tt_catalog_user_genres(const tt_catalog *c, int32_t u, const int32_t **g, int32_t *n)

@@ -311,6 +311,8 @@ def no_models_not_ready(ctx):
     check_error(r, 503, "not_ready", what="/recommend/user without models")
     r = ctx.srv.post("/recommend/similar", {"track_id": "t0000001"})
     check_error(r, 503, "not_ready", what="/recommend/similar without models")
+    r = ctx.srv.post("/daily-mix", {"user_id": "u0000001", "model_tier": "starter"})
+    check_error(r, 503, "not_ready", what="/daily-mix without models")
 
 
 @test(server="empty", inferred=True)
@@ -459,10 +461,8 @@ def metrics_feedback_counter(ctx):
 @test()
 def later_tier_endpoints_404(ctx):
     user = ctx.data.take_user()
-    for path, body in (("/daily-mix", {"user_id": user}),
-                       (f"/taste-profile/{user}", {})):
-        r = ctx.srv.post(path, body)
-        check_error(r, 404, "not_found", what=f"POST {path}")
+    r = ctx.srv.post(f"/taste-profile/{user}", {})
+    check_error(r, 404, "not_found", what="POST /taste-profile")
 
 
 @test(server="scratch")

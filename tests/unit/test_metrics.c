@@ -21,6 +21,39 @@ static double lg(double x)
     return log(x) / log(2.0);
 }
 
+/* ---- playlist label agreement ------------------------------------------------------------- */
+
+/* Genres [rock, rock, jazz, none]: of 6 pairs, only (0, 1) agrees; none never agrees. */
+Test(metrics, label_within_counts_agreeing_pairs)
+{
+    const int32_t a[] = {1, 1, 2, -1}, same[] = {3, 3, 3}, none[] = {-1, -1};
+
+    cr_assert_float_eq(tt_metric_label_within(a, N(a)), 1.0 / 6.0, EPS);
+    cr_assert_float_eq(tt_metric_label_within(same, N(same)), 1.0, EPS);
+    cr_assert_float_eq(tt_metric_label_within(none, N(none)), 0.0, EPS);
+    cr_assert_float_eq(tt_metric_label_within(a, 1), 0.0, EPS);
+}
+
+/* [rock, jazz] x [rock, rock, pop]: 2 of 6 cross pairs agree. */
+Test(metrics, label_between_counts_agreeing_cross_pairs)
+{
+    const int32_t a[] = {1, 2}, b[] = {1, 1, 3}, c[] = {-1};
+
+    cr_assert_float_eq(tt_metric_label_between(a, N(a), b, N(b)), 2.0 / 6.0, EPS);
+    cr_assert_float_eq(tt_metric_label_between(c, N(c), c, N(c)), 0.0, EPS);
+    cr_assert_float_eq(tt_metric_label_between(a, N(a), b, 0), 0.0, EPS);
+}
+
+/* Artists [A, B, A, C, none]: 3 distinct of 5. */
+Test(metrics, label_distinct_share)
+{
+    const int32_t a[] = {7, 8, 7, 9, -1};
+
+    cr_assert_float_eq(tt_metric_label_distinct(a, N(a)), 3.0 / 5.0, EPS);
+    cr_assert_float_eq(tt_metric_label_distinct(a, 1), 1.0, EPS);
+    cr_assert_float_eq(tt_metric_label_distinct(a, 0), 0.0, EPS);
+}
+
 /* ---- single lists ------------------------------------------------------------------------ */
 
 /* Relevant {a, b, c}, list [x, a, y, b], K = 4. */
