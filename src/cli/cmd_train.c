@@ -26,21 +26,21 @@ static json_t *hybrid_json(const tt_model *m, const tt_model_opts *o)
 
     tt_hybrid_fit_of(m, &fit);
     for (int i = 0; i < TT_HYBRID_PARTS; i++) {
-        json_object_set_new(w, tt_hybrid_part_names[i], json_real(round(fit.weight[i] * 1e4) / 1e4));
+        json_object_set_new(w, tt_hybrid_part_names[i],
+                            json_real(round(fit.weight[i] * 1e4) / 1e4));
         json_object_set_new(by_part, tt_hybrid_part_names[i], json_real(fit.part_ndcg[i]));
         json_array_append_new(parts, json_string(tt_hybrid_part_names[i]));
     }
     snprintf(key, sizeof(key), "ndcg@%d", fit.k);
-    return json_pack("{s:o, s:f, s:f, s:o, s:{s:f, s:f, s:f, s:i, s:I, s:I, s:i, s:f, s:f, s:f, s:o}, s:i, "
-                     "s:f, s:I}",
-                     "weights", w, "new_bonus", fit.new_bonus, "new_content", fit.new_content, "parts", parts, "validation",
-                     "share", o->hybrid.validation, "new_share", o->hybrid.new_share, "new_cost",
-                     o->hybrid.new_cost, "users",
-                     fit.users, "pairs", (json_int_t)fit.pairs, "new_pairs",
-                     (json_int_t)fit.new_pairs, "k", fit.k, key,
-                     fit.ndcg, "recall", fit.recall, "ndcg_known", fit.known_ndcg, "ndcg_by_part",
-                     by_part, "candidates",
-                     o->hybrid.candidates, "step", o->hybrid.step, "seed", (json_int_t)o->seed);
+    return json_pack(
+        "{s:o, s:f, s:f, s:o, s:{s:f, s:f, s:f, s:i, s:I, s:I, s:i, s:f, s:f, s:f, s:o}, s:i, "
+        "s:f, s:I}",
+        "weights", w, "new_bonus", fit.new_bonus, "new_content", fit.new_content, "parts", parts,
+        "validation", "share", o->hybrid.validation, "new_share", o->hybrid.new_share, "new_cost",
+        o->hybrid.new_cost, "users", fit.users, "pairs", (json_int_t)fit.pairs, "new_pairs",
+        (json_int_t)fit.new_pairs, "k", fit.k, key, fit.ndcg, "recall", fit.recall, "ndcg_known",
+        fit.known_ndcg, "ndcg_by_part", by_part, "candidates", o->hybrid.candidates, "step",
+        o->hybrid.step, "seed", (json_int_t)o->seed);
 }
 
 static json_t *params_json(const char *name, const tt_model_opts *o, const tt_model *m)
@@ -52,23 +52,21 @@ static json_t *params_json(const char *name, const tt_model_opts *o, const tt_mo
         return json_pack("{s:i, s:f, s:f, s:i, s:i, s:s, s:f, s:f, s:f, s:I}", "factors",
                          p->factors, "regularization", (double)p->regularization, "alpha",
                          (double)p->alpha, "iterations", p->iterations, "cg_steps", p->cg_steps,
-                         "scaling", tt_als_scaling_names[p->scaling], "bm25_k1",
-                         (double)p->bm25_k1, "bm25_b", (double)p->bm25_b, "log_eps",
-                         (double)p->log_eps, "seed", (json_int_t)o->seed);
+                         "scaling", tt_als_scaling_names[p->scaling], "bm25_k1", (double)p->bm25_k1,
+                         "bm25_b", (double)p->bm25_b, "log_eps", (double)p->log_eps, "seed",
+                         (json_int_t)o->seed);
     }
     if (strcmp(name, "trending") == 0)
         return json_pack("{s:f}", "half_life_days", o->trending_half_life_days);
     if (strcmp(name, "content") == 0) {
         const tt_content_params *c = &o->content;
         return json_pack("{s:f, s:f, s:f, s:f, s:i, s:i, s:i}", "w_audio", (double)c->w_audio,
-                         "w_key", (double)c->w_key, "w_genre", (double)c->w_genre,
-                         "w_embedding", (double)c->w_embedding, "genre_dims", c->genre_dims,
-                         "max_centres", c->max_centres, "tracks_per_centre",
-                         c->tracks_per_centre);
+                         "w_key", (double)c->w_key, "w_genre", (double)c->w_genre, "w_embedding",
+                         (double)c->w_embedding, "genre_dims", c->genre_dims, "max_centres",
+                         c->max_centres, "tracks_per_centre", c->tracks_per_centre);
     }
     return json_object();
 }
-
 
 /*
  * Held-out quality of model @name: trained on a random 80% of each user's tracks, ranked
@@ -95,12 +93,11 @@ static json_t *holdout_metrics(const tt_dataset *ds, const tt_split *split, cons
     if (rc == 0)
         rc = tt_eval_model(m, split, &ts.seen, 20, o->threads, &sc, &err);
     if (rc == 0)
-        json_object_set_new(j, "holdout", json_pack("{s:s, s:f, s:i, s:i, s:f, s:f, s:f, s:f, s:f}",
-                                                    "split", "random", "share", 0.2, "k", 20,
-                                                    "users", sc.users, "recall@20", sc.recall,
-                                                    "ndcg@20", sc.ndcg, "mrr", sc.mrr,
-                                                    "precision@20", sc.precision, "coverage",
-                                                    sc.coverage));
+        json_object_set_new(j, "holdout",
+                            json_pack("{s:s, s:f, s:i, s:i, s:f, s:f, s:f, s:f, s:f}", "split",
+                                      "random", "share", 0.2, "k", 20, "users", sc.users,
+                                      "recall@20", sc.recall, "ndcg@20", sc.ndcg, "mrr", sc.mrr,
+                                      "precision@20", sc.precision, "coverage", sc.coverage));
     else
         tt_warn("%s: held-out evaluation failed: %s", name, tt_err_msg(&err, rc));
     tt_model_free(m);
@@ -118,21 +115,20 @@ static int write_sidecar(const char *path, const char *name, const tt_model_info
 
     tt_cli_version_string(m->trained_at, version, sizeof(version));
     snprintf(catalog, sizeof(catalog), "%016llx", (unsigned long long)m->catalog);
-    j = json_pack("{s:s, s:s, s:s, s:s, s:I, s:f, s:s, s:o, s:{s:i, s:i, s:I, s:I}, s:o}",
-                  "model", name, "tier", tt_tier_to_name(info->tier), "version", version,
-                  "file", file, "trained_at", (json_int_t)m->trained_at, "train_seconds",
-                  m->train_seconds, "catalog", catalog, "params", params_json(name, o, m), "data",
-                  "users", m->n_users, "tracks", m->n_tracks, "interactions",
-                  (json_int_t)ts->n_events, "positive_pairs", (json_int_t)ts->conf.nnz,
-                  "metrics", metrics ? json_incref(metrics) : json_object());
+    j = json_pack("{s:s, s:s, s:s, s:s, s:I, s:f, s:s, s:o, s:{s:i, s:i, s:I, s:I}, s:o}", "model",
+                  name, "tier", tt_tier_to_name(info->tier), "version", version, "file", file,
+                  "trained_at", (json_int_t)m->trained_at, "train_seconds", m->train_seconds,
+                  "catalog", catalog, "params", params_json(name, o, m), "data", "users",
+                  m->n_users, "tracks", m->n_tracks, "interactions", (json_int_t)ts->n_events,
+                  "positive_pairs", (json_int_t)ts->conf.nnz, "metrics",
+                  metrics ? json_incref(metrics) : json_object());
     rc = tt_cli_write_json(path, j, err);
     json_decref(j);
     return rc;
 }
 
 /* The content model is served from its FAISS index: built now, with the automatic type. */
-static int build_index(const tt_config *cfg, const tt_model *m, const tt_model_opts *o,
-                       tt_err *err)
+static int build_index(const tt_config *cfg, const tt_model *m, const tt_model_opts *o, tt_err *err)
 {
     tt_ann_params p = tt_ann_params_default();
     int d;
@@ -143,15 +139,22 @@ static int build_index(const tt_config *cfg, const tt_model *m, const tt_model_o
     return tt_cli_write_index(cfg, vec, m->n_tracks, d, m->catalog, &p, err);
 }
 
-static void remove_content_files(const tt_config *cfg)
+/*
+ * Removes a skipped model's files (and the content model's index), so that no file trained
+ * on other data is served beside the new ones.
+ */
+static void remove_model_files(const char *path, const char *side, const tt_config *cfg,
+                               const char *name)
 {
-    static const char *const files[] = {"starter/content.ttm", "starter/content.json",
-                                        "faiss_indexes/content.idx", "faiss_indexes/content.json"};
-    char path[1200];
+    static const char *const index_files[] = {"faiss_indexes/content.idx",
+                                              "faiss_indexes/content.json"};
+    char ix[1200];
 
-    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-        snprintf(path, sizeof(path), "%s/%s", cfg->model_dir, files[i]);
-        unlink(path);
+    unlink(path);
+    unlink(side);
+    for (size_t i = 0; strcmp(name, "content") == 0 && i < 2; i++) {
+        snprintf(ix, sizeof(ix), "%s/%s", cfg->model_dir, index_files[i]);
+        unlink(ix);
     }
 }
 
@@ -184,12 +187,15 @@ static int train_one(const tt_config *cfg, const tt_model_info *info, const tt_t
              info->name);
     fprintf(stderr, "training %s (%s)\n", info->name, info->summary);
     rc = train_model(info->name, ts, o, &m, err);
-    if (rc == TT_ESTATE && strcmp(info->name, "content") == 0) {
-        /* A catalog without content: the other models still train; no stale files stay. */
-        printf("%-11s %-8s skipped: %s\n", info->name, tt_tier_to_name(info->tier),
-               err->message);
+    if (rc == TT_ESTATE &&
+        (strcmp(info->name, "content") == 0 || strcmp(info->name, "hybrid") == 0)) {
+        /*
+         * Data this model cannot learn from (a catalog without content, no listener to
+         * validate a blend on): the other models still train; no stale files stay.
+         */
+        printf("%-11s %-8s skipped: %s\n", info->name, tt_tier_to_name(info->tier), err->message);
         tt_err_clear(err);
-        remove_content_files(cfg);
+        remove_model_files(path, side, cfg, info->name);
         json_decref(metrics);
         return 0;
     }
@@ -207,8 +213,7 @@ static int train_one(const tt_config *cfg, const tt_model_info *info, const tt_t
     return rc;
 }
 
-static int make_split(const tt_dataset *ds, const tt_model_opts *o, tt_split *split,
-                      tt_err *err)
+static int make_split(const tt_dataset *ds, const tt_model_opts *o, tt_split *split, tt_err *err)
 {
     tt_split_params sp = tt_split_params_default();
 
