@@ -248,5 +248,13 @@ void tt__jb_int(tt_jbuf *b, int64_t v);
 void tt__jb_num(tt_jbuf *b, double v);
 /* Writes "key": preceded by a comma unless it is the first member. */
 void tt__jb_key(tt_jbuf *b, const char *key);
+/* Writes "key": "val" (a member; a comma before it unless it is the first). */
+void tt__jb_str_field(tt_jbuf *b, const char *key, const char *val);
+
+/*
+ * Fills @out with the cached answer under @group/@key, marked "cached": true, when caching
+ * is on and there is one; false otherwise (@out untouched).
+ */
+bool tt__answer_cached(tt_app *app, const char *group, const char *key, tt_reply *out);
 
 #endif

@@ -55,23 +55,6 @@ static void cache_key(const tt_served *s, const struct mix_req *r, const char *d
              version_of(s, "content"), version_of(s, "als"), version_of(s, "popularity"));
 }
 
-static bool cache_hit(tt_app *app, const char *group, const char *key, tt_reply *out)
-{
-    char *val = NULL, *flag;
-    size_t len = 0;
-
-    if (app->params.cache_ttl == 0 || tt_cache_get(app->cache, group, key, &val, &len, NULL) != 0)
-        return false;
-    flag = strstr(val, "\"cached\":false");
-    if (flag)
-        memcpy(flag, "\"cached\":true ", 14);
-    out->status = 200;
-    out->body = val;
-    out->len = len;
-    out->content_type = "application/json";
-    return true;
-}
-
 /* Kept until the next UTC midnight, when the day's mixes change. */
 static void cache_put(tt_app *app, const char *group, const char *key, int64_t now,
                       const tt_reply *out)
@@ -80,12 +63,6 @@ static void cache_put(tt_app *app, const char *group, const char *key, int64_t n
 
     if (app->params.cache_ttl != 0)
         tt_cache_put(app->cache, group, key, out->body, out->len, ttl > 0 ? ttl : 1, NULL);
-}
-
-static void write_str_field(tt_jbuf *b, const char *key, const char *val)
-{
-    tt__jb_key(b, key);
-    tt__jb_str(b, val);
 }
 
 static void write_strs(tt_jbuf *b, const char *key, const char *const *v, int n)
@@ -103,10 +80,10 @@ static void write_strs(tt_jbuf *b, const char *key, const char *const *v, int n)
 static void write_track(tt_jbuf *b, const tt_catalog *cat, const tt_mix_track *t, bool first)
 {
     tt__jb_lit(b, first ? "{" : ",{");
-    write_str_field(b, "track_id", tt_catalog_track_id(cat, t->track));
-    write_str_field(b, "title", tt_catalog_track_title(cat, t->track));
-    write_str_field(b, "artist", tt_catalog_track_artist(cat, t->track));
-    write_str_field(b, "genre", tt_catalog_track_genre(cat, t->track));
+    tt__jb_str_field(b, "track_id", tt_catalog_track_id(cat, t->track));
+    tt__jb_str_field(b, "title", tt_catalog_track_title(cat, t->track));
+    tt__jb_str_field(b, "artist", tt_catalog_track_artist(cat, t->track));
+    tt__jb_str_field(b, "genre", tt_catalog_track_genre(cat, t->track));
     tt__jb_key(b, "familiar");
     tt__jb_lit(b, t->familiar ? "true}" : "false}");
 }
@@ -117,8 +94,8 @@ static void write_mix(tt_jbuf *b, const tt_catalog *cat, const tt_mix *m, bool f
 
     snprintf(id, sizeof(id), "mix-%016llx", (unsigned long long)m->id);
     tt__jb_lit(b, first ? "{" : ",{");
-    write_str_field(b, "mix_id", id);
-    write_str_field(b, "name", m->name);
+    tt__jb_str_field(b, "mix_id", id);
+    tt__jb_str_field(b, "name", m->name);
     write_strs(b, "genres", m->genres, m->n_genres);
     write_strs(b, "seed_artists", m->seed_artists, m->n_seed_artists);
     tt__jb_key(b, "tracks");
@@ -135,10 +112,10 @@ static void answer(const tt_served *s, const struct mix_req *r, const char *date
 
     /* "cached" comes first: a cache hit flips it in place (same length: "true "). */
     tt__jb_lit(&b, "{\"cached\":false");
-    write_str_field(&b, "user_id", r->user);
-    write_str_field(&b, "model", set->fallback ? "popularity" : tt_mix_space_models(s->mix));
-    write_str_field(&b, "tier", tier_names[STARTER]);
-    write_str_field(&b, "date", date);
+    tt__jb_str_field(&b, "user_id", r->user);
+    tt__jb_str_field(&b, "model", set->fallback ? "popularity" : tt_mix_space_models(s->mix));
+    tt__jb_str_field(&b, "tier", tier_names[STARTER]);
+    tt__jb_str_field(&b, "date", date);
     tt__jb_key(&b, "fallback");
     tt__jb_lit(&b, set->fallback ? "true" : "false");
     tt__jb_key(&b, "mixes");
@@ -193,7 +170,7 @@ void tt__h_daily_mix(tt_app *app, json_t *body, tt_reply *out)
     strftime(date, sizeof(date), "%Y-%m-%d", &tm);
     snprintf(group, sizeof(group), "mix:%s", r.user);
     cache_key(s, &r, date, key, sizeof(key));
-    if (!r.refresh && cache_hit(app, group, key, out))
+    if (!r.refresh && tt__answer_cached(app, group, key, out))
         goto out;
     rc = compute(s, &r, now / 86400, &set, &err);
     if (rc < 0) {

@@ -125,11 +125,6 @@ static void write_item(tt_jbuf *b, const tt_catalog *cat, const tt_scored *s, in
     tt__jb_lit(b, "}");
 }
 
-static void write_str_field(tt_jbuf *b, const char *key, const char *val)
-{
-    tt__jb_key(b, key);
-    tt__jb_str(b, val);
-}
 
 /* Answers are written directly rather than built as jansson trees: this is the hot path. */
 static void reply_buf(tt_reply *out, tt_jbuf *b)
@@ -221,12 +216,12 @@ static void answer(tt_app *app, const tt_served *s, const struct plan *p,
     new_rec_id(app, sm->name, rec_id, rec_len);
     /* "cached" comes first: a cache hit flips it in place (same length: "true "). */
     tt__jb_lit(&b, "{\"cached\":false");
-    write_str_field(&b, "user_id", r->user);
-    write_str_field(&b, "model", sm->name);
-    write_str_field(&b, "model_version", sm->version);
-    write_str_field(&b, "tier", tier_names[p->tier]);
-    write_str_field(&b, "requested_tier", tier_names[r->tier]);
-    write_str_field(&b, "recommendation_id", rec_id);
+    tt__jb_str_field(&b, "user_id", r->user);
+    tt__jb_str_field(&b, "model", sm->name);
+    tt__jb_str_field(&b, "model_version", sm->version);
+    tt__jb_str_field(&b, "tier", tier_names[p->tier]);
+    tt__jb_str_field(&b, "requested_tier", tier_names[r->tier]);
+    tt__jb_str_field(&b, "recommendation_id", rec_id);
     tt__jb_key(&b, "fallback");
     tt__jb_lit(&b, res->fallback ? "true" : "false");
     tt__jb_key(&b, "items");
@@ -251,7 +246,7 @@ static void cache_key(const struct plan *p, const struct user_req *r, char *key,
              (unsigned long long)(r->genres ? hash_strings(r->genres) : 0));
 }
 
-static bool cache_hit(tt_app *app, const char *group, const char *key, tt_reply *out)
+bool tt__answer_cached(tt_app *app, const char *group, const char *key, tt_reply *out)
 {
     char *val = NULL, *flag;
     size_t len = 0;
@@ -305,7 +300,7 @@ void tt__h_recommend_user(tt_app *app, json_t *body, tt_reply *out)
     }
     snprintf(group, sizeof(group), "u:%s", r.user);
     cache_key(&p, &r, key, sizeof(key));
-    if (cache_hit(app, group, key, out))
+    if (tt__answer_cached(app, group, key, out))
         goto out;
     rc = compute(app, s, &p, &r, &items, &n, &res, &err);
     if (rc < 0) {
@@ -453,12 +448,12 @@ static void similar_answer(const tt_served *s, const struct similar_plan *p,
     tt_jbuf b = {0};
 
     tt__jb_lit(&b, "{\"cached\":false");
-    write_str_field(&b, "track_id", r->track);
-    write_str_field(&b, "model", p->method == M_HYBRID ? "als+content" : main->name);
-    write_str_field(&b, "model_version", main->version);
-    write_str_field(&b, "method", methods[p->method]);
-    write_str_field(&b, "tier", tier_names[p->content ? TT_TIER_STARTER : TT_TIER_FREE]);
-    write_str_field(&b, "requested_tier", tier_names[r->tier]);
+    tt__jb_str_field(&b, "track_id", r->track);
+    tt__jb_str_field(&b, "model", p->method == M_HYBRID ? "als+content" : main->name);
+    tt__jb_str_field(&b, "model_version", main->version);
+    tt__jb_str_field(&b, "method", methods[p->method]);
+    tt__jb_str_field(&b, "tier", tier_names[p->content ? TT_TIER_STARTER : TT_TIER_FREE]);
+    tt__jb_str_field(&b, "requested_tier", tier_names[r->tier]);
     tt__jb_key(&b, "items");
     tt__jb_lit(&b, "[");
     for (int i = 0; i < n; i++)
@@ -507,7 +502,7 @@ void tt__h_recommend_similar(tt_app *app, json_t *body, tt_reply *out)
     }
     snprintf(group, sizeof(group), "t:%s", r.track);
     similar_cache_key(&p, &r, key, sizeof(key));
-    if (cache_hit(app, group, key, out))
+    if (tt__answer_cached(app, group, key, out))
         goto out;
     rc = similar_items(s, &p, t, &r, &items, &n, &err);
     if (rc < 0) {

@@ -209,3 +209,9 @@ void tt__jb_key(tt_jbuf *b, const char *key)
     tt__jb_str(b, key);
     tt__jb_raw(b, ":", 1);
 }
+
+void tt__jb_str_field(tt_jbuf *b, const char *key, const char *val)
+{
+    tt__jb_key(b, key);
+    tt__jb_str(b, val);
+}
