@@ -290,3 +290,29 @@ def pg_pause_phase(ctx, tt, work, pg_url):
 
 def is_root():
     return os.geteuid() == 0
+
+
+@test()
+def train_skips_hybrid_without_listeners(ctx):
+    """A catalog of sounds with no listening to validate a blend on: `train --tier starter`
+    still succeeds, says hybrid was skipped, and leaves no hybrid file behind (an old one,
+    trained on other data, is removed)."""
+    import tempfile
+    with tempfile.TemporaryDirectory(prefix="tt-skip-") as d:
+        env = dict(os.environ, DATABASE_URL=f"sqlite:///{d}/t.db", MODEL_DIR=f"{d}/models")
+        stale = os.path.join(d, "models", "starter")
+        os.makedirs(stale)
+        for name in ("hybrid.ttm", "hybrid.json"):
+            with open(os.path.join(stale, name), "w") as f:
+                f.write("trained on other data")
+        tracks = os.path.join(ROOT, "tests", "data", "import", "tracks.csv")
+        r = subprocess.run([ctx.tt, "import", "tracks", tracks], env=env, capture_output=True,
+                           text=True, timeout=60)
+        check(r.returncode == 0, f"import tracks: {short(r.stderr)}")
+        r = subprocess.run([ctx.tt, "train", "--tier", "starter", "--no-eval"], env=env,
+                           capture_output=True, text=True, timeout=120)
+        check(r.returncode == 0, f"train --tier starter without listeners: {short(r.stderr)}")
+        line = [ln for ln in r.stdout.splitlines() if ln.startswith("hybrid")]
+        check(line and "skipped" in line[0], f"train output says nothing of hybrid: {r.stdout!r}")
+        for name in ("hybrid.ttm", "hybrid.json"):
+            check(not os.path.exists(os.path.join(stale, name)), f"stale starter/{name} kept")
