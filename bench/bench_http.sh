@@ -6,25 +6,11 @@
 #
 #   bench/bench_http.sh [TRACKS ...]     default: 20000 100000
 #   DURATION=10 USERS=20000 INTERACTIONS=1000000 bench/bench_http.sh 20000
-set -eu
-cd "$(dirname "$0")/.."
-make -s build/tunetrail
-tt=$PWD/build/tunetrail
-dur=${DURATION:-10}
+source "$(dirname "$0")/lib.sh"
+bench_setup bench_http
 users=${USERS:-20000}
 inter=${INTERACTIONS:-1000000}
-tmp=$(mktemp -d /tmp/bench_http.XXXXXX)
-pid=
-trap '[ -n "$pid" ] && kill $pid 2>/dev/null; rm -rf "$tmp"' EXIT
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 
-serve() { # serve ARGS...: start the server, wait for /health
-    [ -n "$pid" ] && { kill "$pid"; wait "$pid" 2>/dev/null || true; }
-    "$tt" serve --host 127.0.0.1 --port "$port" --no-access-log "$@" 2>"$tmp/serve.log" &
-    pid=$!
-    for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && return; sleep 0.1; done
-    echo "server did not start"; cat "$tmp/serve.log"; exit 1
-}
 load() { # load LABEL PATH IDS PREFIX HOT [TIER]
     local out
     out=$(TT_PATH=$2 TT_IDS=$3 TT_PREFIX=$4 TT_HOT=$5 TT_TIER=${6:-free} wrk -t2 -c64 -d"${dur}s" --latency \

@@ -8,29 +8,21 @@
 #
 #   bench/bench_radio.sh [TRACKS]        default: 20000
 #   DURATION=10 USERS=20000 INTERACTIONS=1000000 STATIONS=512 bench/bench_radio.sh 20000
-set -eu
-cd "$(dirname "$0")/.."
-make -s build/tunetrail
-tt=$PWD/build/tunetrail
-dur=${DURATION:-10}
+source "$(dirname "$0")/lib.sh"
+bench_setup bench_radio
 users=${USERS:-20000}
 inter=${INTERACTIONS:-1000000}
 stations=${STATIONS:-512}
 tracks=${1:-20000}
-tmp=$(mktemp -d /tmp/bench_radio.XXXXXX)
-pid=
-trap '[ -n "$pid" ] && kill $pid 2>/dev/null; rm -rf "$tmp"' EXIT
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+# Each of the 64 connections needs a cursor in flight: fewer stations leave wrk without one.
+[ "$stations" -ge 128 ] || { echo "bench_radio: STATIONS must be at least 128"; exit 2; }
 
 echo "bench_radio: wrk -t2 -c64 -d${dur}s on 127.0.0.1, server and wrk sharing this machine's $(nproc) cores"
 echo "command: DURATION=$dur USERS=$users INTERACTIONS=$inter STATIONS=$stations bench/bench_radio.sh $tracks"
 export DATABASE_URL="sqlite:///$tmp/t.db" MODEL_DIR="$tmp/m"
 "$tt" generate --users "$users" --tracks "$tracks" --interactions "$inter" --seed 5 >/dev/null
 "$tt" train --tier all --no-eval >/dev/null 2>&1
-"$tt" serve --host 127.0.0.1 --port "$port" --no-access-log --cache-ttl 0 2>"$tmp/serve.log" &
-pid=$!
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.1; done
-curl -sf "http://127.0.0.1:$port/health" >/dev/null || { echo "server did not start"; cat "$tmp/serve.log"; exit 1; }
+serve --cache-ttl 0
 echo "== catalog $tracks tracks, $users users, $inter interactions; $stations stations, starter tier"
 
 # Each station's first page (its pool then sits in the cache), its cursor kept.
