@@ -40,8 +40,6 @@ int tt_store_pool_open(const char *url, int size, int budget_ms, tt_store_pool *
 
     if (!url || size < 1 || budget_ms < 1)
         return tt_err_set(err, TT_EINVAL, "a pool needs a URL, a size and a budget");
-    if (strncmp(url, "sqlite:", 7) == 0)
-        size = 1;
     p = tt_calloc(1, sizeof(*p));
     pthread_mutex_init(&p->lock, NULL);
     pthread_condattr_init(&ca);
@@ -62,6 +60,8 @@ int tt_store_pool_open(const char *url, int size, int budget_ms, tt_store_pool *
         }
         p->all[p->n++] = c;
         p->idle[p->n_idle++] = c;
+        if (strcmp(tt_store_backend(c), "sqlite") == 0)
+            break; /* one writer at a time: more connections would only wait on each other */
     }
     if (rc < 0) {
         pool_free(p);
