@@ -225,6 +225,10 @@ struct tt_catalog;
 typedef struct tt_mix_scores {
     int32_t users, fallback_users;          /* evaluated; of them with fallback mixes */
     double mixes, tracks, familiar_share;   /* per user, per user, over all tracks */
+    /* Over the users with at least a third as many liked tracks as their mixes hold: the
+     * familiar share where the history does not limit it. */
+    int32_t rich_users;
+    double rich_familiar_share;
     double hit_rate, recall;                /* the union of a user's mixes */
     double als_hit_rate, als_recall;        /* ALS's top N, N = the union's size */
     double als_disc_hit_rate, als_disc_recall; /* ALS's top of the discoveries' size */

@@ -16,9 +16,10 @@
  *      weighted mean of the two cosines. k = min(mixes, positives / tracks_per_cluster);
  *      facets holding less than min_cluster_share of the weight are dropped.
  *   3. Each facet becomes a mix of tracks_per_mix tracks: about familiar_share of them are
- *      its own positives (heard and liked), the rest discoveries: the unheard tracks with
- *      the highest cosine to the facet's centre plus preference_weight times ALS's predicted
- *      preference, searched in the cells (a partition of the tracks made at load time)
+ *      its own positives (heard and liked; a facet with too few borrows the listener's spare
+ *      positives, those no facet needs for its own share, nearest its centre), the rest
+ *      discoveries: the unheard tracks with the highest cosine to the facet's centre plus
+ *      preference_weight times ALS's predicted preference, searched in the cells (a partition of the tracks made at load time)
  *      nearest the centre. A small jitter drawn from (user, day, track) varies the picks
  *      from day to day among near-equal candidates. No track is in two mixes of a day; a
  *      mix holds at most max_per_artist tracks of an artist and never one artist twice in

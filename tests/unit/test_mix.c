@@ -170,6 +170,35 @@ Test(mix, the_familiar_share_is_near_the_documented_ratio)
     cr_expect_lt((double)fam / all, 0.42, "familiar share %.3f", (double)fam / all);
 }
 
+/*
+ * Every listener whose liked tracks could fill a third of their day's mixes gets close to a
+ * third: a facet with fewer liked tracks than its share borrows spare ones (those other
+ * facets do not need) nearest its centre, instead of filling up with discoveries.
+ */
+Test(mix, listeners_with_enough_liked_tracks_each_get_about_a_third_familiar)
+{
+    int32_t nu = tt_catalog_n_users(cat), checked = 0;
+
+    for (int32_t u = 0; u < nu; u++) {
+        const int32_t *pos;
+        const float *val;
+        int32_t n_pos, all = 0, fam = 0;
+        tt_mix_set set;
+        tt_catalog_user_positives(cat, u, &pos, &val, &n_pos);
+        daily(tt_catalog_user_id(cat, u), DAY, NULL, NULL, 0, &set);
+        for (int m = 0; m < set.n; m++)
+            for (int i = 0; i < set.mixes[m].n; i++, all++)
+                fam += set.mixes[m].tracks[i].familiar;
+        if (!set.fallback && all > 0 && 3 * n_pos >= all) {
+            checked++;
+            cr_expect_geq(fam, (int32_t)(0.27 * all), "user %d: %d of %d familiar (%d liked)", u,
+                          fam, all, n_pos);
+        }
+        tt_mix_set_release(&set);
+    }
+    cr_assert_gt(checked, nu / 4, "only %d listeners had liked tracks for a third", checked);
+}
+
 static bool same_mixes(const tt_mix_set *a, const tt_mix_set *b)
 {
     if (a->n != b->n || a->fallback != b->fallback)
