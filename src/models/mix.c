@@ -34,6 +34,7 @@ struct tt_mix_space {
     int n_cells;        /* a partition of the tracks by nearest cell centroid (an IVF) */
     float *cell_centre; /* n_cells x d, unit length */
     int64_t *cell_ptr;  /* n_cells + 1: each cell's tracks in cell_tracks */
+    int64_t max_cell;   /* tracks of the largest cell */
     int32_t *cell_tracks;
     float *cell_rows; /* cd floats per track in cell_tracks order: [row | ALS factors] */
     int cd;
@@ -195,6 +196,7 @@ static void layout_cells(tt_mix_space *s)
     for (int32_t t = 0; t < s->n_tracks; t++)
         s->cell_ptr[cell[t] + 1]++;
     for (int c = 0; c < s->n_cells; c++) {
+        s->max_cell = s->cell_ptr[c + 1] > s->max_cell ? s->cell_ptr[c + 1] : s->max_cell;
         s->cell_ptr[c + 1] += s->cell_ptr[c];
         next[c] = s->cell_ptr[c];
     }
@@ -732,7 +734,7 @@ static void discoveries(const struct listener *l, const struct facet *f, int m, 
     const tt_mix_space *s = l->s;
     tt_scored *cells = tt_malloc((size_t)s->n_cells * sizeof(tt_scored));
     float *cs = tt_malloc((size_t)s->n_cells * sizeof(float));
-    float *score = tt_malloc(((size_t)s->n_tracks + 1) * sizeof(float));
+    float *score = tt_malloc(((size_t)s->max_cell + 1) * sizeof(float));
     float *q = tt_calloc((size_t)s->cd + 1, sizeof(float));
     int32_t want = s->n_tracks / 16 > 4 * m ? s->n_tracks / 16 : 4 * m, open = 0;
 
