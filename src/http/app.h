@@ -112,6 +112,7 @@ void tt__implog_add(tt_implog *l, const char *rec_id, const char *user, const ch
 /* Flushes what is queued and stops the writer thread. */
 void tt__implog_stop(tt_implog *l);
 
+
 /* ---- metrics ---- */
 
 enum tt_endpoint {
@@ -256,5 +257,15 @@ void tt__jb_str_field(tt_jbuf *b, const char *key, const char *val);
  * is on and there is one; false otherwise (@out untouched).
  */
 bool tt__answer_cached(tt_app *app, const char *group, const char *key, tt_reply *out);
+
+/*
+ * A new recommendation id "<surface>-<hex>" into @buf (@n >= 48): the prefix names the model
+ * or list surface ("mix", "radio") that answered, so clicks are attributed without a lookup.
+ */
+void tt__rec_id_new(tt_app *app, const char *surface, char *buf, size_t n);
+/* Appends track @t's platform id to the space-separated list @tl. */
+void tt__track_list_add(tt_jbuf *tl, const tt_catalog *cat, int32_t t);
+/* True when @prefix names what answered a list: a model, or the "mix" and "radio" surfaces. */
+bool tt__rec_surface_known(const char *prefix);
 
 #endif

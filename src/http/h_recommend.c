@@ -135,17 +135,6 @@ static void reply_buf(tt_reply *out, tt_jbuf *b)
     out->content_type = "application/json";
 }
 
-/* "als-5f3a9c..." : the prefix names the model, so clicks can be attributed without a lookup. */
-static void new_rec_id(tt_app *app, const char *model, char *buf, size_t n)
-{
-    uint64_t c = __atomic_fetch_add(&app->rec_counter, 1, __ATOMIC_RELAXED);
-    uint64_t x = c ^ ((uint64_t)tt_unix_time() << 20) ^ (uint64_t)(uintptr_t)app;
-    uint64_t h = tt_hash64(&x, sizeof(x));
-
-    snprintf(buf, n, "%s-%016llx%08llx", model, (unsigned long long)h,
-             (unsigned long long)(c & 0xffffffffULL));
-}
-
 struct user_req {
     const char *user;
     int64_t limit, offset;
@@ -213,7 +202,7 @@ static void answer(tt_app *app, const tt_served *s, const struct plan *p,
     tt_jbuf b = {0}, tl = {0};
 
     tt__jb_lit(&tl, "");
-    new_rec_id(app, sm->name, rec_id, rec_len);
+    tt__rec_id_new(app, sm->name, rec_id, rec_len);
     /* "cached" comes first: a cache hit flips it in place (same length: "true "). */
     tt__jb_lit(&b, "{\"cached\":false");
     tt__jb_str_field(&b, "user_id", r->user);
@@ -228,9 +217,7 @@ static void answer(tt_app *app, const tt_served *s, const struct plan *p,
     tt__jb_lit(&b, "[");
     for (int i = (int)r->offset; i < n && i < r->offset + r->limit; i++) {
         write_item(&b, s->cat, &items[i], i + 1);
-        if (tl.n)
-            tt__jb_raw(&tl, " ", 1);
-        tt__jb_lit(&tl, tt_catalog_track_id(s->cat, items[i].track));
+        tt__track_list_add(&tl, s->cat, items[i].track);
     }
     tt__jb_lit(&b, "]}");
     *track_list = tl.p;
