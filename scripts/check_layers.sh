@@ -34,7 +34,7 @@ core:   core err config ids csr csv fileio kernels modelfile
 store:  store dataset import generate
 cache:  cache
 ann:    ann
-models: model models als popularity content hybrid catalog recommend radio mix nn neumf
+models: model models als popularity content hybrid catalog recommend radio mix nn neumf deep_content hybrid_deep
 eval:   eval
 http:   server
 '

@@ -8,6 +8,7 @@
 
 #include "tt/als.h"
 #include "tt/content.h"
+#include "tt/deep_content.h"
 #include "tt/hybrid.h"
 #include "tt/model.h"
 
@@ -18,6 +19,7 @@ typedef struct tt_model_opts {
     tt_als_params als;
     tt_content_params content;
     tt_hybrid_params hybrid;
+    tt_deep_content_params deep_content;
     double trending_half_life_days; /* time decay of the trending model */
     uint64_t seed;
     int threads;                    /* 0 = one per core */
