@@ -11,6 +11,7 @@
 #include "tt/deep_content.h"
 #include "tt/hybrid.h"
 #include "tt/model.h"
+#include "tt/neumf.h"
 
 enum tt_tier { TT_TIER_FREE, TT_TIER_STARTER, TT_TIER_PRO, TT_TIER_ENTERPRISE };
 
@@ -19,6 +20,7 @@ typedef struct tt_model_opts {
     tt_als_params als;
     tt_content_params content;
     tt_hybrid_params hybrid;
+    tt_neumf_params neumf;
     tt_deep_content_params deep_content;
     double trending_half_life_days; /* time decay of the trending model */
     uint64_t seed;

@@ -4,6 +4,7 @@
 #include "tt/models.h"
 #include "tt/content.h"
 #include "tt/core.h"
+#include "tt/neumf.h"
 #include "tt/popularity.h"
 
 #include <stdio.h>
@@ -17,6 +18,7 @@ static const tt_model_info table[] = {
     {"genre", TT_TIER_FREE, "best tracks of the user's genres, mixed in proportion"},
     {"content", TT_TIER_STARTER, "content similarity: audio features, genres, embeddings"},
     {"hybrid", TT_TIER_STARTER, "learned blend of ALS, content similarity and popularity"},
+    {"neumf", TT_TIER_PRO, "neural collaborative filtering (GMF + MLP, He et al. 2017)"},
     {"deep_content", TT_TIER_PRO, "MLP from content to ALS factors (van den Oord et al. 2013)"},
     {NULL, TT_TIER_FREE, NULL},
 };
@@ -29,6 +31,7 @@ tt_model_opts tt_model_opts_default(void)
     o.als = tt_als_params_default();
     o.content = tt_content_params_default();
     o.hybrid = tt_hybrid_params_default();
+    o.neumf = tt_neumf_params_default();
     o.deep_content = tt_deep_content_params_default();
     o.trending_half_life_days = 7.0;
     o.seed = 42;
@@ -54,6 +57,15 @@ static void als_progress(void *ctx, int iteration, double loss, double seconds)
 
     fprintf(stderr, "\r  als: iteration %d/%d  loss %.6f  %.1f s%s", iteration, p->iterations,
             loss, seconds, iteration == p->iterations ? "\n" : "");
+    fflush(stderr);
+}
+
+static void neumf_progress(void *ctx, int epoch, double loss, double hr10, double seconds)
+{
+    const tt_neumf_params *p = ctx;
+
+    fprintf(stderr, "\r  neumf: epoch %d/%d  loss %.5f  hr@10 %.4f  %.1f s%s", epoch, p->epochs,
+            loss, hr10, seconds, epoch == p->epochs ? "\n" : "");
     fflush(stderr);
 }
 
@@ -146,6 +158,16 @@ int tt_models_train(const char *name, const tt_train_set *ts, const tt_model_opt
     }
     if (strcmp(name, "hybrid") == 0)
         return train_hybrid(ts, o, out, err);
+    if (strcmp(name, "neumf") == 0) {
+        tt_neumf_params p = o->neumf;
+        p.threads = o->threads;
+        p.seed = o->seed;
+        if (o->progress) {
+            p.progress = neumf_progress;
+            p.progress_ctx = &p;
+        }
+        return tt_neumf_train(ts, &p, out, err);
+    }
     if (strcmp(name, "deep_content") == 0)
         return train_deep_content(ts, o, out, err);
     return tt_popularity_train(ts, TT_POP_GENRE, 0.0, out, err);
@@ -175,6 +197,7 @@ static const struct {
     {"popularity", tt__popularity_load},
     {"content", tt__content_load},
     {"hybrid", tt__hybrid_load},
+    {"neumf", tt__neumf_load},
     {"deep_content", tt__deep_content_load},
 };
 
