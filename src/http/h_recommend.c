@@ -13,11 +13,12 @@
 #include <string.h>
 
 static const char *const tier_names[] = {"free", "starter", "pro", "enterprise", NULL};
-static const char *const model_names[] = {"als",     "popularity", "trending", "genre",
-                                          "content", "hybrid",     NULL};
+static const char *const model_names[] = {"als",   "popularity",   "trending",    "genre", "content",
+                                          "hybrid", "neumf", "deep_content", "hybrid_deep", NULL};
 /* The tier each selectable model needs. */
-static const int model_tiers[] = {TT_TIER_FREE,    TT_TIER_FREE,   TT_TIER_FREE, TT_TIER_FREE,
-                                  TT_TIER_STARTER, TT_TIER_STARTER};
+static const int model_tiers[] = {TT_TIER_FREE,    TT_TIER_FREE, TT_TIER_FREE, TT_TIER_FREE,
+                                  TT_TIER_STARTER, TT_TIER_STARTER, TT_TIER_PRO, TT_TIER_PRO,
+                                  TT_TIER_PRO};
 static const char *const methods[] = {"auto", "cf", "content", "hybrid", NULL};
 
 /* The tier's main model and its fallback for users without history. */
@@ -32,13 +33,20 @@ struct plan {
  */
 static void plan_for(const tt_served *s, int requested, int model_idx, struct plan *p)
 {
-    /* The starter tier's main model is hybrid; pro has no models of its own yet. */
+    /* The starter tier's main model is hybrid, pro's (and enterprise's) hybrid_deep. */
+    const struct tt_served_model *deep =
+        requested >= TT_TIER_PRO ? tt__served_find(s, "hybrid_deep") : NULL;
     const struct tt_served_model *hybrid =
         requested >= TT_TIER_STARTER ? tt__served_find(s, "hybrid") : NULL;
 
-    p->tier = model_idx >= 0 ? model_tiers[model_idx] : hybrid ? TT_TIER_STARTER : TT_TIER_FREE;
+    p->tier = model_idx >= 0 ? model_tiers[model_idx]
+              : deep         ? TT_TIER_PRO
+              : hybrid       ? TT_TIER_STARTER
+                             : TT_TIER_FREE;
     p->main = model_idx >= 0 ? tt__served_find(s, model_names[model_idx])
-                             : hybrid ? hybrid : tt__served_find(s, "als");
+              : deep         ? deep
+              : hybrid       ? hybrid
+                             : tt__served_find(s, "als");
     p->fallback = tt__served_find(s, "genre");
     if (!p->fallback)
         p->fallback = tt__served_find(s, "popularity");

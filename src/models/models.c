@@ -20,6 +20,7 @@ static const tt_model_info table[] = {
     {"hybrid", TT_TIER_STARTER, "learned blend of ALS, content similarity and popularity"},
     {"neumf", TT_TIER_PRO, "neural collaborative filtering (GMF + MLP, He et al. 2017)"},
     {"deep_content", TT_TIER_PRO, "MLP from content to ALS factors (van den Oord et al. 2013)"},
+    {"hybrid_deep", TT_TIER_PRO, "learned ranker over ALS, NeuMF, deep content, content, trending"},
     {NULL, TT_TIER_FREE, NULL},
 };
 
@@ -33,6 +34,7 @@ tt_model_opts tt_model_opts_default(void)
     o.hybrid = tt_hybrid_params_default();
     o.neumf = tt_neumf_params_default();
     o.deep_content = tt_deep_content_params_default();
+    o.hybrid_deep = tt_hd_params_default();
     o.trending_half_life_days = 7.0;
     o.seed = 42;
     return o;
@@ -170,6 +172,11 @@ int tt_models_train(const char *name, const tt_train_set *ts, const tt_model_opt
     }
     if (strcmp(name, "deep_content") == 0)
         return train_deep_content(ts, o, out, err);
+    if (strcmp(name, "hybrid_deep") == 0) {
+        tt_hd_params p = o->hybrid_deep;
+        p.split.seed = o->seed;
+        return tt_hd_train(ts, &p, o, out, err);
+    }
     return tt_popularity_train(ts, TT_POP_GENRE, 0.0, out, err);
 }
 
@@ -199,6 +206,7 @@ static const struct {
     {"hybrid", tt__hybrid_load},
     {"neumf", tt__neumf_load},
     {"deep_content", tt__deep_content_load},
+    {"hybrid_deep", tt__hybrid_deep_load},
 };
 
 int tt_model_load(const char *path, uint64_t catalog, tt_model **out, tt_err *err)
