@@ -131,8 +131,7 @@ static void expect_same_factors(const tt_model *a, const tt_model *b)
 
     cr_assert_eq(ka, kb);
     cr_assert_eq(a->n_tracks, b->n_tracks);
-    cr_assert_eq(memcmp(ya, yb, (size_t)a->n_tracks * ka * sizeof(float)), 0,
-                 "the factors differ");
+    cr_assert_eq(memcmp(ya, yb, (size_t)a->n_tracks * ka * sizeof(float)), 0, "the factors differ");
 }
 
 /* ---- what the network learns -------------------------------------------------------------- */
@@ -197,8 +196,7 @@ Test(fit, predicted_factors_point_where_als_put_the_track, .init = setup_model,
                 other += cosine(y + (size_t)t * k, ya + (size_t)s * k, k), n_other++;
         closest_own += own > other / n_other + 0.2;
     }
-    cr_assert_gt(closest_own, fm->n_tracks * 9 / 10, "%d of %d tracks", closest_own,
-                 fm->n_tracks);
+    cr_assert_gt(closest_own, fm->n_tracks * 9 / 10, "%d of %d tracks", closest_own, fm->n_tracks);
 }
 
 /* ---- tracks nobody has played -------------------------------------------------------------- */
@@ -282,8 +280,8 @@ Test(cold, held_out_tracks_reach_listeners_of_their_sound)
     }
     cr_assert_gt(ordered / pairs, 0.95, "own-group new tracks first in %g of pairs",
                  ordered / pairs);
-    cr_assert_geq(own_top, lists * K * 9 / 10, "%d of %d new tracks from the own group",
-                  own_top, lists * K);
+    cr_assert_geq(own_top, lists * K * 9 / 10, "%d of %d new tracks from the own group", own_top,
+                  lists * K);
     tt_model_free(m);
     free(s);
     free(warm);
@@ -319,8 +317,7 @@ Test(query, recommend_honours_exclude_and_allow, .init = setup_model, .fini = te
         cr_assert_eq(n, allowed, "user %d: %d of %d", u, n, allowed);
         for (int i = 0; i < n; i++) {
             cr_assert(allow[out[i].track], "user %d got disallowed track %d", u, out[i].track);
-            cr_assert_neq(out[i].track % 3, 0, "user %d got excluded track %d", u,
-                          out[i].track);
+            cr_assert_neq(out[i].track % 3, 0, "user %d got excluded track %d", u, out[i].track);
             if (i > 0)
                 cr_assert_geq(out[i - 1].score, out[i].score, "not best first");
             tr[i] = out[i].track;
@@ -333,8 +330,7 @@ Test(query, recommend_honours_exclude_and_allow, .init = setup_model, .fini = te
     free(allow);
 }
 
-Test(query, score_agrees_with_the_order_of_recommend, .init = setup_model,
-     .fini = teardown_model)
+Test(query, score_agrees_with_the_order_of_recommend, .init = setup_model, .fini = teardown_model)
 {
     int32_t nt = fm->n_tracks, *all = malloc((size_t)nt * sizeof(int32_t));
     float *s = malloc((size_t)nt * sizeof(float));
@@ -367,8 +363,7 @@ Test(query, score_agrees_with_the_order_of_recommend, .init = setup_model,
     free(all);
 }
 
-Test(query, a_new_listener_is_folded_in_from_history, .init = setup_model,
-     .fini = teardown_model)
+Test(query, a_new_listener_is_folded_in_from_history, .init = setup_model, .fini = teardown_model)
 {
     int32_t u = 5, g = fx_user_group(fds, u), tr[K];
     const int32_t *idx;
@@ -541,15 +536,14 @@ Test(files, damaged_files_are_refused, .init = setup_model, .fini = teardown_mod
     cr_assert_eq(tt_model_load(path, 0, &m, NULL), TT_ENOTFOUND);
 }
 
-Test(files, bad_metadata_is_refused_naming_the_field, .init = setup_model,
-     .fini = teardown_model)
+Test(files, bad_metadata_is_refused_naming_the_field, .init = setup_model, .fini = teardown_model)
 {
     const struct {
         const char *field;
         uint64_t v;
     } bad_int[] = {
-        {"factors", 0},   {"factors", 5000}, {"hidden1", 1},         {"content_dims", 0},
-        {"batch", 0},     {"epochs", 0},     {"min_listeners", 0},   {"n_tracks", (uint64_t)-1},
+        {"factors", 0}, {"factors", 5000}, {"hidden1", 1},       {"content_dims", 0},
+        {"batch", 0},   {"epochs", 0},     {"min_listeners", 0}, {"n_tracks", (uint64_t)-1},
     };
     char quoted[64];
 
@@ -743,8 +737,7 @@ Test(train, a_small_catalog_is_a_state_error_through_the_model_table)
     o.als = fx_als_params();
     o.threads = 2;
     fx_train_set(ds, &ts);
-    cr_assert_eq(tt_models_train("deep_content", &ts, &o, &m, &err), TT_ESTATE, "%s",
-                 err.message);
+    cr_assert_eq(tt_models_train("deep_content", &ts, &o, &m, &err), TT_ESTATE, "%s", err.message);
     cr_assert_null(m);
     tt_train_set_release(&ts);
     tt_dataset_free(ds);
