@@ -34,7 +34,7 @@ core:   core err config ids csr csv fileio kernels modelfile tz
 store:  store dataset import generate
 cache:  cache
 ann:    ann
-models: model models als popularity content hybrid catalog recommend radio mix
+models: model models als popularity content hybrid catalog recommend radio mix taste
 eval:   eval
 http:   server
 '
