@@ -282,7 +282,8 @@ static bool parse_tzif(tt_tz *z, const uint8_t *p, size_t size)
     if (p[4] < '2')
         return read_block(z, p + 44, &c1, 4);
     p += 44 + b1;
-    if (!read_counts(p, (size_t)(end - p), &c2) || (b2 = block_size(&c2, 8)) > (size_t)(end - p) - 44)
+    if (!read_counts(p, (size_t)(end - p), &c2) ||
+        (b2 = block_size(&c2, 8)) > (size_t)(end - p) - 44)
         return false;
     if (!read_block(z, p + 44, &c2, 8))
         return false;
