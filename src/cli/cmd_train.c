@@ -335,6 +335,8 @@ int tt_cmd_train(int argc, char **argv)
     for (const tt_model_info *i = tt_models_list(); rc == 0 && i->name; i++)
         if (wanted(i, tier, model))
             rc = train_one(&cfg, i, &ts, &tc.opts, no_eval ? NULL : &split, &err);
+    if (rc == 0 && !model && (strcmp(tier, "all") == 0 || strcmp(tier, "pro") == 0))
+        rc = tt_cli_train_taste(&cfg, ds, &err);
     tt_split_release(&split);
     tt_train_set_release(&ts);
     tt_dataset_free(ds);

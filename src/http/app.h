@@ -38,6 +38,8 @@ struct tt_served_model {
  */
 typedef struct tt_overlay tt_overlay;
 struct tt_mix_space;
+struct tt_taste;
+struct tt_tz_cache;
 
 typedef struct tt_served {
     int refs;
@@ -47,6 +49,8 @@ typedef struct tt_served {
     int n;
     tt_radio *radio; /* stations over this snapshot's catalog and models */
     struct tt_mix_space *mix; /* daily mixes over content and/or ALS; NULL without either */
+    struct tt_taste *taste;   /* pro: the population summary of taste profiles, or NULL */
+    struct tt_tz_cache *tz;   /* time zones read for taste profiles */
     int64_t loaded_at;
 } tt_served;
 
@@ -125,6 +129,7 @@ enum tt_endpoint {
     TT_EP_METRICS,
     TT_EP_RADIO,
     TT_EP_DAILY_MIX,
+    TT_EP_TASTE_PROFILE,
     TT_EP_OTHER,
     TT_EP_COUNT
 };
@@ -203,6 +208,8 @@ void tt__h_models_info(tt_app *app, json_t *body, tt_reply *out);
 void tt__h_models_reload(tt_app *app, json_t *body, tt_reply *out);
 void tt__h_metrics(tt_app *app, json_t *body, tt_reply *out);
 void tt__h_radio_generate(tt_app *app, json_t *body, tt_reply *out);
+/* @body has "user_id" from the path (/taste-profile/{user_id}). */
+void tt__h_taste_profile(tt_app *app, json_t *body, tt_reply *out);
 
 /* ---- errors.c: the only place codes become HTTP statuses ---- */
 

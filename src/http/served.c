@@ -10,6 +10,8 @@
 #include "tt/hybrid_deep.h"
 #include "tt/mix.h"
 #include "tt/models.h"
+#include "tt/taste.h"
+#include "tt/tz.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -222,6 +224,24 @@ static int build_mix_space(tt_served *s, tt_err *err)
                             pop ? pop->model : NULL, &p, &s->mix, err);
 }
 
+/*
+ * The taste summary, with the pro tier: a missing file only leaves taste profiles out (they
+ * answer 503 until the pro tier is trained); a damaged one refuses the snapshot like any
+ * damaged model file.
+ */
+static int load_taste(const tt_config *cfg, tt_served *s, tt_err *err)
+{
+    char path[1200];
+
+    if (!tier_loaded(cfg, TT_TIER_PRO))
+        return 0;
+    snprintf(path, sizeof(path), "%s/pro/taste.ttm", cfg->model_dir);
+    if (access(path, F_OK) != 0)
+        return 0;
+    s->tz = tt_tz_cache_new(NULL);
+    return tt_taste_load(path, tt_catalog_id(s->cat), &s->taste, err);
+}
+
 int tt__served_load(const tt_config *cfg, const tt_server_params *p, tt_served **out,
                     tt_err *err)
 {
@@ -256,6 +276,8 @@ int tt__served_load(const tt_config *cfg, const tt_server_params *p, tt_served *
         rc = radio_new(s, err);
     if (rc == 0 && s->n > 0)
         rc = build_mix_space(s, err);
+    if (rc == 0 && s->n > 0)
+        rc = load_taste(cfg, s, err);
     if (rc < 0 || s->n == 0) {
         tt__served_release(s);
         return rc;
@@ -276,6 +298,8 @@ void tt__served_release(tt_served *s)
     }
     tt_radio_free(s->radio);
     tt_mix_space_free(s->mix);
+    tt_taste_free(s->taste);
+    tt_tz_cache_free(s->tz);
     tt_catalog_free(s->cat);
     tt__overlay_free(s->overlay);
     free(s);

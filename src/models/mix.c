@@ -1226,3 +1226,57 @@ void tt_mix_set_release(tt_mix_set *set)
     if (set)
         set->n = 0;
 }
+
+/* ---- facets without mixes ------------------------------------------------------------------ */
+
+/* Names facet @f as describe() names a mix: from a mix of the facet's own tracks. */
+static void facet_describe(struct listener *l, const struct facet *f, double total,
+                           tt_mix_set *named, tt_mix_facet *out)
+{
+    tt_mix *m = &named->mixes[named->n];
+
+    m->tracks = tt_malloc(((size_t)f->n_members + 1) * sizeof(tt_mix_track));
+    for (int32_t i = 0; i < f->n_members; i++)
+        m->tracks[m->n++] = (tt_mix_track){l->pos[f->members[i]], true};
+    describe(l, named, named->n++, -1);
+    memset(out, 0, sizeof(*out));
+    memcpy(out->name, m->name, sizeof(out->name));
+    out->n_genres = m->n_genres;
+    out->n_seed_artists = m->n_seed_artists;
+    memcpy(out->genres, m->genres, sizeof(out->genres));
+    memcpy(out->seed_artists, m->seed_artists, sizeof(out->seed_artists));
+    out->n_tracks = f->n_members;
+    out->share = total > 0 ? (float)(f->weight / total) : 0.0f;
+}
+
+int tt_mix_facets(const tt_mix_space *s, const tt_mix_request *r, tt_mix_facet *out, int *n,
+                  tt_err *err)
+{
+    struct facet f[TT_MIX_MAX_MIXES];
+    tt_mix_set named = {0};
+    struct listener l;
+    double total = 0;
+    int k = 0;
+
+    *n = 0;
+    if (!s || !r)
+        return tt_err_set(err, TT_EINVAL, "a mix space and a request are required");
+    if (r->mixes < 1 || r->mixes > TT_MIX_MAX_MIXES)
+        return tt_err_set_field(err, TT_EINVAL, "mixes", "mixes must be 1..%d", TT_MIX_MAX_MIXES);
+    memset(f, 0, sizeof(f));
+    listener_init(&l, s, r);
+    if (l.n_pos >= (s->p.min_history > 0 ? s->p.min_history : 1)) {
+        drop_rowless(&l);
+        for (int32_t i = 0; i < l.n_pos; i++)
+            total += l.pos_w[i];
+        k = l.n_pos > 0 ? find_facets(&l, r->mixes, f) : 0;
+    }
+    for (int c = 0; c < k; c++) {
+        facet_describe(&l, &f[c], total, &named, &out[c]);
+        free(f[c].members);
+    }
+    *n = k;
+    tt_mix_set_release(&named);
+    listener_release(&l);
+    return 0;
+}

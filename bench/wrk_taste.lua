@@ -1,0 +1,24 @@
+-- wrk script: POST /taste-profile/{user_id} (pro tier) for random known users, each in one
+-- of a few time zones (IANA names and an offset). Set by bench_taste.sh through the
+-- environment: TT_IDS=N (users u0000000..).
+local n = tonumber(os.getenv("TT_IDS") or "1000")
+local zones = {"UTC", "Europe/Paris", "America/New_York", "Asia/Kolkata", "+05:30"}
+
+function init(args)
+   math.randomseed(os.time() + tonumber(tostring({}):sub(8), 16) % 100000)
+end
+
+function request()
+   local id = string.format("u%07d", math.random(0, n - 1))
+   local body = string.format('{"model_tier": "pro", "timezone": "%s"}',
+                              zones[math.random(1, #zones)])
+   return wrk.format("POST", "/taste-profile/" .. id, {["Content-Type"] = "application/json"},
+                     body)
+end
+
+function done(summary, latency, requests)
+   io.write(string.format("RESULT rps=%.0f p50_ms=%.3f p99_ms=%.3f errors=%d non2xx=%d\n",
+      summary.requests / (summary.duration / 1e6), latency:percentile(50) / 1000,
+      latency:percentile(99) / 1000, summary.errors.connect + summary.errors.read +
+      summary.errors.write + summary.errors.timeout, summary.errors.status))
+end
