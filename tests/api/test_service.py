@@ -455,16 +455,6 @@ def metrics_feedback_counter(ctx):
        3.0, "tt_feedback_total{action=\"share\"} after three shares")
 
 
-# --- later tiers ------------------------------------------------------------------------------
-
-
-@test()
-def later_tier_endpoints_404(ctx):
-    user = ctx.data.take_user()
-    r = ctx.srv.post(f"/taste-profile/{user}", {})
-    check_error(r, 404, "not_found", what="POST /taste-profile")
-
-
 @test(server="scratch")
 def reload_truncated_in_place(ctx):
     """The contract's own recipe: truncate the model file the server loaded, then reload.
