@@ -1,7 +1,9 @@
 -- wrk script: POST /taste-profile/{user_id} (pro tier) for random known users, each in one
 -- of a few time zones (IANA names and an offset). Set by bench_taste.sh through the
--- environment: TT_IDS=N (users u0000000..).
+-- environment: TT_IDS=N (users u0000000..), TT_HOT=N (users drawn from the first N only, all
+-- in Europe/Paris: repeat requests, for the cached run).
 local n = tonumber(os.getenv("TT_IDS") or "1000")
+local hot = tonumber(os.getenv("TT_HOT") or "0")
 local zones = {"UTC", "Europe/Paris", "America/New_York", "Asia/Kolkata", "+05:30"}
 
 function init(args)
@@ -9,9 +11,9 @@ function init(args)
 end
 
 function request()
-   local id = string.format("u%07d", math.random(0, n - 1))
-   local body = string.format('{"model_tier": "pro", "timezone": "%s"}',
-                              zones[math.random(1, #zones)])
+   local id = string.format("u%07d", math.random(0, (hot > 0 and hot or n) - 1))
+   local zone = hot > 0 and "Europe/Paris" or zones[math.random(1, #zones)]
+   local body = string.format('{"model_tier": "pro", "timezone": "%s"}', zone)
    return wrk.format("POST", "/taste-profile/" .. id, {["Content-Type"] = "application/json"},
                      body)
 end

@@ -5,7 +5,12 @@
  * A request reads only this listener's events, through the store (so feedback sent a moment
  * ago counts), and places their figures among everyone's through the population summary
  * the pro tier's training wrote; the taste clusters are the daily mixes' facets
- * (tt_mix_facets). Not cached: it is cheap, and a cached profile would hide fresh plays.
+ * (tt_mix_facets).
+ *
+ * Answers are cached (when caching is on) in the group "u:<user_id>", which /feedback drops:
+ * a profile is a function of the listener's events and the loaded models alone (its window
+ * ends at their newest play, not at the request's time), so a cached one stays right until
+ * the listener's next event or a reload (the key names the models' versions).
  */
 #include "app.h"
 #include "tt/core.h"
@@ -302,7 +307,8 @@ static void answer(const struct answer_in *a, tt_reply *out)
 
     gmtime_r(&t, &tm);
     strftime(version, sizeof(version), "%Y%m%dT%H%M%SZ", &tm);
-    tt__jb_lit(&b, "{");
+    /* "cached" comes first: a cache hit flips it in place (same length: "true "). */
+    tt__jb_lit(&b, "{\"cached\":false");
     tt__jb_str_field(&b, "user_id", a->user);
     tt__jb_str_field(&b, "model", "taste");
     tt__jb_str_field(&b, "model_version", version);
@@ -373,18 +379,40 @@ static void profile(tt_app *app, const tt_served *s, const struct taste_req *r, 
     free(p);
 }
 
+static const char *version_of(const tt_served *s, const char *name)
+{
+    const struct tt_served_model *m = tt__served_find(s, name);
+    return m ? m->version : "-";
+}
+
+static void cache_key(const tt_served *s, const struct taste_req *r, char *key, size_t n)
+{
+    snprintf(key, n, "taste|%s|%016llx|%lld|%s|%s", r->tz,
+             (unsigned long long)tt_catalog_id(s->cat), (long long)tt_taste_created_at(s->taste),
+             version_of(s, "content"), version_of(s, "als"));
+}
+
 void tt__h_taste_profile(tt_app *app, json_t *body, tt_reply *out)
 {
     struct taste_req r;
+    char key[256], group[300];
     tt_served *s;
 
     if (parse(body, &r, out) < 0)
         return;
     s = tt__app_models(app);
-    if (!s || !s->taste)
+    if (!s || !s->taste) {
         tt__reply_error(out, TT_ESTATE, NULL,
                         "taste profiles need the pro tier trained and loaded (pro/taste.ttm)");
-    else
-        profile(app, s, &r, out);
+        goto out;
+    }
+    snprintf(group, sizeof(group), "u:%s", r.user);
+    cache_key(s, &r, key, sizeof(key));
+    if (tt__answer_cached(app, group, key, out))
+        goto out;
+    profile(app, s, &r, out);
+    if (out->status == 200 && app->params.cache_ttl > 0)
+        tt_cache_put(app->cache, group, key, out->body, out->len, app->params.cache_ttl, NULL);
+out:
     tt__served_release(s);
 }

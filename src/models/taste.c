@@ -290,30 +290,32 @@ static void genres(const tt_taste *t, const struct play *p, int64_t n, tt_taste_
     free(all);
 }
 
-/* Play-weighted means of each feature (all plays, in and before the window) and mainstream. */
+/*
+ * Play-weighted means of each feature (all plays, in and before the window) and mainstream,
+ * in one pass over the plays: each track's features are read once.
+ */
 static void features(const tt_taste *t, const struct play *p, int64_t n, tt_taste_profile *out)
 {
-    double pop = 0, pop_w = 0;
+    double s[3][TT_N_FEATURES] = {{0}}, w[3][TT_N_FEATURES] = {{0}}, pop = 0, pop_w = 0;
 
-    for (int f = 0; f < TT_N_FEATURES; f++) {
-        double s[3] = {0}, w[3] = {0};
-        for (int64_t i = 0; i < n; i++) {
-            float x = t->features[(size_t)p[i].track * TT_N_FEATURES + f];
-            int part = p[i].recent ? 1 : 2;
-            if (isnan(x))
-                continue;
-            s[0] += p[i].w * x;
-            w[0] += p[i].w;
-            s[part] += p[i].w * x;
-            w[part] += p[i].w;
-        }
-        out->value[TT_TASTE_FEATURE + f] = w[0] > 0 ? s[0] / w[0] : NAN;
-        out->feature_recent[f] = w[1] > 0 ? s[1] / w[1] : NAN;
-        out->feature_before[f] = w[2] > 0 ? s[2] / w[2] : NAN;
-    }
     for (int64_t i = 0; i < n; i++) {
+        const float *x = t->features + (size_t)p[i].track * TT_N_FEATURES;
+        int part = p[i].recent ? 1 : 2;
+        for (int f = 0; f < TT_N_FEATURES; f++) {
+            if (isnan(x[f]))
+                continue;
+            s[0][f] += p[i].w * x[f];
+            w[0][f] += p[i].w;
+            s[part][f] += p[i].w * x[f];
+            w[part][f] += p[i].w;
+        }
         pop += p[i].w * t->popularity[p[i].track];
         pop_w += p[i].w;
+    }
+    for (int f = 0; f < TT_N_FEATURES; f++) {
+        out->value[TT_TASTE_FEATURE + f] = w[0][f] > 0 ? s[0][f] / w[0][f] : NAN;
+        out->feature_recent[f] = w[1][f] > 0 ? s[1][f] / w[1][f] : NAN;
+        out->feature_before[f] = w[2][f] > 0 ? s[2][f] / w[2][f] : NAN;
     }
     out->value[TT_TASTE_MAINSTREAM] = pop_w > 0 ? pop / pop_w : NAN;
 }

@@ -456,9 +456,6 @@ def metrics_feedback_counter(ctx):
        3.0, "tt_feedback_total{action=\"share\"} after three shares")
 
 
-# --- later tiers ------------------------------------------------------------------------------
-
-
 @test(server="scratch")
 def reload_truncated_in_place(ctx):
     """The contract's own recipe: truncate the model file the server loaded, then reload.

@@ -408,6 +408,44 @@ Test(mix, each_mix_keeps_to_one_facet_of_the_listener)
                   (long long)coherent, (long long)mixes);
 }
 
+/*
+ * The facets a taste profile shows are the mixes' own: one per personal mix, heaviest first,
+ * named, with shares of the listener's weight that add up to at most 1; none for an unknown
+ * listener (whose mixes are genre mixes).
+ */
+Test(mix, facets_are_the_personal_mixes_clusters)
+{
+    int32_t nu = tt_catalog_n_users(cat);
+    tt_mix_request unknown = {"nobody", DAY, MIXES, TRACKS, NULL, NULL, 0};
+    tt_mix_facet f[TT_MIX_MAX_MIXES];
+    int n = -1;
+
+    for (int32_t u = 0; u < nu; u++) {
+        tt_mix_request r = {tt_catalog_user_id(cat, u), DAY, MIXES, TRACKS, NULL, NULL, 0};
+        tt_mix_set set;
+        double total = 0;
+        cr_assert_eq(tt_mix_facets(space, &r, f, &n, NULL), 0);
+        daily(r.user_id, DAY, NULL, NULL, 0, &set);
+        cr_expect_eq(n, set.n, "user %d: %d facets, %d mixes", u, n, set.n);
+        for (int c = 0; c < n; c++) {
+            cr_expect(f[c].name[0], "a facet without a name");
+            cr_expect_geq(f[c].n_tracks, 2);
+            cr_expect_gt(f[c].n_genres, 0);
+            cr_expect_gt(f[c].n_seed_artists, 0);
+            cr_expect(c == 0 || f[c].share <= f[c - 1].share, "not heaviest first");
+            for (int d = 0; d < c; d++)
+                cr_expect_str_neq(f[c].name, f[d].name);
+            total += f[c].share;
+        }
+        cr_expect_leq(total, 1.0 + 1e-5);
+        tt_mix_set_release(&set);
+    }
+    cr_assert_eq(tt_mix_facets(space, &unknown, f, &n, NULL), 0);
+    cr_expect_eq(n, 0);
+    unknown.mixes = 0;
+    cr_expect_eq(tt_mix_facets(space, &unknown, f, &n, NULL), TT_EINVAL);
+}
+
 /* ---- recency ------------------------------------------------------------------------------- */
 
 /*
