@@ -32,6 +32,29 @@ static double peak_mb(void)
     return ru.ru_maxrss / 1024.0;
 }
 
+/* CPU seconds (user + system) of the process so far: wall time is only fair on a quiet box. */
+static double cpu_seconds(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec * 1e-6 + ru.ru_stime.tv_sec +
+           ru.ru_stime.tv_usec * 1e-6;
+}
+
+/* /proc/loadavg, to tell a busy machine's figures from a quiet one's. */
+static const char *load_average(void)
+{
+    static char buf[128] = "unknown\n";
+    FILE *f = fopen("/proc/loadavg", "r");
+
+    if (f) {
+        if (!fgets(buf, sizeof(buf), f))
+            snprintf(buf, sizeof(buf), "unknown\n");
+        fclose(f);
+    }
+    return buf;
+}
+
 static double rss_mb(void)
 {
     FILE *f = fopen("/proc/self/statm", "r");
@@ -130,13 +153,16 @@ static void parse(int argc, char **argv, struct args *a)
     }
 }
 
-/* Seconds per epoch of training with @threads threads; the model into *out. */
+/*
+ * Seconds per epoch of training with @threads threads; the model into *out, CPU seconds per
+ * epoch into *cpu.
+ */
 static double epoch_seconds(const tt_train_set *ts, const struct args *a, int threads,
-                            tt_model **out)
+                            tt_model **out, double *cpu)
 {
     tt_neumf_params p = tt_neumf_params_default();
     tt_err err = {0};
-    double t0 = tt_now();
+    double t0 = tt_now(), c0 = cpu_seconds();
 
     p.factors = a->factors;
     p.layers[0] = 2 * a->factors, p.layers[1] = a->factors, p.layers[2] = a->factors / 2;
@@ -149,6 +175,7 @@ static double epoch_seconds(const tt_train_set *ts, const struct args *a, int th
         fprintf(stderr, "train failed: %s\n", err.message);
         exit(1);
     }
+    *cpu = (cpu_seconds() - c0) / a->epochs;
     return (tt_now() - t0) / a->epochs;
 }
 
@@ -178,7 +205,7 @@ int main(int argc, char **argv)
     tt_train_set ts;
     tt_model *m = NULL, *one = NULL;
     const tt_neumf_epoch *h;
-    double t_gen, t2, t1, rss0, peak;
+    double t_gen, t2, t1, c2, c1, rss0, peak;
     int64_t samples;
 
     parse(argc, argv, &a);
@@ -197,15 +224,16 @@ int main(int argc, char **argv)
     printf("command: build/bench/bench_neumf --users %d --tracks %d --nnz %lld --factors %d "
            "--negatives %d --batch %d --epochs %d --threads %d\n", a.users, a.tracks,
            (long long)a.nnz, a.factors, a.negatives, a.batch, a.epochs, a.threads);
-    t2 = epoch_seconds(&ts, &a, a.threads, &m);
+    t2 = epoch_seconds(&ts, &a, a.threads, &m, &c2);
     peak = peak_mb();
     tt_neumf_history(m, &h);
-    printf("neumf, %d threads: %.2f s/epoch, %.0f samples/s; peak RSS %.0f MB (input data "
-           "%.0f MB); last epoch loss %.4f, HR@10 %.3f\n", a.threads, t2, samples / t2, peak,
-           rss0, h[a.epochs - 1].loss, h[a.epochs - 1].hr10);
-    t1 = epoch_seconds(&ts, &a, 1, &one);
-    printf("baseline, 1 thread: %.2f s/epoch, %.0f samples/s -> %d threads are %.2fx faster\n",
-           t1, samples / t1, a.threads, t1 / t2);
+    printf("neumf, %d threads: %.2f s/epoch (%.2f CPU s), %.0f samples/s; peak RSS %.0f MB "
+           "(input data %.0f MB); last epoch loss %.4f, HR@10 %.3f\n", a.threads, t2, c2,
+           samples / t2, peak, rss0, h[a.epochs - 1].loss, h[a.epochs - 1].hr10);
+    t1 = epoch_seconds(&ts, &a, 1, &one, &c1);
+    printf("baseline, 1 thread: %.2f s/epoch (%.2f CPU s), %.0f samples/s -> %d threads are "
+           "%.2fx faster\n", t1, c1, samples / t1, a.threads, t1 / t2);
+    printf("load average while running: %s", load_average());
     printf("tt_neumf_score, 500 candidates: %.0f us per call (1 thread)\n",
            score_us(m, a.users, a.tracks));
     printf("reference (not measured here): PyTorch 1.13 on the same shapes, 79-113 s/epoch "

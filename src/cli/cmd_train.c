@@ -67,6 +67,35 @@ static json_t *hybrid_deep_json(const tt_model *m, const tt_model_opts *o)
                      (json_int_t)o->seed);
 }
 
+/* A JSON number, or null for NAN (a metric not measured). */
+static json_t *real_or_null(double v)
+{
+    return isfinite(v) ? json_real(v) : json_null();
+}
+
+/* NeuMF's parameters and its training history: loss and HR@10 after each epoch. */
+static json_t *neumf_json(const tt_model *m, const tt_model_opts *o)
+{
+    const tt_neumf_params *p = &o->neumf;
+    const tt_neumf_epoch *h;
+    int n = tt_neumf_history(m, &h);
+    json_t *layers = json_array(), *loss = json_array(), *hr = json_array(), *sec = json_array();
+
+    for (int l = 0; l < p->n_layers; l++)
+        json_array_append_new(layers, json_integer(p->layers[l]));
+    for (int e = 0; e < n; e++) {
+        json_array_append_new(loss, real_or_null(h[e].loss));
+        json_array_append_new(hr, real_or_null(h[e].hr10));
+        json_array_append_new(sec, real_or_null(h[e].seconds));
+    }
+    return json_pack("{s:i, s:o, s:f, s:i, s:i, s:f, s:i, s:b, s:i, s:I, s:{s:o, s:o, s:o}}",
+                     "factors", p->factors, "layers", layers, "lr", (double)p->lr, "batch",
+                     p->batch, "epochs", p->epochs, "l2", (double)p->l2, "negatives",
+                     p->negatives, "pretrain", p->pretrain, "validation_users",
+                     p->validation_users, "seed", (json_int_t)o->seed, "history", "loss", loss,
+                     "hr@10", hr, "seconds", sec);
+}
+
 static json_t *params_json(const char *name, const tt_model_opts *o, const tt_model *m)
 {
     if (strcmp(name, "hybrid_deep") == 0)
@@ -83,6 +112,8 @@ static json_t *params_json(const char *name, const tt_model_opts *o, const tt_mo
     }
     if (strcmp(name, "hybrid") == 0)
         return hybrid_json(m, o);
+    if (strcmp(name, "neumf") == 0)
+        return neumf_json(m, o);
     if (strcmp(name, "als") == 0) {
         const tt_als_params *p = &o->als;
         return json_pack("{s:i, s:f, s:f, s:i, s:i, s:s, s:f, s:f, s:f, s:I}", "factors",
@@ -123,6 +154,7 @@ static json_t *holdout_metrics(const tt_dataset *ds, const tt_split *split, cons
     if (split->n_users == 0)
         return j;
     eo.als.precompute = 0; /* ranked in batches below, not served */
+    eo.neumf.precompute = 0;
     eo.progress = false;
     tt_train_set_build(ds, split->mask, &w, &ts);
     rc = tt_models_train(name, &ts, &eo, &m, &err);

@@ -4,6 +4,12 @@
 #include <string.h>
 #include <time.h>
 
+static int bad(const char *flag, const char *accepted)
+{
+    fprintf(stderr, "tunetrail: invalid %s: accepted %s\n", flag, accepted);
+    return 2;
+}
+
 void tt_train_cli_init(struct tt_train_cli *tc, struct tt_opt *slots)
 {
     const tt_als_params *a;
@@ -29,6 +35,13 @@ void tt_train_cli_init(struct tt_train_cli *tc, struct tt_opt *slots)
     tc->w_embedding = tc->opts.content.w_embedding;
     tc->genre_dims = tc->opts.content.genre_dims;
     tc->centres = tc->opts.content.max_centres;
+    tc->neumf_factors = tc->opts.neumf.factors;
+    tc->neumf_epochs = tc->opts.neumf.epochs;
+    tc->neumf_batch = tc->opts.neumf.batch;
+    tc->neumf_negatives = tc->opts.neumf.negatives;
+    tc->neumf_lr = tc->opts.neumf.lr;
+    tc->neumf_l2 = tc->opts.neumf.l2;
+    tc->neumf_pretrain = tc->opts.neumf.pretrain;
     slots[i++] = (struct tt_opt){"--factors", TT_OPT_INT, &tc->factors, "ALS factors"};
     slots[i++] = (struct tt_opt){"--regularization", TT_OPT_DOUBLE, &tc->regularization,
                                  "ALS L2 regularization"};
@@ -59,13 +72,47 @@ void tt_train_cli_init(struct tt_train_cli *tc, struct tt_opt *slots)
                                  "content: most common genres given a dimension"};
     slots[i++] = (struct tt_opt){"--centres", TT_OPT_INT, &tc->centres,
                                  "content: most centres of a listener's profile"};
+    slots[i++] = (struct tt_opt){"--neumf-factors", TT_OPT_INT, &tc->neumf_factors,
+                                 "NeuMF embedding size f: GMF f, MLP 2f-f-f/2 (default 32)"};
+    slots[i++] = (struct tt_opt){"--neumf-epochs", TT_OPT_INT, &tc->neumf_epochs,
+                                 "NeuMF epochs (default 20)"};
+    slots[i++] = (struct tt_opt){"--neumf-lr", TT_OPT_DOUBLE, &tc->neumf_lr,
+                                 "NeuMF Adam learning rate (default 0.001)"};
+    slots[i++] = (struct tt_opt){"--neumf-batch", TT_OPT_INT, &tc->neumf_batch,
+                                 "NeuMF samples per mini-batch (default 1024)"};
+    slots[i++] = (struct tt_opt){"--neumf-negatives", TT_OPT_INT, &tc->neumf_negatives,
+                                 "NeuMF sampled negatives per positive (default 4)"};
+    slots[i++] = (struct tt_opt){"--neumf-l2", TT_OPT_DOUBLE, &tc->neumf_l2,
+                                 "NeuMF L2 weight decay (default 0)"};
+    slots[i++] = (struct tt_opt){"--neumf-pretrain", TT_OPT_BOOL, &tc->neumf_pretrain,
+                                 "NeuMF: pre-train the GMF and MLP towers first (3x the time)"};
     slots[i] = (struct tt_opt){0};
 }
 
-static int bad(const char *flag, const char *accepted)
+/* The NeuMF flags into tc->opts.neumf; 2 after printing why when one is out of range. */
+static int neumf_finish(struct tt_train_cli *tc)
 {
-    fprintf(stderr, "tunetrail: invalid %s: accepted %s\n", flag, accepted);
-    return 2;
+    tt_neumf_params *p = &tc->opts.neumf;
+    tt_err err = {0};
+
+    if (tc->neumf_factors < 2 || tc->neumf_factors > 1024)
+        return bad("--neumf-factors", "2..1024");
+    p->factors = tc->neumf_factors;
+    p->layers[0] = 2 * tc->neumf_factors;
+    p->layers[1] = tc->neumf_factors;
+    p->layers[2] = tc->neumf_factors / 2;
+    p->n_layers = 3;
+    p->epochs = tc->neumf_epochs;
+    p->batch = tc->neumf_batch;
+    p->negatives = tc->neumf_negatives;
+    p->lr = (float)tc->neumf_lr;
+    p->l2 = (float)tc->neumf_l2;
+    p->pretrain = tc->neumf_pretrain;
+    if (tt_neumf_params_check(p, &err) < 0)
+        return bad(err.field[0] ? err.field : "NeuMF options",
+                   "--neumf-epochs 1..10000, --neumf-lr > 0, --neumf-batch 1..1048576, "
+                   "--neumf-negatives 0..100, --neumf-l2 >= 0");
+    return 0;
 }
 
 int tt_train_cli_finish(struct tt_train_cli *tc)
@@ -117,6 +164,8 @@ int tt_train_cli_finish(struct tt_train_cli *tc)
                        "finite weights >= 0, not all zero; --genre-dims 0..4096; "
                        "--centres 1..16");
     }
+    if (neumf_finish(tc) != 0)
+        return 2;
     tc->opts.trending_half_life_days = tc->half_life;
     tc->opts.threads = tc->threads;
     tc->opts.seed = (uint64_t)tc->seed;

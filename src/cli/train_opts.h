@@ -9,7 +9,7 @@
 #include "tt/ann.h"
 #include "tt/models.h"
 
-#define TT_TRAIN_OPTS_MAX 19
+#define TT_TRAIN_OPTS_MAX 26
 
 struct tt_train_cli {
     tt_model_opts opts; /* the result, valid after tt_train_cli_finish */
@@ -19,6 +19,9 @@ struct tt_train_cli {
     int64_t seed;
     double w_audio, w_key, w_genre, w_embedding;
     int genre_dims, centres;
+    int neumf_factors, neumf_epochs, neumf_batch, neumf_negatives;
+    double neumf_lr, neumf_l2;
+    bool neumf_pretrain;
 };
 
 /*

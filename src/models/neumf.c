@@ -719,6 +719,7 @@ int tt__neumf_load(tt_mfile *f, tt_model **out, tt_err *err)
         tt_model_free(&m->base);
         return rc;
     }
+    tt__blas_single_threaded(); /* requests run sgemm blocks on the service's threads */
     track_table(m);
     *out = &m->base;
     return 0;

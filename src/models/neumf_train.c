@@ -10,9 +10,10 @@
  *      the draw does not depend on which thread makes it), runs the forward and backward
  *      passes (sgemm with the slice as M) and leaves its dense gradients in its own buffer
  *      and each sample's embedding gradients in that sample's row;
- *   2. thread 0 sums the dense gradients in thread order and takes the Adam step; the user
- *      table's rows are gathered in sample order and stepped by thread 0, the track table's
- *      by thread 1 (lazy Adam: only the rows in the batch).
+ *   2. thread 0 sums the dense gradients in thread order and takes the Adam step; every
+ *      thread takes the lazy Adam step (only the rows in the batch) of the user and track
+ *      rows whose id is its index modulo the thread count, each row's gradient summed in
+ *      sample order.
  * Every sum has a fixed order for a given thread count, so a seed gives bit-identical models.
  *
  * A batch holds batch / (1 + negatives) positives, each with its negatives beside it, so a
@@ -47,6 +48,8 @@ struct slice {
     float *G;                        /* cap x f: GMF products */
     float *z, *dz;                   /* cap */
     float *grad;                     /* the dense gradients, L.n */
+    int32_t *rows;                   /* batch: the table rows this thread steps */
+    float *g;                        /* batch x e: their summed gradients */
     double loss, weight;             /* this epoch's sums */
 };
 
@@ -62,8 +65,7 @@ struct trainer {
     int32_t *su, *st;      /* batch samples */
     float *sy, *sw;        /* labels and weights (0 for a negative that could not be drawn) */
     float *dUe, *dTe;      /* per sample: gradient of its user row and its track row */
-    int32_t *slot_u, *slot_t, *rows_u, *rows_t;
-    float *gu, *gt;        /* gathered row gradients */
+    int32_t *slot_u, *slot_t;
     struct slice *sl;
     int64_t cap;
     pthread_barrier_t bar;
@@ -284,16 +286,26 @@ static void draw_samples(struct trainer *tr, int64_t gb, int64_t g0, int64_t g1)
 
 /* ---- the optimiser step ---- */
 
-/* Sums per-sample row gradients @dE by row in sample order, then the lazy Adam step. */
-static void step_table(const struct trainer *tr, tt_adam *a, float *W, const int32_t *ids,
-                       const float *dE, int64_t n, int32_t *slot, int32_t *rows, float *g)
+/*
+ * Thread @tid's part of the lazy Adam step of one table: the rows whose id is @tid modulo
+ * the thread count. Their per-sample gradients @dE are summed by row in sample order (so a
+ * row's sum does not depend on the thread count), then stepped; only rows in the batch
+ * move. @slot (one entry per id, all -1, shared: the threads' ids are disjoint) is left all
+ * -1 again. Adam's step count was advanced before the batch.
+ */
+static void step_rows(const struct trainer *tr, int tid, tt_adam *a, float *W,
+                      const int32_t *ids, const float *dE, int64_t n, int32_t *slot,
+                      int32_t *rows, float *g)
 {
-    const int e = tr->net->L.e;
+    const int e = tr->net->L.e, T = tr->threads;
     int64_t nr = 0;
 
     for (int64_t i = 0; i < n; i++) {
-        int32_t id = ids[i], sidx = slot[id];
+        int32_t id = ids[i], sidx;
         float *dst;
+        if (id % T != tid)
+            continue;
+        sidx = slot[id];
         if (sidx < 0) {
             sidx = slot[id] = (int32_t)nr;
             rows[nr] = id;
@@ -304,7 +316,6 @@ static void step_table(const struct trainer *tr, tt_adam *a, float *W, const int
         for (int j = 0; j < e; j++)
             dst[j] += dE[(size_t)i * e + j];
     }
-    tt_adam_begin(a);
     tt_adam_update_rows(a, W, e, rows, nr, g);
     for (int64_t r = 0; r < nr; r++)
         slot[rows[r]] = -1;
@@ -341,17 +352,22 @@ static void run_batch(struct trainer *tr, int tid, int64_t gb)
     int64_t gn = tr->np - gb < tr->gper ? tr->np - gb : tr->gper;
     int64_t g0 = gb + gn * tid / tr->threads, g1 = gb + gn * (tid + 1) / tr->threads;
 
+    struct slice *s = &tr->sl[tid];
+
     draw_samples(tr, gb, g0, g1);
-    slice_step(tr, &tr->sl[tid], (g0 - gb) * per, (g1 - g0) * per, 1.0f / (float)(gn * per));
-    pthread_barrier_wait(&tr->bar);
+    slice_step(tr, s, (g0 - gb) * per, (g1 - g0) * per, 1.0f / (float)(gn * per));
     if (tid == 0) {
-        step_dense(tr);
-        step_table(tr, &tr->net->aU, tr->net->U, tr->su, tr->dUe, gn * per, tr->slot_u,
-                   tr->rows_u, tr->gu);
+        /* Nobody reads the step counts before the barrier. */
+        tt_adam_begin(&tr->net->aU);
+        tt_adam_begin(&tr->net->aT);
     }
-    if (tid == (tr->threads > 1 ? 1 : 0))
-        step_table(tr, &tr->net->aT, tr->net->T, tr->st, tr->dTe, gn * per, tr->slot_t,
-                   tr->rows_t, tr->gt);
+    pthread_barrier_wait(&tr->bar);
+    if (tid == 0)
+        step_dense(tr);
+    step_rows(tr, tid, &tr->net->aU, tr->net->U, tr->su, tr->dUe, gn * per, tr->slot_u, s->rows,
+              s->g);
+    step_rows(tr, tid, &tr->net->aT, tr->net->T, tr->st, tr->dTe, gn * per, tr->slot_t, s->rows,
+              s->g);
     pthread_barrier_wait(&tr->bar);
 }
 
@@ -561,7 +577,8 @@ static void collect_positives(struct trainer *tr, const int32_t *held)
         }
 }
 
-static void slice_alloc(struct slice *s, const struct tt__neumf_layout *L, int64_t cap)
+static void slice_alloc(struct slice *s, const struct tt__neumf_layout *L, int64_t cap,
+                        int64_t batch)
 {
     int wmax = L->width[0];
 
@@ -577,6 +594,8 @@ static void slice_alloc(struct slice *s, const struct tt__neumf_layout *L, int64
     s->z = table(cap, 1);
     s->dz = table(cap, 1);
     s->grad = table(L->n, 1);
+    s->rows = tt_malloc((size_t)batch * sizeof(int32_t));
+    s->g = table(batch, L->e);
 }
 
 static void slice_free(struct slice *s, const struct tt__neumf_layout *L)
@@ -590,6 +609,8 @@ static void slice_free(struct slice *s, const struct tt__neumf_layout *L)
     free(s->z);
     free(s->dz);
     free(s->grad);
+    free(s->rows);
+    free(s->g);
 }
 
 static void trainer_init(struct trainer *tr, const tt_train_set *ts, const tt_neumf_params *p,
@@ -618,17 +639,13 @@ static void trainer_init(struct trainer *tr, const tt_train_set *ts, const tt_ne
     tr->sw = tt_malloc((size_t)batch * sizeof(float));
     tr->dUe = table(batch, e);
     tr->dTe = table(batch, e);
-    tr->gu = table(batch, e);
-    tr->gt = table(batch, e);
-    tr->rows_u = tt_malloc((size_t)batch * sizeof(int32_t));
-    tr->rows_t = tt_malloc((size_t)batch * sizeof(int32_t));
     tr->slot_u = tt_malloc(((size_t)tr->nu + 1) * sizeof(int32_t));
     tr->slot_t = tt_malloc(((size_t)tr->nt + 1) * sizeof(int32_t));
     memset(tr->slot_u, 0xff, ((size_t)tr->nu + 1) * sizeof(int32_t));
     memset(tr->slot_t, 0xff, ((size_t)tr->nt + 1) * sizeof(int32_t));
     tr->sl = tt_malloc((size_t)tr->threads * sizeof(struct slice));
     for (int t = 0; t < tr->threads; t++)
-        slice_alloc(&tr->sl[t], &net->L, tr->cap);
+        slice_alloc(&tr->sl[t], &net->L, tr->cap, batch);
 }
 
 static void trainer_release(struct trainer *tr)
@@ -638,8 +655,7 @@ static void trainer_release(struct trainer *tr)
     free(tr->sl);
     free(tr->pu), free(tr->pt), free(tr->perm);
     free(tr->su), free(tr->st), free(tr->sy), free(tr->sw);
-    free(tr->dUe), free(tr->dTe), free(tr->gu), free(tr->gt);
-    free(tr->rows_u), free(tr->rows_t), free(tr->slot_u), free(tr->slot_t);
+    free(tr->dUe), free(tr->dTe), free(tr->slot_u), free(tr->slot_t);
     free(tr->val_u), free(tr->val_t), free(tr->val_hit);
 }
 

@@ -4,6 +4,7 @@
  * parameter gradients accumulate, losses return sums).
  */
 #include "tt/nn.h"
+#include "tt/kernels.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -157,8 +158,11 @@ static float step_size(const tt_adam *a)
     return (float)(a->p.lr * sqrt(1.0 - pow(a->p.beta2, t)) / (1.0 - pow(a->p.beta1, t)));
 }
 
-/* The Adam update of @n parameters at @w with moments @m, @v (all contiguous). */
-static void adam_span(const tt_adam_params *p, float lr_t, float *restrict w, float *restrict m,
+/*
+ * The Adam update of @n parameters at @w with moments @m, @v (all contiguous). Cloned for
+ * AVX2: the lazy embedding updates are the largest serial part of NeuMF's training step.
+ */
+TT_CLONES static void adam_span(const tt_adam_params *p, float lr_t, float *restrict w, float *restrict m,
                       float *restrict v, const float *restrict g, int64_t n)
 {
     const float b1 = p->beta1, b2 = p->beta2, l2 = p->l2, eps = p->eps;
