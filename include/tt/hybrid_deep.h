@@ -7,10 +7,11 @@
  * (ALS, content, popularity, trending, NeuMF, deep content), whether nobody has played the
  * track yet, and the listener's affinity to its artist and its genre (the share of their
  * liked tracks by that artist, of that first genre). A small network (one ReLU layer of
- * TT_HD_HIDDEN units, a logistic output) scores them; it is trained at `train` time with a
- * pointwise logistic loss on a validation split (the hybrid model's: held-out positives of
+ * TT_HD_HIDDEN units, a linear output) scores them; it is trained at `train` time with a
+ * listwise softmax loss on a validation split (the hybrid model's: held-out positives of
  * sampled listeners plus every event of a share of the tracks, standing in for new
- * releases), the parts trained on the rest. Feature importances are measured on validation
+ * releases), the parts trained on the rest, on played tracks only; a track nobody has played
+ * then gets a bonus learned on the same split. Feature importances are measured on validation
  * listeners the network did not learn from: the NDCG@k lost when one feature is shuffled
  * among each listener's candidates.
  *
@@ -46,17 +47,18 @@ extern const char *const tt_hd_feature_names[TT_HD_FEATURES];
 
 typedef struct tt_hd_params {
     tt_hybrid_params split; /* the validation split and candidate count (hybrid's defaults) */
-    int epochs;             /* passes over the validation candidates (default 30) */
+    int epochs;             /* passes over the validation listeners (default 40) */
     float lr;               /* Adam step size (default 0.005) */
-    float max_pos_weight;   /* weight of a positive, at most this (default 20) */
 } tt_hd_params;
 
 tt_hd_params tt_hd_params_default(void);
 
 /* What training measured, on validation listeners the ranker did not learn from. */
 typedef struct tt_hd_fit {
-    double ndcg, recall;         /* the ranker's NDCG@k and recall@k */
+    double ndcg, recall;         /* the ranker's NDCG@k and recall@k, every held-out pair */
     double als_ndcg, als_recall; /* ALS alone over the same candidates */
+    double known_ndcg, als_known_ndcg; /* NDCG@k on the pairs of played tracks only */
+    float new_bonus;             /* added to a new release's score */
     double importance[TT_HD_FEATURES]; /* NDCG@k lost with the feature shuffled */
     int32_t train_users, test_users;
     int64_t pairs;

@@ -57,11 +57,14 @@ static json_t *hybrid_deep_json(const tt_model *m, const tt_model_opts *o)
     }
     snprintf(key, sizeof(key), "ndcg@%d", fit.k);
     snprintf(akey, sizeof(akey), "als_ndcg@%d", fit.k);
-    return json_pack("{s:o, s:o, s:{s:f, s:i, s:i, s:I, s:f, s:f, s:f, s:f}, s:i, s:i, s:f, s:I}",
-                     "features", feat, "feature_importance", imp, "validation", "share",
+    return json_pack("{s:o, s:o, s:f, s:{s:f, s:i, s:i, s:I, s:f, s:f, s:f, s:f, s:f, s:f}, s:i, "
+                     "s:i, s:f, s:I}",
+                     "features", feat, "feature_importance", imp, "new_bonus",
+                     (double)fit.new_bonus, "validation", "share",
                      o->hybrid_deep.split.validation, "train_users", fit.train_users,
                      "test_users", fit.test_users, "pairs", (json_int_t)fit.pairs, key, fit.ndcg,
                      "recall", fit.recall, akey, fit.als_ndcg, "als_recall", fit.als_recall,
+                     "ndcg_known", fit.known_ndcg, "als_ndcg_known", fit.als_known_ndcg,
                      "candidates", o->hybrid_deep.split.candidates, "epochs",
                      o->hybrid_deep.epochs, "lr", (double)o->hybrid_deep.lr, "seed",
                      (json_int_t)o->seed);

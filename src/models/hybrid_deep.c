@@ -1,11 +1,12 @@
 /*
  * The hybrid deep ranker (tt/hybrid_deep.h): candidates from five parts, nine features per
- * candidate, a one-hidden-layer network trained with a logistic loss on a validation split.
+ * candidate, a one-hidden-layer network trained with a listwise softmax loss on a
+ * validation split, new releases lifted by a bonus learned afterwards.
  *
- * Why pointwise logistic and not a pairwise loss: the validation candidates of one listener
- * hold one or two held-out positives among a few hundred, and the positives are weighted up
- * (up to max_pos_weight) so that the loss is not won by calling everything negative; on the
- * splits measured here a pairwise (BPR) loss ranked no better and needs the pairs sampled.
+ * Why listwise: a listener's validation candidates hold a few held-out positives among a few
+ * hundred, and what matters is their order against that listener's other candidates, not a
+ * calibrated probability; a pointwise logistic loss (positives weighted up) ranked played
+ * tracks barely better than ALS on Last.fm, the listwise loss clearly better (docs/models.md).
  * Why z-scores: as in the hybrid model, each part's raw scores live on their own scale.
  */
 #include "hybrid_priv.h"
@@ -35,6 +36,7 @@ typedef struct hd_model {
     tt_hd_params p;
     tt_hd_fit fit;
     float w1[H * F], b1[H], w2[H], b2, mean[F], sd[F];
+    float new_bonus; /* added to the score of a track nobody has played */
     int32_t n_artists, n_genres;
     const int32_t *track_artist, *track_genre; /* n_tracks each: file or owned */
     int32_t *owned_meta;
@@ -59,10 +61,9 @@ tt_hd_params tt_hd_params_default(void)
     tt_hd_params p;
 
     p.split = tt_hybrid_params_default();
-    p.split.candidates = 100;
-    p.epochs = 30;
+    p.split.candidates = 200;
+    p.epochs = 40;
     p.lr = 0.005f;
-    p.max_pos_weight = 20.0f;
     return p;
 }
 
@@ -221,12 +222,16 @@ static int features(const hd_model *m, const tt_query *q, const int32_t *c, int3
 
 /* ---- the network ---- */
 
+/*
+ * The network's score plus the new-release bonus. The network never sees the new-release
+ * flag (it learns on played tracks only); the bonus alone decides how far new releases rise.
+ */
 static float net_score(const hd_model *m, const float *x)
 {
-    float in[F], s = m->b2;
+    float in[F], s = m->b2 + m->new_bonus * x[F_NEW];
 
     for (int j = 0; j < F; j++)
-        in[j] = (x[j] - m->mean[j]) / m->sd[j];
+        in[j] = j == F_NEW ? 0.0f : (x[j] - m->mean[j]) / m->sd[j];
     for (int h = 0; h < H; h++) {
         float a = m->b1[h];
         for (int j = 0; j < F; j++)
@@ -372,7 +377,7 @@ static void csr_history(const void *ctx, int32_t u, const int32_t **t, const flo
 
 /* One validation listener's candidates, features and which are held-out positives. */
 struct vuser {
-    int32_t n, n_rel;
+    int32_t n, n_rel, n_rel_new; /* held-out positives, of which on new releases */
     float *x;
     uint8_t *rel;
 };
@@ -397,6 +402,8 @@ static void gather_range(void *ctx, int64_t b, int64_t e, int thread)
         q.exclude = seen->indices + seen->indptr[u];
         q.n_exclude = (int32_t)tt_csr_row_nnz(seen, u);
         o->n_rel = (int32_t)tt_csr_row_nnz(held, u);
+        for (int64_t j = held->indptr[u]; j < held->indptr[u + 1]; j++)
+            o->n_rel_new += g->v->gone[held->indices[j]];
         n = candidates(g->m, &q, g->m->p.split.candidates, &c, &err);
         if (n > 0) {
             o->x = tt_malloc((size_t)n * F * sizeof(float));
@@ -404,16 +411,21 @@ static void gather_range(void *ctx, int64_t b, int64_t e, int thread)
             if (features(g->m, &q, c, n, o->x, &err) < 0)
                 n = 0;
             for (int32_t j = 0; j < n; j++)
-                o->rel[j] = tt__held_contains(held, u, c[j]);
+                o->rel[j] = tt__held_contains(held, u, c[j]) ? (g->v->gone[c[j]] ? 2 : 1) : 0;
         }
         o->n = n > 0 ? n : 0;
         free(c);
     }
 }
 
-/* NDCG@k and recall@k of one listener ranked by @s. */
-static void rank_metrics(const struct vuser *v, const float *s, int k, double *ndcg, double *rec)
+/*
+ * NDCG@k and recall@k of one listener ranked by @s: every held-out positive relevant, or
+ * with @known only those on played tracks (rel 1).
+ */
+static void rank_metrics(const struct vuser *v, const float *s, int k, bool known, double *ndcg,
+                         double *rec)
 {
+    int32_t n_rel = known ? v->n_rel - v->n_rel_new : v->n_rel;
     tt_scored *buf = tt_malloc(((size_t)k + 1) * sizeof(tt_scored));
     double dcg = 0, idcg = 0;
     int32_t hits = 0;
@@ -425,20 +437,23 @@ static void rank_metrics(const struct vuser *v, const float *s, int k, double *n
         tt_topk_push(&top, i, s[i]);
     got = tt_topk_finish(&top);
     for (int i = 0; i < got; i++)
-        if (v->rel[buf[i].track]) {
+        if (known ? v->rel[buf[i].track] == 1 : v->rel[buf[i].track] != 0) {
             dcg += 1.0 / log2(i + 2.0);
             hits++;
         }
-    for (int i = 0; i < k && i < v->n_rel; i++)
+    for (int i = 0; i < k && i < n_rel; i++)
         idcg += 1.0 / log2(i + 2.0);
     *ndcg = idcg > 0 ? dcg / idcg : 0;
-    *rec = v->n_rel > 0 ? (double)hits / (v->n_rel < k ? v->n_rel : k) : 0;
+    *rec = n_rel > 0 ? (double)hits / (n_rel < k ? n_rel : k) : 0;
     free(buf);
 }
 
-/* Mean NDCG/recall over users [b, e): the network's score, or column @col alone (>= 0). */
+/*
+ * Mean NDCG/recall over users [b, e): the network's score, or column @col alone (>= 0); on
+ * every held-out positive, or with @known on those of played tracks only.
+ */
 static void evaluate(const hd_model *m, const struct vuser *vu, int32_t b, int32_t e, int col,
-                     double *ndcg, double *rec)
+                     bool known, double *ndcg, double *rec)
 {
     int32_t n = 0;
 
@@ -446,12 +461,12 @@ static void evaluate(const hd_model *m, const struct vuser *vu, int32_t b, int32
     for (int32_t i = b; i < e; i++) {
         float *s;
         double nd, rc;
-        if (vu[i].n_rel == 0)
+        if (vu[i].n_rel - (known ? vu[i].n_rel_new : 0) == 0)
             continue;
         s = tt_malloc(((size_t)vu[i].n + 1) * sizeof(float));
         for (int32_t j = 0; j < vu[i].n; j++)
             s[j] = col >= 0 ? vu[i].x[(size_t)j * F + col] : net_score(m, vu[i].x + (size_t)j * F);
-        rank_metrics(&vu[i], s, m->p.split.k, &nd, &rc);
+        rank_metrics(&vu[i], s, m->p.split.k, known, &nd, &rc);
         *ndcg += nd;
         *rec += rc;
         n++;
@@ -465,34 +480,35 @@ static void evaluate(const hd_model *m, const struct vuser *vu, int32_t b, int32
 
 /* The training rows (candidates of users [0, n_train)) as X, y and weights. */
 struct rows {
-    float *X, *y, *w;
+    float *X, *y;
     int64_t n;
+    int64_t *seg; /* n_seg + 1: each listener's rows, for the listwise loss */
+    int32_t n_seg;
 };
 
-static void build_rows(hd_model *m, const struct vuser *vu, int32_t n_train, float max_w,
-                       struct rows *r)
+static void build_rows(hd_model *m, const struct vuser *vu, int32_t n_train, struct rows *r)
 {
-    int64_t pos = 0;
     double sum[F] = {0}, ss[F] = {0};
-    float wpos;
 
     r->n = 0;
     for (int32_t i = 0; i < n_train; i++)
         r->n += vu[i].n;
+    /* played tracks only: new releases are ranked by the bonus learned afterwards */
     r->X = tt_malloc(((size_t)r->n + 1) * F * sizeof(float));
     r->y = tt_malloc(((size_t)r->n + 1) * sizeof(float));
-    r->w = tt_malloc(((size_t)r->n + 1) * sizeof(float));
+    r->seg = tt_malloc(((size_t)n_train + 2) * sizeof(int64_t));
+    r->n_seg = 0;
+    r->seg[0] = 0;
     r->n = 0;
-    for (int32_t i = 0; i < n_train; i++)
-        for (int32_t j = 0; j < vu[i].n; j++, r->n++) {
+    for (int32_t i = 0; i < n_train; r->seg[++r->n_seg] = r->n, i++)
+        for (int32_t j = 0; j < vu[i].n; j++) {
+            if (vu[i].x[(size_t)j * F + F_NEW] != 0)
+                continue;
             memcpy(r->X + r->n * F, vu[i].x + (size_t)j * F, F * sizeof(float));
-            r->y[r->n] = vu[i].rel[j] ? 1.0f : 0.0f;
-            pos += vu[i].rel[j] != 0;
+            r->y[r->n] = vu[i].rel[j] == 1 ? 1.0f : 0.0f;
+            r->n++;
         }
-    wpos = pos > 0 ? (float)(r->n - pos) / (float)pos : 1.0f;
-    wpos = wpos > max_w ? max_w : (wpos < 1 ? 1 : wpos);
     for (int64_t i = 0; i < r->n; i++) {
-        r->w[i] = r->y[i] > 0 ? wpos : 1.0f;
         for (int j = 0; j < F; j++) {
             sum[j] += r->X[i * F + j];
             ss[j] += (double)r->X[i * F + j] * r->X[i * F + j];
@@ -508,43 +524,81 @@ static void build_rows(hd_model *m, const struct vuser *vu, int32_t n_train, flo
             r->X[i * F + j] = (r->X[i * F + j] - m->mean[j]) / m->sd[j];
 }
 
-/* Adam on the weighted logistic loss over shuffled mini-batches of @r. */
+/*
+ * Adam on the listwise softmax loss (ListNet's top-one form, Cao et al. 2007): for each
+ * listener, minus the log of the softmax probability of each held-out positive among their
+ * candidates, so the network learns to put positives above the listener's other candidates
+ * rather than to calibrate a probability; batches of whole listeners, about 2,048 rows.
+ * Listeners without a positive among their candidates teach nothing and are skipped.
+ */
 static void fit_net(hd_model *m, const struct rows *r, tt_rng *rng)
 {
-    enum { BS = 512, NP = H * F + H + H + 1 };
-    float w[NP], g[NP], A[BS * H], Z[BS], dZ[BS], dA[BS * H], Xb[BS * F], yb[BS], wb[BS];
-    int64_t *order = tt_malloc(((size_t)r->n + 1) * sizeof(int64_t));
+    enum { NP = H * F + H + H + 1, ROWS = 2048 };
+    float w[NP], g[NP];
+    int64_t most = 0, cap;
+    int32_t *order = tt_malloc(((size_t)r->n_seg + 1) * sizeof(int32_t)), n_ord = 0;
     tt_adam_params ap = tt_adam_params_default();
+    float *A, *Z, *dZ, *dA, *Xb, *yb;
     tt_adam adam;
 
+    for (int32_t i = 0; i < r->n_seg; i++) {
+        int64_t len = r->seg[i + 1] - r->seg[i];
+        float npos = 0;
+        for (int64_t j = r->seg[i]; j < r->seg[i + 1]; j++)
+            npos += r->y[j];
+        most = len > most ? len : most;
+        if (npos > 0)
+            order[n_ord++] = i;
+    }
+    cap = ROWS + most + 1;
+    A = tt_malloc((size_t)cap * H * sizeof(float));
+    dA = tt_malloc((size_t)cap * H * sizeof(float));
+    Z = tt_malloc((size_t)cap * sizeof(float));
+    dZ = tt_malloc((size_t)cap * sizeof(float));
+    Xb = tt_malloc((size_t)cap * F * sizeof(float));
+    yb = tt_malloc((size_t)cap * sizeof(float));
     tt_nn_init_he(w, H * F, F, rng);
     memset(w + H * F, 0, (H + H + 1) * sizeof(float));
     tt_nn_init_xavier(w + H * F + H, H, H, 1, rng);
     ap.lr = m->p.lr;
     tt_adam_init(&adam, NP, &ap);
-    for (int64_t i = 0; i < r->n; i++)
-        order[i] = i;
     for (int e = 0; e < m->p.epochs; e++) {
-        for (int64_t i = r->n - 1; i > 0; i--) {
-            int64_t j = (int64_t)tt_rng_below(rng, (uint64_t)i + 1), t = order[i];
+        for (int32_t i = n_ord - 1; i > 0; i--) {
+            int32_t j = (int32_t)tt_rng_below(rng, (uint64_t)i + 1), t = order[i];
             order[i] = order[j];
             order[j] = t;
         }
-        for (int64_t b = 0; b < r->n; b += BS) {
-            int n = (int)(r->n - b < BS ? r->n - b : BS);
-            for (int i = 0; i < n; i++) {
-                memcpy(Xb + i * F, r->X + order[b + i] * F, F * sizeof(float));
-                yb[i] = r->y[order[b + i]];
-                wb[i] = r->w[order[b + i]];
+        for (int32_t b = 0; b < n_ord;) {
+            int64_t n = 0;
+            int32_t first = b, users;
+            while (b < n_ord && (n == 0 || n + r->seg[order[b] + 1] - r->seg[order[b]] <= ROWS)) {
+                int64_t s0 = r->seg[order[b]], len = r->seg[order[b] + 1] - s0;
+                memcpy(Xb + n * F, r->X + s0 * F, (size_t)len * F * sizeof(float));
+                memcpy(yb + n, r->y + s0, (size_t)len * sizeof(float));
+                n += len;
+                b++;
+            }
+            users = b - first;
+            tt_nn_dense_forward(Xb, n, F, w, w + H * F, H, A);
+            tt_nn_relu_forward(A, n * H);
+            tt_nn_dense_forward(A, n, H, w + H * F + H, w + H * F + 2 * H, 1, Z);
+            for (int64_t o = 0, u = first; u < b; u++) {
+                int64_t len = r->seg[order[u] + 1] - r->seg[order[u]];
+                double mx = -INFINITY, sum = 0, npos = 0;
+                for (int64_t j = o; j < o + len; j++) {
+                    mx = Z[j] > mx ? Z[j] : mx;
+                    npos += yb[j];
+                }
+                for (int64_t j = o; j < o + len; j++)
+                    sum += exp(Z[j] - mx);
+                for (int64_t j = o; j < o + len; j++)
+                    dZ[j] = (float)((exp(Z[j] - mx) / sum * npos - yb[j]) / users);
+                o += len;
             }
             memset(g, 0, sizeof(g));
-            tt_nn_dense_forward(Xb, n, F, w, w + H * F, H, A);
-            tt_nn_relu_forward(A, (int64_t)n * H);
-            tt_nn_dense_forward(A, n, H, w + H * F + H, w + H * F + 2 * H, 1, Z);
-            tt_nn_bce_logits(Z, yb, wb, n, 1.0f / (float)n, dZ);
             tt_nn_dense_backward(A, n, H, w + H * F + H, 1, dZ, g + H * F + H, g + H * F + 2 * H,
                                  dA);
-            tt_nn_relu_backward(A, dA, (int64_t)n * H);
+            tt_nn_relu_backward(A, dA, n * H);
             tt_nn_dense_backward(Xb, n, F, w, H, dA, g, g + H * F, NULL);
             tt_adam_step(&adam, w, g);
         }
@@ -555,6 +609,12 @@ static void fit_net(hd_model *m, const struct rows *r, tt_rng *rng)
     m->b2 = w[H * F + 2 * H];
     tt_adam_release(&adam);
     free(order);
+    free(A);
+    free(dA);
+    free(Z);
+    free(dZ);
+    free(Xb);
+    free(yb);
 }
 
 /*
@@ -570,7 +630,7 @@ static void importances(hd_model *m, struct vuser *vu, int32_t b, int32_t e, tt_
     for (int32_t i = b; i < e; i++)
         total += vu[i].n;
     keep = tt_malloc(((size_t)total + 1) * sizeof(float));
-    evaluate(m, vu, b, e, -1, &base, &rec);
+    evaluate(m, vu, b, e, -1, false, &base, &rec);
     for (int f = 0; f < F; f++) {
         double nd;
         o = 0;
@@ -585,7 +645,7 @@ static void importances(hd_model *m, struct vuser *vu, int32_t b, int32_t e, tt_
             }
             o += vu[i].n;
         }
-        evaluate(m, vu, b, e, -1, &nd, &rec);
+        evaluate(m, vu, b, e, -1, false, &nd, &rec);
         m->fit.importance[f] = base - nd;
         o = 0;
         for (int32_t i = b; i < e; o += vu[i].n, i++)
@@ -658,6 +718,32 @@ static void free_parts(tt_model *part[TT_HD_PARTS])
     }
 }
 
+/*
+ * The new-release bonus: from -4 to 8 by 0.25, the one with the best NDCG@k over every
+ * held-out positive of the test users [b, e) among those that cost the played tracks' NDCG
+ * at most the share @cost (against new releases ranked last); ties to the lowest.
+ */
+static void search_bonus(hd_model *m, const struct vuser *vu, int32_t b, int32_t e, double cost)
+{
+    double known0, best = -1, nd, kn, rec;
+    float pick = -1e6f;
+
+    m->new_bonus = -1e6f;
+    evaluate(m, vu, b, e, -1, true, &known0, &rec);
+    for (float x = -4.0f; x <= 8.0f; x += 0.25f) {
+        m->new_bonus = x;
+        evaluate(m, vu, b, e, -1, true, &kn, &rec);
+        if (kn < (1.0 - cost) * known0)
+            continue;
+        evaluate(m, vu, b, e, -1, false, &nd, &rec);
+        if (nd > best) {
+            best = nd;
+            pick = x;
+        }
+    }
+    m->new_bonus = pick;
+}
+
 /* Learns the network on the validation split of @ts (parts trained on its rest). */
 static int learn(hd_model *m, const tt_train_set *ts, const tt_model_opts *o, tt_err *err)
 {
@@ -666,6 +752,7 @@ static int learn(hd_model *m, const tt_train_set *ts, const tt_model_opts *o, tt
     struct vuser *vu = NULL;
     tt__validation v;
     tt_rng rng;
+    double rec;
     int32_t n_train;
     int rc;
 
@@ -696,13 +783,18 @@ static int learn(hd_model *m, const tt_train_set *ts, const tt_model_opts *o, tt
             vu[j] = t;
         }
         n_train = v.n_users - v.n_users / 5;
-        build_rows(m, vu, n_train, m->p.max_pos_weight, &r);
+        build_rows(m, vu, n_train, &r);
         fit_net(m, &r, &rng);
         free(r.X);
         free(r.y);
-        free(r.w);
-        evaluate(m, vu, n_train, v.n_users, -1, &m->fit.ndcg, &m->fit.recall);
-        evaluate(m, vu, n_train, v.n_users, TT_HD_ALS, &m->fit.als_ndcg, &m->fit.als_recall);
+        free(r.seg);
+        search_bonus(m, vu, n_train, v.n_users, sp.new_cost);
+        evaluate(m, vu, n_train, v.n_users, -1, false, &m->fit.ndcg, &m->fit.recall);
+        evaluate(m, vu, n_train, v.n_users, -1, true, &m->fit.known_ndcg, &rec);
+        evaluate(m, vu, n_train, v.n_users, TT_HD_ALS, false, &m->fit.als_ndcg,
+                 &m->fit.als_recall);
+        evaluate(m, vu, n_train, v.n_users, TT_HD_ALS, true, &m->fit.als_known_ndcg, &rec);
+        m->fit.new_bonus = m->new_bonus;
         importances(m, vu, n_train, v.n_users, &rng);
         m->fit.train_users = n_train;
         m->fit.test_users = v.n_users - n_train;
@@ -772,8 +864,10 @@ static const tt_mfield hd_fields[] = {
     HF("k", TT_MF_I32, p.split.k, .lo = 1, .hi = 100000),
     HF("epochs", TT_MF_I32, p.epochs, .lo = 1, .hi = 1e6),
     HF("lr", TT_MF_F32, p.lr, .lo = 0, .hi = 10),
-    HF("max_pos_weight", TT_MF_F32, p.max_pos_weight, .lo = 1, .hi = 1e6),
     HF("b2", TT_MF_F32, b2, .lo = -1e6, .hi = 1e6),
+    HF("new_bonus", TT_MF_F32, new_bonus, .lo = -1e7, .hi = 1e6),
+    HF("validation_known_ndcg", TT_MF_F64, fit.known_ndcg, .lo = 0, .hi = 1),
+    HF("validation_als_known_ndcg", TT_MF_F64, fit.als_known_ndcg, .lo = 0, .hi = 1),
     HF("validation_ndcg", TT_MF_F64, fit.ndcg, .lo = 0, .hi = 1),
     HF("validation_recall", TT_MF_F64, fit.recall, .lo = 0, .hi = 1),
     HF("validation_als_ndcg", TT_MF_F64, fit.als_ndcg, .lo = 0, .hi = 1),
