@@ -809,6 +809,8 @@ static int learn(hd_model *m, const tt_train_set *ts, const tt_model_opts *o, tt
     if (m->attached)
         tt__hybrid_set_release(&m->set);
     m->attached = false;
+    m->hist = NULL; /* the split's positives go now */
+    m->hist_ctx = NULL;
     free_parts(part);
     tt__validation_release(&v);
     return rc;
