@@ -521,6 +521,12 @@ Test(hybrid_deep_file, attach_refuses_missing_wrong_or_foreign_parts)
     memcpy(bad, part, sizeof(bad));
     bad[TT_HD_ALS] = part[TT_HD_TRENDING];
     cr_assert_eq(tt_hybrid_deep_attach(m, bad, conf_history, &ts.conf, &err), TT_EINVAL);
+    /* Popularity and trending are both popularity models: the mode tells them apart. */
+    memcpy(bad, part, sizeof(bad));
+    bad[TT_HD_POPULARITY] = part[TT_HD_TRENDING];
+    bad[TT_HD_TRENDING] = part[TT_HD_POPULARITY];
+    cr_assert_eq(tt_hybrid_deep_attach(m, bad, conf_history, &ts.conf, &err), TT_EINVAL,
+                 "popularity and trending swapped");
     memcpy(bad, part, sizeof(bad));
     bad[TT_HD_NEUMF] = part[TT_HD_ALS];
     cr_assert_eq(tt_hybrid_deep_attach(m, bad, conf_history, &ts.conf, &err), TT_EINVAL);
