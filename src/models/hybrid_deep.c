@@ -323,8 +323,9 @@ static bool part_ok(const tt_model *m, const tt_model *pt, int i)
 
     if (!pt)
         return i == TT_HD_CONTENT || i == TT_HD_NEUMF || i == TT_HD_DEEP;
-    return strcmp(pt->ops->kind, kinds[i]) == 0 && pt->catalog == m->catalog &&
-           pt->n_tracks == m->n_tracks;
+    /* Popularity and trending share a kind; the name (the popularity mode) tells them apart. */
+    return strcmp(pt->ops->kind, kinds[i]) == 0 && strcmp(pt->name, tt_hd_part_names[i]) == 0 &&
+           pt->catalog == m->catalog && pt->n_tracks == m->n_tracks;
 }
 
 static int attach(hd_model *m, tt_model *const parts[TT_HD_PARTS], tt_err *err)

@@ -117,7 +117,8 @@ static void copy_track_genres(const tt_dataset *ds, pop_model *m)
     int32_t *g = tt_malloc(((size_t)n + 1) * sizeof(int32_t));
 
     memcpy(ptr, ds->track_genre_ptr, ((size_t)nt + 1) * sizeof(int64_t));
-    memcpy(g, ds->track_genre, (size_t)n * sizeof(int32_t));
+    if (n > 0) /* a catalog without genres may have no genre array at all */
+        memcpy(g, ds->track_genre, (size_t)n * sizeof(int32_t));
     m->tg_ptr = m->owned[7] = ptr;
     m->tg = m->owned[8] = g;
 }
