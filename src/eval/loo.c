@@ -16,18 +16,23 @@
 int tt_eval_loo(const tt_model *m, const tt_split *s, const tt_csr *seen, int n_neg, int k,
                 uint64_t seed, tt_loo_scores *out, tt_err *err)
 {
-    int32_t nt = m->n_tracks, cap = n_neg + 1;
-    uint8_t *allow = tt_calloc((size_t)nt + 1, 1);
-    int32_t *cand = tt_malloc(((size_t)cap + 1) * sizeof(int32_t));
-    tt_scored *buf = tt_malloc(((size_t)cap + 1) * sizeof(tt_scored));
+    int32_t nt, cap = n_neg + 1;
+    uint8_t *allow;
+    int32_t *cand;
+    tt_scored *buf;
     double t0 = tt_now();
     tt_rng rng;
     int rc = 0;
 
+    if (!m || !s || !seen || !out || s->kind != TT_SPLIT_LAST || n_neg < 1 || k < 1 ||
+        n_neg >= m->n_tracks)
+        return tt_err_set(err, TT_EINVAL, "leave-one-out needs a model, a last split, "
+                                          "1 <= negatives < tracks and k >= 1");
+    nt = m->n_tracks;
+    allow = tt_calloc((size_t)nt + 1, 1);
+    cand = tt_malloc(((size_t)cap + 1) * sizeof(int32_t));
+    buf = tt_malloc(((size_t)cap + 1) * sizeof(tt_scored));
     memset(out, 0, sizeof(*out));
-    if (s->kind != TT_SPLIT_LAST || n_neg < 1 || k < 1 || n_neg >= nt)
-        rc = tt_err_set(err, TT_EINVAL, "leave-one-out needs a last split, 1 <= negatives < "
-                                        "tracks and k >= 1");
     tt_rng_seed(&rng, seed, 0x6c6f6f);
     for (int32_t i = 0; rc == 0 && i < s->n_users; i++) {
         int32_t u = s->users[i], n = 0, tries = 0, held, got = 0, rank = -1;

@@ -345,8 +345,8 @@ int tt_hybrid_deep_attach(tt_model *mm, tt_model *const parts[TT_HD_PARTS], tt_h
 {
     hd_model *m = hdm(mm);
 
-    if (!m || m->attached)
-        return tt_err_set(err, TT_EINVAL, "not an unattached hybrid deep model");
+    if (!m || m->attached || !parts)
+        return tt_err_set(err, TT_EINVAL, "not an unattached hybrid deep model, or no parts");
     m->hist = hist;
     m->hist_ctx = ctx;
     return attach(m, parts, err);
