@@ -24,6 +24,8 @@ int tt_eval_loo(const tt_model *m, const tt_split *s, const tt_csr *seen, int n_
     tt_rng rng;
     int rc = 0;
 
+    if (out)
+        memset(out, 0, sizeof(*out));
     if (!m || !s || !seen || !out || s->kind != TT_SPLIT_LAST || n_neg < 1 || k < 1 ||
         n_neg >= m->n_tracks)
         return tt_err_set(err, TT_EINVAL, "leave-one-out needs a model, a last split, "
@@ -32,7 +34,6 @@ int tt_eval_loo(const tt_model *m, const tt_split *s, const tt_csr *seen, int n_
     allow = tt_calloc((size_t)nt + 1, 1);
     cand = tt_malloc(((size_t)cap + 1) * sizeof(int32_t));
     buf = tt_malloc(((size_t)cap + 1) * sizeof(tt_scored));
-    memset(out, 0, sizeof(*out));
     tt_rng_seed(&rng, seed, 0x6c6f6f);
     for (int32_t i = 0; rc == 0 && i < s->n_users; i++) {
         int32_t u = s->users[i], n = 0, tries = 0, held, got = 0, rank = -1;
