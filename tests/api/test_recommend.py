@@ -455,3 +455,85 @@ def models_info_shows_hybrid_weights(ctx):
           f"validation figures missing or out of range: {v}")
     eq(h["params"].get("parts"), ["als", "content", "popularity", "trending"], "parts")
     check("new_bonus" in h["params"], "the learned new-release bonus is listed")
+
+
+# --- the pro tier: hybrid_deep, neumf, deep_content ------------------------------------------------
+
+
+@test()
+def recommend_user_pro_is_hybrid_deep(ctx):
+    user = ctx.data.heavy_user()
+    d = check_user_answer(ctx.srv.recommend({"user_id": user, "limit": 20, "model_tier": "pro"}))
+    eq((d["model"], d["tier"], d["requested_tier"], d["fallback"]),
+       ("hybrid_deep", "pro", "pro", False), "model, tier, requested_tier, fallback")
+    eq(len(d["items"]), 20, "number of items")
+    check_ranks(d["items"], "hybrid_deep")
+    heard = ctx.data.heard(user)
+    bad = [t for t in check_items(d["items"], "hybrid_deep") if t in heard]
+    check(not bad, f"hybrid_deep recommended heard tracks {bad[:5]}")
+    check(d["recommendation_id"].startswith("hybrid_deep-"),
+          f"recommendation_id {d['recommendation_id']!r} does not name hybrid_deep")
+    eq(d["model_version"], models_by_name(ctx)["hybrid_deep"]["version"],
+       "model_version vs /models/info")
+
+
+@test()
+def recommend_user_pro_dislike_never_comes_back(ctx):
+    user = ctx.data.heavy_user()
+    body = {"user_id": user, "limit": 10, "model_tier": "pro"}
+    first = check_user_answer(ctx.srv.recommend(body))
+    gone = first["items"][0]["track_id"]
+    ctx.srv.feedback({"user_id": user, "track_id": gone, "action": "dislike"})
+    after = check_user_answer(ctx.srv.recommend(dict(body, limit=50)))
+    eq(after["model"], "hybrid_deep", "model after fresh feedback (folded in)")
+    check(gone not in [it["track_id"] for it in after["items"]],
+          f"disliked track {gone} recommended again by hybrid_deep")
+
+
+@test()
+def recommend_user_pro_models_explicit_and_gated(ctx):
+    user = ctx.data.heavy_user()
+    heard = ctx.data.heard(user)
+    for model in ("neumf", "deep_content", "hybrid_deep"):
+        d = check_user_answer(ctx.srv.recommend({"user_id": user, "limit": 10, "model": model,
+                                                 "model_tier": "pro"}))
+        eq((d["model"], d["tier"]), (model, "pro"), f"model {model} asked explicitly")
+        eq(len(d["items"]), 10, f"{model}: number of items")
+        bad = [t for t in check_items(d["items"], model) if t in heard]
+        check(not bad, f"{model} recommended heard tracks {bad[:5]}")
+        r = ctx.srv.http.post("/recommend/user", json={"user_id": user, "model": model,
+                                                       "model_tier": "starter"})
+        check_error(r, 403, "tier_forbidden", "model", what=f"{model} on the starter tier")
+        check("pro" in r.json()["error"]["message"],
+              f"the 403 should name the tier it needs: {r.json()['error']['message']!r}")
+
+
+@test()
+def recommend_user_pro_unknown_user_falls_back(ctx):
+    user = "api-test-pro-" + uuid.uuid4().hex
+    d = check_user_answer(ctx.srv.recommend({"user_id": user, "limit": 8, "model_tier": "pro"}))
+    eq(d["fallback"], True, "an unknown user gets the fallback")
+    check(d["model"] in ("genre", "popularity"), f"fallback model {d['model']!r}")
+    eq(len(d["items"]), 8, "number of items")
+
+
+@test()
+def models_info_shows_the_pro_models(ctx):
+    by = models_by_name(ctx)
+    for name in ("neumf", "deep_content", "hybrid_deep"):
+        check(name in by, f"{name} is not in /models/info")
+        eq(by[name]["tier"], "pro", f"{name} tier")
+    hd = by["hybrid_deep"]["params"]
+    imp = hd.get("feature_importance", {})
+    eq(sorted(imp), sorted(hd.get("features", [])), "an importance for every feature")
+    for k in ("als", "neumf", "deep_content", "artist_affinity", "genre_affinity"):
+        check(k in imp, f"feature {k} has no importance: {sorted(imp)}")
+    v = hd.get("validation", {})
+    check(0 <= v.get("ndcg@20", -1) <= 1 and 0 <= v.get("als_ndcg@20", -1) <= 1,
+          f"validation figures missing or out of range: {v}")
+    hist = by["neumf"]["params"].get("history", {})
+    check(len(hist.get("loss", [])) == by["neumf"]["params"].get("epochs"),
+          f"neumf: one loss per epoch expected: {hist}")
+    dc = by["deep_content"]["params"].get("validation", {})
+    check(-1 <= dc.get("cosine", -2) <= 1 and dc.get("train_tracks", 0) > 0,
+          f"deep_content validation figures: {dc}")
