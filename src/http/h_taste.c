@@ -87,12 +87,15 @@ static int read_events(tt_app *app, const tt_served *s, const char *user, struct
 
 /* ---- the answer ---- */
 
+/* Whole numbers (play counts, most histogram bins) skip printf's float formatting. */
 static void num(tt_jbuf *b, double v)
 {
-    if (isfinite(v))
-        tt__jb_num(b, v);
-    else
+    if (!isfinite(v))
         tt__jb_lit(b, "null");
+    else if (v == floor(v) && fabs(v) < 1e15)
+        tt__jb_int(b, (int64_t)v);
+    else
+        tt__jb_num(b, v);
 }
 
 static void num_field(tt_jbuf *b, const char *key, double v)
