@@ -37,8 +37,7 @@
 static tt_dataset *ds;
 static tt_taste *taste;
 
-static void track(const char *id, const char *artist, const char *genre, float energy,
-                  float tempo)
+static void track(const char *id, const char *artist, const char *genre, float energy, float tempo)
 {
     float f[TT_N_FEATURES];
 
@@ -69,8 +68,9 @@ static void build_dataset(void)
     track("p1", "C", "pop", 0.6f, 100);
     track("x1", "D", NULL, NAN, 140);
     track("e1", "E", "jazz", NAN, 100);
-    for (const char *const *u = (const char *const[]){"alice", "bob", "carol", "dave", "erin",
-                                                       NULL}; *u; u++)
+    for (const char *const *u =
+             (const char *const[]){"alice", "bob", "carol", "dave", "erin", NULL};
+         *u; u++)
         fx_add_user(ds, *u, NULL);
     fx_add_event(ds, "alice", "r1", TT_ACT_PLAY, 10, T - 40 * D);
     fx_add_event(ds, "alice", "j1", TT_ACT_PLAY, 5, T - 30 * D);
@@ -223,8 +223,8 @@ Test(taste, audio_features_are_play_weighted_means)
     profile("alice", NULL, &p);
     /* Energy known on r1, j1, p1: (15 x 0.8 + 5 x 0.2 + 15 x 0.6) / 35. */
     cr_expect_float_eq(p.value[TT_TASTE_FEATURE + TT_F_ENERGY], 22.0 / 35, EPS);
-    cr_expect_float_eq(p.feature_recent[TT_F_ENERGY], 0.65, EPS);  /* (4 + 9) / 20 */
-    cr_expect_float_eq(p.feature_before[TT_F_ENERGY], 0.6, EPS);   /* (8 + 1) / 15 */
+    cr_expect_float_eq(p.feature_recent[TT_F_ENERGY], 0.65, EPS); /* (4 + 9) / 20 */
+    cr_expect_float_eq(p.feature_before[TT_F_ENERGY], 0.6, EPS);  /* (8 + 1) / 15 */
     /* Tempo on every play: (1800 + 450 + 1500 + 700) / 40. */
     cr_expect_float_eq(p.value[TT_TASTE_FEATURE + TT_F_TEMPO], 111.25, EPS);
     cr_expect(isnan(p.value[TT_TASTE_FEATURE + TT_F_LIVENESS]), "liveness is unknown");
@@ -355,8 +355,8 @@ Test(taste, tz_offsets_from_transitions_and_footer_rules)
     cr_assert_eq(tt_tz_open("Australia/Sydney", NULL, &sydney, NULL), 0);
     cr_assert_eq(tt_tz_open("America/New_York", NULL, &ny, NULL), 0);
     cr_assert_eq(tt_tz_open("Asia/Kolkata", NULL, &kolkata, NULL), 0);
-    cr_expect_eq(tt_tz_offset(paris, 1679794200 - 3601), 3600);  /* just before the change */
-    cr_expect_eq(tt_tz_offset(paris, 1679794200 - 1800), 7200);  /* 01:00 UTC exactly */
+    cr_expect_eq(tt_tz_offset(paris, 1679794200 - 3601), 3600); /* just before the change */
+    cr_expect_eq(tt_tz_offset(paris, 1679794200 - 1800), 7200); /* 01:00 UTC exactly */
     cr_expect_eq(tt_tz_offset(ny, 1688212800), -4 * 3600);
     cr_expect_eq(tt_tz_offset(ny, 1704065400), -5 * 3600);
     cr_expect_eq(tt_tz_offset(kolkata, 1704065400), 19800);
@@ -374,9 +374,9 @@ Test(taste, tz_offsets_from_transitions_and_footer_rules)
 
 Test(taste, bad_time_zones_are_refused_naming_the_field)
 {
-    static const char *const bad[] = {"Mars/Base", "../etc/passwd", "/etc/passwd", "+15:00",
-                                      "+05:60", "+5", "0530", "", "Europe", "Europe//Paris",
-                                      "+05:3", NULL};
+    static const char *const bad[] = {
+        "Mars/Base", "../etc/passwd", "/etc/passwd",   "+15:00", "+05:60", "+5", "0530",
+        "",          "Europe",        "Europe//Paris", "+05:3",  NULL};
 
     for (const char *const *s = bad; *s; s++) {
         tt_tz *z = NULL;
@@ -420,7 +420,8 @@ Test(taste, summary_round_trip)
     for (int s = 0; s < TT_TASTE_N_STATS; s++) {
         cr_expect_eq(tt_taste_population(back, s), tt_taste_population(taste, s));
         cr_expect_eq(memcmp(tt_taste_quantiles(back, s), tt_taste_quantiles(taste, s),
-                            TT_TASTE_QUANTILES * sizeof(float)), 0, "quantiles of %d", s);
+                            TT_TASTE_QUANTILES * sizeof(float)),
+                     0, "quantiles of %d", s);
     }
     profile("alice", NULL, &a);
     profile_in(back, "alice", NULL, &b);
