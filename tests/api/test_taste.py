@@ -334,3 +334,26 @@ def taste_without_a_summary_is_not_ready(ctx):
         os.replace(aside, path)
     reload(ctx)
     check_profile(taste(ctx, user), user)
+
+
+@test()
+def taste_profile_of_a_listener_known_by_feedback_alone(ctx):
+    """A listener the catalog does not know yet has a profile from their stored events."""
+    user = "taste-newcomer-1"
+    check_error(ctx.srv.post(f"/taste-profile/{user}", {"model_tier": "pro"}), 404, "not_found",
+                "user_id", what="taste-profile before any event")
+    track = ctx.data.popular_tracks[0]
+    for i in range(3):
+        ctx.srv.feedback({"user_id": user, "track_id": track, "action": "play",
+                          "timestamp": 1767000000 + i * 3600, "event_id": f"{user}-{i}"})
+    d = taste(ctx, user, {"model_tier": "pro", "timezone": "UTC"})
+    check_profile(d, user)
+    check(d["sparse"], "three plays make a sparse profile")
+    eq(d["plays"]["total"], 3, "plays.total")
+    eq(d["top_artists"]["all_time"][0]["artist"], ctx.data.track_artist[track][1],
+       "the only artist")
+    eq(d["discovery_rate"]["value"], 1, "every play is of an artist new in the window")
+    eq(d["taste_clusters"], [], "too little history for clusters")
+    hours = d["listening_time"]["by_hour"]
+    eq([h for h in range(24) if hours[h]], [(1767000000 // 3600 + i) % 24 for i in range(3)],
+       "hours of the three plays (UTC)")
