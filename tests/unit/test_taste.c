@@ -471,3 +471,90 @@ Test(taste, corrupt_foreign_and_stale_files_are_refused)
     tt_train_set_release(&ts);
     fx_rmtree(dir);
 }
+
+/* A "slim" TZif file (RFC 8536 version 2): no transitions, the rules in its footer alone. */
+static void write_slim_zone(const char *path, const char *footer)
+{
+    uint8_t header[44] = {'T', 'Z', 'i', 'f', '2'};
+    static const uint8_t block[10] = {0, 0, 0, 0, 0, 0, 'U', 'T', 'C', 0}; /* 1 type, 4 chars */
+    FILE *f = fopen(path, "wb");
+
+    cr_assert_not_null(f);
+    header[20 + 4 * 4 + 3] = 1; /* typecnt */
+    header[20 + 5 * 4 + 3] = 4; /* charcnt */
+    for (int v = 0; v < 2; v++) {
+        fwrite(header, 1, sizeof(header), f);
+        fwrite(block, 1, sizeof(block), f);
+    }
+    fprintf(f, "\n%s\n", footer);
+    fclose(f);
+}
+
+Test(taste, slim_zones_follow_their_footer_rule)
+{
+    char dir[64], path[256];
+    tt_tz *z = NULL;
+    tt_err err = {0};
+    int rc;
+
+    fx_tmpdir(dir);
+    write_slim_zone(fx_path(path, sizeof(path), dir, "Slim"), "CET-1CEST,M3.5.0,M10.5.0/3");
+    rc = tt_tz_open("Slim", dir, &z, &err);
+    cr_assert_eq(rc, 0, "%s", tt_err_msg(&err, rc));
+    cr_expect_eq(tt_tz_offset(z, 1688212800), 7200);        /* 2023-07-01 */
+    cr_expect_eq(tt_tz_offset(z, 1704065400), 3600);        /* 2023-12-31 */
+    cr_expect_eq(tt_tz_offset(z, 1679794200 - 3601), 3600); /* 2023-03-26 00:59:59 UTC */
+    cr_expect_eq(tt_tz_offset(z, 1679794200 - 1800), 7200); /* 01:00 UTC: CEST */
+    cr_expect_eq(tt_tz_offset(z, 1698543000 - 1801), 7200); /* 2023-10-29 00:59:59 UTC */
+    cr_expect_eq(tt_tz_offset(z, 1698543000 - 1800), 3600); /* 01:00 UTC: CET again */
+    tt_tz_free(z);
+    /* A quoted name and no DST: +03:30 all year, as Asia/Tehran's footer says now. */
+    write_slim_zone(path, "<+0330>-3:30");
+    cr_assert_eq(tt_tz_open("Slim", dir, &z, NULL), 0);
+    cr_expect_eq(tt_tz_offset(z, 1688212800), 12600);
+    tt_tz_free(z);
+    /* Julian-day rules (day 60 = March 1, day 300 = October 27) and an explicit DST offset. */
+    write_slim_zone(path, "AAA3BBB2,J60/0,J300/0");
+    cr_assert_eq(tt_tz_open("Slim", dir, &z, NULL), 0);
+    cr_expect_eq(tt_tz_offset(z, 1688212800), -7200); /* July: in DST (UTC-2) */
+    cr_expect_eq(tt_tz_offset(z, 1704065400), -10800);
+    tt_tz_free(z);
+    fx_rmtree(dir);
+}
+
+/* Every truncation and many flipped bytes of a real zone file: refused or read, never a crash. */
+Test(taste, damaged_zone_files_never_crash)
+{
+    char dir[64], path[256];
+    FILE *in = fopen("/usr/share/zoneinfo/Europe/Paris", "rb");
+    uint8_t buf[8192];
+    size_t n;
+
+    cr_assert_not_null(in);
+    n = fread(buf, 1, sizeof(buf), in);
+    fclose(in);
+    fx_tmpdir(dir);
+    fx_path(path, sizeof(path), dir, "Zone");
+    for (size_t len = 0; len <= n; len += len < 64 ? 1 : 13) {
+        FILE *f = fopen(path, "wb");
+        tt_tz *z = NULL;
+        fwrite(buf, 1, len, f);
+        fclose(f);
+        if (tt_tz_open("Zone", dir, &z, NULL) == 0)
+            (void)tt_tz_offset(z, 1688212800);
+        tt_tz_free(z);
+    }
+    for (size_t at = 0; at < n; at += 5) {
+        FILE *f = fopen(path, "wb");
+        tt_tz *z = NULL;
+        buf[at] ^= 0xa5;
+        fwrite(buf, 1, n, f);
+        fclose(f);
+        buf[at] ^= 0xa5;
+        if (tt_tz_open("Zone", dir, &z, NULL) == 0)
+            for (int64_t t = -4000000000LL; t < 5000000000LL; t += 300000000)
+                (void)tt_tz_offset(z, t);
+        tt_tz_free(z);
+    }
+    fx_rmtree(dir);
+}
