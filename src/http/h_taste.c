@@ -21,6 +21,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 static const char *const tier_names[] = {"free", "starter", "pro", "enterprise", NULL};
 enum { PRO = 2, MAX_USER = 256, MAX_TZ = 64, CLUSTERS = 6 };
