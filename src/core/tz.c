@@ -176,8 +176,8 @@ static bool read_date(const char **p, struct rule_date *d)
     if (**p == 'M') {
         (*p)++;
         d->form = 'M';
-        if ((d->month = read_num(p, 12)) < 1 || *(*p)++ != '.' ||
-            (d->week = read_num(p, 5)) < 1 || *(*p)++ != '.' || (d->wday = read_num(p, 6)) < 0)
+        if ((d->month = read_num(p, 12)) < 1 || *(*p)++ != '.' || (d->week = read_num(p, 5)) < 1 ||
+            *(*p)++ != '.' || (d->wday = read_num(p, 6)) < 0)
             return false;
     } else {
         d->form = **p == 'J' ? 'J' : 'N';
@@ -361,7 +361,8 @@ static int load_file(tt_tz *z, const char *spec, const char *dir, tt_err *err)
     if (tt_map_open(&m, path, &why) < 0)
         return tt_err_set_field(err, TT_EINVAL, "timezone",
                                 "unknown time zone '%s' (an IANA name such as Europe/Paris, or "
-                                "an offset such as +05:30)", spec);
+                                "an offset such as +05:30)",
+                                spec);
     ok = parse_tzif(z, m.data, m.size);
     tt_map_close(&m);
     if (!ok)

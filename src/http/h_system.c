@@ -3,8 +3,11 @@
  */
 #include "app.h"
 #include "tt/core.h"
+#include "tt/taste.h"
 
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 /*
  * The database is asked at most once a second (one request claims the check; the others read
@@ -84,21 +87,41 @@ static json_t *models_json(tt_app *app, const tt_served *s)
     return arr;
 }
 
+/* The pro tier's taste summary (not a recommender, so not among "models"), or null. */
+static json_t *taste_json(const tt_app *app, const tt_served *s)
+{
+    char path[1200], version[32];
+    time_t t;
+    struct tm tm;
+
+    if (!s || !s->taste)
+        return json_null();
+    t = (time_t)tt_taste_created_at(s->taste);
+    gmtime_r(&t, &tm);
+    strftime(version, sizeof(version), "%Y%m%dT%H%M%SZ", &tm);
+    snprintf(path, sizeof(path), "%s/pro/taste.ttm", app->cfg.model_dir);
+    return json_pack("{s:s, s:s, s:s, s:I, s:i, s:I}", "tier", "pro", "version", version, "file",
+                     path, "trained_at", (json_int_t)tt_taste_created_at(s->taste), "tracks",
+                     tt_taste_n_tracks(s->taste), "population",
+                     (json_int_t)tt_taste_population(s->taste, TT_TASTE_ENTROPY));
+}
+
 void tt__h_models_info(tt_app *app, json_t *body, tt_reply *out)
 {
     tt_served *s = tt__app_models(app);
     char cat[32] = "";
+    json_t *j;
 
     (void)body;
     if (s)
         snprintf(cat, sizeof(cat), "%016llx", (unsigned long long)tt_catalog_id(s->cat));
-    tt__reply_json(out, 200,
-                   json_pack("{s:{s:s, s:i, s:i, s:i, s:I}, s:s, s:o}", "catalog", "id", cat,
-                             "tracks", s ? tt_catalog_n_tracks(s->cat) : 0, "users",
-                             s ? tt_catalog_n_users(s->cat) : 0, "genres",
-                             s ? tt_catalog_n_genres(s->cat) : 0, "created_at",
-                             (json_int_t)(s ? tt_catalog_created_at(s->cat) : 0), "model_tier",
-                             tt_tier_set_name(app->cfg.tiers), "models", models_json(app, s)));
+    j = json_pack("{s:{s:s, s:i, s:i, s:i, s:I}, s:s, s:o}", "catalog", "id", cat, "tracks",
+                  s ? tt_catalog_n_tracks(s->cat) : 0, "users", s ? tt_catalog_n_users(s->cat) : 0,
+                  "genres", s ? tt_catalog_n_genres(s->cat) : 0, "created_at",
+                  (json_int_t)(s ? tt_catalog_created_at(s->cat) : 0), "model_tier",
+                  tt_tier_set_name(app->cfg.tiers), "models", models_json(app, s));
+    json_object_set_new(j, "taste", taste_json(app, s));
+    tt__reply_json(out, 200, j);
     tt__served_release(s);
 }
 

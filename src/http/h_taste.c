@@ -21,11 +21,12 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 static const char *const tier_names[] = {"free", "starter", "pro", "enterprise", NULL};
 enum { PRO = 2, MAX_USER = 256, MAX_TZ = 64, CLUSTERS = 6 };
 
-static const char *const weekday_names[7] = {"monday", "tuesday", "wednesday", "thursday",
+static const char *const weekday_names[7] = {"monday", "tuesday",  "wednesday", "thursday",
                                              "friday", "saturday", "sunday"};
 
 struct taste_req {
@@ -130,8 +131,9 @@ static void shares(tt_jbuf *b, const char *key, const char *name_key, const tt_t
     tt__jb_lit(b, "[");
     for (int i = 0; i < n; i++) {
         tt__jb_lit(b, i ? ",{" : "{");
-        tt__jb_str_field(b, name_key, artist ? tt_taste_artist_name(t, v[i].id)
-                                             : tt_taste_genre_name(t, v[i].id));
+        tt__jb_str_field(b, name_key,
+                         artist ? tt_taste_artist_name(t, v[i].id)
+                                : tt_taste_genre_name(t, v[i].id));
         num_field(b, "plays", v[i].plays);
         num_field(b, "share", v[i].share);
         tt__jb_lit(b, "}");
@@ -339,8 +341,8 @@ static void answer(const struct answer_in *a, tt_reply *out)
 /* The daily mixes' facets of the listener, fresh feedback included; none without a space. */
 static int facets_of(const tt_served *s, const char *user, tt_mix_facet *f, int *n, tt_err *err)
 {
-    tt_mix_request q = {.user_id = user, .day = tt_unix_time() / 86400, .mixes = CLUSTERS,
-                        .tracks_per_mix = 50};
+    tt_mix_request q = {
+        .user_id = user, .day = tt_unix_time() / 86400, .mixes = CLUSTERS, .tracks_per_mix = 50};
     int32_t *fresh = NULL;
     float *fresh_r = NULL;
     int rc;

@@ -34,8 +34,8 @@ struct tt_taste {
     int64_t n_owned_names;
 };
 
-static const char *const stat_names[TT_TASTE_FEATURE] = {
-    "genre_entropy", "artists_per_100_plays", "mainstream", "discovery_rate"};
+static const char *const stat_names[TT_TASTE_FEATURE] = {"genre_entropy", "artists_per_100_plays",
+                                                         "mainstream", "discovery_rate"};
 
 const char *tt_taste_stat_name(int stat)
 {
@@ -46,9 +46,18 @@ const char *tt_taste_stat_name(int stat)
 
 /* ---- accessors ---------------------------------------------------------------------------- */
 
-int32_t tt_taste_n_tracks(const tt_taste *t) { return t->n_tracks; }
-int32_t tt_taste_n_genres(const tt_taste *t) { return t->n_genres; }
-int64_t tt_taste_created_at(const tt_taste *t) { return t->created_at; }
+int32_t tt_taste_n_tracks(const tt_taste *t)
+{
+    return t->n_tracks;
+}
+int32_t tt_taste_n_genres(const tt_taste *t)
+{
+    return t->n_genres;
+}
+int64_t tt_taste_created_at(const tt_taste *t)
+{
+    return t->created_at;
+}
 
 int64_t tt_taste_population(const tt_taste *t, int stat)
 {
@@ -147,9 +156,9 @@ static int64_t collect(const tt_taste *t, const tt_taste_event *ev, int64_t n, s
             out->unknown_plays++;
             continue;
         }
-        p[k] = (struct play){ev[i].track, t->track_artist[ev[i].track],
-                             t->track_genre[ev[i].track], false,
-                             ev[i].weight > 0 ? ev[i].weight : 1.0, ev[i].time};
+        p[k] = (struct play){
+            ev[i].track, t->track_artist[ev[i].track],          t->track_genre[ev[i].track],
+            false,       ev[i].weight > 0 ? ev[i].weight : 1.0, ev[i].time};
         k++;
     }
     return k;
@@ -320,8 +329,7 @@ static void features(const tt_taste *t, const struct play *p, int64_t n, tt_tast
     out->value[TT_TASTE_MAINSTREAM] = pop_w > 0 ? pop / pop_w : NAN;
 }
 
-static void clock_pattern(const struct play *p, int64_t n, const tt_tz *tz,
-                          tt_taste_profile *out)
+static void clock_pattern(const struct play *p, int64_t n, const tt_tz *tz, tt_taste_profile *out)
 {
     for (int64_t i = 0; i < n; i++) {
         int h, d;
@@ -341,8 +349,8 @@ static void profile_reset(tt_taste_profile *out)
 }
 
 /* Everything but the percentiles. */
-static void profile_values(const tt_taste *t, const tt_taste_event *ev, int64_t n,
-                           const tt_tz *tz, struct play *p, tt_taste_profile *out)
+static void profile_values(const tt_taste *t, const tt_taste_event *ev, int64_t n, const tt_tz *tz,
+                           struct play *p, tt_taste_profile *out)
 {
     int64_t k;
 
@@ -451,8 +459,7 @@ static void track_tables(tt_taste *t, const tt_dataset *ds)
 }
 
 /* Copies of @n names (from @ids when @names is NULL): a built summary outlives its dataset. */
-static const char **copy_names(tt_taste *t, const tt_ids *ids, const char *const *names,
-                               int32_t n)
+static const char **copy_names(tt_taste *t, const tt_ids *ids, const char *const *names, int32_t n)
 {
     const char **v = tt_malloc(((size_t)n + 1) * sizeof(char *));
     size_t grown = (size_t)t->n_owned_names + n + 1;
@@ -587,8 +594,9 @@ static const tt_mfield meta_fields[] = {
 
 static int save_sections(const tt_taste *t, tt_mfile_writer *w, tt_err *err)
 {
-    struct taste_meta m = {t->n_tracks, t->n_genres, t->n_artists, TT_TASTE_N_STATS,
-                           TT_TASTE_QUANTILES, TT_TASTE_SPARSE_PLAYS, TT_TASTE_WINDOW_DAYS};
+    struct taste_meta m = {t->n_tracks,         t->n_genres,        t->n_artists,
+                           TT_TASTE_N_STATS,    TT_TASTE_QUANTILES, TT_TASTE_SPARSE_PLAYS,
+                           TT_TASTE_WINDOW_DAYS};
     const char *stats[TT_TASTE_N_STATS];
     int rc = tt_mfile_put_meta(w, meta_fields, N_META, &m, err);
 
@@ -636,8 +644,7 @@ int tt_taste_save(const tt_taste *t, const char *path, tt_err *err)
 
 static int refuse(const tt_taste *t, tt_err *err, const char *what)
 {
-    return tt_err_set(err, TT_ECORRUPT, "taste summary %s refused: %s", tt_mfile_path(t->f),
-                      what);
+    return tt_err_set(err, TT_ECORRUPT, "taste summary %s refused: %s", tt_mfile_path(t->f), what);
 }
 
 static int get_array(const tt_taste *t, const char *name, enum tt_dtype dt, int64_t rows,

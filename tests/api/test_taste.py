@@ -2,6 +2,8 @@
 database, tiers, validation, unknown users, feedback moving the last 30 days, time zones
 shifting the hour histogram, and the cache dropped by feedback."""
 import json
+import os
+import shutil
 
 from harness import check, check_error, eq, short, test
 
@@ -261,3 +263,97 @@ def taste_profile_follows_feedback(ctx):
         check(c["discovery_rate"]["value"] > (a["discovery_rate"]["value"] or 0),
               f"discovery rate after 20 plays of a new artist: {a['discovery_rate']} -> "
               f"{c['discovery_rate']}")
+
+
+@test()
+def taste_summary_in_models_info(ctx):
+    info = ctx.srv.models_info()
+    t = info.get("taste")
+    check(isinstance(t, dict), f"/models/info has no taste summary: {short(info)}")
+    eq(t["tier"], "pro", "taste.tier")
+    check(t["file"].endswith("/pro/taste.ttm"), f"taste.file: {t['file']}")
+    check(t["population"] > 0 and t["tracks"] == info["catalog"]["tracks"], f"taste sizes: {t}")
+    d = taste(ctx, ctx.data.take_user())
+    eq(d["model_version"], t["version"], "answers' model_version is the summary's version")
+    eq(d["population"], t["population"], "population")
+
+
+# --- reloads (scratch server) ---------------------------------------------------------------
+
+
+def taste_file(ctx):
+    return os.path.join(ctx.srv.model_dir, "pro", "taste.ttm")
+
+
+def reload(ctx, status=200):
+    r = ctx.srv.http.post("/models/reload")
+    check(r.status_code == status, f"POST /models/reload -> {r.status_code}, expected {status}: "
+                                   f"{short(r.text)}")
+    return r
+
+
+@test(server="scratch")
+def taste_reload_refuses_a_damaged_summary(ctx):
+    """A damaged taste.ttm refuses the reload, naming the file; the old snapshot serves on."""
+    path = taste_file(ctx)
+    backup = path + ".api-test-backup"
+    user = ctx.data.take_user()
+    before = taste(ctx, user)
+    shutil.copyfile(path, backup)
+    try:
+        bad = path + ".api-test-bad"
+        shutil.copyfile(path, bad)
+        with open(bad, "r+b") as f:
+            f.seek(os.path.getsize(bad) // 2)
+            b = f.read(1)
+            f.seek(-1, 1)
+            f.write(bytes([b[0] ^ 0x40]))
+        os.replace(bad, path)
+        e = check_error(reload(ctx, 500), 500, "corrupt_model", what="reload, damaged taste.ttm")
+        check("taste.ttm" in e["message"], f"the message names the file: {e['message']!r}")
+        after = taste(ctx, user)
+        eq(after["plays"], before["plays"], "the old summary serves on")
+    finally:
+        os.replace(backup, path)
+    reload(ctx)
+
+
+@test(server="scratch")
+def taste_without_a_summary_is_not_ready(ctx):
+    """Models trained without the pro tier's summary: 503 not_ready, and back after a reload."""
+    path = taste_file(ctx)
+    aside = path + ".api-test-aside"
+    user = ctx.data.take_user()
+    os.replace(path, aside)
+    try:
+        reload(ctx)
+        check_error(ctx.srv.post(f"/taste-profile/{user}", {"model_tier": "pro"}), 503,
+                    "not_ready", what="taste-profile without pro/taste.ttm")
+        eq(ctx.srv.models_info().get("taste"), None, "/models/info taste without a summary")
+    finally:
+        os.replace(aside, path)
+    reload(ctx)
+    check_profile(taste(ctx, user), user)
+
+
+@test()
+def taste_profile_of_a_listener_known_by_feedback_alone(ctx):
+    """A listener the catalog does not know yet has a profile from their stored events."""
+    user = "taste-newcomer-1"
+    check_error(ctx.srv.post(f"/taste-profile/{user}", {"model_tier": "pro"}), 404, "not_found",
+                "user_id", what="taste-profile before any event")
+    track = ctx.data.popular_tracks[0]
+    for i in range(3):
+        ctx.srv.feedback({"user_id": user, "track_id": track, "action": "play",
+                          "timestamp": 1767000000 + i * 3600, "event_id": f"{user}-{i}"})
+    d = taste(ctx, user, {"model_tier": "pro", "timezone": "UTC"})
+    check_profile(d, user)
+    check(d["sparse"], "three plays make a sparse profile")
+    eq(d["plays"]["total"], 3, "plays.total")
+    eq(d["top_artists"]["all_time"][0]["artist"], ctx.data.track_artist[track][1],
+       "the only artist")
+    eq(d["discovery_rate"]["value"], 1, "every play is of an artist new in the window")
+    eq(d["taste_clusters"], [], "too little history for clusters")
+    hours = d["listening_time"]["by_hour"]
+    eq([h for h in range(24) if hours[h]], [(1767000000 // 3600 + i) % 24 for i in range(3)],
+       "hours of the three plays (UTC)")

@@ -37,8 +37,7 @@
 static tt_dataset *ds;
 static tt_taste *taste;
 
-static void track(const char *id, const char *artist, const char *genre, float energy,
-                  float tempo)
+static void track(const char *id, const char *artist, const char *genre, float energy, float tempo)
 {
     float f[TT_N_FEATURES];
 
@@ -69,8 +68,9 @@ static void build_dataset(void)
     track("p1", "C", "pop", 0.6f, 100);
     track("x1", "D", NULL, NAN, 140);
     track("e1", "E", "jazz", NAN, 100);
-    for (const char *const *u = (const char *const[]){"alice", "bob", "carol", "dave", "erin",
-                                                       NULL}; *u; u++)
+    for (const char *const *u =
+             (const char *const[]){"alice", "bob", "carol", "dave", "erin", NULL};
+         *u; u++)
         fx_add_user(ds, *u, NULL);
     fx_add_event(ds, "alice", "r1", TT_ACT_PLAY, 10, T - 40 * D);
     fx_add_event(ds, "alice", "j1", TT_ACT_PLAY, 5, T - 30 * D);
@@ -223,8 +223,8 @@ Test(taste, audio_features_are_play_weighted_means)
     profile("alice", NULL, &p);
     /* Energy known on r1, j1, p1: (15 x 0.8 + 5 x 0.2 + 15 x 0.6) / 35. */
     cr_expect_float_eq(p.value[TT_TASTE_FEATURE + TT_F_ENERGY], 22.0 / 35, EPS);
-    cr_expect_float_eq(p.feature_recent[TT_F_ENERGY], 0.65, EPS);  /* (4 + 9) / 20 */
-    cr_expect_float_eq(p.feature_before[TT_F_ENERGY], 0.6, EPS);   /* (8 + 1) / 15 */
+    cr_expect_float_eq(p.feature_recent[TT_F_ENERGY], 0.65, EPS); /* (4 + 9) / 20 */
+    cr_expect_float_eq(p.feature_before[TT_F_ENERGY], 0.6, EPS);  /* (8 + 1) / 15 */
     /* Tempo on every play: (1800 + 450 + 1500 + 700) / 40. */
     cr_expect_float_eq(p.value[TT_TASTE_FEATURE + TT_F_TEMPO], 111.25, EPS);
     cr_expect(isnan(p.value[TT_TASTE_FEATURE + TT_F_LIVENESS]), "liveness is unknown");
@@ -355,8 +355,8 @@ Test(taste, tz_offsets_from_transitions_and_footer_rules)
     cr_assert_eq(tt_tz_open("Australia/Sydney", NULL, &sydney, NULL), 0);
     cr_assert_eq(tt_tz_open("America/New_York", NULL, &ny, NULL), 0);
     cr_assert_eq(tt_tz_open("Asia/Kolkata", NULL, &kolkata, NULL), 0);
-    cr_expect_eq(tt_tz_offset(paris, 1679794200 - 3601), 3600);  /* just before the change */
-    cr_expect_eq(tt_tz_offset(paris, 1679794200 - 1800), 7200);  /* 01:00 UTC exactly */
+    cr_expect_eq(tt_tz_offset(paris, 1679794200 - 3601), 3600); /* just before the change */
+    cr_expect_eq(tt_tz_offset(paris, 1679794200 - 1800), 7200); /* 01:00 UTC exactly */
     cr_expect_eq(tt_tz_offset(ny, 1688212800), -4 * 3600);
     cr_expect_eq(tt_tz_offset(ny, 1704065400), -5 * 3600);
     cr_expect_eq(tt_tz_offset(kolkata, 1704065400), 19800);
@@ -374,9 +374,9 @@ Test(taste, tz_offsets_from_transitions_and_footer_rules)
 
 Test(taste, bad_time_zones_are_refused_naming_the_field)
 {
-    static const char *const bad[] = {"Mars/Base", "../etc/passwd", "/etc/passwd", "+15:00",
-                                      "+05:60", "+5", "0530", "", "Europe", "Europe//Paris",
-                                      "+05:3", NULL};
+    static const char *const bad[] = {
+        "Mars/Base", "../etc/passwd", "/etc/passwd",   "+15:00", "+05:60", "+5", "0530",
+        "",          "Europe",        "Europe//Paris", "+05:3",  NULL};
 
     for (const char *const *s = bad; *s; s++) {
         tt_tz *z = NULL;
@@ -420,7 +420,8 @@ Test(taste, summary_round_trip)
     for (int s = 0; s < TT_TASTE_N_STATS; s++) {
         cr_expect_eq(tt_taste_population(back, s), tt_taste_population(taste, s));
         cr_expect_eq(memcmp(tt_taste_quantiles(back, s), tt_taste_quantiles(taste, s),
-                            TT_TASTE_QUANTILES * sizeof(float)), 0, "quantiles of %d", s);
+                            TT_TASTE_QUANTILES * sizeof(float)),
+                     0, "quantiles of %d", s);
     }
     profile("alice", NULL, &a);
     profile_in(back, "alice", NULL, &b);
@@ -468,5 +469,92 @@ Test(taste, corrupt_foreign_and_stale_files_are_refused)
     cr_assert_eq(tt_catalog_save(ds, &ts, other, NULL), 0);
     expect_refused(other, 0, "not a taste summary");
     tt_train_set_release(&ts);
+    fx_rmtree(dir);
+}
+
+/* A "slim" TZif file (RFC 8536 version 2): no transitions, the rules in its footer alone. */
+static void write_slim_zone(const char *path, const char *footer)
+{
+    uint8_t header[44] = {'T', 'Z', 'i', 'f', '2'};
+    static const uint8_t block[10] = {0, 0, 0, 0, 0, 0, 'U', 'T', 'C', 0}; /* 1 type, 4 chars */
+    FILE *f = fopen(path, "wb");
+
+    cr_assert_not_null(f);
+    header[20 + 4 * 4 + 3] = 1; /* typecnt */
+    header[20 + 5 * 4 + 3] = 4; /* charcnt */
+    for (int v = 0; v < 2; v++) {
+        fwrite(header, 1, sizeof(header), f);
+        fwrite(block, 1, sizeof(block), f);
+    }
+    fprintf(f, "\n%s\n", footer);
+    fclose(f);
+}
+
+Test(taste, slim_zones_follow_their_footer_rule)
+{
+    char dir[64], path[256];
+    tt_tz *z = NULL;
+    tt_err err = {0};
+    int rc;
+
+    fx_tmpdir(dir);
+    write_slim_zone(fx_path(path, sizeof(path), dir, "Slim"), "CET-1CEST,M3.5.0,M10.5.0/3");
+    rc = tt_tz_open("Slim", dir, &z, &err);
+    cr_assert_eq(rc, 0, "%s", tt_err_msg(&err, rc));
+    cr_expect_eq(tt_tz_offset(z, 1688212800), 7200);        /* 2023-07-01 */
+    cr_expect_eq(tt_tz_offset(z, 1704065400), 3600);        /* 2023-12-31 */
+    cr_expect_eq(tt_tz_offset(z, 1679794200 - 3601), 3600); /* 2023-03-26 00:59:59 UTC */
+    cr_expect_eq(tt_tz_offset(z, 1679794200 - 1800), 7200); /* 01:00 UTC: CEST */
+    cr_expect_eq(tt_tz_offset(z, 1698543000 - 1801), 7200); /* 2023-10-29 00:59:59 UTC */
+    cr_expect_eq(tt_tz_offset(z, 1698543000 - 1800), 3600); /* 01:00 UTC: CET again */
+    tt_tz_free(z);
+    /* A quoted name and no DST: +03:30 all year, as Asia/Tehran's footer says now. */
+    write_slim_zone(path, "<+0330>-3:30");
+    cr_assert_eq(tt_tz_open("Slim", dir, &z, NULL), 0);
+    cr_expect_eq(tt_tz_offset(z, 1688212800), 12600);
+    tt_tz_free(z);
+    /* Julian-day rules (day 60 = March 1, day 300 = October 27) and an explicit DST offset. */
+    write_slim_zone(path, "AAA3BBB2,J60/0,J300/0");
+    cr_assert_eq(tt_tz_open("Slim", dir, &z, NULL), 0);
+    cr_expect_eq(tt_tz_offset(z, 1688212800), -7200); /* July: in DST (UTC-2) */
+    cr_expect_eq(tt_tz_offset(z, 1704065400), -10800);
+    tt_tz_free(z);
+    fx_rmtree(dir);
+}
+
+/* Every truncation and many flipped bytes of a real zone file: refused or read, never a crash. */
+Test(taste, damaged_zone_files_never_crash)
+{
+    char dir[64], path[256];
+    FILE *in = fopen("/usr/share/zoneinfo/Europe/Paris", "rb");
+    uint8_t buf[8192];
+    size_t n;
+
+    cr_assert_not_null(in);
+    n = fread(buf, 1, sizeof(buf), in);
+    fclose(in);
+    fx_tmpdir(dir);
+    fx_path(path, sizeof(path), dir, "Zone");
+    for (size_t len = 0; len <= n; len += len < 64 ? 1 : 13) {
+        FILE *f = fopen(path, "wb");
+        tt_tz *z = NULL;
+        fwrite(buf, 1, len, f);
+        fclose(f);
+        if (tt_tz_open("Zone", dir, &z, NULL) == 0)
+            (void)tt_tz_offset(z, 1688212800);
+        tt_tz_free(z);
+    }
+    for (size_t at = 0; at < n; at += 5) {
+        FILE *f = fopen(path, "wb");
+        tt_tz *z = NULL;
+        buf[at] ^= 0xa5;
+        fwrite(buf, 1, n, f);
+        fclose(f);
+        buf[at] ^= 0xa5;
+        if (tt_tz_open("Zone", dir, &z, NULL) == 0)
+            for (int64_t t = -4000000000LL; t < 5000000000LL; t += 300000000)
+                (void)tt_tz_offset(z, t);
+        tt_tz_free(z);
+    }
     fx_rmtree(dir);
 }
