@@ -225,6 +225,10 @@ struct tt_catalog;
 typedef struct tt_mix_scores {
     int32_t users, fallback_users;          /* evaluated; of them with fallback mixes */
     double mixes, tracks, familiar_share;   /* per user, per user, over all tracks */
+    /* Over the users with at least a third as many liked tracks as their mixes hold: the
+     * familiar share where the history does not limit it. */
+    int32_t rich_users;
+    double rich_familiar_share;
     double hit_rate, recall;                /* the union of a user's mixes */
     double als_hit_rate, als_recall;        /* ALS's top N, N = the union's size */
     double als_disc_hit_rate, als_disc_recall; /* ALS's top of the discoveries' size */
@@ -310,5 +314,22 @@ typedef struct tt_similar_scores {
  */
 int tt_eval_similar(const tt_dataset *ds, const float *vec, int d, const tt_ann *ix, int k,
                     int64_t max_queries, uint64_t seed, tt_similar_scores *out, tt_err *err);
+
+/* Leave-one-out with sampled negatives (src/eval/loo.c). */
+typedef struct tt_loo_scores {
+    int32_t users;   /* evaluated: users with a held-out track */
+    double hr, ndcg; /* HR@k and NDCG@k against the sampled negatives */
+    int k, negatives;
+    double seconds;
+} tt_loo_scores;
+
+/*
+ * The paper protocol of NeuMF (He et al. 2017): for each user of @s (a TT_SPLIT_LAST split),
+ * their held-out track is ranked by @m among @n_neg tracks drawn (seeded by @seed) from those
+ * they never touched in training (@seen) and are not held out; HR@k and NDCG@k over users.
+ * A user the model cannot rank for counts as a miss. Errors: TT_EINVAL, the model's.
+ */
+int tt_eval_loo(const tt_model *m, const tt_split *s, const tt_csr *seen, int n_neg, int k,
+                uint64_t seed, tt_loo_scores *out, tt_err *err);
 
 #endif

@@ -16,9 +16,10 @@
  *      weighted mean of the two cosines. k = min(mixes, positives / tracks_per_cluster);
  *      facets holding less than min_cluster_share of the weight are dropped.
  *   3. Each facet becomes a mix of tracks_per_mix tracks: about familiar_share of them are
- *      its own positives (heard and liked), the rest discoveries: the unheard tracks with
- *      the highest cosine to the facet's centre plus preference_weight times ALS's predicted
- *      preference, searched in the cells (a partition of the tracks made at load time)
+ *      its own positives (heard and liked; a facet with too few borrows the listener's spare
+ *      positives, those no facet needs for its own share, nearest its centre), the rest
+ *      discoveries: the unheard tracks with the highest cosine to the facet's centre plus
+ *      preference_weight times ALS's predicted preference, searched in the cells (a partition of the tracks made at load time)
  *      nearest the centre. A small jitter drawn from (user, day, track) varies the picks
  *      from day to day among near-equal candidates. No track is in two mixes of a day; a
  *      mix holds at most max_per_artist tracks of an artist and never one artist twice in
@@ -118,5 +119,26 @@ typedef struct tt_mix_set {
  */
 int tt_mix_daily(const tt_mix_space *s, const tt_mix_request *r, tt_mix_set *out, tt_err *err);
 void tt_mix_set_release(tt_mix_set *set);
+
+/* One facet of a listener's taste: the cluster a personal daily mix is built on. */
+typedef struct tt_mix_facet {
+    char name[160];        /* named as a mix of the facet's own tracks would be */
+    const char *genres[3]; /* dominant first genres of its tracks, borrowed from the catalog */
+    int n_genres;
+    const char *seed_artists[3]; /* its most present artists, borrowed */
+    int n_seed_artists;
+    int32_t n_tracks; /* the listener's positives in it */
+    float share;      /* of the listener's weighted positives (step 1 above), 0..1 */
+} tt_mix_facet;
+
+/*
+ * The facets of @r->user_id that tt_mix_daily would build its personal mixes on (step 2,
+ * the same clustering, at most @r->mixes of them, heaviest first) into @out (caller-owned,
+ * room for TT_MIX_MAX_MIXES); *n their count: 0 when the listener has fewer than
+ * min_history positives (their mixes would be genre fallbacks). Strings are borrowed from
+ * the space's catalog. Errors: TT_EINVAL (field named) for a count out of range.
+ */
+int tt_mix_facets(const tt_mix_space *s, const tt_mix_request *r, tt_mix_facet *out, int *n,
+                  tt_err *err);
 
 #endif

@@ -8,7 +8,9 @@
 
 #include "tt/als.h"
 #include "tt/content.h"
+#include "tt/deep_content.h"
 #include "tt/hybrid.h"
+#include "tt/hybrid_deep.h"
 #include "tt/model.h"
 #include "tt/neumf.h"
 
@@ -20,6 +22,8 @@ typedef struct tt_model_opts {
     tt_content_params content;
     tt_hybrid_params hybrid;
     tt_neumf_params neumf;
+    tt_deep_content_params deep_content;
+    tt_hd_params hybrid_deep;
     double trending_half_life_days; /* time decay of the trending model */
     uint64_t seed;
     int threads;                    /* 0 = one per core */

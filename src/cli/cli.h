@@ -73,6 +73,12 @@ int tt_cli_evaluate_mixes(const struct tt_dataset *ds, const struct tt_split *s,
                           const struct tt_train_set *ts, const struct tt_model_opts *mo,
                           bool json);
 
+/*
+ * The taste summary of @ds for taste profiles (train_taste.c): MODEL_DIR/pro/taste.ttm and
+ * its JSON sidecar, written when the pro tier is trained.
+ */
+int tt_cli_train_taste(const tt_config *cfg, const struct tt_dataset *ds, tt_err *err);
+
 struct tt_ann_params;
 /*
  * Builds the index of @n x @d content vectors of catalog @catalog with @p and writes it

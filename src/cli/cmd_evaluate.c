@@ -19,6 +19,7 @@
 #define USAGE                                                                                      \
     "tunetrail evaluate [--split random|time|last|cold-tracks] [--holdout F] [--k K] [--seed S]\n" \
     "       [--models a,b|all] [--json] [--test-file FILE.csv] [--threads N]\n"                    \
+    "       tunetrail evaluate --protocol loo-99 [--models a,b] [--json] (HR@10, NDCG@10)\n"   \
     "       tunetrail evaluate --similar [--k 10] [--queries N] [--json]\n"                          \
     "       tunetrail evaluate --mixes [--split random|time|last] [--holdout F] [--json]\n"          \
     "       [--type flat|ivf|hnsw --nlist N --nprobe N --m M --ef-search N] [content options]\n"   \
@@ -32,7 +33,7 @@
 
 /* The evaluation's own options; the model options (and --seed, --threads) are train's. */
 struct eval_args {
-    const char *split, *models, *test_file;
+    const char *split, *models, *test_file, *protocol;
     double holdout;
     int k;
     bool json, similar, mixes;
@@ -315,6 +316,67 @@ out:
     return code;
 }
 
+/*
+ * The NeuMF paper's protocol: each user's latest positive held out (the last split), ranked
+ * among 99 sampled tracks they never touched; HR@10 and NDCG@10 per model.
+ */
+static int evaluate_loo(const tt_dataset *ds, const struct eval_args *a, const tt_split_params *sp,
+                        const tt_model_opts *mo, const char **names, int n_names)
+{
+    tt_split s;
+    tt_train_set ts;
+    json_t *rows = json_array();
+    int code = make_split(ds, a, sp, &s), failed = 0;
+
+    if (code != 0)
+        goto out;
+    tt_train_set_build(ds, s.mask, &sp->weighting, &ts);
+    if (!a->json)
+        printf("protocol loo-99 (He et al. 2017): %d users, latest positive held out, ranked "
+               "among 99 sampled unplayed tracks, seed %llu\n\n%-14s %8s %8s %8s %9s\n",
+               s.n_users, (unsigned long long)sp->seed, "model", "hr@10", "ndcg@10", "users",
+               "train_s");
+    for (int i = 0; i < n_names; i++) {
+        tt_model *m = NULL;
+        tt_loo_scores sc = {0};
+        tt_err err = {0};
+        double t0 = tt_now();
+        int rc;
+        fprintf(stderr, "evaluate: training %s\n", names[i]);
+        rc = tt_models_train(names[i], &ts, mo, &m, &err);
+        double ts_s = tt_now() - t0;
+        if (rc == 0)
+            rc = tt_eval_loo(m, &s, &ts.seen, 99, 10, sp->seed, &sc, &err);
+        tt_model_free(m);
+        if (rc < 0) {
+            fprintf(stderr, "evaluate: %s failed: %s\n", names[i], tt_err_msg(&err, rc));
+            failed++;
+            continue;
+        }
+        if (!a->json)
+            printf("%-14s %8.4f %8.4f %8d %9.2f\n", names[i], sc.hr, sc.ndcg, sc.users, ts_s);
+        json_array_append_new(rows, json_pack("{s:s, s:f, s:f, s:i, s:f, s:f}", "model", names[i],
+                                              "hr@10", sc.hr, "ndcg@10", sc.ndcg, "users",
+                                              sc.users, "train_seconds", ts_s, "rank_seconds",
+                                              sc.seconds));
+    }
+    if (a->json) {
+        json_t *j = json_pack("{s:s, s:i, s:i, s:I, s:i, s:O}", "protocol", "loo-99", "k", 10,
+                              "negatives", 99, "seed", (json_int_t)sp->seed, "users", s.n_users,
+                              "models", rows);
+        char *text = json_dumps(j, JSON_INDENT(2));
+        printf("%s\n", text);
+        free(text);
+        json_decref(j);
+    }
+    code = failed ? 1 : 0;
+    tt_train_set_release(&ts);
+out:
+    json_decref(rows);
+    tt_split_release(&s);
+    return code;
+}
+
 /* Daily mixes on the split's training events (cmd_evaluate_mixes.c). */
 static int evaluate_mixes(const tt_dataset *ds, const struct eval_args *a,
                           const tt_split_params *sp, const tt_model_opts *mo)
@@ -354,6 +416,8 @@ static void bind_opts(struct eval_args *a, struct tt_opt *opts)
                                 "no split: evaluate against this interactions CSV"};
     opts[i++] = (struct tt_opt){"--similar", TT_OPT_BOOL, &a->similar,
                                 "judge similar tracks (content vectors, index) by genre labels"};
+    opts[i++] = (struct tt_opt){"--protocol", TT_OPT_STR, &a->protocol,
+                                "loo-99: leave-one-out against 99 sampled tracks (HR@10, NDCG@10)"};
     opts[i++] = (struct tt_opt){"--mixes", TT_OPT_BOOL, &a->mixes,
                                 "judge daily mixes against ALS lists of the same length"};
     opts[i++] = (struct tt_opt){"--queries", TT_OPT_I64, &a->queries,
@@ -395,7 +459,7 @@ static int evaluate_similar(struct eval_args *a, const tt_config *cfg)
 int tt_cmd_evaluate(int argc, char **argv)
 {
     struct eval_args a;
-    struct tt_opt opts[9 + TT_ANN_OPTS_MAX + TT_TRAIN_OPTS_MAX + 1];
+    struct tt_opt opts[10 + TT_ANN_OPTS_MAX + TT_TRAIN_OPTS_MAX + 1];
     const char *names[MAX_MODELS];
     tt_split_params sp;
     tt_config cfg;
@@ -411,6 +475,13 @@ int tt_cmd_evaluate(int argc, char **argv)
         a.k = a.similar ? 10 : 20;
     if (a.similar)
         return evaluate_similar(&a, &cfg);
+    if (a.protocol && strcmp(a.protocol, "loo-99") != 0)
+        return usage_error("--protocol must be loo-99");
+    if (a.protocol && a.split && strcmp(a.split, "last") != 0)
+        return usage_error("--protocol loo-99 holds out each user's latest positive: --split "
+                           "last or none");
+    if (a.protocol)
+        a.split = "last";
     if ((rc = tt_train_cli_finish(&a.train)) != 0 || (rc = check_split(&a, &sp)) != 0 ||
         (rc = parse_models(a.models, sp.kind == TT_SPLIT_COLD_TRACKS, names, &n_names)) != 0)
         return rc;
@@ -424,8 +495,9 @@ int tt_cmd_evaluate(int argc, char **argv)
     tt_store_close(store);
     if (rc < 0)
         return tt_cli_fail(&err, rc);
-    rc = a.mixes ? evaluate_mixes(ds, &a, &sp, &a.train.opts)
-                 : evaluate(ds, &a, &sp, &a.train.opts, names, n_names);
+    rc = a.mixes      ? evaluate_mixes(ds, &a, &sp, &a.train.opts)
+         : a.protocol ? evaluate_loo(ds, &a, &sp, &a.train.opts, names, n_names)
+                      : evaluate(ds, &a, &sp, &a.train.opts, names, n_names);
     tt_dataset_free(ds);
     return rc;
 }

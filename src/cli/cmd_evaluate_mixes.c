@@ -60,6 +60,8 @@ static void print_table(const tt_mix_scores *s, const char *models)
            TRACKS_PER_MIX, models, s->users, s->fallback_users);
     printf("  %.2f mixes and %.1f tracks per user, %.3f of them familiar, %.2f ms per user\n",
            s->mixes, s->tracks, s->familiar_share, s->ms_per_user);
+    printf("  familiar share for the %d users with liked tracks for a third of their mixes: "
+           "%.3f\n", s->rich_users, s->rich_familiar_share);
     printf("  %-38s %10s %10s\n", "held-out tracks", "hit rate", "recall");
     printf("  %-38s %10.4f %10.4f\n", "union of the mixes", s->hit_rate, s->recall);
     printf("  %-38s %10.4f %10.4f\n", "ALS top N (N = the union's size)", s->als_hit_rate,
@@ -74,11 +76,12 @@ static void print_table(const tt_mix_scores *s, const char *models)
 static void print_json(const tt_mix_scores *s, const char *models)
 {
     json_t *j = json_pack(
-        "{s:i, s:i, s:s, s:i, s:i, s:f, s:f, s:f, s:f, s:{s:f, s:f}, s:{s:f, s:f}, "
-        "s:{s:f, s:f}, s:f, s:f, s:f}",
+        "{s:i, s:i, s:s, s:i, s:i, s:f, s:f, s:f, s:{s:i, s:f}, s:f, s:{s:f, s:f}, "
+        "s:{s:f, s:f}, s:{s:f, s:f}, s:f, s:f, s:f}",
         "mixes", MIXES, "tracks_per_mix", TRACKS_PER_MIX, "models", models, "users", s->users,
         "fallback_users", s->fallback_users, "mixes_per_user", s->mixes, "tracks_per_user",
-        s->tracks, "familiar_share", s->familiar_share, "ms_per_user", s->ms_per_user, "union",
+        s->tracks, "familiar_share", s->familiar_share, "familiar_share_unlimited", "users",
+        s->rich_users, "familiar_share", s->rich_familiar_share, "ms_per_user", s->ms_per_user, "union",
         "hit_rate", s->hit_rate, "recall", s->recall, "als_same_size", "hit_rate", s->als_hit_rate,
         "recall", s->als_recall, "als_discoveries_size", "hit_rate", s->als_disc_hit_rate, "recall",
         s->als_disc_recall, "genre_within", s->genre_within, "genre_between", s->genre_between,

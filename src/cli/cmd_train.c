@@ -43,6 +43,30 @@ static json_t *hybrid_json(const tt_model *m, const tt_model_opts *o)
         o->hybrid.step, "seed", (json_int_t)o->seed);
 }
 
+/* The ranker's validation figures beside ALS's, and what each feature is worth. */
+static json_t *hybrid_deep_json(const tt_model *m, const tt_model_opts *o)
+{
+    json_t *imp = json_object(), *feat = json_array();
+    char key[32], akey[40];
+    tt_hd_fit fit;
+
+    tt_hd_fit_of(m, &fit);
+    for (int i = 0; i < TT_HD_FEATURES; i++) {
+        json_object_set_new(imp, tt_hd_feature_names[i], json_real(round(fit.importance[i] * 1e5) / 1e5));
+        json_array_append_new(feat, json_string(tt_hd_feature_names[i]));
+    }
+    snprintf(key, sizeof(key), "ndcg@%d", fit.k);
+    snprintf(akey, sizeof(akey), "als_ndcg@%d", fit.k);
+    return json_pack("{s:o, s:o, s:{s:f, s:i, s:i, s:I, s:f, s:f, s:f, s:f}, s:i, s:i, s:f, s:I}",
+                     "features", feat, "feature_importance", imp, "validation", "share",
+                     o->hybrid_deep.split.validation, "train_users", fit.train_users,
+                     "test_users", fit.test_users, "pairs", (json_int_t)fit.pairs, key, fit.ndcg,
+                     "recall", fit.recall, akey, fit.als_ndcg, "als_recall", fit.als_recall,
+                     "candidates", o->hybrid_deep.split.candidates, "epochs",
+                     o->hybrid_deep.epochs, "lr", (double)o->hybrid_deep.lr, "seed",
+                     (json_int_t)o->seed);
+}
+
 /* A JSON number, or null for NAN (a metric not measured). */
 static json_t *real_or_null(double v)
 {
@@ -74,6 +98,18 @@ static json_t *neumf_json(const tt_model *m, const tt_model_opts *o)
 
 static json_t *params_json(const char *name, const tt_model_opts *o, const tt_model *m)
 {
+    if (strcmp(name, "hybrid_deep") == 0)
+        return hybrid_deep_json(m, o);
+    if (strcmp(name, "deep_content") == 0) {
+        const tt_deep_content_params *p = &o->deep_content;
+        double cosv = 0;
+        int32_t tracks = 0;
+        tt_deep_content_fit_of(m, &cosv, &tracks);
+        return json_pack("{s:i, s:i, s:i, s:f, s:f, s:i, s:{s:f, s:i}}", "hidden", p->hidden,
+                         "epochs", p->epochs, "batch", p->batch, "lr", (double)p->lr, "l2",
+                         (double)p->l2, "min_listeners", p->min_listeners, "validation",
+                         "cosine", cosv, "train_tracks", tracks);
+    }
     if (strcmp(name, "hybrid") == 0)
         return hybrid_json(m, o);
     if (strcmp(name, "neumf") == 0)
@@ -199,6 +235,11 @@ static int train_model(const char *name, const tt_train_set *ts, const tt_model_
 {
     tt_hybrid_params hp = o->hybrid;
 
+    if (strcmp(name, "hybrid_deep") == 0) {
+        tt_hd_params dp = o->hybrid_deep;
+        dp.split.seed = o->seed;
+        return tt_hd_learn(ts, &dp, o, out, err);
+    }
     if (strcmp(name, "hybrid") != 0)
         return tt_models_train(name, ts, o, out, err);
     hp.seed = o->seed;
@@ -220,7 +261,8 @@ static int train_one(const tt_config *cfg, const tt_model_info *info, const tt_t
     fprintf(stderr, "training %s (%s)\n", info->name, info->summary);
     rc = train_model(info->name, ts, o, &m, err);
     if (rc == TT_ESTATE &&
-        (strcmp(info->name, "content") == 0 || strcmp(info->name, "hybrid") == 0)) {
+        (strcmp(info->name, "content") == 0 || strcmp(info->name, "hybrid") == 0 ||
+         strcmp(info->name, "deep_content") == 0 || strcmp(info->name, "hybrid_deep") == 0)) {
         /*
          * Data this model cannot learn from (a catalog without content, no listener to
          * validate a blend on): the other models still train; no stale files stay.
@@ -325,6 +367,8 @@ int tt_cmd_train(int argc, char **argv)
     for (const tt_model_info *i = tt_models_list(); rc == 0 && i->name; i++)
         if (wanted(i, tier, model))
             rc = train_one(&cfg, i, &ts, &tc.opts, no_eval ? NULL : &split, &err);
+    if (rc == 0 && !model && (strcmp(tier, "all") == 0 || strcmp(tier, "pro") == 0))
+        rc = tt_cli_train_taste(&cfg, ds, &err);
     tt_split_release(&split);
     tt_train_set_release(&ts);
     tt_dataset_free(ds);

@@ -14,6 +14,7 @@
 /* Sums over users and mixes, turned into means at the end. */
 struct acc {
     int64_t users, fallback, mixes, tracks, familiar;
+    int64_t rich_users, rich_tracks, rich_familiar; /* users with liked tracks for a third */
     double hit, recall, als_hit, als_recall, als_dhit, als_drecall;
     double within, between, artists;
     int64_t n_mixes, n_pairs;
@@ -115,7 +116,18 @@ static int score_user(const tt_split *split, const tt_catalog *cat, const tt_mix
 
     a->seconds += tt_now() - t0;
     if (rc == 0) {
-        n = flatten(&set, all, disc, &n_disc, &a->familiar);
+        int64_t fam = 0;
+        const int32_t *pos;
+        const float *pos_v;
+        int32_t n_pos;
+        n = flatten(&set, all, disc, &n_disc, &fam);
+        a->familiar += fam;
+        tt_catalog_user_positives(cat, u, &pos, &pos_v, &n_pos);
+        if (!set.fallback && n > 0 && 3 * (int64_t)n_pos >= n) {
+            a->rich_users++;
+            a->rich_tracks += n;
+            a->rich_familiar += fam;
+        }
         a->users++;
         a->fallback += set.fallback;
         a->mixes += set.n;
@@ -148,6 +160,8 @@ static void finish(const struct acc *a, tt_mix_scores *out)
     out->mixes = per((double)a->mixes, a->users);
     out->tracks = per((double)a->tracks, a->users);
     out->familiar_share = per((double)a->familiar, a->tracks);
+    out->rich_users = (int32_t)a->rich_users;
+    out->rich_familiar_share = per((double)a->rich_familiar, a->rich_tracks);
     out->hit_rate = per(a->hit, a->users);
     out->recall = per(a->recall, a->users);
     out->als_hit_rate = per(a->als_hit, a->users);

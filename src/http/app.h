@@ -38,6 +38,8 @@ struct tt_served_model {
  */
 typedef struct tt_overlay tt_overlay;
 struct tt_mix_space;
+struct tt_taste;
+struct tt_tz_cache;
 
 typedef struct tt_served {
     int refs;
@@ -47,6 +49,8 @@ typedef struct tt_served {
     int n;
     tt_radio *radio; /* stations over this snapshot's catalog and models */
     struct tt_mix_space *mix; /* daily mixes over content and/or ALS; NULL without either */
+    struct tt_taste *taste;   /* pro: the population summary of taste profiles, or NULL */
+    struct tt_tz_cache *tz;   /* time zones read for taste profiles */
     int64_t loaded_at;
 } tt_served;
 
@@ -112,6 +116,7 @@ void tt__implog_add(tt_implog *l, const char *rec_id, const char *user, const ch
 /* Flushes what is queued and stops the writer thread. */
 void tt__implog_stop(tt_implog *l);
 
+
 /* ---- metrics ---- */
 
 enum tt_endpoint {
@@ -124,6 +129,7 @@ enum tt_endpoint {
     TT_EP_METRICS,
     TT_EP_RADIO,
     TT_EP_DAILY_MIX,
+    TT_EP_TASTE_PROFILE,
     TT_EP_OTHER,
     TT_EP_COUNT
 };
@@ -202,6 +208,8 @@ void tt__h_models_info(tt_app *app, json_t *body, tt_reply *out);
 void tt__h_models_reload(tt_app *app, json_t *body, tt_reply *out);
 void tt__h_metrics(tt_app *app, json_t *body, tt_reply *out);
 void tt__h_radio_generate(tt_app *app, json_t *body, tt_reply *out);
+/* @body has "user_id" from the path (/taste-profile/{user_id}). */
+void tt__h_taste_profile(tt_app *app, json_t *body, tt_reply *out);
 
 /* ---- errors.c: the only place codes become HTTP statuses ---- */
 
@@ -256,5 +264,15 @@ void tt__jb_str_field(tt_jbuf *b, const char *key, const char *val);
  * is on and there is one; false otherwise (@out untouched).
  */
 bool tt__answer_cached(tt_app *app, const char *group, const char *key, tt_reply *out);
+
+/*
+ * A new recommendation id "<surface>-<hex>" into @buf (@n >= 48): the prefix names the model
+ * or list surface ("mix", "radio") that answered, so clicks are attributed without a lookup.
+ */
+void tt__rec_id_new(tt_app *app, const char *surface, char *buf, size_t n);
+/* Appends track @t's platform id to the space-separated list @tl. */
+void tt__track_list_add(tt_jbuf *tl, const tt_catalog *cat, int32_t t);
+/* True when @prefix names what answered a list: a model, or the "mix" and "radio" surfaces. */
+bool tt__rec_surface_known(const char *prefix);
 
 #endif

@@ -72,7 +72,7 @@ static void attribute(tt_app *app, const char *rec_id, int action)
         return;
     memcpy(model, rec_id, len);
     model[len] = '\0';
-    if (tt_models_find(model))
+    if (tt__rec_surface_known(model))
         tt__metrics_click(app->metrics, model);
 }
 

@@ -88,11 +88,16 @@ static void write_track(tt_jbuf *b, const tt_catalog *cat, const tt_mix_track *t
     tt__jb_lit(b, t->familiar ? "true}" : "false}");
 }
 
+static void mix_id_string(const tt_mix *m, char *buf, size_t n)
+{
+    snprintf(buf, n, "mix-%016llx", (unsigned long long)m->id);
+}
+
 static void write_mix(tt_jbuf *b, const tt_catalog *cat, const tt_mix *m, bool first)
 {
     char id[32];
 
-    snprintf(id, sizeof(id), "mix-%016llx", (unsigned long long)m->id);
+    mix_id_string(m, id, sizeof(id));
     tt__jb_lit(b, first ? "{" : ",{");
     tt__jb_str_field(b, "mix_id", id);
     tt__jb_str_field(b, "name", m->name);
@@ -147,6 +152,27 @@ static int compute(const tt_served *s, const struct mix_req *r, int64_t day, tt_
     return rc;
 }
 
+/*
+ * Each mix is one impression, its mix_id the recommendation id ("mix-..."): a play sent with
+ * it counts as a click of the "mix" surface. Made once a day (and on refresh), so a cached
+ * answer is not another impression.
+ */
+static void log_impressions(tt_app *app, const tt_served *s, const char *user,
+                            const tt_mix_set *set)
+{
+    for (int m = 0; m < set->n; m++) {
+        char id[32];
+        tt_jbuf tl = {0};
+        tt__jb_lit(&tl, "");
+        mix_id_string(&set->mixes[m], id, sizeof(id));
+        for (int i = 0; i < set->mixes[m].n; i++)
+            tt__track_list_add(&tl, s->cat, set->mixes[m].tracks[i].track);
+        tt__implog_add(app->implog, id, user, "mix", tl.p);
+        tt__metrics_recommendation(app->metrics, "mix");
+        free(tl.p);
+    }
+}
+
 void tt__h_daily_mix(tt_app *app, json_t *body, tt_reply *out)
 {
     struct mix_req r;
@@ -179,6 +205,7 @@ void tt__h_daily_mix(tt_app *app, json_t *body, tt_reply *out)
     }
     answer(s, &r, date, &set, out);
     cache_put(app, group, key, now, out);
+    log_impressions(app, s, r.user, &set);
 out:
     tt_mix_set_release(&set);
     tt__served_release(s);

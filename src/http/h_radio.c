@@ -174,12 +174,19 @@ static void write_track(tt_jbuf *b, const tt_catalog *cat, const tt_scored *it, 
     tt__jb_lit(b, "}");
 }
 
+/*
+ * Each page is one impression of the "radio" surface, under the page's recommendation id
+ * (a play sent with it counts as a click of radio), for the station's listener ("" when
+ * the station is not personal).
+ */
 static void answer(tt_app *app, const tt_served *s, const tt_radio_state *st,
                    const tt_scored *items, int n, tt_reply *out)
 {
-    char name[32], cursor[TT_RADIO_CURSOR_MAX + 1];
-    tt_jbuf b = {0};
+    char name[32], cursor[TT_RADIO_CURSOR_MAX + 1], rec_id[64];
+    tt_jbuf b = {0}, tl = {0};
 
+    tt__jb_lit(&tl, "");
+    tt__rec_id_new(app, "radio", rec_id, sizeof(rec_id));
     station_name(st, name, sizeof(name));
     tt_radio_cursor_encode(st, app->radio_key, cursor);
     tt__jb_lit(&b, "{\"station_id\":");
@@ -192,10 +199,13 @@ static void answer(tt_app *app, const tt_served *s, const tt_radio_state *st,
     tt__jb_lit(&b, st->flags & TT_RADIO_FALLBACK ? "true" : "false");
     tt__jb_key(&b, "page");
     tt__jb_int(&b, st->page);
+    tt__jb_str_field(&b, "recommendation_id", rec_id);
     tt__jb_key(&b, "tracks");
     tt__jb_lit(&b, "[");
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < n; i++) {
         write_track(&b, s->cat, &items[i], st->played - (uint32_t)(n - i) + 1);
+        tt__track_list_add(&tl, s->cat, items[i].track);
+    }
     tt__jb_lit(&b, "]");
     tt__jb_key(&b, "cursor");
     tt__jb_str(&b, cursor);
@@ -204,6 +214,9 @@ static void answer(tt_app *app, const tt_served *s, const tt_radio_state *st,
     out->body = b.p;
     out->len = b.n;
     out->content_type = "application/json";
+    tt__implog_add(app->implog, rec_id, st->user_id, "radio", tl.p);
+    tt__metrics_recommendation(app->metrics, "radio");
+    free(tl.p);
 }
 
 void tt__h_radio_generate(tt_app *app, json_t *body, tt_reply *out)

@@ -13,11 +13,12 @@
 #include <string.h>
 
 static const char *const tier_names[] = {"free", "starter", "pro", "enterprise", NULL};
-static const char *const model_names[] = {"als",     "popularity", "trending", "genre",
-                                          "content", "hybrid",     NULL};
+static const char *const model_names[] = {"als",   "popularity",   "trending",    "genre", "content",
+                                          "hybrid", "neumf", "deep_content", "hybrid_deep", NULL};
 /* The tier each selectable model needs. */
-static const int model_tiers[] = {TT_TIER_FREE,    TT_TIER_FREE,   TT_TIER_FREE, TT_TIER_FREE,
-                                  TT_TIER_STARTER, TT_TIER_STARTER};
+static const int model_tiers[] = {TT_TIER_FREE,    TT_TIER_FREE, TT_TIER_FREE, TT_TIER_FREE,
+                                  TT_TIER_STARTER, TT_TIER_STARTER, TT_TIER_PRO, TT_TIER_PRO,
+                                  TT_TIER_PRO};
 static const char *const methods[] = {"auto", "cf", "content", "hybrid", NULL};
 
 /* The tier's main model and its fallback for users without history. */
@@ -32,13 +33,20 @@ struct plan {
  */
 static void plan_for(const tt_served *s, int requested, int model_idx, struct plan *p)
 {
-    /* The starter tier's main model is hybrid; pro has no models of its own yet. */
+    /* The starter tier's main model is hybrid, pro's (and enterprise's) hybrid_deep. */
+    const struct tt_served_model *deep =
+        requested >= TT_TIER_PRO ? tt__served_find(s, "hybrid_deep") : NULL;
     const struct tt_served_model *hybrid =
         requested >= TT_TIER_STARTER ? tt__served_find(s, "hybrid") : NULL;
 
-    p->tier = model_idx >= 0 ? model_tiers[model_idx] : hybrid ? TT_TIER_STARTER : TT_TIER_FREE;
+    p->tier = model_idx >= 0 ? model_tiers[model_idx]
+              : deep         ? TT_TIER_PRO
+              : hybrid       ? TT_TIER_STARTER
+                             : TT_TIER_FREE;
     p->main = model_idx >= 0 ? tt__served_find(s, model_names[model_idx])
-                             : hybrid ? hybrid : tt__served_find(s, "als");
+              : deep         ? deep
+              : hybrid       ? hybrid
+                             : tt__served_find(s, "als");
     p->fallback = tt__served_find(s, "genre");
     if (!p->fallback)
         p->fallback = tt__served_find(s, "popularity");
@@ -135,17 +143,6 @@ static void reply_buf(tt_reply *out, tt_jbuf *b)
     out->content_type = "application/json";
 }
 
-/* "als-5f3a9c..." : the prefix names the model, so clicks can be attributed without a lookup. */
-static void new_rec_id(tt_app *app, const char *model, char *buf, size_t n)
-{
-    uint64_t c = __atomic_fetch_add(&app->rec_counter, 1, __ATOMIC_RELAXED);
-    uint64_t x = c ^ ((uint64_t)tt_unix_time() << 20) ^ (uint64_t)(uintptr_t)app;
-    uint64_t h = tt_hash64(&x, sizeof(x));
-
-    snprintf(buf, n, "%s-%016llx%08llx", model, (unsigned long long)h,
-             (unsigned long long)(c & 0xffffffffULL));
-}
-
 struct user_req {
     const char *user;
     int64_t limit, offset;
@@ -213,7 +210,7 @@ static void answer(tt_app *app, const tt_served *s, const struct plan *p,
     tt_jbuf b = {0}, tl = {0};
 
     tt__jb_lit(&tl, "");
-    new_rec_id(app, sm->name, rec_id, rec_len);
+    tt__rec_id_new(app, sm->name, rec_id, rec_len);
     /* "cached" comes first: a cache hit flips it in place (same length: "true "). */
     tt__jb_lit(&b, "{\"cached\":false");
     tt__jb_str_field(&b, "user_id", r->user);
@@ -228,9 +225,7 @@ static void answer(tt_app *app, const tt_served *s, const struct plan *p,
     tt__jb_lit(&b, "[");
     for (int i = (int)r->offset; i < n && i < r->offset + r->limit; i++) {
         write_item(&b, s->cat, &items[i], i + 1);
-        if (tl.n)
-            tt__jb_raw(&tl, " ", 1);
-        tt__jb_lit(&tl, tt_catalog_track_id(s->cat, items[i].track));
+        tt__track_list_add(&tl, s->cat, items[i].track);
     }
     tt__jb_lit(&b, "]}");
     *track_list = tl.p;

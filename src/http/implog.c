@@ -6,7 +6,9 @@
  */
 #include "app.h"
 #include "tt/core.h"
+#include "tt/models.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -145,4 +147,26 @@ void tt__implog_stop(tt_implog *l)
     pthread_cond_destroy(&l->cond);
     pthread_mutex_destroy(&l->lock);
     free(l);
+}
+
+void tt__rec_id_new(tt_app *app, const char *surface, char *buf, size_t n)
+{
+    uint64_t c = __atomic_fetch_add(&app->rec_counter, 1, __ATOMIC_RELAXED);
+    uint64_t x = c ^ ((uint64_t)tt_unix_time() << 20) ^ (uint64_t)(uintptr_t)app;
+    uint64_t h = tt_hash64(&x, sizeof(x));
+
+    snprintf(buf, n, "%s-%016llx%08llx", surface, (unsigned long long)h,
+             (unsigned long long)(c & 0xffffffffULL));
+}
+
+void tt__track_list_add(tt_jbuf *tl, const tt_catalog *cat, int32_t t)
+{
+    if (tl->n)
+        tt__jb_raw(tl, " ", 1);
+    tt__jb_lit(tl, tt_catalog_track_id(cat, t));
+}
+
+bool tt__rec_surface_known(const char *prefix)
+{
+    return tt_models_find(prefix) || strcmp(prefix, "mix") == 0 || strcmp(prefix, "radio") == 0;
 }

@@ -5,9 +5,13 @@
 #include "app.h"
 #include "tt/content.h"
 #include "tt/core.h"
+#include "tt/deep_content.h"
 #include "tt/hybrid.h"
+#include "tt/hybrid_deep.h"
 #include "tt/mix.h"
 #include "tt/models.h"
+#include "tt/taste.h"
+#include "tt/tz.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -157,6 +161,55 @@ static int attach_parts(tt_served *s, struct tt_served_model *sm)
     return 1;
 }
 
+/* The listeners' training positives, from the catalog, for the hybrid deep ranker. */
+static void catalog_history(const void *ctx, int32_t u, const int32_t **t, const float **r,
+                            int32_t *n)
+{
+    *n = 0;
+    if (u >= 0 && u < tt_catalog_n_users(ctx))
+        tt_catalog_user_positives(ctx, u, t, r, n);
+}
+
+static int leave_out(struct tt_served_model *sm, const tt_err *why)
+{
+    tt_warn("%s model left out: %s", sm->name, why->message);
+    tt_model_free(sm->model);
+    json_decref(sm->sidecar);
+    memset(sm, 0, sizeof(*sm));
+    return 1;
+}
+
+/*
+ * The pro tier's models that are served through others: the deep content model scores with
+ * the ALS model it was trained against, and the hybrid deep ranker ranks the candidates of
+ * the ALS, content, popularity, trending, NeuMF and deep content models of the snapshot.
+ * One that cannot be attached is left out with a warning (returns 1).
+ */
+static int attach_pro(tt_served *s, struct tt_served_model *sm)
+{
+    const struct tt_served_model *als = tt__served_find(s, "als");
+    tt_err why = {0};
+
+    if (strcmp(sm->name, "deep_content") == 0) {
+        if (!als)
+            tt_err_set(&why, TT_ESTATE, "no ALS model loaded");
+        else if (tt_deep_content_attach(sm->model, als->model, &why) == 0)
+            return 0;
+        return leave_out(sm, &why);
+    }
+    if (strcmp(sm->name, "hybrid_deep") == 0) {
+        tt_model *part[TT_HD_PARTS];
+        for (int i = 0; i < TT_HD_PARTS; i++) {
+            const struct tt_served_model *p = tt__served_find(s, tt_hd_part_names[i]);
+            part[i] = p ? p->model : NULL;
+        }
+        if (tt_hybrid_deep_attach(sm->model, part, catalog_history, s->cat, &why) == 0)
+            return 0;
+        return leave_out(sm, &why);
+    }
+    return 0;
+}
+
 /* The daily-mix space over the loaded content and ALS models (neither: no mixes). */
 static int build_mix_space(tt_served *s, tt_err *err)
 {
@@ -169,6 +222,24 @@ static int build_mix_space(tt_served *s, tt_err *err)
         return 0;
     return tt_mix_space_new(s->cat, content ? content->model : NULL, als ? als->model : NULL,
                             pop ? pop->model : NULL, &p, &s->mix, err);
+}
+
+/*
+ * The taste summary, with the pro tier: a missing file only leaves taste profiles out (they
+ * answer 503 until the pro tier is trained); a damaged one refuses the snapshot like any
+ * damaged model file.
+ */
+static int load_taste(const tt_config *cfg, tt_served *s, tt_err *err)
+{
+    char path[1200];
+
+    if (!tier_loaded(cfg, TT_TIER_PRO))
+        return 0;
+    snprintf(path, sizeof(path), "%s/pro/taste.ttm", cfg->model_dir);
+    if (access(path, F_OK) != 0)
+        return 0;
+    s->tz = tt_tz_cache_new(NULL);
+    return tt_taste_load(path, tt_catalog_id(s->cat), &s->taste, err);
 }
 
 int tt__served_load(const tt_config *cfg, const tt_server_params *p, tt_served **out,
@@ -194,6 +265,8 @@ int tt__served_load(const tt_config *cfg, const tt_server_params *p, tt_served *
             rc = attach_index(cfg, p, &s->m[s->n], err);
         if (rc == 0 && strcmp(i->name, "hybrid") == 0)
             rc = attach_parts(s, &s->m[s->n]);
+        if (rc == 0 && i->tier == TT_TIER_PRO)
+            rc = attach_pro(s, &s->m[s->n]);
         if (rc == 0)
             s->n++;
         else if (rc > 0)
@@ -203,6 +276,8 @@ int tt__served_load(const tt_config *cfg, const tt_server_params *p, tt_served *
         rc = radio_new(s, err);
     if (rc == 0 && s->n > 0)
         rc = build_mix_space(s, err);
+    if (rc == 0 && s->n > 0)
+        rc = load_taste(cfg, s, err);
     if (rc < 0 || s->n == 0) {
         tt__served_release(s);
         return rc;
@@ -223,6 +298,8 @@ void tt__served_release(tt_served *s)
     }
     tt_radio_free(s->radio);
     tt_mix_space_free(s->mix);
+    tt_taste_free(s->taste);
+    tt_tz_cache_free(s->tz);
     tt_catalog_free(s->cat);
     tt__overlay_free(s->overlay);
     free(s);

@@ -47,10 +47,8 @@ static const struct route routes[] = {
     {"/metrics", "GET", tt__h_metrics, TT_EP_METRICS, false},
     {"/radio/generate", "POST", tt__h_radio_generate, TT_EP_RADIO, true},
     {"/daily-mix", "POST", tt__h_daily_mix, TT_EP_DAILY_MIX, true},
+    {"/taste-profile/{user_id}", "POST", tt__h_taste_profile, TT_EP_TASTE_PROFILE, false},
 };
-
-/* Endpoints of later tiers: a clear 404 until they are built. */
-static const char *const later[] = {"/taste-profile/"};
 
 struct req {
     const struct route *route;
@@ -61,6 +59,7 @@ struct req {
     int status;
     const char *method;
     char path[128]; /* for the access log, truncated */
+    char *param;    /* the path's parameter, for a route with one (malloc'd) */
 };
 
 tt_server_params tt_server_params_default(void)
@@ -81,12 +80,40 @@ tt_served *tt__app_models(tt_app *app)
     return s;
 }
 
+/* Where a route's path parameter starts ("/taste-profile/{user_id}"), or NULL. */
+static const char *param_of(const struct route *rt)
+{
+    return strchr(rt->path, '{');
+}
+
+/* The route of @url; a route with a parameter matches its path up to the parameter. */
 static const struct route *find_route(const char *url)
 {
-    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
-        if (strcmp(url, routes[i].path) == 0)
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+        const char *p = param_of(&routes[i]);
+        if (p ? strncmp(url, routes[i].path, (size_t)(p - routes[i].path)) == 0
+              : strcmp(url, routes[i].path) == 0)
             return &routes[i];
+    }
     return NULL;
+}
+
+/*
+ * The path parameter becomes the body member it names ("{user_id}": "user_id"), replacing
+ * any the body has: handlers validate it as any other field. Returns the body (created when
+ * the request had none).
+ */
+static json_t *with_param(const struct route *rt, const char *param, json_t *body)
+{
+    const char *p = param_of(rt);
+    char name[64];
+    size_t n = strcspn(p + 1, "}");
+
+    snprintf(name, sizeof(name), "%.*s", (int)(n < sizeof(name) ? n : sizeof(name) - 1), p + 1);
+    if (!body)
+        body = json_object();
+    json_object_set_new(body, name, json_string(param));
+    return body;
 }
 
 static enum MHD_Result send_reply(struct MHD_Connection *c, struct req *r, tt_reply *out)
@@ -151,6 +178,8 @@ static void dispatch(tt_app *app, struct MHD_Connection *c, struct req *r, tt_re
             return;
         }
     }
+    if (r->param)
+        body = with_param(r->route, r->param, body);
     r->route->fn(app, body, out);
     json_decref(body);
 }
@@ -205,6 +234,8 @@ static enum MHD_Result begin(struct MHD_Connection *c, const char *url, const ch
         if ((unsigned char)*p < 0x20 || *p == 0x7f)
             *p = '?';
     r->route = find_route(url);
+    if (r->route && param_of(r->route))
+        r->param = tt_strdup(url + (param_of(r->route) - r->route->path));
     *con_cls = r;
     if (header_bytes(c) > MAX_HEADERS) {
         tt__reply_error(&out, TT_EHEADERS, NULL, "the request headers are larger than %d bytes",
@@ -212,12 +243,7 @@ static enum MHD_Result begin(struct MHD_Connection *c, const char *url, const ch
         return send_reply(c, r, &out);
     }
     if (!r->route) {
-        bool is_later = false;
-        for (size_t i = 0; i < sizeof(later) / sizeof(later[0]); i++)
-            is_later |= strncmp(url, later[i], strlen(later[i])) == 0;
-        tt__reply_error(&out, TT_ENOTFOUND, NULL, "%s",
-                        is_later ? "this endpoint arrives with the pro tier"
-                                 : "no such endpoint");
+        tt__reply_error(&out, TT_ENOTFOUND, NULL, "no such endpoint");
         return send_reply(c, r, &out);
     }
     if (strcmp(method, r->route->method) != 0) {
@@ -279,6 +305,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     if (app->params.access_log)
         fprintf(stderr, "access: %s %s %d %.0fus\n", r->method, r->path, r->status, secs * 1e6);
     free(r->body);
+    free(r->param);
     free(r);
     *con_cls = NULL;
 }

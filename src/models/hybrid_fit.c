@@ -212,19 +212,10 @@ void tt_hybrid_search(const tt_hybrid_vuser *users, int32_t n, int k, double ste
 
 /* ---- the validation split ---- */
 
-struct validation {
-    int32_t *users; /* ascending */
-    int32_t n_users;
-    uint8_t *gone;  /* n_tracks: 1 = held out whole, a new release to the parts */
-    tt_csr held;    /* user x track, the held-out pairs (those on gone tracks included) */
-    int64_t n_new;  /* held-out pairs on gone tracks */
-    uint8_t *mask;  /* events kept for training the parts */
-    tt_train_set sub;
-};
 
 /* A seeded sample of at most p->max_users of the users with enough positives, ascending. */
 static void pick_users(const tt_csr *pos, const tt_hybrid_params *p, tt_rng *rng,
-                       struct validation *v)
+                       tt__validation *v)
 {
     v->users = tt_malloc(((size_t)pos->rows + 1) * sizeof(int32_t));
     for (int32_t u = 0; u < pos->rows; u++)
@@ -248,7 +239,7 @@ static void pick_users(const tt_csr *pos, const tt_hybrid_params *p, tt_rng *rng
 }
 
 /* round(share * n) of the n tracks with a positive, marked in v->gone. */
-static void pick_gone(const tt_csr *pos, double share, tt_rng *rng, struct validation *v)
+static void pick_gone(const tt_csr *pos, double share, tt_rng *rng, tt__validation *v)
 {
     int32_t nt = pos->cols, n = 0, h;
     int32_t *list = tt_malloc(((size_t)nt + 1) * sizeof(int32_t));
@@ -275,7 +266,7 @@ static void pick_gone(const tt_csr *pos, double share, tt_rng *rng, struct valid
  * Each user's positives on gone tracks, and round(share * n) of the n others (at least 1,
  * at most n - 1 so the user keeps a training positive).
  */
-static void pick_pairs(const tt_csr *pos, double share, tt_rng *rng, struct validation *v)
+static void pick_pairs(const tt_csr *pos, double share, tt_rng *rng, tt__validation *v)
 {
     int64_t cap = 0, n = 0;
     int32_t *pu, *pt, *buf = tt_malloc(((size_t)pos->cols + 1) * sizeof(int32_t));
@@ -314,14 +305,14 @@ static void pick_pairs(const tt_csr *pos, double share, tt_rng *rng, struct vali
     free(buf);
 }
 
-static bool is_held(const tt_csr *held, int32_t u, int32_t t)
+bool tt__held_contains(const tt_csr *held, int32_t u, int32_t t)
 {
     return u >= 0 && u < held->rows &&
            tt_sorted_contains(held->indices + held->indptr[u], (int32_t)tt_csr_row_nnz(held, u), t);
 }
 
-static void validation_build(const tt_train_set *ts, const tt_hybrid_params *p,
-                             struct validation *v)
+void tt__validation_build(const tt_train_set *ts, const tt_hybrid_params *p,
+                             tt__validation *v)
 {
     const tt_dataset *ds = ts->ds;
     tt_weighting w = tt_weighting_default();
@@ -335,11 +326,11 @@ static void validation_build(const tt_train_set *ts, const tt_hybrid_params *p,
     v->mask = tt_malloc((size_t)ds->n_events + 1);
     for (int64_t i = 0; i < ds->n_events; i++)
         v->mask[i] = (!ts->mask || ts->mask[i]) && !v->gone[ds->ev_track[i]] &&
-                     !is_held(&v->held, ds->ev_user[i], ds->ev_track[i]);
+                     !tt__held_contains(&v->held, ds->ev_user[i], ds->ev_track[i]);
     tt_train_set_build(ds, v->mask, &w, &v->sub);
 }
 
-static void validation_release(struct validation *v)
+void tt__validation_release(tt__validation *v)
 {
     free(v->users);
     free(v->gone);
@@ -352,7 +343,7 @@ static void validation_release(struct validation *v)
 
 struct gather {
     const tt__hybrid_set *set;
-    const struct validation *v;
+    const tt__validation *v;
     const tt_hybrid_params *p;
     tt_hybrid_vuser *out;
 };
@@ -378,7 +369,7 @@ static void gather_one(const struct gather *g, int32_t i)
         if (tt__hybrid_features(g->set, &q, c, n, o->z, &err) < 0)
             n = 0;
         for (int32_t j = 0; j < n; j++)
-            o->rel[j] = is_held(held, u, c[j]) ? (g->v->gone[c[j]] ? 2 : 1) : 0;
+            o->rel[j] = tt__held_contains(held, u, c[j]) ? (g->v->gone[c[j]] ? 2 : 1) : 0;
     }
     o->n_cand = n > 0 ? n : 0;
     free(c);
@@ -410,7 +401,7 @@ static int check_params(const tt_hybrid_params *p, tt_err *err)
 }
 
 /* The four parts trained on the validation split's training side. */
-static int train_parts(const struct validation *v, const tt_model_opts *o,
+int tt__hybrid_train_parts(const tt__validation *v, const tt_model_opts *o,
                        tt_model *part[TT_HYBRID_PARTS], tt_err *err)
 {
     tt_model_opts po = *o;
@@ -432,7 +423,7 @@ static int train_parts(const struct validation *v, const tt_model_opts *o,
 int tt_hybrid_learn(const tt_train_set *ts, const tt_hybrid_params *p,
                     const struct tt_model_opts *o, tt_model **out, tt_err *err)
 {
-    struct validation v;
+    tt__validation v;
     tt_model *part[TT_HYBRID_PARTS] = {0};
     tt_hybrid_vuser *vu = NULL;
     tt_hybrid_fit fit = {0};
@@ -442,13 +433,13 @@ int tt_hybrid_learn(const tt_train_set *ts, const tt_hybrid_params *p,
 
     if (rc < 0)
         return rc;
-    validation_build(ts, p, &v);
+    tt__validation_build(ts, p, &v);
     if (v.n_users == 0) {
-        validation_release(&v);
+        tt__validation_release(&v);
         return tt_err_set(err, TT_ESTATE, "hybrid: no listener has %d positive tracks to "
                                           "validate the blend on", p->min_positives);
     }
-    rc = train_parts(&v, o, part, err);
+    rc = tt__hybrid_train_parts(&v, o, part, err);
     if (rc == 0) {
         tt__hybrid_set set;
         struct gather g = {&set, &v, p, tt_calloc((size_t)v.n_users, sizeof(tt_hybrid_vuser))};
@@ -473,6 +464,6 @@ int tt_hybrid_learn(const tt_train_set *ts, const tt_hybrid_params *p,
     free(vu);
     for (int i = 0; i < TT_HYBRID_PARTS; i++)
         tt_model_free(part[i]);
-    validation_release(&v);
+    tt__validation_release(&v);
     return rc;
 }

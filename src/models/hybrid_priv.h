@@ -48,4 +48,30 @@ int tt__hybrid_features(const tt__hybrid_set *set, const tt_query *q,
 tt_model *tt__hybrid_new(const tt_train_set *ts, const tt_hybrid_params *p,
                          const tt_hybrid_fit *fit);
 
+/* The validation split the blends learn on (hybrid_fit.c). */
+typedef struct tt__validation {
+    int32_t *users; /* ascending */
+    int32_t n_users;
+    uint8_t *gone;  /* n_tracks: 1 = held out whole, a new release to the parts */
+    tt_csr held;    /* user x track, the held-out pairs (those on gone tracks included) */
+    int64_t n_new;  /* held-out pairs on gone tracks */
+    uint8_t *mask;  /* events kept for training the parts */
+    tt_train_set sub;
+} tt__validation;
+
+/*
+ * Holds out p->validation of the positives of up to p->max_users users (those with
+ * p->min_positives) and every event of p->new_share of the played tracks (seeded by p->seed),
+ * and builds the training set of the rest. Release with tt__validation_release.
+ */
+void tt__validation_build(const tt_train_set *ts, const tt_hybrid_params *p, tt__validation *v);
+void tt__validation_release(tt__validation *v);
+/* True when pair (@u, @t) is in @held. */
+bool tt__held_contains(const tt_csr *held, int32_t u, int32_t t);
+
+struct tt_model_opts;
+/* The four hybrid parts trained on @v's training side (content NULL without content). */
+int tt__hybrid_train_parts(const tt__validation *v, const struct tt_model_opts *o,
+                           tt_model *part[TT_HYBRID_PARTS], tt_err *err);
+
 #endif

@@ -34,6 +34,7 @@ struct tt_mix_space {
     int n_cells;        /* a partition of the tracks by nearest cell centroid (an IVF) */
     float *cell_centre; /* n_cells x d, unit length */
     int64_t *cell_ptr;  /* n_cells + 1: each cell's tracks in cell_tracks */
+    int64_t max_cell;   /* tracks of the largest cell */
     int32_t *cell_tracks;
     float *cell_rows; /* cd floats per track in cell_tracks order: [row | ALS factors] */
     int cd;
@@ -195,6 +196,7 @@ static void layout_cells(tt_mix_space *s)
     for (int32_t t = 0; t < s->n_tracks; t++)
         s->cell_ptr[cell[t] + 1]++;
     for (int c = 0; c < s->n_cells; c++) {
+        s->max_cell = s->cell_ptr[c + 1] > s->max_cell ? s->cell_ptr[c + 1] : s->max_cell;
         s->cell_ptr[c + 1] += s->cell_ptr[c];
         next[c] = s->cell_ptr[c];
     }
@@ -732,7 +734,7 @@ static void discoveries(const struct listener *l, const struct facet *f, int m, 
     const tt_mix_space *s = l->s;
     tt_scored *cells = tt_malloc((size_t)s->n_cells * sizeof(tt_scored));
     float *cs = tt_malloc((size_t)s->n_cells * sizeof(float));
-    float *score = tt_malloc(((size_t)s->n_tracks + 1) * sizeof(float));
+    float *score = tt_malloc(((size_t)s->max_cell + 1) * sizeof(float));
     float *q = tt_calloc((size_t)s->cd + 1, sizeof(float));
     int32_t want = s->n_tracks / 16 > 4 * m ? s->n_tracks / 16 : 4 * m, open = 0;
 
@@ -755,10 +757,13 @@ static void discoveries(const struct listener *l, const struct facet *f, int m, 
     free(cs);
 }
 
-/* The facet's positives, heaviest first with a day's shuffle among near-equals. */
+/*
+ * The facet's positives, heaviest first with a day's shuffle among near-equals, into a
+ * buffer with room for all of the listener's positives (the spares are appended later).
+ */
 static tt_scored *familiars(const struct listener *l, const struct facet *f)
 {
-    tt_scored *out = tt_malloc(((size_t)f->n_members + 1) * sizeof(tt_scored));
+    tt_scored *out = tt_malloc(((size_t)l->n_pos + 1) * sizeof(tt_scored));
 
     for (int32_t i = 0; i < f->n_members; i++) {
         int32_t t = l->pos[f->members[i]];
@@ -767,6 +772,52 @@ static tt_scored *familiars(const struct listener *l, const struct facet *f)
     }
     qsort(out, (size_t)f->n_members, sizeof(tt_scored), cmp_scored_desc);
     return out;
+}
+
+/*
+ * Appends to the facet's familiar list @fam (its own n_members first) the listener's spare
+ * positives, nearest the facet's centre first: those no facet wants for its own mix
+ * (@spare[i] set for positive i), so that a facet with fewer liked tracks than its familiar
+ * share borrows ones from a facet with more, or from a facet too light to have a mix,
+ * rather than leaving the listener's liked tracks unused. Returns the list's length.
+ */
+static int32_t add_spares(const struct listener *l, const struct facet *f, const uint8_t *spare,
+                          tt_scored *fam)
+{
+    const tt_mix_space *s = l->s;
+    int32_t n = f->n_members, b = n;
+    uint8_t *own = tt_calloc((size_t)l->n_pos + 1, 1);
+
+    for (int32_t i = 0; i < f->n_members; i++)
+        own[f->members[i]] = 1;
+    for (int32_t i = 0; i < l->n_pos; i++)
+        if (spare[i] && !own[i])
+            fam[n++] = (tt_scored){l->pos[i], dot(space_row(s, l->pos[i]), f->centre, s->d)};
+    qsort(fam + b, (size_t)(n - b), sizeof(tt_scored), cmp_scored_desc);
+    free(own);
+    return n;
+}
+
+/*
+ * Which positives are spare: all but the first @want of each facet's own familiar list
+ * (@fam[c], in the order the facet takes them).
+ */
+static uint8_t *find_spares(const struct listener *l, const struct facet *f, int k,
+                            tt_scored *const *fam, int want)
+{
+    uint8_t *spare = tt_malloc((size_t)l->n_pos + 1), *mark = l->used;
+    int32_t i;
+
+    /* l->used is all zero before the first mix: it marks the wanted tracks meanwhile. */
+    for (int c = 0; c < k; c++)
+        for (i = 0; i < f[c].n_members && i < want; i++)
+            mark[fam[c][i].track] = 1;
+    for (i = 0; i < l->n_pos; i++)
+        spare[i] = !mark[l->pos[i]];
+    for (int c = 0; c < k; c++)
+        for (i = 0; i < f[c].n_members && i < want; i++)
+            mark[fam[c][i].track] = 0;
+    return spare;
 }
 
 /* ---- assembly ----------------------------------------------------------------------------- */
@@ -1016,14 +1067,14 @@ static uint64_t mix_id(const tt_mix_request *r, int idx)
  * earlier mixes of the day took so many of them that the mix would be short, it is made
  * again from a deeper pool.
  */
-static void facet_mix(struct listener *l, const struct facet *f, int size, tt_mix *mix)
+static void facet_mix(struct listener *l, const struct facet *f, tt_scored *fam, int32_t n_fam,
+                      int size, tt_mix *mix)
 {
     int deep = 8 * size + 50;
     tt_scored *buf = tt_malloc((size_t)deep * sizeof(tt_scored));
-    tt_scored *fam = familiars(l, f);
 
     for (int m = 3 * size + 20;; m = deep) {
-        struct pool pf = {fam, f->n_members, 0}, pd;
+        struct pool pf = {fam, n_fam, 0}, pd;
         tt_topk top;
         discoveries(l, f, m, buf, &top);
         pd = (struct pool){top.heap, top.n, 0};
@@ -1034,22 +1085,28 @@ static void facet_mix(struct listener *l, const struct facet *f, int size, tt_mi
             l->used[mix->tracks[i].track] = 0;
         free(mix->tracks);
     }
-    free(fam);
     free(buf);
 }
 
 static void personal(struct listener *l, const tt_mix_request *r, tt_mix_set *set)
 {
     struct facet f[TT_MIX_MAX_MIXES];
+    tt_scored *fam[TT_MIX_MAX_MIXES];
+    uint8_t *spare;
     int k;
 
     memset(f, 0, sizeof(f));
     drop_rowless(l);
     user_factors(l, l->user, l->fresh);
     k = find_facets(l, r->mixes, f);
+    for (int c = 0; c < k; c++)
+        fam[c] = familiars(l, &f[c]);
+    spare = find_spares(l, f, k, fam,
+                        (int)lroundf(l->s->p.familiar_share * (float)r->tracks_per_mix));
     for (int c = 0; c < k; c++) {
         tt_mix *mix = &set->mixes[set->n];
-        facet_mix(l, &f[c], r->tracks_per_mix, mix);
+        facet_mix(l, &f[c], fam[c], add_spares(l, &f[c], spare, fam[c]), r->tracks_per_mix,
+                  mix);
         if (mix->n == 0) {
             free(mix->tracks);
             *mix = (tt_mix){0};
@@ -1058,8 +1115,11 @@ static void personal(struct listener *l, const tt_mix_request *r, tt_mix_set *se
         mix->id = mix_id(r, set->n);
         describe(l, set, set->n++, -1);
     }
-    for (int c = 0; c < k; c++)
+    for (int c = 0; c < k; c++) {
         free(f[c].members);
+        free(fam[c]);
+    }
+    free(spare);
 }
 
 static bool has_genre(const int32_t *g, int n, int32_t x)
@@ -1165,4 +1225,58 @@ void tt_mix_set_release(tt_mix_set *set)
         free(set->mixes[i].tracks);
     if (set)
         set->n = 0;
+}
+
+/* ---- facets without mixes ------------------------------------------------------------------ */
+
+/* Names facet @f as describe() names a mix: from a mix of the facet's own tracks. */
+static void facet_describe(struct listener *l, const struct facet *f, double total,
+                           tt_mix_set *named, tt_mix_facet *out)
+{
+    tt_mix *m = &named->mixes[named->n];
+
+    m->tracks = tt_malloc(((size_t)f->n_members + 1) * sizeof(tt_mix_track));
+    for (int32_t i = 0; i < f->n_members; i++)
+        m->tracks[m->n++] = (tt_mix_track){l->pos[f->members[i]], true};
+    describe(l, named, named->n++, -1);
+    memset(out, 0, sizeof(*out));
+    memcpy(out->name, m->name, sizeof(out->name));
+    out->n_genres = m->n_genres;
+    out->n_seed_artists = m->n_seed_artists;
+    memcpy(out->genres, m->genres, sizeof(out->genres));
+    memcpy(out->seed_artists, m->seed_artists, sizeof(out->seed_artists));
+    out->n_tracks = f->n_members;
+    out->share = total > 0 ? (float)(f->weight / total) : 0.0f;
+}
+
+int tt_mix_facets(const tt_mix_space *s, const tt_mix_request *r, tt_mix_facet *out, int *n,
+                  tt_err *err)
+{
+    struct facet f[TT_MIX_MAX_MIXES];
+    tt_mix_set named = {0};
+    struct listener l;
+    double total = 0;
+    int k = 0;
+
+    *n = 0;
+    if (!s || !r)
+        return tt_err_set(err, TT_EINVAL, "a mix space and a request are required");
+    if (r->mixes < 1 || r->mixes > TT_MIX_MAX_MIXES)
+        return tt_err_set_field(err, TT_EINVAL, "mixes", "mixes must be 1..%d", TT_MIX_MAX_MIXES);
+    memset(f, 0, sizeof(f));
+    listener_init(&l, s, r);
+    if (l.n_pos >= (s->p.min_history > 0 ? s->p.min_history : 1)) {
+        drop_rowless(&l);
+        for (int32_t i = 0; i < l.n_pos; i++)
+            total += l.pos_w[i];
+        k = l.n_pos > 0 ? find_facets(&l, r->mixes, f) : 0;
+    }
+    for (int c = 0; c < k; c++) {
+        facet_describe(&l, &f[c], total, &named, &out[c]);
+        free(f[c].members);
+    }
+    *n = k;
+    tt_mix_set_release(&named);
+    listener_release(&l);
+    return 0;
 }

@@ -19,6 +19,8 @@ static const tt_model_info table[] = {
     {"content", TT_TIER_STARTER, "content similarity: audio features, genres, embeddings"},
     {"hybrid", TT_TIER_STARTER, "learned blend of ALS, content similarity and popularity"},
     {"neumf", TT_TIER_PRO, "neural collaborative filtering (GMF + MLP, He et al. 2017)"},
+    {"deep_content", TT_TIER_PRO, "MLP from content to ALS factors (van den Oord et al. 2013)"},
+    {"hybrid_deep", TT_TIER_PRO, "learned ranker over ALS, NeuMF, deep content, content, trending"},
     {NULL, TT_TIER_FREE, NULL},
 };
 
@@ -31,6 +33,8 @@ tt_model_opts tt_model_opts_default(void)
     o.content = tt_content_params_default();
     o.hybrid = tt_hybrid_params_default();
     o.neumf = tt_neumf_params_default();
+    o.deep_content = tt_deep_content_params_default();
+    o.hybrid_deep = tt_hd_params_default();
     o.trending_half_life_days = 7.0;
     o.seed = 42;
     return o;
@@ -98,6 +102,37 @@ static int train_hybrid(const tt_train_set *ts, const tt_model_opts *o, tt_model
     return 0;
 }
 
+/*
+ * The deep content model learns from an ALS and a content model trained on the same data;
+ * it keeps the ALS model (its listener side) and drops the content model.
+ */
+static int train_deep_content(const tt_train_set *ts, const tt_model_opts *o, tt_model **out,
+                              tt_err *err)
+{
+    tt_deep_content_params p = o->deep_content;
+    tt_model_opts po = *o;
+    tt_model *als = NULL, *content = NULL;
+    double t0 = tt_now();
+    int rc;
+
+    po.als.precompute = 0;
+    po.progress = false;
+    p.seed = o->seed;
+    p.threads = o->threads;
+    rc = tt_models_train("als", ts, &po, &als, err);
+    if (rc == 0)
+        rc = tt_models_train("content", ts, &po, &content, err);
+    if (rc == 0)
+        rc = tt_deep_content_train(ts, &p, als, true, content, out, err);
+    tt_model_free(content);
+    if (rc < 0) {
+        tt_model_free(als);
+        return rc;
+    }
+    (*out)->train_seconds = tt_now() - t0;
+    return 0;
+}
+
 int tt_models_train(const char *name, const tt_train_set *ts, const tt_model_opts *o,
                     tt_model **out, tt_err *err)
 {
@@ -135,6 +170,13 @@ int tt_models_train(const char *name, const tt_train_set *ts, const tt_model_opt
         }
         return tt_neumf_train(ts, &p, out, err);
     }
+    if (strcmp(name, "deep_content") == 0)
+        return train_deep_content(ts, o, out, err);
+    if (strcmp(name, "hybrid_deep") == 0) {
+        tt_hd_params p = o->hybrid_deep;
+        p.split.seed = o->seed;
+        return tt_hd_train(ts, &p, o, out, err);
+    }
     return tt_popularity_train(ts, TT_POP_GENRE, 0.0, out, err);
 }
 
@@ -163,6 +205,8 @@ static const struct {
     {"content", tt__content_load},
     {"hybrid", tt__hybrid_load},
     {"neumf", tt__neumf_load},
+    {"deep_content", tt__deep_content_load},
+    {"hybrid_deep", tt__hybrid_deep_load},
 };
 
 int tt_model_load(const char *path, uint64_t catalog, tt_model **out, tt_err *err)

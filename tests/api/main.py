@@ -28,6 +28,7 @@ import test_service  # noqa: F401
 import test_robustness  # noqa: F401
 import test_foundations  # noqa: F401
 import test_mix  # noqa: F401
+import test_taste  # noqa: F401
 import test_radio  # noqa: F401  (last: the users it takes do not shift the others')
 
 

@@ -2,6 +2,7 @@
 (cache and feedback), refresh, tiers, validation, and fallback mixes for unknown users."""
 import datetime
 import json
+import time
 
 from harness import check, check_error, eq, short, test
 
@@ -177,3 +178,31 @@ def daily_mix_from_als_alone(ctx):
     eq(d["model"], "als", "model of the mixes without the content model")
     eq(d["fallback"], False, "fallback for the most active user")
     check_mixes(ctx, d, user, 6, 20)
+
+
+@test()
+def daily_mix_each_mix_is_an_impression_and_plays_count_as_clicks(ctx):
+    user = ctx.data.take_user()
+    d = daily_mix(ctx, {"user_id": user, "model_tier": "starter", "mixes": 3,
+                        "tracks_per_mix": 10, "refresh": True})
+    check(d["mixes"], f"no mixes for {user}")
+    deadline = time.monotonic() + 5
+    while True:
+        with ctx.data.connect() as db:
+            rows = {r[0]: r[1:] for r in db.execute(
+                "select recommendation_id, model, user_id, track_ids from impressions "
+                "where model = 'mix' and user_id = ?", (user,))}
+        if len(rows) >= len(d["mixes"]) or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    for m in d["mixes"]:
+        check(m["mix_id"] in rows, f"no impression stored for mix {m['mix_id']}")
+        eq(rows[m["mix_id"]], ("mix", user, " ".join(t["track_id"] for t in m["tracks"])),
+           "the mix's impression (model, user, tracks in order)")
+    m0 = ctx.srv.metrics()
+    mix = d["mixes"][0]
+    ctx.srv.feedback({"user_id": user, "track_id": mix["tracks"][0]["track_id"],
+                      "action": "play", "recommendation_id": mix["mix_id"]})
+    m1 = ctx.srv.metrics()
+    eq(m1.value("tt_clicks_total", model="mix") - m0.value("tt_clicks_total", model="mix"), 1.0,
+       "tt_clicks_total{model=mix} after a play from a mix")

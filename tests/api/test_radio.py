@@ -8,7 +8,7 @@ import time
 from harness import Server, check, check_error, eq, short, test
 
 TRACK_KEYS = {"track_id": str, "title": str, "artist": str, "genre": str, "score": float}
-ANSWER_KEYS = {"station_id": str, "model": str, "fallback": bool, "tracks": list, "cursor": str}
+ANSWER_KEYS = {"station_id": str, "model": str, "fallback": bool, "tracks": list, "cursor": str, "recommendation_id": str}
 
 
 def radio(ctx, body, status=200):
@@ -235,3 +235,37 @@ def radio_skips_reach_another_replica(ctx):
     finally:
         other.stop()
         other.kill()
+
+
+def impression_of(ctx, rec_id, wait=5.0):
+    """The stored impression (model, user_id, track ids) of @rec_id: written asynchronously."""
+    deadline = time.monotonic() + wait
+    while True:
+        with ctx.data.connect() as db:
+            row = db.execute("select model, user_id, track_ids from impressions where "
+                             "recommendation_id = ?", (rec_id,)).fetchone()
+        if row or time.monotonic() > deadline:
+            return row
+        time.sleep(0.05)
+
+
+@test()
+def radio_pages_are_impressions_and_plays_count_as_clicks(ctx):
+    user = ctx.data.take_user()
+    d = radio(ctx, {"track_id": ctx.data.popular_tracks[1], "user_id": user, "limit": 10})
+    n = radio(ctx, {"cursor": d["cursor"], "limit": 5})
+    check(d["recommendation_id"].startswith("radio-"), f"recommendation_id {d['recommendation_id']}")
+    check(n["recommendation_id"] != d["recommendation_id"], "each page has its own id")
+    for page in (d, n):
+        row = impression_of(ctx, page["recommendation_id"])
+        check(row is not None, f"no impression stored for {page['recommendation_id']}")
+        eq(row, ("radio", user, " ".join(t["track_id"] for t in page["tracks"])),
+           "the page's impression (model, user, tracks in order)")
+    m0 = ctx.srv.metrics()
+    ctx.srv.feedback({"user_id": user, "track_id": n["tracks"][0]["track_id"], "action": "play",
+                      "recommendation_id": n["recommendation_id"]})
+    m1 = ctx.srv.metrics()
+    eq(m1.value("tt_clicks_total", model="radio") - m0.value("tt_clicks_total", model="radio"),
+       1.0, "tt_clicks_total{model=radio} after a play of a radio page")
+    check(m1.value("tt_recommendations_total", model="radio") >= 2,
+          "tt_recommendations_total{model=radio} counts the pages")

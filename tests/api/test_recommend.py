@@ -119,13 +119,16 @@ def recommend_user_unicode_and_long_ids(ctx):
 
 @test()
 def recommend_user_tier_beyond_loaded(ctx):
-    """The starter tier's main model is hybrid; pro and enterprise have no models of their own
-    yet, so their user lists come from the starter tier's hybrid, and the answer says so."""
+    """The starter tier's main model is hybrid, the pro tier's hybrid_deep; enterprise has no
+    models of its own, so its user lists come from the pro tier's ranker, and the answer says
+    so."""
     user = ctx.data.take_user()
-    for tier in TIERS[1:]:
+    for tier, want_tier, want_model in (("starter", "starter", "hybrid"),
+                                        ("pro", "pro", "hybrid_deep"),
+                                        ("enterprise", "pro", "hybrid_deep")):
         d = check_user_answer(ctx.srv.recommend({"user_id": user, "limit": 5, "model_tier": tier}))
-        eq(d["tier"], "starter", f"tier serving a {tier} request")
-        eq(d["model"], "hybrid", f"model serving a {tier} request")
+        eq(d["tier"], want_tier, f"tier serving a {tier} request")
+        eq(d["model"], want_model, f"model serving a {tier} request")
         eq(d["requested_tier"], tier, "requested_tier")
         eq(len(d["items"]), 5, "number of items")
 

@@ -16,6 +16,7 @@ from harness import (TIMEOUT, Failure, check, check_error, check_user_answer, eq
 
 FREE_MODELS = {"als", "popularity", "trending", "genre"}
 STARTER_MODELS = {"content", "hybrid"}
+PRO_MODELS = {"neumf", "deep_content", "hybrid_deep"}
 
 
 def number(x):
@@ -46,9 +47,9 @@ def check_health(ctx, status_code=200, status=("ok",), backend="memory", healthy
 def health_ok(ctx):
     d = check_health(ctx, backend=ctx.cache_backend)
     names = {m.get("name") for m in d.get("models", [])}
-    eq(d["models_loaded"], len(FREE_MODELS | STARTER_MODELS),
-       "models_loaded with the free and starter models trained")
-    eq(names, FREE_MODELS | STARTER_MODELS, "/health models")
+    eq(d["models_loaded"], len(FREE_MODELS | STARTER_MODELS | PRO_MODELS),
+       "models_loaded with the free, starter and pro models trained")
+    eq(names, FREE_MODELS | STARTER_MODELS | PRO_MODELS, "/health models")
     time.sleep(1.1)
     d2 = check_health(ctx, backend=ctx.cache_backend)
     check(d2["uptime_seconds"] > d["uptime_seconds"], "uptime_seconds does not grow")
@@ -143,7 +144,7 @@ def reload_empty_and_json_body(ctx):
     reload(ctx, content=b"{}", headers={"Content-Type": "application/json"})
     d = reload(ctx, content=b"", headers={"Content-Type": "application/json"})
     names = {m.get("name") if isinstance(m, dict) else m for m in d["models"]}
-    eq(names, FREE_MODELS | STARTER_MODELS, "reload answer models")
+    eq(names, FREE_MODELS | STARTER_MODELS | PRO_MODELS, "reload answer models")
     content = [m for m in d["models"] if isinstance(m, dict) and m.get("name") == "content"]
     eq(content[0].get("index", {}).get("type"), "flat", "content index in the reload answer")
 
@@ -453,16 +454,6 @@ def metrics_feedback_counter(ctx):
     eq(m1.value("tt_feedback_total", action="share") - m0.value("tt_feedback_total",
                                                                 action="share"),
        3.0, "tt_feedback_total{action=\"share\"} after three shares")
-
-
-# --- later tiers ------------------------------------------------------------------------------
-
-
-@test()
-def later_tier_endpoints_404(ctx):
-    user = ctx.data.take_user()
-    r = ctx.srv.post(f"/taste-profile/{user}", {})
-    check_error(r, 404, "not_found", what="POST /taste-profile")
 
 
 @test(server="scratch")

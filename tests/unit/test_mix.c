@@ -170,6 +170,35 @@ Test(mix, the_familiar_share_is_near_the_documented_ratio)
     cr_expect_lt((double)fam / all, 0.42, "familiar share %.3f", (double)fam / all);
 }
 
+/*
+ * Every listener whose liked tracks could fill a third of their day's mixes gets close to a
+ * third: a facet with fewer liked tracks than its share borrows spare ones (those other
+ * facets do not need) nearest its centre, instead of filling up with discoveries.
+ */
+Test(mix, listeners_with_enough_liked_tracks_each_get_about_a_third_familiar)
+{
+    int32_t nu = tt_catalog_n_users(cat), checked = 0;
+
+    for (int32_t u = 0; u < nu; u++) {
+        const int32_t *pos;
+        const float *val;
+        int32_t n_pos, all = 0, fam = 0;
+        tt_mix_set set;
+        tt_catalog_user_positives(cat, u, &pos, &val, &n_pos);
+        daily(tt_catalog_user_id(cat, u), DAY, NULL, NULL, 0, &set);
+        for (int m = 0; m < set.n; m++)
+            for (int i = 0; i < set.mixes[m].n; i++, all++)
+                fam += set.mixes[m].tracks[i].familiar;
+        if (!set.fallback && all > 0 && 3 * n_pos >= all) {
+            checked++;
+            cr_expect_geq(fam, (int32_t)(0.27 * all), "user %d: %d of %d familiar (%d liked)", u,
+                          fam, all, n_pos);
+        }
+        tt_mix_set_release(&set);
+    }
+    cr_assert_gt(checked, nu / 4, "only %d listeners had liked tracks for a third", checked);
+}
+
 static bool same_mixes(const tt_mix_set *a, const tt_mix_set *b)
 {
     if (a->n != b->n || a->fallback != b->fallback)
@@ -377,6 +406,44 @@ Test(mix, each_mix_keeps_to_one_facet_of_the_listener)
     }
     cr_assert_geq(coherent * 10, mixes * 8, "%lld of %lld mixes mostly one genre",
                   (long long)coherent, (long long)mixes);
+}
+
+/*
+ * The facets a taste profile shows are the mixes' own: one per personal mix, heaviest first,
+ * named, with shares of the listener's weight that add up to at most 1; none for an unknown
+ * listener (whose mixes are genre mixes).
+ */
+Test(mix, facets_are_the_personal_mixes_clusters)
+{
+    int32_t nu = tt_catalog_n_users(cat);
+    tt_mix_request unknown = {"nobody", DAY, MIXES, TRACKS, NULL, NULL, 0};
+    tt_mix_facet f[TT_MIX_MAX_MIXES];
+    int n = -1;
+
+    for (int32_t u = 0; u < nu; u++) {
+        tt_mix_request r = {tt_catalog_user_id(cat, u), DAY, MIXES, TRACKS, NULL, NULL, 0};
+        tt_mix_set set;
+        double total = 0;
+        cr_assert_eq(tt_mix_facets(space, &r, f, &n, NULL), 0);
+        daily(r.user_id, DAY, NULL, NULL, 0, &set);
+        cr_expect_eq(n, set.n, "user %d: %d facets, %d mixes", u, n, set.n);
+        for (int c = 0; c < n; c++) {
+            cr_expect(f[c].name[0], "a facet without a name");
+            cr_expect_geq(f[c].n_tracks, 2);
+            cr_expect_gt(f[c].n_genres, 0);
+            cr_expect_gt(f[c].n_seed_artists, 0);
+            cr_expect(c == 0 || f[c].share <= f[c - 1].share, "not heaviest first");
+            for (int d = 0; d < c; d++)
+                cr_expect_str_neq(f[c].name, f[d].name);
+            total += f[c].share;
+        }
+        cr_expect_leq(total, 1.0 + 1e-5);
+        tt_mix_set_release(&set);
+    }
+    cr_assert_eq(tt_mix_facets(space, &unknown, f, &n, NULL), 0);
+    cr_expect_eq(n, 0);
+    unknown.mixes = 0;
+    cr_expect_eq(tt_mix_facets(space, &unknown, f, &n, NULL), TT_EINVAL);
 }
 
 /* ---- recency ------------------------------------------------------------------------------- */
