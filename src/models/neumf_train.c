@@ -111,6 +111,10 @@ TT_CLONES static void gather(const struct trainer *tr, struct slice *s, const in
     for (int64_t i = 0; i < n; i++) {
         const float *pu = tr->net->U + (size_t)su[i] * e, *qt = tr->net->T + (size_t)st[i] * e;
         float *g = s->G + (size_t)i * f, *x = s->X0 + (size_t)i * 2 * d;
+        /* Scattered rows: start fetching a later sample's track row now (users repeat). */
+        if (i + 8 < n)
+            for (int j = 0; j < e; j += 16)
+                __builtin_prefetch(tr->net->T + (size_t)st[i + 8] * e + j);
         for (int j = 0; j < f; j++)
             g[j] = pu[j] * qt[j];
         memcpy(x, pu + f, (size_t)d * sizeof(float));

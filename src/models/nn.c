@@ -186,6 +186,17 @@ void tt_adam_begin(tt_adam *a)
     a->t++;
 }
 
+#define PREFETCH_ROWS 4
+
+static inline void prefetch_row(const tt_adam *a, const float *w, size_t o, int dim)
+{
+    for (int j = 0; j < dim; j += 16) {
+        __builtin_prefetch(w + o + j, 1);
+        __builtin_prefetch(a->m + o + j, 1);
+        __builtin_prefetch(a->v + o + j, 1);
+    }
+}
+
 void tt_adam_update_rows(const tt_adam *a, float *w, int dim, const int32_t *rows, int64_t n,
                          const float *G)
 {
@@ -193,6 +204,12 @@ void tt_adam_update_rows(const tt_adam *a, float *w, int dim, const int32_t *row
 
     for (int64_t i = 0; i < n; i++) {
         size_t o = (size_t)rows[i] * dim;
+        /*
+         * Rows are scattered over tables far larger than the caches: fetching a few rows
+         * ahead overlaps their misses with this row's arithmetic.
+         */
+        if (i + PREFETCH_ROWS < n)
+            prefetch_row(a, w, (size_t)rows[i + PREFETCH_ROWS] * dim, dim);
         adam_span(&a->p, lr_t, w + o, a->m + o, a->v + o, G + (size_t)i * dim, dim);
     }
 }
