@@ -4,7 +4,7 @@
 # the answer cache off, and again with "refresh": true against a live cache), and cached
 # (1000 hot users), beside a cached /recommend/user of the same run. Prints the answers'
 # mean size first: listeners with little history get fewer than 6 mixes. Models: ALS (64 factors), content, popularity, trained
-# with `tunetrail train --tier all` on a generated catalog.
+# with `tunetrail train --tier free` and `--tier starter` on a generated catalog.
 #
 #   bench/bench_mix.sh [TRACKS]     default: 20000
 #   DURATION=10 USERS=5000 INTERACTIONS=1000000 bench/bench_mix.sh 20000   (the defaults)
@@ -25,7 +25,7 @@ echo "bench_mix: wrk -t2 -c64 -d${dur}s on 127.0.0.1, server and wrk sharing thi
 echo "command: DURATION=$dur USERS=$users INTERACTIONS=$inter bench/bench_mix.sh $tracks"
 export DATABASE_URL="sqlite:///$tmp/t.db" MODEL_DIR="$tmp/m"
 "$tt" generate --users "$users" --tracks "$tracks" --interactions "$inter" --seed 5 >/dev/null
-"$tt" train --tier all --no-eval >/dev/null 2>&1
+for tier in free starter; do "$tt" train --tier "$tier" --no-eval >/dev/null 2>&1; done
 echo "== catalog $tracks tracks, $users users, $inter interactions"
 serve --cache-ttl 0
 python3 - "http://127.0.0.1:$port/daily-mix" "$users" <<'PY'

@@ -1,6 +1,7 @@
 #!/bin/bash
-# bench_radio: POST /radio/generate under wrk on loopback (-t2; -c64 for throughput, and -c8
-# for latency, where queueing behind 64 connections does not dominate): pages of 25 tracks
+# bench_radio: POST /radio/generate under wrk on loopback (-t2; -c64 for throughput, then -c32,
+# -c16 and -c8
+# for latency as queueing behind the connections shrinks): pages of 25 tracks
 # continuing stations through their cursors (every answer's cursor is sent back on a later
 # request), and, apart, first pages of new stations (each builds its seed's pool: a catalog
 # scan). Starter tier (ALS 64 factors + content vectors) on a generated catalog.
@@ -21,7 +22,7 @@ echo "bench_radio: wrk -t2 -c64 -d${dur}s on 127.0.0.1, server and wrk sharing t
 echo "command: DURATION=$dur USERS=$users INTERACTIONS=$inter STATIONS=$stations bench/bench_radio.sh $tracks"
 export DATABASE_URL="sqlite:///$tmp/t.db" MODEL_DIR="$tmp/m"
 "$tt" generate --users "$users" --tracks "$tracks" --interactions "$inter" --seed 5 >/dev/null
-"$tt" train --tier all --no-eval >/dev/null 2>&1
+for tier in free starter; do "$tt" train --tier "$tier" --no-eval >/dev/null 2>&1; done
 serve --cache-ttl 0
 echo "== catalog $tracks tracks, $users users, $inter interactions; $stations stations, starter tier"
 
@@ -56,7 +57,7 @@ PY
 
 base=$(wrk -t2 -c64 -d"${dur}s" "http://127.0.0.1:$port/health" | awk '/Requests\/sec/ {print $2}')
 echo "baseline GET /health: rps=$base"
-for conns in 64 8; do
+for conns in 64 32 16 8; do
     out=$(TT_CURSORS=$tmp/cursors wrk -t2 -c$conns -d"${dur}s" --latency -s bench/wrk_radio.lua \
           "http://127.0.0.1:$port" | grep RESULT)
     echo "next pages (cursor, 25 tracks), -c$conns: ${out#RESULT }"

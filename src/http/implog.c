@@ -10,6 +10,9 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <time.h>
 
 #define QUEUE_MAX 100000
@@ -53,13 +56,20 @@ static void write_batch(tt_implog *l, struct imp *b, size_t n)
     free(recs);
 }
 
+/*
+ * Takes the whole queue at once (the request path never waits behind a copy of it) and
+ * stores it in batches. The thread runs at a lower priority (nice 10): on a busy machine the
+ * requests come first and the queue absorbs the difference, up to QUEUE_MAX.
+ */
 static void *writer(void *arg)
 {
     tt_implog *l = arg;
 
+    if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10) != 0)
+        tt_warn("impressions: the writer keeps the service's priority");
     pthread_mutex_lock(&l->lock);
     for (;;) {
-        struct imp *batch;
+        struct imp *q;
         size_t n;
         while (l->n == 0 && !l->stop) {
             struct timespec ts;
@@ -69,14 +79,14 @@ static void *writer(void *arg)
         }
         if (l->n == 0 && l->stop)
             break;
-        n = l->n < BATCH ? l->n : BATCH;
-        batch = tt_malloc(n * sizeof(*batch));
-        memcpy(batch, l->q, n * sizeof(*batch));
-        memmove(l->q, l->q + n, (l->n - n) * sizeof(*l->q));
-        l->n -= n;
+        q = l->q;
+        n = l->n;
+        l->q = NULL;
+        l->n = l->cap = 0;
         pthread_mutex_unlock(&l->lock);
-        write_batch(l, batch, n);
-        free(batch);
+        for (size_t b = 0; b < n; b += BATCH)
+            write_batch(l, q + b, n - b < BATCH ? n - b : BATCH);
+        free(q);
         pthread_mutex_lock(&l->lock);
     }
     pthread_mutex_unlock(&l->lock);
@@ -149,14 +159,24 @@ void tt__implog_stop(tt_implog *l)
     free(l);
 }
 
+/*
+ * Time first (milliseconds, then a counter), then a hash of the counter, clock and engine,
+ * so ids of one engine are unique and those of replicas do not collide; time-ordered ids are
+ * appended at the end of the impressions table's key index instead of scattered through it.
+ */
 void tt__rec_id_new(tt_app *app, const char *surface, char *buf, size_t n)
 {
-    uint64_t c = __atomic_fetch_add(&app->rec_counter, 1, __ATOMIC_RELAXED);
-    uint64_t x = c ^ ((uint64_t)tt_unix_time() << 20) ^ (uint64_t)(uintptr_t)app;
-    uint64_t h = tt_hash64(&x, sizeof(x));
+    uint64_t c = __atomic_fetch_add(&app->rec_counter, 1, __ATOMIC_RELAXED), ms, h, x[3];
+    struct timespec ts;
 
-    snprintf(buf, n, "%s-%016llx%08llx", surface, (unsigned long long)h,
-             (unsigned long long)(c & 0xffffffffULL));
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    x[0] = c;
+    x[1] = ms;
+    x[2] = (uint64_t)(uintptr_t)app; /* differs between processes (address randomisation) */
+    h = tt_hash64(x, sizeof(x));
+    snprintf(buf, n, "%s-%011llx%05llx%08llx", surface, (unsigned long long)(ms & 0xfffffffffffULL),
+             (unsigned long long)(c & 0xfffffULL), (unsigned long long)(h & 0xffffffffULL));
 }
 
 void tt__track_list_add(tt_jbuf *tl, const tt_catalog *cat, int32_t t)
