@@ -103,7 +103,7 @@ struct tt_model_ops {
     /*
      * Top @k for each of @n users (dense ids), excluding each user's row of @exclude
      * (user x track, may be NULL). @out is n x k, rows padded with track -1. May be NULL:
-     * callers fall back to recommend() per user.
+     * tt_model_recommend_batch then runs recommend() per user, in parallel.
      */
     int (*recommend_batch)(const tt_model *m, const int32_t *users, int32_t n,
                            const tt_csr *exclude, int k, tt_scored *out, tt_err *err);
@@ -141,7 +141,11 @@ static inline int tt_model_recommend(const tt_model *m, const tt_query *q, int k
     return m->ops->recommend(m, q, k, out, n_out, err);
 }
 
-/* Batch recommendation, through the model's batch operation when it has one. */
+/*
+ * Batch recommendation, through the model's batch operation when it has one, else
+ * recommend() for each user in parallel threads (with excludes_history set when @exclude is
+ * given); a user the model cannot rank for (TT_ESTATE, TT_ENOTFOUND) gets an empty row.
+ */
 int tt_model_recommend_batch(const tt_model *m, const int32_t *users, int32_t n,
                              const tt_csr *exclude, int k, tt_scored *out, tt_err *err);
 

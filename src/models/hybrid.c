@@ -400,48 +400,6 @@ static int hybrid_recommend(const tt_model *mm, const tt_query *q, int k, tt_sco
     return rc;
 }
 
-struct hbatch {
-    const tt_model *m;
-    const int32_t *users;
-    const tt_csr *exclude;
-    int k;
-    tt_scored *out;
-};
-
-static void hbatch_range(void *ctx, int64_t b, int64_t e, int thread)
-{
-    const struct hbatch *bt = ctx;
-
-    (void)thread;
-    for (int64_t i = b; i < e; i++) {
-        tt_query q = {.user = bt->users[i], .excludes_history = true};
-        tt_scored *row = bt->out + (size_t)i * bt->k;
-        tt_err err = {0};
-        int got = 0;
-        if (bt->exclude && q.user >= 0 && q.user < bt->exclude->rows) {
-            q.exclude = bt->exclude->indices + bt->exclude->indptr[q.user];
-            q.n_exclude = (int32_t)tt_csr_row_nnz(bt->exclude, q.user);
-        }
-        /* A listener no part can rank for gets an empty list, as in every batch. */
-        if (hybrid_recommend(bt->m, &q, bt->k, row, &got, &err) < 0)
-            got = 0;
-        for (int j = got; j < bt->k; j++)
-            row[j] = (tt_scored){-1, 0.0f};
-    }
-}
-
-static int hybrid_recommend_batch(const tt_model *mm, const int32_t *users, int32_t n,
-                                  const tt_csr *exclude, int k, tt_scored *out, tt_err *err)
-{
-    struct hbatch bt = {mm, users, exclude, k, out};
-
-    if (!hm(mm)->part[TT_HYBRID_ALS])
-        return tt_err_set(err, TT_ESTATE, "the hybrid model has no parts attached");
-    tt__blas_single_threaded();
-    tt_parallel_for(n, 16, 0, hbatch_range, &bt);
-    return 0;
-}
-
 /* ---- files ---- */
 
 #define HF(name, type, member, ...) {name, type, TT_MF_AT(hybrid_model, member), __VA_ARGS__}
@@ -577,7 +535,6 @@ static void hybrid_free(tt_model *mm)
 static const struct tt_model_ops hybrid_ops = {
     .kind = "hybrid",
     .recommend = hybrid_recommend,
-    .recommend_batch = hybrid_recommend_batch,
     .save = hybrid_save,
     .free = hybrid_free,
 };

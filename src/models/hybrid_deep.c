@@ -273,47 +273,6 @@ static int hd_recommend(const tt_model *mm, const tt_query *q, int k, tt_scored 
     return rc;
 }
 
-struct hbatch {
-    const tt_model *m;
-    const int32_t *users;
-    const tt_csr *exclude;
-    int k;
-    tt_scored *out;
-};
-
-static void hbatch_range(void *ctx, int64_t b, int64_t e, int thread)
-{
-    const struct hbatch *bt = ctx;
-
-    (void)thread;
-    for (int64_t i = b; i < e; i++) {
-        tt_query q = {.user = bt->users[i], .excludes_history = true};
-        tt_scored *row = bt->out + (size_t)i * bt->k;
-        tt_err err = {0};
-        int got = 0;
-        if (bt->exclude && q.user >= 0 && q.user < bt->exclude->rows) {
-            q.exclude = bt->exclude->indices + bt->exclude->indptr[q.user];
-            q.n_exclude = (int32_t)tt_csr_row_nnz(bt->exclude, q.user);
-        }
-        if (hd_recommend(bt->m, &q, bt->k, row, &got, &err) < 0)
-            got = 0;
-        for (int j = got; j < bt->k; j++)
-            row[j] = (tt_scored){-1, 0.0f};
-    }
-}
-
-static int hd_recommend_batch(const tt_model *mm, const int32_t *users, int32_t n,
-                              const tt_csr *exclude, int k, tt_scored *out, tt_err *err)
-{
-    struct hbatch bt = {mm, users, exclude, k, out};
-
-    if (!hdm(mm)->attached)
-        return tt_err_set(err, TT_ESTATE, "the hybrid deep model has no parts attached");
-    tt__blas_single_threaded();
-    tt_parallel_for(n, 16, 0, hbatch_range, &bt);
-    return 0;
-}
-
 /* ---- attaching ---- */
 
 static bool part_ok(const tt_model *m, const tt_model *pt, int i)
@@ -1016,7 +975,6 @@ static void hd_free(tt_model *mm)
 static const struct tt_model_ops hd_ops = {
     .kind = "hybrid_deep",
     .recommend = hd_recommend,
-    .recommend_batch = hd_recommend_batch,
     .save = hd_save,
     .free = hd_free,
 };

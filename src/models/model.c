@@ -4,8 +4,10 @@
  */
 #include "tt/model.h"
 #include "tt/core.h"
+#include "tt/als.h"
 #include "tt/modelfile.h"
 
+#include <pthread.h>
 #include <string.h>
 
 tt_weighting tt_weighting_default(void)
@@ -195,25 +197,72 @@ bool tt_sorted_contains(const int32_t *a, int32_t n, int32_t x)
     return lo < n && a[lo] == x;
 }
 
+struct batch_each {
+    const tt_model *m;
+    const int32_t *users;
+    const tt_csr *exclude;
+    int k;
+    tt_scored *out;
+    int rc;              /* the first error other than "cannot rank this user", or 0 */
+    tt_err err;
+    int64_t n_state;     /* users answered TT_ESTATE */
+    tt_err state_err;
+    pthread_mutex_t lock;
+};
+
+static void batch_each_range(void *ctx, int64_t b, int64_t e, int thread)
+{
+    struct batch_each *bt = ctx;
+
+    (void)thread;
+    for (int64_t i = b; i < e; i++) {
+        tt_query q = {.user = bt->users[i], .excludes_history = bt->exclude != NULL};
+        tt_scored *row = bt->out + (size_t)i * (size_t)bt->k;
+        tt_err err = {0};
+        int got = 0, rc;
+        if (bt->exclude && q.user >= 0 && q.user < bt->exclude->rows) {
+            q.exclude = bt->exclude->indices + bt->exclude->indptr[q.user];
+            q.n_exclude = (int32_t)tt_csr_row_nnz(bt->exclude, q.user);
+        }
+        rc = bt->m->ops->recommend(bt->m, &q, bt->k, row, &got, &err);
+        if (rc < 0) {
+            got = 0;
+            pthread_mutex_lock(&bt->lock);
+            if (rc == TT_ESTATE && bt->n_state++ == 0)
+                bt->state_err = err;
+            if (rc != TT_ESTATE && rc != TT_ENOTFOUND && bt->rc == 0) {
+                bt->rc = rc;
+                bt->err = err;
+            }
+            pthread_mutex_unlock(&bt->lock);
+        }
+        for (int j = got; j < bt->k; j++)
+            row[j] = (tt_scored){-1, 0.0f};
+    }
+}
+
+/*
+ * Without a batch operation, every user's recommend() in parallel (the models without one
+ * rank each listener from candidates, with no shared matrix product to batch). A user the
+ * model cannot rank for (TT_ESTATE, TT_ENOTFOUND) gets an empty row; another error is
+ * returned once every row is written, and so is TT_ESTATE when the model could rank nobody
+ * (a model missing its parts, say).
+ */
 int tt_model_recommend_batch(const tt_model *m, const int32_t *users, int32_t n,
                              const tt_csr *exclude, int k, tt_scored *out, tt_err *err)
 {
+    struct batch_each bt = {.m = m, .users = users, .exclude = exclude, .k = k, .out = out,
+                            .lock = PTHREAD_MUTEX_INITIALIZER};
+
     if (m->ops->recommend_batch)
         return m->ops->recommend_batch(m, users, n, exclude, k, out, err);
-    for (int32_t i = 0; i < n; i++) {
-        tt_query q = {.user = users[i]};
-        tt_scored *row = out + (size_t)i * (size_t)k;
-        int got = 0, rc;
-        if (exclude && users[i] >= 0 && users[i] < exclude->rows) {
-            q.exclude = exclude->indices + exclude->indptr[users[i]];
-            q.n_exclude = (int32_t)tt_csr_row_nnz(exclude, users[i]);
-        }
-        rc = m->ops->recommend(m, &q, k, row, &got, err);
-        if (rc < 0)
-            return rc;
-        for (int j = got; j < k; j++)
-            row[j] = (tt_scored){-1, 0.0f};
-    }
+    tt__blas_single_threaded();
+    tt_parallel_for(n, 16, 0, batch_each_range, &bt);
+    pthread_mutex_destroy(&bt.lock);
+    if (bt.rc < 0)
+        return tt_err_set(err, bt.rc, "%s", bt.err.message);
+    if (n > 0 && bt.n_state == n)
+        return tt_err_set(err, TT_ESTATE, "%s", bt.state_err.message);
     return 0;
 }
 
