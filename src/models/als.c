@@ -10,6 +10,7 @@
  * a few conjugate-gradient steps from the previous x_u solve it well enough: each step costs
  * O(k^2 + n_u k) instead of the O(k^3 + n_u k^2) of an exact solve.
  */
+#include "rank_priv.h"
 #include "tt/als.h"
 #include "tt/core.h"
 #include "tt/kernels.h"
@@ -620,59 +621,6 @@ int tt_als_fold_in(const tt_model *mm, const int32_t *hist, const float *r, int3
     return rc;
 }
 
-/*
- * Top k of @scores (n entries) skipping sorted @excl. Once the heap is full almost every
- * score loses to its minimum, so that comparison comes first and the exclusion list is
- * only searched for the few candidates that would enter.
- */
-static int select_top(const float *scores, int32_t n, const int32_t *excl, int32_t n_excl,
-                      const uint8_t *allow, int k, tt_scored *out)
-{
-    tt_topk top;
-    int32_t t = 0;
-
-    tt_topk_init(&top, out, k);
-    for (; t < n && top.n < k; t++)
-        if ((!allow || allow[t]) && (n_excl == 0 || !tt_sorted_contains(excl, n_excl, t)))
-            tt_topk_push(&top, t, scores[t]);
-    for (float floor = top.n ? top.heap[0].score : 0.0f; t < n; t++) {
-        if (scores[t] <= floor || (allow && !allow[t]))
-            continue;
-        if (n_excl > 0 && tt_sorted_contains(excl, n_excl, t))
-            continue;
-        tt_topk_push(&top, t, scores[t]);
-        floor = top.heap[0].score;
-    }
-    return tt_topk_finish(&top);
-}
-
-/*
- * The precomputed list of a user without fresh history, minus what the request excludes
- * beyond training history; false when it cannot fill @k (then the catalog is scored).
- */
-static bool from_list(const tt_als_model *m, const tt_query *q, int k, tt_scored *out,
-                      int *n_out)
-{
-    const tt_scored *l;
-    int got = 0;
-
-    if (!m->pre || !q->excludes_history || q->n_hist > 0 || q->user < 0 ||
-        q->user >= m->base.n_users || k > m->pre_k)
-        return false;
-    l = m->pre + (size_t)q->user * m->pre_k;
-    for (int i = 0; i < m->pre_k && got < k && l[i].track >= 0; i++) {
-        if ((q->allow && !q->allow[l[i].track]) ||
-            (q->n_exclude > 0 && tt_sorted_contains(q->exclude, q->n_exclude, l[i].track)))
-            continue;
-        out[got++] = l[i];
-    }
-    /* A short list is exact only when the catalog itself ran out. */
-    if (got < k && l[m->pre_k - 1].track >= 0)
-        return false;
-    *n_out = got;
-    return true;
-}
-
 static int als_recommend(const tt_model *mm, const tt_query *q, int k, tt_scored *out,
                          int *n_out, tt_err *err)
 {
@@ -681,7 +629,7 @@ static int als_recommend(const tt_model *mm, const tt_query *q, int k, tt_scored
     const float *x;
     int rc;
 
-    if (from_list(m, q, k, out, n_out))
+    if (tt__from_precomputed(m->pre, m->pre_k, mm->n_users, q, k, out, n_out))
         return 0;
     if (q->n_hist > 0) {
         rc = tt_als_fold_in(mm, q->hist, q->hist_conf, q->n_hist, xbuf, err);
@@ -695,7 +643,7 @@ static int als_recommend(const tt_model *mm, const tt_query *q, int k, tt_scored
     }
     scores = tt_malloc((size_t)(mm->n_tracks + 1) * sizeof(float));
     tt_als_score_all(mm, x, scores);
-    *n_out = select_top(scores, mm->n_tracks, q->exclude, q->n_exclude, q->allow, k, out);
+    *n_out = tt__select_top(scores, mm->n_tracks, q->exclude, q->n_exclude, q->allow, k, out);
     free(scores);
     return 0;
 }
@@ -743,7 +691,7 @@ static void batch_chunk(void *ctx, int64_t b, int64_t e, int thread)
             nex = (int32_t)tt_csr_row_nnz(bt->exclude, u);
         }
         got = (u >= 0 && u < m->base.n_users)
-                  ? select_top(S + (size_t)i * nt, nt, ex, nex, NULL, bt->k, row)
+                  ? tt__select_top(S + (size_t)i * nt, nt, ex, nex, NULL, bt->k, row)
                   : 0;
         for (int j = got; j < bt->k; j++)
             row[j] = (tt_scored){-1, 0.0f};
@@ -777,7 +725,7 @@ static int als_similar(const tt_model *mm, int32_t track, int k, tt_scored *out,
     tt_als_score_all(mm, m->Y + (size_t)track * m->k, scores);
     for (int32_t t = 0; t < mm->n_tracks; t++)
         scores[t] *= m->inv_norm[t] * m->inv_norm[track];
-    *n_out = select_top(scores, mm->n_tracks, &self, 1, NULL, k, out);
+    *n_out = tt__select_top(scores, mm->n_tracks, &self, 1, NULL, k, out);
     free(scores);
     return 0;
 }

@@ -2,6 +2,7 @@
  * What all models share: interaction weighting into a training set, top-k selection,
  * the batch fallback and the loader registry.
  */
+#include "rank_priv.h"
 #include "tt/model.h"
 #include "tt/core.h"
 #include "tt/als.h"
@@ -293,4 +294,48 @@ uint64_t tt_catalog_checksum(const tt_dataset *ds)
         h = (h ^ tt_hash64(s, strlen(s))) * 0x100000001b3ULL;
     }
     return h ^ (uint64_t)n;
+}
+
+int tt__select_top(const float *scores, int32_t n, const int32_t *excl, int32_t n_excl,
+                   const uint8_t *allow, int k, tt_scored *out)
+{
+    tt_topk top;
+    int32_t t = 0;
+
+    tt_topk_init(&top, out, k);
+    for (; t < n && top.n < k; t++)
+        if ((!allow || allow[t]) && (n_excl == 0 || !tt_sorted_contains(excl, n_excl, t)))
+            tt_topk_push(&top, t, scores[t]);
+    for (float floor = top.n ? top.heap[0].score : 0.0f; t < n; t++) {
+        if (scores[t] <= floor || (allow && !allow[t]))
+            continue;
+        if (n_excl > 0 && tt_sorted_contains(excl, n_excl, t))
+            continue;
+        tt_topk_push(&top, t, scores[t]);
+        floor = top.heap[0].score;
+    }
+    return tt_topk_finish(&top);
+}
+
+bool tt__from_precomputed(const tt_scored *pre, int pre_k, int32_t n_users, const tt_query *q,
+                          int k, tt_scored *out, int *n_out)
+{
+    const tt_scored *l;
+    int got = 0;
+
+    if (!pre || !q->excludes_history || q->n_hist > 0 || q->user < 0 || q->user >= n_users ||
+        k > pre_k)
+        return false;
+    l = pre + (size_t)q->user * pre_k;
+    for (int i = 0; i < pre_k && got < k && l[i].track >= 0; i++) {
+        if ((q->allow && !q->allow[l[i].track]) ||
+            (q->n_exclude > 0 && tt_sorted_contains(q->exclude, q->n_exclude, l[i].track)))
+            continue;
+        out[got++] = l[i];
+    }
+    /* A short list is exact only when the catalog itself ran out. */
+    if (got < k && l[pre_k - 1].track >= 0)
+        return false;
+    *n_out = got;
+    return true;
 }

@@ -9,6 +9,7 @@
  * the logit, h_g . (p_u (.) q_t), is q_t . (h_g (.) p_u): one dot product per track.
  */
 #include "neumf_internal.h"
+#include "rank_priv.h"
 #include "tt/als.h"
 #include "tt/core.h"
 #include "tt/kernels.h"
@@ -400,49 +401,6 @@ static int listener_vector(const tt_neumf_model *m, const tt_query *q, float *bu
 
 /* ---- recommendation ---- */
 
-/* Top k of @scores skipping sorted @excl and tracks @allow forbids (as ALS selects). */
-static int select_top(const float *scores, int32_t n, const int32_t *excl, int32_t n_excl,
-                      const uint8_t *allow, int k, tt_scored *out)
-{
-    tt_topk top;
-
-    tt_topk_init(&top, out, k);
-    for (int32_t t = 0; t < n; t++) {
-        if (top.n == k && scores[t] <= top.heap[0].score)
-            continue;
-        if ((allow && !allow[t]) || (n_excl > 0 && tt_sorted_contains(excl, n_excl, t)))
-            continue;
-        tt_topk_push(&top, t, scores[t]);
-    }
-    return tt_topk_finish(&top);
-}
-
-/*
- * The precomputed list of a user without fresh history, minus what the request excludes
- * beyond training history; false when it cannot fill @k (then the catalog is scored).
- */
-static bool from_list(const tt_neumf_model *m, const tt_query *q, int k, tt_scored *out,
-                      int *n_out)
-{
-    const tt_scored *l;
-    int got = 0;
-
-    if (!m->pre || !q->excludes_history || q->n_hist > 0 || q->user < 0 ||
-        q->user >= m->base.n_users || k > m->pre_k)
-        return false;
-    l = m->pre + (size_t)q->user * m->pre_k;
-    for (int i = 0; i < m->pre_k && got < k && l[i].track >= 0; i++) {
-        if ((q->allow && !q->allow[l[i].track]) ||
-            (q->n_exclude > 0 && tt_sorted_contains(q->exclude, q->n_exclude, l[i].track)))
-            continue;
-        out[got++] = l[i];
-    }
-    if (got < k && l[m->pre_k - 1].track >= 0)
-        return false;
-    *n_out = got;
-    return true;
-}
-
 static int neumf_recommend(const tt_model *mm, const tt_query *q, int k, tt_scored *out,
                            int *n_out, tt_err *err)
 {
@@ -451,7 +409,7 @@ static int neumf_recommend(const tt_model *mm, const tt_query *q, int k, tt_scor
     const float *x;
     int rc;
 
-    if (from_list(m, q, k, out, n_out))
+    if (tt__from_precomputed(m->pre, m->pre_k, mm->n_users, q, k, out, n_out))
         return 0;
     rc = listener_vector(m, q, xbuf, &x, err);
     if (rc < 0)
@@ -459,7 +417,7 @@ static int neumf_recommend(const tt_model *mm, const tt_query *q, int k, tt_scor
     scores = tt_malloc(((size_t)mm->n_tracks + 1) * sizeof(float));
     scratch = tt_aligned_alloc(block_floats(m) * sizeof(float));
     score_catalog(m, x, scores, scratch);
-    *n_out = select_top(scores, mm->n_tracks, q->exclude, q->n_exclude, q->allow, k, out);
+    *n_out = tt__select_top(scores, mm->n_tracks, q->exclude, q->n_exclude, q->allow, k, out);
     free(scratch);
     free(scores);
     return 0;
@@ -520,7 +478,7 @@ static void batch_users(void *ctx, int64_t b, int64_t e, int thread)
                 nex = (int32_t)tt_csr_row_nnz(bt->exclude, u);
             }
             score_catalog(m, m->U + (size_t)u * m->L.e, scores, block);
-            got = select_top(scores, m->base.n_tracks, ex, nex, NULL, bt->k, row);
+            got = tt__select_top(scores, m->base.n_tracks, ex, nex, NULL, bt->k, row);
         }
         for (int j = got; j < bt->k; j++)
             row[j] = (tt_scored){-1, 0.0f};
