@@ -19,18 +19,13 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "synth.h"
+
 struct args {
     int32_t users, tracks;
     int64_t nnz;
     int factors, negatives, batch, epochs, threads;
 };
-
-static double peak_mb(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return ru.ru_maxrss / 1024.0;
-}
 
 /* CPU seconds (user + system) of the process so far: wall time is only fair on a quiet box. */
 static double cpu_seconds(void)
@@ -53,84 +48,6 @@ static const char *load_average(void)
         fclose(f);
     }
     return buf;
-}
-
-static double rss_mb(void)
-{
-    FILE *f = fopen("/proc/self/statm", "r");
-    long pages = 0, rss = 0;
-
-    if (f) {
-        if (fscanf(f, "%ld %ld", &pages, &rss) != 2)
-            rss = 0;
-        fclose(f);
-    }
-    return rss * 4096.0 / (1024.0 * 1024.0);
-}
-
-static int cmp_i32(const void *a, const void *b)
-{
-    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
-    return (x > y) - (x < y);
-}
-
-/* Zipf-like draw in [0, n): inverse CDF of a continuous power law with exponent ~1. */
-static int32_t zipf(tt_rng *r, int32_t n)
-{
-    double u = tt_rng_uniform(r);
-    int32_t i = (int32_t)(exp(u * log((double)n + 1.0)) - 1.0);
-    return i < n ? i : n - 1;
-}
-
-/*
- * The user x track positives built row by row, as bench_als builds them: 50 taste clusters,
- * 80% of a user's tracks from their cluster, lognormal activity.
- */
-static void synth(const struct args *a, tt_csr *m)
-{
-    const int clusters = 50;
-    int32_t per = a->tracks / clusters;
-    double mean = (double)a->nnz / a->users;
-    tt_rng r;
-    size_t icap = 0, dcap = 0;
-    int64_t w = 0;
-
-    tt_rng_seed(&r, 7, 0);
-    m->rows = a->users;
-    m->cols = a->tracks;
-    m->indptr = tt_malloc(((size_t)a->users + 1) * sizeof(int64_t));
-    m->indices = NULL;
-    m->data = NULL;
-    m->indptr[0] = 0;
-    for (int32_t u = 0; u < a->users; u++) {
-        int32_t c = (int32_t)tt_rng_below(&r, clusters), n, k = 0, draws;
-        n = (int32_t)(mean * exp(0.8 * tt_rng_normal(&r) - 0.32));
-        n = n < 1 ? 1 : n > a->tracks / 4 ? a->tracks / 4 : n;
-        draws = 3 * n;
-        TT_GROW(m->indices, icap, (size_t)(w + draws));
-        TT_GROW(m->data, dcap, (size_t)(w + draws));
-        for (int32_t j = 0; j < draws; j++)
-            m->indices[w + j] =
-                tt_rng_uniform(&r) < 0.8 ? c * per + zipf(&r, per) : zipf(&r, a->tracks);
-        qsort(m->indices + w, (size_t)draws, sizeof(int32_t), cmp_i32);
-        for (int32_t j = 0; j < draws; j++)
-            if (k == 0 || m->indices[w + k - 1] != m->indices[w + j])
-                m->indices[w + k++] = m->indices[w + j];
-        for (int32_t j = 0; j < k && j < n; j++) {
-            int32_t pick = j + (int32_t)tt_rng_below(&r, (uint64_t)(k - j)), tmp;
-            tmp = m->indices[w + j], m->indices[w + j] = m->indices[w + pick];
-            m->indices[w + pick] = tmp;
-        }
-        k = k < n ? k : n;
-        qsort(m->indices + w, (size_t)k, sizeof(int32_t), cmp_i32);
-        for (int32_t j = 0; j < k; j++)
-            m->data[w + j] = 1.0f;
-        w += k;
-        m->indptr[u + 1] = w;
-    }
-    m->nnz = w;
-    m->indices = tt_realloc(m->indices, (size_t)(w + 1) * sizeof(int32_t));
-    m->data = tt_realloc(m->data, (size_t)(w + 1) * sizeof(float));
 }
 
 static void parse(int argc, char **argv, struct args *a)
@@ -211,7 +128,7 @@ int main(int argc, char **argv)
     parse(argc, argv, &a);
     t_gen = tt_now();
     memset(&ts, 0, sizeof(ts));
-    synth(&a, &ts.conf);
+    bench_synth(a.users, a.tracks, a.nnz, false, &ts.conf);
     ts.seen = ts.conf; /* every pair is positive: no skips or dislikes in this data */
     t_gen = tt_now() - t_gen;
     rss0 = rss_mb();
