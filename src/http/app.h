@@ -258,6 +258,8 @@ void tt__jb_num(tt_jbuf *b, double v);
 void tt__jb_key(tt_jbuf *b, const char *key);
 /* Writes "key": "val" (a member; a comma before it unless it is the first). */
 void tt__jb_str_field(tt_jbuf *b, const char *key, const char *val);
+/* "key":["v0","v1",...] of @n strings. */
+void tt__jb_str_array(tt_jbuf *b, const char *key, const char *const *v, int n);
 
 /*
  * Fills @out with the cached answer under @group/@key, marked "cached": true, when caching

@@ -65,18 +65,6 @@ static void cache_put(tt_app *app, const char *group, const char *key, int64_t n
         tt_cache_put(app->cache, group, key, out->body, out->len, ttl > 0 ? ttl : 1, NULL);
 }
 
-static void write_strs(tt_jbuf *b, const char *key, const char *const *v, int n)
-{
-    tt__jb_key(b, key);
-    tt__jb_lit(b, "[");
-    for (int i = 0; i < n; i++) {
-        if (i)
-            tt__jb_lit(b, ",");
-        tt__jb_str(b, v[i]);
-    }
-    tt__jb_lit(b, "]");
-}
-
 static void write_track(tt_jbuf *b, const tt_catalog *cat, const tt_mix_track *t, bool first)
 {
     tt__jb_lit(b, first ? "{" : ",{");
@@ -101,8 +89,8 @@ static void write_mix(tt_jbuf *b, const tt_catalog *cat, const tt_mix *m, bool f
     tt__jb_lit(b, first ? "{" : ",{");
     tt__jb_str_field(b, "mix_id", id);
     tt__jb_str_field(b, "name", m->name);
-    write_strs(b, "genres", m->genres, m->n_genres);
-    write_strs(b, "seed_artists", m->seed_artists, m->n_seed_artists);
+    tt__jb_str_array(b, "genres", m->genres, m->n_genres);
+    tt__jb_str_array(b, "seed_artists", m->seed_artists, m->n_seed_artists);
     tt__jb_key(b, "tracks");
     tt__jb_lit(b, "[");
     for (int i = 0; i < m->n; i++)

@@ -208,18 +208,6 @@ static void diversity(tt_jbuf *b, const tt_taste_profile *p)
     figure(b, "discovery_rate", p, TT_TASTE_DISCOVERY);
 }
 
-static void strs(tt_jbuf *b, const char *key, const char *const *v, int n)
-{
-    tt__jb_key(b, key);
-    tt__jb_lit(b, "[");
-    for (int i = 0; i < n; i++) {
-        if (i)
-            tt__jb_lit(b, ",");
-        tt__jb_str(b, v[i]);
-    }
-    tt__jb_lit(b, "]");
-}
-
 static void clusters(tt_jbuf *b, const tt_mix_facet *f, int n)
 {
     tt__jb_key(b, "taste_clusters");
@@ -227,8 +215,8 @@ static void clusters(tt_jbuf *b, const tt_mix_facet *f, int n)
     for (int i = 0; i < n; i++) {
         tt__jb_lit(b, i ? ",{" : "{");
         tt__jb_str_field(b, "name", f[i].name);
-        strs(b, "genres", f[i].genres, f[i].n_genres);
-        strs(b, "seed_artists", f[i].seed_artists, f[i].n_seed_artists);
+        tt__jb_str_array(b, "genres", f[i].genres, f[i].n_genres);
+        tt__jb_str_array(b, "seed_artists", f[i].seed_artists, f[i].n_seed_artists);
         tt__jb_key(b, "tracks");
         tt__jb_int(b, f[i].n_tracks);
         num_field(b, "share", f[i].share);
@@ -256,7 +244,7 @@ static void listening_time(tt_jbuf *b, const tt_taste_profile *p, const tt_tz *t
     tt__jb_str_field(b, "timezone", tt_tz_name(tz));
     histogram(b, "by_hour", p->hours, 24);
     histogram(b, "by_weekday", p->weekdays, 7);
-    strs(b, "weekdays", weekday_names, 7);
+    tt__jb_str_array(b, "weekdays", weekday_names, 7);
     tt__jb_lit(b, "}");
 }
 

@@ -215,3 +215,15 @@ void tt__jb_str_field(tt_jbuf *b, const char *key, const char *val)
     tt__jb_key(b, key);
     tt__jb_str(b, val);
 }
+
+void tt__jb_str_array(tt_jbuf *b, const char *key, const char *const *v, int n)
+{
+    tt__jb_key(b, key);
+    tt__jb_lit(b, "[");
+    for (int i = 0; i < n; i++) {
+        if (i)
+            tt__jb_lit(b, ",");
+        tt__jb_str(b, v[i]);
+    }
+    tt__jb_lit(b, "]");
+}
