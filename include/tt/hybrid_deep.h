@@ -5,8 +5,9 @@
  * For one listener the candidates are the union of those parts' top N. Each candidate gets
  * TT_HD_FEATURES features: every part's score as a z-score over the listener's candidates
  * (ALS, content, popularity, trending, NeuMF, deep content), whether nobody has played the
- * track yet, and the listener's affinity to its artist and its genre (the share of their
- * liked tracks by that artist, of that first genre). A small network (one ReLU layer of
+ * track yet, the listener's affinity to its artist and its genre (the share of their liked
+ * tracks by that artist, of that first genre), the candidate's rank by ALS and by NeuMF, and
+ * the track's age (days since its first play). A small network (one ReLU layer of
  * TT_HD_HIDDEN units, a linear output) scores them; it is trained at `train` time with a
  * listwise softmax loss on a validation split (the hybrid model's: held-out positives of
  * sampled listeners plus every event of a share of the tracks, standing in for new
@@ -37,7 +38,7 @@ enum tt_hd_part {
     TT_HD_PARTS
 };
 
-#define TT_HD_FEATURES 9
+#define TT_HD_FEATURES 12
 #define TT_HD_HIDDEN 16
 
 /* "als", ..., "deep_content": each part's model name, in enum order. */

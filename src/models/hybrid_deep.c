@@ -1,5 +1,5 @@
 /*
- * The hybrid deep ranker (tt/hybrid_deep.h): candidates from five parts, nine features per
+ * The hybrid deep ranker (tt/hybrid_deep.h): candidates from five parts, twelve features per
  * candidate, a one-hidden-layer network trained with a listwise softmax loss on a
  * validation split, new releases lifted by a bonus learned afterwards.
  *
@@ -25,9 +25,19 @@ const char *const tt_hd_part_names[TT_HD_PARTS] = {"als",      "content", "popul
                                                    "trending", "neumf",   "deep_content"};
 const char *const tt_hd_feature_names[TT_HD_FEATURES] = {
     "als", "content", "popularity", "trending", "new_release", "neumf", "deep_content",
-    "artist_affinity", "genre_affinity"};
+    "artist_affinity", "genre_affinity", "als_rank", "neumf_rank", "track_age"};
 
-enum { F_NEW = 4, F_NEUMF = 5, F_DEEP = 6, F_ARTIST = 7, F_GENRE = 8 };
+enum {
+    F_ALS = 0,
+    F_NEW = 4,
+    F_NEUMF = 5,
+    F_DEEP = 6,
+    F_ARTIST = 7,
+    F_GENRE = 8,
+    F_ALS_RANK = 9,
+    F_NEUMF_RANK = 10,
+    F_AGE = 11
+};
 #define H TT_HD_HIDDEN
 #define F TT_HD_FEATURES
 
@@ -39,7 +49,10 @@ typedef struct hd_model {
     float new_bonus; /* added to the score of a track nobody has played */
     int32_t n_artists, n_genres;
     const int32_t *track_artist, *track_genre; /* n_tracks each: file or owned */
+    const float *track_age; /* n_tracks: log(1 + days from a track's first play to the data's
+                             * newest event); 0 for a track nobody has played */
     int32_t *owned_meta;
+    float *owned_age;
     tt_model *part[TT_HD_PARTS];
     bool owns_parts;
     tt__hybrid_set set;
@@ -73,6 +86,16 @@ static int cmp_i32(const void *a, const void *b)
 {
     int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
     return (x > y) - (x < y);
+}
+
+/* Score descending, then index ascending: a stable order for ties. */
+static int cmp_desc(const void *a, const void *b)
+{
+    const tt_scored *x = a, *y = b;
+
+    if (x->score != y->score)
+        return x->score < y->score ? 1 : -1;
+    return (x->track > y->track) - (x->track < y->track);
 }
 
 /* Appends @m's top @n for @q to @c (*n_c so far); a part that cannot rank adds nothing. */
@@ -201,6 +224,22 @@ static void affinities(const hd_model *m, const tt_query *q, const int32_t *c, i
     free(g);
 }
 
+/*
+ * Column @to: -log2(2 + r), r the candidate's rank among the listener's candidates by column
+ * @from (0 = best): the head of a part's list counts most, as a ranked list is read.
+ */
+static void rank_column(float *x, int32_t n, int from, int to)
+{
+    tt_scored *o = tt_malloc(((size_t)n + 1) * sizeof(tt_scored));
+
+    for (int32_t i = 0; i < n; i++)
+        o[i] = (tt_scored){i, x[(size_t)i * F + from]};
+    qsort(o, (size_t)n, sizeof(tt_scored), cmp_desc);
+    for (int32_t r = 0; r < n; r++)
+        x[(size_t)o[r].track * F + to] = -(float)log2(2.0 + r);
+    free(o);
+}
+
 /* Every feature of the @n candidates @c into @x (n x F). */
 static int features(const hd_model *m, const tt_query *q, const int32_t *c, int32_t n, float *x,
                     tt_err *err)
@@ -217,6 +256,10 @@ static int features(const hd_model *m, const tt_query *q, const int32_t *c, int3
     part_column(m, TT_HD_NEUMF, q, c, n, x, F_NEUMF);
     part_column(m, TT_HD_DEEP, q, c, n, x, F_DEEP);
     affinities(m, q, c, n, x);
+    rank_column(x, n, F_ALS, F_ALS_RANK);
+    rank_column(x, n, F_NEUMF, F_NEUMF_RANK);
+    for (int32_t i = 0; i < n; i++)
+        x[(size_t)i * F + F_AGE] = m->track_age[c[i]];
     return 0;
 }
 
@@ -615,6 +658,29 @@ static void importances(hd_model *m, struct vuser *vu, int32_t b, int32_t e, tt_
     free(keep);
 }
 
+/* Each track's age: log(1 + days from its first training event to the newest one). */
+static float *track_ages(const tt_train_set *ts)
+{
+    const tt_dataset *ds = ts->ds;
+    int32_t nt = ts->conf.cols;
+    int64_t *first = tt_malloc(((size_t)nt + 1) * sizeof(int64_t));
+    float *age = tt_malloc(((size_t)nt + 1) * sizeof(float));
+
+    for (int32_t t = 0; t < nt; t++)
+        first[t] = INT64_MAX;
+    for (int64_t i = 0; i < ds->n_events; i++) {
+        int32_t t = ds->ev_track[i];
+        if ((!ts->mask || ts->mask[i]) && t >= 0 && t < nt && ds->ev_time[i] < first[t])
+            first[t] = ds->ev_time[i];
+    }
+    for (int32_t t = 0; t < nt; t++)
+        age[t] = first[t] == INT64_MAX || ts->now < first[t]
+                     ? 0.0f
+                     : (float)log1p((double)(ts->now - first[t]) / 86400.0);
+    free(first);
+    return age;
+}
+
 static hd_model *hd_new(const tt_train_set *ts, const tt_hd_params *p)
 {
     const tt_dataset *ds = ts->ds;
@@ -638,6 +704,8 @@ static hd_model *hd_new(const tt_train_set *ts, const tt_hd_params *p)
     }
     m->track_artist = m->owned_meta;
     m->track_genre = m->owned_meta + nt;
+    m->owned_age = track_ages(ts);
+    m->track_age = m->owned_age;
     for (int j = 0; j < F; j++)
         m->sd[j] = 1.0f;
     return m;
@@ -712,6 +780,7 @@ static int learn(hd_model *m, const tt_train_set *ts, const tt_model_opts *o, tt
     struct vuser *vu = NULL;
     tt__validation v;
     tt_rng rng;
+    float *full_age;
     double rec;
     int32_t n_train;
     int rc;
@@ -723,6 +792,10 @@ static int learn(hd_model *m, const tt_train_set *ts, const tt_model_opts *o, tt
         return tt_err_set(err, TT_ESTATE, "hybrid_deep: too few listeners with %d positive "
                                           "tracks to learn a ranker on", sp.min_positives);
     }
+    /* the split's own ages: a track held out whole is as new as a new release */
+    full_age = m->owned_age;
+    m->owned_age = track_ages(&v.sub);
+    m->track_age = m->owned_age;
     rc = train_parts(&v.sub, o, part, err);
     if (rc == 0)
         rc = attach(m, part, err);
@@ -771,6 +844,9 @@ static int learn(hd_model *m, const tt_train_set *ts, const tt_model_opts *o, tt
     m->attached = false;
     m->hist = NULL; /* the split's positives go now */
     m->hist_ctx = NULL;
+    free(m->owned_age);
+    m->owned_age = full_age;
+    m->track_age = full_age;
     free_parts(part);
     tt__validation_release(&v);
     return rc;
@@ -871,6 +947,8 @@ static int hd_save(const tt_model *mm, const char *path, tt_err *err)
     if (rc == 0)
         rc = tt_mfile_add(w, "track_genre", TT_DT_I32, nt, 1, m->track_genre, err);
     if (rc == 0)
+        rc = tt_mfile_add(w, "track_age", TT_DT_F32, nt, 1, m->track_age, err);
+    if (rc == 0)
         rc = tt_mfile_add_strings(w, "features", tt_hd_feature_names, F, err);
     if (rc < 0) {
         tt_mfile_abort(w);
@@ -932,6 +1010,22 @@ static int load_net(hd_model *m, tt_mfile *f, tt_err *err)
     return 0;
 }
 
+static int load_ages(tt_mfile *f, hd_model *m, tt_err *err)
+{
+    int64_t rows = m->base.n_tracks, cols = 1;
+    const void *p;
+    int rc = tt_mfile_get(f, "track_age", TT_DT_F32, &rows, &cols, &p, err);
+
+    if (rc < 0)
+        return rc;
+    m->track_age = p;
+    for (int32_t t = 0; t < m->base.n_tracks; t++)
+        if (!(m->track_age[t] >= 0.0f && m->track_age[t] < 100.0f))
+            return tt_err_set(err, TT_ECORRUPT, "model file %s refused: bad track_age",
+                              tt_mfile_path(f));
+    return 0;
+}
+
 int tt__hybrid_deep_load(tt_mfile *f, tt_model **out, tt_err *err)
 {
     hd_model *m = tt_calloc(1, sizeof(*m));
@@ -946,6 +1040,8 @@ int tt__hybrid_deep_load(tt_mfile *f, tt_model **out, tt_err *err)
         rc = load_ids(f, "track_artist", m->base.n_tracks, m->n_artists, &m->track_artist, err);
     if (rc == 0)
         rc = load_ids(f, "track_genre", m->base.n_tracks, m->n_genres, &m->track_genre, err);
+    if (rc == 0)
+        rc = load_ages(f, m, err);
     if (rc < 0) {
         free(m);
         return rc;
@@ -968,6 +1064,7 @@ static void hd_free(tt_model *mm)
     if (m->owns_parts)
         free_parts(m->part);
     free(m->owned_meta);
+    free(m->owned_age);
     tt_mfile_close(m->file);
     free(m);
 }

@@ -558,7 +558,8 @@ Test(hybrid_deep_file, attach_refuses_missing_wrong_or_foreign_parts)
 /* Copies model file @from to @to with feature @j's name replaced by @name. */
 static void write_renamed(const char *from, const char *to, int j, const char *name)
 {
-    static const char *const arrays[4] = {"net", "importance", "track_artist", "track_genre"};
+    static const char *const arrays[5] = {"net", "importance", "track_artist", "track_genre",
+                                          "track_age"};
     tt_mfile *f = NULL;
     tt_mfile_writer *w = NULL;
     const char *names[F];
@@ -570,8 +571,8 @@ static void write_renamed(const char *from, const char *to, int j, const char *n
     cr_assert_eq(tt_mfile_create(to, "hybrid_deep", tt_mfile_catalog(f), &w, &err), 0);
     cr_assert_eq(tt_mfile_get(f, "meta", TT_DT_META, &rows, &cols, &p, &err), 0);
     cr_assert_eq(tt_mfile_add(w, "meta", TT_DT_META, rows, cols, p, &err), 0);
-    for (int i = 0; i < 4; i++) {
-        enum tt_dtype dt = i < 2 ? TT_DT_F32 : TT_DT_I32;
+    for (int i = 0; i < 5; i++) {
+        enum tt_dtype dt = i < 2 || i == 4 ? TT_DT_F32 : TT_DT_I32;
         rows = cols = -1;
         cr_assert_eq(tt_mfile_get(f, arrays[i], dt, &rows, &cols, &p, &err), 0, "%s",
                      err.message);
