@@ -385,7 +385,7 @@ Test(hybrid_deep_serve, without_parts_it_cannot_rank)
     tt_model_opts o = opts();
     tt_train_set ts;
     tt_model *m;
-    tt_scored out[K];
+    tt_scored out[2 * K]; /* a batch of 2 users fills 2 rows */
     int32_t users[2] = {0, 1};
     tt_err err = {0};
     int n = 5;
