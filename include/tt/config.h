@@ -25,6 +25,10 @@ typedef struct tt_config {
     bool enable_gpu;         /* ENABLE_GPU */
     int port;                /* PORT, default 8001 */
     char host[256];          /* HOST, default 0.0.0.0 */
+    /* ADMIN_TOKEN (environment only: a flag would show in `ps`), "" = none: the bearer
+     * token the endpoints that change the service's state ask for (docs/API.md). */
+    char admin_token[256];
+    bool admin_allow_loopback; /* ADMIN_ALLOW_LOOPBACK: those endpoints open to 127.0.0.1/::1 */
 } tt_config;
 
 /* Defaults, then the environment. Returns 0 or TT_ECONFIG with the variable in err->field. */
@@ -32,7 +36,7 @@ int tt_config_load_env(tt_config *c, tt_err *err);
 
 /*
  * Applies one global flag (--database-url, --redis-url, --model-tier, --model-dir,
- * --enable-gpu, --port, --host) with @value. Returns 1 when @name is a global flag and
+ * --enable-gpu, --port, --host, --admin-allow-loopback) with @value. Returns 1 when @name is a global flag and
  * was applied, 0 when it is not a global flag, or TT_ECONFIG for a bad value.
  */
 int tt_config_apply_flag(tt_config *c, const char *name, const char *value, tt_err *err);

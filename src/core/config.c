@@ -97,15 +97,31 @@ static int set_host(tt_config *c, const char *var, const char *v, tt_err *err)
     return set_str(c->host, sizeof(c->host), var, v, err);
 }
 
-/* One row per setting: environment variable, flag, setter. */
-enum setting { S_DB, S_REDIS, S_TIER, S_DIR, S_GPU, S_PORT, S_HOST, S_N };
+/* 16 to 255 bytes of printable ASCII without spaces: what fits a Bearer header. */
+static int set_token(tt_config *c, const char *var, const char *v, tt_err *err)
+{
+    size_t n = strlen(v);
+
+    for (size_t i = 0; i < n; i++)
+        if (v[i] <= ' ' || v[i] > '~')
+            n = 0;
+    if (*v && (n < 16 || n >= sizeof(c->admin_token)))
+        return tt_err_set_field(err, TT_ECONFIG, var,
+                                "%s is invalid: accepted are 16 to 255 printable characters "
+                                "without spaces (or unset)", var);
+    return set_str(c->admin_token, sizeof(c->admin_token), var, v, err);
+}
+
+/* One row per setting: environment variable, flag (NULL: environment only), setter. */
+enum setting { S_DB, S_REDIS, S_TIER, S_DIR, S_GPU, S_PORT, S_HOST, S_TOKEN, S_LOOPBACK, S_N };
 static const struct {
     const char *env, *flag;
 } settings[S_N] = {
     {"DATABASE_URL", "--database-url"}, {"REDIS_URL", "--redis-url"},
     {"MODEL_TIER", "--model-tier"},     {"MODEL_DIR", "--model-dir"},
     {"ENABLE_GPU", "--enable-gpu"},     {"PORT", "--port"},
-    {"HOST", "--host"},
+    {"HOST", "--host"},                 {"ADMIN_TOKEN", NULL},
+    {"ADMIN_ALLOW_LOOPBACK", "--admin-allow-loopback"},
 };
 
 static int apply(tt_config *c, enum setting s, const char *var, const char *v, tt_err *err)
@@ -118,6 +134,8 @@ static int apply(tt_config *c, enum setting s, const char *var, const char *v, t
     case S_GPU: return set_bool(&c->enable_gpu, var, v, err);
     case S_PORT: return set_port(&c->port, var, v, err);
     case S_HOST: return set_host(c, var, v, err);
+    case S_TOKEN: return set_token(c, var, v, err);
+    case S_LOOPBACK: return set_bool(&c->admin_allow_loopback, var, v, err);
     default: return tt_err_set(err, TT_EINVAL, "unknown setting");
     }
 }
@@ -145,7 +163,7 @@ int tt_config_load_env(tt_config *c, tt_err *err)
 int tt_config_apply_flag(tt_config *c, const char *name, const char *value, tt_err *err)
 {
     for (int s = 0; s < S_N; s++) {
-        if (strcmp(name, settings[s].flag) == 0) {
+        if (settings[s].flag && strcmp(name, settings[s].flag) == 0) {
             int rc = apply(c, (enum setting)s, settings[s].flag, value ? value : "", err);
             return rc < 0 ? rc : 1;
         }

@@ -194,6 +194,7 @@ typedef struct tt_reply {
     const char *content_type;
     const char *allow; /* Allow header for 405 */
     int retry_after;   /* Retry-After header in seconds, 0 for none */
+    const char *www_authenticate; /* WWW-Authenticate header of a 401, or NULL */
 } tt_reply;
 
 /* A handler gets the parsed JSON body (NULL for GET). */
@@ -276,5 +277,12 @@ void tt__rec_id_new(tt_app *app, const char *surface, char *buf, size_t n);
 void tt__track_list_add(tt_jbuf *tl, const tt_catalog *cat, int32_t t);
 /* True when @prefix names what answered a list: a model, or the "mix" and "radio" surfaces. */
 bool tt__rec_surface_known(const char *prefix);
+
+/*
+ * Admin access to a state-changing endpoint (src/http/admin.c): true when the request may
+ * go on; else @out holds the 401 or 403 error.
+ */
+struct MHD_Connection;
+bool tt__admin_allowed(tt_app *app, struct MHD_Connection *c, tt_reply *out);
 
 #endif

@@ -35,19 +35,20 @@ struct route {
     tt_handler fn;
     enum tt_endpoint ep;
     bool needs_body;
+    bool admin; /* changes the service's state: needs the admin token (admin.c) */
 };
 
 static const struct route routes[] = {
-    {"/recommend/user", "POST", tt__h_recommend_user, TT_EP_RECOMMEND_USER, true},
-    {"/recommend/similar", "POST", tt__h_recommend_similar, TT_EP_RECOMMEND_SIMILAR, true},
-    {"/feedback", "POST", tt__h_feedback, TT_EP_FEEDBACK, true},
-    {"/health", "GET", tt__h_health, TT_EP_HEALTH, false},
-    {"/models/info", "GET", tt__h_models_info, TT_EP_MODELS_INFO, false},
-    {"/models/reload", "POST", tt__h_models_reload, TT_EP_MODELS_RELOAD, false},
-    {"/metrics", "GET", tt__h_metrics, TT_EP_METRICS, false},
-    {"/radio/generate", "POST", tt__h_radio_generate, TT_EP_RADIO, true},
-    {"/daily-mix", "POST", tt__h_daily_mix, TT_EP_DAILY_MIX, true},
-    {"/taste-profile/{user_id}", "POST", tt__h_taste_profile, TT_EP_TASTE_PROFILE, false},
+    {"/recommend/user", "POST", tt__h_recommend_user, TT_EP_RECOMMEND_USER, true, false},
+    {"/recommend/similar", "POST", tt__h_recommend_similar, TT_EP_RECOMMEND_SIMILAR, true, false},
+    {"/feedback", "POST", tt__h_feedback, TT_EP_FEEDBACK, true, false},
+    {"/health", "GET", tt__h_health, TT_EP_HEALTH, false, false},
+    {"/models/info", "GET", tt__h_models_info, TT_EP_MODELS_INFO, false, false},
+    {"/models/reload", "POST", tt__h_models_reload, TT_EP_MODELS_RELOAD, false, true},
+    {"/metrics", "GET", tt__h_metrics, TT_EP_METRICS, false, false},
+    {"/radio/generate", "POST", tt__h_radio_generate, TT_EP_RADIO, true, false},
+    {"/daily-mix", "POST", tt__h_daily_mix, TT_EP_DAILY_MIX, true, false},
+    {"/taste-profile/{user_id}", "POST", tt__h_taste_profile, TT_EP_TASTE_PROFILE, false, false},
 };
 
 struct req {
@@ -130,6 +131,8 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, struct req *r, tt_re
                             out->content_type ? out->content_type : "application/json");
     if (out->allow)
         MHD_add_response_header(resp, "Allow", out->allow);
+    if (out->www_authenticate)
+        MHD_add_response_header(resp, "WWW-Authenticate", out->www_authenticate);
     if (out->retry_after > 0) {
         char secs[16];
         snprintf(secs, sizeof(secs), "%d", out->retry_after);
@@ -154,6 +157,8 @@ static void dispatch(tt_app *app, struct MHD_Connection *c, struct req *r, tt_re
     json_t *body = NULL;
     json_error_t jerr;
 
+    if (r->route->admin && !tt__admin_allowed(app, c, out))
+        return;
     if (r->too_big) {
         tt__reply_error(out, TT_ETOOBIG, NULL,
                         "the request body is larger than %d bytes", MAX_BODY);

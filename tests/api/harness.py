@@ -45,6 +45,10 @@ def short(text, n=300):
     return text if len(text) <= n else text[:n] + "..."
 
 
+# Every test server's ADMIN_TOKEN (docs/API.md, admin access).
+ADMIN_TOKEN = "api-test-admin-token-5e1f"
+
+
 def free_port():
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     s.bind(("127.0.0.1", 0))
@@ -122,8 +126,10 @@ class Results:
 class Server:
     """One `tunetrail serve` process on a free port of 127.0.0.1."""
 
-    def __init__(self, binary, name, db_path, model_dir, workdir, redis_url=None, db_url=None):
+    def __init__(self, binary, name, db_path, model_dir, workdir, redis_url=None, db_url=None,
+                 extra_env=None):
         self.binary, self.name = binary, name
+        self.extra_env = dict(extra_env or {})
         self.db_path, self.model_dir = db_path, model_dir
         self.db_url = db_url or "sqlite:///" + db_path
         self.redis_url = redis_url
@@ -141,6 +147,9 @@ class Server:
         env["MODEL_DIR"] = self.model_dir
         if self.redis_url:
             env["REDIS_URL"] = self.redis_url
+        env["ADMIN_TOKEN"] = ADMIN_TOKEN
+        env.pop("ADMIN_ALLOW_LOOPBACK", None)
+        env.update(self.extra_env)
         return env
 
     def start(self):
@@ -152,7 +161,9 @@ class Server:
             [self.binary, "serve", "--port", str(self.port), "--host", "127.0.0.1"],
             env=self.env(), stdin=subprocess.DEVNULL, stdout=log, stderr=log)
         log.close()
-        self.http = httpx.Client(base_url=self.base, timeout=TIMEOUT)
+        # The test client is the platform's admin: state-changing calls carry the token.
+        self.http = httpx.Client(base_url=self.base, timeout=TIMEOUT,
+                                 headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
         deadline = time.monotonic() + START_SECONDS
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

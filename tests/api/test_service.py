@@ -11,8 +11,8 @@ import time
 
 import httpx
 
-from harness import (TIMEOUT, Failure, check, check_error, check_user_answer, eq, json_of,
-                     short, test)
+from harness import (ADMIN_TOKEN, TIMEOUT, Failure, Server, check, check_error,
+                     check_user_answer, eq, json_of, short, test)
 
 FREE_MODELS = {"als", "popularity", "trending", "genre"}
 STARTER_MODELS = {"content", "hybrid"}
@@ -665,3 +665,66 @@ def index_covers_the_trained_content_model(ctx):
             f.write(before)
         os.replace(path + ".tmp-restore", path)
         reload(ctx)
+
+
+# --- admin access --------------------------------------------------------------------------------
+
+
+def reload_as(ctx, headers):
+    with httpx.Client(base_url=ctx.srv.base, timeout=30) as c:
+        return c.post("/models/reload", headers=headers)
+
+
+@test()
+def admin_reload_needs_the_token(ctx):
+    """/models/reload changes the service: 401 without the token, 403 with a wrong one."""
+    r = reload_as(ctx, {})
+    check_error(r, 401, "unauthorized", what="reload without Authorization")
+    check(r.headers.get("www-authenticate", "").startswith("Bearer"),
+          f"a 401 names the scheme: WWW-Authenticate {r.headers.get('www-authenticate')!r}")
+    check_error(reload_as(ctx, {"Authorization": "Basic dXNlcjpwYXNz"}), 401, "unauthorized",
+                what="reload with another scheme")
+    for wrong in (ADMIN_TOKEN + "x", ADMIN_TOKEN[:-1], "x" * len(ADMIN_TOKEN), "y"):
+        r = reload_as(ctx, {"Authorization": f"Bearer {wrong}"})
+        check_error(r, 403, "forbidden", what=f"reload with a wrong token ({len(wrong)} bytes)")
+        check(ADMIN_TOKEN not in r.text, "the answer repeats the token")
+    eq(reload_as(ctx, {"Authorization": f"Bearer {ADMIN_TOKEN}"}).status_code, 200,
+       "reload with the token")
+    with open(ctx.srv.log_path, errors="replace") as f:
+        check(ADMIN_TOKEN not in f.read(), "the server log contains the admin token")
+
+
+@test()
+def admin_loopback_allowance(ctx):
+    """ADMIN_ALLOW_LOOPBACK=true lets loopback in without a header; a header sent is still
+    checked. Without ADMIN_TOKEN, a token is refused: admin access is off."""
+    work = os.path.dirname(ctx.srv.log_path)
+    for env, no_header, with_token in (({"ADMIN_ALLOW_LOOPBACK": "true"}, 200, 200),
+                                        ({"ADMIN_ALLOW_LOOPBACK": "true", "ADMIN_TOKEN": ""},
+                                         200, 403),
+                                        ({"ADMIN_TOKEN": ""}, 401, 403)):
+        other = Server(ctx.tt, "admin", ctx.srv.db_path, ctx.srv.model_dir, work, extra_env=env)
+        other.start()
+        try:
+            with httpx.Client(base_url=other.base, timeout=30) as c:
+                eq(c.post("/models/reload").status_code, no_header, f"{env}: no header")
+                eq(c.post("/models/reload", headers={"Authorization": "Bearer wrong-token-000000"})
+                   .status_code, 403, f"{env}: a wrong token")
+                eq(c.post("/models/reload", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+                   .status_code, with_token, f"{env}: the test token")
+        finally:
+            other.stop()
+            other.kill()
+
+
+@test()
+def admin_token_config_is_checked(ctx):
+    """A short or spaced ADMIN_TOKEN stops the engine at start, naming the variable only."""
+    for bad in ("short", "has a space in the token"):
+        env = dict(os.environ, ADMIN_TOKEN=bad, DATABASE_URL=ctx.srv.db_url,
+                   MODEL_DIR=ctx.srv.model_dir)
+        p = subprocess.run([ctx.tt, "serve", "--port", "1"], env=env, capture_output=True,
+                           text=True, timeout=30)
+        eq(p.returncode, 2, f"serve with ADMIN_TOKEN={bad!r}: exit code")
+        check("ADMIN_TOKEN" in p.stderr and bad not in p.stderr,
+              f"the error names the variable, never the value: {p.stderr.strip()[:200]}")
