@@ -12,6 +12,7 @@
 
 static const char *const vars[] = {
     "DATABASE_URL", "REDIS_URL", "MODEL_TIER", "MODEL_DIR", "ENABLE_GPU", "PORT", "HOST",
+    "ADMIN_TOKEN", "ADMIN_ALLOW_LOOPBACK",
 };
 
 static void clean_env(void)
@@ -223,4 +224,40 @@ Test(config, other_flags_are_not_global)
     cr_assert_eq(apply(&c, "port", "10", NULL), 0);
     cr_assert_eq(apply(&c, "--PORT", "10", NULL), 0);
     cr_assert_eq(c.port, 8001);
+}
+
+Test(config, admin_token_and_loopback)
+{
+    static const char *const bad[] = {"short-token", "a token with spaces ok", "tab\tin-the-token-xx"};
+    char longest[300];
+    tt_config c = load_ok();
+    tt_err err = {0};
+
+    cr_expect_str_empty(c.admin_token, "no token by default");
+    cr_expect_not(c.admin_allow_loopback, "loopback is not let in by default");
+    setenv("ADMIN_TOKEN", "0123456789abcdef", 1);
+    setenv("ADMIN_ALLOW_LOOPBACK", "true", 1);
+    c = load_ok();
+    cr_expect_str_eq(c.admin_token, "0123456789abcdef");
+    cr_expect(c.admin_allow_loopback);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        setenv("ADMIN_TOKEN", bad[i], 1);
+        err = (tt_err){0};
+        cr_expect_eq(tt_config_load_env(&c, &err), TT_ECONFIG, "%s accepted", bad[i]);
+        cr_expect_str_eq(err.field, "ADMIN_TOKEN");
+        cr_expect_null(strstr(err.message, bad[i]), "the message repeats the token: %s",
+                       err.message);
+    }
+    memset(longest, 'k', 256);
+    longest[256] = '\0';
+    setenv("ADMIN_TOKEN", longest, 1);
+    err = (tt_err){0};
+    cr_expect_eq(tt_config_load_env(&c, &err), TT_ECONFIG, "a 256-byte token accepted");
+    longest[255] = '\0';
+    setenv("ADMIN_TOKEN", longest, 1);
+    cr_expect_str_eq(load_ok().admin_token, longest, "a 255-byte token");
+    /* The token is read from the environment only: a flag would show in `ps`. */
+    cr_expect_eq(tt_config_apply_flag(&c, "--admin-token", "0123456789abcdef", NULL), 0);
+    cr_expect_eq(tt_config_apply_flag(&c, "--admin-allow-loopback", "false", NULL), 1);
+    cr_expect_not(c.admin_allow_loopback);
 }
