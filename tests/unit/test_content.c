@@ -944,14 +944,6 @@ static tt_model *load_ok(const char *p)
     return m;
 }
 
-static void save_ok(const tt_model *m, const char *p)
-{
-    tt_err err = {0};
-    int rc = tt_model_save(m, p, &err);
-
-    cr_assert_eq(rc, 0, "save: %s", tt_err_msg(&err, rc));
-}
-
 /* Same vectors, similar lists and recommendations, score for score. */
 static void expect_same_model(const tt_model *a, const tt_model *b)
 {
@@ -999,13 +991,13 @@ Test(files, round_trip_gives_identical_vectors_similar_and_recommend)
     tt_err err = {0};
     char again[256];
 
-    save_ok(fm, path);
+    fx_save_model(fm, path);
     m = load_ok(path);
     expect_same_model(fm, m);
     cr_assert_eq(m->trained_at, fm->trained_at);
 
     /* A loaded model saves what it loaded. */
-    save_ok(m, fx_path(again, sizeof(again), dir, "again.ttm"));
+    fx_save_model(m, fx_path(again, sizeof(again), dir, "again.ttm"));
     tt_model_free(m);
     m = load_ok(again);
     expect_same_model(fm, m);
@@ -1020,26 +1012,10 @@ Test(files, round_trip_gives_identical_vectors_similar_and_recommend)
 
 Test(files, damaged_files_are_refused)
 {
-    tt_model *m = NULL;
-    tt_err err = {0};
-    int64_t size;
+    char missing[300];
 
-    save_ok(fm, path);
-    size = fx_file_size(path);
-    fx_flip_byte(path, size / 2, 0x10);
-    cr_assert_eq(tt_model_load(path, 0, &m, &err), TT_ECORRUPT);
-    cr_assert_null(m);
-    cr_assert_not_null(strstr(err.message, path), "message: %s", err.message);
-
-    save_ok(fm, path);
-    fx_truncate(path, size - 100);
-    cr_assert_eq(tt_model_load(path, 0, &m, NULL), TT_ECORRUPT);
-    fx_truncate(path, 0);
-    cr_assert_eq(tt_model_load(path, 0, &m, NULL), TT_ECORRUPT);
-    cr_assert_null(m);
-
-    fx_path(path, sizeof(path), dir, "missing.ttm");
-    cr_assert_eq(tt_model_load(path, 0, &m, NULL), TT_ENOTFOUND);
+    fx_path(missing, sizeof(missing), dir, "missing.ttm");
+    fx_expect_damaged_files_refused(fm, path, missing);
 }
 
 /*
@@ -1120,7 +1096,7 @@ Test(files, inconsistent_sections_are_refused)
     tt_model *m = NULL;
     tt_err err = {0};
 
-    save_ok(fm, fx_path(good, sizeof(good), dir, "good.ttm"));
+    fx_save_model(fm, fx_path(good, sizeof(good), dir, "good.ttm"));
     rewrite(good, path, NULL);
     m = load_ok(path);
     expect_same_model(fm, m);
@@ -1153,19 +1129,19 @@ Test(files, bad_metadata_is_refused_naming_the_field)
     char quoted[64];
 
     for (size_t i = 0; i < sizeof(bad_int) / sizeof(bad_int[0]); i++) {
-        save_ok(fm, path);
+        fx_save_model(fm, path);
         fx_meta_set(path, bad_int[i].field, bad_int[i].v);
         snprintf(quoted, sizeof(quoted), "'%s'", bad_int[i].field);
         expect_load_refused_with(quoted);
     }
-    save_ok(fm, path);
+    fx_save_model(fm, path);
     fx_meta_set_f64(path, "w_audio", -1.0);
     expect_load_refused_with("'w_audio'");
-    save_ok(fm, path);
+    fx_save_model(fm, path);
     fx_meta_set_f64(path, "w_genre", NAN);
     expect_load_refused_with("'w_genre'");
     /* Each size in range, but the parts no longer add up to the whole. */
-    save_ok(fm, path);
+    fx_save_model(fm, path);
     fx_meta_set(path, "d_audio", 1);
     expect_load_refused_with("bad content sizes");
 }

@@ -432,14 +432,6 @@ static tt_model *load_ok(const char *p)
     return m;
 }
 
-static void save_ok(const tt_model *m, const char *p)
-{
-    tt_err err = {0};
-    int rc = tt_model_save(m, p, &err);
-
-    cr_assert_eq(rc, 0, "save: %s", tt_err_msg(&err, rc));
-}
-
 Test(files, round_trip_gives_identical_factors_and_answers, .init = setup_model,
      .fini = teardown_model)
 {
@@ -452,7 +444,7 @@ Test(files, round_trip_gives_identical_factors_and_answers, .init = setup_model,
     tt_err err = {0};
     char again[256];
 
-    save_ok(fm, path);
+    fx_save_model(fm, path);
     m = load_ok(path);
     expect_same_factors(fm, m);
     cr_assert(tt_deep_content_fit_of(m, &cb, &nb));
@@ -476,7 +468,7 @@ Test(files, round_trip_gives_identical_factors_and_answers, .init = setup_model,
     }
 
     /* A loaded model saves what it loaded. */
-    save_ok(m, fx_path(again, sizeof(again), dir, "again.ttm"));
+    fx_save_model(m, fx_path(again, sizeof(again), dir, "again.ttm"));
     tt_model_free(m);
     m = load_ok(again);
     expect_same_factors(fm, m);
@@ -496,7 +488,7 @@ Test(files, attach_refuses_an_als_model_it_was_not_trained_against, .init = setu
     tt_err err = {0};
     int n = 0;
 
-    save_ok(fm, path);
+    fx_save_model(fm, path);
     m = load_ok(path);
     /* Same shape, other factors: the fingerprint tells them apart. */
     cr_assert_eq(tt_als_factors(other), tt_als_factors(fals));
@@ -514,26 +506,10 @@ Test(files, attach_refuses_an_als_model_it_was_not_trained_against, .init = setu
 
 Test(files, damaged_files_are_refused, .init = setup_model, .fini = teardown_model)
 {
-    tt_model *m = NULL;
-    tt_err err = {0};
-    int64_t size;
+    char missing[300];
 
-    save_ok(fm, path);
-    size = fx_file_size(path);
-    fx_flip_byte(path, size / 2, 0x10);
-    cr_assert_eq(tt_model_load(path, 0, &m, &err), TT_ECORRUPT);
-    cr_assert_null(m);
-    cr_assert_not_null(strstr(err.message, path), "message: %s", err.message);
-
-    save_ok(fm, path);
-    fx_truncate(path, size - 100);
-    cr_assert_eq(tt_model_load(path, 0, &m, NULL), TT_ECORRUPT);
-    fx_truncate(path, 0);
-    cr_assert_eq(tt_model_load(path, 0, &m, NULL), TT_ECORRUPT);
-    cr_assert_null(m);
-
-    fx_path(path, sizeof(path), dir, "missing.ttm");
-    cr_assert_eq(tt_model_load(path, 0, &m, NULL), TT_ENOTFOUND);
+    fx_path(missing, sizeof(missing), dir, "missing.ttm");
+    fx_expect_damaged_files_refused(fm, path, missing);
 }
 
 Test(files, bad_metadata_is_refused_naming_the_field, .init = setup_model, .fini = teardown_model)
@@ -548,15 +524,15 @@ Test(files, bad_metadata_is_refused_naming_the_field, .init = setup_model, .fini
     char quoted[64];
 
     for (size_t i = 0; i < sizeof(bad_int) / sizeof(bad_int[0]); i++) {
-        save_ok(fm, path);
+        fx_save_model(fm, path);
         fx_meta_set(path, bad_int[i].field, bad_int[i].v);
         snprintf(quoted, sizeof(quoted), "'%s'", bad_int[i].field);
         fx_expect_model_refused(path, quoted);
     }
-    save_ok(fm, path);
+    fx_save_model(fm, path);
     fx_meta_set_f64(path, "validation_cosine", 2.0);
     fx_expect_model_refused(path, "'validation_cosine'");
-    save_ok(fm, path);
+    fx_save_model(fm, path);
     fx_meta_set_f64(path, "validation_cosine", NAN);
     fx_expect_model_refused(path, "'validation_cosine'");
 }
@@ -621,7 +597,7 @@ Test(files, inconsistent_sections_are_refused, .init = setup_model, .fini = tear
     tt_model *m = NULL;
     tt_err err = {0};
 
-    save_ok(fm, fx_path(good, sizeof(good), dir, "good.ttm"));
+    fx_save_model(fm, fx_path(good, sizeof(good), dir, "good.ttm"));
     rewrite(good, path, NULL);
     m = load_ok(path);
     expect_same_factors(fm, m);

@@ -502,3 +502,32 @@ void fx_expect_model_refused(const char *path, const char *needle)
     cr_assert_not_null(strstr(err.message, path), "message: %s", err.message);
     cr_assert_not_null(strstr(err.message, needle), "message: %s", err.message);
 }
+
+void fx_save_model(const tt_model *m, const char *path)
+{
+    tt_err err = {0};
+    int rc = tt_model_save(m, path, &err);
+
+    cr_assert_eq(rc, 0, "save: %s", tt_err_msg(&err, rc));
+}
+
+void fx_expect_damaged_files_refused(const tt_model *m, const char *path, const char *missing)
+{
+    tt_model *l = NULL;
+    tt_err err = {0};
+    int64_t size;
+
+    fx_save_model(m, path);
+    size = fx_file_size(path);
+    fx_flip_byte(path, size / 2, 0x10);
+    cr_assert_eq(tt_model_load(path, 0, &l, &err), TT_ECORRUPT);
+    cr_assert_null(l);
+    cr_assert_not_null(strstr(err.message, path), "message: %s", err.message);
+    fx_save_model(m, path);
+    fx_truncate(path, size - 100);
+    cr_assert_eq(tt_model_load(path, 0, &l, NULL), TT_ECORRUPT);
+    fx_truncate(path, 0);
+    cr_assert_eq(tt_model_load(path, 0, &l, NULL), TT_ECORRUPT);
+    cr_assert_null(l);
+    cr_assert_eq(tt_model_load(missing, 0, &l, NULL), TT_ENOTFOUND);
+}

@@ -134,4 +134,13 @@ void fx_meta_set_str(const char *path, const char *name, const char *value);
  */
 void fx_expect_model_refused(const char *path, const char *needle);
 
+/* Saves @m to @path, asserting it succeeds. */
+void fx_save_model(const tt_model *m, const char *path);
+
+/*
+ * Saves @m to @path and checks that damaged copies are refused: a flipped byte (the message
+ * names the file), a truncated and an empty file (TT_ECORRUPT), and @missing (TT_ENOTFOUND).
+ */
+void fx_expect_damaged_files_refused(const tt_model *m, const char *path, const char *missing);
+
 #endif
