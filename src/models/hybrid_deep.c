@@ -398,23 +398,17 @@ static void gather_range(void *ctx, int64_t b, int64_t e, int thread)
     (void)thread;
     for (int64_t i = b; i < e; i++) {
         int32_t u = g->v->users[i], *c = NULL, n;
-        const tt_csr *seen = &g->v->sub.seen, *held = &g->v->held;
-        tt_query q = {.user = u, .excludes_history = true};
+        tt_query q;
         struct vuser *o = &g->out[i];
         tt_err err = {0};
-        q.exclude = seen->indices + seen->indptr[u];
-        q.n_exclude = (int32_t)tt_csr_row_nnz(seen, u);
-        o->n_rel = (int32_t)tt_csr_row_nnz(held, u);
-        for (int64_t j = held->indptr[u]; j < held->indptr[u + 1]; j++)
-            o->n_rel_new += g->v->gone[held->indices[j]];
+        q = tt__validation_query(g->v, u, &o->n_rel, &o->n_rel_new);
         n = candidates(g->m, &q, g->m->p.split.candidates, &c, &err);
         if (n > 0) {
             o->x = tt_malloc((size_t)n * F * sizeof(float));
             o->rel = tt_malloc((size_t)n);
             if (features(g->m, &q, c, n, o->x, &err) < 0)
                 n = 0;
-            for (int32_t j = 0; j < n; j++)
-                o->rel[j] = tt__held_contains(held, u, c[j]) ? (g->v->gone[c[j]] ? 2 : 1) : 0;
+            tt__validation_mark(g->v, u, c, n, o->rel);
         }
         o->n = n > 0 ? n : 0;
         free(c);

@@ -330,6 +330,28 @@ void tt__validation_build(const tt_train_set *ts, const tt_hybrid_params *p,
     tt_train_set_build(ds, v->mask, &w, &v->sub);
 }
 
+tt_query tt__validation_query(const tt__validation *v, int32_t u, int32_t *n_rel,
+                              int32_t *n_rel_new)
+{
+    const tt_csr *seen = &v->sub.seen, *held = &v->held;
+    tt_query q = {.user = u, .excludes_history = true};
+
+    q.exclude = seen->indices + seen->indptr[u];
+    q.n_exclude = (int32_t)tt_csr_row_nnz(seen, u);
+    *n_rel = (int32_t)tt_csr_row_nnz(held, u);
+    *n_rel_new = 0;
+    for (int64_t j = held->indptr[u]; j < held->indptr[u + 1]; j++)
+        *n_rel_new += v->gone[held->indices[j]];
+    return q;
+}
+
+void tt__validation_mark(const tt__validation *v, int32_t u, const int32_t *c, int32_t n,
+                         uint8_t *rel)
+{
+    for (int32_t j = 0; j < n; j++)
+        rel[j] = tt__held_contains(&v->held, u, c[j]) ? (v->gone[c[j]] ? 2 : 1) : 0;
+}
+
 void tt__validation_release(tt__validation *v)
 {
     free(v->users);
@@ -351,25 +373,19 @@ struct gather {
 /* One user's candidates, z-scores and relevance; an error leaves the user empty (NDCG 0). */
 static void gather_one(const struct gather *g, int32_t i)
 {
-    const tt_csr *seen = &g->v->sub.seen, *held = &g->v->held;
     int32_t u = g->v->users[i], *c = NULL, n;
-    tt_query q = {.user = u, .excludes_history = true};
+    tt_query q;
     tt_hybrid_vuser *o = &g->out[i];
     tt_err err = {0};
 
-    q.exclude = seen->indices + seen->indptr[u];
-    q.n_exclude = (int32_t)tt_csr_row_nnz(seen, u);
-    o->n_rel = (int32_t)tt_csr_row_nnz(held, u);
-    for (int64_t j = held->indptr[u]; j < held->indptr[u + 1]; j++)
-        o->n_rel_new += g->v->gone[held->indices[j]];
+    q = tt__validation_query(g->v, u, &o->n_rel, &o->n_rel_new);
     n = tt__hybrid_candidates(g->set->part, &q, g->p->candidates, &c, &err);
     if (n > 0) {
         o->z = tt_malloc((size_t)n * TT_HYBRID_COLS * sizeof(float));
         o->rel = tt_malloc((size_t)n);
         if (tt__hybrid_features(g->set, &q, c, n, o->z, &err) < 0)
             n = 0;
-        for (int32_t j = 0; j < n; j++)
-            o->rel[j] = tt__held_contains(held, u, c[j]) ? (g->v->gone[c[j]] ? 2 : 1) : 0;
+        tt__validation_mark(g->v, u, c, n, o->rel);
     }
     o->n_cand = n > 0 ? n : 0;
     free(c);

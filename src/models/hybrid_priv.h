@@ -66,6 +66,15 @@ typedef struct tt__validation {
  */
 void tt__validation_build(const tt_train_set *ts, const tt_hybrid_params *p, tt__validation *v);
 void tt__validation_release(tt__validation *v);
+/*
+ * The query of validation user @u (their training history excluded) and how many held-out
+ * positives they have, *n_rel_new of them on tracks held out whole.
+ */
+tt_query tt__validation_query(const tt__validation *v, int32_t u, int32_t *n_rel,
+                              int32_t *n_rel_new);
+/* @rel[j] for each of the @n candidates @c of @u: 0, 1 a held-out pair, 2 one on a new release. */
+void tt__validation_mark(const tt__validation *v, int32_t u, const int32_t *c, int32_t n,
+                         uint8_t *rel);
 /* True when pair (@u, @t) is in @held. */
 bool tt__held_contains(const tt_csr *held, int32_t u, int32_t t);
 
