@@ -231,6 +231,104 @@ const char *tt_store_pool_backend(const tt_store_pool *p);
 /* The budget the pool was opened with, in milliseconds. */
 int tt_store_pool_budget(const tt_store_pool *p);
 
+/*
+ * Training jobs: the pipeline's queue (docs/pipeline.md). A job is one row that moves
+ * queued -> running -> succeeded | failed | cancelled and never back. The engine that claims
+ * a job runs it in a worker process and keeps its heartbeat, progress and log tail current;
+ * a job whose engine died is failed by whoever notices (tt_store_job_finish with the dead
+ * owner, or tt_store_job_reap for a stale heartbeat), never left running.
+ */
+enum tt_job_state {
+    TT_JOB_QUEUED,
+    TT_JOB_RUNNING,
+    TT_JOB_SUCCEEDED,
+    TT_JOB_FAILED,
+    TT_JOB_CANCELLED,
+    TT_JOB_STATE_COUNT
+};
+
+/* "queued", "running", ... */
+const char *tt_job_state_name(enum tt_job_state s);
+/* The state named @s, or -1. */
+int tt_job_state_parse(const char *s);
+
+/* Longest job id, in bytes. */
+#define TT_JOB_ID_MAX 64
+
+typedef struct tt_job_rec {
+    const char *job_id;      /* at most TT_JOB_ID_MAX bytes */
+    enum tt_job_state state;
+    const char *request;     /* the validated request, JSON text */
+    const char *owner;       /* "host:pid" of the engine running it; NULL while queued */
+    int64_t created_at;      /* Unix seconds; 0: not yet */
+    int64_t started_at;
+    int64_t finished_at;
+    int64_t heartbeat_at;
+    bool cancel_requested;
+    const char *progress;    /* JSON text, or NULL */
+    const char *log_tail;    /* the last lines of the job's log, or NULL */
+    const char *metrics;     /* JSON text, or NULL */
+    const char *result;      /* JSON text, or NULL: the version written, promoted or why not */
+    const char *error;       /* why it failed or was cancelled, or NULL */
+} tt_job_rec;
+
+typedef int (*tt_job_fn)(void *ctx, const tt_job_rec *j);
+
+/* Stores a new job in state queued, durable on return. TT_EEXIST: the id is taken. */
+int tt_store_job_put(tt_store *s, const tt_job_rec *j, tt_err *err);
+/* Calls @fn once with job @job_id (borrowed strings). TT_ENOTFOUND. */
+int tt_store_job_get(tt_store *s, const char *job_id, tt_job_fn fn, void *ctx, tt_err *err);
+/* The newest @limit jobs, newest first. */
+int tt_store_job_list(tt_store *s, int limit, tt_job_fn fn, void *ctx, tt_err *err);
+/*
+ * Claims the oldest queued job for @owner: it becomes running with started_at = heartbeat_at
+ * = @now. Atomic across connections, processes and replicas sharing the database: two
+ * claimers never get the same job. Returns 1 and copies the id into @job_id (@cap bytes),
+ * or 0 when no job is queued.
+ */
+int tt_store_job_claim(tt_store *s, const char *owner, int64_t now, char *job_id, size_t cap,
+                       tt_err *err);
+/*
+ * Heartbeat of a running job of @owner: heartbeat_at = @now, and each non-NULL field of
+ * @progress, @log_tail, @metrics replaces the stored one. *@cancel (may be NULL) tells
+ * whether a cancel was requested. TT_ESTATE when the job is not running under @owner.
+ */
+int tt_store_job_update(tt_store *s, const char *job_id, const char *owner, int64_t now,
+                        const char *progress, const char *log_tail, const char *metrics,
+                        bool *cancel, tt_err *err);
+/*
+ * Ends a running job of @owner in @state (succeeded, failed or cancelled) at @now; non-NULL
+ * @metrics, @result and @error are stored. Durable on return. TT_ESTATE when the job is not
+ * running under @owner (already ended, reaped, or claimed by another).
+ */
+int tt_store_job_finish(tt_store *s, const char *job_id, const char *owner,
+                        enum tt_job_state state, int64_t now, const char *metrics,
+                        const char *result, const char *error, tt_err *err);
+/*
+ * Cancels job @job_id: a queued job becomes cancelled at @now; a running one gets
+ * cancel_requested (its worker stops at its next step and ends it cancelled); an ended job
+ * is left as it is. *@state (may be NULL) is its state afterwards. TT_ENOTFOUND.
+ */
+int tt_store_job_cancel(tt_store *s, const char *job_id, int64_t now, enum tt_job_state *state,
+                        tt_err *err);
+/*
+ * Fails every running job whose heartbeat is older than @heartbeat_before, with @reason as
+ * its error and finished_at = @now: their engine stopped without ending them. *@n (may be
+ * NULL) is how many.
+ */
+int tt_store_job_reap(tt_store *s, int64_t heartbeat_before, int64_t now, const char *reason,
+                      int *n, tt_err *err);
+
+/*
+ * Scheduled training runs. Each (tier, fire time) is claimed once across every replica
+ * sharing the database: the caller that gets *@claimed true starts the run (@job_id records
+ * which job it queued); the others leave it.
+ */
+int tt_store_schedule_claim(tt_store *s, const char *tier, int64_t fire_at, const char *job_id,
+                            bool *claimed, tt_err *err);
+/* The latest fire time claimed for @tier, or 0 when none was. */
+int tt_store_schedule_last(tt_store *s, const char *tier, int64_t *fire_at, tt_err *err);
+
 /* Row count of one of "artists", "tracks", "users", "interactions", "impressions". */
 int tt_store_count(tt_store *s, const char *table, int64_t *out, tt_err *err);
 
