@@ -1,8 +1,9 @@
 #!/bin/bash
 # Layers point one way, each rank only to lower ranks:
-#   cli (6) -> http (5) -> eval (4) -> models (3) -> ann (2) -> store, cache (1) -> core (0)
+#   cli (7) -> http (6) -> pipeline (5) -> eval (4) -> models (3) -> ann (2) -> store, cache (1) -> core (0)
 # models sits above ann because the content model searches the index; eval above models because
-# it scores them. store and cache are peers of rank 1 and must not use each other.
+# it scores them; pipeline (training runs, jobs, versions) above eval because a run evaluates
+# what it trains. store and cache are peers of rank 1 and must not use each other.
 #
 # A file may include or call only its own folder or a strictly lower layer. Checked, in src/
 # (every .c, .cpp, .h) and include/tt/:
@@ -25,17 +26,18 @@ cd "$root" 2>/dev/null && [ -d src ] && [ -d include/tt ] ||
     { echo "check_layers: $root has no src/ and include/tt/"; exit 2; }
 
 # The rank of each folder of src/.
-ranks='core=0 store=1 cache=1 ann=2 models=3 eval=4 http=5 cli=6'
+ranks='core=0 store=1 cache=1 ann=2 models=3 eval=4 pipeline=5 http=6 cli=7'
 
 # The layer of each public header of include/tt/ (every header must be listed). modelfile.h,
 # the model-file container, is core: models, the index and their tests all write and read it.
 headers='
-core:   core err config ids csr csv fileio kernels modelfile tfevents tz
+core:   core err config cron ids csr csv fileio kernels modelfile tfevents tz
 store:  store dataset import generate
 cache:  cache
 ann:    ann
 models: model models als popularity content hybrid catalog recommend radio mix nn neumf deep_content hybrid_deep taste
 eval:   eval
+pipeline: pipeline registry
 http:   server
 '
 

@@ -29,6 +29,14 @@ typedef struct tt_config {
      * token the endpoints that change the service's state ask for (docs/API.md). */
     char admin_token[256];
     bool admin_allow_loopback; /* ADMIN_ALLOW_LOOPBACK: those endpoints open to 127.0.0.1/::1 */
+
+    /* The training pipeline (docs/pipeline.md). */
+    char schedule[3][128];   /* TRAIN_SCHEDULE_FREE/_STARTER/_PRO: cron expression or "off" */
+    int keep_versions;       /* MODEL_KEEP_VERSIONS: versions kept per model (default 5) */
+    double promote_margin;   /* PROMOTE_MARGIN: NDCG@20 loss that blocks auto-promotion (0.05) */
+    int poll_seconds;        /* MODEL_POLL_SECONDS: how often engines look for new versions (10; 0 off) */
+    int job_threads;         /* JOB_THREADS: threads of a training job (default 1) */
+    int job_nice;            /* JOB_NICE: the job worker's nice value (default 10) */
 } tt_config;
 
 /* Defaults, then the environment. Returns 0 or TT_ECONFIG with the variable in err->field. */

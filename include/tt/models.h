@@ -28,6 +28,13 @@ typedef struct tt_model_opts {
     uint64_t seed;
     int threads;                    /* 0 = one per core */
     bool progress;                  /* print training progress to stderr */
+    /*
+     * Called after each ALS iteration and NeuMF epoch when set: the training loss, NeuMF's
+     * validation HR@10 (@metric, NAN for ALS) and the seconds since training started.
+     */
+    void (*on_step)(void *ctx, const char *model, int step, int steps, double loss,
+                    double metric, double seconds);
+    void *step_ctx;
 } tt_model_opts;
 
 tt_model_opts tt_model_opts_default(void);

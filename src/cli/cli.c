@@ -151,14 +151,3 @@ tt_store *tt_cli_open_store(const tt_config *cfg)
     return s;
 }
 
-int tt_cli_write_json(const char *path, const json_t *j, tt_err *err)
-{
-    char *text = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
-    int rc;
-
-    if (!text)
-        return tt_err_set(err, TT_EINTERNAL, "%s: the JSON could not be encoded", path);
-    rc = tt_write_file_atomic(path, text, strlen(text), err);
-    free(text);
-    return rc;
-}

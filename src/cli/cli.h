@@ -38,12 +38,6 @@ int tt_cli_fail(const tt_err *err, int rc);
 /* Opens the configured store, or prints why not and exits 1. */
 tt_store *tt_cli_open_store(const tt_config *cfg);
 
-/*
- * Writes @j (borrowed) to @path as indented JSON with sorted keys, atomically (temporary
- * name, rename): the sidecars next to model and index files.
- */
-int tt_cli_write_json(const char *path, const json_t *j, tt_err *err);
-
 /* The subcommands, one file each. */
 int tt_cmd_help(int argc, char **argv);
 int tt_cmd_import(int argc, char **argv);
@@ -55,6 +49,8 @@ int tt_cmd_recommend(int argc, char **argv);
 int tt_cmd_evaluate(int argc, char **argv);
 int tt_cmd_serve(int argc, char **argv);
 int tt_cmd_index(int argc, char **argv);
+int tt_cmd_jobs(int argc, char **argv);
+int tt_cmd_job_run(int argc, char **argv);
 
 struct tt_ann_cli;
 struct tt_content_params;
@@ -72,19 +68,5 @@ struct tt_model_opts;
 int tt_cli_evaluate_mixes(const struct tt_dataset *ds, const struct tt_split *s,
                           const struct tt_train_set *ts, const struct tt_model_opts *mo,
                           bool json);
-
-/*
- * The taste summary of @ds for taste profiles (train_taste.c): MODEL_DIR/pro/taste.ttm and
- * its JSON sidecar, written when the pro tier is trained.
- */
-int tt_cli_train_taste(const tt_config *cfg, const struct tt_dataset *ds, tt_err *err);
-
-struct tt_ann_params;
-/*
- * Builds the index of @n x @d content vectors of catalog @catalog with @p and writes it
- * (temporary name, rename) with a JSON sidecar; prints one summary line.
- */
-int tt_cli_write_index(const tt_config *cfg, const float *vec, int64_t n, int d,
-                       uint64_t catalog, const struct tt_ann_params *p, tt_err *err);
 
 #endif

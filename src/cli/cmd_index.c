@@ -8,6 +8,7 @@
 #include "tt/content.h"
 #include "tt/core.h"
 #include "tt/model.h"
+#include "tt/pipeline.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -19,54 +20,6 @@
     "tunetrail index [--type flat|ivf|hnsw|auto] [--nlist N] [--nprobe N] [--m M]\n"               \
     "       [--ef-construction N] [--ef-search N] [--threads N]\n"                                 \
     "       [content options: --w-audio X --w-key X --w-genre X --w-embedding X --genre-dims N]"
-
-static int write_sidecar(const tt_config *cfg, const tt_ann *ix, const tt_ann_meta *meta,
-                         const char *path, tt_err *err)
-{
-    char side[1200], catalog[32];
-    json_t *j;
-    int rc;
-
-    snprintf(side, sizeof(side), "%s/faiss_indexes/content.json", cfg->model_dir);
-    snprintf(catalog, sizeof(catalog), "%016llx", (unsigned long long)meta->catalog);
-    j = json_pack("{s:s, s:s, s:s, s:I, s:i, s:I, s:f, s:i, s:i, s:i, s:i, s:s}", "index",
-                  "content", "type", tt_ann_type_name(tt_ann_type_of(ix)), "file", path,
-                  "tracks", (json_int_t)meta->n, "dim", meta->d, "created_at",
-                  (json_int_t)meta->created_at, "build_seconds", meta->build_seconds, "m",
-                  tt_ann_m(ix), "ef_search", tt_ann_ef_search(ix), "nlist", tt_ann_nlist(ix),
-                  "nprobe", tt_ann_nprobe(ix), "catalog", catalog);
-    rc = tt_cli_write_json(side, j, err);
-    json_decref(j);
-    return rc;
-}
-
-int tt_cli_write_index(const tt_config *cfg, const float *vec, int64_t n, int d,
-                       uint64_t catalog, const tt_ann_params *p, tt_err *err)
-{
-    char path[1200];
-    tt_ann_meta meta = {catalog, tt_ann_vectors_checksum(vec, n, d), n, d, tt_unix_time(), 0};
-    tt_ann *ix = NULL;
-    double t0 = tt_now();
-    struct stat st;
-    int rc;
-
-    tt_content_index_path(cfg->model_dir, path, sizeof(path));
-    fprintf(stderr, "index: %lld tracks x %d dimensions, type %s\n", (long long)n, d,
-            tt_ann_type_name(p->type == TT_ANN_AUTO ? tt_ann_auto_type(n) : p->type));
-    rc = tt_ann_build(vec, n, d, p, &ix, err);
-    if (rc < 0)
-        return rc;
-    meta.build_seconds = tt_now() - t0;
-    rc = tt_ann_save(ix, &meta, path, err);
-    if (rc == 0)
-        rc = write_sidecar(cfg, ix, &meta, path, err);
-    if (rc == 0)
-        printf("%-11s %-8s %7.2f s  %s (%s, %.1f MB)\n", "index", "starter", meta.build_seconds,
-               path, tt_ann_type_name(tt_ann_type_of(ix)),
-               stat(path, &st) == 0 ? (double)st.st_size / 1e6 : 0.0);
-    tt_ann_free(ix);
-    return rc;
-}
 
 static bool same_weights(const tt_content_params *a, const tt_content_params *b)
 {
@@ -138,11 +91,11 @@ int tt_cmd_index(int argc, char **argv)
     if (rc == 0 && model) {
         const float *mv = tt_content_model_vectors(model, &d);
         fprintf(stderr, "index: the vectors of the trained content model\n");
-        rc = tt_cli_write_index(&cfg, mv, model->n_tracks, d, model->catalog, &ac.params, &err);
+        rc = tt_pipeline_write_index(cfg.model_dir, mv, model->n_tracks, d, model->catalog, &ac.params, &err);
     } else if (rc == 0) {
         rc = tt_content_vectors(ds, &tc.opts.content, &vec, &d, &err);
         if (rc == 0)
-            rc = tt_cli_write_index(&cfg, vec, tt_dataset_n_tracks(ds), d,
+            rc = tt_pipeline_write_index(cfg.model_dir, vec, tt_dataset_n_tracks(ds), d,
                                     tt_catalog_checksum(ds), &ac.params, &err);
     }
     tt_model_free(model);

@@ -22,6 +22,8 @@ static const struct cmd commands[] = {
     {"evaluate", tt_cmd_evaluate, "compare models offline (Recall@K, NDCG@K, MRR, coverage)"},
     {"serve", tt_cmd_serve, "answer recommendation requests over HTTP (port 8001)"},
     {"recommend", tt_cmd_recommend, "print recommendations for a user or a file of users"},
+    {"jobs", tt_cmd_jobs, "list, follow, submit or cancel training jobs"},
+    {"job-run", tt_cmd_job_run, "run one training job (the worker an engine starts)"},
     {"help", tt_cmd_help, "list the commands"},
 };
 

@@ -222,12 +222,3 @@ int tt_ann_cli_finish(struct tt_ann_cli *ac)
         ac->params.ef_search = ac->ef_search;
     return 0;
 }
-
-void tt_cli_version_string(int64_t t, char *buf, size_t n)
-{
-    time_t tt = (time_t)t;
-    struct tm tm;
-
-    gmtime_r(&tt, &tm);
-    strftime(buf, n, "%Y%m%dT%H%M%SZ", &tm);
-}

@@ -49,7 +49,4 @@ void tt_ann_cli_init(struct tt_ann_cli *ac, struct tt_opt *slots);
 /* Validates into ac->params. Returns 0, or 2 after printing why. */
 int tt_ann_cli_finish(struct tt_ann_cli *ac);
 
-/* "20261126T162100Z" for Unix time @t. */
-void tt_cli_version_string(int64_t t, char *buf, size_t n);
-
 #endif

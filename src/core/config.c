@@ -1,4 +1,5 @@
 #include "tt/config.h"
+#include "tt/cron.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -112,8 +113,70 @@ static int set_token(tt_config *c, const char *var, const char *v, tt_err *err)
     return set_str(c->admin_token, sizeof(c->admin_token), var, v, err);
 }
 
+/* An integer in [@lo, @hi]. */
+static int set_int(int *dst, const char *var, const char *v, long lo, long hi, tt_err *err)
+{
+    char *end;
+    long x;
+
+    errno = 0;
+    x = strtol(v, &end, 10);
+    if (errno || end == v || *end || x < lo || x > hi)
+        return tt_err_set_field(err, TT_ECONFIG, var,
+                                "%s='%s' is invalid: accepted is an integer %ld..%ld", var, v, lo,
+                                hi);
+    *dst = (int)x;
+    return 0;
+}
+
+static int set_margin(double *dst, const char *var, const char *v, tt_err *err)
+{
+    char *end;
+    double x;
+
+    errno = 0;
+    x = strtod(v, &end);
+    if (errno || end == v || *end || !(x >= 0 && x <= 1))
+        return tt_err_set_field(err, TT_ECONFIG, var,
+                                "%s='%s' is invalid: accepted is a share 0..1 (0.05 = 5%%)", var, v);
+    *dst = x;
+    return 0;
+}
+
+/* A cron expression (checked by tt_cron_parse), or "off". */
+static int set_schedule(char *dst, size_t cap, const char *var, const char *v, tt_err *err)
+{
+    tt_cron cron;
+    tt_err why = {0};
+
+    if (strcasecmp(v, "off") != 0 && tt_cron_parse(v, &cron, &why) < 0)
+        return tt_err_set_field(err, TT_ECONFIG, var,
+                                "%s='%s' is invalid: %s (accepted is a cron expression such as "
+                                "\"0 4 * * *\", or off)", var, v, why.message);
+    return set_str(dst, cap, var, v, err);
+}
+
 /* One row per setting: environment variable, flag (NULL: environment only), setter. */
-enum setting { S_DB, S_REDIS, S_TIER, S_DIR, S_GPU, S_PORT, S_HOST, S_TOKEN, S_LOOPBACK, S_N };
+enum setting {
+    S_DB,
+    S_REDIS,
+    S_TIER,
+    S_DIR,
+    S_GPU,
+    S_PORT,
+    S_HOST,
+    S_TOKEN,
+    S_LOOPBACK,
+    S_SCHED_FREE,
+    S_SCHED_STARTER,
+    S_SCHED_PRO,
+    S_KEEP,
+    S_MARGIN,
+    S_POLL,
+    S_JOB_THREADS,
+    S_JOB_NICE,
+    S_N
+};
 static const struct {
     const char *env, *flag;
 } settings[S_N] = {
@@ -122,6 +185,14 @@ static const struct {
     {"ENABLE_GPU", "--enable-gpu"},     {"PORT", "--port"},
     {"HOST", "--host"},                 {"ADMIN_TOKEN", NULL},
     {"ADMIN_ALLOW_LOOPBACK", "--admin-allow-loopback"},
+    {"TRAIN_SCHEDULE_FREE", "--train-schedule-free"},
+    {"TRAIN_SCHEDULE_STARTER", "--train-schedule-starter"},
+    {"TRAIN_SCHEDULE_PRO", "--train-schedule-pro"},
+    {"MODEL_KEEP_VERSIONS", "--keep-versions"},
+    {"PROMOTE_MARGIN", "--promote-margin"},
+    {"MODEL_POLL_SECONDS", "--poll-seconds"},
+    {"JOB_THREADS", "--job-threads"},
+    {"JOB_NICE", "--job-nice"},
 };
 
 static int apply(tt_config *c, enum setting s, const char *var, const char *v, tt_err *err)
@@ -136,6 +207,15 @@ static int apply(tt_config *c, enum setting s, const char *var, const char *v, t
     case S_HOST: return set_host(c, var, v, err);
     case S_TOKEN: return set_token(c, var, v, err);
     case S_LOOPBACK: return set_bool(&c->admin_allow_loopback, var, v, err);
+    case S_SCHED_FREE:
+    case S_SCHED_STARTER:
+    case S_SCHED_PRO:
+        return set_schedule(c->schedule[s - S_SCHED_FREE], sizeof(c->schedule[0]), var, v, err);
+    case S_KEEP: return set_int(&c->keep_versions, var, v, 1, 1000, err);
+    case S_MARGIN: return set_margin(&c->promote_margin, var, v, err);
+    case S_POLL: return set_int(&c->poll_seconds, var, v, 0, 86400, err);
+    case S_JOB_THREADS: return set_int(&c->job_threads, var, v, 0, 64, err);
+    case S_JOB_NICE: return set_int(&c->job_nice, var, v, 0, 19, err);
     default: return tt_err_set(err, TT_EINVAL, "unknown setting");
     }
 }
@@ -148,6 +228,14 @@ int tt_config_load_env(tt_config *c, tt_err *err)
     snprintf(c->host, sizeof(c->host), "0.0.0.0");
     c->port = 8001;
     c->tiers = TT_TIERS_FULL;
+    snprintf(c->schedule[0], sizeof(c->schedule[0]), "0 4 * * *");
+    snprintf(c->schedule[1], sizeof(c->schedule[1]), "0 5 * * *");
+    snprintf(c->schedule[2], sizeof(c->schedule[2]), "0 7 * * *");
+    c->keep_versions = 5;
+    c->promote_margin = 0.05;
+    c->poll_seconds = 10;
+    c->job_threads = 1;
+    c->job_nice = 10;
     for (int s = 0; s < S_N; s++) {
         const char *v = getenv(settings[s].env);
         int rc;

@@ -19,13 +19,14 @@
 
 /* ---- served models ---- */
 
-#define TT_SERVED_MAX 16
+#define TT_SERVED_MAX 64
 
 struct tt_served_model {
     tt_model *model;
-    char name[32];
+    char name[64];
     char tier[16];
-    char version[32];
+    char version[40];
+    bool custom;     /* an enterprise custom model: served only when asked for by name */
     char file[1100];
     json_t *sidecar; /* the JSON written next to the model by train, or an empty object */
     json_t *index;   /* the content model's index: type, file, sizes, search parameters */
@@ -51,6 +52,7 @@ typedef struct tt_served {
     struct tt_mix_space *mix; /* daily mixes over content and/or ALS; NULL without either */
     struct tt_taste *taste;   /* pro: the population summary of taste profiles, or NULL */
     struct tt_tz_cache *tz;   /* time zones read for taste profiles */
+    json_t *left_out;         /* published models not served, and why, or NULL */
     int64_t loaded_at;
 } tt_served;
 
@@ -130,6 +132,8 @@ enum tt_endpoint {
     TT_EP_RADIO,
     TT_EP_DAILY_MIX,
     TT_EP_TASTE_PROFILE,
+    TT_EP_MODELS_TRAIN,
+    TT_EP_MODELS_VERSIONS,
     TT_EP_OTHER,
     TT_EP_COUNT
 };
@@ -149,6 +153,21 @@ void tt__metrics_ctr(tt_metrics *m, const char *model, uint64_t *impressions, ui
 /* The Prometheus text exposition (malloc'd). */
 char *tt__metrics_render(tt_metrics *m, const tt_served *s, tt_cache *cache);
 const char *tt__endpoint_name(enum tt_endpoint ep);
+
+/* ---- the training pipeline's thread (jobs.c) ---- */
+
+/*
+ * One thread per engine: claims queued jobs and runs each in a worker process (`tunetrail
+ * job-run`, niced, with JOB_THREADS threads), fails the jobs of engines that died, fires the
+ * per-tier schedules, and reloads when a new version is published (MODEL_POLL_SECONDS).
+ */
+typedef struct tt_jobs tt_jobs;
+
+int tt__jobs_start(struct tt_server *app, tt_jobs **out, tt_err *err);
+/* Looks for a queued job now instead of at the next tick. NULL does nothing. */
+void tt__jobs_wake(tt_jobs *j);
+/* Stops the thread; a worker still running is killed and its job failed. */
+void tt__jobs_stop(tt_jobs *j);
 
 /* ---- the application ---- */
 
@@ -171,6 +190,7 @@ struct tt_server {
     tt_cache *cache;
     tt_implog *implog;
     tt_stations *stations;    /* follows radio skips stored by other replicas */
+    tt_jobs *jobs;            /* training jobs, schedules, new versions */
     tt_metrics *metrics;
     double started;           /* tt_now() at start */
     uint64_t rec_counter;     /* recommendation ids */
@@ -211,6 +231,15 @@ void tt__h_metrics(tt_app *app, json_t *body, tt_reply *out);
 void tt__h_radio_generate(tt_app *app, json_t *body, tt_reply *out);
 /* @body has "user_id" from the path (/taste-profile/{user_id}). */
 void tt__h_taste_profile(tt_app *app, json_t *body, tt_reply *out);
+/* h_jobs.c: training jobs and model versions; "job_id" from the path where it has one. */
+void tt__h_train_submit(tt_app *app, json_t *body, tt_reply *out);
+void tt__h_train_list(tt_app *app, json_t *body, tt_reply *out);
+void tt__h_train_get(tt_app *app, json_t *body, tt_reply *out);
+void tt__h_train_cancel(tt_app *app, json_t *body, tt_reply *out);
+void tt__h_versions(tt_app *app, json_t *body, tt_reply *out);
+void tt__h_promote(tt_app *app, json_t *body, tt_reply *out);
+void tt__h_rollback(tt_app *app, json_t *body, tt_reply *out);
+
 
 /* ---- errors.c: the only place codes become HTTP statuses ---- */
 

@@ -31,7 +31,8 @@ struct plan {
  * The best loaded tier at or below the requested one: each tier answers with its own
  * models when they are loaded, else with the tier below (and says so in "tier").
  */
-static void plan_for(const tt_served *s, int requested, int model_idx, struct plan *p)
+static void plan_for(const tt_served *s, int requested, int model_idx, const char *custom,
+                     struct plan *p)
 {
     /* The starter tier's main model is hybrid, pro's (and enterprise's) hybrid_deep. */
     const struct tt_served_model *deep =
@@ -47,6 +48,11 @@ static void plan_for(const tt_served *s, int requested, int model_idx, struct pl
               : deep         ? deep
               : hybrid       ? hybrid
                              : tt__served_find(s, "als");
+    if (custom) {
+        const struct tt_served_model *c = tt__served_find(s, custom);
+        p->tier = TT_TIER_ENTERPRISE;
+        p->main = c && c->custom ? c : NULL;
+    }
     p->fallback = tt__served_find(s, "genre");
     if (!p->fallback)
         p->fallback = tt__served_find(s, "popularity");
@@ -147,6 +153,7 @@ struct user_req {
     const char *user;
     int64_t limit, offset;
     int tier, model;
+    const char *custom; /* an enterprise custom model asked for by name, or NULL */
     json_t *exclude, *genres;
 };
 
@@ -156,10 +163,17 @@ static int parse_user(json_t *body, struct user_req *r, tt_reply *out)
         tt__json_int(body, "limit", 1, 500, 20, &r->limit, out) < 0 ||
         tt__json_int(body, "offset", 0, 10000, 0, &r->offset, out) < 0 ||
         tt__json_enum(body, "model_tier", tier_names, 0, &r->tier, out) < 0 ||
-        tt__json_enum(body, "model", model_names, -1, &r->model, out) < 0 ||
+        tt__json_string(body, "model", false, 64, &r->custom, out) < 0 ||
         tt__json_strings(body, "exclude_track_ids", 1000, 256, &r->exclude, out) < 0 ||
         tt__json_strings(body, "genres", 50, 128, &r->genres, out) < 0)
         return -1;
+    /* A model of the engine by its index; any other name is a custom model's. */
+    r->model = -1;
+    for (int i = 0; r->custom && model_names[i]; i++)
+        if (strcmp(r->custom, model_names[i]) == 0) {
+            r->model = i;
+            r->custom = NULL;
+        }
     /* An empty list restricts nothing, exactly like an absent one. */
     if (r->genres && json_array_size(r->genres) == 0)
         r->genres = NULL;
@@ -277,6 +291,13 @@ void tt__h_recommend_user(tt_app *app, json_t *body, tt_reply *out)
 
     if (parse_user(body, &r, out) < 0)
         return;
+    if (r.custom && r.tier != TT_TIER_ENTERPRISE) {
+        tt__reply_error(out, TT_EINVAL, "model",
+                        "model %s is not a model of the engine (one of als, popularity, "
+                        "trending, genre, content, hybrid, neumf, deep_content, hybrid_deep; a "
+                        "custom model needs model_tier \"enterprise\")", r.custom);
+        return;
+    }
     if (r.model >= 0 && model_tiers[r.model] > r.tier) {
         tt__reply_error(out, TT_EFORBIDDEN, "model", "model %s needs the %s tier or above",
                         model_names[r.model], tier_names[model_tiers[r.model]]);
@@ -287,7 +308,13 @@ void tt__h_recommend_user(tt_app *app, json_t *body, tt_reply *out)
         tt__reply_error(out, TT_ESTATE, NULL, "no models are loaded yet");
         return;
     }
-    plan_for(s, r.tier, r.model, &p);
+    plan_for(s, r.tier, r.model, r.custom, &p);
+    if (r.custom && !p.main) {
+        tt__reply_error(out, TT_EINVAL, "model",
+                        "model %s is neither a model of the engine nor a loaded custom model",
+                        r.custom);
+        goto out;
+    }
     if (!p.main || (r.model >= 0 && strcmp(p.main->name, model_names[r.model]) != 0)) {
         tt__reply_error(out, TT_EINVAL, "model", "model %s is not loaded",
                         r.model >= 0 ? model_names[r.model] : "als");

@@ -34,7 +34,8 @@ struct tt_metrics {
 static const char *ep_names[TT_EP_COUNT] = {"recommend_user", "recommend_similar", "feedback",
                                             "health",         "models_info",       "models_reload",
                                             "metrics",        "radio_generate",    "daily_mix",
-                                            "taste_profile",  "other"};
+                                            "taste_profile",  "models_train",
+                                            "models_versions", "other"};
 
 const char *tt__endpoint_name(enum tt_endpoint ep)
 {

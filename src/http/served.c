@@ -13,7 +13,9 @@
 #include "tt/taste.h"
 #include "tt/tz.h"
 
+#include <dirent.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -41,29 +43,69 @@ static void version_of(struct tt_served_model *sm)
     strftime(sm->version, sizeof(sm->version), "%Y%m%dT%H%M%SZ", &tm);
 }
 
-static int load_model(const tt_config *cfg, const tt_model_info *info, uint64_t catalog,
-                      struct tt_served_model *sm, tt_err *err)
+/* The published sidecar of @tier/@name: an object (empty when missing or unreadable). */
+static json_t *load_sidecar(const tt_config *cfg, const char *tier, const char *name)
 {
     char side[1200];
-    json_error_t jerr;
+    json_t *j;
+
+    snprintf(side, sizeof(side), "%s/%s/%s.json", cfg->model_dir, tier, name);
+    j = json_load_file(side, 0, NULL);
+    if (!json_is_object(j)) {
+        json_decref(j);
+        j = json_object();
+    }
+    return j;
+}
+
+/* Records why a published model is not served (listed by /models/info). */
+static void left_out(tt_served *s, const char *name, const char *tier, const char *why)
+{
+    tt_warn("%s model left out: %s", name, why);
+    if (!s->left_out)
+        s->left_out = json_array();
+    json_array_append_new(s->left_out, json_pack("{s:s, s:s, s:s}", "name", name, "tier", tier,
+                                                 "reason", why));
+}
+
+/*
+ * Loads the published model @name of @tier. A model whose sidecar says it was trained on
+ * another catalog than the published one (another tier was retrained on newer data since)
+ * is left out with a warning, returning 1, as a model not trained at all; a file that
+ * fails its own checks refuses the snapshot.
+ */
+static int load_model(const tt_config *cfg, tt_served *s, const char *tier, const char *name,
+                      struct tt_served_model *sm, tt_err *err)
+{
+    char cat[32];
+    json_t *side;
+    const char *trained_on;
     int rc;
 
-    snprintf(sm->file, sizeof(sm->file), "%s/%s/%s.ttm", cfg->model_dir,
-             tt_tier_to_name(info->tier), info->name);
+    snprintf(sm->file, sizeof(sm->file), "%s/%s/%s.ttm", cfg->model_dir, tier, name);
     if (access(sm->file, F_OK) != 0)
         return 1; /* not trained: not an error */
-    rc = tt_model_load(sm->file, catalog, &sm->model, err);
-    if (rc < 0)
-        return rc;
-    snprintf(sm->name, sizeof(sm->name), "%s", info->name);
-    snprintf(sm->tier, sizeof(sm->tier), "%s", tt_tier_to_name(info->tier));
-    snprintf(side, sizeof(side), "%s/%s/%s.json", cfg->model_dir, tt_tier_to_name(info->tier),
-             info->name);
-    sm->sidecar = json_load_file(side, 0, &jerr);
-    if (!json_is_object(sm->sidecar)) {
-        json_decref(sm->sidecar);
-        sm->sidecar = json_object();
+    side = load_sidecar(cfg, tier, name);
+    trained_on = json_string_value(json_object_get(side, "catalog"));
+    snprintf(cat, sizeof(cat), "%016llx", (unsigned long long)tt_catalog_id(s->cat));
+    if (trained_on && strcmp(trained_on, cat) != 0) {
+        char why[200];
+        snprintf(why, sizeof(why),
+                 "trained on catalog %s, the published catalog is %s: retrain its tier", trained_on,
+                 cat);
+        left_out(s, name, tier, why);
+        json_decref(side);
+        return 1;
     }
+    rc = tt_model_load(sm->file, tt_catalog_id(s->cat), &sm->model, err);
+    if (rc < 0) {
+        json_decref(side);
+        return rc;
+    }
+    snprintf(sm->name, sizeof(sm->name), "%s", name);
+    snprintf(sm->tier, sizeof(sm->tier), "%s", tier);
+    sm->sidecar = side;
+    sm->custom = json_is_string(json_object_get(side, "base_model"));
     version_of(sm);
     return 0;
 }
@@ -238,8 +280,56 @@ static int load_taste(const tt_config *cfg, tt_served *s, tt_err *err)
     snprintf(path, sizeof(path), "%s/pro/taste.ttm", cfg->model_dir);
     if (access(path, F_OK) != 0)
         return 0;
+    {
+        json_t *side = load_sidecar(cfg, "pro", "taste");
+        const char *on = json_string_value(json_object_get(side, "catalog"));
+        char cat[32];
+        snprintf(cat, sizeof(cat), "%016llx", (unsigned long long)tt_catalog_id(s->cat));
+        if (on && strcmp(on, cat) != 0) {
+            left_out(s, "taste", "pro", "trained on another catalog than the published one: "
+                                        "retrain the pro tier");
+            json_decref(side);
+            return 0;
+        }
+        json_decref(side);
+    }
     s->tz = tt_tz_cache_new(NULL);
     return tt_taste_load(path, tt_catalog_id(s->cat), &s->taste, err);
+}
+
+/*
+ * The enterprise tier's custom models: every published MODEL_DIR/enterprise/{name}.ttm whose
+ * sidecar names the model it is made of ("base_model"), served under its own name.
+ */
+static int load_custom(const tt_config *cfg, tt_served *s, tt_err *err)
+{
+    char dir[1100];
+    struct dirent **list = NULL;
+    int n, rc = 0;
+
+    if (!tier_loaded(cfg, TT_TIER_ENTERPRISE))
+        return 0;
+    snprintf(dir, sizeof(dir), "%s/enterprise", cfg->model_dir);
+    n = scandir(dir, &list, NULL, alphasort);
+    for (int i = 0; i < n; i++) {
+        char name[64];
+        size_t len = strlen(list[i]->d_name);
+        if (rc == 0 && len > 4 && len - 4 < sizeof(name) &&
+            strcmp(list[i]->d_name + len - 4, ".ttm") == 0) {
+            snprintf(name, sizeof(name), "%.*s", (int)(len - 4), list[i]->d_name);
+            if (tt__served_find(s, name))
+                ;
+            else if (s->n == TT_SERVED_MAX)
+                left_out(s, name, "enterprise", "too many models loaded");
+            else if ((rc = load_model(cfg, s, "enterprise", name, &s->m[s->n], err)) == 0)
+                s->n++;
+            if (rc > 0)
+                rc = 0;
+        }
+        free(list[i]);
+    }
+    free(list);
+    return rc;
 }
 
 int tt__served_load(const tt_config *cfg, const tt_server_params *p, tt_served **out,
@@ -260,7 +350,7 @@ int tt__served_load(const tt_config *cfg, const tt_server_params *p, tt_served *
     for (const tt_model_info *i = tt_models_list(); rc == 0 && i->name; i++) {
         if (!tier_loaded(cfg, i->tier) || s->n == TT_SERVED_MAX)
             continue;
-        rc = load_model(cfg, i, tt_catalog_id(s->cat), &s->m[s->n], err);
+        rc = load_model(cfg, s, tt_tier_to_name(i->tier), i->name, &s->m[s->n], err);
         if (rc == 0 && strcmp(i->name, "content") == 0)
             rc = attach_index(cfg, p, &s->m[s->n], err);
         if (rc == 0 && strcmp(i->name, "hybrid") == 0)
@@ -272,6 +362,8 @@ int tt__served_load(const tt_config *cfg, const tt_server_params *p, tt_served *
         else if (rc > 0)
             rc = 0;
     }
+    if (rc == 0)
+        rc = load_custom(cfg, s, err);
     if (rc == 0 && s->n > 0)
         rc = radio_new(s, err);
     if (rc == 0 && s->n > 0)
@@ -299,6 +391,7 @@ void tt__served_release(tt_served *s)
     tt_radio_free(s->radio);
     tt_mix_space_free(s->mix);
     tt_taste_free(s->taste);
+    json_decref(s->left_out);
     tt_tz_cache_free(s->tz);
     tt_catalog_free(s->cat);
     tt__overlay_free(s->overlay);

@@ -49,6 +49,13 @@ static const struct route routes[] = {
     {"/radio/generate", "POST", tt__h_radio_generate, TT_EP_RADIO, true, false},
     {"/daily-mix", "POST", tt__h_daily_mix, TT_EP_DAILY_MIX, true, false},
     {"/taste-profile/{user_id}", "POST", tt__h_taste_profile, TT_EP_TASTE_PROFILE, false, false},
+    {"/models/train", "POST", tt__h_train_submit, TT_EP_MODELS_TRAIN, true, true},
+    {"/models/train", "GET", tt__h_train_list, TT_EP_MODELS_TRAIN, false, true},
+    {"/models/train/{job_id}", "GET", tt__h_train_get, TT_EP_MODELS_TRAIN, false, true},
+    {"/models/train/{job_id}", "DELETE", tt__h_train_cancel, TT_EP_MODELS_TRAIN, false, true},
+    {"/models/versions", "GET", tt__h_versions, TT_EP_MODELS_VERSIONS, false, false},
+    {"/models/promote", "POST", tt__h_promote, TT_EP_MODELS_VERSIONS, true, true},
+    {"/models/rollback", "POST", tt__h_rollback, TT_EP_MODELS_VERSIONS, true, true},
 };
 
 struct req {
@@ -61,6 +68,7 @@ struct req {
     const char *method;
     char path[128]; /* for the access log, truncated */
     char *param;    /* the path's parameter, for a route with one (malloc'd) */
+    char allow[64]; /* the methods of a path asked with another one */
 };
 
 tt_server_params tt_server_params_default(void)
@@ -87,14 +95,32 @@ static const char *param_of(const struct route *rt)
     return strchr(rt->path, '{');
 }
 
-/* The route of @url; a route with a parameter matches its path up to the parameter. */
-static const struct route *find_route(const char *url)
+static bool path_matches(const struct route *rt, const char *url)
 {
+    const char *p = param_of(rt);
+
+    /* A parameter is one non-empty path segment. */
+    if (p)
+        return strncmp(url, rt->path, (size_t)(p - rt->path)) == 0 &&
+               url[p - rt->path] != '\0' && !strchr(url + (p - rt->path), '/');
+    return strcmp(url, rt->path) == 0;
+}
+
+/*
+ * The route of @url and @method. When the path exists only for other methods, returns
+ * NULL with those methods in @allow ("GET, POST"), else @allow is empty.
+ */
+static const struct route *find_route(const char *url, const char *method, char *allow,
+                                      size_t cap)
+{
+    allow[0] = '\0';
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-        const char *p = param_of(&routes[i]);
-        if (p ? strncmp(url, routes[i].path, (size_t)(p - routes[i].path)) == 0
-              : strcmp(url, routes[i].path) == 0)
+        if (!path_matches(&routes[i], url))
+            continue;
+        if (strcmp(method, routes[i].method) == 0)
             return &routes[i];
+        snprintf(allow + strlen(allow), cap - strlen(allow), "%s%s", allow[0] ? ", " : "",
+                 routes[i].method);
     }
     return NULL;
 }
@@ -238,7 +264,7 @@ static enum MHD_Result begin(struct MHD_Connection *c, const char *url, const ch
     for (char *p = r->path; *p; p++)
         if ((unsigned char)*p < 0x20 || *p == 0x7f)
             *p = '?';
-    r->route = find_route(url);
+    r->route = find_route(url, method, r->allow, sizeof(r->allow));
     if (r->route && param_of(r->route))
         r->param = tt_strdup(url + (param_of(r->route) - r->route->path));
     *con_cls = r;
@@ -247,14 +273,13 @@ static enum MHD_Result begin(struct MHD_Connection *c, const char *url, const ch
                         MAX_HEADERS);
         return send_reply(c, r, &out);
     }
-    if (!r->route) {
-        tt__reply_error(&out, TT_ENOTFOUND, NULL, "no such endpoint");
+    if (!r->route && r->allow[0]) {
+        tt__reply_error(&out, TT_EMETHOD, NULL, "use %s for %s", r->allow, r->path);
+        out.allow = r->allow;
         return send_reply(c, r, &out);
     }
-    if (strcmp(method, r->route->method) != 0) {
-        tt__reply_error(&out, TT_EMETHOD, NULL, "use %s for %s",
-                        r->route->method, r->route->path);
-        out.allow = r->route->method;
+    if (!r->route) {
+        tt__reply_error(&out, TT_ENOTFOUND, NULL, "no such endpoint");
         return send_reply(c, r, &out);
     }
     if (cl && strtoll(cl, NULL, 10) > MAX_DRAIN) {
@@ -416,6 +441,7 @@ static int open_parts(tt_app *app, tt_err *err)
 
 static void free_parts(tt_app *app)
 {
+    tt__jobs_stop(app->jobs);
     tt__stations_stop(app->stations);
     tt__implog_stop(app->implog);
     tt_cache_close(app->cache);
@@ -482,7 +508,11 @@ int tt_server_start(const tt_config *cfg, const tt_server_params *p, tt_server *
         tt_warn("starting without models: %s", lerr.message);
     if (rc == 0)
         rc = start_daemon(app, err);
+    if (rc == 0)
+        rc = tt__jobs_start(app, &app->jobs, err);
     if (rc < 0) {
+        if (app->daemon)
+            MHD_stop_daemon(app->daemon);
         free_parts(app);
         return rc;
     }

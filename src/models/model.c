@@ -284,16 +284,25 @@ void tt_model_free(tt_model *m)
         m->ops->free(m);
 }
 
+/*
+ * Tracks and listeners in dense-id order: a model's rows and columns mean the same tracks
+ * and users as the catalog's only when both lists match.
+ */
 uint64_t tt_catalog_checksum(const tt_dataset *ds)
 {
     uint64_t h = 0x7474636174616c67ULL;
-    int32_t n = tt_dataset_n_tracks(ds);
+    int32_t n = tt_dataset_n_tracks(ds), nu = tt_dataset_n_users(ds);
 
     for (int32_t i = 0; i < n; i++) {
         const char *s = tt_ids_name(ds->tracks, i);
         h = (h ^ tt_hash64(s, strlen(s))) * 0x100000001b3ULL;
     }
-    return h ^ (uint64_t)n;
+    h ^= (uint64_t)n;
+    for (int32_t u = 0; u < nu; u++) {
+        const char *s = tt_ids_name(ds->users, u);
+        h = (h ^ tt_hash64(s, strlen(s))) * 0x100000001b3ULL;
+    }
+    return h ^ ((uint64_t)nu << 32);
 }
 
 int tt__select_top(const float *scores, int32_t n, const int32_t *excl, int32_t n_excl,

@@ -7,6 +7,7 @@
 #include "tt/neumf.h"
 #include "tt/popularity.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -53,22 +54,37 @@ const tt_model_info *tt_models_find(const char *name)
     return NULL;
 }
 
+/* Where ALS and NeuMF report their iterations: the terminal and/or the caller's hook. */
+struct step_report {
+    const tt_model_opts *o;
+    const char *model;
+    int steps;
+};
+
+static void report_step(const struct step_report *r, int step, double loss, double metric,
+                        double seconds, bool epochs)
+{
+    if (r->o->progress) {
+        if (!epochs)
+            fprintf(stderr, "\r  %s: iteration %d/%d  loss %.6f  %.1f s%s", r->model, step,
+                    r->steps, loss, seconds, step == r->steps ? "\n" : "");
+        else
+            fprintf(stderr, "\r  %s: epoch %d/%d  loss %.5f  hr@10 %.4f  %.1f s%s", r->model,
+                    step, r->steps, loss, metric, seconds, step == r->steps ? "\n" : "");
+        fflush(stderr);
+    }
+    if (r->o->on_step)
+        r->o->on_step(r->o->step_ctx, r->model, step, r->steps, loss, metric, seconds);
+}
+
 static void als_progress(void *ctx, int iteration, double loss, double seconds)
 {
-    const tt_als_params *p = ctx;
-
-    fprintf(stderr, "\r  als: iteration %d/%d  loss %.6f  %.1f s%s", iteration, p->iterations,
-            loss, seconds, iteration == p->iterations ? "\n" : "");
-    fflush(stderr);
+    report_step(ctx, iteration, loss, NAN, seconds, false);
 }
 
 static void neumf_progress(void *ctx, int epoch, double loss, double hr10, double seconds)
 {
-    const tt_neumf_params *p = ctx;
-
-    fprintf(stderr, "\r  neumf: epoch %d/%d  loss %.5f  hr@10 %.4f  %.1f s%s", epoch, p->epochs,
-            loss, hr10, seconds, epoch == p->epochs ? "\n" : "");
-    fflush(stderr);
+    report_step(ctx, epoch, loss, hr10, seconds, true);
 }
 
 /* The blend learned on a validation split, then its parts trained on all of @ts. */
@@ -140,12 +156,13 @@ int tt_models_train(const char *name, const tt_train_set *ts, const tt_model_opt
         return tt_err_set_field(err, TT_ENOTFOUND, "model", "unknown model '%s'", name);
     if (strcmp(name, "als") == 0) {
         tt_als_params p = o->als;
+        struct step_report r = {o, "als", p.iterations};
         p.threads = o->threads;
         p.seed = o->seed;
-        if (o->progress) {
+        if (o->progress || o->on_step) {
             p.calc_loss = true;
             p.progress = als_progress;
-            p.progress_ctx = &p;
+            p.progress_ctx = &r;
         }
         return tt_als_train(ts, &p, out, err);
     }
@@ -162,11 +179,12 @@ int tt_models_train(const char *name, const tt_train_set *ts, const tt_model_opt
         return train_hybrid(ts, o, out, err);
     if (strcmp(name, "neumf") == 0) {
         tt_neumf_params p = o->neumf;
+        struct step_report r = {o, "neumf", p.epochs};
         p.threads = o->threads;
         p.seed = o->seed;
-        if (o->progress) {
+        if (o->progress || o->on_step) {
             p.progress = neumf_progress;
-            p.progress_ctx = &p;
+            p.progress_ctx = &r;
         }
         return tt_neumf_train(ts, &p, out, err);
     }

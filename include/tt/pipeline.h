@@ -1,0 +1,129 @@
+/*
+ * pipeline.h - the training pipeline (docs/pipeline.md): what a training run is asked to do
+ * (a job spec, parsed and checked up front from the JSON of POST /models/train or from the
+ * command line), and the run itself: snapshot, train, evaluate, write a version of each
+ * model with its TensorBoard log, publish it unless it got worse, prune old versions.
+ * `tunetrail train`, the job worker and the scheduler all go through tt_pipeline_run.
+ */
+#ifndef TT_PIPELINE_H
+#define TT_PIPELINE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "tt/config.h"
+#include "tt/cron.h"
+#include "tt/dataset.h"
+#include "tt/err.h"
+#include "tt/models.h"
+
+/* Longest custom model name ("label-x-als"): [a-z0-9][a-z0-9_-]*. */
+#define TT_CUSTOM_NAME_MAX 48
+
+typedef struct tt_job_spec {
+    char model[32];   /* one model; "" = every model of @tier */
+    char tier[16];    /* "free", "starter", "pro", "enterprise" or "all" */
+    char name[TT_CUSTOM_NAME_MAX + 1]; /* custom model name (enterprise), "" = none */
+    tt_model_opts opts;
+    json_t *params;   /* the parameters as given (for sidecars), an object */
+    int64_t since;    /* data filter: events at or after (Unix seconds), 0 = no bound */
+    int64_t until;    /* events before, 0 = no bound */
+    json_t *genres;   /* data filter: events on tracks of one of these genres, or NULL */
+    bool evaluate;    /* held-out metrics in the sidecar (default true) */
+    bool scheduled;   /* started by the scheduler */
+} tt_job_spec;
+
+/* A spec that trains every model of every tier with the default options. */
+void tt_job_spec_init(tt_job_spec *s);
+void tt_job_spec_release(tt_job_spec *s);
+
+/*
+ * Reads and checks a job request: {"model", "tier", "name", "params": {...}, "data":
+ * {"since", "until", "genres"}, "evaluate"}. Everything is checked before anything runs:
+ * an unknown model, tier or parameter, a value out of range, a bad date or a custom name
+ * that is taken: TT_EINVAL with err->field naming it ("params.factors", "data.since").
+ */
+int tt_job_spec_parse(const json_t *req, tt_job_spec *out, tt_err *err);
+/* The spec as JSON (what a job row stores and a sidecar's data filter shows). */
+json_t *tt_job_spec_json(const tt_job_spec *s);
+/* Whether model @info is part of the run of @s. */
+bool tt_job_spec_wants(const tt_job_spec *s, const tt_model_info *info);
+
+/*
+ * The training events of @ds under the spec's data filters: a mask of ds->n_events bytes
+ * (malloc'd), or NULL when the spec filters nothing. *@kept: events left.
+ */
+uint8_t *tt_job_spec_mask(const tt_job_spec *s, const tt_dataset *ds, int64_t *kept);
+
+/* What a run reports as it goes. Every callback may be NULL. */
+typedef struct tt_run_hooks {
+    /* A new stage ("snapshot", "train", "evaluate", "publish") of @model (NULL: whole run). */
+    void (*stage)(void *ctx, const char *stage, const char *model, int index, int count);
+    /* An iteration (ALS) or epoch (NeuMF) finished; NAN for what is not measured. */
+    void (*step)(void *ctx, const char *model, int step, int steps, double loss,
+                 double metric, double seconds);
+    /* A line of the run's log (no newline). */
+    void (*log)(void *ctx, const char *line);
+    void *ctx;
+} tt_run_hooks;
+
+/*
+ * Runs @spec against the store and MODEL_DIR of @cfg. *@result (may be NULL; caller frees)
+ * gets {"models": [{model, tier, version, published, promotion, metrics, train_seconds,
+ * log_dir}], "seconds", "snapshot": {users, tracks, interactions}}.
+ */
+int tt_pipeline_run(const tt_config *cfg, const tt_job_spec *spec, const tt_run_hooks *hooks,
+                    json_t **result, tt_err *err);
+
+/* Writes @j (borrowed) to @path as indented JSON with sorted keys, atomically. */
+int tt_pipeline_write_json(const char *path, const json_t *j, tt_err *err);
+
+struct tt_ann_params;
+/*
+ * Builds the index of @n x @d content vectors of catalog @catalog with @p and writes it
+ * under @dir/faiss_indexes/ (temporary name, rename) with a JSON sidecar; prints one line.
+ */
+int tt_pipeline_write_index(const char *dir, const float *vec, int64_t n, int d,
+                            uint64_t catalog, const struct tt_ann_params *p, tt_err *err);
+
+/*
+ * The taste summary of @ds for taste profiles: MODEL_DIR/pro/taste.ttm and its sidecar,
+ * written when the pro tier is trained.
+ */
+int tt_pipeline_train_taste(const tt_config *cfg, const tt_dataset *ds, tt_err *err);
+
+/* "job-20261202T040000Z-1a2b3c4d": time-ordered, unique across replicas. */
+void tt_pipeline_job_id(char *buf, size_t cap);
+
+/* ---- schedules: one cron expression per tier (TRAIN_SCHEDULE_FREE, ...) ---- */
+
+typedef struct tt_schedule {
+    tt_cron cron[3];       /* free, starter, pro */
+    bool on[3];
+    int64_t last[3];       /* the latest fire time known claimed, per tier */
+    struct tt_tz *tz;      /* TZ, or NULL for UTC */
+} tt_schedule;
+
+/* The schedules of @cfg in the zone named by TZ (UTC when unset). */
+int tt_schedule_init(tt_schedule *s, const tt_config *cfg, tt_err *err);
+void tt_schedule_release(tt_schedule *s);
+
+/*
+ * What a tier whose latest claimed fire time is @last (0: never) does at @now: returns the
+ * fire time to claim, or 0 when nothing is due. Only the latest fire time at or before @now
+ * counts, so runs missed while no engine was up are run once, not once each. A tier never
+ * claimed before records a baseline (*@run false): turning a schedule on does not train at
+ * once.
+ */
+int64_t tt_schedule_due(const tt_schedule *s, int tier, int64_t now, int64_t last, bool *run);
+
+/*
+ * One tick of the scheduler at @now (Unix seconds): for each tier due, claims its fire time
+ * in the database (exactly one replica wins it) and queues a training job of the tier.
+ * *@queued (may be NULL): how many jobs this call queued.
+ */
+int tt_schedule_tick(tt_schedule *s, struct tt_store *st, int64_t now, int *queued,
+                     tt_err *err);
+
+#endif

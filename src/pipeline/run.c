@@ -1,0 +1,592 @@
+/*
+ * A training run (include/tt/pipeline.h): read a snapshot, then for each model of the spec
+ * measure it on a held-out split, train it on all the data, write a new version with its
+ * sidecar, catalog and TensorBoard log, and publish it unless it got worse than the served
+ * one. `tunetrail train` and the job worker run exactly this.
+ */
+#include "tt/ann.h"
+#include "tt/catalog.h"
+#include "tt/content.h"
+#include "tt/core.h"
+#include "tt/eval.h"
+#include "tt/fileio.h"
+#include "tt/pipeline.h"
+#include "tt/registry.h"
+#include "tt/store.h"
+#include "tt/tfevents.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+/* The learned blend: weights, the validation figures behind them and the parts blended. */
+static json_t *hybrid_json(const tt_model *m, const tt_model_opts *o)
+{
+    json_t *w = json_object(), *parts = json_array(), *by_part = json_object();
+    tt_hybrid_fit fit;
+    char key[32];
+
+    tt_hybrid_fit_of(m, &fit);
+    for (int i = 0; i < TT_HYBRID_PARTS; i++) {
+        json_object_set_new(w, tt_hybrid_part_names[i],
+                            json_real(round(fit.weight[i] * 1e4) / 1e4));
+        json_object_set_new(by_part, tt_hybrid_part_names[i], json_real(fit.part_ndcg[i]));
+        json_array_append_new(parts, json_string(tt_hybrid_part_names[i]));
+    }
+    snprintf(key, sizeof(key), "ndcg@%d", fit.k);
+    return json_pack(
+        "{s:o, s:f, s:f, s:o, s:{s:f, s:f, s:f, s:i, s:I, s:I, s:i, s:f, s:f, s:f, s:o}, s:i, "
+        "s:f, s:I}",
+        "weights", w, "new_bonus", fit.new_bonus, "new_content", fit.new_content, "parts", parts,
+        "validation", "share", o->hybrid.validation, "new_share", o->hybrid.new_share, "new_cost",
+        o->hybrid.new_cost, "users", fit.users, "pairs", (json_int_t)fit.pairs, "new_pairs",
+        (json_int_t)fit.new_pairs, "k", fit.k, key, fit.ndcg, "recall", fit.recall, "ndcg_known",
+        fit.known_ndcg, "ndcg_by_part", by_part, "candidates", o->hybrid.candidates, "step",
+        o->hybrid.step, "seed", (json_int_t)o->seed);
+}
+
+/* The ranker's validation figures beside ALS's, and what each feature is worth. */
+static json_t *hybrid_deep_json(const tt_model *m, const tt_model_opts *o)
+{
+    json_t *imp = json_object(), *feat = json_array();
+    char key[32], akey[40];
+    tt_hd_fit fit;
+
+    tt_hd_fit_of(m, &fit);
+    for (int i = 0; i < TT_HD_FEATURES; i++) {
+        json_object_set_new(imp, tt_hd_feature_names[i], json_real(round(fit.importance[i] * 1e5) / 1e5));
+        json_array_append_new(feat, json_string(tt_hd_feature_names[i]));
+    }
+    snprintf(key, sizeof(key), "ndcg@%d", fit.k);
+    snprintf(akey, sizeof(akey), "als_ndcg@%d", fit.k);
+    return json_pack("{s:o, s:o, s:f, s:{s:f, s:i, s:i, s:I, s:f, s:f, s:f, s:f, s:f, s:f}, s:i, "
+                     "s:i, s:f, s:I}",
+                     "features", feat, "feature_importance", imp, "new_bonus",
+                     (double)fit.new_bonus, "validation", "share",
+                     o->hybrid_deep.split.validation, "train_users", fit.train_users,
+                     "test_users", fit.test_users, "pairs", (json_int_t)fit.pairs, key, fit.ndcg,
+                     "recall", fit.recall, akey, fit.als_ndcg, "als_recall", fit.als_recall,
+                     "ndcg_known", fit.known_ndcg, "als_ndcg_known", fit.als_known_ndcg,
+                     "candidates", o->hybrid_deep.split.candidates, "epochs",
+                     o->hybrid_deep.epochs, "lr", (double)o->hybrid_deep.lr, "seed",
+                     (json_int_t)o->seed);
+}
+
+/* A JSON number, or null for NAN (a metric not measured). */
+static json_t *real_or_null(double v)
+{
+    return isfinite(v) ? json_real(v) : json_null();
+}
+
+/* NeuMF's parameters and its training history: loss and HR@10 after each epoch. */
+static json_t *neumf_json(const tt_model *m, const tt_model_opts *o)
+{
+    const tt_neumf_params *p = &o->neumf;
+    const tt_neumf_epoch *h;
+    int n = tt_neumf_history(m, &h);
+    json_t *layers = json_array(), *loss = json_array(), *hr = json_array(), *sec = json_array();
+
+    for (int l = 0; l < p->n_layers; l++)
+        json_array_append_new(layers, json_integer(p->layers[l]));
+    for (int e = 0; e < n; e++) {
+        json_array_append_new(loss, real_or_null(h[e].loss));
+        json_array_append_new(hr, real_or_null(h[e].hr10));
+        json_array_append_new(sec, real_or_null(h[e].seconds));
+    }
+    return json_pack("{s:i, s:o, s:f, s:i, s:i, s:f, s:i, s:b, s:i, s:I, s:{s:o, s:o, s:o}}",
+                     "factors", p->factors, "layers", layers, "lr", (double)p->lr, "batch",
+                     p->batch, "epochs", p->epochs, "l2", (double)p->l2, "negatives",
+                     p->negatives, "pretrain", p->pretrain, "validation_users",
+                     p->validation_users, "seed", (json_int_t)o->seed, "history", "loss", loss,
+                     "hr@10", hr, "seconds", sec);
+}
+
+static json_t *params_json(const char *name, const tt_model_opts *o, const tt_model *m)
+{
+    if (strcmp(name, "hybrid_deep") == 0)
+        return hybrid_deep_json(m, o);
+    if (strcmp(name, "deep_content") == 0) {
+        const tt_deep_content_params *p = &o->deep_content;
+        double cosv = 0;
+        int32_t tracks = 0;
+        tt_deep_content_fit_of(m, &cosv, &tracks);
+        return json_pack("{s:i, s:i, s:i, s:f, s:f, s:i, s:{s:f, s:i}}", "hidden", p->hidden,
+                         "epochs", p->epochs, "batch", p->batch, "lr", (double)p->lr, "l2",
+                         (double)p->l2, "min_listeners", p->min_listeners, "validation",
+                         "cosine", cosv, "train_tracks", tracks);
+    }
+    if (strcmp(name, "hybrid") == 0)
+        return hybrid_json(m, o);
+    if (strcmp(name, "neumf") == 0)
+        return neumf_json(m, o);
+    if (strcmp(name, "als") == 0) {
+        const tt_als_params *p = &o->als;
+        return json_pack("{s:i, s:f, s:f, s:i, s:i, s:s, s:f, s:f, s:f, s:I}", "factors",
+                         p->factors, "regularization", (double)p->regularization, "alpha",
+                         (double)p->alpha, "iterations", p->iterations, "cg_steps", p->cg_steps,
+                         "scaling", tt_als_scaling_names[p->scaling], "bm25_k1", (double)p->bm25_k1,
+                         "bm25_b", (double)p->bm25_b, "log_eps", (double)p->log_eps, "seed",
+                         (json_int_t)o->seed);
+    }
+    if (strcmp(name, "trending") == 0)
+        return json_pack("{s:f}", "half_life_days", o->trending_half_life_days);
+    if (strcmp(name, "content") == 0) {
+        const tt_content_params *c = &o->content;
+        return json_pack("{s:f, s:f, s:f, s:f, s:i, s:i, s:i}", "w_audio", (double)c->w_audio,
+                         "w_key", (double)c->w_key, "w_genre", (double)c->w_genre, "w_embedding",
+                         (double)c->w_embedding, "genre_dims", c->genre_dims, "max_centres",
+                         c->max_centres, "tracks_per_centre", c->tracks_per_centre);
+    }
+    return json_object();
+}
+
+
+struct run {
+    const tt_config *cfg;
+    const tt_job_spec *spec;
+    const tt_run_hooks *h;
+    tt_dataset *ds;
+    tt_train_set ts;       /* what the models learn from (the spec's data filters applied) */
+    uint8_t *filter;       /* the filters' event mask, or NULL */
+    tt_split split;        /* held-out evaluation (spec->evaluate) */
+    uint8_t *split_mask;   /* the split's training events under the filters */
+    char catalog[1100];    /* the run's catalog file, linked into every version */
+    tt_tfevents *tb;       /* the TensorBoard log of the model in training */
+    json_t *models;        /* what each model's run gave */
+};
+
+static void say(const struct run *r, const char *fmt, ...)
+{
+    char line[1024];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    printf("%s\n", line);
+    fflush(stdout);
+    if (r->h && r->h->log)
+        r->h->log(r->h->ctx, line);
+}
+
+static void stage(const struct run *r, const char *what, const char *model, int i, int n)
+{
+    if (r->h && r->h->stage)
+        r->h->stage(r->h->ctx, what, model, i, n);
+}
+
+static void tb_scalar(struct run *r, const char *tag, int64_t step, double v)
+{
+    tt_err err = {0};
+
+    if (r->tb && isfinite(v) && tt_tfevents_scalar(r->tb, tag, step, v, &err) < 0) {
+        tt_warn("TensorBoard log left incomplete: %s", err.message);
+        tt_tfevents_close(r->tb);
+        r->tb = NULL;
+    }
+}
+
+/* Each iteration or epoch: the TensorBoard curve, then the caller's hook. */
+static void on_step(void *ctx, const char *model, int step, int steps, double loss,
+                    double metric, double seconds)
+{
+    struct run *r = ctx;
+
+    tb_scalar(r, "loss", step, loss);
+    if (strcmp(model, "neumf") == 0)
+        tb_scalar(r, "validation/hr@10", step, metric);
+    if (r->h && r->h->step)
+        r->h->step(r->h->ctx, model, step, steps, loss, metric, seconds);
+}
+
+/*
+ * Held-out quality of model @kind: trained on a random 80% of each user's tracks, ranked
+ * against the other 20% (docs/evaluation.md), so every model file says how good it is.
+ */
+static json_t *holdout_metrics(struct run *r, const char *kind)
+{
+    tt_weighting w = tt_weighting_default();
+    tt_model_opts eo = r->spec->opts;
+    tt_train_set ts;
+    tt_eval_scores sc;
+    tt_model *m = NULL;
+    tt_err err = {0};
+    json_t *j = json_object();
+    int rc;
+
+    if (r->split.n_users == 0)
+        return j;
+    eo.als.precompute = 0; /* ranked in batches below, not served */
+    eo.neumf.precompute = 0;
+    eo.progress = false;
+    eo.on_step = NULL;
+    tt_train_set_build(r->ds, r->split_mask, &w, &ts);
+    rc = tt_models_train(kind, &ts, &eo, &m, &err);
+    if (rc == 0)
+        rc = tt_eval_model(m, &r->split, &ts.seen, 20, eo.threads, &sc, &err);
+    if (rc == 0)
+        json_object_set_new(j, "holdout",
+                            json_pack("{s:s, s:f, s:i, s:i, s:f, s:f, s:f, s:f, s:f}", "split",
+                                      "random", "share", 0.2, "k", 20, "users", sc.users,
+                                      "recall@20", sc.recall, "ndcg@20", sc.ndcg, "mrr", sc.mrr,
+                                      "precision@20", sc.precision, "coverage", sc.coverage));
+    else
+        tt_warn("%s: held-out evaluation failed: %s", kind, tt_err_msg(&err, rc));
+    tt_model_free(m);
+    tt_train_set_release(&ts);
+    return j;
+}
+
+static json_t *sidecar(const struct run *r, const char *name, const char *tier, const char *kind,
+                       const tt_draft *d, const tt_model *m, const char *file, json_t *metrics,
+                       json_t *promotion)
+{
+    char catalog[32];
+    json_t *j;
+
+    snprintf(catalog, sizeof(catalog), "%016llx", (unsigned long long)m->catalog);
+    j = json_pack("{s:s, s:s, s:s, s:s, s:I, s:f, s:s, s:o, s:{s:i, s:i, s:I, s:I}, s:O, s:O}",
+                  "model", name, "tier", tier, "version", d->version, "file", file,
+                  "trained_at", (json_int_t)m->trained_at, "train_seconds", m->train_seconds,
+                  "catalog", catalog, "params", params_json(kind, &r->spec->opts, m), "data",
+                  "users", m->n_users, "tracks", m->n_tracks, "interactions",
+                  (json_int_t)r->ts.n_events, "positive_pairs", (json_int_t)r->ts.conf.nnz,
+                  "metrics", metrics, "promotion", promotion);
+    if (r->spec->name[0]) {
+        json_t *spec = tt_job_spec_json(r->spec);
+        json_object_set_new(j, "base_model", json_string(kind));
+        json_object_set(j, "data_filter", json_object_get(spec, "data"));
+        json_object_set(j, "requested_params", r->spec->params);
+        json_decref(spec);
+    }
+    return j;
+}
+
+/* The content model is served from its FAISS index: built now, with the automatic type. */
+static int build_index(const char *dir, const tt_model *m, const tt_model_opts *o, tt_err *err)
+{
+    tt_ann_params p = tt_ann_params_default();
+    int d;
+    const float *vec = tt_content_model_vectors(m, &d);
+
+    p.threads = o->threads;
+    p.seed = o->seed;
+    return tt_pipeline_write_index(dir, vec, m->n_tracks, d, m->catalog, &p, err);
+}
+
+/*
+ * Unpublishes a model that could not be trained on this data: no file trained on other
+ * data stays served beside the new ones. Its versions stay on disk.
+ */
+static void unpublish(const tt_config *cfg, const char *tier, const char *name)
+{
+    static const char *const index_files[] = {"faiss_indexes/content.idx",
+                                              "faiss_indexes/content.json"};
+    char path[1200];
+
+    snprintf(path, sizeof(path), "%s/%s/%s.ttm", cfg->model_dir, tier, name);
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/%s/%s.json", cfg->model_dir, tier, name);
+    unlink(path);
+    for (size_t i = 0; strcmp(name, "content") == 0 && i < 2; i++) {
+        snprintf(path, sizeof(path), "%s/%s", cfg->model_dir, index_files[i]);
+        unlink(path);
+    }
+}
+
+/*
+ * The hybrid model's file holds only its blend: its parts are the model files trained
+ * beside it on the same data, so only the blend is learned here.
+ */
+static int train_model(const char *kind, const tt_train_set *ts, const tt_model_opts *o,
+                       tt_model **out, tt_err *err)
+{
+    tt_hybrid_params hp = o->hybrid;
+
+    if (strcmp(kind, "hybrid_deep") == 0) {
+        tt_hd_params dp = o->hybrid_deep;
+        dp.split.seed = o->seed;
+        return tt_hd_learn(ts, &dp, o, out, err);
+    }
+    if (strcmp(kind, "hybrid") != 0)
+        return tt_models_train(kind, ts, o, out, err);
+    hp.seed = o->seed;
+    return tt_hybrid_learn(ts, &hp, o, out, err);
+}
+
+/* The served sidecar of @tier/@name, or NULL. */
+static json_t *served_sidecar(const tt_config *cfg, const char *tier, const char *name)
+{
+    char path[1200];
+    json_t *j;
+
+    snprintf(path, sizeof(path), "%s/%s/%s.json", cfg->model_dir, tier, name);
+    j = json_load_file(path, 0, NULL);
+    if (j && !json_is_object(j)) {
+        json_decref(j);
+        j = NULL;
+    }
+    return j;
+}
+
+/* Writes the draft's files: model, sidecar, catalog link and the content index. */
+static int write_version(struct run *r, const tt_draft *d, const char *name, const char *tier,
+                         const char *kind, const tt_model *m, json_t *metrics, json_t *promo,
+                         tt_err *err)
+{
+    char path[1300], side[1300], cat[1300];
+    json_t *j;
+    int rc;
+
+    snprintf(path, sizeof(path), "%s/%s.ttm", d->dir, name);
+    snprintf(side, sizeof(side), "%s/%s.json", d->dir, name);
+    snprintf(cat, sizeof(cat), "%s/catalog.ttm", d->dir);
+    rc = tt_model_save(m, path, err);
+    if (rc == 0 && link(r->catalog, cat) != 0)
+        rc = tt_err_set(err, TT_EIO, "%s: %s", cat, strerror(errno));
+    if (rc == 0 && strcmp(kind, "content") == 0)
+        rc = build_index(d->dir, m, &r->spec->opts, err);
+    if (rc == 0) {
+        snprintf(path, sizeof(path), "%s/%s/%s.ttm", r->cfg->model_dir, tier, name);
+        j = sidecar(r, name, tier, kind, d, m, path, metrics, promo);
+        rc = tt_pipeline_write_json(side, j, err);
+        json_decref(j);
+    }
+    return rc;
+}
+
+static void log_final_scalars(struct run *r, const char *kind, const tt_model *m,
+                              const json_t *metrics)
+{
+    const json_t *h = json_object_get(metrics, "holdout");
+    int64_t step = strcmp(kind, "als") == 0     ? r->spec->opts.als.iterations
+                   : strcmp(kind, "neumf") == 0 ? r->spec->opts.neumf.epochs
+                                                : 1;
+
+    tb_scalar(r, "validation/recall@20", step, json_number_value(json_object_get(h, "recall@20")));
+    tb_scalar(r, "validation/ndcg@20", step, json_number_value(json_object_get(h, "ndcg@20")));
+    tb_scalar(r, "validation/mrr", step, json_number_value(json_object_get(h, "mrr")));
+    tb_scalar(r, "train_seconds", step, m->train_seconds);
+    if (!json_object_get(h, "ndcg@20") && strcmp(kind, "als") != 0 && strcmp(kind, "neumf") != 0)
+        tb_scalar(r, "loss", step, NAN);
+}
+
+/* The TensorBoard log of a version that never appeared goes with it. */
+static void drop_log(const char *logdir)
+{
+    DIR *dp = opendir(logdir);
+    struct dirent *e;
+    char path[1600];
+
+    while (dp && (e = readdir(dp)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", logdir, e->d_name);
+        unlink(path);
+    }
+    if (dp)
+        closedir(dp);
+    rmdir(logdir);
+}
+
+static bool skippable(const char *kind)
+{
+    return strcmp(kind, "content") == 0 || strcmp(kind, "hybrid") == 0 ||
+           strcmp(kind, "deep_content") == 0 || strcmp(kind, "hybrid_deep") == 0;
+}
+
+/* Whether the new version replaces the served one, and why (the sidecar's "promotion"). */
+static json_t *decide(const struct run *r, const char *tier, const char *name, json_t *metrics,
+                      bool *promote)
+{
+    json_t *cur = served_sidecar(r->cfg, tier, name), *next = json_pack("{s:O}", "metrics", metrics);
+    char why[300];
+
+    *promote = tt_registry_gate(next, cur, r->cfg->promote_margin, why, sizeof(why));
+    json_decref(cur);
+    json_decref(next);
+    return json_pack("{s:b, s:s, s:f}", "promoted", *promote, "reason", why, "margin",
+                     r->cfg->promote_margin);
+}
+
+/*
+ * One model: evaluated, trained, written as a new version, published unless it lost to
+ * the served one by more than the margin, old versions pruned. A model the data cannot
+ * train (no content, no listener to validate a blend on) is skipped and unpublished.
+ */
+static int run_model(struct run *r, const tt_model_info *info, int index, int count, tt_err *err)
+{
+    const char *kind = info->name;
+    const char *name = r->spec->name[0] ? r->spec->name : kind;
+    const char *tier = r->spec->name[0] ? "enterprise" : tt_tier_to_name(info->tier);
+    tt_model_opts o = r->spec->opts;
+    json_t *metrics, *promo = NULL;
+    char logdir[1300];
+    tt_draft d;
+    tt_model *m = NULL;
+    bool promote = false;
+    int pruned = 0, rc;
+
+    if (r->spec->evaluate)
+        stage(r, "evaluate", name, index, count);
+    metrics = r->spec->evaluate ? holdout_metrics(r, kind) : json_object();
+    stage(r, "train", name, index, count);
+    if ((rc = tt_draft_begin(r->cfg->model_dir, tier, name, tt_unix_time(), &d, err)) < 0) {
+        json_decref(metrics);
+        return rc;
+    }
+    tt_registry_log_dir(r->cfg->model_dir, tier, name, d.version, logdir, sizeof(logdir));
+    if (tt_tfevents_open(logdir, &r->tb, err) < 0) {
+        tt_warn("no TensorBoard log for %s: %s", name, err->message);
+        tt_err_clear(err);
+    }
+    say(r, "training %s (%s)", name, info->summary);
+    o.on_step = on_step;
+    o.step_ctx = r;
+    rc = train_model(kind, &r->ts, &o, &m, err);
+    if (rc == TT_ESTATE && skippable(kind)) {
+        say(r, "%-11s %-8s skipped: %s", name, tier, err->message);
+        tt_err_clear(err);
+        unpublish(r->cfg, tier, name);
+        json_array_append_new(r->models, json_pack("{s:s, s:s, s:s}", "model", name, "tier",
+                                                   tier, "skipped", "no data it can learn from"));
+        rc = 1;
+        goto out;
+    }
+    if (rc == 0) {
+        promo = decide(r, tier, name, metrics, &promote);
+        log_final_scalars(r, kind, m, metrics);
+        rc = write_version(r, &d, name, tier, kind, m, metrics, promo, err);
+    }
+    if (rc == 0 && r->tb)
+        rc = tt_tfevents_flush(r->tb, err);
+    if (rc == 0)
+        rc = tt_draft_commit(&d, err);
+    if (rc == 0 && promote) {
+        stage(r, "publish", name, index, count);
+        rc = tt_registry_publish(r->cfg->model_dir, tier, name, d.version, err);
+    }
+    if (rc == 0)
+        rc = tt_registry_prune(r->cfg->model_dir, tier, name, r->cfg->keep_versions, &pruned, err);
+    if (rc == 0) {
+        say(r, "%-11s %-8s %7.2f s  version %s%s", name, tier, m->train_seconds, d.version,
+            promote ? " published" : " kept, not published");
+        if (!promote)
+            say(r, "  %s", json_string_value(json_object_get(promo, "reason")));
+        json_array_append_new(
+            r->models, json_pack("{s:s, s:s, s:s, s:s, s:b, s:O, s:O, s:f, s:s, s:i}", "model",
+                                 name, "kind", kind, "tier", tier, "version", d.version,
+                                 "published", promote, "promotion", promo, "metrics", metrics,
+                                 "train_seconds", m->train_seconds, "log_dir", logdir, "pruned",
+                                 pruned));
+    }
+out:
+    tt_tfevents_close(r->tb);
+    r->tb = NULL;
+    if (rc != 0 && access(d.dir, F_OK) == 0) {
+        tt_draft_abandon(&d);
+        drop_log(logdir);
+    }
+    tt_model_free(m);
+    json_decref(metrics);
+    json_decref(promo);
+    return rc > 0 ? 0 : rc;
+}
+
+static int load_snapshot(struct run *r, tt_err *err)
+{
+    tt_weighting w = tt_weighting_default();
+    double t0 = tt_now();
+    int64_t kept;
+    tt_store *s = NULL;
+    int rc;
+
+    stage(r, "snapshot", NULL, 0, 0);
+    rc = tt_store_open(r->cfg->database_url, &s, err);
+    if (rc == 0)
+        rc = tt_dataset_load(s, &r->ds, err);
+    tt_store_close(s);
+    if (rc < 0)
+        return rc;
+    say(r, "snapshot: %d users, %d tracks, %lld interactions (%.2f s)",
+        tt_dataset_n_users(r->ds), tt_dataset_n_tracks(r->ds), (long long)r->ds->n_events,
+        tt_now() - t0);
+    r->filter = tt_job_spec_mask(r->spec, r->ds, &kept);
+    if (r->filter)
+        say(r, "data filters keep %lld of %lld interactions", (long long)kept,
+            (long long)r->ds->n_events);
+    if (r->filter && kept == 0)
+        return tt_err_set_field(err, TT_EINVAL, "data",
+                                "the data filters leave no interaction to train on");
+    /* The catalog (every listener's history, for serving) is always the whole data's. */
+    tt_train_set_build(r->ds, NULL, &w, &r->ts);
+    snprintf(r->catalog, sizeof(r->catalog), "%s/.catalog-%ld.ttm", r->cfg->model_dir,
+             (long)getpid());
+    if ((rc = tt_mkdirs(r->cfg->model_dir, err)) < 0 ||
+        (rc = tt_catalog_save(r->ds, &r->ts, r->catalog, err)) < 0)
+        return rc;
+    if (r->filter) {
+        tt_train_set_release(&r->ts);
+        tt_train_set_build(r->ds, r->filter, &w, &r->ts);
+    }
+    return 0;
+}
+
+static int make_split(struct run *r, tt_err *err)
+{
+    tt_split_params sp = tt_split_params_default();
+    int rc;
+
+    sp.seed = r->spec->opts.seed;
+    if ((rc = tt_split_build(r->ds, &sp, &r->split, err)) < 0)
+        return rc;
+    r->split_mask = tt_malloc((size_t)r->ds->n_events + 1);
+    for (int64_t e = 0; e < r->ds->n_events; e++)
+        r->split_mask[e] = r->split.mask[e] && (!r->filter || r->filter[e]);
+    return 0;
+}
+
+int tt_pipeline_run(const tt_config *cfg, const tt_job_spec *spec, const tt_run_hooks *hooks,
+                    json_t **result, tt_err *err)
+{
+    struct run r = {cfg, spec, hooks, NULL, {0}, NULL, {0}, NULL, "", NULL, json_array()};
+    const tt_model_info *list = tt_models_list();
+    double t0 = tt_now();
+    int count = 0, index = 0, rc;
+
+    if (result)
+        *result = NULL;
+    for (const tt_model_info *i = list; i->name; i++)
+        count += tt_job_spec_wants(spec, i);
+    rc = load_snapshot(&r, err);
+    if (rc == 0 && spec->evaluate)
+        rc = make_split(&r, err);
+    for (const tt_model_info *i = list; rc == 0 && i->name; i++)
+        if (tt_job_spec_wants(spec, i))
+            rc = run_model(&r, i, index++, count, err);
+    if (rc == 0 && !spec->model[0] && !spec->name[0] &&
+        (strcmp(spec->tier, "all") == 0 || strcmp(spec->tier, "pro") == 0)) {
+        stage(&r, "train", "taste", index, count);
+        rc = tt_pipeline_train_taste(cfg, r.ds, err);
+    }
+    if (rc == 0 && result)
+        *result = json_pack("{s:O, s:f, s:{s:i, s:i, s:I, s:I}}", "models", r.models, "seconds",
+                            tt_now() - t0, "snapshot", "users", tt_dataset_n_users(r.ds),
+                            "tracks", tt_dataset_n_tracks(r.ds), "interactions",
+                            (json_int_t)r.ds->n_events, "training_interactions",
+                            (json_int_t)r.ts.n_events);
+    if (r.catalog[0])
+        unlink(r.catalog);
+    free(r.split_mask);
+    free(r.filter);
+    tt_split_release(&r.split);
+    tt_train_set_release(&r.ts);
+    tt_dataset_free(r.ds);
+    json_decref(r.models);
+    return rc;
+}

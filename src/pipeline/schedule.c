@@ -1,0 +1,116 @@
+/*
+ * The training schedules: a cron expression per tier, claimed fire time by fire time in the
+ * database so that one replica runs each, and a missed run is run once when an engine is up.
+ */
+#include "tt/core.h"
+#include "tt/pipeline.h"
+#include "tt/store.h"
+#include "tt/tz.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <time.h>
+
+static const char *const tiers[3] = {"free", "starter", "pro"};
+
+void tt_pipeline_job_id(char *buf, size_t cap)
+{
+    time_t t = time(NULL);
+    uint32_t r = 0;
+    struct tm tm;
+    char stamp[24];
+
+    if (getrandom(&r, sizeof(r), 0) != sizeof(r))
+        r = (uint32_t)tt_hash64(&t, sizeof(t)) ^ (uint32_t)(tt_now() * 1e6);
+    gmtime_r(&t, &tm);
+    strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+    snprintf(buf, cap, "job-%s-%08x", stamp, r);
+}
+
+int tt_schedule_init(tt_schedule *s, const tt_config *cfg, tt_err *err)
+{
+    const char *tz = getenv("TZ");
+    int rc;
+
+    memset(s, 0, sizeof(*s));
+    for (int t = 0; t < 3; t++) {
+        s->on[t] = strcasecmp(cfg->schedule[t], "off") != 0;
+        if (s->on[t] && (rc = tt_cron_parse(cfg->schedule[t], &s->cron[t], err)) < 0)
+            return rc;
+    }
+    if (tz && *tz && (rc = tt_tz_open(tz, NULL, &s->tz, err)) < 0)
+        return rc;
+    return 0;
+}
+
+void tt_schedule_release(tt_schedule *s)
+{
+    tt_tz_free(s->tz);
+    s->tz = NULL;
+}
+
+int64_t tt_schedule_due(const tt_schedule *s, int tier, int64_t now, int64_t last, bool *run)
+{
+    int64_t fire;
+
+    *run = false;
+    if (tier < 0 || tier > 2 || !s->on[tier])
+        return 0;
+    fire = tt_cron_prev(&s->cron[tier], s->tz, now);
+    if (fire <= 0 || fire <= last)
+        return 0;
+    *run = last > 0;
+    return fire;
+}
+
+static int queue_run(tt_store *st, int tier, const char *id, int64_t now, tt_err *err)
+{
+    char request[160];
+    tt_job_rec rec = {0};
+
+    snprintf(request, sizeof(request),
+             "{\"data\":{},\"evaluate\":true,\"params\":{},\"scheduled\":true,\"tier\":\"%s\"}",
+             tiers[tier]);
+    rec.job_id = id;
+    rec.state = TT_JOB_QUEUED;
+    rec.request = request;
+    rec.created_at = now;
+    return tt_store_job_put(st, &rec, err);
+}
+
+int tt_schedule_tick(tt_schedule *s, tt_store *st, int64_t now, int *queued, tt_err *err)
+{
+    int n = 0, rc = 0;
+
+    for (int t = 0; rc == 0 && t < 3; t++) {
+        char id[TT_JOB_ID_MAX + 1] = "";
+        bool run, claimed = false;
+        int64_t fire = tt_schedule_due(s, t, now, s->last[t], &run);
+        if (!fire)
+            continue;
+        /* Another replica may have claimed it (or a later one) already. */
+        if ((rc = tt_store_schedule_last(st, tiers[t], &s->last[t], err)) < 0)
+            break;
+        fire = tt_schedule_due(s, t, now, s->last[t], &run);
+        if (!fire)
+            continue;
+        if (run)
+            tt_pipeline_job_id(id, sizeof(id));
+        rc = tt_store_schedule_claim(st, tiers[t], fire, id, &claimed, err);
+        if (rc == 0)
+            s->last[t] = fire;
+        if (rc == 0 && claimed && run) {
+            rc = queue_run(st, t, id, now, err);
+            if (rc == 0) {
+                tt_info("scheduled training of the %s tier queued as %s", tiers[t], id);
+                n++;
+            }
+        }
+    }
+    if (queued)
+        *queued = n;
+    return rc;
+}
