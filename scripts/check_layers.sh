@@ -30,7 +30,7 @@ ranks='core=0 store=1 cache=1 ann=2 models=3 eval=4 http=5 cli=6'
 # The layer of each public header of include/tt/ (every header must be listed). modelfile.h,
 # the model-file container, is core: models, the index and their tests all write and read it.
 headers='
-core:   core err config ids csr csv fileio kernels modelfile tz
+core:   core err config ids csr csv fileio kernels modelfile tz cron
 store:  store dataset import generate
 cache:  cache
 ann:    ann
