@@ -14,21 +14,22 @@
  *
  * Ranges: minute 0-59, hour 0-23, day-of-month 1-31, month 1-12 or jan..dec, day-of-week
  * 0-7 or sun..sat (0 and 7 are both Sunday). Names are case-insensitive three-letter
- * abbreviations and may bound ranges ("mon-fri", "jan-mar"). Fields are separated by spaces
- * or tabs. The macros @hourly, @daily, @midnight, @weekly, @monthly, @yearly and @annually
- * stand for "0 * * * *", "0 0 * * *", "0 0 * * *", "0 0 * * 0", "0 0 1 * *", "0 0 1 1 *"
- * and "0 0 1 1 *"; @reboot is not supported (the scheduler has no boot to speak of).
+ * abbreviations and may bound ranges ("mon-fri", "jan-mar"). Fields are separated by white
+ * space. The macros (case-insensitive) @hourly, @daily, @midnight, @weekly, @monthly, @yearly
+ * and @annually stand for "0 * * * *", "0 0 * * *", "0 0 * * *", "0 0 * * 0", "0 0 1 * *",
+ * "0 0 1 1 *" and "0 0 1 1 *"; @reboot is not supported (the scheduler has no boot to speak
+ * of).
  *
- * Days follow cron(8) (Vixie cron, cronie): a field written with a leading star (a star
- * alone or a star with a step) leaves days unrestricted by it. When neither day field starts with
- * '*', a day matches if its day of month OR its day of week matches ("0 0 1,15 * mon" fires on the
- * 1st, the 15th and every Monday); otherwise both must match.
+ * Days follow cron(8) (Vixie cron, cronie): when neither day field starts with a star, a day
+ * matches if its day of month OR its day of week matches ("0 0 1,15 * mon" fires on the 1st,
+ * the 15th and every Monday); when either starts with one (a star alone, or a star with a
+ * step), a day must match both ("0 0 * /2 * mon", without the space, is odd Mondays only).
  *
  * Fire times are local wall-clock times of a zone. Daylight saving time: a wall time that
  * does not exist (the skipped hour when clocks spring forward) fires once, at the first
  * instant after the gap, however many of its minutes match; a wall time that happens twice
  * (clocks fall back) fires only at its first occurrence. Zones are assumed to change their
- * offset at most once in any 24 hours, as every zone of the tz database does since 1970.
+ * offset at most once in any 24 hours, as real zones do.
  */
 #ifndef TT_CRON_H
 #define TT_CRON_H
