@@ -42,7 +42,7 @@ TEST_SUP_OBJ := $(TEST_SUP:%.c=$(BUILD)/obj/%.o)
 BENCH_SRC := $(wildcard bench/bench_*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all test asan run bench clean deps check-layers unit api format-check
+.PHONY: all test asan run bench clean deps check-layers check-systemd unit api format-check
 all: $(BUILD)/tunetrail
 
 $(BUILD)/obj/%.o: %.c
@@ -73,6 +73,9 @@ deps:
 
 check-layers:
 	@scripts/check_layers.sh
+
+check-systemd:
+	@tests/deploy/check-systemd $(BUILD)/tunetrail
 
 unit: $(BUILD)/tunetrail $(TEST_BIN)
 	@scripts/run-tests $(BUILD)
