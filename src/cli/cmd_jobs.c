@@ -377,8 +377,6 @@ int tt_cmd_jobs(int argc, char **argv)
     const char *verb;
     enum tt_job_state st;
 
-    if (argc >= 2 && strcmp(argv[1], "run-worker") == 0)
-        return job_run(argc - 1, argv + 1);
     tt_cli_parse(argc, argv, USAGE, opts, &cfg, pos, 2, &npos);
     verb = npos > 0 ? pos[0] : "list";
     if ((strcmp(verb, "list") == 0) != (npos <= 1) || npos > 2) {
