@@ -868,6 +868,7 @@ static int sq_job_claim(void *self, const char *owner, int64_t now, char *job_id
         sqlite3_bind_int64(start, 2, now);
         bind_text(start, 3, job_id);
         rc = step_done(s, start, err, "job claim");
+        got = rc == 0 && sqlite3_changes(s->db) > 0;
     }
     if (rc == 0)
         rc = sq_exec(s, "COMMIT", err);
