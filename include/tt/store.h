@@ -329,7 +329,10 @@ int tt_store_schedule_claim(tt_store *s, const char *tier, int64_t fire_at, cons
 /* The latest fire time claimed for @tier, or 0 when none was. */
 int tt_store_schedule_last(tt_store *s, const char *tier, int64_t *fire_at, tt_err *err);
 
-/* Row count of one of "artists", "tracks", "users", "interactions", "impressions". */
+/*
+ * Row count of one of "artists", "tracks", "users", "interactions", "impressions",
+ * "training_jobs".
+ */
 int tt_store_count(tt_store *s, const char *table, int64_t *out, tt_err *err);
 
 #endif

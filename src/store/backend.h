@@ -6,6 +6,18 @@
 
 #include "tt/store.h"
 
+/*
+ * A write by a job's owner: a heartbeat (tt_store_job_update, @state TT_JOB_RUNNING) or the
+ * job's end (tt_store_job_finish). NULL fields leave the stored value as it is.
+ */
+struct tt__job_write {
+    const char *job_id;
+    const char *owner;
+    int64_t now;
+    enum tt_job_state state;
+    const char *progress, *log_tail, *metrics, *result, *error;
+};
+
 struct tt_store_ops {
     const char *name;
     void (*close)(void *self);
@@ -32,6 +44,26 @@ struct tt_store_ops {
     int (*set_durable)(void *self, bool durable, tt_err *err);
     int (*set_budget)(void *self, int budget_ms, tt_err *err);
     int (*ping)(void *self, tt_err *err);
+    /* Training jobs (store.h), validated by store.c; each call is its own transaction. */
+    int (*job_put)(void *self, const tt_job_rec *j, bool *inserted, tt_err *err);
+    int (*job_get)(void *self, const char *job_id, tt_job_fn fn, void *ctx, bool *found,
+                   tt_err *err);
+    int (*job_list)(void *self, int limit, tt_job_fn fn, void *ctx, tt_err *err);
+    /* 1 and the id in @job_id, or 0 when nothing is queued. */
+    int (*job_claim)(void *self, const char *owner, int64_t now, char *job_id, size_t cap,
+                     tt_err *err);
+    /* *@matched: the job was running under w->owner (else nothing was written). */
+    int (*job_update)(void *self, const struct tt__job_write *w, bool *cancel, bool *matched,
+                      tt_err *err);
+    int (*job_finish)(void *self, const struct tt__job_write *w, bool *matched, tt_err *err);
+    /* *@state: the job's state afterwards, -1 when there is no such job. */
+    int (*job_cancel)(void *self, const char *job_id, int64_t now, const char *reason,
+                      int *state, tt_err *err);
+    int (*job_reap)(void *self, int64_t heartbeat_before, int64_t now, const char *reason,
+                    int *n, tt_err *err);
+    int (*schedule_claim)(void *self, const char *tier, int64_t fire_at, const char *job_id,
+                          int64_t now, bool *claimed, tt_err *err);
+    int (*schedule_last)(void *self, const char *tier, int64_t *fire_at, tt_err *err);
 };
 
 /* Each backend's constructor: opens, migrates, fills *ops and *self. */

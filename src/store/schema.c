@@ -97,16 +97,50 @@ static const char v2_pg[] =
     "CREATE UNIQUE INDEX interactions_event ON interactions(event_id);"
     "CREATE INDEX interactions_user ON interactions(user_id, occurred_at);";
 
+/*
+ * Version 3, the training pipeline's queue: one row per training job (claimed oldest first,
+ * hence the index on (state, created_at)) and one row per scheduled run that some replica
+ * claimed, so each (tier, fire time) starts once however many replicas share the database.
+ */
+#define JOB_STATES "('queued','running','succeeded','failed','cancelled')"
+
+#define V3_COMMON(BOOL, FALSE)                                                               \
+    "CREATE TABLE training_jobs ("                                                           \
+    " job_id TEXT PRIMARY KEY,"                                                              \
+    " state TEXT NOT NULL CHECK (state IN " JOB_STATES "),"                                  \
+    " request TEXT NOT NULL,"                                                                \
+    " owner TEXT,"                                                                           \
+    " created_at BIGINT NOT NULL,"                                                           \
+    " started_at BIGINT,"                                                                    \
+    " finished_at BIGINT,"                                                                   \
+    " heartbeat_at BIGINT,"                                                                  \
+    " cancel_requested " BOOL " NOT NULL DEFAULT " FALSE ","                                 \
+    " progress TEXT,"                                                                        \
+    " log_tail TEXT,"                                                                        \
+    " metrics TEXT,"                                                                         \
+    " result TEXT,"                                                                          \
+    " error TEXT);"                                                                          \
+    "CREATE INDEX training_jobs_claim ON training_jobs(state, created_at);"                  \
+    "CREATE TABLE schedule_runs ("                                                           \
+    " tier TEXT NOT NULL,"                                                                   \
+    " fire_at BIGINT NOT NULL,"                                                              \
+    " job_id TEXT,"                                                                          \
+    " claimed_at BIGINT NOT NULL,"                                                           \
+    " PRIMARY KEY (tier, fire_at));"
+
 const struct tt__migration tt__migrations[] = {
     {1, "tables for artists, tracks, users, interactions, impressions",
      V1_COMMON("BLOB", "INTEGER PRIMARY KEY"), V1_COMMON("BYTEA", "BIGSERIAL PRIMARY KEY")},
     {2, "event identity: every event kept, event_id stored once", v2_sqlite, v2_pg},
+    {3, "training jobs and scheduled runs", V3_COMMON("INTEGER", "0"),
+     V3_COMMON("BOOLEAN", "false")},
 };
 const int tt__n_migrations = (int)(sizeof(tt__migrations) / sizeof(tt__migrations[0]));
 
 bool tt__store_table_ok(const char *table)
 {
-    static const char *ok[] = {"artists", "tracks", "users", "interactions", "impressions"};
+    static const char *ok[] = {"artists",     "tracks",       "users",
+                               "interactions", "impressions", "training_jobs"};
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
         if (strcmp(table, ok[i]) == 0)
             return true;

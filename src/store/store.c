@@ -5,6 +5,7 @@
 #include "tt/core.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -272,4 +273,227 @@ int tt_store_count(tt_store *s, const char *table, int64_t *out, tt_err *err)
     if (!table || !tt__store_table_ok(table))
         return tt_err_set(err, TT_EINVAL, "unknown table '%s'", table ? table : "(null)");
     return s->ops->count(s->self, table, out, err);
+}
+
+/* ---- training jobs and scheduled runs ------------------------------------------------- */
+
+static const char *job_state_names[TT_JOB_STATE_COUNT] = {"queued", "running", "succeeded",
+                                                          "failed", "cancelled"};
+
+const char *tt_job_state_name(enum tt_job_state s)
+{
+    return (unsigned)s < TT_JOB_STATE_COUNT ? job_state_names[s] : "unknown";
+}
+
+int tt_job_state_parse(const char *s)
+{
+    for (int i = 0; s && i < TT_JOB_STATE_COUNT; i++)
+        if (strcmp(job_state_names[i], s) == 0)
+            return i;
+    return -1;
+}
+
+static int check_job_id(const char *job_id, tt_err *err)
+{
+    if (!job_id || !*job_id || strlen(job_id) > TT_JOB_ID_MAX)
+        return tt_err_set_field(err, TT_EINVAL, "job_id", "job_id must be 1..%d bytes",
+                                TT_JOB_ID_MAX);
+    return 0;
+}
+
+static int check_owner(const char *owner, tt_err *err)
+{
+    if (!owner || !*owner)
+        return tt_err_set_field(err, TT_EINVAL, "owner", "the job's owner is required");
+    return 0;
+}
+
+int tt_store_job_put(tt_store *s, const tt_job_rec *j, tt_err *err)
+{
+    tt_job_rec q;
+    bool inserted = false;
+    int rc;
+
+    if (!j)
+        return tt_err_set(err, TT_EINVAL, "job is required");
+    if ((rc = check_job_id(j->job_id, err)) < 0)
+        return rc;
+    if (!j->request)
+        return tt_err_set_field(err, TT_EINVAL, "request", "the job's request is required");
+    /* A new job is queued and nothing else: what it has done so far is nothing. */
+    memset(&q, 0, sizeof(q));
+    q.job_id = j->job_id;
+    q.state = TT_JOB_QUEUED;
+    q.request = j->request;
+    q.created_at = j->created_at > 0 ? j->created_at : tt_unix_time();
+    rc = s->ops->job_put(s->self, &q, &inserted, err);
+    if (rc == 0 && !inserted)
+        return tt_err_set_field(err, TT_EEXIST, "job_id", "job '%s' already exists", j->job_id);
+    return rc;
+}
+
+int tt_store_job_get(tt_store *s, const char *job_id, tt_job_fn fn, void *ctx, tt_err *err)
+{
+    bool found = false;
+    int rc = check_job_id(job_id, err);
+
+    if (rc < 0)
+        return rc;
+    if (!fn)
+        return tt_err_set(err, TT_EINVAL, "a callback is required");
+    rc = s->ops->job_get(s->self, job_id, fn, ctx, &found, err);
+    if (rc == 0 && !found)
+        return tt_err_set_field(err, TT_ENOTFOUND, "job_id", "no job '%s'", job_id);
+    return rc;
+}
+
+int tt_store_job_list(tt_store *s, int limit, tt_job_fn fn, void *ctx, tt_err *err)
+{
+    if (limit <= 0)
+        return tt_err_set_field(err, TT_EINVAL, "limit", "limit must be at least 1");
+    if (!fn)
+        return tt_err_set(err, TT_EINVAL, "a callback is required");
+    return s->ops->job_list(s->self, limit, fn, ctx, err);
+}
+
+/* Any claimed id fits, so a claim never takes a job it cannot name. */
+int tt_store_job_claim(tt_store *s, const char *owner, int64_t now, char *job_id, size_t cap,
+                       tt_err *err)
+{
+    int rc = check_owner(owner, err);
+
+    if (rc < 0)
+        return rc;
+    if (!job_id || cap <= TT_JOB_ID_MAX)
+        return tt_err_set(err, TT_EINVAL, "the job id buffer must hold %d bytes",
+                          TT_JOB_ID_MAX + 1);
+    job_id[0] = '\0';
+    return s->ops->job_claim(s->self, owner, now, job_id, cap, err);
+}
+
+/* What a job_update or job_finish that matched nothing found instead. */
+struct job_seen {
+    enum tt_job_state state;
+    char owner[128];
+};
+
+static int on_job_seen(void *ctx, const tt_job_rec *j)
+{
+    struct job_seen *seen = ctx;
+
+    seen->state = j->state;
+    snprintf(seen->owner, sizeof(seen->owner), "%s", j->owner ? j->owner : "");
+    return 0;
+}
+
+/* TT_ESTATE for a write by @owner to job @job_id, saying what the job is instead. */
+static int job_not_running(tt_store *s, const char *job_id, const char *owner, tt_err *err)
+{
+    struct job_seen seen = {TT_JOB_QUEUED, ""};
+    bool found = false;
+    int rc = s->ops->job_get(s->self, job_id, on_job_seen, &seen, &found, err);
+
+    if (rc < 0)
+        return rc;
+    if (!found)
+        return tt_err_set_field(err, TT_ESTATE, "job_id", "no job '%s'", job_id);
+    if (seen.state == TT_JOB_RUNNING)
+        return tt_err_set_field(err, TT_ESTATE, "owner",
+                                "job '%s' is running under %s, not under %s", job_id,
+                                seen.owner, owner);
+    return tt_err_set_field(err, TT_ESTATE, "job_id", "job '%s' is %s, not running under %s",
+                            job_id, tt_job_state_name(seen.state), owner);
+}
+
+int tt_store_job_update(tt_store *s, const char *job_id, const char *owner, int64_t now,
+                        const char *progress, const char *log_tail, const char *metrics,
+                        bool *cancel, tt_err *err)
+{
+    struct tt__job_write w = {job_id, owner, now, TT_JOB_RUNNING, progress, log_tail, metrics,
+                              NULL, NULL};
+    bool matched = false, cancel_requested = false;
+    int rc = check_job_id(job_id, err);
+
+    if (rc == 0)
+        rc = check_owner(owner, err);
+    if (rc == 0)
+        rc = s->ops->job_update(s->self, &w, &cancel_requested, &matched, err);
+    if (rc == 0 && !matched)
+        rc = job_not_running(s, job_id, owner, err);
+    if (cancel)
+        *cancel = rc == 0 && cancel_requested;
+    return rc;
+}
+
+int tt_store_job_finish(tt_store *s, const char *job_id, const char *owner,
+                        enum tt_job_state state, int64_t now, const char *metrics,
+                        const char *result, const char *error, tt_err *err)
+{
+    struct tt__job_write w = {job_id, owner, now, state, NULL, NULL, metrics, result, error};
+    bool matched = false;
+    int rc = check_job_id(job_id, err);
+
+    if (rc == 0)
+        rc = check_owner(owner, err);
+    if (rc < 0)
+        return rc;
+    if (state != TT_JOB_SUCCEEDED && state != TT_JOB_FAILED && state != TT_JOB_CANCELLED)
+        return tt_err_set_field(err, TT_EINVAL, "state",
+                                "a job ends succeeded, failed or cancelled, not %s",
+                                tt_job_state_name(state));
+    rc = s->ops->job_finish(s->self, &w, &matched, err);
+    return rc == 0 && !matched ? job_not_running(s, job_id, owner, err) : rc;
+}
+
+int tt_store_job_cancel(tt_store *s, const char *job_id, int64_t now, enum tt_job_state *state,
+                        tt_err *err)
+{
+    int after = -1, rc = check_job_id(job_id, err);
+
+    if (rc == 0)
+        rc = s->ops->job_cancel(s->self, job_id, now, "cancelled before it started", &after,
+                                err);
+    if (rc == 0 && after < 0)
+        return tt_err_set_field(err, TT_ENOTFOUND, "job_id", "no job '%s'", job_id);
+    if (rc == 0 && state)
+        *state = (enum tt_job_state)after;
+    return rc;
+}
+
+int tt_store_job_reap(tt_store *s, int64_t heartbeat_before, int64_t now, const char *reason,
+                      int *n, tt_err *err)
+{
+    int reaped = 0, rc;
+
+    if (!reason || !*reason)
+        return tt_err_set_field(err, TT_EINVAL, "reason", "a reason is required");
+    rc = s->ops->job_reap(s->self, heartbeat_before, now, reason, &reaped, err);
+    if (n)
+        *n = rc == 0 ? reaped : 0;
+    return rc;
+}
+
+int tt_store_schedule_claim(tt_store *s, const char *tier, int64_t fire_at, const char *job_id,
+                            bool *claimed, tt_err *err)
+{
+    bool got = false;
+    int rc = 0;
+
+    if (!tier || !*tier)
+        rc = tt_err_set_field(err, TT_EINVAL, "tier", "tier is required");
+    else if (job_id)
+        rc = check_job_id(job_id, err);
+    if (rc == 0)
+        rc = s->ops->schedule_claim(s->self, tier, fire_at, job_id, tt_unix_time(), &got, err);
+    if (claimed)
+        *claimed = rc == 0 && got;
+    return rc;
+}
+
+int tt_store_schedule_last(tt_store *s, const char *tier, int64_t *fire_at, tt_err *err)
+{
+    if (!tier || !*tier || !fire_at)
+        return tt_err_set_field(err, TT_EINVAL, "tier", "tier and fire_at are required");
+    *fire_at = 0;
+    return s->ops->schedule_last(s->self, tier, fire_at, err);
 }

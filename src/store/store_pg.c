@@ -15,7 +15,7 @@
  * a bounded buffer; values are parsed in place from libpq's text results, without per-row
  * allocation.
  */
-#include "backend.h"
+#include "store_pg.h"
 #include "tt/core.h"
 
 #include <errno.h>
@@ -1380,6 +1380,66 @@ static int pg_count(void *self, const char *table, int64_t *out, tt_err *err)
     return retryable(self, rc) ? count_once(self, table, out, err) : keep_first(err, &first, rc);
 }
 
+/* ---- one statement, for store_pg_jobs.c ----------------------------------------------- */
+
+/* Hands each row of @res to @q->row, its values as text. */
+static int run_rows(struct pg *p, PGresult *res, struct tt__pg_stmt *q, tt_err *err)
+{
+    const char *v[TT__PG_MAX_COLS];
+    int rc = 0, cols = PQnfields(res);
+
+    (void)p;
+    if (!q->row || PQntuples(res) == 0)
+        return 0;
+    if (cols > TT__PG_MAX_COLS)
+        return tt_err_set(err, TT_EINTERNAL, "postgresql %s: %d columns", q->what, cols);
+    for (int i = 0; rc >= 0 && i < PQntuples(res); i++) {
+        for (int c = 0; c < cols; c++)
+            v[c] = get_text(res, i, c);
+        rc = q->row(q->ctx, v, cols);
+    }
+    return rc;
+}
+
+static int run_once(struct pg *p, struct tt__pg_stmt *q, tt_err *err)
+{
+    PGresult *res = NULL;
+    ExecStatusType st;
+    int rc;
+
+    if (p->in_tx && (q->flags & TT__PG_WRITE))
+        return tt_err_set(err, TT_EIO, "postgresql %s: not allowed inside a transaction",
+                          q->what);
+    /* Inside the caller's transaction an open COPY would take the statement for data. */
+    rc = p->in_tx ? copy_end(p, err) : pg_ensure(p, err);
+    if (rc < 0)
+        return rc;
+    if (!PQsendQueryParams(p->conn, q->sql, q->n_params, NULL, q->params, NULL, NULL, 0))
+        return pg_fail(p, NULL, err, q->what);
+    rc = pg_await(p, &res, q->what, err);
+    if (rc < 0)
+        return rc;
+    st = PQresultStatus(res);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+        return pg_check(p, res, PGRES_COMMAND_OK, err, q->what);
+    q->changed = parse_i64(PQcmdTuples(res));
+    rc = run_rows(p, res, q, err);
+    PQclear(res);
+    return rc;
+}
+
+int tt__store_pg_run(void *self, struct tt__pg_stmt *q, tt_err *err)
+{
+    tt_err first = {0};
+    int rc;
+
+    q->changed = 0;
+    if (!(q->flags & TT__PG_RETRY))
+        return run_once(self, q, err);
+    rc = run_once(self, q, &first);
+    return retryable(self, rc) ? run_once(self, q, err) : keep_first(err, &first, rc);
+}
+
 static int pg_schema_version(void *self, int *out, tt_err *err)
 {
     struct pg *p = self;
@@ -1473,6 +1533,16 @@ static const struct tt_store_ops pg_ops = {
     .set_durable = pg_set_durable,
     .set_budget = pg_set_budget,
     .ping = pg_ping,
+    .job_put = tt__store_pg_job_put,
+    .job_get = tt__store_pg_job_get,
+    .job_list = tt__store_pg_job_list,
+    .job_claim = tt__store_pg_job_claim,
+    .job_update = tt__store_pg_job_update,
+    .job_finish = tt__store_pg_job_finish,
+    .job_cancel = tt__store_pg_job_cancel,
+    .job_reap = tt__store_pg_job_reap,
+    .schedule_claim = tt__store_pg_schedule_claim,
+    .schedule_last = tt__store_pg_schedule_last,
 };
 
 /* A URL libpq cannot even parse is a configuration error, not an unreachable server. */

@@ -28,12 +28,26 @@ enum stmt_id {
     ST_SCAN_INTERACTIONS,
     ST_SCAN_USER_INTERACTIONS,
     ST_SCAN_INTERACTIONS_AFTER,
+    ST_JOB_PUT,
+    ST_JOB_GET,
+    ST_JOB_LIST,
+    ST_JOB_NEXT,
+    ST_JOB_START,
+    ST_JOB_UPDATE,
+    ST_JOB_FINISH,
+    ST_JOB_CANCEL,
+    ST_JOB_REAP,
+    ST_SCHEDULE_CLAIM,
+    ST_SCHEDULE_LAST,
     ST_COUNT
 };
 
 #define INTERACTION_COLS                                                                    \
     "user_id, track_id, action, weight, ms_played, occurred_at, context, recommendation_id," \
     " event_id"
+#define JOB_COLS                                                                               \
+    "job_id, state, request, owner, created_at, started_at, finished_at, heartbeat_at,"        \
+    " cancel_requested, progress, log_tail, metrics, result, error"
 #define TRACK_COLS                                                                              \
     "track_id, title, artist_id, artist, album, genres, duration_ms, release_year,"            \
     " danceability, energy, valence, tempo, acousticness, instrumentalness, speechiness,"      \
@@ -82,7 +96,37 @@ static const char *stmt_sql[ST_COUNT] = {
                                   " WHERE user_id = ? ORDER BY occurred_at, id",
     [ST_SCAN_INTERACTIONS_AFTER] = "SELECT " INTERACTION_COLS ", id FROM interactions"
                                    " WHERE id > ? ORDER BY id",
-
+    [ST_JOB_PUT] = "INSERT INTO training_jobs(job_id, state, request, created_at)"
+                   " VALUES (?,?,?,?) ON CONFLICT(job_id) DO NOTHING",
+    [ST_JOB_GET] = "SELECT " JOB_COLS " FROM training_jobs WHERE job_id = ?",
+    [ST_JOB_LIST] = "SELECT " JOB_COLS " FROM training_jobs"
+                    " ORDER BY created_at DESC, job_id DESC LIMIT ?",
+    [ST_JOB_NEXT] = "SELECT job_id FROM training_jobs WHERE state = 'queued'"
+                    " ORDER BY created_at, job_id LIMIT 1",
+    [ST_JOB_START] = "UPDATE training_jobs SET state = 'running', owner = ?1, started_at = ?2,"
+                     " heartbeat_at = ?2 WHERE job_id = ?3 AND state = 'queued'",
+    [ST_JOB_UPDATE] = "UPDATE training_jobs SET heartbeat_at = ?1,"
+                      " progress = coalesce(?2, progress), log_tail = coalesce(?3, log_tail),"
+                      " metrics = coalesce(?4, metrics)"
+                      " WHERE job_id = ?5 AND state = 'running' AND owner = ?6"
+                      " RETURNING cancel_requested",
+    [ST_JOB_FINISH] = "UPDATE training_jobs SET state = ?1, finished_at = ?2,"
+                      " metrics = coalesce(?3, metrics), result = coalesce(?4, result),"
+                      " error = coalesce(?5, error)"
+                      " WHERE job_id = ?6 AND state = 'running' AND owner = ?7",
+    /* Every CASE reads the row as it was: one statement decides by the state before it. */
+    [ST_JOB_CANCEL] = "UPDATE training_jobs SET"
+                      " state = CASE state WHEN 'queued' THEN 'cancelled' ELSE state END,"
+                      " finished_at = CASE state WHEN 'queued' THEN ?1 ELSE finished_at END,"
+                      " error = CASE state WHEN 'queued' THEN ?2 ELSE error END,"
+                      " cancel_requested = CASE state WHEN 'running' THEN 1"
+                      " ELSE cancel_requested END"
+                      " WHERE job_id = ?3 RETURNING state",
+    [ST_JOB_REAP] = "UPDATE training_jobs SET state = 'failed', finished_at = ?1, error = ?2"
+                    " WHERE state = 'running' AND heartbeat_at < ?3",
+    [ST_SCHEDULE_CLAIM] = "INSERT INTO schedule_runs(tier, fire_at, job_id, claimed_at)"
+                          " VALUES (?,?,?,?) ON CONFLICT(tier, fire_at) DO NOTHING",
+    [ST_SCHEDULE_LAST] = "SELECT coalesce(max(fire_at), 0) FROM schedule_runs WHERE tier = ?",
 };
 
 /*
@@ -679,6 +723,274 @@ static int sq_count(void *self, const char *table, int64_t *out, tt_err *err)
     return rc;
 }
 
+/* ---- training jobs and scheduled runs ------------------------------------------------ */
+
+/*
+ * Job and schedule writes are each their own transaction, committed when they return (the
+ * queue is shared with other processes): inside a bulk transaction they would be neither.
+ */
+static int own_tx(struct sq *s, const char *what, tt_err *err)
+{
+    if (!sqlite3_get_autocommit(s->db))
+        return tt_err_set(err, TT_EIO, "sqlite %s (%s): not allowed inside a transaction", what,
+                          s->path);
+    return 0;
+}
+
+/*
+ * Runs write @st to completion (a RETURNING statement commits only when it is done); *@first
+ * (may be NULL) is column 0 of its first row, -1 when it returned none. Resets @st.
+ */
+static int step_all(struct sq *s, sqlite3_stmt *st, int64_t *first, tt_err *err,
+                    const char *what)
+{
+    int step, rc = 0;
+
+    if (first)
+        *first = -1;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW)
+        if (first && *first < 0)
+            *first = sqlite3_column_int64(st, 0);
+    if (step != SQLITE_DONE)
+        rc = sq_fail(s, err, what);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc;
+}
+
+static int row_job(sqlite3_stmt *st, tt_job_fn fn, void *ctx)
+{
+    const char *state = col_text(st, 1);
+    int parsed = tt_job_state_parse(state);
+    tt_job_rec j;
+
+    j.job_id = col_text(st, 0);
+    j.state = parsed < 0 ? TT_JOB_FAILED : (enum tt_job_state)parsed;
+    j.request = col_text(st, 2);
+    j.owner = col_text(st, 3);
+    j.created_at = col_int(st, 4, 0);
+    j.started_at = col_int(st, 5, 0);
+    j.finished_at = col_int(st, 6, 0);
+    j.heartbeat_at = col_int(st, 7, 0);
+    j.cancel_requested = col_int(st, 8, 0) != 0;
+    j.progress = col_text(st, 9);
+    j.log_tail = col_text(st, 10);
+    j.metrics = col_text(st, 11);
+    j.result = col_text(st, 12);
+    j.error = col_text(st, 13);
+    return fn(ctx, &j);
+}
+
+/* Calls @fn for each job row of @st (bound); *@n is how many. A negative @fn return stops. */
+static int job_rows(struct sq *s, sqlite3_stmt *st, tt_job_fn fn, void *ctx, int *n,
+                    tt_err *err)
+{
+    int rc = 0, step = SQLITE_DONE;
+
+    *n = 0;
+    while (rc >= 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        ++*n;
+        rc = row_job(st, fn, ctx);
+    }
+    if (rc == 0 && step != SQLITE_DONE)
+        rc = sq_fail(s, err, "job read");
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc;
+}
+
+static int sq_job_put(void *self, const tt_job_rec *j, bool *inserted, tt_err *err)
+{
+    struct sq *s = self;
+    sqlite3_stmt *st = s->st[ST_JOB_PUT];
+    int rc = own_tx(s, "job put", err);
+
+    if (rc < 0)
+        return rc;
+    bind_text(st, 1, j->job_id);
+    bind_text(st, 2, tt_job_state_name(j->state));
+    bind_text(st, 3, j->request);
+    sqlite3_bind_int64(st, 4, j->created_at);
+    rc = step_done(s, st, err, "job put");
+    *inserted = rc == 0 && sqlite3_changes(s->db) > 0;
+    return rc;
+}
+
+static int sq_job_get(void *self, const char *job_id, tt_job_fn fn, void *ctx, bool *found,
+                      tt_err *err)
+{
+    struct sq *s = self;
+    sqlite3_stmt *st = s->st[ST_JOB_GET];
+    int n = 0, rc;
+
+    bind_text(st, 1, job_id);
+    rc = job_rows(s, st, fn, ctx, &n, err);
+    *found = n > 0;
+    return rc;
+}
+
+static int sq_job_list(void *self, int limit, tt_job_fn fn, void *ctx, tt_err *err)
+{
+    struct sq *s = self;
+    sqlite3_stmt *st = s->st[ST_JOB_LIST];
+    int n = 0;
+
+    sqlite3_bind_int(st, 1, limit);
+    return job_rows(s, st, fn, ctx, &n, err);
+}
+
+/*
+ * BEGIN IMMEDIATE takes the database's write lock before the oldest queued job is read, so
+ * two claimers (connections, processes) cannot both read it as queued: the second waits for
+ * the first's commit, within its busy timeout, and then reads the next one.
+ */
+static int sq_job_claim(void *self, const char *owner, int64_t now, char *job_id, size_t cap,
+                        tt_err *err)
+{
+    struct sq *s = self;
+    sqlite3_stmt *next = s->st[ST_JOB_NEXT], *start = s->st[ST_JOB_START];
+    int rc = own_tx(s, "job claim", err), step, got = 0;
+
+    if (rc == 0)
+        rc = sq_exec(s, "BEGIN IMMEDIATE", err);
+    if (rc < 0)
+        return rc;
+    step = sqlite3_step(next);
+    if (step == SQLITE_ROW) {
+        snprintf(job_id, cap, "%s", col_text(next, 0));
+        got = 1;
+    } else if (step != SQLITE_DONE) {
+        rc = sq_fail(s, err, "job claim");
+    }
+    sqlite3_reset(next);
+    if (rc == 0 && got) {
+        bind_text(start, 1, owner);
+        sqlite3_bind_int64(start, 2, now);
+        bind_text(start, 3, job_id);
+        rc = step_done(s, start, err, "job claim");
+        got = rc == 0 && sqlite3_changes(s->db) > 0;
+    }
+    if (rc == 0)
+        rc = sq_exec(s, "COMMIT", err);
+    if (rc == 0)
+        return got;
+    sq_rollback(s);
+    job_id[0] = '\0';
+    return rc;
+}
+
+static int sq_job_update(void *self, const struct tt__job_write *w, bool *cancel, bool *matched,
+                         tt_err *err)
+{
+    struct sq *s = self;
+    sqlite3_stmt *st = s->st[ST_JOB_UPDATE];
+    int64_t cancel_requested = -1;
+    int rc = own_tx(s, "job update", err);
+
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int64(st, 1, w->now);
+    bind_text(st, 2, w->progress);
+    bind_text(st, 3, w->log_tail);
+    bind_text(st, 4, w->metrics);
+    bind_text(st, 5, w->job_id);
+    bind_text(st, 6, w->owner);
+    rc = step_all(s, st, &cancel_requested, err, "job update");
+    *matched = cancel_requested >= 0;
+    *cancel = cancel_requested > 0;
+    return rc;
+}
+
+static int sq_job_finish(void *self, const struct tt__job_write *w, bool *matched, tt_err *err)
+{
+    struct sq *s = self;
+    sqlite3_stmt *st = s->st[ST_JOB_FINISH];
+    int rc = own_tx(s, "job finish", err);
+
+    if (rc < 0)
+        return rc;
+    bind_text(st, 1, tt_job_state_name(w->state));
+    sqlite3_bind_int64(st, 2, w->now);
+    bind_text(st, 3, w->metrics);
+    bind_text(st, 4, w->result);
+    bind_text(st, 5, w->error);
+    bind_text(st, 6, w->job_id);
+    bind_text(st, 7, w->owner);
+    rc = step_done(s, st, err, "job finish");
+    *matched = rc == 0 && sqlite3_changes(s->db) > 0;
+    return rc;
+}
+
+static int sq_job_cancel(void *self, const char *job_id, int64_t now, const char *reason,
+                         int *state, tt_err *err)
+{
+    struct sq *s = self;
+    sqlite3_stmt *st = s->st[ST_JOB_CANCEL];
+    int rc = own_tx(s, "job cancel", err), step;
+
+    if (rc < 0)
+        return rc;
+    *state = -1;
+    sqlite3_bind_int64(st, 1, now);
+    bind_text(st, 2, reason);
+    bind_text(st, 3, job_id);
+    while ((step = sqlite3_step(st)) == SQLITE_ROW)
+        *state = tt_job_state_parse(col_text(st, 0));
+    if (step != SQLITE_DONE)
+        rc = sq_fail(s, err, "job cancel");
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc;
+}
+
+static int sq_job_reap(void *self, int64_t heartbeat_before, int64_t now, const char *reason,
+                       int *n, tt_err *err)
+{
+    struct sq *s = self;
+    sqlite3_stmt *st = s->st[ST_JOB_REAP];
+    int rc = own_tx(s, "job reap", err);
+
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int64(st, 1, now);
+    bind_text(st, 2, reason);
+    sqlite3_bind_int64(st, 3, heartbeat_before);
+    rc = step_done(s, st, err, "job reap");
+    *n = rc == 0 ? sqlite3_changes(s->db) : 0;
+    return rc;
+}
+
+static int sq_schedule_claim(void *self, const char *tier, int64_t fire_at, const char *job_id,
+                             int64_t now, bool *claimed, tt_err *err)
+{
+    struct sq *s = self;
+    sqlite3_stmt *st = s->st[ST_SCHEDULE_CLAIM];
+    int rc = own_tx(s, "schedule claim", err);
+
+    if (rc < 0)
+        return rc;
+    bind_text(st, 1, tier);
+    sqlite3_bind_int64(st, 2, fire_at);
+    bind_text(st, 3, job_id);
+    sqlite3_bind_int64(st, 4, now);
+    rc = step_done(s, st, err, "schedule claim");
+    *claimed = rc == 0 && sqlite3_changes(s->db) > 0;
+    return rc;
+}
+
+static int sq_schedule_last(void *self, const char *tier, int64_t *fire_at, tt_err *err)
+{
+    struct sq *s = self;
+    sqlite3_stmt *st = s->st[ST_SCHEDULE_LAST];
+    int64_t last = 0;
+    int rc;
+
+    bind_text(st, 1, tier);
+    rc = step_all(s, st, &last, err, "schedule last");
+    *fire_at = rc == 0 && last > 0 ? last : 0;
+    return rc;
+}
+
 /* WAL with synchronous=NORMAL: commits are atomic and ordered, synced at checkpoints. */
 static int sq_set_durable(void *self, bool durable, tt_err *err)
 {
@@ -731,6 +1043,16 @@ static const struct tt_store_ops sqlite_ops = {
     .set_durable = sq_set_durable,
     .set_budget = sq_set_budget,
     .ping = sq_ping,
+    .job_put = sq_job_put,
+    .job_get = sq_job_get,
+    .job_list = sq_job_list,
+    .job_claim = sq_job_claim,
+    .job_update = sq_job_update,
+    .job_finish = sq_job_finish,
+    .job_cancel = sq_job_cancel,
+    .job_reap = sq_job_reap,
+    .schedule_claim = sq_schedule_claim,
+    .schedule_last = sq_schedule_last,
 };
 
 /*

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "support/store_fixture.h"
@@ -732,3 +733,428 @@ STORE_TEST(scan_stops_on_negative)
     tt_store_close(s);
 }
 
+
+/* ---- training jobs and scheduled runs ------------------------------------------------ */
+
+Test(store_jobs, state_names_round_trip)
+{
+    for (int i = 0; i < TT_JOB_STATE_COUNT; i++)
+        cr_assert_eq(tt_job_state_parse(tt_job_state_name((enum tt_job_state)i)), i, "state %d",
+                     i);
+    cr_assert_str_eq(tt_job_state_name(TT_JOB_CANCELLED), "cancelled");
+    cr_assert_str_eq(tt_job_state_name(TT_JOB_STATE_COUNT), "unknown");
+    cr_assert_eq(tt_job_state_parse("Queued"), -1);
+    cr_assert_eq(tt_job_state_parse(""), -1);
+    cr_assert_eq(tt_job_state_parse(NULL), -1);
+}
+
+/* Jobs read back, copied out of the callback whose strings are borrowed. */
+#define MAX_JOBS 24
+struct jobs {
+    int n;
+    struct job_copy {
+        tt_job_rec rec;
+        char *s[9];
+    } j[MAX_JOBS];
+};
+
+static int on_job(void *ctx, const tt_job_rec *j)
+{
+    struct jobs *js = ctx;
+    struct job_copy *c = &js->j[js->n++];
+    const char *src[9] = {j->job_id, j->request,  j->owner,  j->progress, j->log_tail,
+                          j->metrics, j->result, j->error, NULL};
+
+    cr_assert_leq(js->n, MAX_JOBS);
+    c->rec = *j;
+    for (int i = 0; i < 8; i++)
+        c->s[i] = dup_or_null(src[i]);
+    c->rec.job_id = c->s[0];
+    c->rec.request = c->s[1];
+    c->rec.owner = c->s[2];
+    c->rec.progress = c->s[3];
+    c->rec.log_tail = c->s[4];
+    c->rec.metrics = c->s[5];
+    c->rec.result = c->s[6];
+    c->rec.error = c->s[7];
+    return 0;
+}
+
+static void jobs_free(struct jobs *js)
+{
+    for (int i = 0; i < js->n; i++)
+        for (int k = 0; k < 8; k++)
+            free(js->j[i].s[k]);
+    free(js);
+}
+
+/* Job @id as stored now (caller frees with jobs_free). */
+static struct jobs *job_of(tt_store *s, const char *id)
+{
+    struct jobs *js = tt_calloc(1, sizeof(*js));
+    tt_err err = {0};
+
+    ok(tt_store_job_get(s, id, on_job, js, &err), &err, "job get");
+    cr_assert_eq(js->n, 1);
+    return js;
+}
+
+static enum tt_job_state state_of(tt_store *s, const char *id)
+{
+    struct jobs *js = job_of(s, id);
+    enum tt_job_state st = js->j[0].rec.state;
+
+    jobs_free(js);
+    return st;
+}
+
+static void put_job(tt_store *s, const char *id, int64_t created_at)
+{
+    tt_job_rec j = {.job_id = id, .request = "{\"model\":\"als\"}", .created_at = created_at};
+    tt_err err = {0};
+
+    ok(tt_store_job_put(s, &j, &err), &err, "job put");
+}
+
+/* Claims the next job for @owner at @now; returns its id in @id ("" when none). */
+static int claim(tt_store *s, const char *owner, int64_t now, char id[TT_JOB_ID_MAX + 1])
+{
+    tt_err err = {0};
+    int rc = tt_store_job_claim(s, owner, now, id, TT_JOB_ID_MAX + 1, &err);
+
+    cr_assert_geq(rc, 0, "claim: %s", tt_err_msg(&err, rc));
+    return rc;
+}
+
+STORE_TEST(job_put_get_list)
+{
+    tt_store *s = open_store();
+    tt_job_rec dup = {.job_id = "j1", .request = "{}"}, now = {.job_id = "j-now", .request = "{}"};
+    struct jobs *js;
+    int64_t before = tt_unix_time();
+    tt_err err = {0};
+
+    put_job(s, "j1", 100);
+    put_job(s, "j2", 200);
+    put_job(s, "j3", 200);
+    cr_assert_eq(tt_store_job_put(s, &dup, &err), TT_EEXIST, "a taken id");
+    cr_assert_eq(count(s, "training_jobs"), 3);
+    js = job_of(s, "j1");
+    cr_assert_str_eq(js->j[0].rec.job_id, "j1");
+    cr_assert_eq(js->j[0].rec.state, TT_JOB_QUEUED);
+    cr_assert_str_eq(js->j[0].rec.request, "{\"model\":\"als\"}");
+    cr_assert_eq(js->j[0].rec.created_at, 100);
+    cr_assert_null(js->j[0].rec.owner);
+    cr_assert_eq(js->j[0].rec.started_at + js->j[0].rec.finished_at + js->j[0].rec.heartbeat_at, 0);
+    cr_assert_not(js->j[0].rec.cancel_requested);
+    cr_assert(!js->j[0].rec.progress && !js->j[0].rec.log_tail && !js->j[0].rec.metrics &&
+              !js->j[0].rec.result && !js->j[0].rec.error);
+    jobs_free(js);
+    tt_err_clear(&err);
+    cr_assert_eq(tt_store_job_get(s, "nope", on_job, NULL, &err), TT_ENOTFOUND);
+    /* Newest first; of two created in the same second, the greater id first. */
+    js = tt_calloc(1, sizeof(*js));
+    ok(tt_store_job_list(s, 10, on_job, js, &err), &err, "job list");
+    cr_assert_eq(js->n, 3);
+    cr_assert_str_eq(js->j[0].rec.job_id, "j3");
+    cr_assert_str_eq(js->j[1].rec.job_id, "j2");
+    cr_assert_str_eq(js->j[2].rec.job_id, "j1");
+    jobs_free(js);
+    js = tt_calloc(1, sizeof(*js));
+    ok(tt_store_job_list(s, 2, on_job, js, &err), &err, "job list");
+    cr_assert_eq(js->n, 2, "at most @limit");
+    jobs_free(js);
+    ok(tt_store_job_put(s, &now, &err), &err, "job put");
+    js = job_of(s, "j-now");
+    cr_assert_geq(js->j[0].rec.created_at, before, "created_at 0 means now");
+    jobs_free(js);
+    tt_store_close(s);
+}
+
+STORE_TEST(job_claim_order)
+{
+    tt_store *s = open_store();
+    char id[TT_JOB_ID_MAX + 1], small[8];
+    struct jobs *js;
+    tt_err err = {0};
+
+    put_job(s, "j-b", 100);
+    put_job(s, "j-a", 100);
+    put_job(s, "j-c", 50);
+    cr_assert_eq(claim(s, "host:1", 1000, id), 1);
+    cr_assert_str_eq(id, "j-c", "the oldest first");
+    cr_assert_eq(claim(s, "host:1", 1001, id), 1);
+    cr_assert_str_eq(id, "j-a", "then by id");
+    cr_assert_eq(claim(s, "host:2", 1002, id), 1);
+    cr_assert_str_eq(id, "j-b");
+    cr_assert_eq(claim(s, "host:2", 1003, id), 0, "nothing left");
+    cr_assert_str_eq(id, "");
+    js = job_of(s, "j-a");
+    cr_assert_eq(js->j[0].rec.state, TT_JOB_RUNNING);
+    cr_assert_str_eq(js->j[0].rec.owner, "host:1");
+    cr_assert_eq(js->j[0].rec.started_at, 1001);
+    cr_assert_eq(js->j[0].rec.heartbeat_at, 1001);
+    jobs_free(js);
+    cr_assert_eq(tt_store_job_claim(s, "host:1", 1, small, sizeof(small), &err), TT_EINVAL,
+                 "a buffer too small for some id");
+    tt_store_close(s);
+}
+
+/* Claims until none is left; writes each id claimed as a line to @fd. */
+static int claim_all(int fd, int go)
+{
+    char id[TT_JOB_ID_MAX + 1], owner[32], line[TT_JOB_ID_MAX + 2], c;
+    tt_store *s = NULL;
+    tt_err err = {0};
+    int rc;
+
+    if (read(go, &c, 1) < 0 || tt_store_open(db_url, &s, &err) < 0)
+        return 1;
+    snprintf(owner, sizeof(owner), "test:%d", (int)getpid());
+    while ((rc = tt_store_job_claim(s, owner, 1000, id, sizeof(id), &err)) == 1) {
+        int n = snprintf(line, sizeof(line), "%s\n", id);
+        if (write(fd, line, (size_t)n) != n)
+            return 1;
+    }
+    tt_store_close(s);
+    if (rc < 0)
+        fprintf(stderr, "claim: %s\n", err.message);
+    return rc < 0 ? 1 : 0;
+}
+
+/* Two processes race for 20 queued jobs: each job is claimed exactly once. */
+STORE_TEST(job_claimed_by_exactly_one)
+{
+    enum { N = 20, P = 2 };
+    tt_store *s = open_store();
+    int out[2], go[2], status, seen[N] = {0}, total = 0;
+    char buf[4096], id[16];
+    pid_t pid[P];
+    ssize_t len = 0, n;
+
+    for (int i = 0; i < N; i++) {
+        snprintf(id, sizeof(id), "race-%02d", i);
+        put_job(s, id, 1000 + i % 3);
+    }
+    cr_assert_eq(pipe(out), 0);
+    cr_assert_eq(pipe(go), 0);
+    for (int p = 0; p < P; p++) {
+        pid[p] = fork();
+        cr_assert_geq(pid[p], 0);
+        if (pid[p] == 0) {
+            close(out[0]);
+            close(go[1]);
+            _exit(claim_all(out[1], go[0]));
+        }
+    }
+    close(out[1]);
+    close(go[0]);
+    close(go[1]); /* both start now */
+    while ((n = read(out[0], buf + len, sizeof(buf) - 1 - (size_t)len)) > 0)
+        len += n;
+    buf[len] = '\0';
+    for (int p = 0; p < P; p++) {
+        cr_assert_eq(waitpid(pid[p], &status, 0), pid[p]);
+        cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "claimer %d failed", p);
+    }
+    for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n")) {
+        int i = atoi(line + strlen("race-"));
+        cr_assert(i >= 0 && i < N, "claimed %s", line);
+        seen[i]++;
+        total++;
+    }
+    cr_assert_eq(total, N, "%d claims for %d jobs", total, N);
+    for (int i = 0; i < N; i++)
+        cr_assert_eq(seen[i], 1, "race-%02d claimed %d times", i, seen[i]);
+    for (int i = 0; i < N; i++) {
+        snprintf(id, sizeof(id), "race-%02d", i);
+        cr_assert_eq(state_of(s, id), TT_JOB_RUNNING);
+    }
+    tt_store_close(s);
+}
+
+STORE_TEST(job_update_needs_owner)
+{
+    tt_store *s = open_store();
+    char id[TT_JOB_ID_MAX + 1];
+    bool cancel = true;
+    struct jobs *js;
+    tt_err err = {0};
+
+    put_job(s, "j1", 100);
+    put_job(s, "j2", 200);
+    cr_assert_eq(tt_store_job_update(s, "j2", "host:1", 150, NULL, NULL, NULL, NULL, &err),
+                 TT_ESTATE, "a queued job");
+    cr_assert_not_null(strstr(err.message, "queued"), "%s", err.message);
+    cr_assert_eq(claim(s, "host:1", 1000, id), 1);
+    ok(tt_store_job_update(s, "j1", "host:1", 1010, "{\"step\":1}", "line 1", NULL, &cancel,
+                           &err),
+       &err, "heartbeat");
+    cr_assert_not(cancel);
+    ok(tt_store_job_update(s, "j1", "host:1", 1020, NULL, "line 2", "{\"ndcg\":0.1}", NULL, &err),
+       &err, "heartbeat");
+    tt_err_clear(&err);
+    cr_assert_eq(tt_store_job_update(s, "j1", "host:2", 1030, "{\"step\":9}", NULL, NULL,
+                                     &cancel, &err),
+                 TT_ESTATE, "another engine's job");
+    cr_assert_not_null(strstr(err.message, "running under host:1"), "%s", err.message);
+    cr_assert_not(cancel);
+    tt_err_clear(&err);
+    cr_assert_eq(tt_store_job_update(s, "none", "host:1", 1030, NULL, NULL, NULL, NULL, &err),
+                 TT_ESTATE);
+    js = job_of(s, "j1");
+    cr_assert_eq(js->j[0].rec.heartbeat_at, 1020, "the refused update wrote nothing");
+    cr_assert_str_eq(js->j[0].rec.progress, "{\"step\":1}", "NULL keeps the stored value");
+    cr_assert_str_eq(js->j[0].rec.log_tail, "line 2");
+    cr_assert_str_eq(js->j[0].rec.metrics, "{\"ndcg\":0.1}");
+    jobs_free(js);
+    tt_store_close(s);
+}
+
+STORE_TEST(job_finish)
+{
+    tt_store *s = open_store();
+    char id[TT_JOB_ID_MAX + 1];
+    struct jobs *js;
+    tt_err err = {0};
+
+    put_job(s, "j1", 100);
+    cr_assert_eq(claim(s, "host:1", 1000, id), 1);
+    cr_assert_eq(tt_store_job_finish(s, "j1", "host:1", TT_JOB_RUNNING, 1100, NULL, NULL, NULL,
+                                     &err),
+                 TT_EINVAL, "running is no end");
+    tt_err_clear(&err);
+    cr_assert_eq(tt_store_job_finish(s, "j1", "host:2", TT_JOB_SUCCEEDED, 1100, NULL, NULL, NULL,
+                                     &err),
+                 TT_ESTATE, "another engine's job");
+    ok(tt_store_job_finish(s, "j1", "host:1", TT_JOB_SUCCEEDED, 1100, "{\"ndcg\":0.3}",
+                           "{\"version\":\"v7\"}", NULL, &err),
+       &err, "finish");
+    js = job_of(s, "j1");
+    cr_assert_eq(js->j[0].rec.state, TT_JOB_SUCCEEDED);
+    cr_assert_eq(js->j[0].rec.finished_at, 1100);
+    cr_assert_str_eq(js->j[0].rec.metrics, "{\"ndcg\":0.3}");
+    cr_assert_str_eq(js->j[0].rec.result, "{\"version\":\"v7\"}");
+    cr_assert_null(js->j[0].rec.error);
+    jobs_free(js);
+    tt_err_clear(&err);
+    cr_assert_eq(tt_store_job_finish(s, "j1", "host:1", TT_JOB_FAILED, 1200, NULL, NULL, "late",
+                                     &err),
+                 TT_ESTATE, "an ended job stays ended");
+    cr_assert_not_null(strstr(err.message, "succeeded"), "%s", err.message);
+    cr_assert_eq(state_of(s, "j1"), TT_JOB_SUCCEEDED);
+    tt_store_close(s);
+}
+
+STORE_TEST(job_cancel_each_state)
+{
+    tt_store *s = open_store();
+    char id[TT_JOB_ID_MAX + 1];
+    enum tt_job_state st = TT_JOB_FAILED;
+    bool cancel = false;
+    struct jobs *js;
+    tt_err err = {0};
+
+    put_job(s, "queued", 200);
+    put_job(s, "running", 100);
+    ok(tt_store_job_cancel(s, "queued", 500, &st, &err), &err, "cancel queued");
+    cr_assert_eq(st, TT_JOB_CANCELLED);
+    js = job_of(s, "queued");
+    cr_assert_eq(js->j[0].rec.state, TT_JOB_CANCELLED);
+    cr_assert_eq(js->j[0].rec.finished_at, 500);
+    cr_assert_str_eq(js->j[0].rec.error, "cancelled before it started");
+    jobs_free(js);
+    cr_assert_eq(claim(s, "host:1", 600, id), 1);
+    cr_assert_str_eq(id, "running", "a cancelled job is never claimed");
+    ok(tt_store_job_cancel(s, "running", 700, &st, &err), &err, "cancel running");
+    cr_assert_eq(st, TT_JOB_RUNNING, "its worker ends it");
+    ok(tt_store_job_update(s, "running", "host:1", 710, NULL, NULL, NULL, &cancel, &err), &err,
+       "heartbeat");
+    cr_assert(cancel, "the worker hears of the cancel");
+    ok(tt_store_job_finish(s, "running", "host:1", TT_JOB_CANCELLED, 720, NULL, NULL,
+                           "cancelled", &err),
+       &err, "finish cancelled");
+    ok(tt_store_job_cancel(s, "running", 800, &st, &err), &err, "cancel ended");
+    cr_assert_eq(st, TT_JOB_CANCELLED);
+    js = job_of(s, "running");
+    cr_assert_eq(js->j[0].rec.finished_at, 720, "an ended job is left as it is");
+    jobs_free(js);
+    ok(tt_store_job_cancel(s, "queued", 900, NULL, &err), &err, "state may be NULL");
+    cr_assert_eq(tt_store_job_cancel(s, "none", 900, &st, &err), TT_ENOTFOUND);
+    tt_store_close(s);
+}
+
+STORE_TEST(job_reap)
+{
+    tt_store *s = open_store();
+    char id[TT_JOB_ID_MAX + 1];
+    struct jobs *js;
+    tt_err err = {0};
+    int n = -1;
+
+    put_job(s, "stale", 1);
+    put_job(s, "alive", 2);
+    put_job(s, "queued", 3);
+    cr_assert_eq(claim(s, "host:dead", 100, id), 1);
+    cr_assert_eq(claim(s, "host:live", 100, id), 1);
+    ok(tt_store_job_update(s, "alive", "host:live", 500, NULL, NULL, NULL, NULL, &err), &err,
+       "heartbeat");
+    ok(tt_store_job_reap(s, 300, 600, "no heartbeat for 5 minutes", &n, &err), &err, "reap");
+    cr_assert_eq(n, 1);
+    js = job_of(s, "stale");
+    cr_assert_eq(js->j[0].rec.state, TT_JOB_FAILED);
+    cr_assert_eq(js->j[0].rec.finished_at, 600);
+    cr_assert_str_eq(js->j[0].rec.error, "no heartbeat for 5 minutes");
+    jobs_free(js);
+    cr_assert_eq(state_of(s, "alive"), TT_JOB_RUNNING);
+    cr_assert_eq(state_of(s, "queued"), TT_JOB_QUEUED, "a queued job has no heartbeat to miss");
+    cr_assert_eq(tt_store_job_finish(s, "stale", "host:dead", TT_JOB_SUCCEEDED, 700, NULL, NULL,
+                                     NULL, &err),
+                 TT_ESTATE, "a reaped job stays failed");
+    ok(tt_store_job_reap(s, 300, 800, "again", NULL, &err), &err, "n may be NULL");
+    tt_store_close(s);
+}
+
+STORE_TEST(schedule_claimed_once)
+{
+    tt_store *s = open_store(), *other = open_store();
+    bool claimed = false;
+    int64_t last = -1;
+    tt_err err = {0};
+
+    ok(tt_store_schedule_last(s, "pro", &last, &err), &err, "schedule last");
+    cr_assert_eq(last, 0, "none claimed yet");
+    ok(tt_store_schedule_claim(s, "pro", 1000, "j1", &claimed, &err), &err, "claim");
+    cr_assert(claimed);
+    ok(tt_store_schedule_claim(other, "pro", 1000, "j2", &claimed, &err), &err, "claim again");
+    cr_assert_not(claimed, "another replica leaves it");
+    ok(tt_store_schedule_claim(s, "pro", 1000, NULL, &claimed, &err), &err, "claim again");
+    cr_assert_not(claimed);
+    ok(tt_store_schedule_claim(other, "pro", 2000, NULL, &claimed, &err), &err, "next time");
+    cr_assert(claimed);
+    ok(tt_store_schedule_claim(other, "free", 1000, "j3", NULL, &err), &err, "another tier");
+    ok(tt_store_schedule_last(s, "pro", &last, &err), &err, "schedule last");
+    cr_assert_eq(last, 2000);
+    ok(tt_store_schedule_last(s, "free", &last, &err), &err, "schedule last");
+    cr_assert_eq(last, 1000);
+    tt_store_close(other);
+    tt_store_close(s);
+}
+
+/* A job write must be durable on return: it cannot join a bulk transaction. */
+STORE_TEST(job_writes_refused_inside_transaction)
+{
+    tt_store *s = open_store();
+    tt_job_rec j = {.job_id = "j1", .request = "{}"};
+    char id[TT_JOB_ID_MAX + 1];
+    tt_err err = {0};
+
+    ok(tt_store_begin(s, &err), &err, "begin");
+    cr_assert_lt(tt_store_job_put(s, &j, &err), 0);
+    cr_assert_lt(tt_store_job_claim(s, "host:1", 1, id, sizeof(id), &err), 0);
+    tt_store_rollback(s);
+    tt_err_clear(&err);
+    ok(tt_store_job_put(s, &j, &err), &err, "job put after rollback");
+    cr_assert_eq(count(s, "training_jobs"), 1);
+    tt_store_close(s);
+}

@@ -29,17 +29,19 @@
 STORE_TEST(migrations_fresh)
 {
     tt_store *s = open_store();
-    const char *tables[] = {"artists", "tracks", "users", "interactions", "impressions"};
+    const char *tables[] = {"artists",     "tracks",       "users",
+                            "interactions", "impressions", "training_jobs"};
     tt_err err = {0};
     int v = -1;
 
     ok(tt_store_schema_version(s, &v, &err), &err, "schema version");
-    cr_assert_eq(v, 2, "version 2 is event identity");
-    cr_assert_eq(tt_store_schema_latest(), 2);
+    cr_assert_eq(v, 3, "version 3 is training jobs");
+    cr_assert_eq(tt_store_schema_latest(), 3);
     cr_assert_eq(tt_store_schema_found(s), 0, "an empty database has no schema");
     cr_assert_not_null(tt_store_migration_name(1));
     cr_assert_not_null(strstr(tt_store_migration_name(2), "event"));
-    cr_assert_null(tt_store_migration_name(3));
+    cr_assert_not_null(strstr(tt_store_migration_name(3), "training jobs"));
+    cr_assert_null(tt_store_migration_name(4));
     cr_assert_null(tt_store_migration_name(0));
     for (size_t i = 0; i < sizeof(tables) / sizeof(*tables); i++)
         cr_assert_eq(count(s, tables[i]), 0, "%s not empty", tables[i]);
@@ -61,15 +63,15 @@ STORE_TEST(migrations_existing)
     /* A second opener while the first is still connected, then a reopen after close. */
     s2 = open_store();
     ok(tt_store_schema_version(s2, &v, &err), &err, "schema version");
-    cr_assert_eq(v, 2);
-    cr_assert_eq(tt_store_schema_found(s2), 2, "nothing left to migrate");
+    cr_assert_eq(v, 3);
+    cr_assert_eq(tt_store_schema_found(s2), 3, "nothing left to migrate");
     tt_store_close(s2);
     tt_store_close(s);
     s = open_store();
     v = -1;
     ok(tt_store_schema_version(s, &v, &err), &err, "schema version");
-    cr_assert_eq(v, 2);
-    cr_assert_eq(tt_store_schema_found(s), 2);
+    cr_assert_eq(v, 3);
+    cr_assert_eq(tt_store_schema_found(s), 3);
     cr_assert_eq(count(s, "interactions"), 1);
     tt_store_close(s);
 }
@@ -443,10 +445,13 @@ STORE_TEST(migration_from_version_1)
     s = open_store();
     cr_assert_eq(tt_store_schema_found(s), 1);
     ok(tt_store_schema_version(s, &v, &err), &err, "schema version");
-    cr_assert_eq(v, 2);
+    cr_assert_eq(v, tt_store_schema_latest());
     cr_assert_not(raw_has_table("schema_migrations"), "schema_migrations is renamed");
     cr_assert(raw_has_table("schema_version"));
-    cr_assert_eq(raw_int("SELECT count(*) FROM schema_version"), 2);
+    cr_assert_eq(raw_int("SELECT count(*) FROM schema_version"), tt_store_schema_latest());
+    cr_assert(raw_has_table("training_jobs"));
+    cr_assert(raw_has_table("schedule_runs"));
+    cr_assert(raw_has("index", "training_jobs_claim"));
     cr_assert_eq(raw_int("SELECT applied_at FROM schema_version WHERE version = 1"), 1700000000,
                  "version 1's record is kept");
     cr_assert(raw_has("index", "interactions_user"), "user scans keep an index");
@@ -459,7 +464,7 @@ STORE_TEST(migration_from_version_1)
     v1_check_writes(s, &before.r[before.n / 2], max_id);
     tt_store_close(s);
     s = open_store();
-    cr_assert_eq(tt_store_schema_found(s), 2, "migrated once");
+    cr_assert_eq(tt_store_schema_found(s), tt_store_schema_latest(), "migrated once");
     cr_assert_eq(count(s, "interactions"), counts[3] + 3);
     tt_store_close(s);
     raw_rows_release(&before);
