@@ -107,6 +107,21 @@ static void poll_versions(struct tt_jobs *j)
     j->seen_sig = sig;
 }
 
+/* After this engine's own run: everything it published is in place, no need to wait. */
+static void reload_now(struct tt_jobs *j)
+{
+    uint64_t sig = published_sig(j->app->cfg.model_dir);
+    tt_err err = {0};
+
+    if (sig == j->applied_sig)
+        return;
+    if (tt_server_reload(j->app, &err) == 0)
+        tt_info("the job's versions are published: reloaded");
+    else
+        tt_warn("the job's versions are published, reload refused: %s", err.message);
+    j->seen_sig = j->applied_sig = sig;
+}
+
 /* ---- workers ---- */
 
 static char *env_entry(const char *name, const char *fmt, ...)
@@ -221,7 +236,7 @@ static void worker_exited(struct tt_jobs *j, int status)
         tt_warn("job %s: cannot record its end: %s", j->job, err.message);
     j->worker = 0;
     j->job[0] = '\0';
-    j->next_poll = 0; /* look for what it published now */
+    reload_now(j);
 }
 
 static void watch_worker(struct tt_jobs *j)

@@ -106,7 +106,7 @@ static int set_param(tt_model_opts *o, const struct param *p, const json_t *v, t
         return bad(err, field, "%s must be %s", "one of linear, log, bm25");
     }
     x = json_is_number(v) ? json_number_value(v) : NAN;
-    if (p->kind == P_INT && (!json_is_integer(v) || x < p->lo || x > p->hi)) {
+    if (p->kind == P_INT && (x != floor(x) || x < p->lo || x > p->hi)) {
         snprintf(range, sizeof(range), "an integer %.0f..%.0f", p->lo, p->hi);
         return bad(err, field, "%s must be %s", range);
     }
@@ -138,9 +138,10 @@ static int parse_params(const json_t *obj, const char *model, tt_job_spec *s, tt
         int rc;
         snprintf(field, sizeof(field), "params.%.80s", key);
         if (strcmp(key, "seed") == 0) {
-            if (!json_is_integer(v) || json_integer_value(v) < 0)
+            double x = json_is_number(v) ? json_number_value(v) : -1;
+            if (!(x >= 0 && x <= 9007199254740992.0) || x != floor(x))
                 return bad(err, field, "%s must be %s", "a non-negative integer");
-            s->opts.seed = (uint64_t)json_integer_value(v);
+            s->opts.seed = (uint64_t)x;
             continue;
         }
         if (strcmp(key, "half_life_days") == 0 && strcmp(model, "trending") == 0) {
@@ -217,8 +218,9 @@ static int parse_time_field(const json_t *obj, const char *key, int64_t *out, tt
     snprintf(field, sizeof(field), "data.%s", key);
     if (!v || json_is_null(v))
         return 0;
-    if (json_is_integer(v) && json_integer_value(v) >= 0) {
-        *out = json_integer_value(v);
+    if (json_is_number(v) && json_number_value(v) >= 0 && json_number_value(v) < 1e11 &&
+        json_number_value(v) == floor(json_number_value(v))) {
+        *out = (int64_t)json_number_value(v);
         return 0;
     }
     if (json_is_string(v) && tt_import_parse_time(json_string_value(v), out))
