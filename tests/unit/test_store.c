@@ -928,7 +928,7 @@ STORE_TEST(job_claimed_by_exactly_one)
     enum { N = 20, P = 2 };
     tt_store *s = open_store();
     int out[2], go[2], status, seen[N] = {0}, total = 0;
-    char buf[4096], id[16];
+    char buf[4096], id[24];
     pid_t pid[P];
     ssize_t len = 0, n;
 
