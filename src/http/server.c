@@ -99,10 +99,10 @@ static bool path_matches(const struct route *rt, const char *url)
 {
     const char *p = param_of(rt);
 
-    /* A parameter is one non-empty path segment. */
+    /* A parameter is one path segment (empty: the handler names the missing field). */
     if (p)
         return strncmp(url, rt->path, (size_t)(p - rt->path)) == 0 &&
-               url[p - rt->path] != '\0' && !strchr(url + (p - rt->path), '/');
+               !strchr(url + (p - rt->path), '/');
     return strcmp(url, rt->path) == 0;
 }
 
