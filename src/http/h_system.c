@@ -75,6 +75,15 @@ static json_t *model_json(tt_app *app, const struct tt_served_model *sm)
                   imp ? (double)clicks / imp : 0.0);
     if (sm->index)
         json_object_set(j, "index", sm->index);
+    if (sm->custom) {
+        static const char *const keys[] = {"base_model", "data_filter", "requested_params",
+                                           "promotion", NULL};
+        for (int i = 0; keys[i]; i++) {
+            json_t *v = json_object_get(sm->sidecar, keys[i]);
+            if (v)
+                json_object_set(j, keys[i], v);
+        }
+    }
     return j;
 }
 
@@ -121,6 +130,8 @@ void tt__h_models_info(tt_app *app, json_t *body, tt_reply *out)
                   (json_int_t)(s ? tt_catalog_created_at(s->cat) : 0), "model_tier",
                   tt_tier_set_name(app->cfg.tiers), "models", models_json(app, s));
     json_object_set_new(j, "taste", taste_json(app, s));
+    if (s && s->left_out)
+        json_object_set(j, "left_out", s->left_out);
     tt__reply_json(out, 200, j);
     tt__served_release(s);
 }
