@@ -181,21 +181,17 @@ static void free_env(char **env)
     free(env);
 }
 
-/* Starts `tunetrail job-run ID --owner OWNER`, niced, dying with the engine. */
+/*
+ * Starts `tunetrail job-run ID --owner OWNER`, niced, dying with the engine. The worker is
+ * this very executable (/proc/self/exe), even when the file was replaced since it started.
+ */
 static int spawn(struct tt_jobs *j, tt_err *err)
 {
-    char exe[1024], **env = worker_env(&j->app->cfg);
+    char **env = worker_env(&j->app->cfg);
     char *argv[] = {"tunetrail", "job-run", j->job, "--owner", j->owner, NULL};
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
     int nice_value = j->app->cfg.job_nice;
     pid_t parent = getpid(), pid;
 
-    if (n <= 0) {
-        free_env(env);
-        return tt_err_set(err, TT_EIO, "cannot find the engine's executable: %s",
-                          strerror(errno));
-    }
-    exe[n] = '\0';
     pid = fork();
     if (pid == 0) {
         /* Only async-signal-safe calls between fork and exec. */
@@ -203,7 +199,7 @@ static int spawn(struct tt_jobs *j, tt_err *err)
         if (getppid() != parent)
             _exit(127);
         setpriority(PRIO_PROCESS, 0, nice_value);
-        execve(exe, argv, env);
+        execve("/proc/self/exe", argv, env);
         _exit(127);
     }
     free_env(env);
