@@ -72,7 +72,8 @@ void tt_registry_previous(const char *model_dir, const char *tier, const char *m
  */
 int tt_registry_prune(const char *model_dir, const char *tier, const char *model, int keep,
                       int *removed, tt_err *err);
-/* The tier of the model named @model on disk (the first tier holding it), or NULL. */
+/* The tier of the model named @model on disk (the first tier holding it), or NULL (also
+ * for a name that is not one plain path segment of [a-z0-9_-]). */
 const char *tt_registry_tier_of(const char *model_dir, const char *model);
 
 /*

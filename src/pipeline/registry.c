@@ -275,6 +275,8 @@ int tt_registry_publish(const char *model_dir, const char *tier, const char *mod
 
     snprintf(base, sizeof(base), "%s/%s/%s", model_dir, tier, model);
     snprintf(vdir, sizeof(vdir), "%s/%s", base, version);
+    if (!model_name_ok(model))
+        return tt_err_set_field(err, TT_ENOTFOUND, "model", "no model '%s'", model);
     if (!version_name_ok(version) || !is_dir(vdir))
         return tt_err_set_field(err, TT_ENOTFOUND, "version", "%s has no version '%s'", model,
                                 version);
@@ -429,9 +431,26 @@ int tt_registry_prune(const char *model_dir, const char *tier, const char *model
     return 0;
 }
 
+/* A model name that is one plain path segment: [a-z0-9_-], 1..63 bytes. */
+static bool model_name_ok(const char *s)
+{
+    size_t n = strlen(s);
+
+    if (n == 0 || n >= 64)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_' ||
+              s[i] == '-'))
+            return false;
+    return true;
+}
+
 const char *tt_registry_tier_of(const char *model_dir, const char *model)
 {
     char path[1200];
+
+    if (!model_name_ok(model))
+        return NULL;
 
     for (int i = 0; tiers[i]; i++) {
         snprintf(path, sizeof(path), "%s/%s/%s", model_dir, tiers[i], model);
