@@ -40,6 +40,20 @@ static bool is_dir(const char *path)
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+/* A model name that is one plain path segment: [a-z0-9_-], 1..63 bytes. */
+static bool model_name_ok(const char *s)
+{
+    size_t n = strlen(s);
+
+    if (n == 0 || n >= 64)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_' ||
+              s[i] == '-'))
+            return false;
+    return true;
+}
+
 /* A version name: digits, 'T', 'Z' and a "-n" suffix; never "history" nor a draft. */
 static bool version_name_ok(const char *s)
 {
@@ -429,20 +443,6 @@ int tt_registry_prune(const char *model_dir, const char *tier, const char *model
     if (removed)
         *removed = gone;
     return 0;
-}
-
-/* A model name that is one plain path segment: [a-z0-9_-], 1..63 bytes. */
-static bool model_name_ok(const char *s)
-{
-    size_t n = strlen(s);
-
-    if (n == 0 || n >= 64)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_' ||
-              s[i] == '-'))
-            return false;
-    return true;
 }
 
 const char *tt_registry_tier_of(const char *model_dir, const char *model)
