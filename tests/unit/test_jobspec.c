@@ -123,8 +123,7 @@ static const struct invalid invalid[] = {
     {"{\"model\": \"als\", \"params\": {\"seed\": \"7\"}}", "params.seed"},
     {"{\"model\": \"als\", \"params\": {\"half_life_days\": 7}}", "params.half_life_days"},
     {"{\"model\": \"trending\", \"params\": {\"half_life_days\": 0}}", "params.half_life_days"},
-    {"{\"model\": \"trending\", \"params\": {\"half_life_days\": 36501}}",
-     "params.half_life_days"},
+    {"{\"model\": \"trending\", \"params\": {\"half_life_days\": 36501}}", "params.half_life_days"},
     {"{\"model\": \"neumf\", \"params\": {\"lr\": 0}}", "params.lr"},
     {"{\"model\": \"neumf\", \"params\": {\"lr\": 10.5}}", "params.lr"},
     {"{\"model\": \"neumf\", \"params\": {\"factors\": 1}}", "params.factors"},
@@ -139,10 +138,8 @@ static const struct invalid invalid[] = {
     /* data filters */
     {"{\"model\": \"als\", \"name\": \"x\", \"data\": 5}", "data"},
     {"{\"model\": \"als\", \"name\": \"x\", \"data\": {\"from\": \"2026-01-01\"}}", "data.from"},
-    {"{\"model\": \"als\", \"name\": \"x\", \"data\": {\"since\": \"yesterday\"}}",
-     "data.since"},
-    {"{\"model\": \"als\", \"name\": \"x\", \"data\": {\"since\": \"2026-02-30\"}}",
-     "data.since"},
+    {"{\"model\": \"als\", \"name\": \"x\", \"data\": {\"since\": \"yesterday\"}}", "data.since"},
+    {"{\"model\": \"als\", \"name\": \"x\", \"data\": {\"since\": \"2026-02-30\"}}", "data.since"},
     {"{\"model\": \"als\", \"name\": \"x\", \"data\": {\"since\": \"\"}}", "data.since"},
     {"{\"model\": \"als\", \"name\": \"x\", \"data\": {\"since\": -5}}", "data.since"},
     {"{\"model\": \"als\", \"name\": \"x\", \"data\": {\"since\": 1.5}}", "data.since"},
@@ -156,11 +153,9 @@ static const struct invalid invalid[] = {
      "data.until"},
     {"{\"model\": \"als\", \"name\": \"x\", \"data\": {\"genres\": \"rock\"}}", "data.genres"},
     {"{\"model\": \"als\", \"name\": \"x\", \"data\": {\"genres\": []}}", "data.genres"},
-    {"{\"model\": \"als\", \"name\": \"x\", \"data\": {\"genres\": [\"rock\", 3]}}",
-     "data.genres"},
+    {"{\"model\": \"als\", \"name\": \"x\", \"data\": {\"genres\": [\"rock\", 3]}}", "data.genres"},
     {"{\"model\": \"als\", \"name\": \"x\", \"data\": {\"genres\": [\"\"]}}", "data.genres"},
-    {"{\"model\": \"als\", \"name\": \"x\", \"data\": {\"genres\": {\"rock\": 1}}}",
-     "data.genres"},
+    {"{\"model\": \"als\", \"name\": \"x\", \"data\": {\"genres\": {\"rock\": 1}}}", "data.genres"},
     /* filters make a custom model */
     {"{\"model\": \"als\", \"data\": {\"since\": \"2026-01-01\"}}", "data"},
     {"{\"model\": \"als\", \"data\": {\"genres\": [\"rock\"]}}", "data"},
@@ -245,8 +240,8 @@ Test(jobspec, nulls_are_absent_fields)
 Test(jobspec, tier_defaults_to_the_models)
 {
     static const char *const cases[][2] = {
-        {"als", "free"},       {"trending", "free"},  {"genre", "free"},
-        {"content", "starter"}, {"hybrid", "starter"}, {"neumf", "pro"},
+        {"als", "free"},         {"trending", "free"},   {"genre", "free"},
+        {"content", "starter"},  {"hybrid", "starter"},  {"neumf", "pro"},
         {"deep_content", "pro"}, {"hybrid_deep", "pro"},
     };
 
@@ -358,8 +353,7 @@ Test(jobspec, a_name_makes_an_enterprise_custom_model)
 {
     tt_job_spec s;
 
-    parse_ok("{\"model\": \"als\", \"name\": \"label-x-als\", \"params\": {\"factors\": 8}}",
-             &s);
+    parse_ok("{\"model\": \"als\", \"name\": \"label-x-als\", \"params\": {\"factors\": 8}}", &s);
     cr_assert_str_eq(s.name, "label-x-als");
     cr_assert_str_eq(s.tier, "enterprise");
     cr_assert_str_eq(s.model, "als");
@@ -453,8 +447,8 @@ Test(jobspec, json_reads_back_to_an_equal_spec)
         parse_ok(reqs[i], &a);
         j = tt_job_spec_json(&a);
         cr_assert_not_null(j);
-        cr_assert_eq(tt_job_spec_parse(j, &b, &err), 0, "%s: its JSON is refused: [%s] %s",
-                     reqs[i], err.field, err.message);
+        cr_assert_eq(tt_job_spec_parse(j, &b, &err), 0, "%s: its JSON is refused: [%s] %s", reqs[i],
+                     err.field, err.message);
         expect_same(&a, &b, reqs[i]);
         json_decref(j);
         tt_job_spec_release(&a);

@@ -156,8 +156,8 @@ Test(pipeline, a_run_publishes_links_and_logs_its_version)
     promo = json_object_get(side, "promotion");
     cr_assert(json_is_true(json_object_get(promo, "promoted")), "%s",
               json_string_value(json_object_get(promo, "reason")));
-    cr_assert(json_is_number(json_object_get(
-        json_object_get(json_object_get(side, "metrics"), "holdout"), "ndcg@20")));
+    cr_assert(json_is_number(
+        json_object_get(json_object_get(json_object_get(side, "metrics"), "holdout"), "ndcg@20")));
     cr_assert_null(json_object_get(side, "base_model"));
 
     tt_registry_log_dir(cfg.model_dir, "free", "als", version, logdir, sizeof(logdir));
@@ -191,8 +191,8 @@ Test(pipeline, a_worse_version_is_kept_but_not_published)
     side = load(path);
     promo = json_object_get(side, "promotion");
     cr_assert(json_is_false(json_object_get(promo, "promoted")));
-    cr_assert_not_null(strstr(json_string_value(json_object_get(promo, "reason")), "0.9900"),
-                       "%s", json_string_value(json_object_get(promo, "reason")));
+    cr_assert_not_null(strstr(json_string_value(json_object_get(promo, "reason")), "0.9900"), "%s",
+                       json_string_value(json_object_get(promo, "reason")));
     json_decref(side);
 
     tt_registry_published(cfg.model_dir, "free", "als", got);
@@ -220,9 +220,9 @@ Test(pipeline, a_named_job_makes_a_custom_model)
     side = load(path);
     cr_assert_str_eq(str(side, "base_model"), "als");
     cr_assert_str_eq(str(side, "tier"), "enterprise");
-    cr_assert_eq(json_integer_value(json_object_get(json_object_get(side, "requested_params"),
-                                                    "factors")),
-                 8);
+    cr_assert_eq(
+        json_integer_value(json_object_get(json_object_get(side, "requested_params"), "factors")),
+        8);
     cr_assert_str_eq(tt_registry_tier_of(cfg.model_dir, "x"), "enterprise");
     snprintf(path, sizeof(path), "%s/free/als.ttm", cfg.model_dir);
     cr_assert_neq(access(path, F_OK), 0, "a custom model published the built-in one");

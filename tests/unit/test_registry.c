@@ -82,8 +82,8 @@ static void make_version(const char *tier, const char *model, int64_t t, double 
     write_text(path, text);
     snprintf(path, sizeof(path), "%s/catalog.ttm", d.dir);
     write_text(path, "catalog\n");
-    side = json_pack("{s:s, s:I, s:{}}", "version", d.version, "trained_at", (json_int_t)t,
-                     "metrics");
+    side =
+        json_pack("{s:s, s:I, s:{}}", "version", d.version, "trained_at", (json_int_t)t, "metrics");
     if (ndcg >= 0)
         json_object_set_new(json_object_get(side, "metrics"), "holdout",
                             json_pack("{s:f}", "ndcg@20", ndcg));
@@ -98,8 +98,8 @@ static void publish(const char *tier, const char *model, const char *version)
 {
     tt_err err = {0};
 
-    cr_assert_eq(tt_registry_publish(dir, tier, model, version, &err), 0, "publish %s: %s",
-                 version, err.message);
+    cr_assert_eq(tt_registry_publish(dir, tier, model, version, &err), 0, "publish %s: %s", version,
+                 err.message);
 }
 
 static void expect_published(const char *tier, const char *model, const char *version)
@@ -274,8 +274,8 @@ Test(registry, publish_again_replaces_links_and_appends_history)
     f = fopen(dst, "r");
     cr_assert_not_null(f);
     while (fgets(line, sizeof(line), f)) {
-        cr_assert_eq(strncmp(line, lines == 0 ? a : b, strlen(a)), 0, "history line %d: %s",
-                     lines, line);
+        cr_assert_eq(strncmp(line, lines == 0 ? a : b, strlen(a)), 0, "history line %d: %s", lines,
+                     line);
         lines++;
     }
     fclose(f);
@@ -288,8 +288,7 @@ Test(registry, publish_of_an_unknown_version_is_not_found)
     tt_err err = {0};
 
     make_version("free", "als", T0, 0.2, v);
-    cr_assert_eq(tt_registry_publish(dir, "free", "als", "20991231T000000Z", &err),
-                 TT_ENOTFOUND);
+    cr_assert_eq(tt_registry_publish(dir, "free", "als", "20991231T000000Z", &err), TT_ENOTFOUND);
     cr_assert_str_eq(err.field, "version");
     tt_err_clear(&err);
     /* Not a version name at all: never a path outside the model's directory. */
@@ -380,8 +379,7 @@ Test(registry, prune_keeps_newest_published_and_rollback_target)
     cr_assert_eq(tt_draft_begin(dir, "free", "als", T0 + 9 * HOUR, &live, &err), 0, "%s",
                  err.message);
 
-    cr_assert_eq(tt_registry_prune(dir, "free", "als", 3, &removed, &err), 0, "%s",
-                 err.message);
+    cr_assert_eq(tt_registry_prune(dir, "free", "als", 3, &removed, &err), 0, "%s", err.message);
     cr_assert_eq(removed, 3);
     for (int i = 0; i < 8; i++) {
         snprintf(path, sizeof(path), "%s/free/als/%s", dir, v[i]);
@@ -489,7 +487,8 @@ static json_t *find_model(json_t *list, const char *model)
     size_t i;
     json_t *m;
 
-    json_array_foreach(list, i, m) {
+    json_array_foreach(list, i, m)
+    {
         if (strcmp(json_string_value(json_object_get(m, "model")), model) == 0)
             return m;
     }
@@ -525,10 +524,10 @@ Test(registry, list_shows_every_model_newest_first)
                          "versions are newest first");
         cr_assert_eq(json_is_true(json_object_get(e, "published")), 2 - i == 1);
         cr_assert_eq(json_integer_value(json_object_get(e, "trained_at")), T0 + (2 - i) * HOUR);
-        cr_assert_float_eq(json_real_value(json_object_get(
-                               json_object_get(json_object_get(e, "metrics"), "holdout"),
-                               "ndcg@20")),
-                           0.1 * (3 - i), 1e-9);
+        cr_assert_float_eq(
+            json_real_value(json_object_get(
+                json_object_get(json_object_get(e, "metrics"), "holdout"), "ndcg@20")),
+            0.1 * (3 - i), 1e-9);
     }
     cr_assert_str_eq(json_string_value(json_object_get(ent, "tier")), "enterprise");
     cr_assert(json_is_null(json_object_get(ent, "published")));

@@ -174,15 +174,12 @@ Test(schedule, tz_moves_the_fire_times)
     init(&s, &c);
     cr_assert_not_null(s.tz);
     /* 04:00 in Berlin: 03:00 UTC in winter (CET), 02:00 UTC in summer (CEST). */
-    cr_assert_eq(tt_schedule_due(&s, 0, utc(2026, 1, 5, 10, 0), 0, &run),
-                 utc(2026, 1, 5, 3, 0));
-    cr_assert_eq(tt_schedule_due(&s, 0, utc(2026, 1, 6, 2, 59), utc(2026, 1, 5, 3, 0), &run),
-                 0);
+    cr_assert_eq(tt_schedule_due(&s, 0, utc(2026, 1, 5, 10, 0), 0, &run), utc(2026, 1, 5, 3, 0));
+    cr_assert_eq(tt_schedule_due(&s, 0, utc(2026, 1, 6, 2, 59), utc(2026, 1, 5, 3, 0), &run), 0);
     cr_assert_eq(tt_schedule_due(&s, 0, utc(2026, 1, 6, 3, 0), utc(2026, 1, 5, 3, 0), &run),
                  utc(2026, 1, 6, 3, 0));
     cr_assert(run);
-    cr_assert_eq(tt_schedule_due(&s, 0, utc(2026, 7, 6, 10, 0), 0, &run),
-                 utc(2026, 7, 6, 2, 0));
+    cr_assert_eq(tt_schedule_due(&s, 0, utc(2026, 7, 6, 10, 0), 0, &run), utc(2026, 7, 6, 2, 0));
     tt_schedule_release(&s);
 }
 
@@ -347,8 +344,8 @@ Test(schedule_tick, queued_job_is_a_scheduled_free_training)
     cr_assert_eq(js.created[0], now);
     req = json_loads(js.request[0], 0, NULL);
     cr_assert_not_null(req, "%s", js.request[0]);
-    cr_assert_eq(tt_job_spec_parse(req, &spec, &err), 0, "%s: [%s] %s", js.request[0],
-                 err.field, err.message);
+    cr_assert_eq(tt_job_spec_parse(req, &spec, &err), 0, "%s: [%s] %s", js.request[0], err.field,
+                 err.message);
     cr_assert_str_eq(spec.tier, "free");
     cr_assert_str_eq(spec.model, "");
     cr_assert_str_eq(spec.name, "");
