@@ -329,7 +329,7 @@ int tt_job_spec_parse(const json_t *req, tt_job_spec *out, tt_err *err)
         if (!in_list(keys, key)) {
             rc = tt_err_set_field(err, TT_EINVAL, key,
                                   "%.80s: unknown field (accepted: model, tier, name, params, "
-                                  "data, evaluate)", key);
+                                  "data, evaluate, scheduled)", key);
             goto fail;
         }
     }
@@ -339,7 +339,12 @@ int tt_job_spec_parse(const json_t *req, tt_job_spec *out, tt_err *err)
         goto fail;
     }
     out->evaluate = !v || json_is_true(v);
-    out->scheduled = json_is_true(json_object_get(req, "scheduled"));
+    v = json_object_get(req, "scheduled");
+    if (v && !json_is_boolean(v)) {
+        rc = bad(err, "scheduled", "%s must be %s", "true or false");
+        goto fail;
+    }
+    out->scheduled = json_is_true(v);
     if ((rc = parse_name(json_object_get(req, "name"), out, err)) < 0 ||
         (rc = parse_selection(req, out, err)) < 0 ||
         (rc = parse_params(json_object_get(req, "params"), out->model, out, err)) < 0 ||

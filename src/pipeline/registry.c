@@ -212,12 +212,13 @@ int tt_draft_commit(tt_draft *d, tt_err *err)
     char owner[1200], parent[1100];
     int rc;
 
-    snprintf(owner, sizeof(owner), "%s/.owner", d->dir);
-    unlink(owner);
     if ((rc = sync_tree(d->dir, err)) < 0)
         return rc;
     if (rename(d->dir, d->final) != 0)
         return tt_err_set(err, TT_EIO, "%s: %s", d->final, strerror(errno));
+    /* The owner mark goes once the version is in place: a draft that stays keeps it. */
+    snprintf(owner, sizeof(owner), "%s/.owner", d->final);
+    unlink(owner);
     parent_of(d->final, parent, sizeof(parent));
     return sync_path(parent, err);
 }

@@ -86,7 +86,7 @@ int tt_schedule_tick(tt_schedule *s, tt_store *st, int64_t now, int *queued, tt_
     int n = 0, rc = 0;
 
     for (int t = 0; rc == 0 && t < 3; t++) {
-        char id[TT_JOB_ID_MAX + 1] = "baseline"; /* a claim that only records the time */
+        char id[TT_JOB_ID_MAX + 1] = "";
         bool run, claimed = false;
         int64_t fire = tt_schedule_due(s, t, now, s->last[t], &run);
         if (!fire)
