@@ -55,7 +55,7 @@ done
 state | python3 -c '
 import json, sys
 d = json.load(sys.stdin)
-print(f"job {d[\"job_id\"]}: {d[\"state\"]} in {d[\"finished_at\"] - d[\"started_at\"]} s (worker wall time)")
+print("job %s: %s in %d s (worker wall time)" % (d["job_id"], d["state"], d["finished_at"] - d["started_at"]))
 for line in (d.get("log_tail") or "").splitlines()[-4:]: print("  " + line)'
 after=$(load)
 echo "after the job (reloaded):  ${after#RESULT }"
