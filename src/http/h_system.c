@@ -75,6 +75,12 @@ static json_t *model_json(tt_app *app, const struct tt_served_model *sm)
                   imp ? (double)clicks / imp : 0.0);
     if (sm->index)
         json_object_set(j, "index", sm->index);
+    if (sm->custom) {
+        /* A custom model: what it is made of and the data it was trained on. */
+        json_t *filter = json_object_get(sm->sidecar, "data_filter");
+        json_object_set(j, "base_model", json_object_get(sm->sidecar, "base_model"));
+        json_object_set_new(j, "data_filter", filter ? json_incref(filter) : json_object());
+    }
     return j;
 }
 
