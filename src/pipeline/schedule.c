@@ -99,7 +99,8 @@ int tt_schedule_tick(tt_schedule *s, tt_store *st, int64_t now, int *queued, tt_
             continue;
         if (run)
             tt_pipeline_job_id(id, sizeof(id));
-        rc = tt_store_schedule_claim(st, tiers[t], fire, id, &claimed, err);
+        /* A baseline (nothing run) is claimed without a job: NULL, not an empty id. */
+        rc = tt_store_schedule_claim(st, tiers[t], fire, run ? id : NULL, &claimed, err);
         if (rc == 0)
             s->last[t] = fire;
         if (rc == 0 && claimed && run) {
