@@ -70,7 +70,7 @@ class Own:
 
     def __exit__(self, kind, exc, tb):
         try:
-            if kind is None:
+            if kind is None and self.srv.proc is not None and self.srv.http is not None:
                 self.srv.stop()
         finally:
             self.srv.kill()
@@ -437,6 +437,25 @@ def engine_killed_while_a_job_runs(ctx):
               f"error {j['error']!r}, expected 'the engine running it stopped...'")
         b = submit(srv, QUICK_JOB)["job_id"]
         eq(wait_job(srv, b, ENDED)["state"], "succeeded", "a job on the restarted engine")
+
+
+@test(server="own")
+def engine_stopped_while_a_job_runs(ctx):
+    """SIGTERM while a worker runs a job: the engine still exits 0 within 10 s, its worker
+    is gone and the job is recorded failed, not left running."""
+    o = Own(ctx, "sigterm")
+    with o:
+        srv = o.srv
+        a = submit(srv, LONG_JOB)["job_id"]
+        wait_job(srv, a, {"running"}, 10)
+        w = running_worker(srv, a)
+        srv.stop()
+    check(not cmdline(w), f"worker {w} outlived its engine")
+    with o.data.connect() as db:
+        row = db.execute("select state, error, finished_at from training_jobs where job_id = ?",
+                         (a,)).fetchone()
+    eq(row[0], "failed", f"state of the job of an engine stopped with SIGTERM ({row})")
+    check(row[1] and "stopped" in row[1] and row[2], f"error and finished_at: {row}")
 
 
 # --- custom (enterprise) models ------------------------------------------------------------
