@@ -166,6 +166,9 @@ typedef struct tt_jobs tt_jobs;
 int tt__jobs_start(struct tt_server *app, tt_jobs **out, tt_err *err);
 /* Looks for a queued job now instead of at the next tick. NULL does nothing. */
 void tt__jobs_wake(tt_jobs *j);
+/* Waits (at most @seconds) until this engine's worker for @job_id, if any, has exited and
+ * what it published is served: for answers that report the job ended. */
+void tt__jobs_settle(tt_jobs *j, const char *job_id, double seconds);
 /* Stops the thread; a worker still running is killed and its job failed. */
 void tt__jobs_stop(tt_jobs *j);
 

@@ -103,6 +103,18 @@ static json_t *job_json(const tt_job_rec *j, bool full)
     return o;
 }
 
+/* Whether the job of @j (a job_json) has ended. */
+static bool job_ended(const json_t *j)
+{
+    const char *st = json_string_value(json_object_get(j, "state"));
+
+    return st && (strcmp(st, "succeeded") == 0 || strcmp(st, "failed") == 0 ||
+                  strcmp(st, "cancelled") == 0);
+}
+
+/* A job this engine ran and that ended is answered once the engine serves what it published. */
+#define SETTLE_SECONDS 3.0
+
 static int one_job(void *ctx, const tt_job_rec *j)
 {
     *(json_t **)ctx = job_json(j, true);
@@ -128,10 +140,13 @@ void tt__h_train_get(tt_app *app, json_t *body, tt_reply *out)
         return;
     rc = tt_store_job_get(s, id, one_job, &j, &err);
     tt_store_pool_put(app->pool, s);
-    if (rc < 0)
+    if (rc < 0) {
         tt__reply_err(out, rc, &err);
-    else
-        tt__reply_json(out, 200, j);
+        return;
+    }
+    if (job_ended(j))
+        tt__jobs_settle(app->jobs, id, SETTLE_SECONDS);
+    tt__reply_json(out, 200, j);
 }
 
 void tt__h_train_list(tt_app *app, json_t *body, tt_reply *out)
@@ -152,6 +167,12 @@ void tt__h_train_list(tt_app *app, json_t *body, tt_reply *out)
         json_decref(arr);
         tt__reply_err(out, rc, &err);
         return;
+    }
+    for (size_t i = 0; i < json_array_size(arr); i++) {
+        json_t *j = json_array_get(arr, i);
+        if (job_ended(j))
+            tt__jobs_settle(app->jobs, json_string_value(json_object_get(j, "job_id")),
+                            SETTLE_SECONDS);
     }
     tt__reply_json(out, 200, json_pack("{s:o}", "jobs", arr));
 }

@@ -52,6 +52,11 @@ static void plan_for(const tt_served *s, int requested, int model_idx, const cha
         const struct tt_served_model *c = tt__served_find(s, custom);
         p->tier = TT_TIER_ENTERPRISE;
         p->main = c && c->custom ? c : NULL;
+        /* A custom model that is not loaded is refused, not answered by the fallback. */
+        if (!p->main) {
+            p->fallback = NULL;
+            return;
+        }
     }
     p->fallback = tt__served_find(s, "genre");
     if (!p->fallback)

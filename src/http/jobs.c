@@ -32,7 +32,9 @@ struct tt_jobs {
     pthread_t thread;
     pthread_mutex_t lock;
     pthread_cond_t cond;
+    pthread_cond_t ticked; /* after each tick: "current" is up to date */
     bool stop, wake;
+    char current[TT_JOB_ID_MAX + 1]; /* the job of the worker, under lock for other threads */
     tt_store *store;
     char owner[300];       /* "host:pid" of this engine */
     char host[256];
@@ -347,6 +349,8 @@ static void *run(void *arg)
         pthread_mutex_unlock(&j->lock);
         tick(j);
         pthread_mutex_lock(&j->lock);
+        memcpy(j->current, j->job, sizeof(j->current));
+        pthread_cond_broadcast(&j->ticked);
         if (j->stop || j->wake) {
             j->wake = false;
             continue;
@@ -370,6 +374,7 @@ int tt__jobs_start(tt_app *app, tt_jobs **out, tt_err *err)
     snprintf(j->owner, sizeof(j->owner), "%s:%ld", j->host, (long)getpid());
     pthread_mutex_init(&j->lock, NULL);
     pthread_cond_init(&j->cond, NULL);
+    pthread_cond_init(&j->ticked, NULL);
     rc = tt_schedule_init(&j->sched, &app->cfg, err);
     if (rc == 0)
         rc = tt_store_open(app->cfg.database_url, &j->store, err);
@@ -403,6 +408,33 @@ void tt__jobs_wake(tt_jobs *j)
     pthread_mutex_unlock(&j->lock);
 }
 
+/*
+ * A worker records its job's end just before it exits; until this thread has seen it exit
+ * and reloaded, the engine does not serve what it published. Waits (ticking every 20 ms) for
+ * that, at most @seconds, so that a job this engine reports ended is also served by it.
+ */
+void tt__jobs_settle(tt_jobs *j, const char *job_id, double seconds)
+{
+    double deadline = tt_now() + seconds;
+
+    if (!j || !job_id)
+        return;
+    pthread_mutex_lock(&j->lock);
+    while (!j->stop && strcmp(j->current, job_id) == 0 && tt_now() < deadline) {
+        struct timespec ts;
+        j->wake = true;
+        pthread_cond_signal(&j->cond);
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 20 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&j->ticked, &j->lock, &ts);
+    }
+    pthread_mutex_unlock(&j->lock);
+}
+
 void tt__jobs_stop(tt_jobs *j)
 {
     if (!j)
@@ -427,6 +459,7 @@ void tt__jobs_stop(tt_jobs *j)
     tt_store_close(j->store);
     tt_schedule_release(&j->sched);
     pthread_cond_destroy(&j->cond);
+    pthread_cond_destroy(&j->ticked);
     pthread_mutex_destroy(&j->lock);
     free(j);
 }

@@ -16,18 +16,27 @@
 
 static const char *const tiers[3] = {"free", "starter", "pro"};
 
+/*
+ * The suffix is the microsecond within the second (20 bits) then 12 random bits, in 8 hex
+ * digits: ids of one second sort in the order they were made, as the job list and the queue
+ * (created_at, then job_id) need; the random bits keep replicas' ids apart.
+ */
 void tt_pipeline_job_id(char *buf, size_t cap)
 {
-    time_t t = time(NULL);
-    uint32_t r = 0;
+    struct timespec ts;
+    time_t t;
+    uint32_t r = 0, usec;
     struct tm tm;
     char stamp[24];
 
+    clock_gettime(CLOCK_REALTIME, &ts);
+    t = ts.tv_sec;
+    usec = (uint32_t)(ts.tv_nsec / 1000) % 1000000u;
     if (getrandom(&r, sizeof(r), 0) != sizeof(r))
-        r = (uint32_t)tt_hash64(&t, sizeof(t)) ^ (uint32_t)(tt_now() * 1e6);
+        r = (uint32_t)tt_hash64(&ts, sizeof(ts)) ^ (uint32_t)(tt_now() * 1e6);
     gmtime_r(&t, &tm);
     strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
-    snprintf(buf, cap, "job-%s-%08x", stamp, r);
+    snprintf(buf, cap, "job-%s-%08x", stamp, (usec << 12) | (r & 0xfffu));
 }
 
 int tt_schedule_init(tt_schedule *s, const tt_config *cfg, tt_err *err)

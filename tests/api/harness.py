@@ -71,7 +71,8 @@ class TestCase:
 
 def test(server="main", tags=(), inferred=False):
     """Registers a test. @server names the fixture it runs against (main, scratch, empty,
-    deadredis); tag "cache" reruns it against a Redis-backed server when one is available;
+    deadredis; "own": none, the test starts its own servers); tag "slow" runs it only with
+    TT_API_SLOW=1; tag "cache" reruns it against a Redis-backed server when one is available;
     @inferred marks checks of behaviour the contract implies but does not spell out."""
 
     def deco(fn):

@@ -11,10 +11,18 @@ WORKDIR holds tt.db and models/ (generated and trained by tests/api/run). Server
   redis      REDIS_URL=$TT_TEST_REDIS_URL (only when set): tests tagged "cache" again
   pgpause    DATABASE_URL=$TT_TEST_PG_URL (only when set, as root): PostgreSQL paused with
              SIGSTOP under the server (test_foundations.paused_postgres)
+  own        no shared server: each test starts its own on a fresh copy of the data
+             (test_pipeline: training jobs, promotions, workers and engines killed)
 Each server is stopped with SIGTERM and must exit 0 within 10 s (one test per server).
 Writes "PASSED FAILED" to SUMMARY_FILE; tests/api/run prints the summary line.
+
+env: TT_API_ONLY=REGEX  run only the tests whose "module.name" matches (re.search), e.g.
+                        test_pipeline, or test_service.models_info; the case folders are
+                        "test_cases.<folder>"; phases left without tests do not start
+     TT_API_SLOW=1      also run the tests tagged "slow" (minutes each, e.g. the scheduler)
 """
 import os
+import re
 import shutil
 import sys
 
@@ -30,6 +38,7 @@ import test_foundations  # noqa: F401
 import test_mix  # noqa: F401
 import test_taste  # noqa: F401
 import test_radio  # noqa: F401  (last: the users it takes do not shift the others')
+import test_pipeline  # noqa: F401  (own servers on copies of the data)
 
 
 class Ctx:
@@ -38,6 +47,8 @@ class Ctx:
 
 def run_phase(res, ctx, server, tests, extra=None):
     """Starts @server, runs @tests (TestCase list) and @extra ((name, fn) list), stops it."""
+    if not tests and not extra and os.environ.get("TT_API_ONLY"):
+        return  # every test of this server filtered out
     log(f"--- server {server.name}: DATABASE_URL={server.db_url} "
         f"MODEL_DIR={server.model_dir}" + (f" REDIS_URL={server.redis_url}" if server.redis_url
                                            else ""))
@@ -87,11 +98,22 @@ def main():
     ctx.cache_backend = "memory"
     main_data = ctx.data = Data(db)
     ctx.case_user = ctx.data.take_user()
-    by_server = lambda s: [t for t in TESTS if t.server == s]  # noqa: E731
+    only = re.compile(os.environ.get("TT_API_ONLY") or "")
+    slow = os.environ.get("TT_API_SLOW") == "1"
+    chosen = []
+    for t in TESTS:
+        if not only.search(f"{t.fn.__module__}.{t.name}"):
+            continue
+        if "slow" in t.tags and not slow:
+            log(f"note: {t.name} is slow (TT_API_SLOW=1 runs it): skipped")
+            continue
+        chosen.append(t)
+    by_server = lambda s: [t for t in chosen if t.server == s]  # noqa: E731
 
     try:
         cases = [(n, (lambda folder: lambda c: test_cases.run_case(c, folder))(f))
-                 for n, f in test_cases.cases_from_folders()]
+                 for n, f in test_cases.cases_from_folders()
+                 if only.search(f"test_cases.{n}")]
         run_phase(res, ctx, Server(tt, "main", db, models, work), by_server("main"), cases)
 
         ctx.data = Data(os.path.join(scratch, "tt.db"))
@@ -105,16 +127,23 @@ def main():
         run_phase(res, ctx, Server(tt, "deadredis", db, models, work,
                                    redis_url="redis://127.0.0.1:1"), by_server("deadredis"))
 
+        # Tests that start their own servers (on copies of the data: see test_pipeline).
+        ctx.data = main_data
+        for t in by_server("own"):
+            res.run(t.name, t.fn, ctx, inferred=t.inferred)
+
         redis = os.environ.get("TT_TEST_REDIS_URL")
         if redis:
             ctx.cache_backend = "redis"
-            cached = [t for t in TESTS if "cache" in t.tags]
+            cached = [t for t in chosen if "cache" in t.tags]
             run_phase(res, ctx, Server(tt, "redis", db, models, work, redis_url=redis), cached)
         else:
             log("note: TT_TEST_REDIS_URL unset: the cache tests ran against the in-process "
                 "cache only")
         pg = os.environ.get("TT_TEST_PG_URL")
-        if pg and test_foundations.is_root():
+        if os.environ.get("TT_API_ONLY") and not only.search("test_foundations.paused_postgres"):
+            pass
+        elif pg and test_foundations.is_root():
             ctx.pg_models = None
             res.run("pgpause_data", lambda c: test_foundations.pg_pause_phase(c, tt, work, pg),
                     ctx)
