@@ -113,6 +113,13 @@ struct tt_model_ops {
     /* Writes the model to @path atomically. */
     int (*save)(const tt_model *m, const char *path, tt_err *err);
     void (*free)(tt_model *m);
+    /*
+     * Whether user @u (a dense id below n_users) learned anything in training. May be NULL
+     * (every such user counts). A user it does not know is folded in from their history,
+     * like a new one: a model trained on part of the data (a custom model's filters) knows
+     * only the listeners of that part.
+     */
+    bool (*knows_user)(const tt_model *m, int32_t u);
 };
 
 /* The common head of every model; each kind embeds it first in its own struct. */

@@ -874,8 +874,21 @@ static void als_free(tt_model *mm)
     free(m);
 }
 
+/* Users without a training positive have the zero vector (solve_range). */
+static bool als_knows_user(const tt_model *mm, int32_t u)
+{
+    const tt_als_model *m = (const tt_als_model *)mm;
+    const float *x = m->X + (size_t)u * m->k;
+
+    for (int i = 0; i < m->k; i++)
+        if (x[i] != 0.0f)
+            return true;
+    return false;
+}
+
 static const struct tt_model_ops als_ops = {
     .kind = "als",
+    .knows_user = als_knows_user,
     .recommend = als_recommend,
     .recommend_batch = als_recommend_batch,
     .similar = als_similar,

@@ -140,7 +140,8 @@ int tt_recommend_user(const tt_rec_ctx *ctx, const tt_rec_request *req, tt_score
     q.user = u;
     if (ctx->model && h.n_pos >= (ctx->min_history > 0 ? ctx->min_history : 1)) {
         /* Fresh feedback changes the user: fold them in from the whole history. */
-        if (req->n_fresh > 0 || u < 0 || u >= ctx->model->n_users)
+        if (req->n_fresh > 0 || u < 0 || u >= ctx->model->n_users ||
+            (ctx->model->ops->knows_user && !ctx->model->ops->knows_user(ctx->model, u)))
             query_history(&q, &h);
         res->model = ctx->model;
     } else {
