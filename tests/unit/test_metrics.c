@@ -219,11 +219,13 @@ static void fake_free(tt_model *m)
     (void)m;
 }
 
-static const struct tt_model_ops fake_ops = {"fake", fake_recommend, NULL, NULL, NULL, fake_free};
-static const struct tt_model_ops failing_ops = {"failing", failing_recommend, NULL, NULL,
-                                                NULL,      fake_free};
-static const struct tt_model_ops batch_ops = {"batch", fake_recommend, reverse_batch,
-                                              NULL,    NULL,           fake_free};
+static const struct tt_model_ops fake_ops = {
+    .kind = "fake", .recommend = fake_recommend, .free = fake_free};
+static const struct tt_model_ops failing_ops = {
+    .kind = "failing", .recommend = failing_recommend, .free = fake_free};
+static const struct tt_model_ops batch_ops = {
+    .kind = "batch", .recommend = fake_recommend, .recommend_batch = reverse_batch,
+    .free = fake_free};
 
 /*
  * Three users over five tracks. User 0: relevant {1}; user 1: nobody evaluated;
