@@ -24,7 +24,7 @@ echo "command: DURATION=$dur USERS=$users INTERACTIONS=$inter bench/bench_http.s
 for tracks in ${@:-20000 100000}; do
     export DATABASE_URL="sqlite:///$tmp/t$tracks.db" MODEL_DIR="$tmp/m$tracks"
     "$tt" generate --users "$users" --tracks "$tracks" --interactions "$inter" --seed 5 >/dev/null
-    for tier in free starter; do "$tt" train --tier "$tier" --no-eval >/dev/null 2>&1; done
+    for tier in free starter; do "$tt" train --tier "$tier" --no-eval --no-tune >/dev/null 2>&1; done
     echo "== catalog $tracks tracks, $users users, $inter interactions, ALS 64 factors," \
          "content index $(python3 -c "import json; print(json.load(open('$MODEL_DIR/faiss_indexes/content.json'))['type'])")"
     serve --cache-ttl 0

@@ -25,7 +25,7 @@ echo "bench_mix: wrk -t2 -c64 -d${dur}s on 127.0.0.1, server and wrk sharing thi
 echo "command: DURATION=$dur USERS=$users INTERACTIONS=$inter bench/bench_mix.sh $tracks"
 export DATABASE_URL="sqlite:///$tmp/t.db" MODEL_DIR="$tmp/m"
 "$tt" generate --users "$users" --tracks "$tracks" --interactions "$inter" --seed 5 >/dev/null
-for tier in free starter; do "$tt" train --tier "$tier" --no-eval >/dev/null 2>&1; done
+for tier in free starter; do "$tt" train --tier "$tier" --no-eval --no-tune >/dev/null 2>&1; done
 echo "== catalog $tracks tracks, $users users, $inter interactions"
 serve --cache-ttl 0
 python3 - "http://127.0.0.1:$port/daily-mix" "$users" <<'PY'

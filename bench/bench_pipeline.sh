@@ -23,7 +23,7 @@ echo "command: USERS=$users TRACKS=$tracks INTERACTIONS=$inter DURATION=$dur JOB
 t0=$(date +%s.%N)
 "$tt" generate --users "$users" --tracks "$tracks" --interactions "$inter" --seed 5 >/dev/null
 echo "generated in $(python3 -c "print(f'{$(date +%s.%N) - $t0:.0f}')") s"
-"$tt" train --model als --no-eval --threads 2 >/dev/null 2>&1
+"$tt" train --model als --no-eval --no-tune --threads 2 >/dev/null 2>&1
 "$tt" train --model genre --no-eval >/dev/null 2>&1
 serve --cache-ttl 0
 

@@ -22,7 +22,7 @@ echo "bench_radio: wrk -t2 -c64 -d${dur}s on 127.0.0.1, server and wrk sharing t
 echo "command: DURATION=$dur USERS=$users INTERACTIONS=$inter STATIONS=$stations bench/bench_radio.sh $tracks"
 export DATABASE_URL="sqlite:///$tmp/t.db" MODEL_DIR="$tmp/m"
 "$tt" generate --users "$users" --tracks "$tracks" --interactions "$inter" --seed 5 >/dev/null
-for tier in free starter; do "$tt" train --tier "$tier" --no-eval >/dev/null 2>&1; done
+for tier in free starter; do "$tt" train --tier "$tier" --no-eval --no-tune >/dev/null 2>&1; done
 serve --cache-ttl 0
 echo "== catalog $tracks tracks, $users users, $inter interactions; $stations stations, starter tier"
 

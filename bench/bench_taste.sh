@@ -27,7 +27,7 @@ echo "bench_taste: wrk on 127.0.0.1, server and wrk sharing this machine's $(npr
 echo "command: DURATION=$dur USERS=$users INTERACTIONS=$inter bench/bench_taste.sh $tracks"
 export DATABASE_URL="sqlite:///$tmp/t.db" MODEL_DIR="$tmp/m"
 "$tt" generate --users "$users" --tracks "$tracks" --interactions "$inter" --seed 7 >/dev/null
-"$tt" train --tier all --no-eval 2>/dev/null | grep '^taste'
+"$tt" train --tier all --no-eval --no-tune 2>/dev/null | grep '^taste'
 echo "== catalog $tracks tracks, $users users, $inter interactions"
 serve --cache-ttl 0
 python3 - "http://127.0.0.1:$port/taste-profile" "$users" <<'PY'

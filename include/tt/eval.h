@@ -43,6 +43,12 @@ typedef struct tt_split_params {
     double holdout;          /* share held out, in (0, 1); unused by TT_SPLIT_LAST */
     uint64_t seed;           /* random split: the tt_rng seed */
     tt_weighting weighting;  /* what makes a pair positive */
+    /*
+     * Random and leave-last splits: only the events whose byte is 1 take part (NULL = all);
+     * the others are neither trained on nor held out. Tuning splits the training part of
+     * an evaluation split this way, so it never sees the evaluation's held-out events.
+     */
+    const uint8_t *within;
 } tt_split_params;
 
 /* Random split, holdout 0.2, seed 42, tt_weighting_default(). */

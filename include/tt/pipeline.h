@@ -31,6 +31,8 @@ typedef struct tt_job_spec {
     int64_t until;    /* events before, 0 = no bound */
     json_t *genres;   /* data filter: events on tracks of one of these genres, or NULL */
     bool evaluate;    /* held-out metrics in the sidecar (default true) */
+    bool tune;        /* tune hyperparameters on a validation split first (default true) */
+    double tune_budget; /* seconds per tuned model; 0 = automatic */
     bool scheduled;   /* started by the scheduler */
 } tt_job_spec;
 
@@ -92,6 +94,24 @@ int tt_pipeline_write_index(const char *dir, const float *vec, int64_t n, int d,
  * written when the pro tier is trained.
  */
 int tt_pipeline_train_taste(const tt_config *cfg, const tt_dataset *ds, tt_err *err);
+
+/* ---- self-tuning (tune.c) ---- */
+
+/* Whether @model has hyperparameters the tuner searches (ALS, EASE). */
+bool tt_tune_supported(const char *model);
+
+/*
+ * Tunes @model: a coordinate search over its hyperparameters from @base, each trial trained
+ * on a random 80% of each user's positives among the events @within (NULL: all; pass the
+ * training part of an evaluation split, never its held-out events) and scored by NDCG@20 on
+ * the other 20%. @budget: seconds (0: automatic, five full trainings' worth and at least
+ * 10 s; above 2M interactions only regularization and confidence scale are searched).
+ * *@best gets @base with the chosen values; *@report (caller frees) the trace: every trial,
+ * the validation figures, the defaults and the choice.
+ */
+int tt_tune_model(const char *model, const tt_dataset *ds, const uint8_t *within,
+                  const tt_model_opts *base, double budget, tt_model_opts *best,
+                  json_t **report, tt_err *err);
 
 /* "job-20261202T040000Z-1a2b3c4d": time-ordered, unique across replicas. */
 void tt_pipeline_job_id(char *buf, size_t cap);

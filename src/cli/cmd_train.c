@@ -44,11 +44,15 @@ int tt_cmd_train(int argc, char **argv)
 {
     const char *tier = "all", *model = NULL;
     struct tt_train_cli tc;
-    bool no_eval = false;
-    struct tt_opt opts[TT_TRAIN_OPTS_MAX + 4] = {
+    bool no_eval = false, no_tune = false;
+    double budget = 0;
+    struct tt_opt opts[TT_TRAIN_OPTS_MAX + 6] = {
         {"--tier", TT_OPT_STR, &tier, "free|starter|pro|enterprise|all (default all)"},
         {"--model", TT_OPT_STR, &model, "train only this model"},
         {"--no-eval", TT_OPT_BOOL, &no_eval, "skip the held-out evaluation in the sidecars"},
+        {"--no-tune", TT_OPT_BOOL, &no_tune, "train with the given (or default) values, untuned"},
+        {"--tune-budget", TT_OPT_DOUBLE, &budget,
+         "seconds of tuning per tuned model (default: five trainings' worth, at least 10)"},
     };
     tt_config cfg;
     char *pos[1];
@@ -57,15 +61,21 @@ int tt_cmd_train(int argc, char **argv)
     tt_err err = {0};
     double t0 = tt_now();
 
-    tt_train_cli_init(&tc, opts + 3);
+    tt_train_cli_init(&tc, opts + 5);
     tt_cli_parse(argc, argv, "tunetrail train [--tier T] [--model NAME] [model options]", opts,
                  &cfg, pos, 0, &npos);
     if ((rc = tt_train_cli_finish(&tc)) != 0 || (rc = check_selection(tier, model)) != 0)
         return rc;
+    if (!(budget >= 0 && budget <= 86400)) {
+        fprintf(stderr, "tunetrail: --tune-budget must be 0..86400 seconds\n");
+        return 2;
+    }
     tt_job_spec_init(&spec);
     spec.opts = tc.opts;
     spec.opts.progress = isatty(STDERR_FILENO);
     spec.evaluate = !no_eval;
+    spec.tune = !no_tune;
+    spec.tune_budget = budget;
     snprintf(spec.tier, sizeof(spec.tier), "%s", model ? tt_tier_to_name(tt_models_find(model)->tier) : tier);
     snprintf(spec.model, sizeof(spec.model), "%s", model ? model : "");
     rc = tt_pipeline_run(&cfg, &spec, NULL, NULL, &err);

@@ -116,11 +116,15 @@ static void count_events(tt_split *s)
     s->n_test_events = s->n_events - s->n_train_events;
 }
 
-/* Every event of a held-out pair is a test event; everything else trains. */
-static void mask_held_out(const tt_dataset *ds, tt_split *s)
+/*
+ * Every event of a held-out pair is a test event; everything else of @within (NULL: all)
+ * trains; events outside it do neither.
+ */
+static void mask_held_out(const tt_dataset *ds, const uint8_t *within, tt_split *s)
 {
     for (int64_t i = 0; i < ds->n_events; i++)
-        s->mask[i] = !csr_has(&s->relevant, ds->ev_user[i], ds->ev_track[i]);
+        s->mask[i] = (!within || within[i]) &&
+                     !csr_has(&s->relevant, ds->ev_user[i], ds->ev_track[i]);
 }
 
 static void split_init(const tt_dataset *ds, enum tt_split_kind kind, tt_split *s)
@@ -173,7 +177,8 @@ static void pick_random(const tt_csr *pos, const tt_split_params *p, struct pair
 
 /* ---- leave last out --------------------------------------------------------------------- */
 
-static void pick_last(const tt_dataset *ds, const tt_csr *pos, struct pairs *out)
+static void pick_last(const tt_dataset *ds, const uint8_t *within, const tt_csr *pos,
+                      struct pairs *out)
 {
     int32_t nu = tt_dataset_n_users(ds);
     int64_t *latest = tt_malloc(((size_t)nu + 1) * sizeof(int64_t));
@@ -184,7 +189,7 @@ static void pick_last(const tt_dataset *ds, const tt_csr *pos, struct pairs *out
     for (int64_t i = 0; i < ds->n_events; i++) {
         int32_t u = ds->ev_user[i];
         int64_t b = latest[u];
-        if (!csr_has(pos, u, ds->ev_track[i]))
+        if ((within && !within[i]) || !csr_has(pos, u, ds->ev_track[i]))
             continue;
         if (b < 0 || ds->ev_time[i] >= ds->ev_time[b])
             latest[u] = i;
@@ -318,6 +323,9 @@ static int check_params(const tt_dataset *ds, const tt_split_params *p, tt_split
         p->kind != TT_SPLIT_COLD_TRACKS)
         return tt_err_set_field(err, TT_EINVAL, "split",
                                 "split must be random, time, last or cold-tracks");
+    if (p->within && p->kind != TT_SPLIT_RANDOM && p->kind != TT_SPLIT_LAST)
+        return tt_err_set_field(err, TT_EINVAL, "split",
+                                "only random and leave-last splits take a subset of events");
     if (p->kind != TT_SPLIT_LAST && !(p->holdout > 0.0 && p->holdout < 1.0))
         return tt_err_set_field(err, TT_EINVAL, "holdout",
                                 "holdout must be between 0 and 1 (exclusive)");
@@ -345,14 +353,14 @@ int tt_split_build(const tt_dataset *ds, const tt_split_params *p, tt_split *out
         split_cold(ds, p, out, &held);
         pairs_to_relevant(&held, ds, out);
     } else {
-        tt_train_set_build(ds, NULL, &p->weighting, &all);
+        tt_train_set_build(ds, p->within, &p->weighting, &all);
         if (p->kind == TT_SPLIT_RANDOM)
             pick_random(&all.conf, p, &held);
         else
-            pick_last(ds, &all.conf, &held);
+            pick_last(ds, p->within, &all.conf, &held);
         tt_train_set_release(&all);
         pairs_to_relevant(&held, ds, out);
-        mask_held_out(ds, out);
+        mask_held_out(ds, p->within, out);
     }
     list_users(out);
     count_events(out);

@@ -23,6 +23,7 @@ void tt_job_spec_init(tt_job_spec *s)
     s->opts = tt_model_opts_default();
     s->params = json_object();
     s->evaluate = true;
+    s->tune = true;
 }
 
 void tt_job_spec_release(tt_job_spec *s)
@@ -315,7 +316,7 @@ static int parse_selection(const json_t *req, tt_job_spec *s, tt_err *err)
 int tt_job_spec_parse(const json_t *req, tt_job_spec *out, tt_err *err)
 {
     static const char *const keys[] = {"model", "tier", "name", "params", "data", "evaluate",
-                                       "scheduled", NULL};
+                                       "scheduled", "tune", "tune_budget", NULL};
     const char *key;
     json_t *v;
     int rc;
@@ -329,7 +330,7 @@ int tt_job_spec_parse(const json_t *req, tt_job_spec *out, tt_err *err)
         if (!in_list(keys, key)) {
             rc = tt_err_set_field(err, TT_EINVAL, key,
                                   "%.80s: unknown field (accepted: model, tier, name, params, "
-                                  "data, evaluate, scheduled)", key);
+                                  "data, evaluate, tune, tune_budget, scheduled)", key);
             goto fail;
         }
     }
@@ -345,6 +346,18 @@ int tt_job_spec_parse(const json_t *req, tt_job_spec *out, tt_err *err)
         goto fail;
     }
     out->scheduled = json_is_true(v);
+    v = json_object_get(req, "tune");
+    if (v && !json_is_boolean(v)) {
+        rc = bad(err, "tune", "%s must be %s", "true or false");
+        goto fail;
+    }
+    out->tune = !v || json_is_true(v);
+    v = json_object_get(req, "tune_budget");
+    if (v && !(json_is_number(v) && json_number_value(v) >= 0 && json_number_value(v) <= 86400)) {
+        rc = bad(err, "tune_budget", "%s must be %s", "seconds, 0..86400 (0: automatic)");
+        goto fail;
+    }
+    out->tune_budget = v ? json_number_value(v) : 0;
     if ((rc = parse_name(json_object_get(req, "name"), out, err)) < 0 ||
         (rc = parse_selection(req, out, err)) < 0 ||
         (rc = parse_params(json_object_get(req, "params"), out->model, out, err)) < 0 ||
@@ -364,8 +377,8 @@ fail:
 
 json_t *tt_job_spec_json(const tt_job_spec *s)
 {
-    json_t *j = json_pack("{s:s, s:O, s:b}", "tier", s->tier, "params", s->params, "evaluate",
-                          s->evaluate);
+    json_t *j = json_pack("{s:s, s:O, s:b, s:b}", "tier", s->tier, "params", s->params,
+                          "evaluate", s->evaluate, "tune", s->tune);
     json_t *d = json_object();
 
     if (s->model[0])
@@ -374,6 +387,8 @@ json_t *tt_job_spec_json(const tt_job_spec *s)
         json_object_set_new(j, "name", json_string(s->name));
     if (s->scheduled)
         json_object_set_new(j, "scheduled", json_true());
+    if (s->tune_budget > 0)
+        json_object_set_new(j, "tune_budget", json_real(s->tune_budget));
     if (s->since)
         json_object_set_new(d, "since", json_integer(s->since));
     if (s->until)

@@ -149,6 +149,7 @@ static json_t *params_json(const char *name, const tt_model_opts *o, const tt_mo
 struct run {
     const tt_config *cfg;
     const tt_job_spec *spec;
+    tt_model_opts opts;    /* the spec's, with what tuning chose (later models use it too) */
     const tt_run_hooks *h;
     tt_dataset *ds;
     tt_train_set ts;       /* what the models learn from (the spec's data filters applied) */
@@ -211,7 +212,7 @@ static void on_step(void *ctx, const char *model, int step, int steps, double lo
 static json_t *holdout_metrics(struct run *r, const char *kind)
 {
     tt_weighting w = tt_weighting_default();
-    tt_model_opts eo = r->spec->opts;
+    tt_model_opts eo = r->opts;
     tt_train_set ts;
     tt_eval_scores sc;
     tt_model *m = NULL;
@@ -253,7 +254,7 @@ static json_t *sidecar(const struct run *r, const char *name, const char *tier, 
     j = json_pack("{s:s, s:s, s:s, s:s, s:I, s:f, s:s, s:o, s:{s:i, s:i, s:I, s:I}, s:O, s:O}",
                   "model", name, "tier", tier, "version", d->version, "file", file,
                   "trained_at", (json_int_t)m->trained_at, "train_seconds", m->train_seconds,
-                  "catalog", catalog, "params", params_json(kind, &r->spec->opts, m), "data",
+                  "catalog", catalog, "params", params_json(kind, &r->opts, m), "data",
                   "users", m->n_users, "tracks", m->n_tracks, "interactions",
                   (json_int_t)r->ts.n_events, "positive_pairs", (json_int_t)r->ts.conf.nnz,
                   "metrics", metrics, "promotion", promotion);
@@ -337,7 +338,7 @@ static json_t *served_sidecar(const tt_config *cfg, const char *tier, const char
 /* Writes the draft's files: model, sidecar, catalog link and the content index. */
 static int write_version(struct run *r, const tt_draft *d, const char *name, const char *tier,
                          const char *kind, const tt_model *m, json_t *metrics, json_t *promo,
-                         tt_err *err)
+                         json_t *tuning, tt_err *err)
 {
     char path[1300], side[1300], cat[1300];
     json_t *j;
@@ -350,10 +351,12 @@ static int write_version(struct run *r, const tt_draft *d, const char *name, con
     if (rc == 0 && link(r->catalog, cat) != 0)
         rc = tt_err_set(err, TT_EIO, "%s: %s", cat, strerror(errno));
     if (rc == 0 && strcmp(kind, "content") == 0)
-        rc = build_index(d->dir, m, &r->spec->opts, err);
+        rc = build_index(d->dir, m, &r->opts, err);
     if (rc == 0) {
         snprintf(path, sizeof(path), "%s/%s/%s.ttm", r->cfg->model_dir, tier, name);
         j = sidecar(r, name, tier, kind, d, m, path, metrics, promo);
+        json_object_set_new(j, "tuning", tuning ? json_incref(tuning)
+                                                : json_pack("{s:b}", "tuned", false));
         rc = tt_pipeline_write_json(side, j, err);
         json_decref(j);
     }
@@ -364,8 +367,8 @@ static void log_final_scalars(struct run *r, const char *kind, const tt_model *m
                               const json_t *metrics)
 {
     const json_t *h = json_object_get(metrics, "holdout");
-    int64_t step = strcmp(kind, "als") == 0     ? r->spec->opts.als.iterations
-                   : strcmp(kind, "neumf") == 0 ? r->spec->opts.neumf.epochs
+    int64_t step = strcmp(kind, "als") == 0     ? r->opts.als.iterations
+                   : strcmp(kind, "neumf") == 0 ? r->opts.neumf.epochs
                                                 : 1;
 
     tb_scalar(r, "validation/recall@20", step, json_number_value(json_object_get(h, "recall@20")));
@@ -415,6 +418,40 @@ static json_t *decide(const struct run *r, const char *tier, const char *name, j
 }
 
 /*
+ * Tunes @kind on the events the run trains on (the evaluation split's training part when
+ * the run evaluates: tuning never sees the held-out events), and keeps the choice in
+ * r->opts for this model and the ones trained after it (the hybrid's ALS parts).
+ */
+static int tune(struct run *r, const char *kind, json_t **report, tt_err *err)
+{
+    const uint8_t *within = r->spec->evaluate ? r->split_mask : r->filter;
+    tt_model_opts best;
+    int rc;
+
+    say(r, "tuning %s (budget %s)", kind, r->spec->tune_budget > 0 ? "given" : "automatic");
+    rc = tt_tune_model(kind, r->ds, within, &r->opts, r->spec->tune_budget, &best, report, err);
+    if (rc == TT_ESTATE) {
+        say(r, "  not tuned: %s", err->message);
+        tt_err_clear(err);
+        *report = json_pack("{s:b, s:s}", "tuned", false, "reason", "too little data to validate on");
+        return 0;
+    }
+    if (rc < 0)
+        return rc;
+    r->opts = best;
+    {
+        char *chosen = json_dumps(json_object_get(*report, "chosen"), JSON_COMPACT | JSON_SORT_KEYS);
+        say(r, "  chose %s: validation NDCG@20 %.4f (defaults %.4f), %d trials in %.1f s",
+            chosen, json_number_value(json_object_get(*report, "best_ndcg@20")),
+            json_number_value(json_object_get(*report, "default_ndcg@20")),
+            (int)json_array_size(json_object_get(*report, "trials")),
+            json_number_value(json_object_get(*report, "seconds")));
+        free(chosen);
+    }
+    return 0;
+}
+
+/*
  * One model: evaluated, trained, written as a new version, published unless it lost to
  * the served one by more than the margin, old versions pruned. A model the data cannot
  * train (no content, no listener to validate a blend on) is skipped and unpublished.
@@ -424,14 +461,20 @@ static int run_model(struct run *r, const tt_model_info *info, int index, int co
     const char *kind = info->name;
     const char *name = r->spec->name[0] ? r->spec->name : kind;
     const char *tier = r->spec->name[0] ? "enterprise" : tt_tier_to_name(info->tier);
-    tt_model_opts o = r->spec->opts;
-    json_t *metrics, *promo = NULL;
+    tt_model_opts o;
+    json_t *metrics, *promo = NULL, *tuning = NULL;
     char logdir[1300];
     tt_draft d;
     tt_model *m = NULL;
     bool promote = false;
     int pruned = 0, rc;
 
+    if (r->spec->tune && tt_tune_supported(kind)) {
+        stage(r, "tune", name, index, count);
+        if ((rc = tune(r, kind, &tuning, err)) < 0)
+            return rc;
+    }
+    o = r->opts;
     if (r->spec->evaluate)
         stage(r, "evaluate", name, index, count);
     metrics = r->spec->evaluate ? holdout_metrics(r, kind) : json_object();
@@ -461,7 +504,7 @@ static int run_model(struct run *r, const tt_model_info *info, int index, int co
     if (rc == 0) {
         promo = decide(r, tier, name, metrics, &promote);
         log_final_scalars(r, kind, m, metrics);
-        rc = write_version(r, &d, name, tier, kind, m, metrics, promo, err);
+        rc = write_version(r, &d, name, tier, kind, m, metrics, promo, tuning, err);
     }
     if (rc == 0 && r->tb)
         rc = tt_tfevents_flush(r->tb, err);
@@ -495,6 +538,7 @@ out:
     tt_model_free(m);
     json_decref(metrics);
     json_decref(promo);
+    json_decref(tuning);
     return rc > 0 ? 0 : rc;
 }
 
@@ -542,7 +586,7 @@ static int make_split(struct run *r, tt_err *err)
     tt_split_params sp = tt_split_params_default();
     int rc;
 
-    sp.seed = r->spec->opts.seed;
+    sp.seed = r->opts.seed;
     if ((rc = tt_split_build(r->ds, &sp, &r->split, err)) < 0)
         return rc;
     r->split_mask = tt_malloc((size_t)r->ds->n_events + 1);
@@ -554,7 +598,8 @@ static int make_split(struct run *r, tt_err *err)
 int tt_pipeline_run(const tt_config *cfg, const tt_job_spec *spec, const tt_run_hooks *hooks,
                     json_t **result, tt_err *err)
 {
-    struct run r = {cfg, spec, hooks, NULL, {0}, NULL, {0}, NULL, "", NULL, json_array()};
+    struct run r = {cfg, spec, spec->opts, hooks, NULL, {0}, NULL, {0}, NULL, "", NULL,
+                    json_array()};
     const tt_model_info *list = tt_models_list();
     double t0 = tt_now();
     int count = 0, index = 0, rc;
