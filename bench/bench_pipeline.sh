@@ -36,7 +36,7 @@ load() {
 base=$(load)
 echo "no job running:            ${base#RESULT }"
 job=$(curl -sf -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
-      -d '{"model": "als", "evaluate": false}' "http://127.0.0.1:$port/models/train" |
+      -d '{"model": "als", "evaluate": false, "tune": false}' "http://127.0.0.1:$port/models/train" |
       python3 -c 'import json,sys; print(json.load(sys.stdin)["job_id"])')
 state() { curl -sf -H "Authorization: Bearer $token" "http://127.0.0.1:$port/models/train/$job"; }
 # Measure while the ALS iterations run (after the snapshot load), not before.
