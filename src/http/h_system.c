@@ -75,6 +75,8 @@ static json_t *model_json(tt_app *app, const struct tt_served_model *sm)
                   imp ? (double)clicks / imp : 0.0);
     if (sm->index)
         json_object_set(j, "index", sm->index);
+    if (json_object_get(sm->sidecar, "tuning"))
+        json_object_set(j, "tuning", json_object_get(sm->sidecar, "tuning"));
     if (sm->custom) {
         static const char *const keys[] = {"base_model", "data_filter", "requested_params",
                                            "promotion", NULL};
