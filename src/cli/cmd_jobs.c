@@ -104,11 +104,23 @@ static void on_stage(void *ctx, const char *stage, const char *model, int index,
 {
     struct worker *w = ctx;
 
+    json_t *old, *p;
+
     pthread_mutex_lock(&w->lock);
-    json_decref(w->progress);
-    w->progress = json_pack("{s:s, s:o, s:i, s:i}", "stage", stage, "model",
-                            model ? json_string(model) : json_null(), "model_index", index + 1,
-                            "models", count);
+    old = w->progress;
+    p = json_pack("{s:s, s:o, s:i, s:i}", "stage", stage, "model",
+                  model ? json_string(model) : json_null(), "model_index", index + 1, "models",
+                  count);
+    /* The same model's last step stays shown through its later stages (publish). */
+    if (model && json_equal(json_object_get(old, "model"), json_object_get(p, "model")) &&
+        strcmp(stage, "train") != 0) {
+        static const char *const keep[] = {"unit", "step", "steps", "loss", NULL};
+        for (int i = 0; keep[i]; i++)
+            if (json_object_get(old, keep[i]))
+                json_object_set(p, keep[i], json_object_get(old, keep[i]));
+    }
+    json_decref(old);
+    w->progress = p;
     w->stage_t0 = tt_now();
     pthread_mutex_unlock(&w->lock);
 }
