@@ -9,9 +9,10 @@
  *              standard deviation (unknown = the mean), and key as a point on the circle
  *              of the twelve pitch classes (cos, sin of 2 pi key / 12) times w_key, so
  *              B (11) is as close to C (0) as C# (1) is;
- *   genres:    one dimension per genre among the catalog's genre_dims most common, the
- *              track's genres sharing unit length;
- *   embedding: each dimension standardised over the tracks that have one.
+ *   genres:    one dimension per genre among the catalog's genre_dims most common (but
+ *              none for a genre every track has), the track's genres sharing unit length;
+ *   embedding: each dimension standardised over the tracks that have one, in logs when
+ *              its values are all positive and right-skewed (tt_content_log_dim).
  * Each part is multiplied by its weight / sqrt(its dimensions), so a part's expected share
  * of the squared length is its weight squared whatever its size. Cosine similarity of two
  * vectors is then their inner product, which the FAISS index (tt/ann.h) searches.
@@ -57,6 +58,20 @@ int tt_content_vectors(const tt_dataset *ds, const tt_content_params *p, float *
  */
 int tt_content_train(const tt_train_set *ts, const tt_content_params *p, tt_model **out,
                      tt_err *err);
+
+/*
+ * The parameters to measure genre precision with when genre is what is predicted: @p with
+ * the genre part off (w_genre 0), so the vectors cannot read the answer from the labels.
+ */
+tt_content_params tt_content_params_sound_only(const tt_content_params *p);
+
+/*
+ * Whether an embedding dimension (x[i * stride] for the @n tracks with use[i], all when @use
+ * is NULL) is standardised in logs: 1 when every finite value is positive and their sample
+ * skewness exceeds 1 (variances, energies, rates have such long right tails), else 0.
+ * Reads only the values, never a label.
+ */
+int tt_content_log_dim(const float *x, int64_t n, int64_t stride, const uint8_t *use);
 
 /* The parameters the model was trained with. */
 tt_content_params tt_content_model_params(const tt_model *m);

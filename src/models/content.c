@@ -38,6 +38,14 @@ tt_content_params tt_content_params_default(void)
     return p;
 }
 
+tt_content_params tt_content_params_sound_only(const tt_content_params *p)
+{
+    tt_content_params q = *p;
+
+    q.w_genre = 0.0f;
+    return q;
+}
+
 int tt_content_params_check(const tt_content_params *p, tt_err *err)
 {
     const struct { const char *name; float v; } w[] = {
@@ -70,6 +78,7 @@ struct space {
     int32_t n_genres;
     int32_t *genre_dim; /* per genre: its dimension in the genre part, or -1 */
     float *emb_mean, *emb_sd;
+    uint8_t *emb_log; /* per embedding dimension: 1 = standardised as log(x) */
     float s_audio, s_embed;
 };
 
@@ -78,6 +87,52 @@ static void space_release(struct space *sp)
     free(sp->genre_dim);
     free(sp->emb_mean);
     free(sp->emb_sd);
+    free(sp->emb_log);
+}
+
+/* Skewness above this makes an all-positive embedding dimension one measured in logs. */
+#define LOG_SKEW 1.0
+
+/*
+ * Whether embedding dimension @j is better compared in logs: every value the tracks have is
+ * positive and the distribution has a long right tail (sample skewness > LOG_SKEW), as
+ * variances, energies and rates do. A few very large values would otherwise dominate the
+ * dimension's standard deviation and squeeze every other track into a narrow band; in logs,
+ * ratios count instead of differences. Decided from the values alone, never from labels.
+ */
+int tt_content_log_dim(const float *x, int64_t n, int64_t stride, const uint8_t *use)
+{
+    double s = 0.0, m2 = 0.0, m3 = 0.0;
+    int64_t c = 0;
+
+    for (int64_t i = 0; i < n; i++) {
+        float v = x[i * stride];
+        if ((use && !use[i]) || !isfinite(v))
+            continue;
+        if (!(v > 0.0f))
+            return 0;
+        s += v;
+        c++;
+    }
+    if (c < 3)
+        return 0;
+    s /= (double)c;
+    for (int64_t i = 0; i < n; i++) {
+        float v = x[i * stride];
+        if ((use && !use[i]) || !isfinite(v))
+            continue;
+        m2 += (v - s) * (v - s);
+        m3 += (v - s) * (v - s) * (v - s);
+    }
+    m2 /= (double)c;
+    m3 /= (double)c;
+    return m2 > 0.0 && m3 / pow(m2, 1.5) > LOG_SKEW;
+}
+
+/* Embedding value @v of dimension @j as the space compares it (NaN stays NaN). */
+static float emb_value(const struct space *sp, int j, float v)
+{
+    return sp->emb_log && sp->emb_log[j] ? (v > 0.0f ? logf(v) : NAN) : v;
 }
 
 /* Mean and standard deviation of the finite values x[i * stride]; (0, 1) when none. */
@@ -136,10 +191,33 @@ static int genre_dims(const tt_dataset *ds, int max_dims, int32_t *genre_dim)
     qsort(c, (size_t)ng, sizeof(*c), cmp_genre_count);
     for (int32_t g = 0; g < ng; g++)
         genre_dim[g] = -1;
+    /* A genre every track has tells no two tracks apart (a catalog imported with one
+     * placeholder label for all): it gets no dimension. */
     for (int32_t i = 0; i < ng && dims < max_dims && c[i].n > 0; i++)
-        genre_dim[c[i].g] = dims++;
+        if (c[i].n < nt)
+            genre_dim[c[i].g] = dims++;
     free(c);
     return dims;
+}
+
+/* Dimension @j of the embedding: whether in logs, then its mean and standard deviation. */
+static void embedding_dim_fit(const tt_dataset *ds, struct space *sp, int j)
+{
+    int32_t nt = tt_dataset_n_tracks(ds);
+    int e = ds->embedding_dim;
+    float *col;
+
+    sp->emb_log[j] = (uint8_t)tt_content_log_dim(ds->embedding + j, nt, e, ds->has_embedding);
+    if (!sp->emb_log[j]) {
+        mean_sd(ds->embedding + j, nt, e, ds->has_embedding, &sp->emb_mean[j], &sp->emb_sd[j],
+                NULL);
+        return;
+    }
+    col = tt_malloc(((size_t)nt + 1) * sizeof(float));
+    for (int32_t t = 0; t < nt; t++)
+        col[t] = emb_value(sp, j, ds->embedding[(size_t)t * e + j]);
+    mean_sd(col, nt, 1, ds->has_embedding, &sp->emb_mean[j], &sp->emb_sd[j], NULL);
+    free(col);
 }
 
 static int space_fit(const tt_dataset *ds, const tt_content_params *p, struct space *sp,
@@ -164,9 +242,9 @@ static int space_fit(const tt_dataset *ds, const tt_content_params *p, struct sp
         int e = ds->embedding_dim;
         sp->emb_mean = tt_malloc((size_t)e * sizeof(float));
         sp->emb_sd = tt_malloc((size_t)e * sizeof(float));
+        sp->emb_log = tt_calloc((size_t)e, 1);
         for (int j = 0; j < e; j++)
-            mean_sd(ds->embedding + j, nt, e, ds->has_embedding, &sp->emb_mean[j],
-                    &sp->emb_sd[j], NULL);
+            embedding_dim_fit(ds, sp, j);
         sp->d_embed = e;
     }
     sp->d = sp->d_audio + sp->d_genre + sp->d_embed;
@@ -215,8 +293,10 @@ static bool track_vector(const struct space *sp, const tt_content_params *p,
     }
     if (sp->d_embed && ds->has_embedding[t]) {
         const float *x = ds->embedding + (size_t)t * ds->embedding_dim;
-        for (int j = 0; j < sp->d_embed; j++)
-            e[j] = isfinite(x[j]) ? (x[j] - sp->emb_mean[j]) / sp->emb_sd[j] * sp->s_embed : 0.0f;
+        for (int j = 0; j < sp->d_embed; j++) {
+            float xj = emb_value(sp, j, x[j]);
+            e[j] = isfinite(xj) ? (xj - sp->emb_mean[j]) / sp->emb_sd[j] * sp->s_embed : 0.0f;
+        }
     }
     for (int j = 0; j < sp->d; j++)
         norm += (double)v[j] * v[j];
@@ -272,6 +352,7 @@ typedef struct content_model {
     const int32_t *genre_dim;       /* n_genres */
     int32_t n_genres;
     const float *emb_mean, *emb_sd; /* d_embed each, or NULL */
+    const uint8_t *emb_log;         /* d_embed, or NULL: none in logs (older files) */
     const float *vec;               /* n_tracks x d */
     const uint8_t *has;             /* n_tracks */
     const int64_t *centre_ptr;      /* n_users + 1 */
@@ -279,7 +360,7 @@ typedef struct content_model {
     const float *centre_w;          /* centre_ptr[n_users] */
     uint64_t vectors_sum;           /* tt_ann_vectors_checksum of vec */
     tt_ann *ann;                    /* attached index, or NULL */
-    void *owned[10];                /* arrays of a trained model */
+    void *owned[11];                /* arrays of a trained model */
     tt_mfile *file;                 /* arrays of a loaded model live here */
 } content_model;
 
@@ -813,6 +894,8 @@ int tt_content_train(const tt_train_set *ts, const tt_content_params *p, tt_mode
     m->genre_dim = sp.genre_dim;
     m->emb_mean = sp.emb_mean;
     m->emb_sd = sp.emb_sd;
+    m->owned[10] = sp.emb_log;
+    m->emb_log = sp.emb_log;
     /* Listener centres: count, then fill in parallel, then drop what k-means merged. */
     ptr = tt_malloc(((size_t)nu + 1) * sizeof(int64_t));
     ptr[0] = 0;
@@ -969,6 +1052,8 @@ static int content_save(const tt_model *mm, const char *path, tt_err *err)
         rc = tt_mfile_add(w, "embedding_mean", TT_DT_F32, 1, m->d_embed, m->emb_mean, err);
     if (rc == 0 && m->d_embed)
         rc = tt_mfile_add(w, "embedding_sd", TT_DT_F32, 1, m->d_embed, m->emb_sd, err);
+    if (rc == 0 && m->d_embed)
+        rc = tt_mfile_add(w, "embedding_log", TT_DT_U8, 1, m->d_embed, m->emb_log, err);
     if (rc == 0)
         rc = tt_mfile_add(w, "vectors", TT_DT_F32, mm->n_tracks, m->d, m->vec, err);
     if (rc == 0)
@@ -1056,6 +1141,10 @@ int tt__content_load(tt_mfile *f, tt_model **out, tt_err *err)
         rc = get_f32(f, "embedding_mean", 1, m->d_embed, &m->emb_mean, err);
     if (rc == 0 && m->d_embed)
         rc = get_f32(f, "embedding_sd", 1, m->d_embed, &m->emb_sd, err);
+    rows = 1, cols = m->d_embed;
+    if (rc == 0 && m->d_embed &&
+        tt_mfile_get(f, "embedding_log", TT_DT_U8, &rows, &cols, &p, NULL) == 0)
+        m->emb_log = p; /* files written before logs were taken have no such section */
     if (rc == 0)
         rc = get_f32(f, "vectors", m->base.n_tracks, m->d, &m->vec, err);
     rows = m->base.n_tracks;

@@ -731,6 +731,43 @@ static void teardown_listeners(void)
     tt_dataset_free(lds);
 }
 
+Test(content, log_dims_are_the_positive_right_skewed_ones)
+{
+    /* Two columns interleaved (stride 2): variance-like (long right tail) and symmetric. */
+    float x[2 * 200];
+    uint8_t use[200];
+
+    for (int i = 0; i < 200; i++) {
+        x[2 * i] = expf((float)(i % 20) * 0.4f); /* log-uniform: skewness well above 1 */
+        x[2 * i + 1] = (float)(i % 20) - 9.5f;  /* symmetric: skewness 0 */
+        use[i] = 1;
+    }
+    cr_expect_eq(tt_content_log_dim(x, 200, 2, NULL), 1, "positive and right-skewed");
+    cr_expect_eq(tt_content_log_dim(x + 1, 200, 2, NULL), 0, "symmetric");
+    for (int i = 0; i < 200; i++)
+        x[2 * i + 1] = expf((float)(i % 20) * 0.4f);
+    x[2 * 7 + 1] = 0.0f;
+    cr_expect_eq(tt_content_log_dim(x + 1, 200, 2, NULL), 0, "a zero has no log");
+    use[7] = 0;
+    cr_expect_eq(tt_content_log_dim(x + 1, 200, 2, use), 1, "tracks left out do not count");
+    cr_expect_eq(tt_content_log_dim(x, 2, 2, NULL), 0, "too few values to judge");
+}
+
+Test(content, sound_only_params_have_no_genre_part)
+{
+    tt_content_params p = tt_content_params_default(), q;
+
+    p.w_audio = 0.7f;
+    p.genre_dims = 12;
+    q = tt_content_params_sound_only(&p);
+    cr_expect_eq(q.w_genre, 0.0f, "the headline of evaluate --similar reads no genre");
+    cr_expect_eq(q.w_audio, 0.7f);
+    cr_expect_eq(q.w_embedding, p.w_embedding);
+    cr_expect_eq(q.w_key, p.w_key);
+    cr_expect_eq(q.genre_dims, 12);
+    cr_expect_eq(tt_content_params_check(&q, NULL), 0);
+}
+
 TestSuite(listeners, .init = setup_listeners, .fini = teardown_listeners);
 
 static tt_model *train_l(const tt_content_params *p)
