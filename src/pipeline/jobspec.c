@@ -284,8 +284,8 @@ static int parse_selection(const json_t *req, tt_job_spec *s, tt_err *err)
         info = json_is_string(m) ? tt_models_find(json_string_value(m)) : NULL;
         if (!info)
             return bad(err, "model", "%s must be %s",
-                       "one of als, popularity, trending, genre, content, hybrid, neumf, "
-                       "deep_content, hybrid_deep");
+                       "one of als, ease, popularity, trending, genre, content, hybrid, "
+                       "neumf, deep_content, hybrid_deep");
         snprintf(s->model, sizeof(s->model), "%s", info->name);
     }
     if (t && !json_is_null(t)) {

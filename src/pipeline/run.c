@@ -400,7 +400,8 @@ static void drop_log(const char *logdir)
 
 static bool skippable(const char *kind)
 {
-    return strcmp(kind, "content") == 0 || strcmp(kind, "hybrid") == 0 || strcmp(kind, "ease") == 0 ||
+    return strcmp(kind, "content") == 0 || strcmp(kind, "hybrid") == 0 ||
+           strcmp(kind, "ease") == 0 ||
            strcmp(kind, "deep_content") == 0 || strcmp(kind, "hybrid_deep") == 0;
 }
 
