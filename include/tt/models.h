@@ -9,6 +9,7 @@
 #include "tt/als.h"
 #include "tt/content.h"
 #include "tt/deep_content.h"
+#include "tt/ease.h"
 #include "tt/hybrid.h"
 #include "tt/hybrid_deep.h"
 #include "tt/model.h"
@@ -19,6 +20,7 @@ enum tt_tier { TT_TIER_FREE, TT_TIER_STARTER, TT_TIER_PRO, TT_TIER_ENTERPRISE };
 /* Options for every model; each model reads its own part. */
 typedef struct tt_model_opts {
     tt_als_params als;
+    tt_ease_params ease;
     tt_content_params content;
     tt_hybrid_params hybrid;
     tt_neumf_params neumf;
@@ -40,7 +42,7 @@ typedef struct tt_model_opts {
 tt_model_opts tt_model_opts_default(void);
 
 typedef struct tt_model_info {
-    const char *name;  /* "als", "popularity", "trending", "genre", "content", "hybrid" */
+    const char *name;  /* "als", "ease", "popularity", "trending", "genre", "content", ... */
     enum tt_tier tier;
     const char *summary;
 } tt_model_info;

@@ -27,6 +27,9 @@ void tt_train_cli_init(struct tt_train_cli *tc, struct tt_opt *slots)
     tc->factors = a->factors;
     tc->iterations = a->iterations;
     tc->cg_steps = a->cg_steps;
+    tc->ease_scaling = tt_als_scaling_names[tc->opts.ease.scaling];
+    tc->ease_lambda = tc->opts.ease.lambda;
+    tc->ease_min_listeners = tc->opts.ease.min_listeners;
     tc->half_life = tc->opts.trending_half_life_days;
     tc->seed = (int64_t)tc->opts.seed;
     tc->w_audio = tc->opts.content.w_audio;
@@ -55,6 +58,12 @@ void tt_train_cli_init(struct tt_train_cli *tc, struct tt_opt *slots)
     slots[i++] = (struct tt_opt){"--bm25-b", TT_OPT_DOUBLE, &tc->bm25_b, "BM25 b"};
     slots[i++] = (struct tt_opt){"--log-eps", TT_OPT_DOUBLE, &tc->log_eps,
                                  "eps of log(1 + r/eps) scaling"};
+    slots[i++] = (struct tt_opt){"--ease-lambda", TT_OPT_DOUBLE, &tc->ease_lambda,
+                                 "EASE regularization lambda (default 100)"};
+    slots[i++] = (struct tt_opt){"--ease-scaling", TT_OPT_STR, &tc->ease_scaling,
+                                 "EASE confidence: linear|log|bm25 (default log)"};
+    slots[i++] = (struct tt_opt){"--ease-min-listeners", TT_OPT_INT, &tc->ease_min_listeners,
+                                 "EASE: tracks with fewer training listeners are left out (2)"};
     slots[i++] = (struct tt_opt){"--half-life", TT_OPT_DOUBLE, &tc->half_life,
                                  "trending half-life in days"};
     slots[i++] = (struct tt_opt){"--threads", TT_OPT_INT, &tc->threads,
@@ -115,6 +124,26 @@ static int neumf_finish(struct tt_train_cli *tc)
     return 0;
 }
 
+/* The EASE flags into tc->opts.ease; 2 after printing why when one is out of range. */
+static int ease_finish(struct tt_train_cli *tc)
+{
+    tt_ease_params *p = &tc->opts.ease;
+    size_t sc = 0;
+
+    while (sc < TT_ALS_N_SCALINGS && strcmp(tc->ease_scaling, tt_als_scaling_names[sc]) != 0)
+        sc++;
+    if (sc == TT_ALS_N_SCALINGS)
+        return bad("--ease-scaling", "linear, log or bm25");
+    if (!(tc->ease_lambda > 0 && tc->ease_lambda <= 1e7))
+        return bad("--ease-lambda", "> 0 and <= 1e7");
+    if (tc->ease_min_listeners < 1 || tc->ease_min_listeners > 1000)
+        return bad("--ease-min-listeners", "1..1000");
+    p->scaling = (enum tt_als_scaling)sc;
+    p->lambda = (float)tc->ease_lambda;
+    p->min_listeners = tc->ease_min_listeners;
+    return 0;
+}
+
 int tt_train_cli_finish(struct tt_train_cli *tc)
 {
     tt_als_params *a = &tc->opts.als;
@@ -164,7 +193,7 @@ int tt_train_cli_finish(struct tt_train_cli *tc)
                        "finite weights >= 0, not all zero; --genre-dims 0..4096; "
                        "--centres 1..16");
     }
-    if (neumf_finish(tc) != 0)
+    if (neumf_finish(tc) != 0 || ease_finish(tc) != 0)
         return 2;
     tc->opts.trending_half_life_days = tc->half_life;
     tc->opts.threads = tc->threads;

@@ -9,11 +9,13 @@
 #include "tt/ann.h"
 #include "tt/models.h"
 
-#define TT_TRAIN_OPTS_MAX 26
+#define TT_TRAIN_OPTS_MAX 29
 
 struct tt_train_cli {
     tt_model_opts opts; /* the result, valid after tt_train_cli_finish */
-    const char *scaling;
+    const char *scaling, *ease_scaling;
+    double ease_lambda;
+    int ease_min_listeners;
     double regularization, alpha, bm25_k1, bm25_b, half_life, log_eps;
     int factors, iterations, cg_steps, threads;
     int64_t seed;

@@ -13,12 +13,13 @@
 #include <string.h>
 
 static const char *const tier_names[] = {"free", "starter", "pro", "enterprise", NULL};
-static const char *const model_names[] = {"als",   "popularity",   "trending",    "genre", "content",
-                                          "hybrid", "neumf", "deep_content", "hybrid_deep", NULL};
+static const char *const model_names[] = {"als",     "popularity", "trending", "genre",
+                                          "ease",    "content",    "hybrid",   "neumf",
+                                          "deep_content", "hybrid_deep", NULL};
 /* The tier each selectable model needs. */
-static const int model_tiers[] = {TT_TIER_FREE,    TT_TIER_FREE, TT_TIER_FREE, TT_TIER_FREE,
-                                  TT_TIER_STARTER, TT_TIER_STARTER, TT_TIER_PRO, TT_TIER_PRO,
-                                  TT_TIER_PRO};
+static const int model_tiers[] = {TT_TIER_FREE, TT_TIER_FREE,    TT_TIER_FREE,    TT_TIER_FREE,
+                                  TT_TIER_FREE, TT_TIER_STARTER, TT_TIER_STARTER, TT_TIER_PRO,
+                                  TT_TIER_PRO,  TT_TIER_PRO};
 static const char *const methods[] = {"auto", "cf", "content", "hybrid", NULL};
 
 /* The tier's main model and its fallback for users without history. */
@@ -298,7 +299,7 @@ void tt__h_recommend_user(tt_app *app, json_t *body, tt_reply *out)
         return;
     if (r.custom && r.tier != TT_TIER_ENTERPRISE) {
         tt__reply_error(out, TT_EINVAL, "model",
-                        "model %s is not a model of the engine (one of als, popularity, "
+                        "model %s is not a model of the engine (one of als, ease, popularity, "
                         "trending, genre, content, hybrid, neumf, deep_content, hybrid_deep; a "
                         "custom model needs model_tier \"enterprise\")", r.custom);
         return;

@@ -10,6 +10,7 @@
  * a few conjugate-gradient steps from the previous x_u solve it well enough: each step costs
  * O(k^2 + n_u k) instead of the O(k^3 + n_u k^2) of an exact solve.
  */
+#include "confidence_priv.h"
 #include "rank_priv.h"
 #include "tt/als.h"
 #include "tt/core.h"
@@ -280,68 +281,22 @@ static void half_sweep(struct trainer *tr, const tt_csr *m, float *solve, const 
     tt_parallel_for(m->rows, 32, tr->p->threads, solve_range, tr);
 }
 
-/*
- * BM25 weighting of the track x user matrix, as commonly applied to play counts: each
- * user's weight on a track is damped by saturation (k1), normalised by the track's total
- * (b), and scaled by the user's inverse document frequency over tracks. Computed in the
- * user x track orientation so no transposed copy is needed; @norm gets each track's length
- * normalisation, which fold-in needs later.
- */
-static void bm25(const tt_csr *ut, float k1, float b, float *data, float *norm)
+/* The confidence transform @p asks for (confidence_priv.h). */
+static tt__conf_scaling scaling_of(const tt_als_params *p)
 {
-    double *len = tt_calloc((size_t)ut->cols + 1, sizeof(double)), avg = 0.0;
-    double n = (double)ut->cols;
-
-    for (int64_t i = 0; i < ut->nnz; i++)
-        len[ut->indices[i]] += ut->data[i];
-    for (int32_t t = 0; t < ut->cols; t++)
-        avg += len[t];
-    avg = ut->cols ? avg / ut->cols : 1.0;
-    if (avg <= 0.0)
-        avg = 1.0;
-    for (int32_t t = 0; t < ut->cols; t++)
-        norm[t] = (float)((1.0 - b) + b * len[t] / avg);
-    for (int32_t u = 0; u < ut->rows; u++) {
-        double idf = log(n) - log1p((double)tt_csr_row_nnz(ut, u));
-        for (int64_t i = ut->indptr[u]; i < ut->indptr[u + 1]; i++) {
-            double v = ut->data[i];
-            data[i] = (float)(v * (k1 + 1.0) / (k1 * norm[ut->indices[i]] + v) * idf);
-        }
-    }
-    free(len);
+    return (tt__conf_scaling){p->scaling, p->bm25_k1, p->bm25_b, p->log_eps};
 }
 
 /*
- * Confidence minus one, alpha * f(r) / mean f, for every positive pair of @conf, into a new
- * array parallel to conf->data (the structure is shared, not copied: at 20M pairs a copy
- * costs 160 MB). Dividing by the mean makes alpha independent of the data's scale (play
- * counts in the hundreds or single events), so one default serves both; *scale gets the
- * resulting multiplier alpha / mean f for fold-in.
+ * Confidence minus one, alpha * f(r) / mean f, for every positive pair of @conf: dividing
+ * by the mean makes alpha independent of the data's scale (play counts in the hundreds or
+ * single events), so one default serves both; *scale gets alpha / mean f for fold-in.
  */
 static float *confidences(const tt_als_params *p, const tt_csr *conf, float *norm, float *scale)
 {
-    double sum = 0.0;
+    tt__conf_scaling s = scaling_of(p);
 
-    float *data = tt_malloc((size_t)(conf->nnz + 1) * sizeof(float));
-
-    for (int32_t t = 0; t < conf->cols; t++)
-        norm[t] = 1.0f;
-    if (p->scaling == TT_ALS_BM25)
-        bm25(conf, p->bm25_k1, p->bm25_b, data, norm);
-    else
-        memcpy(data, conf->data, (size_t)conf->nnz * sizeof(float));
-    for (int64_t i = 0; i < conf->nnz; i++) {
-        float v = data[i];
-        if (p->scaling == TT_ALS_LOG)
-            v = log1pf(v / p->log_eps);
-        /* BM25 gives a user who heard nearly every track a zero or negative idf. */
-        data[i] = v > 0.0f ? v : 0.0f;
-        sum += data[i];
-    }
-    *scale = (float)(sum > 0.0 ? p->alpha * (double)conf->nnz / sum : p->alpha);
-    for (int64_t i = 0; i < conf->nnz; i++)
-        data[i] *= *scale;
-    return data;
+    return tt__conf_scale_all(&s, conf, p->alpha, norm, scale);
 }
 
 static void init_factors(float *F, int64_t rows, int k, uint64_t seed, uint64_t stream)
@@ -569,16 +524,9 @@ void tt_als_score_all(const tt_model *mm, const float *x, float *scores)
  */
 static float conf_m1(const tt_als_model *m, float r, int32_t t, int32_t n_pos)
 {
-    const tt_als_params *p = &m->p;
-    float v = r;
+    tt__conf_scaling s = scaling_of(&m->p);
 
-    if (p->scaling == TT_ALS_LOG) {
-        v = log1pf(r / p->log_eps);
-    } else if (p->scaling == TT_ALS_BM25) {
-        double idf = log((double)m->base.n_tracks) - log1p((double)n_pos);
-        v = (float)(r * (p->bm25_k1 + 1.0) / (p->bm25_k1 * m->bm25_norm[t] + r) * idf);
-    }
-    return m->scale * (v > 0.0f ? v : 0.0f);
+    return tt__conf_scale_one(&s, r, m->bm25_norm[t], n_pos, m->base.n_tracks, m->scale);
 }
 
 static int32_t n_valid(const int32_t *hist, const float *r, int32_t n, int32_t nt)

@@ -14,6 +14,7 @@
 
 static const tt_model_info table[] = {
     {"als", TT_TIER_FREE, "implicit ALS matrix factorization (conjugate gradient)"},
+    {"ease", TT_TIER_FREE, "EASE item-item model (closed form, one regularization constant)"},
     {"popularity", TT_TIER_FREE, "all-time most popular tracks"},
     {"trending", TT_TIER_FREE, "popularity with exponential time decay"},
     {"genre", TT_TIER_FREE, "best tracks of the user's genres, mixed in proportion"},
@@ -31,6 +32,7 @@ tt_model_opts tt_model_opts_default(void)
 
     memset(&o, 0, sizeof(o));
     o.als = tt_als_params_default();
+    o.ease = tt_ease_params_default();
     o.content = tt_content_params_default();
     o.hybrid = tt_hybrid_params_default();
     o.neumf = tt_neumf_params_default();
@@ -166,6 +168,12 @@ int tt_models_train(const char *name, const tt_train_set *ts, const tt_model_opt
         }
         return tt_als_train(ts, &p, out, err);
     }
+    if (strcmp(name, "ease") == 0) {
+        tt_ease_params p = o->ease;
+        p.threads = o->threads;
+        p.seed = o->seed;
+        return tt_ease_train(ts, &p, out, err);
+    }
     if (strcmp(name, "popularity") == 0)
         return tt_popularity_train(ts, TT_POP_ALL_TIME, 0.0, out, err);
     if (strcmp(name, "trending") == 0)
@@ -219,6 +227,7 @@ static const struct {
     int (*load)(tt_mfile *f, tt_model **out, tt_err *err);
 } loaders[] = {
     {"als", tt__als_load},
+    {"ease", tt__ease_load},
     {"popularity", tt__popularity_load},
     {"content", tt__content_load},
     {"hybrid", tt__hybrid_load},

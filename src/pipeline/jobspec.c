@@ -63,6 +63,9 @@ static const struct param params[] = {
     {"als", "bm25_k1", P_NUM, 0, 1e3, true, O(als.bm25_k1)},
     {"als", "bm25_b", P_NUM, 0, 1, false, O(als.bm25_b)},
     {"als", "log_eps", P_NUM, 0, 1e6, true, O(als.log_eps)},
+    {"ease", "lambda", P_NUM, 0, 1e7, true, O(ease.lambda)},
+    {"ease", "scaling", P_SCALING, 0, 0, false, O(ease.scaling)},
+    {"ease", "min_listeners", P_INT, 1, 1000, false, O(ease.min_listeners)},
     {"neumf", "factors", P_INT, 2, 1024, false, O(neumf.factors)},
     {"neumf", "epochs", P_INT, 1, 10000, false, O(neumf.epochs)},
     {"neumf", "batch", P_INT, 1, 1048576, false, O(neumf.batch)},
@@ -282,8 +285,8 @@ static int parse_selection(const json_t *req, tt_job_spec *s, tt_err *err)
         info = json_is_string(m) ? tt_models_find(json_string_value(m)) : NULL;
         if (!info)
             return bad(err, "model", "%s must be %s",
-                       "one of als, popularity, trending, genre, content, hybrid, neumf, "
-                       "deep_content, hybrid_deep");
+                       "one of als, ease, popularity, trending, genre, content, hybrid, "
+                       "neumf, deep_content, hybrid_deep");
         snprintf(s->model, sizeof(s->model), "%s", info->name);
     }
     if (t && !json_is_null(t)) {

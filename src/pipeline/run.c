@@ -133,6 +133,10 @@ static json_t *params_json(const char *name, const tt_model_opts *o, const tt_mo
                          "bm25_b", (double)p->bm25_b, "log_eps", (double)p->log_eps, "seed",
                          (json_int_t)o->seed);
     }
+    if (strcmp(name, "ease") == 0)
+        return json_pack("{s:f, s:s, s:i, s:i}", "lambda", (double)o->ease.lambda, "scaling",
+                         tt_als_scaling_names[o->ease.scaling], "min_listeners",
+                         o->ease.min_listeners, "max_tracks", o->ease.max_tracks);
     if (strcmp(name, "trending") == 0)
         return json_pack("{s:f}", "half_life_days", o->trending_half_life_days);
     if (strcmp(name, "content") == 0) {
@@ -400,6 +404,7 @@ static void drop_log(const char *logdir)
 static bool skippable(const char *kind)
 {
     return strcmp(kind, "content") == 0 || strcmp(kind, "hybrid") == 0 ||
+           strcmp(kind, "ease") == 0 ||
            strcmp(kind, "deep_content") == 0 || strcmp(kind, "hybrid_deep") == 0;
 }
 

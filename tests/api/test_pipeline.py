@@ -663,4 +663,5 @@ def scheduled_training_runs_each_minute(ctx):
         j = wait_job(srv, j["job_id"], ENDED, 60)
         eq(j["state"], "succeeded", f"scheduled job (error {j['error']!r})")
         eq(sorted(m["model"] for m in j["result"]["models"]),
-           ["als", "genre", "popularity", "trending"], "models of a scheduled free-tier run")
+           ["als", "ease", "genre", "popularity", "trending"],
+           "models of a scheduled free-tier run")

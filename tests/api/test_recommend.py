@@ -137,7 +137,7 @@ def recommend_user_tier_beyond_loaded(ctx):
 def recommend_user_explicit_models(ctx):
     user = ctx.data.take_user()
     heard = ctx.data.heard(user)
-    for model in ("als", "popularity", "trending", "genre"):
+    for model in ("als", "ease", "popularity", "trending", "genre"):
         d = check_user_answer(ctx.srv.recommend({"user_id": user, "limit": 10, "model": model}))
         eq(d["model"], model, f"model asked for {model}")
         eq(len(d["items"]), 10, f"{model}: number of items")

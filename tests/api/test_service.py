@@ -14,7 +14,7 @@ import httpx
 from harness import (ADMIN_TOKEN, TIMEOUT, Failure, Server, check, check_error,
                      check_user_answer, eq, json_of, short, test)
 
-FREE_MODELS = {"als", "popularity", "trending", "genre"}
+FREE_MODELS = {"als", "ease", "popularity", "trending", "genre"}
 STARTER_MODELS = {"content", "hybrid"}
 PRO_MODELS = {"neumf", "deep_content", "hybrid_deep"}
 
