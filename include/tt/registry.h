@@ -90,6 +90,14 @@ bool tt_registry_gate(const json_t *next, const json_t *current, double margin, 
  */
 json_t *tt_registry_list(const char *model_dir);
 
+/*
+ * The free tier's recommender among its published ALS and EASE models: the one with the
+ * higher validation NDCG@20 from tuning (both tune on the same validation split), else
+ * the higher held-out NDCG@20, else ALS; EASE only when it is published. Returns "als" or
+ * "ease"; @why (may be NULL; @cap bytes) says why.
+ */
+const char *tt_registry_free_choice(const char *model_dir, char *why, size_t cap);
+
 /* "20261126T162100Z" for Unix time @t. */
 void tt_registry_version_name(int64_t t, char *buf, size_t n);
 

@@ -6,6 +6,7 @@
 #include "tt/core.h"
 #include "tt/models.h"
 #include "tt/recommend.h"
+#include "tt/registry.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -126,12 +127,12 @@ static int users_file(const struct loaded *l, const char *path, int k, bool hear
 
 int tt_cmd_recommend(int argc, char **argv)
 {
-    const char *model = "als", *file = NULL;
+    const char *model = NULL, *file = NULL;
     int k = 20;
     bool heard = false;
     const struct tt_opt opts[] = {
         {"--k", TT_OPT_INT, &k, "how many tracks (default 20)"},
-        {"--model", TT_OPT_STR, &model, "model to use (default als)"},
+        {"--model", TT_OPT_STR, &model, "model to use (default: the free tier's, ALS or EASE)"},
         {"--users-file", TT_OPT_STR, &file, "recommend for every user id in this file (CSV out)"},
         {"--include-heard", TT_OPT_BOOL, &heard, "allow tracks the user already heard"},
         {0},
@@ -148,6 +149,8 @@ int tt_cmd_recommend(int argc, char **argv)
         fprintf(stderr, "tunetrail: give one USER_ID or --users-file, and --k in 1..10000\n");
         return 2;
     }
+    if (!model)
+        model = tt_registry_free_choice(cfg.model_dir, NULL, 0);
     rc = load_all(&cfg, model, &l, &err);
     if (rc == 0)
         rc = file ? users_file(&l, file, k, heard, &err)

@@ -48,7 +48,7 @@ static void plan_for(const tt_served *s, int requested, int model_idx, const cha
     p->main = model_idx >= 0 ? tt__served_find(s, model_names[model_idx])
               : deep         ? deep
               : hybrid       ? hybrid
-                             : tt__served_find(s, "als");
+                             : tt__served_find(s, s->free_main);
     if (custom) {
         const struct tt_served_model *c = tt__served_find(s, custom);
         p->tier = TT_TIER_ENTERPRISE;

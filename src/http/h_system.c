@@ -132,6 +132,9 @@ void tt__h_models_info(tt_app *app, json_t *body, tt_reply *out)
                   (json_int_t)(s ? tt_catalog_created_at(s->cat) : 0), "model_tier",
                   tt_tier_set_name(app->cfg.tiers), "models", models_json(app, s));
     json_object_set_new(j, "taste", taste_json(app, s));
+    if (s)
+        json_object_set_new(j, "free_tier", json_pack("{s:s, s:s}", "model", s->free_main,
+                                                       "reason", s->free_why));
     if (s && s->left_out)
         json_object_set(j, "left_out", s->left_out);
     tt__reply_json(out, 200, j);

@@ -9,6 +9,7 @@
 #include "tt/hybrid.h"
 #include "tt/hybrid_deep.h"
 #include "tt/mix.h"
+#include "tt/registry.h"
 #include "tt/models.h"
 #include "tt/taste.h"
 #include "tt/tz.h"
@@ -364,6 +365,11 @@ int tt__served_load(const tt_config *cfg, const tt_server_params *p, tt_served *
     }
     if (rc == 0)
         rc = load_custom(cfg, s, err);
+    snprintf(s->free_main, sizeof(s->free_main), "%s",
+             tt_registry_free_choice(cfg->model_dir, s->free_why, sizeof(s->free_why)));
+    if (!tt__served_find(s, s->free_main))
+        snprintf(s->free_main, sizeof(s->free_main), "%s",
+                 tt__served_find(s, "ease") && !tt__served_find(s, "als") ? "ease" : "als");
     if (rc == 0 && s->n > 0)
         rc = radio_new(s, err);
     if (rc == 0 && s->n > 0)

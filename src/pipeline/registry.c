@@ -554,3 +554,62 @@ json_t *tt_registry_list(const char *model_dir)
     }
     return out;
 }
+
+static json_t *served_sidecar(const char *model_dir, const char *tier, const char *model)
+{
+    char path[1200];
+    json_t *j;
+
+    snprintf(path, sizeof(path), "%s/%s/%s.json", model_dir, tier, model);
+    j = json_load_file(path, 0, NULL);
+    if (j && !json_is_object(j)) {
+        json_decref(j);
+        j = NULL;
+    }
+    return j;
+}
+
+static double tuned_ndcg(const json_t *side)
+{
+    json_t *v = json_object_get(json_object_get(side, "tuning"), "best_ndcg@20");
+    return json_is_number(v) ? json_number_value(v) : NAN;
+}
+
+const char *tt_registry_free_choice(const char *model_dir, char *why, size_t cap)
+{
+    json_t *als = served_sidecar(model_dir, "free", "als");
+    json_t *ease = served_sidecar(model_dir, "free", "ease");
+    const char *pick = "als", *basis = "validation NDCG@20 from tuning";
+    double a = tuned_ndcg(als), e = tuned_ndcg(ease);
+    char scratch[8];
+
+    if (!why) {
+        why = scratch;
+        cap = sizeof(scratch);
+    }
+    if (!ease) {
+        snprintf(why, cap, "no EASE model is published");
+        goto out;
+    }
+    if (!als) {
+        snprintf(why, cap, "no ALS model is published");
+        pick = "ease";
+        goto out;
+    }
+    if (!isfinite(a) || !isfinite(e)) {
+        a = holdout_ndcg(als);
+        e = holdout_ndcg(ease);
+        basis = "held-out NDCG@20";
+    }
+    if (!isfinite(a) || !isfinite(e)) {
+        snprintf(why, cap, "no comparable figures for ALS and EASE: ALS, the default");
+        goto out;
+    }
+    if (e > a)
+        pick = "ease";
+    snprintf(why, cap, "%s: ALS %.4f, EASE %.4f", basis, a, e);
+out:
+    json_decref(als);
+    json_decref(ease);
+    return pick;
+}

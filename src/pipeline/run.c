@@ -619,6 +619,13 @@ int tt_pipeline_run(const tt_config *cfg, const tt_job_spec *spec, const tt_run_
     for (const tt_model_info *i = list; rc == 0 && i->name; i++)
         if (tt_job_spec_wants(spec, i))
             rc = run_model(&r, i, index++, count, err);
+    if (rc == 0 && !spec->name[0] &&
+        (strcmp(spec->model, "als") == 0 || strcmp(spec->model, "ease") == 0 ||
+         (!spec->model[0] && (strcmp(spec->tier, "all") == 0 || strcmp(spec->tier, "free") == 0)))) {
+        char why[200];
+        const char *pick = tt_registry_free_choice(cfg->model_dir, why, sizeof(why));
+        say(&r, "the free tier serves %s (%s)", pick, why);
+    }
     if (rc == 0 && !spec->model[0] && !spec->name[0] &&
         (strcmp(spec->tier, "all") == 0 || strcmp(spec->tier, "pro") == 0)) {
         stage(&r, "train", "taste", index, count);

@@ -33,6 +33,7 @@ static const struct knob knobs[] = {
     {"als", "alpha", K_FLOAT, O(als.alpha)},
     {"als", "scaling", K_SCALING, O(als.scaling)},
     {"als", "factors", K_INT, O(als.factors)},
+    {"ease", "lambda", K_FLOAT, O(ease.lambda)},
 };
 #undef O
 
@@ -93,6 +94,7 @@ static double trial(struct search *s, const tt_model_opts *o, const char *what)
 
     t.als.iterations = s->iterations;
     t.als.precompute = 0;
+    t.ease.precompute = 0;
     t.progress = false;
     t.on_step = NULL;
     rc = tt_models_train(s->model, &s->ts, &t, &m, &err);
@@ -240,6 +242,38 @@ static void refine(struct search *s, bool reduced)
         }
 }
 
+/*
+ * EASE has one constant: a line search on lambda from the default, halving or doubling
+ * while it wins (each trial is a whole closed-form solve, so few fit the budget).
+ */
+static void line_search_lambda(struct search *s)
+{
+    static const double steps[] = {0.5, 2.0};
+
+    for (int d = 0; d < 2; d++) {
+        bool moved = false;
+        for (;;) {
+            tt_model_opts o = s->best_opts;
+            char what[64];
+            double got;
+            if (tt_now() - s->t0 + s->trial_seconds > s->budget)
+                return;
+            o.ease.lambda *= (float)steps[d];
+            if (o.ease.lambda < 0.1f || o.ease.lambda > 1e6f)
+                break;
+            snprintf(what, sizeof(what), "lambda=%g", o.ease.lambda);
+            got = trial(s, &o, what);
+            if (!(got > s->best * (1.0 + MIN_GAIN)))
+                break;
+            s->best = got;
+            s->best_opts = o;
+            moved = true;
+        }
+        if (moved)
+            return; /* the other direction lost already at the first step */
+    }
+}
+
 /* A validation split of the events @within (NULL: all), at most MAX_USERS users scored. */
 static int make_split(struct search *s, const uint8_t *within, uint64_t seed, tt_err *err)
 {
@@ -305,7 +339,19 @@ int tt_tune_model(const char *model, const tt_dataset *ds, const uint8_t *within
     base_ndcg = trial(&s, base, "defaults, full iterations");
     t_full = s.trial_seconds;
     s.budget = budget > 0 ? budget : fmax(5.0 * t_full, 10.0);
+    if (base_ndcg < 0) {
+        json_decref(s.trials);
+        tt_train_set_release(&s.ts);
+        tt_split_release(&s.split);
+        return tt_err_set(err, TT_ESTATE, "%s cannot be trained on the validation split", model);
+    }
     reduced = events > FULL_SEARCH_EVENTS && budget <= 0;
+    if (strcmp(model, "ease") == 0) {
+        s.best = base_ndcg;
+        if (s.best >= 0)
+            line_search_lambda(&s);
+        goto done;
+    }
     s.best = -1;
     halving(&s, base, reduced, base->seed);
     /* The winner at full strength, then finer steps around it while the budget lasts. */
@@ -318,6 +364,7 @@ int tt_tune_model(const char *model, const tt_dataset *ds, const uint8_t *within
         s.best_opts = *base;
         s.best = base_ndcg;
     }
+done:
     *best = s.best_opts;
     *report = json_pack("{s:b, s:s, s:f, s:f, s:{s:s, s:f, s:i, s:I}, s:i, s:o, s:o, s:f, "
                         "s:f, s:o, s:b}",
