@@ -113,6 +113,13 @@ int tt_tune_model(const char *model, const tt_dataset *ds, const uint8_t *within
                   const tt_model_opts *base, double budget, tt_model_opts *best,
                   json_t **report, tt_err *err);
 
+/*
+ * Queues @spec as a new training job on @st: its id goes to @id (TT_JOB_ID_MAX + 1 bytes),
+ * the request stored (tt_job_spec_json) to *@request when not NULL (caller frees).
+ */
+int tt_pipeline_job_queue(struct tt_store *st, const tt_job_spec *spec, char *id,
+                          json_t **request, tt_err *err);
+
 /* "job-20261202T040000Z-1a2b3c4d": time-ordered, unique across replicas. */
 void tt_pipeline_job_id(char *buf, size_t cap);
 

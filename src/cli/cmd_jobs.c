@@ -114,7 +114,7 @@ static void on_stage(void *ctx, const char *stage, const char *model, int index,
     /* The same model's last step stays shown through its later stages (publish). */
     if (model && json_equal(json_object_get(old, "model"), json_object_get(p, "model")) &&
         strcmp(stage, "train") != 0) {
-        static const char *const keep[] = {"unit", "step", "steps", "loss", NULL};
+        static const char *const keep[] = {"unit", "step", "steps", "loss", "eta_seconds", NULL};
         for (int i = 0; keep[i]; i++)
             if (json_object_get(old, keep[i]))
                 json_object_set(p, keep[i], json_object_get(old, keep[i]));
@@ -350,10 +350,9 @@ static int follow(tt_store *s, const char *id, tt_err *err)
 static int submit(tt_store *s, const char *text, tt_err *err)
 {
     json_error_t jerr;
-    json_t *j = json_loads(text, 0, &jerr), *norm;
+    json_t *j = json_loads(text, 0, &jerr);
     tt_job_spec spec;
-    tt_job_rec rec = {0};
-    char id[TT_JOB_ID_MAX + 1], *request;
+    char id[TT_JOB_ID_MAX + 1] = "";
     int rc;
 
     if (!j)
@@ -362,18 +361,9 @@ static int submit(tt_store *s, const char *text, tt_err *err)
     json_decref(j);
     if (rc < 0)
         return rc;
-    norm = tt_job_spec_json(&spec);
-    request = json_dumps(norm, JSON_COMPACT | JSON_SORT_KEYS);
-    tt_pipeline_job_id(id, sizeof(id));
-    rec.job_id = id;
-    rec.state = TT_JOB_QUEUED;
-    rec.request = request;
-    rec.created_at = tt_unix_time();
-    rc = tt_store_job_put(s, &rec, err);
+    rc = tt_pipeline_job_queue(s, &spec, id, NULL, err);
     if (rc == 0)
         printf("%s\n", id);
-    free(request);
-    json_decref(norm);
     tt_job_spec_release(&spec);
     return rc;
 }

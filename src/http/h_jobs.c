@@ -30,10 +30,9 @@ void tt__h_train_submit(tt_app *app, json_t *body, tt_reply *out)
 {
     tt_job_spec spec;
     tt_err err = {0};
-    char id[TT_JOB_ID_MAX + 1], *request;
-    tt_job_rec rec = {0};
+    char id[TT_JOB_ID_MAX + 1] = "";
     tt_store *s;
-    json_t *j;
+    json_t *j = NULL;
     int rc;
 
     if ((rc = tt_job_spec_parse(body, &spec, &err)) < 0) {
@@ -47,15 +46,8 @@ void tt__h_train_submit(tt_app *app, json_t *body, tt_reply *out)
                         "MODEL_TIER=%s", tt_tier_set_name(app->cfg.tiers));
         return;
     }
-    j = tt_job_spec_json(&spec);
-    request = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
-    tt_pipeline_job_id(id, sizeof(id));
-    rec.job_id = id;
-    rec.state = TT_JOB_QUEUED;
-    rec.request = request;
-    rec.created_at = tt_unix_time();
     if ((s = store_get(app, out)) != NULL) {
-        rc = tt_store_job_put(s, &rec, &err);
+        rc = tt_pipeline_job_queue(s, &spec, id, &j, &err);
         tt_store_pool_put(app->pool, s);
         if (rc < 0) {
             tt__reply_err(out, rc, &err);
@@ -67,7 +59,6 @@ void tt__h_train_submit(tt_app *app, json_t *body, tt_reply *out)
             tt__jobs_wake(app->jobs);
         }
     }
-    free(request);
     json_decref(j);
     tt_job_spec_release(&spec);
 }

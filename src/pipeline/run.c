@@ -422,6 +422,20 @@ static json_t *decide(const struct run *r, const char *tier, const char *name, j
                      r->cfg->promote_margin);
 }
 
+/* Whether the spec sets a model parameter (its seed aside). */
+static bool names_params(const tt_job_spec *spec)
+{
+    const char *key;
+    json_t *v;
+
+    json_object_foreach(spec->params, key, v) {
+        (void)v;
+        if (strcmp(key, "seed") != 0)
+            return true;
+    }
+    return false;
+}
+
 /*
  * Tunes @kind on the events the run trains on (the evaluation split's training part when
  * the run evaluates: tuning never sees the held-out events), and keeps the choice in
@@ -474,7 +488,8 @@ static int run_model(struct run *r, const tt_model_info *info, int index, int co
     bool promote = false;
     int pruned = 0, rc;
 
-    if (r->spec->tune && tt_tune_supported(kind)) {
+    /* Parameters a job names are the caller's choice: such a model trains with them. */
+    if (r->spec->tune && tt_tune_supported(kind) && !names_params(r->spec)) {
         stage(r, "tune", name, index, count);
         if ((rc = tune(r, kind, &tuning, err)) < 0)
             return rc;

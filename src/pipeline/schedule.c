@@ -75,19 +75,41 @@ int64_t tt_schedule_due(const tt_schedule *s, int tier, int64_t now, int64_t las
     return fire;
 }
 
-static int queue_run(tt_store *st, int tier, const char *id, int64_t now, tt_err *err)
+int tt_pipeline_job_queue(tt_store *st, const tt_job_spec *spec, char *id, json_t **request,
+                          tt_err *err)
 {
-    char request[160];
+    json_t *j = tt_job_spec_json(spec);
+    char *text = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
     tt_job_rec rec = {0};
+    int rc;
 
-    snprintf(request, sizeof(request),
-             "{\"data\":{},\"evaluate\":true,\"params\":{},\"scheduled\":true,\"tier\":\"%s\"}",
-             tiers[tier]);
+    if (!id[0])
+        tt_pipeline_job_id(id, TT_JOB_ID_MAX + 1);
     rec.job_id = id;
     rec.state = TT_JOB_QUEUED;
-    rec.request = request;
-    rec.created_at = now;
-    return tt_store_job_put(st, &rec, err);
+    rec.request = text;
+    rec.created_at = tt_unix_time();
+    rc = tt_store_job_put(st, &rec, err);
+    free(text);
+    if (rc == 0 && request)
+        *request = j;
+    else
+        json_decref(j);
+    return rc;
+}
+
+/* The scheduled run of one tier: every model of it, evaluated and tuned. */
+static int queue_run(tt_store *st, int tier, char *id, tt_err *err)
+{
+    tt_job_spec spec;
+    int rc;
+
+    tt_job_spec_init(&spec);
+    snprintf(spec.tier, sizeof(spec.tier), "%s", tiers[tier]);
+    spec.scheduled = true;
+    rc = tt_pipeline_job_queue(st, &spec, id, NULL, err);
+    tt_job_spec_release(&spec);
+    return rc;
 }
 
 int tt_schedule_tick(tt_schedule *s, tt_store *st, int64_t now, int *queued, tt_err *err)
@@ -113,7 +135,7 @@ int tt_schedule_tick(tt_schedule *s, tt_store *st, int64_t now, int *queued, tt_
         if (rc == 0)
             s->last[t] = fire;
         if (rc == 0 && claimed && run) {
-            rc = queue_run(st, t, id, now, err);
+            rc = queue_run(st, t, id, err);
             if (rc == 0) {
                 tt_info("scheduled training of the %s tier queued as %s", tiers[t], id);
                 n++;
