@@ -114,10 +114,11 @@ int tt_tune_model(const char *model, const tt_dataset *ds, const uint8_t *within
                   json_t **report, tt_err *err);
 
 /*
- * Queues @spec as a new training job on @st: its id goes to @id (TT_JOB_ID_MAX + 1 bytes),
- * the request stored (tt_job_spec_json) to *@request when not NULL (caller frees).
+ * Queues @spec as a new training job on @st, created at @now (Unix seconds; 0: now). @id
+ * (TT_JOB_ID_MAX + 1 bytes) is its id, made here when empty; the request stored
+ * (tt_job_spec_json) goes to *@request when not NULL (caller frees).
  */
-int tt_pipeline_job_queue(struct tt_store *st, const tt_job_spec *spec, char *id,
+int tt_pipeline_job_queue(struct tt_store *st, const tt_job_spec *spec, int64_t now, char *id,
                           json_t **request, tt_err *err);
 
 /* "job-20261202T040000Z-1a2b3c4d": time-ordered, unique across replicas. */

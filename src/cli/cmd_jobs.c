@@ -361,7 +361,7 @@ static int submit(tt_store *s, const char *text, tt_err *err)
     json_decref(j);
     if (rc < 0)
         return rc;
-    rc = tt_pipeline_job_queue(s, &spec, id, NULL, err);
+    rc = tt_pipeline_job_queue(s, &spec, 0, id, NULL, err);
     if (rc == 0)
         printf("%s\n", id);
     tt_job_spec_release(&spec);

@@ -47,7 +47,7 @@ void tt__h_train_submit(tt_app *app, json_t *body, tt_reply *out)
         return;
     }
     if ((s = store_get(app, out)) != NULL) {
-        rc = tt_pipeline_job_queue(s, &spec, id, &j, &err);
+        rc = tt_pipeline_job_queue(s, &spec, 0, id, &j, &err);
         tt_store_pool_put(app->pool, s);
         if (rc < 0) {
             tt__reply_err(out, rc, &err);

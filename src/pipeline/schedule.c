@@ -75,8 +75,8 @@ int64_t tt_schedule_due(const tt_schedule *s, int tier, int64_t now, int64_t las
     return fire;
 }
 
-int tt_pipeline_job_queue(tt_store *st, const tt_job_spec *spec, char *id, json_t **request,
-                          tt_err *err)
+int tt_pipeline_job_queue(tt_store *st, const tt_job_spec *spec, int64_t now, char *id,
+                          json_t **request, tt_err *err)
 {
     json_t *j = tt_job_spec_json(spec);
     char *text = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
@@ -88,7 +88,7 @@ int tt_pipeline_job_queue(tt_store *st, const tt_job_spec *spec, char *id, json_
     rec.job_id = id;
     rec.state = TT_JOB_QUEUED;
     rec.request = text;
-    rec.created_at = tt_unix_time();
+    rec.created_at = now > 0 ? now : tt_unix_time();
     rc = tt_store_job_put(st, &rec, err);
     free(text);
     if (rc == 0 && request)
@@ -99,7 +99,7 @@ int tt_pipeline_job_queue(tt_store *st, const tt_job_spec *spec, char *id, json_
 }
 
 /* The scheduled run of one tier: every model of it, evaluated and tuned. */
-static int queue_run(tt_store *st, int tier, char *id, tt_err *err)
+static int queue_run(tt_store *st, int tier, int64_t now, char *id, tt_err *err)
 {
     tt_job_spec spec;
     int rc;
@@ -107,7 +107,7 @@ static int queue_run(tt_store *st, int tier, char *id, tt_err *err)
     tt_job_spec_init(&spec);
     snprintf(spec.tier, sizeof(spec.tier), "%s", tiers[tier]);
     spec.scheduled = true;
-    rc = tt_pipeline_job_queue(st, &spec, id, NULL, err);
+    rc = tt_pipeline_job_queue(st, &spec, now, id, NULL, err);
     tt_job_spec_release(&spec);
     return rc;
 }
@@ -135,7 +135,7 @@ int tt_schedule_tick(tt_schedule *s, tt_store *st, int64_t now, int *queued, tt_
         if (rc == 0)
             s->last[t] = fire;
         if (rc == 0 && claimed && run) {
-            rc = queue_run(st, t, id, err);
+            rc = queue_run(st, t, now, id, err);
             if (rc == 0) {
                 tt_info("scheduled training of the %s tier queued as %s", tiers[t], id);
                 n++;
