@@ -386,3 +386,108 @@ Test(tune, validates_inside_the_training_part_only)
     json_decref(r);
     tt_dataset_free(ds);
 }
+
+/* ---- EASE's line search ---- */
+
+/*
+ * On binary taste groups EASE gains with lambda up to about 100 (listeners of a track):
+ * from lambda 1 the search doubles while it wins and ends on a larger lambda.
+ */
+Test(tune, ease_line_search_climbs_toward_a_larger_lambda)
+{
+    tt_dataset *ds = taste_data(40, false);
+    tt_model_opts base = small_opts(), best;
+    json_t *r, *trials, *t;
+    size_t i;
+
+    base.ease.lambda = 1.0f;
+    r = tune("ease", ds, NULL, &base, 30, &best);
+    check_choice(r);
+    cr_assert_geq(best.ease.lambda, 16.0f, "lambda %g", best.ease.lambda);
+    cr_assert_float_eq(num(json_object_get(r, "chosen"), "lambda"), best.ease.lambda, 1e-3);
+    cr_assert_gt(num(r, "best_ndcg@20"), 1.2 * num(r, "default_ndcg@20"));
+    trials = json_object_get(r, "trials");
+    /* The defaults, halving once (it loses), then doubling up to the first loss. */
+    cr_assert_str_eq(json_string_value(json_object_get(json_array_get(trials, 1), "change")),
+                     "lambda=0.5");
+    json_array_foreach(trials, i, t) {
+        if (i < 2)
+            continue;
+        cr_assert_float_eq(num(json_object_get(t, "values"), "lambda"), (double)(1 << (i - 1)),
+                           1e-3);
+    }
+    json_decref(r);
+    tt_dataset_free(ds);
+}
+
+Test(tune, ease_with_no_budget_left_keeps_the_defaults)
+{
+    tt_dataset *ds = taste_data(40, false);
+    tt_model_opts base = small_opts(), best;
+    json_t *r;
+
+    base.ease.lambda = 1.0f;
+    r = tune("ease", ds, NULL, &base, 1e-6, &best);
+    cr_assert_eq(json_array_size(json_object_get(r, "trials")), 1);
+    cr_assert_eq(best.ease.lambda, base.ease.lambda);
+    cr_assert(json_equal(json_object_get(r, "chosen"), json_object_get(r, "defaults")));
+    cr_assert_eq(num(r, "best_ndcg@20"), num(r, "default_ndcg@20"));
+    json_decref(r);
+    tt_dataset_free(ds);
+}
+
+/* ---- budget and report ---- */
+
+static void check_report_fields(const json_t *r, double budget)
+{
+    const json_t *v = json_object_get(r, "validation"), *t;
+    size_t i;
+
+    cr_assert(json_is_true(json_object_get(r, "tuned")));
+    cr_assert_str_eq(json_string_value(json_object_get(r, "objective")), "ndcg@20");
+    cr_assert_float_eq(num(r, "budget_seconds"), budget, 0.051);
+    num(r, "seconds");
+    cr_assert(json_is_object(v));
+    cr_assert_str_eq(json_string_value(json_object_get(v, "split")), "random");
+    cr_assert_float_eq(num(v, "share"), 0.2, 1e-9);
+    cr_assert_gt(num(v, "users"), 0);
+    cr_assert(json_is_integer(json_object_get(v, "seed")));
+    cr_assert(json_is_object(json_object_get(r, "defaults")));
+    cr_assert(json_is_object(json_object_get(r, "chosen")));
+    num(r, "default_ndcg@20");
+    num(r, "best_ndcg@20");
+    cr_assert(json_is_boolean(json_object_get(r, "reduced_search")));
+    cr_assert_geq(json_array_size(json_object_get(r, "trials")), 1);
+    json_array_foreach(json_object_get(r, "trials"), i, t) {
+        cr_assert(json_is_string(json_object_get(t, "change")));
+        cr_assert(json_is_object(json_object_get(t, "values")));
+        num(t, "ndcg@20");
+        num(t, "recall@20");
+        num(t, "seconds");
+    }
+    check_choice(r);
+}
+
+/* 2,400 listeners at 64 factors: the whole plan takes several times the budget. */
+Test(tune, a_budget_bounds_the_search)
+{
+    tt_dataset *ds = taste_data(300, true);
+    tt_model_opts base = small_opts(), best;
+    double t0, took, trial;
+    json_t *r;
+
+    base.als.factors = 64;
+    t0 = tt_now();
+    r = tune("als", ds, NULL, &base, 0.5, &best);
+    took = tt_now() - t0;
+    check_report_fields(r, 0.5);
+    trial = num(json_array_get(json_object_get(r, "trials"), 0), "seconds");
+    cr_log_info("%.2f s, %zu trials, defaults trial %.2f s", took,
+                json_array_size(json_object_get(r, "trials")), trial);
+    /* The fixed plan: defaults, 18 + 6 + 2 halving trials, the winner at full strength. */
+    cr_assert_lt(json_array_size(json_object_get(r, "trials")), 1 + 18 + 6 + 2 + 1,
+                 "the plan was not cut");
+    cr_assert_leq(took, 0.5 + 2 * trial + 0.5, "%.2f s for a budget of 0.5 s", took);
+    json_decref(r);
+    tt_dataset_free(ds);
+}
