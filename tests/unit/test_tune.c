@@ -491,3 +491,84 @@ Test(tune, a_budget_bounds_the_search)
     json_decref(r);
     tt_dataset_free(ds);
 }
+
+/* ---- jobs: named parameters train untuned ---- */
+
+static char dir[64];
+static tt_config cfg;
+
+static void job_setup(void)
+{
+    tt_generate_params p = tt_generate_params_default();
+    tt_store *s = NULL;
+    tt_err err = {0};
+
+    fx_tmpdir(dir);
+    cr_assert_eq(tt_config_load_env(&cfg, &err), 0, "%s", err.message);
+    snprintf(cfg.database_url, sizeof(cfg.database_url), "sqlite:///%s/tt.db", dir);
+    snprintf(cfg.model_dir, sizeof(cfg.model_dir), "%s/models", dir);
+    p.users = 150;
+    p.tracks = 200;
+    p.interactions = 6000;
+    p.seed = 3;
+    cr_assert_eq(tt_store_open(cfg.database_url, &s, &err), 0, "%s", err.message);
+    cr_assert_eq(tt_generate_run(s, &p, NULL, &err), 0, "%s", err.message);
+    tt_store_close(s);
+}
+
+static void job_teardown(void)
+{
+    fx_rmtree(dir);
+}
+
+/* Runs @request and returns its ALS version's sidecar's @key (caller frees). */
+static json_t *sidecar_after(const char *request, const char *key)
+{
+    json_t *req = json_loads(request, 0, NULL), *result = NULL, *side, *v;
+    tt_job_spec spec;
+    tt_err err = {0};
+    char path[1200];
+
+    cr_assert_not_null(req, "%s", request);
+    cr_assert_eq(tt_job_spec_parse(req, &spec, &err), 0, "[%s] %s", err.field, err.message);
+    cr_assert_eq(tt_pipeline_run(&cfg, &spec, NULL, &result, &err), 0, "run: %s", err.message);
+    snprintf(path, sizeof(path), "%s/free/als/%s/als.json", cfg.model_dir,
+             json_string_value(json_object_get(
+                 json_array_get(json_object_get(result, "models"), 0), "version")));
+    side = json_load_file(path, 0, NULL);
+    cr_assert_not_null(side, "%s: no JSON", path);
+    v = json_incref(json_object_get(side, key));
+    cr_assert_not_null(v, "no %s in the sidecar", key);
+    json_decref(side);
+    json_decref(result);
+    tt_job_spec_release(&spec);
+    json_decref(req);
+    return v;
+}
+
+Test(tune_job, named_parameters_train_untuned, .init = job_setup, .fini = job_teardown,
+     .timeout = 120)
+{
+    json_t *tuning, *params;
+
+    tuning = sidecar_after("{\"model\": \"als\", \"params\": {\"factors\": 8}, "
+                           "\"tune_budget\": 1}",
+                           "tuning");
+    cr_assert(json_is_false(json_object_get(tuning, "tuned")));
+    json_decref(tuning);
+    params = sidecar_after("{\"model\": \"als\", \"params\": {\"factors\": 8}, "
+                           "\"tune_budget\": 1}",
+                           "params");
+    cr_assert_eq(json_integer_value(json_object_get(params, "factors")), 8);
+    json_decref(params);
+
+    tuning = sidecar_after("{\"model\": \"als\", \"tune_budget\": 1}", "tuning");
+    cr_assert(json_is_true(json_object_get(tuning, "tuned")), "a job without params is tuned");
+    check_report_fields(tuning, 1);
+    json_decref(tuning);
+    /* A seed alone is not a choice of hyperparameters. */
+    tuning = sidecar_after("{\"model\": \"als\", \"params\": {\"seed\": 9}, \"tune_budget\": 1}",
+                           "tuning");
+    cr_assert(json_is_true(json_object_get(tuning, "tuned")));
+    json_decref(tuning);
+}
