@@ -287,6 +287,123 @@ Test(split_last, ties_go_to_the_later_event_and_single_track_users_stay)
     tt_dataset_free(d);
 }
 
+/* ---- a subset of the events (within) ------------------------------------------------------ */
+
+/*
+ * The events of build() a tuning run may use: all but every event of u0's t0 and t9, u2's
+ * t0 and t1 and u3's t5 and t6 (as if an evaluation split held those pairs out).
+ */
+static uint8_t *within_of(const tt_dataset *d)
+{
+    static const struct {
+        const char *user;
+        int track;
+    } out[] = {{"u0", 0}, {"u0", 9}, {"u2", 0}, {"u2", 1}, {"u3", 5}, {"u3", 6}};
+    uint8_t *w = malloc((size_t)d->n_events);
+
+    cr_assert_not_null(w);
+    for (int64_t i = 0; i < d->n_events; i++) {
+        w[i] = 1;
+        for (size_t k = 0; k < sizeof(out) / sizeof(out[0]); k++)
+            if (d->ev_user[i] == user(d, out[k].user) && d->ev_track[i] == out[k].track)
+                w[i] = 0;
+    }
+    return w;
+}
+
+static int split_within(const tt_dataset *d, enum tt_split_kind kind, uint64_t seed,
+                        const uint8_t *within, tt_split *s, tt_err *err)
+{
+    tt_split_params p = tt_split_params_default();
+
+    p.kind = kind;
+    p.seed = seed;
+    p.within = within;
+    return tt_split_build(d, &p, s, err);
+}
+
+/* Events outside within neither train nor test anything; inside, held-out pairs are whole. */
+static void assert_within_respected(const tt_dataset *d, const uint8_t *within, const tt_split *s)
+{
+    for (int64_t i = 0; i < d->n_events; i++) {
+        if (within[i])
+            cr_assert_eq(s->mask[i], !relevant(s, d->ev_user[i], d->ev_track[i]),
+                         "event %lld is on the wrong side", (long long)i);
+        else
+            cr_assert(!s->mask[i] && !relevant(s, d->ev_user[i], d->ev_track[i]),
+                      "event %lld outside the subset trains or is relevant", (long long)i);
+    }
+}
+
+Test(split_within, random_splits_only_the_events_within)
+{
+    tt_dataset *d = build();
+    uint8_t *w = within_of(d);
+    int32_t u0 = user(d, "u0");
+    int t0_relevant_without = 0;
+
+    for (uint64_t seed = 0; seed < 50; seed++) {
+        tt_split s, all = split_of(d, TT_SPLIT_RANDOM, 0.2, seed);
+        tt_err err = {0};
+        cr_assert_eq(split_within(d, TT_SPLIT_RANDOM, seed, w, &s, &err), 0, "%s", err.message);
+        assert_within_respected(d, w, &s);
+        /* u0 keeps 8 positives inside (2 held out); u2 only 4, too few to evaluate. */
+        cr_assert_eq(row_n(&s, u0), 2);
+        cr_assert_eq(row_n(&s, user(d, "u2")), 0);
+        cr_assert_eq(s.n_users, 1);
+        t0_relevant_without += relevant(&all, u0, 0);
+        tt_split_release(&s);
+        tt_split_release(&all);
+    }
+    cr_assert_gt(t0_relevant_without, 0, "without the subset u0's t0 is sometimes held out");
+    free(w);
+    tt_dataset_free(d);
+}
+
+Test(split_within, leave_last_holds_out_the_latest_event_within)
+{
+    tt_dataset *d = build();
+    uint8_t *w = within_of(d);
+    tt_split s;
+    tt_err err = {0};
+
+    cr_assert_eq(split_within(d, TT_SPLIT_LAST, 0, w, &s, &err), 0, "%s", err.message);
+    assert_within_respected(d, w, &s);
+    /* u0's latest positive (t9) is outside: t8 goes. u3 keeps one positive inside: stays. */
+    cr_assert_eq(row_n(&s, user(d, "u0")), 1);
+    cr_assert(relevant(&s, user(d, "u0"), 8));
+    cr_assert(relevant(&s, user(d, "u1"), 6));
+    cr_assert(relevant(&s, user(d, "u2"), 5));
+    cr_assert_eq(row_n(&s, user(d, "u3")), 0);
+    cr_assert_eq(s.n_users, 3);
+    {
+        int64_t held = 0;
+        for (int64_t i = 0; i < d->n_events; i++)
+            held += w[i] && !s.mask[i];
+        cr_assert_eq(held, 2 + 1 + 1); /* u0's t8 was played twice */
+    }
+    tt_split_release(&s);
+    free(w);
+    tt_dataset_free(d);
+}
+
+Test(split_within, time_and_cold_track_splits_refuse_a_subset)
+{
+    tt_dataset *d = build();
+    uint8_t *w = within_of(d);
+    enum tt_split_kind kinds[] = {TT_SPLIT_TIME, TT_SPLIT_COLD_TRACKS};
+
+    for (int k = 0; k < 2; k++) {
+        tt_split s;
+        tt_err err = {0};
+        cr_assert_eq(split_within(d, kinds[k], 1, w, &s, &err), TT_EINVAL);
+        cr_assert_str_eq(err.field, "split");
+        cr_assert_null(s.mask, "a refused split is left zeroed");
+    }
+    free(w);
+    tt_dataset_free(d);
+}
+
 /* ---- arguments ----------------------------------------------------------------------------- */
 
 Test(split, rejects_bad_parameters)
