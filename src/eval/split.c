@@ -108,12 +108,14 @@ static void list_users(tt_split *s)
             s->users[s->n_users++] = u;
 }
 
-static void count_events(tt_split *s)
+/* Training events, and test events: the rest of those taking part (@within, NULL: all). */
+static void count_events(tt_split *s, const uint8_t *within)
 {
-    s->n_train_events = 0;
-    for (int64_t i = 0; i < s->n_events; i++)
+    s->n_train_events = s->n_test_events = 0;
+    for (int64_t i = 0; i < s->n_events; i++) {
         s->n_train_events += s->mask[i];
-    s->n_test_events = s->n_events - s->n_train_events;
+        s->n_test_events += !s->mask[i] && (!within || within[i]);
+    }
 }
 
 /*
@@ -363,7 +365,7 @@ int tt_split_build(const tt_dataset *ds, const tt_split_params *p, tt_split *out
         mask_held_out(ds, p->within, out);
     }
     list_users(out);
-    count_events(out);
+    count_events(out, p->within);
     return 0;
 }
 
@@ -535,7 +537,7 @@ int tt_split_from_file(const tt_dataset *ds, const char *path, const tt_weightin
     tt_train_set_release(&all);
     pairs_to_relevant(&held, ds, out);
     list_users(out);
-    count_events(out);
+    count_events(out, NULL);
     out->n_test_events = fe.all.n;
 out:
     free(fe.all.u);
