@@ -9,6 +9,7 @@
 #include "tt/registry.h"
 
 #include <stdio.h>
+#include <unistd.h>
 #include <string.h>
 
 struct loaded {
@@ -50,6 +51,49 @@ static int load_parts(const tt_config *cfg, uint64_t catalog, tt_model *hybrid, 
     return rc;
 }
 
+/* Whether the sidecar of @tier/@name says it was trained on @catalog (the engine leaves
+ * out a model trained on another one, so does this check). */
+static bool same_catalog(const tt_config *cfg, enum tt_tier tier, const char *name,
+                         uint64_t catalog)
+{
+    char path[1200], want[32];
+    json_t *side;
+    const char *on;
+    bool same;
+
+    snprintf(path, sizeof(path), "%s/%s/%s.json", cfg->model_dir, tt_tier_to_name(tier), name);
+    snprintf(want, sizeof(want), "%016llx", (unsigned long long)catalog);
+    side = json_load_file(path, 0, NULL);
+    on = json_string_value(json_object_get(side, "catalog"));
+    same = !on || strcmp(on, want) == 0;
+    json_decref(side);
+    return same;
+}
+
+/*
+ * Every other published model of @tier is checked too (loaded and freed): the engine refuses
+ * a snapshot with a damaged file, so an answer here must not come from one.
+ */
+static int check_tier(const tt_config *cfg, enum tt_tier tier, const char *skip,
+                      uint64_t catalog, tt_err *err)
+{
+    char path[1200];
+    int rc = 0;
+
+    for (const tt_model_info *i = tt_models_list(); rc == 0 && i->name; i++) {
+        tt_model *m = NULL;
+        if (i->tier != tier || strcmp(i->name, skip) == 0)
+            continue;
+        snprintf(path, sizeof(path), "%s/%s/%s.ttm", cfg->model_dir, tt_tier_to_name(tier),
+                 i->name);
+        if (access(path, F_OK) != 0 || !same_catalog(cfg, tier, i->name, catalog))
+            continue;
+        rc = tt_model_load(path, catalog, &m, err);
+        tt_model_free(m);
+    }
+    return rc;
+}
+
 static int load_all(const tt_config *cfg, const char *model, struct loaded *l, tt_err *err)
 {
     char path[1200];
@@ -65,6 +109,8 @@ static int load_all(const tt_config *cfg, const char *model, struct loaded *l, t
         rc = load_model(cfg, model, tt_catalog_id(l->cat), &l->model, err);
     if (rc == 0 && strcmp(model, "hybrid") == 0)
         rc = load_parts(cfg, tt_catalog_id(l->cat), l->model, err);
+    if (rc == 0 && tt_models_find(model))
+        rc = check_tier(cfg, tt_models_find(model)->tier, model, tt_catalog_id(l->cat), err);
     /* Users without history get the genre model's picks. */
     if (rc == 0 && strcmp(model, "genre") != 0)
         rc = load_model(cfg, "genre", tt_catalog_id(l->cat), &l->fallback, err);
