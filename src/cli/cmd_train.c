@@ -70,6 +70,8 @@ int tt_cmd_train(int argc, char **argv)
         fprintf(stderr, "tunetrail: --tune-budget must be 0..86400 seconds\n");
         return 2;
     }
+    if (cfg.enable_gpu)
+        tt_warn("ENABLE_GPU=true: this build has no GPU code path; training runs on the CPU");
     tt_job_spec_init(&spec);
     spec.opts = tc.opts;
     spec.opts.progress = isatty(STDERR_FILENO);

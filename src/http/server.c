@@ -516,6 +516,8 @@ int tt_server_start(const tt_config *cfg, const tt_server_params *p, tt_server *
         free_parts(app);
         return rc;
     }
+    if (cfg->enable_gpu)
+        tt_warn("ENABLE_GPU=true: this build has no GPU code path; everything runs on the CPU");
     tt_info("serving on %s:%d (%d threads, cache %s, database %s, budget %d ms)", cfg->host,
             cfg->port, p->threads, tt_cache_backend(app->cache), tt_store_backend(app->store),
             p->db_budget_ms);
