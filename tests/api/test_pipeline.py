@@ -666,3 +666,16 @@ def scheduled_training_runs_each_minute(ctx):
         eq(sorted(m["model"] for m in j["result"]["models"]),
            ["als", "ease", "genre", "popularity", "trending"],
            "models of a scheduled free-tier run")
+
+
+# --- ENABLE_GPU ------------------------------------------------------------------------------
+
+@test(server="own")
+def enable_gpu_is_reported_honestly(ctx):
+    """ENABLE_GPU=true: this build has no GPU code path; /health and the start log say so."""
+    with Own(ctx, "gpu", extra_env={"ENABLE_GPU": "true"}) as o:
+        d = json_of(o.srv.get("/health"), "GET /health")
+        g = d.get("gpu") or {}
+        eq((g.get("requested"), g.get("used")), (True, False), "/health gpu requested, used")
+        check("CPU" in str(g.get("note")), f"/health gpu note: {g!r}")
+        check("no GPU code path" in o.srv.log_tail(50), "the start log says there is no GPU path")

@@ -40,6 +40,9 @@ def check_health(ctx, status_code=200, status=("ok",), backend="memory", healthy
     check(isinstance(d.get("models_loaded"), int), f"/health models_loaded: {d}")
     check(number(d.get("uptime_seconds")) and d["uptime_seconds"] >= 0,
           f"/health uptime_seconds: {d.get('uptime_seconds')!r}")
+    g = d.get("gpu")
+    check(isinstance(g, dict) and g.get("used") is False and isinstance(g.get("requested"), bool)
+          and "CPU" in str(g.get("note")), f"/health gpu: no GPU path, said plainly: {g!r}")
     return d
 
 
