@@ -37,6 +37,10 @@ typedef struct tt_config {
     int poll_seconds;        /* MODEL_POLL_SECONDS: how often engines look for new versions (10; 0 off) */
     int job_threads;         /* JOB_THREADS: threads of a training job (default 1) */
     int job_nice;            /* JOB_NICE: the job worker's nice value (default 10) */
+    /* RATE_LIMIT: recommendation requests per second per client (API key, else address);
+     * 0 = off, the default. RATE_BURST: how many may come at once (default 2 x the rate). */
+    double rate_limit;
+    int rate_burst;
 } tt_config;
 
 /* Defaults, then the environment. Returns 0 or TT_ECONFIG with the variable in err->field. */

@@ -143,6 +143,22 @@ static int set_margin(double *dst, const char *var, const char *v, tt_err *err)
     return 0;
 }
 
+/* Requests per second, 0 (off) to a million. */
+static int set_rate(double *dst, const char *var, const char *v, tt_err *err)
+{
+    char *end;
+    double x;
+
+    errno = 0;
+    x = strtod(v, &end);
+    if (errno || end == v || *end || !(x >= 0 && x <= 1e6))
+        return tt_err_set_field(err, TT_ECONFIG, var,
+                                "%s='%s' is invalid: accepted is requests per second, 0 (off) "
+                                "to 1000000", var, v);
+    *dst = x;
+    return 0;
+}
+
 /* A cron expression (checked by tt_cron_parse), or "off". */
 static int set_schedule(char *dst, size_t cap, const char *var, const char *v, tt_err *err)
 {
@@ -175,6 +191,8 @@ enum setting {
     S_POLL,
     S_JOB_THREADS,
     S_JOB_NICE,
+    S_RATE,
+    S_BURST,
     S_N
 };
 static const struct {
@@ -193,6 +211,8 @@ static const struct {
     {"MODEL_POLL_SECONDS", "--poll-seconds"},
     {"JOB_THREADS", "--job-threads"},
     {"JOB_NICE", "--job-nice"},
+    {"RATE_LIMIT", "--rate-limit"},
+    {"RATE_BURST", "--rate-burst"},
 };
 
 static int apply(tt_config *c, enum setting s, const char *var, const char *v, tt_err *err)
@@ -216,6 +236,8 @@ static int apply(tt_config *c, enum setting s, const char *var, const char *v, t
     case S_POLL: return set_int(&c->poll_seconds, var, v, 0, 86400, err);
     case S_JOB_THREADS: return set_int(&c->job_threads, var, v, 0, 64, err);
     case S_JOB_NICE: return set_int(&c->job_nice, var, v, 0, 19, err);
+    case S_RATE: return set_rate(&c->rate_limit, var, v, err);
+    case S_BURST: return set_int(&c->rate_burst, var, v, 0, 1000000, err);
     default: return tt_err_set(err, TT_EINVAL, "unknown setting");
     }
 }

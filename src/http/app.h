@@ -156,6 +156,8 @@ void tt__metrics_ctr(tt_metrics *m, const char *model, uint64_t *impressions, ui
 char *tt__metrics_render(tt_metrics *m, const tt_served *s, tt_cache *cache);
 const char *tt__endpoint_name(enum tt_endpoint ep);
 
+typedef struct tt_ratelimit tt_ratelimit;
+
 /* ---- the training pipeline's thread (jobs.c) ---- */
 
 /*
@@ -196,6 +198,7 @@ struct tt_server {
     tt_implog *implog;
     tt_stations *stations;    /* follows radio skips stored by other replicas */
     tt_jobs *jobs;            /* training jobs, schedules, new versions */
+    tt_ratelimit *limiter;    /* RATE_LIMIT on the recommendation endpoints, or NULL */
     tt_metrics *metrics;
     double started;           /* tt_now() at start */
     uint64_t rec_counter;     /* recommendation ids */
@@ -221,6 +224,20 @@ typedef struct tt_reply {
     int retry_after;   /* Retry-After header in seconds, 0 for none */
     const char *www_authenticate; /* WWW-Authenticate header of a 401, or NULL */
 } tt_reply;
+
+/* ---- rate limiting (ratelimit.c) ---- */
+
+
+/* Buckets of @rate requests per second, @burst at once (0: twice the rate); NULL when off. */
+tt_ratelimit *tt__ratelimit_new(double rate, int burst);
+void tt__ratelimit_free(tt_ratelimit *r);
+struct MHD_Connection;
+/*
+ * Takes a token of the request's client; false, with @out a 429 in the JSON error shape and
+ * its Retry-After, when the bucket is empty. A NULL limiter lets everything through.
+ */
+bool tt__ratelimit_take(tt_ratelimit *r, struct MHD_Connection *c, tt_reply *out);
+
 
 /* A handler gets the parsed JSON body (NULL for GET). */
 typedef void (*tt_handler)(tt_app *app, json_t *body, tt_reply *out);

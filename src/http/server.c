@@ -36,26 +36,27 @@ struct route {
     enum tt_endpoint ep;
     bool needs_body;
     bool admin; /* changes the service's state: needs the admin token (admin.c) */
+    bool limited; /* a recommendation endpoint: under RATE_LIMIT */
 };
 
 static const struct route routes[] = {
-    {"/recommend/user", "POST", tt__h_recommend_user, TT_EP_RECOMMEND_USER, true, false},
-    {"/recommend/similar", "POST", tt__h_recommend_similar, TT_EP_RECOMMEND_SIMILAR, true, false},
-    {"/feedback", "POST", tt__h_feedback, TT_EP_FEEDBACK, true, false},
-    {"/health", "GET", tt__h_health, TT_EP_HEALTH, false, false},
-    {"/models/info", "GET", tt__h_models_info, TT_EP_MODELS_INFO, false, false},
-    {"/models/reload", "POST", tt__h_models_reload, TT_EP_MODELS_RELOAD, false, true},
-    {"/metrics", "GET", tt__h_metrics, TT_EP_METRICS, false, false},
-    {"/radio/generate", "POST", tt__h_radio_generate, TT_EP_RADIO, true, false},
-    {"/daily-mix", "POST", tt__h_daily_mix, TT_EP_DAILY_MIX, true, false},
-    {"/taste-profile/{user_id}", "POST", tt__h_taste_profile, TT_EP_TASTE_PROFILE, false, false},
-    {"/models/train", "POST", tt__h_train_submit, TT_EP_MODELS_TRAIN, true, true},
-    {"/models/train", "GET", tt__h_train_list, TT_EP_MODELS_TRAIN, false, true},
-    {"/models/train/{job_id}", "GET", tt__h_train_get, TT_EP_MODELS_TRAIN, false, true},
-    {"/models/train/{job_id}", "DELETE", tt__h_train_cancel, TT_EP_MODELS_TRAIN, false, true},
-    {"/models/versions", "GET", tt__h_versions, TT_EP_MODELS_VERSIONS, false, false},
-    {"/models/promote", "POST", tt__h_promote, TT_EP_MODELS_VERSIONS, true, true},
-    {"/models/rollback", "POST", tt__h_rollback, TT_EP_MODELS_VERSIONS, true, true},
+    {"/recommend/user", "POST", tt__h_recommend_user, TT_EP_RECOMMEND_USER, true, false, true},
+    {"/recommend/similar", "POST", tt__h_recommend_similar, TT_EP_RECOMMEND_SIMILAR, true, false, true},
+    {"/feedback", "POST", tt__h_feedback, TT_EP_FEEDBACK, true, false, false},
+    {"/health", "GET", tt__h_health, TT_EP_HEALTH, false, false, false},
+    {"/models/info", "GET", tt__h_models_info, TT_EP_MODELS_INFO, false, false, false},
+    {"/models/reload", "POST", tt__h_models_reload, TT_EP_MODELS_RELOAD, false, true, false},
+    {"/metrics", "GET", tt__h_metrics, TT_EP_METRICS, false, false, false},
+    {"/radio/generate", "POST", tt__h_radio_generate, TT_EP_RADIO, true, false, true},
+    {"/daily-mix", "POST", tt__h_daily_mix, TT_EP_DAILY_MIX, true, false, true},
+    {"/taste-profile/{user_id}", "POST", tt__h_taste_profile, TT_EP_TASTE_PROFILE, false, false, true},
+    {"/models/train", "POST", tt__h_train_submit, TT_EP_MODELS_TRAIN, true, true, false},
+    {"/models/train", "GET", tt__h_train_list, TT_EP_MODELS_TRAIN, false, true, false},
+    {"/models/train/{job_id}", "GET", tt__h_train_get, TT_EP_MODELS_TRAIN, false, true, false},
+    {"/models/train/{job_id}", "DELETE", tt__h_train_cancel, TT_EP_MODELS_TRAIN, false, true, false},
+    {"/models/versions", "GET", tt__h_versions, TT_EP_MODELS_VERSIONS, false, false, false},
+    {"/models/promote", "POST", tt__h_promote, TT_EP_MODELS_VERSIONS, true, true, false},
+    {"/models/rollback", "POST", tt__h_rollback, TT_EP_MODELS_VERSIONS, true, true, false},
 };
 
 struct req {
@@ -184,6 +185,8 @@ static void dispatch(tt_app *app, struct MHD_Connection *c, struct req *r, tt_re
     json_error_t jerr;
 
     if (r->route->admin && !tt__admin_allowed(app, c, out))
+        return;
+    if (r->route->limited && !tt__ratelimit_take(app->limiter, c, out))
         return;
     if (r->too_big) {
         tt__reply_error(out, TT_ETOOBIG, NULL,
@@ -442,6 +445,7 @@ static int open_parts(tt_app *app, tt_err *err)
 static void free_parts(tt_app *app)
 {
     tt__jobs_stop(app->jobs);
+    tt__ratelimit_free(app->limiter);
     tt__stations_stop(app->stations);
     tt__implog_stop(app->implog);
     tt_cache_close(app->cache);
@@ -503,6 +507,7 @@ int tt_server_start(const tt_config *cfg, const tt_server_params *p, tt_server *
     pthread_mutex_init(&app->reload_lock, NULL);
     init_feedback_lock(app);
     app->metrics = tt__metrics_new();
+    app->limiter = tt__ratelimit_new(cfg->rate_limit, cfg->rate_burst);
     rc = open_parts(app, err);
     if (rc == 0 && tt_server_reload(app, &lerr) < 0)
         tt_warn("starting without models: %s", lerr.message);

@@ -679,3 +679,29 @@ def enable_gpu_is_reported_honestly(ctx):
         eq((g.get("requested"), g.get("used")), (True, False), "/health gpu requested, used")
         check("CPU" in str(g.get("note")), f"/health gpu note: {g!r}")
         check("no GPU code path" in o.srv.log_tail(50), "the start log says there is no GPU path")
+
+
+# --- rate limiting ---------------------------------------------------------------------------
+
+@test(server="own")
+def rate_limit_per_client(ctx):
+    """RATE_LIMIT=2, RATE_BURST=4: a client gets its burst, then 429 rate_limited with a
+    Retry-After, per API key (else per address); health checks are not limited;
+    the bucket refills at the rate."""
+    with Own(ctx, "rate", extra_env={"RATE_LIMIT": "2", "RATE_BURST": "4"}) as o:
+        srv = o.srv
+        body = {"user_id": o.data.take_user(), "limit": 5}
+        codes = [srv.post("/recommend/user", body).status_code for _ in range(10)]
+        ok = codes.count(200)
+        check(4 <= ok <= 5 and codes[:4] == [200] * 4 and codes.count(429) == 10 - ok,
+              f"10 quick requests with a burst of 4: {codes}")
+        r = srv.post("/recommend/user", body)
+        e = check_error(r, 429, "rate_limited", what="an empty bucket")
+        check("per second" in e["message"], f"429 message: {e['message']!r}")
+        check(int(r.headers.get("retry-after", "0")) >= 1, f"Retry-After: {dict(r.headers)}")
+        r = srv.post("/recommend/user", body, headers={"X-API-Key": "another-client-key"})
+        eq(r.status_code, 200, "another API key has its own bucket")
+        eq([srv.get("/health").status_code for _ in range(10)], [200] * 10,
+           "/health is never limited")
+        time.sleep(1.2)
+        eq(srv.post("/recommend/user", body).status_code, 200, "the bucket refills at 2/s")
