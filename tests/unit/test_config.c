@@ -12,7 +12,9 @@
 
 static const char *const vars[] = {
     "DATABASE_URL", "REDIS_URL", "MODEL_TIER", "MODEL_DIR", "ENABLE_GPU", "PORT", "HOST",
-    "ADMIN_TOKEN", "ADMIN_ALLOW_LOOPBACK",
+    "ADMIN_TOKEN", "ADMIN_ALLOW_LOOPBACK", "TRAIN_SCHEDULE_FREE", "TRAIN_SCHEDULE_STARTER",
+    "TRAIN_SCHEDULE_PRO", "MODEL_KEEP_VERSIONS", "PROMOTE_MARGIN", "MODEL_POLL_SECONDS",
+    "JOB_THREADS", "JOB_NICE", "RATE_LIMIT", "RATE_BURST",
 };
 
 static void clean_env(void)
@@ -260,4 +262,50 @@ Test(config, admin_token_and_loopback)
     cr_expect_eq(tt_config_apply_flag(&c, "--admin-token", "0123456789abcdef", NULL), 0);
     cr_expect_eq(tt_config_apply_flag(&c, "--admin-allow-loopback", "false", NULL), 1);
     cr_expect_not(c.admin_allow_loopback);
+}
+
+/* The training pipeline's and the rate limit's settings: defaults, values, refusals. */
+Test(config, pipeline_and_rate_limit)
+{
+    static const struct {
+        const char *var, *value, *accepted;
+    } bad[] = {
+        {"TRAIN_SCHEDULE_FREE", "0 25 * * *", "cron expression"},
+        {"TRAIN_SCHEDULE_PRO", "every day", "cron expression"},
+        {"MODEL_KEEP_VERSIONS", "0", "1..1000"},
+        {"PROMOTE_MARGIN", "1.5", "0..1"},
+        {"MODEL_POLL_SECONDS", "-1", "0..86400"},
+        {"JOB_NICE", "20", "0..19"},
+        {"RATE_LIMIT", "fast", "requests per second"},
+        {"RATE_BURST", "-3", "0..1000000"},
+    };
+    tt_config c = load_ok();
+    tt_err err = {0};
+
+    cr_assert_str_eq(c.schedule[0], "0 4 * * *");
+    cr_assert_str_eq(c.schedule[1], "0 5 * * *");
+    cr_assert_str_eq(c.schedule[2], "0 7 * * *");
+    cr_assert_eq(c.keep_versions, 5);
+    cr_assert_float_eq(c.promote_margin, 0.05, 1e-12);
+    cr_assert_eq(c.poll_seconds, 10);
+    cr_assert_eq(c.job_threads, 1);
+    cr_assert_eq(c.job_nice, 10);
+    cr_assert_float_eq(c.rate_limit, 0.0, 0.0, "rate limiting is off by default");
+    setenv("TRAIN_SCHEDULE_STARTER", "off", 1);
+    setenv("TRAIN_SCHEDULE_PRO", "@daily", 1);
+    setenv("RATE_LIMIT", "12.5", 1);
+    setenv("RATE_BURST", "40", 1);
+    c = load_ok();
+    cr_assert_str_eq(c.schedule[1], "off");
+    cr_assert_str_eq(c.schedule[2], "@daily");
+    cr_assert_float_eq(c.rate_limit, 12.5, 1e-12);
+    cr_assert_eq(c.rate_burst, 40);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        clean_env();
+        setenv(bad[i].var, bad[i].value, 1);
+        tt_err_clear(&err);
+        cr_expect_eq(tt_config_load_env(&c, &err), TT_ECONFIG, "%s=%s", bad[i].var, bad[i].value);
+        cr_expect_str_eq(err.field, bad[i].var);
+        cr_expect(strstr(err.message, bad[i].accepted) != NULL, "%s: %s", bad[i].var, err.message);
+    }
 }
