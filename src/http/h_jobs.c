@@ -220,14 +220,19 @@ static const char *tier_of(tt_app *app, const char *name, tt_reply *out)
     return tier;
 }
 
-/* After a promotion or rollback: this engine serves it now, the others at their next poll. */
-static void publish_reply(tt_app *app, const char *name, const char *version, tt_reply *out)
+/*
+ * After a promotion or rollback (@rc its result, @how which): this engine serves it now,
+ * the others at their next poll.
+ */
+static void publish_reply(tt_app *app, int rc, tt_err *err, const char *name,
+                          const char *version, const char *how, tt_reply *out)
 {
-    tt_err err = {0};
-    int rc = tt_server_reload(app, &err);
-
+    if (rc == 0) {
+        tt_warn("published %s version %s (%s by request)", name, version, how);
+        rc = tt_server_reload(app, err);
+    }
     if (rc < 0) {
-        tt__reply_err(out, rc, &err);
+        tt__reply_err(out, rc, err);
         return;
     }
     tt__reply_json(out, 200, json_pack("{s:s, s:s, s:s}", "model", name, "version", version,
@@ -245,18 +250,13 @@ void tt__h_promote(tt_app *app, json_t *body, tt_reply *out)
         !(tier = tier_of(app, name, out)))
         return;
     rc = tt_registry_publish(app->cfg.model_dir, tier, name, version, &err);
-    if (rc < 0) {
-        tt__reply_err(out, rc, &err);
-        return;
-    }
-    tt_warn("published %s version %s (promoted by request)", name, version);
-    publish_reply(app, name, version, out);
+    publish_reply(app, rc, &err, name, version, "promoted", out);
 }
 
 void tt__h_rollback(tt_app *app, json_t *body, tt_reply *out)
 {
     const char *name, *tier;
-    char version[TT_VERSION_MAX];
+    char version[TT_VERSION_MAX] = "";
     tt_err err = {0};
     int rc;
 
@@ -264,10 +264,5 @@ void tt__h_rollback(tt_app *app, json_t *body, tt_reply *out)
         !(tier = tier_of(app, name, out)))
         return;
     rc = tt_registry_rollback(app->cfg.model_dir, tier, name, version, &err);
-    if (rc < 0) {
-        tt__reply_err(out, rc, &err);
-        return;
-    }
-    tt_warn("published %s version %s (rolled back by request)", name, version);
-    publish_reply(app, name, version, out);
+    publish_reply(app, rc, &err, name, version, "rolled back", out);
 }
