@@ -7,6 +7,7 @@ Every test here starts its own server(s) on a fresh copy of the runner's databas
 MODEL_DIR (server "own" in main.py): they train, publish and roll back, which must not move
 the models the other suites check. A job on the test data trains in about a second."""
 import json
+import re
 import math
 import os
 import shutil
@@ -596,6 +597,41 @@ def promote_and_rollback_under_load(ctx):
         check(not bad, f"{len(bad)} of {n + len(bad)} requests failed during promotions and "
                        f"rollbacks: {bad[:3]}")
         eq(served_version(srv, "als"), old, "als after the last rollback")
+        promote_under_wrk(srv, o.data, new)
+
+
+def promote_under_wrk(srv, data, new):
+    """The same under wrk (bench/wrk_recommend.lua, random known users): no request fails."""
+    wrk = shutil.which("wrk")
+    if not wrk:
+        if os.environ.get("CI") == "true":
+            raise Failure("wrk is missing under CI=true (scripts/install-deps installs it)")
+        return
+    n_users = data.connect().execute("select count(*) from users").fetchone()[0]
+    env = dict(os.environ, TT_PATH="/recommend/user", TT_IDS=str(n_users), TT_PREFIX="u",
+               TT_HOT="0", TT_TIER="free")
+    lua = os.path.join(os.path.dirname(__file__), "..", "..", "bench", "wrk_recommend.lua")
+    p = subprocess.Popen([wrk, "-t1", "-c8", "-d3s", "-s", lua, srv.base], env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        time.sleep(0.4)
+        for _ in range(4):
+            eq(srv.post("/models/promote", {"model": "als", "version": new}).status_code, 200,
+               "promote under wrk")
+            time.sleep(0.2)
+            eq(srv.post("/models/rollback", {"model": "als"}).status_code, 200,
+               "rollback under wrk")
+            time.sleep(0.2)
+        out, _ = p.communicate(timeout=20)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    m = re.search(r"RESULT rps=(\d+) .* errors=(\d+) non2xx=(\d+)", out)
+    check(m, f"wrk output: {short(out)}")
+    check(int(m.group(1)) > 100, f"wrk got {m.group(1)} requests/s through")
+    eq((int(m.group(2)), int(m.group(3))), (0, 0),
+       "wrk socket errors and non-2xx answers during promotions and rollbacks")
 
 
 # --- versions published by another process -------------------------------------------------
