@@ -37,7 +37,7 @@ TestSuite(tune, .timeout = 60);
 static tt_dataset *taste_data(int per_group, bool obsessions)
 {
     tt_dataset *ds = tt_dataset_new();
-    char u[16], t[16];
+    char u[32], t[32];
     tt_rng rng;
 
     for (int i = 0; i < GROUPS * TRACKS_PER_GROUP; i++) {
