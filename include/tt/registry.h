@@ -35,6 +35,7 @@ typedef struct tt_draft {
     char version[TT_VERSION_MAX];
     char tier[16];
     char model[64];
+    char log[1200];     /* its TensorBoard log directory (tt_registry_log_dir) */
 } tt_draft;
 
 /*
@@ -45,7 +46,7 @@ int tt_draft_begin(const char *model_dir, const char *tier, const char *model,
                    int64_t trained_at, tt_draft *d, tt_err *err);
 /* Syncs every file of the draft and renames its directory to its final name. */
 int tt_draft_commit(tt_draft *d, tt_err *err);
-/* Removes the draft's directory and everything in it. */
+/* Removes the draft's directory and its TensorBoard log, and everything in them. */
 void tt_draft_abandon(tt_draft *d);
 
 /*
@@ -60,6 +61,14 @@ int tt_registry_publish(const char *model_dir, const char *tier, const char *mod
  */
 int tt_registry_rollback(const char *model_dir, const char *tier, const char *model,
                          char *version, tt_err *err);
+/* The published sidecar of @tier/@model (MODEL_DIR/{tier}/{model}.json), or NULL. */
+json_t *tt_registry_sidecar(const char *model_dir, const char *tier, const char *model);
+/*
+ * Whether @sidecar says its model was trained on catalog @catalog; a sidecar that does not
+ * say (older files, NULL) is taken at its word that it was.
+ */
+bool tt_registry_same_catalog(const json_t *sidecar, uint64_t catalog);
+
 /* The published version of @tier/@model ("" when none), from its served sidecar. */
 void tt_registry_published(const char *model_dir, const char *tier, const char *model,
                            char *version);

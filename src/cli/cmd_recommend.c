@@ -51,21 +51,14 @@ static int load_parts(const tt_config *cfg, uint64_t catalog, tt_model *hybrid, 
     return rc;
 }
 
-/* Whether the sidecar of @tier/@name says it was trained on @catalog (the engine leaves
- * out a model trained on another one, so does this check). */
+/* Whether @tier/@name was trained on @catalog (the engine leaves out one trained on
+ * another, so does this check). */
 static bool same_catalog(const tt_config *cfg, enum tt_tier tier, const char *name,
                          uint64_t catalog)
 {
-    char path[1200], want[32];
-    json_t *side;
-    const char *on;
-    bool same;
+    json_t *side = tt_registry_sidecar(cfg->model_dir, tt_tier_to_name(tier), name);
+    bool same = tt_registry_same_catalog(side, catalog);
 
-    snprintf(path, sizeof(path), "%s/%s/%s.json", cfg->model_dir, tt_tier_to_name(tier), name);
-    snprintf(want, sizeof(want), "%016llx", (unsigned long long)catalog);
-    side = json_load_file(path, 0, NULL);
-    on = json_string_value(json_object_get(side, "catalog"));
-    same = !on || strcmp(on, want) == 0;
     json_decref(side);
     return same;
 }

@@ -47,16 +47,8 @@ static void version_of(struct tt_served_model *sm)
 /* The published sidecar of @tier/@name: an object (empty when missing or unreadable). */
 static json_t *load_sidecar(const tt_config *cfg, const char *tier, const char *name)
 {
-    char side[1200];
-    json_t *j;
-
-    snprintf(side, sizeof(side), "%s/%s/%s.json", cfg->model_dir, tier, name);
-    j = json_load_file(side, 0, NULL);
-    if (!json_is_object(j)) {
-        json_decref(j);
-        j = json_object();
-    }
-    return j;
+    json_t *j = tt_registry_sidecar(cfg->model_dir, tier, name);
+    return j ? j : json_object();
 }
 
 /* Records why a published model is not served (listed by /models/info). */
@@ -78,22 +70,19 @@ static void left_out(tt_served *s, const char *name, const char *tier, const cha
 static int load_model(const tt_config *cfg, tt_served *s, const char *tier, const char *name,
                       struct tt_served_model *sm, tt_err *err)
 {
-    char cat[32];
     json_t *side;
-    const char *trained_on;
     int rc;
 
     snprintf(sm->file, sizeof(sm->file), "%s/%s/%s.ttm", cfg->model_dir, tier, name);
     if (access(sm->file, F_OK) != 0)
         return 1; /* not trained: not an error */
     side = load_sidecar(cfg, tier, name);
-    trained_on = json_string_value(json_object_get(side, "catalog"));
-    snprintf(cat, sizeof(cat), "%016llx", (unsigned long long)tt_catalog_id(s->cat));
-    if (trained_on && strcmp(trained_on, cat) != 0) {
+    if (!tt_registry_same_catalog(side, tt_catalog_id(s->cat))) {
         char why[200];
         snprintf(why, sizeof(why),
-                 "trained on catalog %s, the published catalog is %s: retrain its tier", trained_on,
-                 cat);
+                 "trained on catalog %s, the published catalog is %016llx: retrain its tier",
+                 json_string_value(json_object_get(side, "catalog")),
+                 (unsigned long long)tt_catalog_id(s->cat));
         left_out(s, name, tier, why);
         json_decref(side);
         return 1;
@@ -282,17 +271,14 @@ static int load_taste(const tt_config *cfg, tt_served *s, tt_err *err)
     if (access(path, F_OK) != 0)
         return 0;
     {
-        json_t *side = load_sidecar(cfg, "pro", "taste");
-        const char *on = json_string_value(json_object_get(side, "catalog"));
-        char cat[32];
-        snprintf(cat, sizeof(cat), "%016llx", (unsigned long long)tt_catalog_id(s->cat));
-        if (on && strcmp(on, cat) != 0) {
+        json_t *side = tt_registry_sidecar(cfg->model_dir, "pro", "taste");
+        bool same = tt_registry_same_catalog(side, tt_catalog_id(s->cat));
+        json_decref(side);
+        if (!same) {
             left_out(s, "taste", "pro", "trained on another catalog than the published one: "
                                         "retrain the pro tier");
-            json_decref(side);
             return 0;
         }
-        json_decref(side);
     }
     s->tz = tt_tz_cache_new(NULL);
     return tt_taste_load(path, tt_catalog_id(s->cat), &s->taste, err);

@@ -148,6 +148,7 @@ int tt_draft_begin(const char *model_dir, const char *tier, const char *model,
             continue;
         if (mkdir(d->dir, 0755) == 0) {
             FILE *f;
+            tt_registry_log_dir(model_dir, tier, model, d->version, d->log, sizeof(d->log));
             owner_string(owner, sizeof(owner));
             snprintf(path, sizeof(path), "%s/.owner", d->dir);
             f = fopen(path, "w");
@@ -227,6 +228,8 @@ void tt_draft_abandon(tt_draft *d)
 {
     if (d->dir[0])
         remove_tree(d->dir);
+    if (d->log[0])
+        remove_tree(d->log);
 }
 
 /* Replaces @dst by a hard link to @src (a copy where links are refused), atomically. */
@@ -316,15 +319,35 @@ int tt_registry_publish(const char *model_dir, const char *tier, const char *mod
     return rc == 0 ? append_history(base, version, err) : rc;
 }
 
+json_t *tt_registry_sidecar(const char *model_dir, const char *tier, const char *model)
+{
+    char path[1200];
+    json_t *j;
+
+    snprintf(path, sizeof(path), "%s/%s/%s.json", model_dir, tier, model);
+    j = json_load_file(path, 0, NULL);
+    if (j && !json_is_object(j)) {
+        json_decref(j);
+        j = NULL;
+    }
+    return j;
+}
+
+bool tt_registry_same_catalog(const json_t *sidecar, uint64_t catalog)
+{
+    const char *on = json_string_value(json_object_get(sidecar, "catalog"));
+    char want[32];
+
+    snprintf(want, sizeof(want), "%016llx", (unsigned long long)catalog);
+    return !on || strcmp(on, want) == 0;
+}
+
 void tt_registry_published(const char *model_dir, const char *tier, const char *model,
                            char *version)
 {
-    char path[1200];
-    json_t *j, *v;
+    json_t *j = tt_registry_sidecar(model_dir, tier, model), *v;
 
     version[0] = '\0';
-    snprintf(path, sizeof(path), "%s/%s/%s.json", model_dir, tier, model);
-    j = json_load_file(path, 0, NULL);
     v = json_object_get(j, "version");
     if (json_is_string(v) && strlen(json_string_value(v)) < TT_VERSION_MAX)
         snprintf(version, TT_VERSION_MAX, "%s", json_string_value(v));
@@ -555,20 +578,6 @@ json_t *tt_registry_list(const char *model_dir)
     return out;
 }
 
-static json_t *served_sidecar(const char *model_dir, const char *tier, const char *model)
-{
-    char path[1200];
-    json_t *j;
-
-    snprintf(path, sizeof(path), "%s/%s/%s.json", model_dir, tier, model);
-    j = json_load_file(path, 0, NULL);
-    if (j && !json_is_object(j)) {
-        json_decref(j);
-        j = NULL;
-    }
-    return j;
-}
-
 static double tuned_ndcg(const json_t *side)
 {
     json_t *v = json_object_get(json_object_get(side, "tuning"), "best_ndcg@20");
@@ -577,8 +586,8 @@ static double tuned_ndcg(const json_t *side)
 
 const char *tt_registry_free_choice(const char *model_dir, char *why, size_t cap)
 {
-    json_t *als = served_sidecar(model_dir, "free", "als");
-    json_t *ease = served_sidecar(model_dir, "free", "ease");
+    json_t *als = tt_registry_sidecar(model_dir, "free", "als");
+    json_t *ease = tt_registry_sidecar(model_dir, "free", "ease");
     const char *pick = "als", *basis = "validation NDCG@20 from tuning";
     double a = tuned_ndcg(als), e = tuned_ndcg(ease);
     char scratch[8];

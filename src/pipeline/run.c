@@ -15,7 +15,6 @@
 #include "tt/store.h"
 #include "tt/tfevents.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
@@ -324,21 +323,6 @@ static int train_model(const char *kind, const tt_train_set *ts, const tt_model_
     return tt_hybrid_learn(ts, &hp, o, out, err);
 }
 
-/* The served sidecar of @tier/@name, or NULL. */
-static json_t *served_sidecar(const tt_config *cfg, const char *tier, const char *name)
-{
-    char path[1200];
-    json_t *j;
-
-    snprintf(path, sizeof(path), "%s/%s/%s.json", cfg->model_dir, tier, name);
-    j = json_load_file(path, 0, NULL);
-    if (j && !json_is_object(j)) {
-        json_decref(j);
-        j = NULL;
-    }
-    return j;
-}
-
 /* Writes the draft's files: model, sidecar, catalog link and the content index. */
 static int write_version(struct run *r, const tt_draft *d, const char *name, const char *tier,
                          const char *kind, const tt_model *m, json_t *metrics, json_t *promo,
@@ -383,24 +367,6 @@ static void log_final_scalars(struct run *r, const char *kind, const tt_model *m
         tb_scalar(r, "loss", step, NAN);
 }
 
-/* The TensorBoard log of a version that never appeared goes with it. */
-static void drop_log(const char *logdir)
-{
-    DIR *dp = opendir(logdir);
-    struct dirent *e;
-    char path[1600];
-
-    while (dp && (e = readdir(dp)) != NULL) {
-        if (e->d_name[0] == '.')
-            continue;
-        snprintf(path, sizeof(path), "%s/%s", logdir, e->d_name);
-        unlink(path);
-    }
-    if (dp)
-        closedir(dp);
-    rmdir(logdir);
-}
-
 static bool skippable(const char *kind)
 {
     return strcmp(kind, "content") == 0 || strcmp(kind, "hybrid") == 0 ||
@@ -412,7 +378,7 @@ static bool skippable(const char *kind)
 static json_t *decide(const struct run *r, const char *tier, const char *name, json_t *metrics,
                       bool *promote)
 {
-    json_t *cur = served_sidecar(r->cfg, tier, name), *next = json_pack("{s:O}", "metrics", metrics);
+    json_t *cur = tt_registry_sidecar(r->cfg->model_dir, tier, name), *next = json_pack("{s:O}", "metrics", metrics);
     char why[300];
 
     *promote = tt_registry_gate(next, cur, r->cfg->promote_margin, why, sizeof(why));
@@ -482,7 +448,6 @@ static int run_model(struct run *r, const tt_model_info *info, int index, int co
     const char *tier = r->spec->name[0] ? "enterprise" : tt_tier_to_name(info->tier);
     tt_model_opts o;
     json_t *metrics, *promo = NULL, *tuning = NULL;
-    char logdir[1300];
     tt_draft d;
     tt_model *m = NULL;
     bool promote = false;
@@ -503,8 +468,7 @@ static int run_model(struct run *r, const tt_model_info *info, int index, int co
         json_decref(metrics);
         return rc;
     }
-    tt_registry_log_dir(r->cfg->model_dir, tier, name, d.version, logdir, sizeof(logdir));
-    if (tt_tfevents_open(logdir, &r->tb, err) < 0) {
+    if (tt_tfevents_open(d.log, &r->tb, err) < 0) {
         tt_warn("no TensorBoard log for %s: %s", name, err->message);
         tt_err_clear(err);
     }
@@ -545,16 +509,14 @@ static int run_model(struct run *r, const tt_model_info *info, int index, int co
             r->models, json_pack("{s:s, s:s, s:s, s:s, s:b, s:O, s:O, s:f, s:s, s:i}", "model",
                                  name, "kind", kind, "tier", tier, "version", d.version,
                                  "published", promote, "promotion", promo, "metrics", metrics,
-                                 "train_seconds", m->train_seconds, "log_dir", logdir, "pruned",
+                                 "train_seconds", m->train_seconds, "log_dir", d.log, "pruned",
                                  pruned));
     }
 out:
     tt_tfevents_close(r->tb);
     r->tb = NULL;
-    if (rc != 0 && access(d.dir, F_OK) == 0) {
+    if (rc != 0 && access(d.dir, F_OK) == 0)
         tt_draft_abandon(&d);
-        drop_log(logdir);
-    }
     tt_model_free(m);
     json_decref(metrics);
     json_decref(promo);

@@ -499,21 +499,7 @@ static tt_config cfg;
 
 static void job_setup(void)
 {
-    tt_generate_params p = tt_generate_params_default();
-    tt_store *s = NULL;
-    tt_err err = {0};
-
-    fx_tmpdir(dir);
-    cr_assert_eq(tt_config_load_env(&cfg, &err), 0, "%s", err.message);
-    snprintf(cfg.database_url, sizeof(cfg.database_url), "sqlite:///%s/tt.db", dir);
-    snprintf(cfg.model_dir, sizeof(cfg.model_dir), "%s/models", dir);
-    p.users = 150;
-    p.tracks = 200;
-    p.interactions = 6000;
-    p.seed = 3;
-    cr_assert_eq(tt_store_open(cfg.database_url, &s, &err), 0, "%s", err.message);
-    cr_assert_eq(tt_generate_run(s, &p, NULL, &err), 0, "%s", err.message);
-    tt_store_close(s);
+    fx_pipeline_data(dir, &cfg);
 }
 
 static void job_teardown(void)

@@ -14,7 +14,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "tt/config.h"
 #include "tt/core.h"
+#include "tt/generate.h"
+#include "tt/store.h"
 
 #define FX_MAX_GROUPS 8
 
@@ -530,4 +533,24 @@ void fx_expect_damaged_files_refused(const tt_model *m, const char *path, const 
     cr_assert_eq(tt_model_load(path, 0, &l, NULL), TT_ECORRUPT);
     cr_assert_null(l);
     cr_assert_eq(tt_model_load(missing, 0, &l, NULL), TT_ENOTFOUND);
+}
+
+void fx_pipeline_data(char dir[64], struct tt_config *cfg)
+{
+    tt_generate_params p = tt_generate_params_default();
+    tt_store *s = NULL;
+    tt_err err = {0};
+
+    fx_tmpdir(dir);
+    unsetenv("TZ");
+    cr_assert_eq(tt_config_load_env(cfg, &err), 0, "%s", err.message);
+    snprintf(cfg->database_url, sizeof(cfg->database_url), "sqlite:///%s/tt.db", dir);
+    snprintf(cfg->model_dir, sizeof(cfg->model_dir), "%s/models", dir);
+    p.users = 150;
+    p.tracks = 200;
+    p.interactions = 6000;
+    p.seed = 3;
+    cr_assert_eq(tt_store_open(cfg->database_url, &s, &err), 0, "%s", err.message);
+    cr_assert_eq(tt_generate_run(s, &p, NULL, &err), 0, "%s", err.message);
+    tt_store_close(s);
 }

@@ -107,6 +107,13 @@ bool fx_scored_contains(const tt_scored *out, int n, int32_t t);
 void fx_tmpdir(char dir[64]);
 /* Removes @dir and everything below it. */
 void fx_rmtree(const char *dir);
+struct tt_config;
+/*
+ * A fresh directory in @dir holding a generated SQLite database (150 users, 200 tracks,
+ * 6,000 interactions, seed 3), and @cfg (the defaults, TZ unset) pointed at it and at
+ * <dir>/models: the small data the pipeline's tests train on.
+ */
+void fx_pipeline_data(char dir[64], struct tt_config *cfg);
 /* Writes "<dir>/<name>" into @buf (@cap bytes) and returns @buf. */
 char *fx_path(char *buf, size_t cap, const char *dir, const char *name);
 /* Entries of @dir other than "." and "..". */
