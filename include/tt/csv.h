@@ -91,6 +91,11 @@ int tt_csv_find(const tt_csv *c, const char *name);
 /* Physical line (1-based) on which the current record starts. */
 int64_t tt_csv_line(const tt_csv *c);
 
+/* Bytes of the input consumed so far (records read, and the byte order mark). */
+int64_t tt_csv_offset(const tt_csv *c);
+/* Size of the whole input in bytes; 0 when it is not known in advance (a pipe). */
+int64_t tt_csv_size(const tt_csv *c);
+
 /* The name given at open, for messages. Borrowed: valid until close. */
 const char *tt_csv_name(const tt_csv *c);
 

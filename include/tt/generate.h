@@ -29,8 +29,8 @@
 
 /*
  * Called as generation advances: @phase is "artists", "tracks", "users" or "interactions",
- * @done rows of @total are written. Called at least at the end of every phase and every
- * few tens of thousands of rows; the callback decides what to show.
+ * @done rows of @total are written. Called at the start (@done 0) and the end of every
+ * phase and every few thousand rows; the callback decides what to show.
  */
 typedef void (*tt_generate_progress_fn)(void *ctx, const char *phase, int64_t done, int64_t total);
 

@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "tt/err.h"
+#include "tt/progress.h"
 #include "tt/store.h"
 
 /* What a CSV file holds. */
@@ -43,6 +44,13 @@ typedef struct tt_import_opts {
     unsigned flags;             /* enum tt_import_flags */
     tt_import_report_fn report; /* NULL: skipped rows are only counted */
     void *report_ctx;
+    /*
+     * NULL, or told how far each input file has been read: the stage is the file's name
+     * without its folder, done and total are bytes (total 0 for a pipe). Called every few
+     * thousand rows and once the file has been read to its end.
+     */
+    tt_progress_fn progress;
+    void *progress_ctx;
 } tt_import_opts;
 
 /* What an import did. Counts are records written (inserted or updated). */
@@ -56,7 +64,7 @@ typedef struct tt_import_stats {
     double seconds;  /* wall time of the whole import */
 } tt_import_stats;
 
-/* Options with every flag off and no report callback. */
+/* Options with every flag off and no callbacks. */
 tt_import_opts tt_import_opts_default(void);
 
 /* "tracks", "users", "interactions"; NULL for an unknown kind. */

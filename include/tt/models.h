@@ -29,10 +29,10 @@ typedef struct tt_model_opts {
     double trending_half_life_days; /* time decay of the trending model */
     uint64_t seed;
     int threads;                    /* 0 = one per core */
-    bool progress;                  /* print training progress to stderr */
     /*
      * Called after each ALS iteration and NeuMF epoch when set: the training loss, NeuMF's
      * validation HR@10 (@metric, NAN for ALS) and the seconds since training started.
+     * Models never write progress anywhere themselves: this hook is the only report.
      */
     void (*on_step)(void *ctx, const char *model, int step, int steps, double loss,
                     double metric, double seconds);

@@ -62,7 +62,11 @@ uint8_t *tt_job_spec_mask(const tt_job_spec *s, const tt_dataset *ds, int64_t *k
 typedef struct tt_run_hooks {
     /* A new stage ("snapshot", "train", "evaluate", "publish") of @model (NULL: whole run). */
     void (*stage)(void *ctx, const char *stage, const char *model, int index, int count);
-    /* An iteration (ALS) or epoch (NeuMF) finished; NAN for what is not measured. */
+    /*
+     * An iteration (ALS) or epoch (NeuMF) finished; NAN for what is not measured. In the
+     * "tune" stage a step is a tuning trial (@metric its validation NDCG@20); its last
+     * report has @step == @steps.
+     */
     void (*step)(void *ctx, const char *model, int step, int steps, double loss,
                  double metric, double seconds);
     /* A line of the run's log (no newline). */

@@ -44,7 +44,7 @@ void tt_progress_meter_start(tt_progress_meter *m, int64_t total, double now);
 /*
  * Records @done units at time @now. The rate is measured over windows of at least half a
  * second and smoothed (each window weighs 30%), so one slow or fast step does not swing the
- * ETA; the first window sets it outright. @done never goes backwards (a smaller value is
+ * ETA; the first window sets it outright, and before it closes the average so far stands in. @done never goes backwards (a smaller value is
  * ignored) and is capped at a known total.
  */
 void tt_progress_meter_update(tt_progress_meter *m, int64_t done, double now);
@@ -106,7 +106,10 @@ void tt_progress_free(tt_progress *p);
 /* The unit of the stages begun from now on ("it", "rows", "trials"; default "it"). */
 void tt_progress_set_unit(tt_progress *p, const char *unit);
 
-/* Ends the open stage, if any, and begins @label with @total units (0: unknown). */
+/*
+ * Ends the open stage, if any, and begins @label with @total units (0: unknown). A bar is
+ * first drawn at the stage's first update.
+ */
 void tt_progress_begin(tt_progress *p, const char *label, int64_t total);
 /*
  * @done units of the open stage are finished; @total (when non-zero) replaces the stage's.
@@ -118,7 +121,8 @@ void tt_progress_end(tt_progress *p);
 
 /*
  * Writes one line of text (a newline is added) without garbling the bar: the bar's line is
- * cleared first and redrawn after. Lines are written in every mode but QUIET.
+ * cleared first and redrawn after. A note is not progress (a skipped row, a warning): it is
+ * written in every mode, QUIET included.
  */
 void tt_progress_note(tt_progress *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

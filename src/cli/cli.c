@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void usage_exit(const char *usage, const struct tt_opt *opts, int code)
 {
@@ -151,3 +152,17 @@ tt_store *tt_cli_open_store(const tt_config *cfg)
     return s;
 }
 
+
+tt_progress *tt_cli_progress_new(bool quiet)
+{
+    return tt_progress_new(stderr, tt_progress_mode_for(STDERR_FILENO, quiet));
+}
+
+void tt_cli_stage_report(void *ctx, const char *stage, int64_t done, int64_t total)
+{
+    const struct tt_cli_stages *s = ctx;
+    char label[128];
+
+    snprintf(label, sizeof(label), "%s %s", s->prefix, stage);
+    tt_progress_report(s->p, label, done, total);
+}

@@ -11,6 +11,7 @@
 
 #include "tt/config.h"
 #include "tt/err.h"
+#include "tt/progress.h"
 #include "tt/store.h"
 
 enum tt_opt_kind { TT_OPT_STR, TT_OPT_INT, TT_OPT_I64, TT_OPT_DOUBLE, TT_OPT_BOOL };
@@ -37,6 +38,24 @@ int tt_cli_fail(const tt_err *err, int rc);
 
 /* Opens the configured store, or prints why not and exits 1. */
 tt_store *tt_cli_open_store(const tt_config *cfg);
+
+/* The option every command with a progress display takes. */
+#define TT_CLI_QUIET_OPT(dst)                                                                      \
+    {"--quiet", TT_OPT_BOOL, (dst), "no progress on stderr (results still go to stdout)"}
+
+/*
+ * The progress display of a command, on stderr: a bar redrawn in place on a terminal, one
+ * line per finished stage otherwise (logs, pipes), nothing with @quiet. Free it with
+ * tt_progress_free before printing results that follow the last stage.
+ */
+tt_progress *tt_cli_progress_new(bool quiet);
+
+/* A tt_progress_fn that shows a library's stages as "@prefix STAGE" on @p. */
+struct tt_cli_stages {
+    tt_progress *p;
+    const char *prefix;
+};
+void tt_cli_stage_report(void *ctx, const char *stage, int64_t done, int64_t total);
 
 /* The subcommands, one file each. */
 int tt_cmd_help(int argc, char **argv);

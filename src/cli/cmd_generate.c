@@ -1,7 +1,7 @@
 /*
  * tunetrail generate: fills the configured database with deterministic synthetic data
- * (docs/synthetic-data.md). Progress goes to stderr when it is a terminal; one summary
- * line goes to stdout.
+ * (docs/synthetic-data.md). Progress goes to stderr (a bar on a terminal, a line per table
+ * otherwise, nothing with --quiet); one summary line goes to stdout.
  */
 #include "cli.h"
 #include "tt/core.h"
@@ -9,30 +9,10 @@
 
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
-#define USAGE "tunetrail generate --users N --tracks M --interactions K [--seed S] [--batch-rows B]"
+#define USAGE                                                                                      \
+    "tunetrail generate --users N --tracks M --interactions K [--seed S] [--batch-rows B] [--quiet]"
 #define UNSET INT64_MIN
-
-struct progress_line {
-    double last;
-    int width;
-};
-
-/* Redraws one status line, at most four times a second, and ends it when a phase is done. */
-static void show_progress(void *ctx, const char *phase, int64_t done, int64_t total)
-{
-    struct progress_line *pl = ctx;
-    double now = tt_now();
-
-    if (done < total && now - pl->last < 0.25)
-        return;
-    pl->last = now;
-    fprintf(stderr, "\rgenerate: %-12s %*lld / %lld (%3.0f%%)%s", phase, pl->width, (long long)done,
-            (long long)total, total ? 100.0 * (double)done / (double)total : 100.0,
-            done >= total ? "\n" : "");
-    fflush(stderr);
-}
 
 static int missing(const char *flag)
 {
@@ -91,15 +71,17 @@ int tt_cmd_generate(int argc, char **argv)
 {
     tt_generate_params p = tt_generate_params_default();
     int64_t seed = (int64_t)p.seed;
+    bool quiet = false;
     const struct tt_opt opts[] = {
         {"--users", TT_OPT_I64, &p.users, "number of users (1..10000000)"},
         {"--tracks", TT_OPT_I64, &p.tracks, "number of tracks (1..10000000); artists ~ tracks/8"},
         {"--interactions", TT_OPT_I64, &p.interactions, "exact number of interactions (>= users)"},
         {"--seed", TT_OPT_I64, &seed, "random seed: the same seed gives the same rows (42)"},
         {"--batch-rows", TT_OPT_I64, &p.batch_rows, "rows per transaction (500000)"},
+        TT_CLI_QUIET_OPT(&quiet),
         {0},
     };
-    struct progress_line pl = {0};
+    struct tt_cli_stages stages = {NULL, "generate"};
     tt_generate_stats st;
     tt_err err = {0};
     tt_config cfg;
@@ -112,14 +94,14 @@ int tt_cmd_generate(int argc, char **argv)
     p.seed = (uint64_t)seed;
     if ((rc = check_params(&p)) != 0)
         return rc;
-    if (isatty(STDERR_FILENO)) {
-        pl.width = snprintf(NULL, 0, "%lld", (long long)p.interactions);
-        p.progress = show_progress;
-        p.progress_ctx = &pl;
-    }
     s = tt_cli_open_store(&cfg);
     warn_if_not_empty(s);
+    stages.p = tt_cli_progress_new(quiet);
+    tt_progress_set_unit(stages.p, "rows");
+    p.progress = tt_cli_stage_report;
+    p.progress_ctx = &stages;
     rc = tt_generate_run(s, &p, &st, &err);
+    tt_progress_free(stages.p);
     tt_store_close(s);
     if (rc < 0)
         return tt_cli_fail(&err, rc);

@@ -1,7 +1,7 @@
 /*
  * tunetrail import: the engine's CSV files and the public datasets (docs/data-formats.md).
  * Row errors go to stderr as "FILE:LINE: reason" so editors and scripts can jump to them;
- * the one-line summary goes to stdout.
+ * the one-line summary goes to stdout. Progress (bytes of each file read) goes to stderr.
  */
 #include "cli.h"
 #include "tt/import.h"
@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char usage[] = "tunetrail import tracks|users|interactions FILE.csv [--skip-bad]\n"
+static const char usage[] = "tunetrail import tracks|users|interactions FILE.csv [--skip-bad] [--quiet]\n"
                             "       tunetrail import lastfm-hetrec DIR [--skip-bad]\n"
                             "       tunetrail import musicoset DIR [--skip-bad]\n"
                             "       tunetrail import gtzan-features FILE.csv [--skip-bad]";
@@ -26,10 +26,13 @@ static const struct {
     {"gtzan-features", tt_import_gtzan},
 };
 
+/* A skipped row's "FILE:LINE: reason", above the bar when there is one. */
 static void print_skipped(void *ctx, const char *message)
 {
-    (void)ctx;
-    fprintf(stderr, "%s\n", message);
+    if (ctx)
+        tt_progress_note(ctx, "%s", message);
+    else
+        fprintf(stderr, "%s\n", message);
 }
 
 static dataset_fn find_dataset(const char *what)
@@ -86,11 +89,13 @@ static int report_failure(const tt_err *err, int rc, bool skip_bad)
 
 int tt_cmd_import(int argc, char **argv)
 {
-    bool skip_bad = false;
+    bool skip_bad = false, quiet = false;
     const struct tt_opt opts[] = {
         {"--skip-bad", TT_OPT_BOOL, &skip_bad, "report malformed rows, import the others"},
+        TT_CLI_QUIET_OPT(&quiet),
         {NULL, TT_OPT_BOOL, NULL, NULL},
     };
+    struct tt_cli_stages stages = {NULL, "import"};
     tt_import_opts io = tt_import_opts_default();
     tt_import_stats st;
     tt_err err = {0};
@@ -107,9 +112,15 @@ int tt_cmd_import(int argc, char **argv)
         return 2;
     }
     io.flags = skip_bad ? TT_IMPORT_SKIP_BAD : 0;
-    io.report = print_skipped;
     s = tt_cli_open_store(&cfg);
+    stages.p = tt_cli_progress_new(quiet);
+    tt_progress_set_unit(stages.p, "bytes");
+    io.report = print_skipped;
+    io.report_ctx = stages.p;
+    io.progress = tt_cli_stage_report;
+    io.progress_ctx = &stages;
     rc = run(s, pos[0], pos[1], &io, &st, &err);
+    tt_progress_free(stages.p);
     tt_store_close(s);
     if (rc < 0)
         return report_failure(&err, rc, skip_bad);

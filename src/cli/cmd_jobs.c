@@ -130,16 +130,27 @@ static void on_step(void *ctx, const char *model, int step, int steps, double lo
 {
     struct worker *w = ctx;
     json_t *c;
+    const char *stage;
+    bool tuning;
 
     pthread_mutex_lock(&w->lock);
-    json_object_set_new(w->progress, "unit", json_string(strcmp(model, "als") == 0 ? "iteration"
-                                                                                    : "epoch"));
+    stage = json_string_value(json_object_get(w->progress, "stage"));
+    tuning = stage && strcmp(stage, "tune") == 0;
+    json_object_set_new(w->progress, "unit",
+                        json_string(tuning                      ? "trial"
+                                    : strcmp(model, "als") == 0 ? "iteration"
+                                                                : "epoch"));
     json_object_set_new(w->progress, "step", json_integer(step));
     json_object_set_new(w->progress, "steps", json_integer(steps));
     json_object_set_new(w->progress, "eta_seconds",
                         json_real(round(seconds / step * (steps - step) * 10) / 10));
     if (isfinite(loss))
         json_object_set_new(w->progress, "loss", json_real(loss));
+    /* Tuning trials are not the model's training curve. */
+    if (tuning) {
+        pthread_mutex_unlock(&w->lock);
+        return;
+    }
     c = json_object_get(w->curves, model);
     if (!c) {
         c = json_pack("{s:[]}", "loss");

@@ -1,6 +1,8 @@
 /*
  * tunetrail train: the training pipeline (tt_pipeline_run) run once from the command line:
  * each model of the chosen tier(s) becomes a new version, published unless it got worse.
+ * The run's log goes to stdout; its stages and steps (the hooks a training job reports its
+ * progress through) drive the progress display on stderr.
  */
 #include "cli.h"
 #include "train_opts.h"
@@ -16,7 +18,6 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 static int check_selection(const char *tier, const char *model)
 {
@@ -40,20 +41,50 @@ static int check_selection(const char *tier, const char *model)
     return 0;
 }
 
+/* A stage of the run begins: "snapshot", "tune als", "evaluate als", "train als". */
+static void on_stage(void *ctx, const char *stage, const char *model, int index, int count)
+{
+    tt_progress *p = ctx;
+    char label[96];
+
+    (void)index;
+    (void)count;
+    if (strcmp(stage, "publish") == 0) {
+        tt_progress_end(p); /* a rename: nothing to watch */
+        return;
+    }
+    snprintf(label, sizeof(label), "%s%s%s", stage, model ? " " : "", model ? model : "");
+    tt_progress_set_unit(p, strcmp(stage, "tune") == 0 ? "trials" : "it");
+    tt_progress_begin(p, label, 0);
+}
+
+/* An iteration, epoch or tuning trial of the current stage. */
+static void on_step(void *ctx, const char *model, int step, int steps, double loss,
+                    double metric, double seconds)
+{
+    (void)model;
+    (void)loss;
+    (void)metric;
+    (void)seconds;
+    tt_progress_update(ctx, step, steps);
+}
+
 int tt_cmd_train(int argc, char **argv)
 {
     const char *tier = "all", *model = NULL;
     struct tt_train_cli tc;
-    bool no_eval = false, no_tune = false;
+    bool no_eval = false, no_tune = false, quiet = false;
     double budget = 0;
-    struct tt_opt opts[TT_TRAIN_OPTS_MAX + 6] = {
+    struct tt_opt opts[TT_TRAIN_OPTS_MAX + 7] = {
         {"--tier", TT_OPT_STR, &tier, "free|starter|pro|enterprise|all (default all)"},
         {"--model", TT_OPT_STR, &model, "train only this model"},
         {"--no-eval", TT_OPT_BOOL, &no_eval, "skip the held-out evaluation in the sidecars"},
         {"--no-tune", TT_OPT_BOOL, &no_tune, "train with the given (or default) values, untuned"},
         {"--tune-budget", TT_OPT_DOUBLE, &budget,
          "seconds of tuning per tuned model (default: five trainings' worth, at least 10)"},
+        TT_CLI_QUIET_OPT(&quiet),
     };
+    tt_run_hooks hooks = {on_stage, on_step, NULL, NULL};
     tt_config cfg;
     char *pos[1];
     int npos, rc;
@@ -61,8 +92,8 @@ int tt_cmd_train(int argc, char **argv)
     tt_err err = {0};
     double t0 = tt_now();
 
-    tt_train_cli_init(&tc, opts + 5);
-    tt_cli_parse(argc, argv, "tunetrail train [--tier T] [--model NAME] [model options]", opts,
+    tt_train_cli_init(&tc, opts + 6);
+    tt_cli_parse(argc, argv, "tunetrail train [--tier T] [--model NAME] [--quiet] [model options]", opts,
                  &cfg, pos, 0, &npos);
     if ((rc = tt_train_cli_finish(&tc)) != 0 || (rc = check_selection(tier, model)) != 0)
         return rc;
@@ -74,13 +105,14 @@ int tt_cmd_train(int argc, char **argv)
         tt_warn("ENABLE_GPU=true: this build has no GPU code path; training runs on the CPU");
     tt_job_spec_init(&spec);
     spec.opts = tc.opts;
-    spec.opts.progress = isatty(STDERR_FILENO);
     spec.evaluate = !no_eval;
     spec.tune = !no_tune;
     spec.tune_budget = budget;
     snprintf(spec.tier, sizeof(spec.tier), "%s", model ? tt_tier_to_name(tt_models_find(model)->tier) : tier);
     snprintf(spec.model, sizeof(spec.model), "%s", model ? model : "");
-    rc = tt_pipeline_run(&cfg, &spec, NULL, NULL, &err);
+    hooks.ctx = tt_cli_progress_new(quiet);
+    rc = tt_pipeline_run(&cfg, &spec, &hooks, NULL, &err);
+    tt_progress_free(hooks.ctx);
     tt_job_spec_release(&spec);
     if (rc < 0)
         return tt_cli_fail(&err, rc);

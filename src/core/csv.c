@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <stdbool.h>
 #include <string.h>
 #include <strings.h>
@@ -36,6 +37,8 @@ struct tt_csv {
     int fd; /* -1 for memory input */
     const unsigned char *in;
     size_t len, pos;
+    int64_t before;     /* bytes of the input ahead of in[0] (read in earlier chunks) */
+    int64_t size;       /* of the whole input; 0 when unknown (a pipe) */
     unsigned char *buf; /* read buffer, NULL for memory input */
     bool eof;
     unsigned flags;
@@ -105,12 +108,15 @@ static int read_more(tt_csv *c, size_t at, tt_err *err)
         return tt_err_set(err, TT_EIO, "%s: read failed: %s", c->name, strerror(errno));
     if (n == 0)
         c->eof = true;
+    if (at == 0)
+        c->before += (int64_t)c->len;
     c->len = at + (size_t)n;
     return (int)(n > 0);
 }
 
 int tt_csv_open(const char *path, unsigned flags, tt_csv **out, tt_err *err)
 {
+    struct stat st;
     tt_csv *c;
     int rc = 0;
 
@@ -123,6 +129,8 @@ int tt_csv_open(const char *path, unsigned flags, tt_csv **out, tt_err *err)
         goto out;
     }
     posix_fadvise(c->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    if (fstat(c->fd, &st) == 0 && S_ISREG(st.st_mode))
+        c->size = st.st_size;
     c->buf = tt_malloc(READ_CHUNK);
     c->in = c->buf;
     /* A pipe may deliver fewer bytes than a byte order mark has: read until it cannot hide. */
@@ -146,6 +154,7 @@ tt_csv *tt_csv_open_mem(const char *name, const char *data, size_t len, unsigned
 
     c->in = (const unsigned char *)data;
     c->len = data ? len : 0;
+    c->size = (int64_t)c->len;
     c->eof = true;
     skip_bom(c);
     return c;
@@ -506,6 +515,16 @@ int tt_csv_find(const tt_csv *c, const char *name)
             return i;
     }
     return -1;
+}
+
+int64_t tt_csv_offset(const tt_csv *c)
+{
+    return c->before + (int64_t)c->pos;
+}
+
+int64_t tt_csv_size(const tt_csv *c)
+{
+    return c->size;
 }
 
 int64_t tt_csv_line(const tt_csv *c)

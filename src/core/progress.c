@@ -34,11 +34,15 @@ void tt_progress_meter_update(tt_progress_meter *m, int64_t done, double now)
     if (done < m->done)
         return;
     m->done = done;
-    if (span < RATE_WINDOW)
+    if (span < RATE_WINDOW) {
+        /* Until the first window closes, the average so far stands in for the rate. */
+        if (m->sample_t == m->t0 && span > 0)
+            m->rate = (double)done / span;
         return;
+    }
     window_rate = (double)(done - m->sample_done) / span;
-    m->rate = m->rate > 0 ? RATE_WEIGHT * window_rate + (1 - RATE_WEIGHT) * m->rate
-                          : window_rate;
+    m->rate = m->sample_t > m->t0 ? RATE_WEIGHT * window_rate + (1 - RATE_WEIGHT) * m->rate
+                                  : window_rate;
     m->sample_t = now;
     m->sample_done = done;
 }
@@ -237,9 +241,9 @@ void tt_progress_begin(tt_progress *p, const char *label, int64_t total)
     tt_progress_end(p);
     p->finished[0] = '\0';
     snprintf(p->label, sizeof(p->label), "%s", label && *label ? label : "working");
+    /* Nothing is drawn before the first update: a stage with nothing to count leaves the
+     * screen to the lines its work prints, and shows itself once, when it ends. */
     tt_progress_meter_start(&p->m, total, tt_now());
-    if (p->mode == TT_PROGRESS_BAR)
-        draw(p, tt_now());
 }
 
 void tt_progress_update(tt_progress *p, int64_t done, int64_t total)
@@ -285,7 +289,7 @@ void tt_progress_note(tt_progress *p, const char *fmt, ...)
 {
     va_list ap;
 
-    if (!p || p->mode == TT_PROGRESS_QUIET)
+    if (!p || !p->out)
         return;
     clear(p);
     va_start(ap, fmt);

@@ -726,7 +726,6 @@ static int train_parts(const tt_train_set *ts, const tt_model_opts *o,
     tt_model_opts po = *o;
     int rc = 0;
 
-    po.progress = false;
     for (int i = 0; rc == 0 && i < TT_HD_PARTS; i++)
         rc = train_part(tt_hd_part_names[i], ts, &po, &part[i], err);
     return rc;

@@ -424,7 +424,6 @@ int tt__hybrid_train_parts(const tt__validation *v, const tt_model_opts *o,
     int rc = 0;
 
     po.als.precompute = 0;
-    po.progress = false;
     for (int i = 0; rc == 0 && i < TT_HYBRID_PARTS; i++) {
         rc = tt_models_train(tt_hybrid_part_names[i], &v->sub, &po, &part[i], err);
         if (rc == TT_ESTATE && i == TT_HYBRID_CONTENT) {

@@ -56,7 +56,7 @@ const tt_model_info *tt_models_find(const char *name)
     return NULL;
 }
 
-/* Where ALS and NeuMF report their iterations: the terminal and/or the caller's hook. */
+/* Where ALS and NeuMF report their iterations: the caller's hook (models never print). */
 struct step_report {
     const tt_model_opts *o;
     const char *model;
@@ -64,29 +64,19 @@ struct step_report {
 };
 
 static void report_step(const struct step_report *r, int step, double loss, double metric,
-                        double seconds, bool epochs)
+                        double seconds)
 {
-    if (r->o->progress) {
-        if (!epochs)
-            fprintf(stderr, "\r  %s: iteration %d/%d  loss %.6f  %.1f s%s", r->model, step,
-                    r->steps, loss, seconds, step == r->steps ? "\n" : "");
-        else
-            fprintf(stderr, "\r  %s: epoch %d/%d  loss %.5f  hr@10 %.4f  %.1f s%s", r->model,
-                    step, r->steps, loss, metric, seconds, step == r->steps ? "\n" : "");
-        fflush(stderr);
-    }
-    if (r->o->on_step)
-        r->o->on_step(r->o->step_ctx, r->model, step, r->steps, loss, metric, seconds);
+    r->o->on_step(r->o->step_ctx, r->model, step, r->steps, loss, metric, seconds);
 }
 
 static void als_progress(void *ctx, int iteration, double loss, double seconds)
 {
-    report_step(ctx, iteration, loss, NAN, seconds, false);
+    report_step(ctx, iteration, loss, NAN, seconds);
 }
 
 static void neumf_progress(void *ctx, int epoch, double loss, double hr10, double seconds)
 {
-    report_step(ctx, epoch, loss, hr10, seconds, true);
+    report_step(ctx, epoch, loss, hr10, seconds);
 }
 
 /* The blend learned on a validation split, then its parts trained on all of @ts. */
@@ -134,7 +124,6 @@ static int train_deep_content(const tt_train_set *ts, const tt_model_opts *o, tt
     int rc;
 
     po.als.precompute = 0;
-    po.progress = false;
     p.seed = o->seed;
     p.threads = o->threads;
     rc = tt_models_train("als", ts, &po, &als, err);
@@ -161,7 +150,7 @@ int tt_models_train(const char *name, const tt_train_set *ts, const tt_model_opt
         struct step_report r = {o, "als", p.iterations};
         p.threads = o->threads;
         p.seed = o->seed;
-        if (o->progress || o->on_step) {
+        if (o->on_step) {
             p.calc_loss = true;
             p.progress = als_progress;
             p.progress_ctx = &r;
@@ -190,7 +179,7 @@ int tt_models_train(const char *name, const tt_train_set *ts, const tt_model_opt
         struct step_report r = {o, "neumf", p.epochs};
         p.threads = o->threads;
         p.seed = o->seed;
-        if (o->progress || o->on_step) {
+        if (o->on_step) {
             p.progress = neumf_progress;
             p.progress_ctx = &r;
         }

@@ -227,7 +227,6 @@ static json_t *holdout_metrics(struct run *r, const char *kind)
         return j;
     eo.als.precompute = 0; /* ranked in batches below, not served */
     eo.neumf.precompute = 0;
-    eo.progress = false;
     eo.on_step = NULL;
     tt_train_set_build(r->ds, r->split_mask, &w, &ts);
     rc = tt_models_train(kind, &ts, &eo, &m, &err);
@@ -410,11 +409,16 @@ static bool names_params(const tt_job_spec *spec)
 static int tune(struct run *r, const char *kind, json_t **report, tt_err *err)
 {
     const uint8_t *within = r->spec->evaluate ? r->split_mask : r->filter;
-    tt_model_opts best;
+    tt_model_opts base = r->opts, best;
     int rc;
 
     say(r, "tuning %s (budget %s)", kind, r->spec->tune_budget > 0 ? "given" : "automatic");
-    rc = tt_tune_model(kind, r->ds, within, &r->opts, r->spec->tune_budget, &best, report, err);
+    /* Each trial reaches the caller's step hook (the tune stage's progress). */
+    base.on_step = on_step;
+    base.step_ctx = r;
+    rc = tt_tune_model(kind, r->ds, within, &base, r->spec->tune_budget, &best, report, err);
+    best.on_step = NULL;
+    best.step_ctx = NULL;
     if (rc == TT_ESTATE) {
         say(r, "  not tuned: %s", err->message);
         tt_err_clear(err);

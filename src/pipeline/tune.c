@@ -71,6 +71,8 @@ static json_t *values_json(const char *model, const tt_model_opts *o)
 
 struct search {
     const char *model;
+    const tt_model_opts *base; /* its on_step hears of each trial */
+    int trials_run, trials_planned;
     const tt_dataset *ds;
     tt_split split;
     tt_train_set ts;
@@ -81,6 +83,22 @@ struct search {
     tt_model_opts best_opts;
     int threads;
 };
+
+/*
+ * Tells the caller's step hook that a trial finished: step = trials run, steps = the plan's
+ * most trials (never reached while trials remain: the budget or an early stop ends a search
+ * before its plan, and the final report then says done), metric = the trial's NDCG@20.
+ */
+static void report_trial(struct search *s, double ndcg)
+{
+    int steps;
+
+    s->trials_run++;
+    steps = s->trials_planned > s->trials_run ? s->trials_planned : s->trials_run + 1;
+    if (s->base->on_step)
+        s->base->on_step(s->base->step_ctx, s->model, s->trials_run, steps, NAN, ndcg,
+                         tt_now() - s->t0);
+}
 
 /* Trains @o on the validation split's training part; its NDCG@20, or -1 on failure. */
 static double trial(struct search *s, const tt_model_opts *o, const char *what)
@@ -95,13 +113,13 @@ static double trial(struct search *s, const tt_model_opts *o, const char *what)
     t.als.iterations = s->iterations;
     t.als.precompute = 0;
     t.ease.precompute = 0;
-    t.progress = false;
     t.on_step = NULL;
     rc = tt_models_train(s->model, &s->ts, &t, &m, &err);
     if (rc == 0)
         rc = tt_eval_model(m, &s->split, &s->ts.seen, 20, s->threads, &sc, &err);
     tt_model_free(m);
     s->trial_seconds = tt_now() - t0;
+    report_trial(s, rc < 0 ? NAN : sc.ndcg);
     if (rc < 0) {
         tt_warn("tuning %s: trial %s failed: %s", s->model, what, tt_err_msg(&err, rc));
         return -1;
@@ -148,9 +166,10 @@ static int cmp_config(const void *a, const void *b)
  * scale x scaling configurations (the defaults always among them): each trained with 3
  * iterations, the best third again with 6, the best two with 10.
  */
+enum { NR = 4, NA = 3, NS = TT_ALS_N_SCALINGS, SAMPLE = 18 };
+
 static void halving(struct search *s, const tt_model_opts *base, bool reduced, uint64_t seed)
 {
-    enum { NR = 4, NA = 3, NS = TT_ALS_N_SCALINGS, SAMPLE = 18 };
     static const int rung_iterations[] = {3, 6, 10};
     struct config *all = tt_calloc(NR * NA * NS, sizeof(*all));
     int n = 0, keep;
@@ -207,6 +226,20 @@ static void halving(struct search *s, const tt_model_opts *base, bool reduced, u
         s->best_opts.als.iterations = base->als.iterations;
     }
     free(all);
+}
+
+/*
+ * The most trials a search runs: the defaults, the halving's three rungs, the winner at full
+ * strength and the refinement's steps (ALS); EASE's line search has no fixed length, so its
+ * plan is a typical one (the defaults and four steps), stretched when it goes on.
+ */
+static int planned_trials(const char *model, bool reduced)
+{
+    int grid = reduced ? NR * NA : NR * NA * NS, keep = grid < SAMPLE ? grid : SAMPLE;
+
+    if (strcmp(model, "ease") == 0)
+        return 5;
+    return 1 + keep + (keep + 2) / 3 + 2 + 1 + (reduced ? 4 : 5);
 }
 
 /*
@@ -323,6 +356,7 @@ int tt_tune_model(const char *model, const tt_dataset *ds, const uint8_t *within
     *best = *base;
     *report = NULL;
     s.model = model;
+    s.base = base;
     s.ds = ds;
     s.t0 = tt_now();
     s.threads = base->threads;
@@ -333,6 +367,8 @@ int tt_tune_model(const char *model, const tt_dataset *ds, const uint8_t *within
         tt_split_release(&s.split);
         return rc;
     }
+    reduced = events > FULL_SEARCH_EVENTS && budget <= 0;
+    s.trials_planned = planned_trials(model, reduced);
     /* The defaults at full strength: the figure tuning has to beat, and the budget's unit. */
     s.budget = 1e9;
     s.iterations = base->als.iterations;
@@ -345,7 +381,6 @@ int tt_tune_model(const char *model, const tt_dataset *ds, const uint8_t *within
         tt_split_release(&s.split);
         return tt_err_set(err, TT_ESTATE, "%s cannot be trained on the validation split", model);
     }
-    reduced = events > FULL_SEARCH_EVENTS && budget <= 0;
     if (strcmp(model, "ease") == 0) {
         s.best = base_ndcg;
         if (s.best >= 0)
@@ -365,6 +400,11 @@ int tt_tune_model(const char *model, const tt_dataset *ds, const uint8_t *within
         s.best = base_ndcg;
     }
 done:
+    /* The search is over, whatever its plan said: the last report completes the stage. */
+    s.trials_planned = s.trials_run;
+    if (base->on_step)
+        base->on_step(base->step_ctx, model, s.trials_run, s.trials_run, NAN, s.best,
+                      tt_now() - s.t0);
     *best = s.best_opts;
     *report = json_pack("{s:b, s:s, s:f, s:f, s:{s:s, s:f, s:i, s:I}, s:i, s:o, s:o, s:f, "
                         "s:f, s:o, s:b}",

@@ -24,7 +24,7 @@
 #define N_SCENES 8 /* circles of artists inside a genre that share listeners */
 #define NO_GENRE 0xff
 #define DAY 86400
-#define PROGRESS_EVERY 65536
+#define PROGRESS_EVERY 8192
 
 /* Zipf-Mandelbrot rank weights (rank + Q)^-S inside each genre. */
 #define ZIPF_S 1.3
@@ -427,6 +427,7 @@ static int write_artists(struct gen *g, tt_err *err)
     int rc;
 
     stream(g, &r, S_ARTISTS, 0);
+    progress(g, "artists", 0, g->n_artists);
     for (int32_t i = 0; i < g->n_artists; i++) {
         make_artist(g, &r, &g->artists[i]);
         /* Popular artists release more: they get more of the tracks beyond one each. */
@@ -551,6 +552,7 @@ static int write_tracks(struct gen *g, tt_err *err)
     int rc;
 
     stream(g, &r, S_TRACKS, 0);
+    progress(g, "tracks", 0, g->n_tracks);
     for (int32_t i = 0; i < g->n_tracks; i++) {
         if ((rc = put_track(g, &r, i, err)) < 0)
             return rc;
@@ -797,6 +799,7 @@ static int write_users(struct gen *g, double *activity, tt_err *err)
     struct profile p;
     int rc;
 
+    progress(g, "users", 0, g->n_users);
     for (int32_t u = 0; u < g->n_users; u++) {
         make_profile(g, u, &p);
         activity[u] = p.activity;
@@ -1117,6 +1120,7 @@ static int write_interactions(struct gen *g, tt_err *err)
     struct profile p;
     int rc;
 
+    progress(g, "interactions", 0, total);
     for (int32_t u = 0; u < g->n_users; u++) {
         int64_t n = g->user_events[u];
 
