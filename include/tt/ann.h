@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "tt/err.h"
+#include "tt/progress.h"
 
 typedef struct tt_ann tt_ann;
 
@@ -32,6 +33,10 @@ typedef struct tt_ann_params {
     int ef_search;         /* HNSW: candidate list while searching (default 64) */
     uint64_t seed;         /* IVF k-means */
     int threads;           /* building; 0 = one per core */
+    /* NULL, or told of the build: stage "train" (IVF k-means, no total) and then "add",
+     * vectors added of n, reported as each slice of about 2% of them is in. */
+    tt_progress_fn progress;
+    void *progress_ctx;
 } tt_ann_params;
 
 tt_ann_params tt_ann_params_default(void);

@@ -17,6 +17,7 @@ extern "C" {
 
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -140,6 +141,30 @@ static int check_build(int64_t n, int d, const tt_ann_params *p, tt_err *err)
     return 0;
 }
 
+static void report(const tt_ann_params *p, const char *stage, int64_t done, int64_t total)
+{
+    if (p->progress)
+        p->progress(p->progress_ctx, stage, done, total);
+}
+
+/*
+ * Adds the vectors a slice at a time so the build can say how far it got: the same index as
+ * one add (HNSW inserts one vector after another anyway, IVF assigns each to its list).
+ * Slices of 2% keep each one large enough for all threads.
+ */
+static void add_in_slices(faiss::Index *ix, const float *x, int64_t n, int d,
+                          const tt_ann_params *p)
+{
+    int64_t slice = p->progress ? std::max<int64_t>(n / 50, 2048) : n;
+
+    report(p, "add", 0, n);
+    for (int64_t at = 0; at < n; at += slice) {
+        int64_t len = std::min(slice, n - at);
+        ix->add(len, x + at * d);
+        report(p, "add", at + len, n);
+    }
+}
+
 int tt_ann_build(const float *x, int64_t n, int d, const tt_ann_params *p, tt_ann **out,
                  tt_err *err)
 {
@@ -171,9 +196,10 @@ int tt_ann_build(const float *x, int64_t n, int d, const tt_ann_params *p, tt_an
                 if (ivf->nprobe > (size_t)nlist)
                     ivf->nprobe = (size_t)nlist;
                 ix = ivf;
+                report(p, "train", 0, 0);
                 ivf->train(n, x);
             }
-            ix->add(n, x);
+            add_in_slices(ix, x, n, d, p);
         } catch (...) {
             delete ix;
             throw;

@@ -18,7 +18,7 @@
 
 #define USAGE                                                                                      \
     "tunetrail evaluate [--split random|time|last|cold-tracks] [--holdout F] [--k K] [--seed S]\n" \
-    "       [--models a,b|all] [--json] [--test-file FILE.csv] [--threads N]\n"                    \
+    "       [--models a,b|all] [--json] [--test-file FILE.csv] [--threads N] [--quiet]\n"          \
     "       tunetrail evaluate --protocol loo-99 [--models a,b] [--json] (HR@10, NDCG@10)\n"   \
     "       tunetrail evaluate --similar [--k 10] [--queries N] [--json]\n"                          \
     "       tunetrail evaluate --mixes [--split random|time|last] [--holdout F] [--json]\n"          \
@@ -36,7 +36,8 @@ struct eval_args {
     const char *split, *models, *test_file, *protocol;
     double holdout;
     int k;
-    bool json, similar, mixes;
+    bool json, similar, mixes, quiet;
+    tt_progress *progress; /* stderr: a stage per model trained and ranked */
     int64_t queries;
     struct tt_train_cli train;
     struct tt_ann_cli ann;
@@ -216,9 +217,41 @@ static int make_split(const tt_dataset *ds, const struct eval_args *a, const tt_
     return s->n_users == 0 ? no_users(s, sp) : 0;
 }
 
+static void on_step(void *ctx, const char *model, int step, int steps, double loss,
+                    double metric, double seconds)
+{
+    (void)model;
+    (void)loss;
+    (void)metric;
+    (void)seconds;
+    tt_progress_update(ctx, step, steps);
+}
+
+/*
+ * Trains model @name on @ts with its iterations or epochs shown on @p: a stage "train
+ * NAME", then "rank NAME" for what the caller does with it.
+ */
+static int train_shown(const char *name, const tt_train_set *ts, const tt_model_opts *mo,
+                       tt_progress *p, tt_model **m, tt_err *err)
+{
+    tt_model_opts o = *mo;
+    char label[96];
+    int rc;
+
+    snprintf(label, sizeof(label), "train %s", name);
+    tt_progress_set_unit(p, "it");
+    tt_progress_begin(p, label, 0);
+    o.on_step = on_step;
+    o.step_ctx = p;
+    rc = tt_models_train(name, ts, &o, m, err);
+    snprintf(label, sizeof(label), "rank %s", name);
+    tt_progress_begin(p, label, 0);
+    return rc;
+}
+
 /* Trains and scores one model into @row; a failure is recorded in the row, not fatal. */
 static void run_model(const char *name, const tt_train_set *ts, const tt_split *s,
-                      const tt_model_opts *mo, int k, tt_eval_row *row)
+                      const tt_model_opts *mo, int k, tt_progress *p, tt_eval_row *row)
 {
     tt_model *m = NULL;
     tt_err err = {0};
@@ -226,17 +259,17 @@ static void run_model(const char *name, const tt_train_set *ts, const tt_split *
     int rc;
 
     snprintf(row->model, sizeof(row->model), "%s", name);
-    fprintf(stderr, "evaluate: training %s\n", name);
-    rc = tt_models_train(name, ts, mo, &m, &err);
+    rc = train_shown(name, ts, mo, p, &m, &err);
     row->train_seconds = tt_now() - t0;
     if (rc == 0)
         rc = tt_eval_model(m, s, &ts->seen, k, mo->threads, &row->scores, &err);
+    tt_progress_end(p);
     if (rc < 0) {
         snprintf(row->error, sizeof(row->error), "%s", tt_err_msg(&err, rc));
-        fprintf(stderr, "evaluate: %s failed: %s\n", name, row->error);
+        tt_progress_note(p, "evaluate: %s failed: %s", name, row->error);
     } else {
-        fprintf(stderr, "evaluate: %s trained in %.2f s, ranked %d users in %.2f s\n", name,
-                row->train_seconds, row->scores.users, row->scores.score_seconds);
+        tt_progress_note(p, "evaluate: %s trained in %.2f s, ranked %d users in %.2f s", name,
+                         row->train_seconds, row->scores.users, row->scores.score_seconds);
     }
     tt_model_free(m);
 }
@@ -300,7 +333,7 @@ static int evaluate(const tt_dataset *ds, const struct eval_args *a, const tt_sp
                          .n_rows = n_names};
     r.rows = tt_calloc((size_t)n_names + 2, sizeof(tt_eval_row));
     for (int i = 0; i < n_names; i++) {
-        run_model(names[i], &ts, &s, mo, a->k, &r.rows[i]);
+        run_model(names[i], &ts, &s, mo, a->k, a->progress, &r.rows[i]);
         failed += r.rows[i].error[0] != '\0';
     }
     if (s.kind == TT_SPLIT_COLD_TRACKS) {
@@ -342,14 +375,15 @@ static int evaluate_loo(const tt_dataset *ds, const struct eval_args *a, const t
         tt_err err = {0};
         double t0 = tt_now();
         int rc;
-        fprintf(stderr, "evaluate: training %s\n", names[i]);
-        rc = tt_models_train(names[i], &ts, mo, &m, &err);
+        rc = train_shown(names[i], &ts, mo, a->progress, &m, &err);
         double ts_s = tt_now() - t0;
         if (rc == 0)
             rc = tt_eval_loo(m, &s, &ts.seen, 99, 10, sp->seed, &sc, &err);
+        tt_progress_end(a->progress);
         tt_model_free(m);
         if (rc < 0) {
-            fprintf(stderr, "evaluate: %s failed: %s\n", names[i], tt_err_msg(&err, rc));
+            tt_progress_note(a->progress, "evaluate: %s failed: %s", names[i],
+                             tt_err_msg(&err, rc));
             failed++;
             continue;
         }
@@ -422,6 +456,7 @@ static void bind_opts(struct eval_args *a, struct tt_opt *opts)
                                 "judge daily mixes against ALS lists of the same length"};
     opts[i++] = (struct tt_opt){"--queries", TT_OPT_I64, &a->queries,
                                 "--similar: most query tracks, a seeded sample (10000)"};
+    opts[i++] = (struct tt_opt)TT_CLI_QUIET_OPT(&a->quiet);
     tt_ann_cli_init(&a->ann, opts + i);
     i += TT_ANN_OPTS_MAX;
     tt_train_cli_init(&a->train, opts + i);
@@ -459,7 +494,7 @@ static int evaluate_similar(struct eval_args *a, const tt_config *cfg)
 int tt_cmd_evaluate(int argc, char **argv)
 {
     struct eval_args a;
-    struct tt_opt opts[10 + TT_ANN_OPTS_MAX + TT_TRAIN_OPTS_MAX + 1];
+    struct tt_opt opts[11 + TT_ANN_OPTS_MAX + TT_TRAIN_OPTS_MAX + 1];
     const char *names[MAX_MODELS];
     tt_split_params sp;
     tt_config cfg;
@@ -495,9 +530,11 @@ int tt_cmd_evaluate(int argc, char **argv)
     tt_store_close(store);
     if (rc < 0)
         return tt_cli_fail(&err, rc);
+    a.progress = tt_cli_progress_new(a.quiet);
     rc = a.mixes      ? evaluate_mixes(ds, &a, &sp, &a.train.opts)
          : a.protocol ? evaluate_loo(ds, &a, &sp, &a.train.opts, names, n_names)
                       : evaluate(ds, &a, &sp, &a.train.opts, names, n_names);
+    tt_progress_free(a.progress);
     tt_dataset_free(ds);
     return rc;
 }

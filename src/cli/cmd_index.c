@@ -18,7 +18,7 @@
 
 #define USAGE                                                                                      \
     "tunetrail index [--type flat|ivf|hnsw|auto] [--nlist N] [--nprobe N] [--m M]\n"               \
-    "       [--ef-construction N] [--ef-search N] [--threads N]\n"                                 \
+    "       [--ef-construction N] [--ef-search N] [--threads N] [--quiet]\n"                                 \
     "       [content options: --w-audio X --w-key X --w-genre X --w-embedding X --genre-dims N]"
 
 static bool same_weights(const tt_content_params *a, const tt_content_params *b)
@@ -64,7 +64,9 @@ int tt_cmd_index(int argc, char **argv)
 {
     struct tt_train_cli tc;
     struct tt_ann_cli ac;
-    struct tt_opt opts[TT_ANN_OPTS_MAX + TT_TRAIN_OPTS_MAX + 1];
+    struct tt_opt opts[1 + TT_ANN_OPTS_MAX + TT_TRAIN_OPTS_MAX + 1];
+    bool quiet = false;
+    struct tt_cli_stages stages = {NULL, "index"};
     tt_config cfg;
     char *pos[1];
     int npos, rc, d = 0;
@@ -74,13 +76,18 @@ int tt_cmd_index(int argc, char **argv)
     float *vec = NULL;
     tt_err err = {0};
 
-    tt_ann_cli_init(&ac, opts);
-    tt_train_cli_init(&tc, opts + TT_ANN_OPTS_MAX);
+    opts[0] = (struct tt_opt)TT_CLI_QUIET_OPT(&quiet);
+    tt_ann_cli_init(&ac, opts + 1);
+    tt_train_cli_init(&tc, opts + 1 + TT_ANN_OPTS_MAX);
     tt_cli_parse(argc, argv, USAGE, opts, &cfg, pos, 0, &npos);
     if ((rc = tt_ann_cli_finish(&ac)) != 0 || (rc = tt_train_cli_finish(&tc)) != 0)
         return rc;
     ac.params.threads = tc.opts.threads;
     ac.params.seed = tc.opts.seed;
+    stages.p = tt_cli_progress_new(quiet);
+    tt_progress_set_unit(stages.p, "vectors");
+    ac.params.progress = tt_cli_stage_report;
+    ac.params.progress_ctx = &stages;
     s = tt_cli_open_store(&cfg);
     rc = tt_dataset_load(s, &ds, &err);
     tt_store_close(s);
@@ -93,11 +100,14 @@ int tt_cmd_index(int argc, char **argv)
         fprintf(stderr, "index: the vectors of the trained content model\n");
         rc = tt_pipeline_write_index(cfg.model_dir, mv, model->n_tracks, d, model->catalog, &ac.params, &err);
     } else if (rc == 0) {
+        tt_progress_begin(stages.p, "index content vectors", 0);
         rc = tt_content_vectors(ds, &tc.opts.content, &vec, &d, &err);
+        tt_progress_end(stages.p);
         if (rc == 0)
             rc = tt_pipeline_write_index(cfg.model_dir, vec, tt_dataset_n_tracks(ds), d,
                                     tt_catalog_checksum(ds), &ac.params, &err);
     }
+    tt_progress_free(stages.p);
     tt_model_free(model);
     free(vec);
     tt_dataset_free(ds);
