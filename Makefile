@@ -5,6 +5,8 @@
 #   make run        install, build, create the demo database if missing, run the service
 #   make bench      build the benchmarks into build/bench/
 
+# The engine's version: its one source (tunetrail --version, the man page).
+VERSION  := 0.9.0
 PKGS     := sqlite3 libpq jansson libmicrohttpd openblas hiredis libcrypto
 BUILD    ?= build
 CC       ?= cc
@@ -52,6 +54,10 @@ $(BUILD)/obj/%.o: %.c
 $(BUILD)/obj/%.o: %.cpp
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) -c $< -o $@
+
+# Only version.c sees the version: a new one rebuilds one file.
+$(BUILD)/obj/src/core/version.o: CFLAGS += -DTT_VERSION='"$(VERSION)"'
+$(BUILD)/obj/src/core/version.o: Makefile
 
 $(BUILD)/libtt.a: $(LIB_OBJ)
 	@rm -f $@

@@ -41,6 +41,9 @@ typedef struct tt_ann_params {
 
 tt_ann_params tt_ann_params_default(void);
 
+/* The index library this build is linked with: "faiss 1.7.3". */
+const char *tt_ann_backend_version(void);
+
 /* Exact search for catalogs up to 20,000 vectors, HNSW up to 2 million, IVF beyond. */
 enum tt_ann_type tt_ann_auto_type(int64_t n);
 #define TT_ANN_N_TYPES 4

@@ -67,6 +67,8 @@ typedef struct tt_cache_stats {
 void tt_cache_stats_get(tt_cache *c, tt_cache_stats *out);
 /* "memory" or "redis". */
 const char *tt_cache_backend(const tt_cache *c);
+/* The Redis client library this build is linked with: "redis (hiredis 0.14.1)". */
+const char *tt_cache_redis_version(void);
 /* False while the backend is unreachable. */
 bool tt_cache_healthy(tt_cache *c);
 

@@ -53,6 +53,12 @@ int tt_config_load_env(tt_config *c, tt_err *err);
  */
 int tt_config_apply_flag(tt_config *c, const char *name, const char *value, tt_err *err);
 
+/*
+ * The @i-th global flag (0-based; "--database-url", ...) and, in *@env (may be NULL), the
+ * variable it overrides; NULL past the last. For help texts, man pages and completion.
+ */
+const char *tt_config_flag(int i, const char **env);
+
 /* Name of a tier set ("basic", "full", "enterprise"). */
 const char *tt_tier_set_name(enum tt_tier_set t);
 

@@ -24,6 +24,9 @@ typedef struct tt_server_params {
 
 tt_server_params tt_server_params_default(void);
 
+/* The version of libmicrohttpd this build is linked with ("0.9.75"). */
+const char *tt_server_http_version(void);
+
 typedef struct tt_server tt_server;
 
 /*

@@ -124,6 +124,12 @@ void tt_store_close(tt_store *s);
 
 /* "sqlite" or "postgresql". */
 const char *tt_store_backend(const tt_store *s);
+
+/*
+ * The database libraries this build is linked with and their versions, e.g. "sqlite 3.40.1,
+ * postgresql (libpq 150010)", into @buf (@cap bytes).
+ */
+void tt_store_versions(char *buf, size_t cap);
 /* Highest applied migration version. */
 int tt_store_schema_version(tt_store *s, int *out, tt_err *err);
 /* The schema version this engine migrates to (the newest migration it knows). */

@@ -334,4 +334,15 @@ void tt_ann_free(tt_ann *ix)
     delete ix;
 }
 
+const char *tt_ann_backend_version(void)
+{
+#define TT_STR_(x) #x
+#define TT_STR(x) TT_STR_(x)
+    return "faiss " TT_STR(FAISS_VERSION_MAJOR) "." TT_STR(FAISS_VERSION_MINOR) "." TT_STR(
+        FAISS_VERSION_PATCH);
+#undef TT_STR
+#undef TT_STR_
+}
+
 } // extern "C"
+

@@ -954,3 +954,13 @@ int tt__cache_redis_open(const tt_cache_params *p, const struct tt_cache_ops **o
     *self = r;
     return 0;
 }
+
+const char *tt_cache_redis_version(void)
+{
+#define TT_STR_(x) #x
+#define TT_STR(x) TT_STR_(x)
+    return "redis (hiredis " TT_STR(HIREDIS_MAJOR) "." TT_STR(HIREDIS_MINOR) "." TT_STR(
+        HIREDIS_PATCH) ")";
+#undef TT_STR
+#undef TT_STR_
+}

@@ -11,11 +11,22 @@ static void usage_exit(const char *usage, const struct tt_opt *opts, int code)
 {
     FILE *f = code == 0 ? stdout : stderr;
 
+    const char *env;
+    int col = 0;
+
     fprintf(f, "usage: %s\n", usage);
     for (const struct tt_opt *o = opts; o && o->name; o++)
         fprintf(f, "  %-22s %s\n", o->name, o->help ? o->help : "");
-    fprintf(f, "global flags: --database-url URL --model-dir DIR --model-tier basic|full|enterprise\n"
-               "              --redis-url URL --port N --host ADDR --enable-gpu true|false\n");
+    fprintf(f, "global flags (each overrides its environment variable):\n ");
+    for (int i = 0; tt_config_flag(i, &env); i++) {
+        const char *flag = tt_config_flag(i, NULL);
+        if (col + strlen(flag) + 7 > 90) {
+            fprintf(f, "\n ");
+            col = 0;
+        }
+        col += fprintf(f, " %s VALUE", flag);
+    }
+    fprintf(f, "\n");
     exit(code);
 }
 

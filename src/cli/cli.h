@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "tt/config.h"
+#include "tt/core.h"
 #include "tt/err.h"
 #include "tt/progress.h"
 #include "tt/store.h"
@@ -57,19 +58,58 @@ struct tt_cli_stages {
 };
 void tt_cli_stage_report(void *ctx, const char *stage, int64_t done, int64_t total);
 
+/* Most options one command takes, its terminating zero entry included. */
+#define TT_CLI_OPTS_MAX 64
+
+enum tt_cmd_flags {
+    TT_CMD_HIDDEN = 1 << 0, /* left out of help, the man page and completion */
+};
+
+/*
+ * A subcommand, as the command table (commands.c) lists it: the one place `help`, the man
+ * page and shell completion read commands and their options from.
+ */
+struct tt_cmd {
+    const char *name;
+    int (*run)(int argc, char **argv); /* argv[0] is the command's name */
+    const char *summary;               /* one line */
+    const char *usage;                 /* the synopsis --help prints (lines without "usage: ") */
+    /*
+     * Fills @opts (room for TT_CLI_OPTS_MAX entries) with the very table the command parses
+     * its arguments with, bound to storage allocated here and returned (the caller frees
+     * it). NULL: the command has no options of its own.
+     */
+    void *(*options)(struct tt_opt *opts);
+    unsigned flags;                    /* enum tt_cmd_flags */
+    const char *words;                 /* its first argument's choices, space-separated, or NULL */
+};
+
+/*
+ * Defines describe_options() for a command whose options @bind(type *, struct tt_opt *)
+ * binds to a struct @type: what tt_cmd.options points at.
+ */
+#define TT_CLI_DESCRIBE(type, bind)                                                                \
+    static void *describe_options(struct tt_opt *opts)                                            \
+    {                                                                                              \
+        type *a = tt_calloc(1, sizeof(type));                                                      \
+        bind(a, opts);                                                                             \
+        return a;                                                                                  \
+    }
+
+/* The command table, in the order help lists it, ending with an entry whose name is NULL. */
+const struct tt_cmd *const *tt_cli_commands(void);
+/* The command named @name, or NULL. */
+const struct tt_cmd *tt_cli_command_find(const char *name);
+
+/* The global flags every command takes (the configuration's, and --help): @i-th, or NULL. */
+const char *tt_cli_global_flag(int i, const char **env);
+
 /* The subcommands, one file each. */
-int tt_cmd_help(int argc, char **argv);
-int tt_cmd_import(int argc, char **argv);
-int tt_cmd_generate(int argc, char **argv);
-int tt_cmd_stats(int argc, char **argv);
-int tt_cmd_migrate(int argc, char **argv);
-int tt_cmd_train(int argc, char **argv);
-int tt_cmd_recommend(int argc, char **argv);
-int tt_cmd_evaluate(int argc, char **argv);
-int tt_cmd_serve(int argc, char **argv);
-int tt_cmd_index(int argc, char **argv);
-int tt_cmd_jobs(int argc, char **argv);
-int tt_cmd_job_run(int argc, char **argv);
+extern const struct tt_cmd tt_cmd_help_def, tt_cmd_version_def, tt_cmd_doctor_def;
+extern const struct tt_cmd tt_cmd_import_def, tt_cmd_generate_def, tt_cmd_stats_def;
+extern const struct tt_cmd tt_cmd_migrate_def, tt_cmd_train_def, tt_cmd_recommend_def;
+extern const struct tt_cmd tt_cmd_evaluate_def, tt_cmd_serve_def, tt_cmd_index_def;
+extern const struct tt_cmd tt_cmd_jobs_def, tt_cmd_job_run_def;
 
 struct tt_ann_cli;
 struct tt_content_params;

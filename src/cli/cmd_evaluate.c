@@ -491,7 +491,9 @@ static int evaluate_similar(struct eval_args *a, const tt_config *cfg)
     return rc;
 }
 
-int tt_cmd_evaluate(int argc, char **argv)
+TT_CLI_DESCRIBE(struct eval_args, bind_opts)
+
+static int cmd_evaluate(int argc, char **argv)
 {
     struct eval_args a;
     struct tt_opt opts[11 + TT_ANN_OPTS_MAX + TT_TRAIN_OPTS_MAX + 1];
@@ -538,3 +540,7 @@ int tt_cmd_evaluate(int argc, char **argv)
     tt_dataset_free(ds);
     return rc;
 }
+
+const struct tt_cmd tt_cmd_evaluate_def = {
+    "evaluate", cmd_evaluate, "compare models offline (Recall@K, NDCG@K, MRR, coverage)", USAGE,
+    describe_options, 0, NULL};

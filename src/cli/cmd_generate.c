@@ -67,20 +67,38 @@ static void print_summary(const tt_generate_params *p, const tt_generate_stats *
            (double)rows / secs);
 }
 
-int tt_cmd_generate(int argc, char **argv)
+struct generate_args {
+    tt_generate_params p;
+    int64_t seed;
+    bool quiet;
+};
+
+static void bind_opts(struct generate_args *a, struct tt_opt *opts)
 {
-    tt_generate_params p = tt_generate_params_default();
-    int64_t seed = (int64_t)p.seed;
-    bool quiet = false;
-    const struct tt_opt opts[] = {
-        {"--users", TT_OPT_I64, &p.users, "number of users (1..10000000)"},
-        {"--tracks", TT_OPT_I64, &p.tracks, "number of tracks (1..10000000); artists ~ tracks/8"},
-        {"--interactions", TT_OPT_I64, &p.interactions, "exact number of interactions (>= users)"},
-        {"--seed", TT_OPT_I64, &seed, "random seed: the same seed gives the same rows (42)"},
-        {"--batch-rows", TT_OPT_I64, &p.batch_rows, "rows per transaction (500000)"},
-        TT_CLI_QUIET_OPT(&quiet),
+    tt_generate_params *p = &a->p;
+    const struct tt_opt o[] = {
+        {"--users", TT_OPT_I64, &p->users, "number of users (1..10000000)"},
+        {"--tracks", TT_OPT_I64, &p->tracks, "number of tracks (1..10000000); artists ~ tracks/8"},
+        {"--interactions", TT_OPT_I64, &p->interactions, "exact number of interactions (>= users)"},
+        {"--seed", TT_OPT_I64, &a->seed, "random seed: the same seed gives the same rows (42)"},
+        {"--batch-rows", TT_OPT_I64, &p->batch_rows, "rows per transaction (500000)"},
+        TT_CLI_QUIET_OPT(&a->quiet),
         {0},
     };
+
+    a->p = tt_generate_params_default();
+    a->seed = (int64_t)a->p.seed;
+    a->p.users = a->p.tracks = a->p.interactions = UNSET;
+    memcpy(opts, o, sizeof(o));
+}
+
+TT_CLI_DESCRIBE(struct generate_args, bind_opts)
+
+static int cmd_generate(int argc, char **argv)
+{
+    struct generate_args a;
+    tt_generate_params *pp = &a.p;
+    struct tt_opt opts[7];
     struct tt_cli_stages stages = {NULL, "generate"};
     tt_generate_stats st;
     tt_err err = {0};
@@ -89,22 +107,26 @@ int tt_cmd_generate(int argc, char **argv)
     int npos, rc;
     tt_store *s;
 
-    p.users = p.tracks = p.interactions = UNSET;
+    bind_opts(&a, opts);
     tt_cli_parse(argc, argv, USAGE, opts, &cfg, pos, 0, &npos);
-    p.seed = (uint64_t)seed;
-    if ((rc = check_params(&p)) != 0)
+    pp->seed = (uint64_t)a.seed;
+    if ((rc = check_params(pp)) != 0)
         return rc;
     s = tt_cli_open_store(&cfg);
     warn_if_not_empty(s);
-    stages.p = tt_cli_progress_new(quiet);
+    stages.p = tt_cli_progress_new(a.quiet);
     tt_progress_set_unit(stages.p, "rows");
-    p.progress = tt_cli_stage_report;
-    p.progress_ctx = &stages;
-    rc = tt_generate_run(s, &p, &st, &err);
+    pp->progress = tt_cli_stage_report;
+    pp->progress_ctx = &stages;
+    rc = tt_generate_run(s, pp, &st, &err);
     tt_progress_free(stages.p);
     tt_store_close(s);
     if (rc < 0)
         return tt_cli_fail(&err, rc);
-    print_summary(&p, &st);
+    print_summary(pp, &st);
     return 0;
 }
+
+const struct tt_cmd tt_cmd_generate_def = {
+    "generate", cmd_generate, "fill the database with deterministic synthetic data", USAGE,
+    describe_options, 0, NULL};

@@ -87,14 +87,24 @@ static int report_failure(const tt_err *err, int rc, bool skip_bad)
     return 1;
 }
 
-int tt_cmd_import(int argc, char **argv)
+struct import_args {
+    bool skip_bad, quiet;
+};
+
+static void bind_opts(struct import_args *a, struct tt_opt *opts)
 {
-    bool skip_bad = false, quiet = false;
-    const struct tt_opt opts[] = {
-        {"--skip-bad", TT_OPT_BOOL, &skip_bad, "report malformed rows, import the others"},
-        TT_CLI_QUIET_OPT(&quiet),
-        {NULL, TT_OPT_BOOL, NULL, NULL},
-    };
+    opts[0] = (struct tt_opt){"--skip-bad", TT_OPT_BOOL, &a->skip_bad,
+                              "report malformed rows, import the others"};
+    opts[1] = (struct tt_opt)TT_CLI_QUIET_OPT(&a->quiet);
+    opts[2] = (struct tt_opt){0};
+}
+
+TT_CLI_DESCRIBE(struct import_args, bind_opts)
+
+static int cmd_import(int argc, char **argv)
+{
+    struct import_args a = {0};
+    struct tt_opt opts[3];
     struct tt_cli_stages stages = {NULL, "import"};
     tt_import_opts io = tt_import_opts_default();
     tt_import_stats st;
@@ -104,6 +114,7 @@ int tt_cmd_import(int argc, char **argv)
     int npos, rc;
     tt_store *s;
 
+    bind_opts(&a, opts);
     tt_cli_parse(argc, argv, usage, opts, &cfg, pos, 2, &npos);
     if (npos != 2 || !known(pos[0])) {
         if (npos >= 1 && !known(pos[0]))
@@ -111,9 +122,9 @@ int tt_cmd_import(int argc, char **argv)
         fprintf(stderr, "usage: %s\n", usage);
         return 2;
     }
-    io.flags = skip_bad ? TT_IMPORT_SKIP_BAD : 0;
+    io.flags = a.skip_bad ? TT_IMPORT_SKIP_BAD : 0;
     s = tt_cli_open_store(&cfg);
-    stages.p = tt_cli_progress_new(quiet);
+    stages.p = tt_cli_progress_new(a.quiet);
     tt_progress_set_unit(stages.p, "bytes");
     io.report = print_skipped;
     io.report_ctx = stages.p;
@@ -123,7 +134,11 @@ int tt_cmd_import(int argc, char **argv)
     tt_progress_free(stages.p);
     tt_store_close(s);
     if (rc < 0)
-        return report_failure(&err, rc, skip_bad);
+        return report_failure(&err, rc, a.skip_bad);
     print_summary(&st);
     return 0;
 }
+
+const struct tt_cmd tt_cmd_import_def = {
+    "import", cmd_import, "import tracks, users, interactions or a public dataset", usage,
+    describe_options, 0, "tracks users interactions lastfm-hetrec musicoset gtzan-features"};

@@ -60,12 +60,28 @@ static int trained_vectors(const tt_config *cfg, const tt_dataset *ds,
     return 0;
 }
 
-int tt_cmd_index(int argc, char **argv)
-{
+struct index_args {
     struct tt_train_cli tc;
     struct tt_ann_cli ac;
+    bool quiet;
+};
+
+static void bind_opts(struct index_args *a, struct tt_opt *opts)
+{
+    a->quiet = false;
+    opts[0] = (struct tt_opt)TT_CLI_QUIET_OPT(&a->quiet);
+    tt_ann_cli_init(&a->ac, opts + 1);
+    tt_train_cli_init(&a->tc, opts + 1 + TT_ANN_OPTS_MAX);
+}
+
+TT_CLI_DESCRIBE(struct index_args, bind_opts)
+
+static int cmd_index(int argc, char **argv)
+{
+    struct index_args a;
+    struct tt_train_cli *const tcp = &a.tc;
+    struct tt_ann_cli *const acp = &a.ac;
     struct tt_opt opts[1 + TT_ANN_OPTS_MAX + TT_TRAIN_OPTS_MAX + 1];
-    bool quiet = false;
     struct tt_cli_stages stages = {NULL, "index"};
     tt_config cfg;
     char *pos[1];
@@ -76,36 +92,34 @@ int tt_cmd_index(int argc, char **argv)
     float *vec = NULL;
     tt_err err = {0};
 
-    opts[0] = (struct tt_opt)TT_CLI_QUIET_OPT(&quiet);
-    tt_ann_cli_init(&ac, opts + 1);
-    tt_train_cli_init(&tc, opts + 1 + TT_ANN_OPTS_MAX);
+    bind_opts(&a, opts);
     tt_cli_parse(argc, argv, USAGE, opts, &cfg, pos, 0, &npos);
-    if ((rc = tt_ann_cli_finish(&ac)) != 0 || (rc = tt_train_cli_finish(&tc)) != 0)
+    if ((rc = tt_ann_cli_finish(acp)) != 0 || (rc = tt_train_cli_finish(tcp)) != 0)
         return rc;
-    ac.params.threads = tc.opts.threads;
-    ac.params.seed = tc.opts.seed;
-    stages.p = tt_cli_progress_new(quiet);
+    acp->params.threads = tcp->opts.threads;
+    acp->params.seed = tcp->opts.seed;
+    stages.p = tt_cli_progress_new(a.quiet);
     tt_progress_set_unit(stages.p, "vectors");
-    ac.params.progress = tt_cli_stage_report;
-    ac.params.progress_ctx = &stages;
+    acp->params.progress = tt_cli_stage_report;
+    acp->params.progress_ctx = &stages;
     s = tt_cli_open_store(&cfg);
     rc = tt_dataset_load(s, &ds, &err);
     tt_store_close(s);
     if (rc == 0 && tt_dataset_n_tracks(ds) == 0)
         rc = tt_err_set(&err, TT_ESTATE, "the catalog is empty: import tracks first");
     if (rc == 0)
-        rc = trained_vectors(&cfg, ds, &tc.opts.content, &model, &err);
+        rc = trained_vectors(&cfg, ds, &tcp->opts.content, &model, &err);
     if (rc == 0 && model) {
         const float *mv = tt_content_model_vectors(model, &d);
         fprintf(stderr, "index: the vectors of the trained content model\n");
-        rc = tt_pipeline_write_index(cfg.model_dir, mv, model->n_tracks, d, model->catalog, &ac.params, &err);
+        rc = tt_pipeline_write_index(cfg.model_dir, mv, model->n_tracks, d, model->catalog, &acp->params, &err);
     } else if (rc == 0) {
         tt_progress_begin(stages.p, "index content vectors", 0);
-        rc = tt_content_vectors(ds, &tc.opts.content, &vec, &d, &err);
+        rc = tt_content_vectors(ds, &tcp->opts.content, &vec, &d, &err);
         tt_progress_end(stages.p);
         if (rc == 0)
             rc = tt_pipeline_write_index(cfg.model_dir, vec, tt_dataset_n_tracks(ds), d,
-                                    tt_catalog_checksum(ds), &ac.params, &err);
+                                    tt_catalog_checksum(ds), &acp->params, &err);
     }
     tt_progress_free(stages.p);
     tt_model_free(model);
@@ -113,3 +127,7 @@ int tt_cmd_index(int argc, char **argv)
     tt_dataset_free(ds);
     return rc < 0 ? tt_cli_fail(&err, rc) : 0;
 }
+
+const struct tt_cmd tt_cmd_index_def = {
+    "index", cmd_index, "build the FAISS content-similarity index into MODEL_DIR", USAGE,
+    describe_options, 0, NULL};

@@ -201,11 +201,26 @@ static char *final_metrics(json_t *result, json_t *curves)
     return s;
 }
 
+#define JOB_RUN_USAGE "tunetrail job-run JOB_ID --owner HOST:PID"
+
+struct job_run_args {
+    const char *owner;
+};
+
+static void bind_job_run(struct job_run_args *a, struct tt_opt *opts)
+{
+    a->owner = NULL;
+    opts[0] = (struct tt_opt){"--owner", TT_OPT_STR, &a->owner, "the engine that claimed the job"};
+    opts[1] = (struct tt_opt){0};
+}
+
+TT_CLI_DESCRIBE(struct job_run_args, bind_job_run)
+
 static int job_run(int argc, char **argv)
 {
-    const char *owner = NULL;
-    struct tt_opt opts[] = {{"--owner", TT_OPT_STR, &owner, "the engine that claimed the job"},
-                            {0}};
+    struct job_run_args a;
+    const char *owner;
+    struct tt_opt opts[2];
     struct worker w = {0};
     tt_run_hooks hooks = {on_stage, on_step, on_log, &w};
     tt_config cfg;
@@ -217,10 +232,11 @@ static int job_run(int argc, char **argv)
     tt_err err = {0};
     pthread_t hb;
 
-    tt_cli_parse(argc, argv, "tunetrail job-run JOB_ID --owner HOST:PID", opts, &cfg, pos, 1,
-                 &npos);
+    bind_job_run(&a, opts);
+    tt_cli_parse(argc, argv, JOB_RUN_USAGE, opts, &cfg, pos, 1, &npos);
+    owner = a.owner;
     if (npos != 1 || !owner) {
-        fprintf(stderr, "usage: tunetrail job-run JOB_ID --owner HOST:PID\n");
+        fprintf(stderr, "usage: %s\n", JOB_RUN_USAGE);
         return 2;
     }
     w.id = pos[0];
@@ -379,7 +395,7 @@ static int submit(tt_store *s, const char *text, tt_err *err)
     return rc;
 }
 
-int tt_cmd_jobs(int argc, char **argv)
+static int cmd_jobs(int argc, char **argv)
 {
     struct tt_opt opts[] = {{0}};
     tt_config cfg;
@@ -419,7 +435,14 @@ int tt_cmd_jobs(int argc, char **argv)
     return rc;
 }
 
-int tt_cmd_job_run(int argc, char **argv)
-{
-    return job_run(argc, argv);
-}
+const struct tt_cmd tt_cmd_jobs_def = {
+    "jobs", cmd_jobs, "list, follow, submit or cancel training jobs", USAGE, NULL, 0,
+    "list show follow cancel submit"};
+
+const struct tt_cmd tt_cmd_job_run_def = {"job-run",
+                                          job_run,
+                                          "run one training job (the worker an engine starts)",
+                                          JOB_RUN_USAGE,
+                                          describe_options,
+                                          TT_CMD_HIDDEN,
+                                          NULL};

@@ -7,7 +7,9 @@
 
 #include <stdio.h>
 
-int tt_cmd_migrate(int argc, char **argv)
+const struct tt_cmd tt_cmd_migrate_def;
+
+static int cmd_migrate(int argc, char **argv)
 {
     const struct tt_opt opts[] = {{0}};
     tt_config cfg;
@@ -16,7 +18,7 @@ int tt_cmd_migrate(int argc, char **argv)
     tt_store *s;
     tt_err err = {0};
 
-    tt_cli_parse(argc, argv, "tunetrail migrate", opts, &cfg, pos, 0, &npos);
+    tt_cli_parse(argc, argv, tt_cmd_migrate_def.usage, opts, &cfg, pos, 0, &npos);
     s = tt_cli_open_store(&cfg);
     found = tt_store_schema_found(s);
     rc = tt_store_schema_version(s, &now, &err);
@@ -33,3 +35,7 @@ int tt_cmd_migrate(int argc, char **argv)
         printf("  applied %d: %s\n", v, tt_store_migration_name(v));
     return 0;
 }
+
+const struct tt_cmd tt_cmd_migrate_def = {
+    "migrate", cmd_migrate, "bring the database schema up to this engine's version",
+    "tunetrail migrate", NULL, 0, NULL};

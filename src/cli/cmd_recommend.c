@@ -164,26 +164,50 @@ static int users_file(const struct loaded *l, const char *path, int k, bool hear
     return rc;
 }
 
-int tt_cmd_recommend(int argc, char **argv)
+#define USAGE "tunetrail recommend USER_ID | --users-file F [--k N] [--model M]"
+
+struct recommend_args {
+    const char *model, *file;
+    int k;
+    bool heard;
+};
+
+static void bind_opts(struct recommend_args *a, struct tt_opt *opts)
 {
-    const char *model = NULL, *file = NULL;
-    int k = 20;
-    bool heard = false;
-    const struct tt_opt opts[] = {
-        {"--k", TT_OPT_INT, &k, "how many tracks (default 20)"},
-        {"--model", TT_OPT_STR, &model, "model to use (default: the free tier's, ALS or EASE)"},
-        {"--users-file", TT_OPT_STR, &file, "recommend for every user id in this file (CSV out)"},
-        {"--include-heard", TT_OPT_BOOL, &heard, "allow tracks the user already heard"},
+    const struct tt_opt o[] = {
+        {"--k", TT_OPT_INT, &a->k, "how many tracks (default 20)"},
+        {"--model", TT_OPT_STR, &a->model, "model to use (default: the free tier's, ALS or EASE)"},
+        {"--users-file", TT_OPT_STR, &a->file,
+         "recommend for every user id in this file (CSV out)"},
+        {"--include-heard", TT_OPT_BOOL, &a->heard, "allow tracks the user already heard"},
         {0},
     };
+
+    *a = (struct recommend_args){NULL, NULL, 20, false};
+    memcpy(opts, o, sizeof(o));
+}
+
+TT_CLI_DESCRIBE(struct recommend_args, bind_opts)
+
+static int cmd_recommend(int argc, char **argv)
+{
+    struct recommend_args a;
+    struct tt_opt opts[5];
+    const char *model, *file;
+    int k;
+    bool heard;
     tt_config cfg;
     char *pos[1];
     int npos, rc;
     struct loaded l;
     tt_err err = {0};
 
-    tt_cli_parse(argc, argv, "tunetrail recommend USER_ID | --users-file F [--k N] [--model M]",
-                 opts, &cfg, pos, 1, &npos);
+    bind_opts(&a, opts);
+    tt_cli_parse(argc, argv, USAGE, opts, &cfg, pos, 1, &npos);
+    model = a.model;
+    file = a.file;
+    k = a.k;
+    heard = a.heard;
     if (k < 1 || k > 10000 || (npos == 0) == (file == NULL)) {
         fprintf(stderr, "tunetrail: give one USER_ID or --users-file, and --k in 1..10000\n");
         return 2;
@@ -197,3 +221,7 @@ int tt_cmd_recommend(int argc, char **argv)
     loaded_release(&l);
     return rc < 0 ? tt_cli_fail(&err, rc) : 0;
 }
+
+const struct tt_cmd tt_cmd_recommend_def = {
+    "recommend", cmd_recommend, "print recommendations for a user or a file of users", USAGE,
+    describe_options, 0, NULL};

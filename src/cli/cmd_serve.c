@@ -9,27 +9,51 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <string.h>
 
-int tt_cmd_serve(int argc, char **argv)
+#define USAGE "tunetrail serve [--port N] [--host ADDR] [--threads N]"
+
+struct serve_args {
+    tt_server_params p;
+    bool quiet;
+    int cache_ttl;
+    double fresh;
+};
+
+static void bind_opts(struct serve_args *a, struct tt_opt *opts)
 {
-    tt_server_params p = tt_server_params_default();
-    bool quiet = false;
-    int cache_ttl = p.cache_ttl;
-    double fresh = p.fresh_weight;
-    const struct tt_opt opts[] = {
-        {"--threads", TT_OPT_INT, &p.threads, "HTTP worker threads (default one per core)"},
-        {"--connection-limit", TT_OPT_INT, &p.connection_limit, "concurrent connections"},
-        {"--timeout", TT_OPT_INT, &p.timeout_seconds, "idle client timeout in seconds"},
-        {"--cache-ttl", TT_OPT_INT, &cache_ttl, "seconds an answer stays cached (0: no cache)"},
-        {"--no-access-log", TT_OPT_BOOL, &quiet, "do not log one line per request"},
-        {"--fresh-weight", TT_OPT_DOUBLE, &fresh, "weight of feedback since training (10)"},
-        {"--nprobe", TT_OPT_INT, &p.nprobe, "content IVF index: lists visited (default as built)"},
-        {"--ef-search", TT_OPT_INT, &p.ef_search,
+    tt_server_params *p = &a->p;
+    const struct tt_opt o[] = {
+        {"--threads", TT_OPT_INT, &p->threads, "HTTP worker threads (default one per core)"},
+        {"--connection-limit", TT_OPT_INT, &p->connection_limit, "concurrent connections"},
+        {"--timeout", TT_OPT_INT, &p->timeout_seconds, "idle client timeout in seconds"},
+        {"--cache-ttl", TT_OPT_INT, &a->cache_ttl, "seconds an answer stays cached (0: no cache)"},
+        {"--no-access-log", TT_OPT_BOOL, &a->quiet, "do not log one line per request"},
+        {"--fresh-weight", TT_OPT_DOUBLE, &a->fresh, "weight of feedback since training (10)"},
+        {"--nprobe", TT_OPT_INT, &p->nprobe, "content IVF index: lists visited (default as built)"},
+        {"--ef-search", TT_OPT_INT, &p->ef_search,
          "content HNSW index: search candidate list (default as built, 64)"},
-        {"--db-budget-ms", TT_OPT_INT, &p.db_budget_ms,
+        {"--db-budget-ms", TT_OPT_INT, &p->db_budget_ms,
          "longest a request waits for the database before a 503 (300)"},
         {0},
     };
+
+    a->p = tt_server_params_default();
+    a->quiet = false;
+    a->cache_ttl = a->p.cache_ttl;
+    a->fresh = a->p.fresh_weight;
+    memcpy(opts, o, sizeof(o));
+}
+
+TT_CLI_DESCRIBE(struct serve_args, bind_opts)
+
+static int cmd_serve(int argc, char **argv)
+{
+    struct serve_args a;
+    tt_server_params p;
+    struct tt_opt opts[10];
+    int cache_ttl;
+    double fresh;
     tt_config cfg;
     char *pos[1];
     int npos, sig, rc;
@@ -37,8 +61,11 @@ int tt_cmd_serve(int argc, char **argv)
     tt_server *srv = NULL;
     tt_err err = {0};
 
-    tt_cli_parse(argc, argv, "tunetrail serve [--port N] [--host ADDR] [--threads N]", opts,
-                 &cfg, pos, 0, &npos);
+    bind_opts(&a, opts);
+    tt_cli_parse(argc, argv, USAGE, opts, &cfg, pos, 0, &npos);
+    p = a.p;
+    cache_ttl = a.cache_ttl;
+    fresh = a.fresh;
     if (p.threads < 1 || p.threads > 256 || p.connection_limit < 1 || p.timeout_seconds < 1 ||
         cache_ttl < 0 || !(fresh > 0 && fresh <= 1000) || p.nprobe < 0 || p.nprobe > 1000000 ||
         p.ef_search < 0 || p.ef_search > 100000 || p.db_budget_ms < 10 ||
@@ -50,7 +77,7 @@ int tt_cmd_serve(int argc, char **argv)
     }
     p.cache_ttl = cache_ttl;
     p.fresh_weight = (float)fresh;
-    p.access_log = !quiet;
+    p.access_log = !a.quiet;
     /* Blocked before any thread starts, so every thread inherits the mask. */
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
@@ -76,3 +103,7 @@ int tt_cmd_serve(int argc, char **argv)
     tt_server_stop(srv);
     return 0;
 }
+
+const struct tt_cmd tt_cmd_serve_def = {"serve", cmd_serve,
+                                        "answer recommendation requests over HTTP (port 8001)",
+                                        USAGE, describe_options, 0, NULL};

@@ -32,13 +32,25 @@ static void print_actions(const tt_dataset *d)
     printf("\n");
 }
 
-int tt_cmd_stats(int argc, char **argv)
+#define USAGE "tunetrail stats [--snapshot]"
+
+struct stats_args {
+    bool snapshot;
+};
+
+static void bind_opts(struct stats_args *a, struct tt_opt *opts)
 {
-    bool snapshot = false;
-    const struct tt_opt opts[] = {
-        {"--snapshot", TT_OPT_BOOL, &snapshot, "also load a training snapshot and time it"},
-        {0},
-    };
+    opts[0] = (struct tt_opt){"--snapshot", TT_OPT_BOOL, &a->snapshot,
+                              "also load a training snapshot and time it"};
+    opts[1] = (struct tt_opt){0};
+}
+
+TT_CLI_DESCRIBE(struct stats_args, bind_opts)
+
+static int cmd_stats(int argc, char **argv)
+{
+    struct stats_args a = {0};
+    struct tt_opt opts[2];
     tt_config cfg;
     char *pos[1];
     int npos, rc;
@@ -47,11 +59,12 @@ int tt_cmd_stats(int argc, char **argv)
     tt_err err = {0};
     double t0;
 
-    tt_cli_parse(argc, argv, "tunetrail stats [--snapshot]", opts, &cfg, pos, 0, &npos);
+    bind_opts(&a, opts);
+    tt_cli_parse(argc, argv, USAGE, opts, &cfg, pos, 0, &npos);
     s = tt_cli_open_store(&cfg);
     printf("database %s (%s)\n", cfg.database_url, tt_store_backend(s));
     print_counts(s);
-    if (!snapshot) {
+    if (!a.snapshot) {
         tt_store_close(s);
         return 0;
     }
@@ -69,3 +82,6 @@ int tt_cmd_stats(int argc, char **argv)
     tt_dataset_free(d);
     return 0;
 }
+
+const struct tt_cmd tt_cmd_stats_def = {"stats", cmd_stats, "print what the database holds",
+                                        USAGE, describe_options, 0, NULL};

@@ -69,21 +69,47 @@ static void on_step(void *ctx, const char *model, int step, int steps, double lo
     tt_progress_update(ctx, step, steps);
 }
 
-int tt_cmd_train(int argc, char **argv)
-{
-    const char *tier = "all", *model = NULL;
+#define USAGE "tunetrail train [--tier T] [--model NAME] [--quiet] [model options]"
+
+struct train_args {
+    const char *tier, *model;
     struct tt_train_cli tc;
-    bool no_eval = false, no_tune = false, quiet = false;
-    double budget = 0;
-    struct tt_opt opts[TT_TRAIN_OPTS_MAX + 7] = {
-        {"--tier", TT_OPT_STR, &tier, "free|starter|pro|enterprise|all (default all)"},
-        {"--model", TT_OPT_STR, &model, "train only this model"},
-        {"--no-eval", TT_OPT_BOOL, &no_eval, "skip the held-out evaluation in the sidecars"},
-        {"--no-tune", TT_OPT_BOOL, &no_tune, "train with the given (or default) values, untuned"},
-        {"--tune-budget", TT_OPT_DOUBLE, &budget,
+    bool no_eval, no_tune, quiet;
+    double budget;
+};
+
+static void bind_opts(struct train_args *a, struct tt_opt *opts)
+{
+    const struct tt_opt o[] = {
+        {"--tier", TT_OPT_STR, &a->tier, "free|starter|pro|enterprise|all (default all)"},
+        {"--model", TT_OPT_STR, &a->model, "train only this model"},
+        {"--no-eval", TT_OPT_BOOL, &a->no_eval, "skip the held-out evaluation in the sidecars"},
+        {"--no-tune", TT_OPT_BOOL, &a->no_tune,
+         "train with the given (or default) values, untuned"},
+        {"--tune-budget", TT_OPT_DOUBLE, &a->budget,
          "seconds of tuning per tuned model (default: five trainings' worth, at least 10)"},
-        TT_CLI_QUIET_OPT(&quiet),
+        TT_CLI_QUIET_OPT(&a->quiet),
     };
+    size_t n = sizeof(o) / sizeof(o[0]);
+
+    a->tier = "all";
+    a->model = NULL;
+    a->no_eval = a->no_tune = a->quiet = false;
+    a->budget = 0;
+    memcpy(opts, o, sizeof(o));
+    tt_train_cli_init(&a->tc, opts + n);
+}
+
+TT_CLI_DESCRIBE(struct train_args, bind_opts)
+
+static int cmd_train(int argc, char **argv)
+{
+    struct train_args args, *a = &args;
+    const char *tier, *model;
+    struct tt_train_cli *tc = &a->tc;
+    bool no_eval, no_tune;
+    double budget;
+    struct tt_opt opts[TT_TRAIN_OPTS_MAX + 7];
     tt_run_hooks hooks = {on_stage, on_step, NULL, NULL};
     tt_config cfg;
     char *pos[1];
@@ -92,10 +118,14 @@ int tt_cmd_train(int argc, char **argv)
     tt_err err = {0};
     double t0 = tt_now();
 
-    tt_train_cli_init(&tc, opts + 6);
-    tt_cli_parse(argc, argv, "tunetrail train [--tier T] [--model NAME] [--quiet] [model options]", opts,
-                 &cfg, pos, 0, &npos);
-    if ((rc = tt_train_cli_finish(&tc)) != 0 || (rc = check_selection(tier, model)) != 0)
+    bind_opts(a, opts);
+    tt_cli_parse(argc, argv, USAGE, opts, &cfg, pos, 0, &npos);
+    tier = a->tier;
+    model = a->model;
+    no_eval = a->no_eval;
+    no_tune = a->no_tune;
+    budget = a->budget;
+    if ((rc = tt_train_cli_finish(tc)) != 0 || (rc = check_selection(tier, model)) != 0)
         return rc;
     if (!(budget >= 0 && budget <= 86400)) {
         fprintf(stderr, "tunetrail: --tune-budget must be 0..86400 seconds\n");
@@ -104,13 +134,13 @@ int tt_cmd_train(int argc, char **argv)
     if (cfg.enable_gpu)
         tt_warn("ENABLE_GPU=true: this build has no GPU code path; training runs on the CPU");
     tt_job_spec_init(&spec);
-    spec.opts = tc.opts;
+    spec.opts = tc->opts;
     spec.evaluate = !no_eval;
     spec.tune = !no_tune;
     spec.tune_budget = budget;
     snprintf(spec.tier, sizeof(spec.tier), "%s", model ? tt_tier_to_name(tt_models_find(model)->tier) : tier);
     snprintf(spec.model, sizeof(spec.model), "%s", model ? model : "");
-    hooks.ctx = tt_cli_progress_new(quiet);
+    hooks.ctx = tt_cli_progress_new(a->quiet);
     rc = tt_pipeline_run(&cfg, &spec, &hooks, NULL, &err);
     tt_progress_free(hooks.ctx);
     tt_job_spec_release(&spec);
@@ -119,3 +149,7 @@ int tt_cmd_train(int argc, char **argv)
     printf("trained in %.2f s; models under %s\n", tt_now() - t0, cfg.model_dir);
     return 0;
 }
+
+const struct tt_cmd tt_cmd_train_def = {
+    "train", cmd_train, "train the models of a tier and write them to MODEL_DIR", USAGE,
+    describe_options, 0, NULL};

@@ -270,6 +270,18 @@ int tt_config_load_env(tt_config *c, tt_err *err)
     return 0;
 }
 
+const char *tt_config_flag(int i, const char **env)
+{
+    for (int s = 0; s < S_N; s++) {
+        if (!settings[s].flag || i-- > 0)
+            continue;
+        if (env)
+            *env = settings[s].env;
+        return settings[s].flag;
+    }
+    return NULL;
+}
+
 int tt_config_apply_flag(tt_config *c, const char *name, const char *value, tt_err *err)
 {
     for (int s = 0; s < S_N; s++) {

@@ -546,3 +546,8 @@ void tt_server_stop(tt_server *app)
     MHD_stop_daemon(app->daemon);
     free_parts(app);
 }
+
+const char *tt_server_http_version(void)
+{
+    return MHD_get_version();
+}

@@ -92,4 +92,8 @@ int tt__store_check_version(int found, tt_err *err);
 /* Tables tt_store_count accepts. */
 bool tt__store_table_ok(const char *table);
 
+/* The linked library versions, for tt_store_versions (one per backend file). */
+const char *tt__sqlite_version(void);
+int tt__pg_version(void);
+
 #endif

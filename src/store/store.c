@@ -497,3 +497,11 @@ int tt_store_schedule_last(tt_store *s, const char *tier, int64_t *fire_at, tt_e
     *fire_at = 0;
     return s->ops->schedule_last(s->self, tier, fire_at, err);
 }
+
+void tt_store_versions(char *buf, size_t cap)
+{
+    int pg = tt__pg_version();
+
+    snprintf(buf, cap, "sqlite %s, postgresql (libpq %d.%d)", tt__sqlite_version(), pg / 10000,
+             pg % 10000);
+}

@@ -1606,3 +1606,8 @@ int tt__store_pg_open(const char *url, const struct tt_store_ops **ops, void **s
     *self = p;
     return 0;
 }
+
+int tt__pg_version(void)
+{
+    return PQlibVersion();
+}

@@ -1126,3 +1126,8 @@ int tt__store_sqlite_open(const char *path, const struct tt_store_ops **ops, voi
     *self = s;
     return 0;
 }
+
+const char *tt__sqlite_version(void)
+{
+    return sqlite3_libversion();
+}
