@@ -4,6 +4,8 @@
 #   make asan       the same tests under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make run        install, build, create the demo database if missing, run the service
 #   make bench      build the benchmarks into build/bench/
+#   make install    install under PREFIX (/usr/local) into DESTDIR: binary, man page,
+#                   bash completion, systemd units
 
 # The engine's version: its one source (tunetrail --version, the man page).
 VERSION  := 0.9.0
@@ -44,8 +46,45 @@ TEST_SUP_OBJ := $(TEST_SUP:%.c=$(BUILD)/obj/%.o)
 BENCH_SRC := $(wildcard bench/bench_*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all test asan run bench clean deps check-layers check-systemd unit api format-check
-all: $(BUILD)/tunetrail
+# make install PREFIX=/usr/local DESTDIR=: the binary, its man page, the bash completion and
+# the systemd units (their ExecStart= rewritten to $(PREFIX)/bin/tunetrail).
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+BINDIR   := $(PREFIX)/bin
+MANDIR   := $(PREFIX)/share/man/man1
+BASHDIR  := $(PREFIX)/share/bash-completion/completions
+UNITDIR  := $(PREFIX)/lib/systemd/system
+SYSUSERSDIR := $(PREFIX)/lib/sysusers.d
+UNITS    := $(wildcard deploy/systemd/*.service deploy/systemd/*.timer)
+
+.PHONY: all test asan run bench clean deps check-layers check-systemd unit api format-check \
+	install uninstall
+all: $(BUILD)/tunetrail $(BUILD)/tunetrail.1 $(BUILD)/tunetrail.bash
+
+# The man page and the completion come from the binary's own option tables: they cannot
+# drift from --help.
+$(BUILD)/tunetrail.1: $(BUILD)/tunetrail
+	$(BUILD)/tunetrail help --man > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/tunetrail.bash: $(BUILD)/tunetrail
+	$(BUILD)/tunetrail help --completion bash > $@.tmp && mv $@.tmp $@
+
+install: $(BUILD)/tunetrail $(BUILD)/tunetrail.1 $(BUILD)/tunetrail.bash
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR) $(DESTDIR)$(BASHDIR) \
+		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR)
+	install -m 0755 $(BUILD)/tunetrail $(DESTDIR)$(BINDIR)/tunetrail
+	install -m 0644 $(BUILD)/tunetrail.1 $(DESTDIR)$(MANDIR)/tunetrail.1
+	install -m 0644 $(BUILD)/tunetrail.bash $(DESTDIR)$(BASHDIR)/tunetrail
+	install -m 0644 deploy/systemd/tunetrail.sysusers $(DESTDIR)$(SYSUSERSDIR)/tunetrail.conf
+	for u in $(UNITS); do \
+		sed 's#/usr/local/bin/tunetrail#$(BINDIR)/tunetrail#g' $$u > $(DESTDIR)$(UNITDIR)/$${u##*/} && \
+		chmod 0644 $(DESTDIR)$(UNITDIR)/$${u##*/} || exit 1; \
+	done
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/tunetrail $(DESTDIR)$(MANDIR)/tunetrail.1 \
+		$(DESTDIR)$(BASHDIR)/tunetrail $(DESTDIR)$(SYSUSERSDIR)/tunetrail.conf \
+		$(addprefix $(DESTDIR)$(UNITDIR)/,$(notdir $(UNITS)))
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)

@@ -42,12 +42,21 @@ static void report(struct doctor *d, enum verdict v, const char *fix, const char
 static void report(struct doctor *d, enum verdict v, const char *fix, const char *fmt, ...)
 {
     static const char *const names[] = {"ok", "warn", "FAIL"};
+    char what[2048];
+    size_t n;
     va_list ap;
 
-    printf("%-4s  ", names[v]);
     va_start(ap, fmt);
-    vprintf(fmt, ap);
+    vsnprintf(what, sizeof(what), fmt, ap);
     va_end(ap);
+    /* One line per check: a library's multi-line message (libpq's) is folded. */
+    for (char *c = what; *c; c++)
+        if (*c == '\n' || *c == '\r')
+            *c = ' ';
+    n = strlen(what);
+    while (n > 0 && what[n - 1] == ' ')
+        what[--n] = '\0';
+    printf("%-4s  %s", names[v], what);
     if (v != OK && fix)
         printf("  — %s", fix);
     printf("\n");

@@ -75,16 +75,14 @@ static void roff(const char *s)
 
 static void man_option(const char *name, const char *arg, const char *help)
 {
-    printf(".TP\n.B ");
+    printf(".TP\n%s ", arg ? ".BI" : ".B");
     roff(name);
     if (arg) {
         printf(" \" ");
         roff(arg);
         printf("\"");
-        printf("\n");
-    } else {
-        printf("\n");
     }
+    printf("\n");
     roff(help ? help : "");
     printf("\n");
 }
