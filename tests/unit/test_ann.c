@@ -989,3 +989,45 @@ Test(ann, type_names_come_from_one_table)
     cr_assert_eq(tt_ann_type_parse("HNSW"), -1);
     cr_assert_eq(tt_ann_type_parse(NULL), -1);
 }
+
+/* ---- progress: the build adds a slice at a time and says so; the index is the same ---- */
+
+struct adds_seen {
+    int calls;
+    int64_t last_done, last_total;
+    bool monotone;
+};
+
+static void on_add(void *ctx, const char *stage, int64_t done, int64_t total)
+{
+    struct adds_seen *a = ctx;
+
+    if (strcmp(stage, "add") != 0)
+        return;
+    a->monotone = a->monotone && done >= a->last_done;
+    a->calls++;
+    a->last_done = done;
+    a->last_total = total;
+}
+
+Test(ann, build_reports_vectors_added_and_gives_the_same_exact_index)
+{
+    tt_ann_params p = params(TT_ANN_FLAT);
+    struct adds_seen seen = {0, 0, 0, true};
+    float *q = fresh_queries(), sim[NQ * K];
+    int64_t ids[NQ * K];
+    tt_ann *ix;
+
+    p.progress = on_add;
+    p.progress_ctx = &seen;
+    ix = build(x, N, &p);
+    cr_expect_geq(seen.calls, 2, "a report before the first slice and after each");
+    cr_expect(seen.monotone);
+    cr_expect_eq(seen.last_done, N);
+    cr_expect_eq(seen.last_total, N);
+    cr_expect_eq(tt_ann_size(ix), N);
+    search(ix, q, NQ, K, sim, ids);
+    expect_exact(x, N, q, NQ, K, sim, ids, "flat built in slices");
+    free(q);
+    tt_ann_free(ix);
+}

@@ -309,3 +309,23 @@ Test(config, pipeline_and_rate_limit)
         cr_expect(strstr(err.message, bad[i].accepted) != NULL, "%s: %s", bad[i].var, err.message);
     }
 }
+
+Test(config, flags_are_listed_with_their_variables)
+{
+    const char *env = NULL;
+    tt_config c;
+    tt_err err = {0};
+    int n = 0;
+
+    cr_assert_str_eq(tt_config_flag(0, &env), "--database-url");
+    cr_expect_str_eq(env, "DATABASE_URL");
+    for (; tt_config_flag(n, &env); n++) {
+        /* Every listed flag is one tt_config_apply_flag knows. */
+        cr_expect_eq(tt_config_load_env(&c, &err), 0);
+        cr_expect_neq(tt_config_apply_flag(&c, tt_config_flag(n, NULL), "x", &err), 0,
+                      "%s", tt_config_flag(n, NULL));
+        cr_expect_neq(strcmp(env, "ADMIN_TOKEN"), 0, "the token has no flag");
+    }
+    cr_expect_geq(n, 10);
+    cr_expect_null(tt_config_flag(n, NULL));
+}

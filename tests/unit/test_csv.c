@@ -306,3 +306,49 @@ Test(csv, every_construct_across_the_buffer_edge)
     }
     free(data);
 }
+
+/* ---- position and size, for progress reports ---- */
+
+Test(csv, offset_follows_the_records_and_size_is_the_input)
+{
+    static const char text[] = "a,b\n1,2\n333,4\n";
+    tt_csv *c = tt_csv_open_mem("t.csv", text, strlen(text), 0);
+    tt_err err = {0};
+
+    cr_expect_eq(tt_csv_size(c), (int64_t)strlen(text));
+    cr_expect_eq(tt_csv_offset(c), 0);
+    cr_assert_eq(tt_csv_next(c, &err), 1);
+    cr_expect_eq(tt_csv_offset(c), 4);
+    cr_assert_eq(tt_csv_next(c, &err), 1);
+    cr_expect_eq(tt_csv_offset(c), 8);
+    cr_assert_eq(tt_csv_next(c, &err), 1);
+    cr_assert_eq(tt_csv_next(c, &err), 0);
+    cr_expect_eq(tt_csv_offset(c), (int64_t)strlen(text));
+    tt_csv_close(c);
+}
+
+Test(csv, offset_counts_every_chunk_read_from_a_file)
+{
+    char path[] = "/tmp/tt-csv-offset-XXXXXX";
+    int fd = mkstemp(path), rows = 0;
+    FILE *f = fdopen(fd, "w");
+    tt_csv *c = NULL;
+    tt_err err = {0};
+    long size;
+
+    cr_assert_not_null(f);
+    for (int i = 0; i < 200000; i++) /* several read chunks */
+        fprintf(f, "%d,row %d\n", i, i);
+    size = ftell(f);
+    fclose(f);
+    cr_assert_eq(tt_csv_open(path, 0, &c, &err), 0, "%s", err.message);
+    cr_expect_eq(tt_csv_size(c), size);
+    while (tt_csv_next(c, &err) == 1) {
+        rows++;
+        cr_assert_leq(tt_csv_offset(c), size);
+    }
+    cr_expect_eq(rows, 200000);
+    cr_expect_eq(tt_csv_offset(c), size);
+    tt_csv_close(c);
+    unlink(path);
+}

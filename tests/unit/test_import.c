@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -650,7 +651,7 @@ Test(import, lastfm_hetrec_malformed)
 {
     tt_err err = {0};
     struct reports rep = {0};
-    tt_import_opts o = {TT_IMPORT_SKIP_BAD, collect, &rep};
+    tt_import_opts o = {TT_IMPORT_SKIP_BAD, collect, &rep, NULL, NULL};
     tt_import_stats st;
 
     cr_assert_eq(tt_import_lastfm_hetrec(store, FIX "lastfm_bad", NULL, NULL, &err), TT_EPARSE);
@@ -834,4 +835,42 @@ Test(import, cli_exit_codes_and_messages)
     cr_expect(strstr(err, "unknown import source 'songs'") != NULL, "%s", err);
     free(out);
     free(err);
+}
+
+/* ---- progress ---- */
+
+struct progress_seen {
+    int calls;
+    char stage[64];
+    int64_t done, total;
+};
+
+static void on_progress(void *ctx, const char *stage, int64_t done, int64_t total)
+{
+    struct progress_seen *p = ctx;
+
+    p->calls++;
+    snprintf(p->stage, sizeof(p->stage), "%s", stage);
+    p->done = done;
+    p->total = total;
+}
+
+Test(import, progress_reports_the_bytes_of_the_file_to_its_end)
+{
+    tt_import_opts o = tt_import_opts_default();
+    struct progress_seen seen = {0};
+    tt_import_stats st;
+    tt_err err = {0};
+    struct stat sb;
+
+    o.progress = on_progress;
+    o.progress_ctx = &seen;
+    cr_assert_eq(stat(FIX "interactions.csv", &sb), 0);
+    cr_assert_eq(tt_import_csv(store, TT_IMPORT_INTERACTIONS, FIX "interactions.csv", &o, &st,
+                               &err),
+                 0, "%s", err.message);
+    cr_expect_geq(seen.calls, 1);
+    cr_expect_str_eq(seen.stage, "interactions.csv", "the file's name, without its folder");
+    cr_expect_eq(seen.total, (int64_t)sb.st_size);
+    cr_expect_eq(seen.done, (int64_t)sb.st_size, "the last report is the whole file");
 }

@@ -558,3 +558,48 @@ Test(tune_job, named_parameters_train_untuned, .init = job_setup, .fini = job_te
     cr_assert(json_is_true(json_object_get(tuning, "tuned")));
     json_decref(tuning);
 }
+
+/* ---- progress: each trial reaches the step hook, the last one closes the stage ---- */
+
+struct trials_seen {
+    int calls, last_step, last_steps, max_steps;
+    bool monotone, done_early;
+};
+
+static void on_trial(void *ctx, const char *model, int step, int steps, double loss,
+                     double metric, double seconds)
+{
+    struct trials_seen *t = ctx;
+
+    (void)model;
+    (void)loss;
+    (void)metric;
+    (void)seconds;
+    t->monotone = t->monotone && step >= t->last_step;
+    /* A report short of the last one never claims the search is over. */
+    if (t->calls > 0 && t->last_step == t->last_steps)
+        t->done_early = true;
+    t->calls++;
+    t->last_step = step;
+    t->last_steps = steps;
+}
+
+Test(tune, reports_each_trial_and_ends_with_the_search)
+{
+    tt_dataset *ds = taste_data(40, false);
+    tt_model_opts base = small_opts(), best;
+    struct trials_seen seen = {0, 0, 0, 0, true, false};
+    json_t *r;
+
+    base.on_step = on_trial;
+    base.step_ctx = &seen;
+    r = tune("als", ds, NULL, &base, 5, &best);
+    cr_expect_geq(seen.calls, 2);
+    cr_expect(seen.monotone);
+    cr_expect_not(seen.done_early, "a report said done before the last");
+    cr_expect_eq(seen.last_step, seen.last_steps, "the last report completes the stage");
+    cr_expect_eq(seen.last_step, (int)json_array_size(json_object_get(r, "trials")),
+                 "one step per trial");
+    json_decref(r);
+    tt_dataset_free(ds);
+}
