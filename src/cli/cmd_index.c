@@ -18,7 +18,7 @@
 
 #define USAGE                                                                                      \
     "tunetrail index [--type flat|ivf|hnsw|auto] [--nlist N] [--nprobe N] [--m M]\n"               \
-    "       [--ef-construction N] [--ef-search N] [--threads N] [--quiet]\n"                                 \
+    "       [--ef-construction N] [--ef-search N] [--threads N] [--quiet]\n"                       \
     "       [content options: --w-audio X --w-key X --w-genre X --w-embedding X --genre-dims N]"
 
 static bool same_weights(const tt_content_params *a, const tt_content_params *b)
@@ -79,8 +79,6 @@ TT_CLI_DESCRIBE(struct index_args, bind_opts)
 static int cmd_index(int argc, char **argv)
 {
     struct index_args a;
-    struct tt_train_cli *const tcp = &a.tc;
-    struct tt_ann_cli *const acp = &a.ac;
     struct tt_opt opts[1 + TT_ANN_OPTS_MAX + TT_TRAIN_OPTS_MAX + 1];
     struct tt_cli_stages stages = {NULL, "index"};
     tt_config cfg;
@@ -94,32 +92,32 @@ static int cmd_index(int argc, char **argv)
 
     bind_opts(&a, opts);
     tt_cli_parse(argc, argv, USAGE, opts, &cfg, pos, 0, &npos);
-    if ((rc = tt_ann_cli_finish(acp)) != 0 || (rc = tt_train_cli_finish(tcp)) != 0)
+    if ((rc = tt_ann_cli_finish(&a.ac)) != 0 || (rc = tt_train_cli_finish(&a.tc)) != 0)
         return rc;
-    acp->params.threads = tcp->opts.threads;
-    acp->params.seed = tcp->opts.seed;
+    a.ac.params.threads = a.tc.opts.threads;
+    a.ac.params.seed = a.tc.opts.seed;
     stages.p = tt_cli_progress_new(a.quiet);
     tt_progress_set_unit(stages.p, "vectors");
-    acp->params.progress = tt_cli_stage_report;
-    acp->params.progress_ctx = &stages;
+    a.ac.params.progress = tt_cli_stage_report;
+    a.ac.params.progress_ctx = &stages;
     s = tt_cli_open_store(&cfg);
     rc = tt_dataset_load(s, &ds, &err);
     tt_store_close(s);
     if (rc == 0 && tt_dataset_n_tracks(ds) == 0)
         rc = tt_err_set(&err, TT_ESTATE, "the catalog is empty: import tracks first");
     if (rc == 0)
-        rc = trained_vectors(&cfg, ds, &tcp->opts.content, &model, &err);
+        rc = trained_vectors(&cfg, ds, &a.tc.opts.content, &model, &err);
     if (rc == 0 && model) {
         const float *mv = tt_content_model_vectors(model, &d);
         fprintf(stderr, "index: the vectors of the trained content model\n");
-        rc = tt_pipeline_write_index(cfg.model_dir, mv, model->n_tracks, d, model->catalog, &acp->params, &err);
+        rc = tt_pipeline_write_index(cfg.model_dir, mv, model->n_tracks, d, model->catalog, &a.ac.params, &err);
     } else if (rc == 0) {
         tt_progress_begin(stages.p, "index content vectors", 0);
-        rc = tt_content_vectors(ds, &tcp->opts.content, &vec, &d, &err);
+        rc = tt_content_vectors(ds, &a.tc.opts.content, &vec, &d, &err);
         tt_progress_end(stages.p);
         if (rc == 0)
             rc = tt_pipeline_write_index(cfg.model_dir, vec, tt_dataset_n_tracks(ds), d,
-                                    tt_catalog_checksum(ds), &acp->params, &err);
+                                    tt_catalog_checksum(ds), &a.ac.params, &err);
     }
     tt_progress_free(stages.p);
     tt_model_free(model);
