@@ -88,6 +88,7 @@ static void bind_opts(struct generate_args *a, struct tt_opt *opts)
 
     a->p = tt_generate_params_default();
     a->seed = (int64_t)a->p.seed;
+    a->quiet = false;
     a->p.users = a->p.tracks = a->p.interactions = UNSET;
     memcpy(opts, o, sizeof(o));
 }
