@@ -217,14 +217,22 @@ static int make_split(const tt_dataset *ds, const struct eval_args *a, const tt_
     return s->n_users == 0 ? no_users(s, sp) : 0;
 }
 
+/* The display and the model being trained (the parts a blend trains are not its steps). */
+struct shown {
+    tt_progress *p;
+    const char *model;
+};
+
 static void on_step(void *ctx, const char *model, int step, int steps, double loss,
                     double metric, double seconds)
 {
-    (void)model;
+    const struct shown *s = ctx;
+
     (void)loss;
     (void)metric;
     (void)seconds;
-    tt_progress_update(ctx, step, steps);
+    if (strcmp(model, s->model) == 0)
+        tt_progress_update(s->p, step, steps);
 }
 
 /*
@@ -235,6 +243,7 @@ static int train_shown(const char *name, const tt_train_set *ts, const tt_model_
                        tt_progress *p, tt_model **m, tt_err *err)
 {
     tt_model_opts o = *mo;
+    struct shown shown = {p, name};
     char label[96];
     int rc;
 
@@ -242,7 +251,7 @@ static int train_shown(const char *name, const tt_train_set *ts, const tt_model_
     tt_progress_set_unit(p, "it");
     tt_progress_begin(p, label, 0);
     o.on_step = on_step;
-    o.step_ctx = p;
+    o.step_ctx = &shown;
     rc = tt_models_train(name, ts, &o, m, err);
     snprintf(label, sizeof(label), "rank %s", name);
     tt_progress_begin(p, label, 0);

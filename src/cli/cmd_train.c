@@ -41,32 +41,45 @@ static int check_selection(const char *tier, const char *model)
     return 0;
 }
 
+/* The display and the model of the stage it shows. */
+struct shown {
+    tt_progress *p;
+    char model[64];
+};
+
 /* A stage of the run begins: "snapshot", "tune als", "evaluate als", "train als". */
 static void on_stage(void *ctx, const char *stage, const char *model, int index, int count)
 {
-    tt_progress *p = ctx;
+    struct shown *s = ctx;
     char label[96];
 
     (void)index;
     (void)count;
     if (strcmp(stage, "publish") == 0) {
-        tt_progress_end(p); /* a rename: nothing to watch */
+        tt_progress_end(s->p); /* a rename: nothing to watch */
         return;
     }
+    snprintf(s->model, sizeof(s->model), "%s", model ? model : "");
     snprintf(label, sizeof(label), "%s%s%s", stage, model ? " " : "", model ? model : "");
-    tt_progress_set_unit(p, strcmp(stage, "tune") == 0 ? "trials" : "it");
-    tt_progress_begin(p, label, 0);
+    tt_progress_set_unit(s->p, strcmp(stage, "tune") == 0 ? "trials" : "it");
+    tt_progress_begin(s->p, label, 0);
 }
 
-/* An iteration, epoch or tuning trial of the current stage. */
+/*
+ * An iteration, epoch or tuning trial of the current stage. The parts a blend trains inside
+ * its stage (the hybrid's ALS) report too: they are not the stage's steps. A custom model
+ * (its name not a model's) reports under its base model's name.
+ */
 static void on_step(void *ctx, const char *model, int step, int steps, double loss,
                     double metric, double seconds)
 {
-    (void)model;
+    struct shown *s = ctx;
+
     (void)loss;
     (void)metric;
     (void)seconds;
-    tt_progress_update(ctx, step, steps);
+    if (strcmp(model, s->model) == 0 || !tt_models_find(s->model))
+        tt_progress_update(s->p, step, steps);
 }
 
 #define USAGE "tunetrail train [--tier T] [--model NAME] [--quiet] [model options]"
@@ -110,7 +123,8 @@ static int cmd_train(int argc, char **argv)
     bool no_eval, no_tune;
     double budget;
     struct tt_opt opts[TT_TRAIN_OPTS_MAX + 7];
-    tt_run_hooks hooks = {on_stage, on_step, NULL, NULL};
+    struct shown shown = {NULL, ""};
+    tt_run_hooks hooks = {on_stage, on_step, NULL, &shown};
     tt_config cfg;
     char *pos[1];
     int npos, rc;
@@ -140,9 +154,9 @@ static int cmd_train(int argc, char **argv)
     spec.tune_budget = budget;
     snprintf(spec.tier, sizeof(spec.tier), "%s", model ? tt_tier_to_name(tt_models_find(model)->tier) : tier);
     snprintf(spec.model, sizeof(spec.model), "%s", model ? model : "");
-    hooks.ctx = tt_cli_progress_new(a->quiet);
+    shown.p = tt_cli_progress_new(a->quiet);
     rc = tt_pipeline_run(&cfg, &spec, &hooks, NULL, &err);
-    tt_progress_free(hooks.ctx);
+    tt_progress_free(shown.p);
     tt_job_spec_release(&spec);
     if (rc < 0)
         return tt_cli_fail(&err, rc);
