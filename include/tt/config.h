@@ -41,6 +41,11 @@ typedef struct tt_config {
      * 0 = off, the default. RATE_BURST: how many may come at once (default 2 x the rate). */
     double rate_limit;
     int rate_burst;
+    /* FEEDBACK_JOURNAL: where feedback waits while the database cannot take it ("" = the
+     * default, MODEL_DIR/journal/feedback-<PORT>.wal; "off" = answer 503 instead).
+     * FEEDBACK_JOURNAL_MB: its bound (default 64). */
+    char feedback_journal[1024];
+    int journal_mb;
 } tt_config;
 
 /* Defaults, then the environment. Returns 0 or TT_ECONFIG with the variable in err->field. */

@@ -193,6 +193,8 @@ enum setting {
     S_JOB_NICE,
     S_RATE,
     S_BURST,
+    S_JOURNAL,
+    S_JOURNAL_MB,
     S_N
 };
 static const struct {
@@ -213,6 +215,8 @@ static const struct {
     {"JOB_NICE", "--job-nice"},
     {"RATE_LIMIT", "--rate-limit"},
     {"RATE_BURST", "--rate-burst"},
+    {"FEEDBACK_JOURNAL", "--feedback-journal"},
+    {"FEEDBACK_JOURNAL_MB", "--feedback-journal-mb"},
 };
 
 static int apply(tt_config *c, enum setting s, const char *var, const char *v, tt_err *err)
@@ -238,6 +242,8 @@ static int apply(tt_config *c, enum setting s, const char *var, const char *v, t
     case S_JOB_NICE: return set_int(&c->job_nice, var, v, 0, 19, err);
     case S_RATE: return set_rate(&c->rate_limit, var, v, err);
     case S_BURST: return set_int(&c->rate_burst, var, v, 0, 1000000, err);
+    case S_JOURNAL: return set_str(c->feedback_journal, sizeof(c->feedback_journal), var, v, err);
+    case S_JOURNAL_MB: return set_int(&c->journal_mb, var, v, 1, 1048576, err);
     default: return tt_err_set(err, TT_EINVAL, "unknown setting");
     }
 }
@@ -258,6 +264,7 @@ int tt_config_load_env(tt_config *c, tt_err *err)
     c->poll_seconds = 10;
     c->job_threads = 1;
     c->job_nice = 10;
+    c->journal_mb = 64;
     for (int s = 0; s < S_N; s++) {
         const char *v = getenv(settings[s].env);
         int rc;

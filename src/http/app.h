@@ -109,6 +109,20 @@ struct tt_server;
 int tt__stations_start(struct tt_server *app, tt_stations **out, tt_err *err);
 void tt__stations_stop(tt_stations *st);
 
+/* ---- the feedback journal's replayer (replay.c) ---- */
+
+typedef struct tt_replay tt_replay;
+struct tt_journal;
+
+/* Starts the thread that writes journaled feedback into the database once it takes writes. */
+int tt__replay_start(struct tt_server *app, struct tt_journal *journal, tt_replay **out,
+                     tt_err *err);
+/* Looks at the journal now rather than at the next tick. NULL does nothing. */
+void tt__replay_wake(tt_replay *rp);
+/* Events replayed into the database, and refused by it, since start. */
+void tt__replay_counts(tt_replay *rp, uint64_t *replayed, uint64_t *refused);
+void tt__replay_stop(tt_replay *rp);
+
 /* ---- asynchronous impression log ---- */
 
 typedef struct tt_implog tt_implog;
@@ -197,6 +211,8 @@ struct tt_server {
     tt_cache *cache;
     tt_implog *implog;
     tt_stations *stations;    /* follows radio skips stored by other replicas */
+    struct tt_journal *journal; /* feedback the database could not take yet, or NULL */
+    tt_replay *replay;        /* writes the journal into the database */
     tt_jobs *jobs;            /* training jobs, schedules, new versions */
     tt_ratelimit *limiter;    /* RATE_LIMIT on the recommendation endpoints, or NULL */
     tt_metrics *metrics;

@@ -5,6 +5,7 @@
  */
 #include "app.h"
 #include "tt/core.h"
+#include "tt/journal.h"
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
@@ -343,6 +344,14 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     *con_cls = NULL;
 }
 
+static int overlay_add_journaled(const tt_interaction_rec *r, void *ctx)
+{
+    tt_served *s = ctx;
+
+    tt__overlay_add_event(s->overlay, tt_catalog_track_find(s->cat, r->track_id), r);
+    return 0;
+}
+
 int tt_server_reload(tt_server *app, tt_err *err)
 {
     tt_served *fresh = NULL, *old = NULL;
@@ -363,6 +372,9 @@ int tt_server_reload(tt_server *app, tt_err *err)
     pthread_rwlock_wrlock(&app->feedback_lock);
     rc = tt__overlay_fill(fresh->overlay, fresh->cat, app->store,
                           tt_catalog_watermark(fresh->cat), err);
+    /* And those acknowledged from the journal, not in the database yet. */
+    if (rc == 0 && app->journal)
+        rc = tt_journal_each(app->journal, overlay_add_journaled, fresh, err);
     if (rc == 0) {
         pthread_mutex_lock(&app->served_lock);
         old = app->served;
@@ -416,6 +428,29 @@ static void radio_key(tt_app *app)
     }
 }
 
+/*
+ * The feedback journal (FEEDBACK_JOURNAL, default MODEL_DIR/journal/feedback-<PORT>.wal:
+ * replicas on one machine each have their own) and its replayer, which starts on what a
+ * previous run left.
+ */
+static int open_journal(tt_app *app, tt_err *err)
+{
+    char path[1200];
+    int rc;
+
+    if (strcmp(app->cfg.feedback_journal, "off") == 0)
+        return 0;
+    if (app->cfg.feedback_journal[0])
+        snprintf(path, sizeof(path), "%s", app->cfg.feedback_journal);
+    else
+        snprintf(path, sizeof(path), "%s/journal/feedback-%d.wal", app->cfg.model_dir,
+                 app->cfg.port);
+    rc = tt_journal_open(path, (int64_t)app->cfg.journal_mb << 20, &app->journal, err);
+    if (rc == 0)
+        rc = tt__replay_start(app, app->journal, &app->replay, err);
+    return rc;
+}
+
 static int open_parts(tt_app *app, tt_err *err)
 {
     tt_cache_params cp = tt_cache_params_default();
@@ -432,6 +467,8 @@ static int open_parts(tt_app *app, tt_err *err)
         rc = tt_store_pool_open(app->cfg.database_url, app->params.threads + 1,
                                 app->params.db_budget_ms, &app->pool, err);
     if (rc == 0)
+        rc = open_journal(app, err);
+    if (rc == 0)
         rc = tt_cache_open(&cp, &app->cache, err);
     if (rc == 0)
         rc = tt__implog_start(app->cfg.database_url, &app->implog, err);
@@ -447,6 +484,8 @@ static void free_parts(tt_app *app)
     tt__jobs_stop(app->jobs);
     tt__ratelimit_free(app->limiter);
     tt__stations_stop(app->stations);
+    tt__replay_stop(app->replay);
+    tt_journal_close(app->journal);
     tt__implog_stop(app->implog);
     tt_cache_close(app->cache);
     tt_store_pool_close(app->pool);
