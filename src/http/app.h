@@ -190,6 +190,18 @@ typedef struct tt_dash tt_dash;
 int tt__dash_start(tt_metrics *metrics, tt_cache *cache, tt_dash **out, tt_err *err);
 /* Stops the thread and frees @d. NULL does nothing. */
 void tt__dash_stop(tt_dash *d);
+/*
+ * The per-minute series of the last hour (docs/dashboard.md, "series"): minutes (Unix
+ * seconds of their start), seconds covered, and per minute the requests, rate, errors and
+ * latency percentiles of each endpoint that answered, cache hits and misses, feedback, and
+ * lists and clicks per model. The caller owns the result.
+ */
+json_t *tt__dash_series(tt_dash *d);
+/*
+ * The @q quantile (0..1), in milliseconds, of the request counts @c per latency bucket
+ * (TT_LATENCY_BUCKETS of them); NAN when they are all 0. Beyond the last bound: that bound.
+ */
+double tt__dash_quantile_ms(const uint64_t *c, double q);
 
 /* ---- the training pipeline's thread (jobs.c) ---- */
 

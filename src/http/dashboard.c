@@ -207,11 +207,10 @@ static json_t *num(double v, int digits)
 }
 
 /*
- * The @q quantile (0..1) of latency counts @c, in milliseconds: the bucket holding the rank,
- * geometric interpolation between its bounds (the first bucket: linear from 0); NAN when
- * there is no request.
+ * The bucket holding the rank q * total, then geometric interpolation between its bounds, as
+ * suits log-spaced buckets (the first bucket, from 0: linear).
  */
-static double quantile_ms(const uint64_t *c, double q)
+double tt__dash_quantile_ms(const uint64_t *c, double q)
 {
     const double *ub = tt__metrics_latency_bounds();
     uint64_t total = 0, below = 0;
@@ -249,9 +248,9 @@ static json_t *endpoint_json(const struct delta *dl, int n, int ep)
         json_array_append_new(req, json_integer((json_int_t)m->requests[ep]));
         json_array_append_new(rate, num((double)m->requests[ep] / dl[i].seconds, 3));
         json_array_append_new(errs, json_integer((json_int_t)m->errors[ep]));
-        json_array_append_new(p50, num(quantile_ms(m->latency[ep], 0.50), 3));
-        json_array_append_new(p95, num(quantile_ms(m->latency[ep], 0.95), 3));
-        json_array_append_new(p99, num(quantile_ms(m->latency[ep], 0.99), 3));
+        json_array_append_new(p50, num(tt__dash_quantile_ms(m->latency[ep], 0.50), 3));
+        json_array_append_new(p95, num(tt__dash_quantile_ms(m->latency[ep], 0.95), 3));
+        json_array_append_new(p99, num(tt__dash_quantile_ms(m->latency[ep], 0.99), 3));
     }
     return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}", "requests", req, "rate", rate, "errors",
                      errs, "p50_ms", p50, "p95_ms", p95, "p99_ms", p99);
@@ -344,8 +343,7 @@ static json_t *ctr_json(tt_dash *d, const struct delta *dl, int n)
     return out;
 }
 
-/* The minutes (Unix seconds of their start) and the seconds each point covers. */
-static json_t *series_json(tt_dash *d)
+json_t *tt__dash_series(tt_dash *d)
 {
     struct delta *dl = tt_malloc((MINUTES + 1) * sizeof(*dl));
     int n = minutes(d, dl);
@@ -489,7 +487,7 @@ void tt__h_dashboard_data(tt_app *app, json_t *body, tt_reply *out)
 
     (void)body;
     j = json_pack("{s:I, s:f, s:o, s:o, s:o}", "now", (json_int_t)tt_unix_time(),
-                  "uptime_seconds", tt_now() - app->started, "series", series_json(app->dash),
+                  "uptime_seconds", tt_now() - app->started, "series", tt__dash_series(app->dash),
                   "models", models_json(s), "training",
                   training_json(app->dash, app->cfg.model_dir));
     if (s)
