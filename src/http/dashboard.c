@@ -12,8 +12,9 @@
  *
  * Latency percentiles come from the per-minute difference of the latency histogram of
  * /metrics (12 log-spaced bounds from 0.1 ms to 1 s), interpolated geometrically inside the
- * bucket that holds the rank: the same estimate as Prometheus' histogram_quantile, on a log
- * scale. Its resolution is the bucket's (a factor 2 to 2.5); beyond 1 s it says 1 s.
+ * bucket that holds the rank: Prometheus' histogram_quantile, which interpolates linearly,
+ * made for log-spaced buckets. Its resolution is the bucket's (a factor 2 to 2.5); beyond
+ * 1 s it says 1 s.
  */
 #include "app.h"
 #include "tt/core.h"
@@ -86,7 +87,7 @@ static void take(tt_dash *d, struct sample *s)
     s->misses = st.misses;
 }
 
-/* Sleeps until the next minute starts (or stop); returns false on stop. Holds d->lock. */
+/* Sleeps until the next minute starts, or until stopped (false); called with d->lock held. */
 static bool wait_minute(tt_dash *d)
 {
     double next = (floor(wall_now() / 60) + 1) * 60;
