@@ -1,6 +1,6 @@
 # TuneTrail ML engine: one plain GNU Makefile.
 #   make            build build/tunetrail
-#   make test       install dependencies, build, run every test (unit + API)
+#   make test       install dependencies, build, run every test (unit, API, dashboard in Chromium)
 #   make asan       the same tests under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make run        install, build, create the demo database if missing, run the service
 #   make bench      build the benchmarks into build/bench/

@@ -63,8 +63,8 @@ struct tt_dash {
     bool stop;
     struct sample ring[RING];
     pthread_mutex_t training_lock; /* training, training_at: MODEL_DIR is read under it */
-    json_t *training;   /* the curves last read from MODEL_DIR, or NULL */
-    double training_at; /* when, tt_now() */
+    json_t *training;              /* the curves last read from MODEL_DIR, or NULL */
+    double training_at;            /* when, tt_now() */
 };
 
 static double wall_now(void)
@@ -338,8 +338,8 @@ static json_t *ctr_json(tt_dash *d, const struct delta *dl, int n)
             json_array_append_new(clk, json_integer((json_int_t)dl[i].m.clicks[s]));
             json_array_append_new(ctr, num(ratio(dl[i].m.clicks[s], dl[i].m.recs[s]), 4));
         }
-        json_object_set_new(out, name, json_pack("{s:o, s:o, s:o}", "impressions", imp,
-                                                 "clicks", clk, "ctr", ctr));
+        json_object_set_new(
+            out, name, json_pack("{s:o, s:o, s:o}", "impressions", imp, "clicks", clk, "ctr", ctr));
     }
     return out;
 }
@@ -378,10 +378,10 @@ static json_t *models_json(const tt_served *s)
     for (int i = 0; s && i < s->n; i++) {
         const struct tt_served_model *sm = &s->m[i];
         json_t *h = json_object_get(json_object_get(sm->sidecar, "metrics"), "holdout");
-        json_t *j = json_pack("{s:s, s:s, s:s, s:I, s:f, s:O}", "name", sm->name, "tier",
-                              sm->tier, "version", sm->version, "trained_at",
-                              (json_int_t)sm->model->trained_at, "train_seconds",
-                              sm->model->train_seconds, "holdout", h ? h : json_null());
+        json_t *j =
+            json_pack("{s:s, s:s, s:s, s:I, s:f, s:O}", "name", sm->name, "tier", sm->tier,
+                      "version", sm->version, "trained_at", (json_int_t)sm->model->trained_at,
+                      "train_seconds", sm->model->train_seconds, "holdout", h ? h : json_null());
         json_array_append_new(arr, j);
     }
     return arr;
@@ -439,8 +439,8 @@ static json_t *training_model_json(const char *model_dir, const json_t *entry)
     side = tt_registry_version_sidecar(model_dir, tier, model, version);
     curves = curves_of(side);
     j = json_pack("{s:s, s:s, s:s, s:b, s:o, s:o}", "model", model, "tier", tier, "version",
-                  version, "published", json_is_true(json_object_get(newest, "published")), "curves",
-                  curves ? curves : json_null(), "holdout_by_version",
+                  version, "published", json_is_true(json_object_get(newest, "published")),
+                  "curves", curves ? curves : json_null(), "holdout_by_version",
                   holdout_by_version(versions));
     copy_member(j, newest, "trained_at");
     json_decref(side);
@@ -487,13 +487,12 @@ void tt__h_dashboard_data(tt_app *app, json_t *body, tt_reply *out)
     json_t *j;
 
     (void)body;
-    j = json_pack("{s:I, s:f, s:o, s:o, s:o}", "now", (json_int_t)tt_unix_time(),
-                  "uptime_seconds", tt_now() - app->started, "series", tt__dash_series(app->dash),
-                  "models", models_json(s), "training",
-                  training_json(app->dash, app->cfg.model_dir));
+    j = json_pack("{s:I, s:f, s:o, s:o, s:o}", "now", (json_int_t)tt_unix_time(), "uptime_seconds",
+                  tt_now() - app->started, "series", tt__dash_series(app->dash), "models",
+                  models_json(s), "training", training_json(app->dash, app->cfg.model_dir));
     if (s)
-        json_object_set_new(j, "free_tier", json_pack("{s:s, s:s}", "model", s->free_main,
-                                                       "reason", s->free_why));
+        json_object_set_new(j, "free_tier",
+                            json_pack("{s:s, s:s}", "model", s->free_main, "reason", s->free_why));
     tt__served_release(s);
     tt__reply_json(out, 200, j);
 }
