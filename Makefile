@@ -1,6 +1,6 @@
 # TuneTrail ML engine: one plain GNU Makefile.
 #   make            build build/tunetrail
-#   make test       install dependencies, build, run every test (unit + API)
+#   make test       install dependencies, build, run every test (unit, API, dashboard in Chromium)
 #   make asan       the same tests under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make run        install, build, create the demo database if missing, run the service
 #   make bench      build the benchmarks into build/bench/
@@ -27,6 +27,9 @@ LDFLAGS  := $(SANFLAGS)
 LIB_C    := $(filter-out src/cli/main.c,$(wildcard src/*/*.c src/*/*/*.c))
 LIB_CXX  := $(wildcard src/*/*.cpp)
 LIB_OBJ  := $(LIB_C:%.c=$(BUILD)/obj/%.o) $(LIB_CXX:%.cpp=$(BUILD)/obj/%.o)
+# Pages the engine serves (web/NAME.html), compiled in as the byte array tt__web_NAME.
+WEB_SRC  := $(wildcard web/*.html)
+LIB_OBJ  += $(WEB_SRC:web/%.html=$(BUILD)/obj/gen/web_%.o)
 ifneq ($(LIB_CXX),)
 LINK     := $(CXX)
 # libfaiss.a is static: it must come before the shared BLAS/LAPACK it calls.
@@ -52,6 +55,24 @@ $(BUILD)/obj/%.o: %.c
 $(BUILD)/obj/%.o: %.cpp
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) -c $< -o $@
+
+# A generated C file: the page's bytes, NUL-terminated, and their count (without the NUL).
+$(BUILD)/gen/web_%.c: web/%.html
+	@mkdir -p $(dir $@)
+	@{ echo '/* Generated from $< by the Makefile: edit $< instead. */'; \
+	   echo '#include <stddef.h>'; \
+	   echo 'extern const unsigned char tt__web_$*[];'; \
+	   echo 'extern const size_t tt__web_$*_len;'; \
+	   echo 'const unsigned char tt__web_$*[] = {'; \
+	   od -An -v -tx1 $< | sed 's/\([0-9a-f][0-9a-f]\)/0x\1,/g'; \
+	   echo '0};'; \
+	   echo 'const size_t tt__web_$*_len = sizeof(tt__web_$*) - 1;'; } >$@.tmp && mv $@.tmp $@
+
+.PRECIOUS: $(BUILD)/gen/web_%.c
+
+$(BUILD)/obj/gen/%.o: $(BUILD)/gen/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/libtt.a: $(LIB_OBJ)
 	@rm -f $@

@@ -150,6 +150,7 @@ enum tt_endpoint {
     TT_EP_TASTE_PROFILE,
     TT_EP_MODELS_TRAIN,
     TT_EP_MODELS_VERSIONS,
+    TT_EP_DASHBOARD,
     TT_EP_OTHER,
     TT_EP_COUNT
 };
@@ -170,7 +171,51 @@ void tt__metrics_ctr(tt_metrics *m, const char *model, uint64_t *impressions, ui
 char *tt__metrics_render(tt_metrics *m, const tt_served *s, tt_cache *cache);
 const char *tt__endpoint_name(enum tt_endpoint ep);
 
+#define TT_MODEL_SLOTS 32     /* models counted for CTR */
+#define TT_LATENCY_BUCKETS 13 /* latency histogram: 12 upper bounds, then +Inf */
+
+/* The counters of tt_metrics at one moment: two samples subtract into the events between. */
+typedef struct tt_metrics_sample {
+    uint64_t requests[TT_EP_COUNT]; /* answered, any status */
+    uint64_t errors[TT_EP_COUNT];   /* answered 500 or 503 */
+    uint64_t latency[TT_EP_COUNT][TT_LATENCY_BUCKETS];
+    uint64_t feedback[TT_ACT_COUNT];
+    uint64_t recs[TT_MODEL_SLOTS], clicks[TT_MODEL_SLOTS]; /* by slot: tt__metrics_model_name */
+} tt_metrics_sample;
+
+/* Reads every counter (relaxed atomic loads: no lock, the request path is not slowed). */
+void tt__metrics_sample(tt_metrics *m, tt_metrics_sample *out);
+/* The latency buckets' upper bounds in seconds, TT_LATENCY_BUCKETS - 1 of them, increasing. */
+const double *tt__metrics_latency_bounds(void);
+/* The model counted in slot @i, or NULL for a free slot. Borrowed: a slot's name never
+ * changes once claimed and lives as long as @m. */
+const char *tt__metrics_model_name(tt_metrics *m, int i);
+
 typedef struct tt_ratelimit tt_ratelimit;
+
+/* ---- the dashboard's time series (dashboard.c) ---- */
+
+typedef struct tt_dash tt_dash;
+
+/*
+ * Starts the thread that samples the counters of @metrics and @cache at the start of every
+ * minute (the last hour is kept), for GET /dashboard/data. Both must outlive the dashboard.
+ */
+int tt__dash_start(tt_metrics *metrics, tt_cache *cache, tt_dash **out, tt_err *err);
+/* Stops the thread and frees @d. NULL does nothing. */
+void tt__dash_stop(tt_dash *d);
+/*
+ * The per-minute series of the last hour (docs/dashboard.md, "series"): minutes (Unix
+ * seconds of their start), seconds covered, and per minute the requests, rate, errors and
+ * latency percentiles of each endpoint that answered, cache hits and misses, feedback, and
+ * lists and clicks per model. The caller owns the result.
+ */
+json_t *tt__dash_series(tt_dash *d);
+/*
+ * The @q quantile (0..1), in milliseconds, of the request counts @c per latency bucket
+ * (TT_LATENCY_BUCKETS of them); NAN when they are all 0. Beyond the last bound: that bound.
+ */
+double tt__dash_quantile_ms(const uint64_t *c, double q);
 
 /* ---- the training pipeline's thread (jobs.c) ---- */
 
@@ -216,6 +261,7 @@ struct tt_server {
     tt_jobs *jobs;            /* training jobs, schedules, new versions */
     tt_ratelimit *limiter;    /* RATE_LIMIT on the recommendation endpoints, or NULL */
     tt_metrics *metrics;
+    tt_dash *dash;            /* per-minute series of the metrics, for the dashboard */
     double started;           /* tt_now() at start */
     uint64_t rec_counter;     /* recommendation ids */
     int64_t db_checked_us;    /* last database health check (monotonic microseconds) */
@@ -277,6 +323,10 @@ void tt__h_train_cancel(tt_app *app, json_t *body, tt_reply *out);
 void tt__h_versions(tt_app *app, json_t *body, tt_reply *out);
 void tt__h_promote(tt_app *app, json_t *body, tt_reply *out);
 void tt__h_rollback(tt_app *app, json_t *body, tt_reply *out);
+/* dashboard.c: the page, its Chart.js and the data it plots. */
+void tt__h_dashboard(tt_app *app, json_t *body, tt_reply *out);
+void tt__h_dashboard_chart(tt_app *app, json_t *body, tt_reply *out);
+void tt__h_dashboard_data(tt_app *app, json_t *body, tt_reply *out);
 
 
 /* ---- errors.c: the only place codes become HTTP statuses ---- */

@@ -58,6 +58,9 @@ static const struct route routes[] = {
     {"/models/versions", "GET", tt__h_versions, TT_EP_MODELS_VERSIONS, false, false, false},
     {"/models/promote", "POST", tt__h_promote, TT_EP_MODELS_VERSIONS, true, true, false},
     {"/models/rollback", "POST", tt__h_rollback, TT_EP_MODELS_VERSIONS, true, true, false},
+    {"/dashboard", "GET", tt__h_dashboard, TT_EP_DASHBOARD, false, false, false},
+    {"/dashboard/chart.js", "GET", tt__h_dashboard_chart, TT_EP_DASHBOARD, false, false, false},
+    {"/dashboard/data", "GET", tt__h_dashboard_data, TT_EP_DASHBOARD, false, false, false},
 };
 
 struct req {
@@ -476,12 +479,15 @@ static int open_parts(tt_app *app, tt_err *err)
         radio_key(app);
     if (rc == 0)
         rc = tt__stations_start(app, &app->stations, err);
+    if (rc == 0)
+        rc = tt__dash_start(app->metrics, app->cache, &app->dash, err);
     return rc;
 }
 
 static void free_parts(tt_app *app)
 {
     tt__jobs_stop(app->jobs);
+    tt__dash_stop(app->dash);
     tt__ratelimit_free(app->limiter);
     tt__stations_stop(app->stations);
     tt__replay_stop(app->replay);

@@ -161,6 +161,8 @@ struct run {
     uint8_t *split_mask;   /* the split's training events under the filters */
     char catalog[1100];    /* the run's catalog file, linked into every version */
     tt_tfevents *tb;       /* the TensorBoard log of the model in training */
+    const char *kind;      /* the model in training, whose steps make its curve */
+    json_t *curve;         /* its sidecar's "curves", NULL when it reports no steps */
     json_t *models;        /* what each model's run gave */
 };
 
@@ -195,7 +197,38 @@ static void tb_scalar(struct run *r, const char *tag, int64_t step, double v)
     }
 }
 
-/* Each iteration or epoch: the TensorBoard curve, then the caller's hook. */
+/*
+ * The sidecar's training curve: loss per iteration (ALS) or epoch (NeuMF), with NeuMF's
+ * validation HR@10 per epoch. Only the steps of the model being trained count: a blend
+ * trains its parts (ALS among them) inside, and their losses are not its own.
+ */
+static void curve_add(struct run *r, const char *model, int step, double loss, double metric)
+{
+    json_t *val;
+
+    if (!r->kind || strcmp(model, r->kind) != 0)
+        return;
+    /* Steps count from 1: a first step starts the curve afresh. */
+    if (step == 1) {
+        json_decref(r->curve);
+        r->curve = NULL;
+    }
+    if (!r->curve)
+        r->curve = json_pack("{s:s, s:[], s:{}}", "unit",
+                             strcmp(model, "als") == 0 ? "iteration" : "epoch", "loss",
+                             "validation");
+    json_array_append_new(json_object_get(r->curve, "loss"), real_or_null(loss));
+    if (strcmp(model, "neumf") != 0)
+        return;
+    val = json_object_get(json_object_get(r->curve, "validation"), "hr@10");
+    if (!val) {
+        val = json_array();
+        json_object_set_new(json_object_get(r->curve, "validation"), "hr@10", val);
+    }
+    json_array_append_new(val, real_or_null(metric));
+}
+
+/* Each iteration or epoch: the TensorBoard curve and the sidecar's, then the caller's hook. */
 static void on_step(void *ctx, const char *model, int step, int steps, double loss,
                     double metric, double seconds)
 {
@@ -204,6 +237,7 @@ static void on_step(void *ctx, const char *model, int step, int steps, double lo
     tb_scalar(r, "loss", step, loss);
     if (strcmp(model, "neumf") == 0)
         tb_scalar(r, "validation/hr@10", step, metric);
+    curve_add(r, model, step, loss, metric);
     if (r->h && r->h->step)
         r->h->step(r->h->ctx, model, step, steps, loss, metric, seconds);
 }
@@ -345,6 +379,8 @@ static int write_version(struct run *r, const tt_draft *d, const char *name, con
         j = sidecar(r, name, tier, kind, d, m, path, metrics, promo);
         json_object_set_new(j, "tuning", tuning ? json_incref(tuning)
                                                 : json_pack("{s:b}", "tuned", false));
+        if (r->curve)
+            json_object_set(j, "curves", r->curve);
         rc = tt_pipeline_write_json(side, j, err);
         json_decref(j);
     }
@@ -475,7 +511,9 @@ static int run_model(struct run *r, const tt_model_info *info, int index, int co
     say(r, "training %s (%s)", name, info->summary);
     o.on_step = on_step;
     o.step_ctx = r;
+    r->kind = kind;
     rc = train_model(kind, &r->ts, &o, &m, err);
+    r->kind = NULL;
     if (rc == TT_ESTATE && skippable(kind)) {
         say(r, "%-11s %-8s skipped: %s", name, tier, err->message);
         tt_err_clear(err);
@@ -515,6 +553,8 @@ static int run_model(struct run *r, const tt_model_info *info, int index, int co
 out:
     tt_tfevents_close(r->tb);
     r->tb = NULL;
+    json_decref(r->curve);
+    r->curve = NULL;
     if (rc != 0 && access(d.dir, F_OK) == 0)
         tt_draft_abandon(&d);
     tt_model_free(m);
@@ -581,7 +621,7 @@ int tt_pipeline_run(const tt_config *cfg, const tt_job_spec *spec, const tt_run_
                     json_t **result, tt_err *err)
 {
     struct run r = {cfg, spec, spec->opts, hooks, NULL, {0}, NULL, {0}, NULL, "", NULL,
-                    json_array()};
+                    NULL, NULL, json_array()};
     const tt_model_info *list = tt_models_list();
     double t0 = tt_now();
     int count = 0, index = 0, rc;

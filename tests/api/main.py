@@ -33,6 +33,7 @@ import test_recommend  # noqa: F401
 import test_similar  # noqa: F401
 import test_feedback  # noqa: F401
 import test_service  # noqa: F401
+import test_dashboard  # noqa: F401
 import test_robustness  # noqa: F401
 import test_foundations  # noqa: F401
 import test_mix  # noqa: F401

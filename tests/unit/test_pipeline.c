@@ -144,6 +144,15 @@ Test(pipeline, a_run_publishes_links_and_logs_its_version)
     cr_assert(json_is_number(
         json_object_get(json_object_get(json_object_get(side, "metrics"), "holdout"), "ndcg@20")));
     cr_assert_null(json_object_get(side, "base_model"));
+    /* The training curve: one loss per iteration, and the version's sidecar is this one. */
+    cr_assert_str_eq(str(json_object_get(side, "curves"), "unit"), "iteration");
+    cr_assert_eq(json_array_size(json_object_get(json_object_get(side, "curves"), "loss")), 2);
+    {
+        json_t *vs = tt_registry_version_sidecar(cfg.model_dir, "free", "als", version);
+        cr_assert(json_equal(vs, side), "the version's sidecar differs from the served one");
+        json_decref(vs);
+        cr_assert_null(tt_registry_version_sidecar(cfg.model_dir, "free", "als", "../../x"));
+    }
 
     tt_registry_log_dir(cfg.model_dir, "free", "als", version, logdir, sizeof(logdir));
     cr_assert_str_eq(str(m, "log_dir"), logdir);
