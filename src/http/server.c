@@ -59,6 +59,20 @@ static const struct route routes[] = {
     {"/models/rollback", "POST", tt__h_rollback, TT_EP_MODELS_VERSIONS, true, true, false},
 };
 
+#define N_ROUTES ((int)(sizeof(routes) / sizeof(routes[0])))
+
+int tt_server_route_count(void)
+{
+    return N_ROUTES;
+}
+
+tt_server_route tt_server_route_at(int i)
+{
+    const struct route *rt = &routes[i >= 0 && i < N_ROUTES ? i : 0];
+
+    return (tt_server_route){rt->method, rt->path, rt->admin, rt->limited};
+}
+
 struct req {
     const struct route *route;
     char *body;
@@ -115,7 +129,7 @@ static const struct route *find_route(const char *url, const char *method, char 
                                       size_t cap)
 {
     allow[0] = '\0';
-    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+    for (int i = 0; i < N_ROUTES; i++) {
         if (!path_matches(&routes[i], url))
             continue;
         if (strcmp(method, routes[i].method) == 0)
