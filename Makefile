@@ -26,7 +26,10 @@ LDFLAGS  := $(SANFLAGS)
 
 LIB_C    := $(filter-out src/cli/main.c,$(wildcard src/*/*.c src/*/*/*.c))
 LIB_CXX  := $(wildcard src/*/*.cpp)
-LIB_OBJ  := $(LIB_C:%.c=$(BUILD)/obj/%.o) $(LIB_CXX:%.cpp=$(BUILD)/obj/%.o)
+# docs/openapi.json, embedded in the binary as a C array (served at GET /openapi.json).
+GEN_C    := $(BUILD)/gen/openapi_json.c
+GEN_OBJ  := $(BUILD)/obj/gen/openapi_json.o
+LIB_OBJ  := $(LIB_C:%.c=$(BUILD)/obj/%.o) $(LIB_CXX:%.cpp=$(BUILD)/obj/%.o) $(GEN_OBJ)
 ifneq ($(LIB_CXX),)
 LINK     := $(CXX)
 # libfaiss.a is static: it must come before the shared BLAS/LAPACK it calls.
@@ -52,6 +55,14 @@ $(BUILD)/obj/%.o: %.c
 $(BUILD)/obj/%.o: %.cpp
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) -c $< -o $@
+
+$(GEN_C): docs/openapi.json scripts/embed-file
+	@mkdir -p $(dir $@)
+	scripts/embed-file tt__openapi_json docs/openapi.json >$@.tmp && mv $@.tmp $@
+
+$(GEN_OBJ): $(GEN_C)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/libtt.a: $(LIB_OBJ)
 	@rm -f $@

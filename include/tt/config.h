@@ -41,6 +41,9 @@ typedef struct tt_config {
      * 0 = off, the default. RATE_BURST: how many may come at once (default 2 x the rate). */
     double rate_limit;
     int rate_burst;
+    /* DOCS_ASSETS_DIR: the swagger-ui-dist folder served at /docs/; "" = the one of the tree
+     * the executable was built in (web/node_modules/swagger-ui-dist). */
+    char docs_dir[1024];
 } tt_config;
 
 /* Defaults, then the environment. Returns 0 or TT_ECONFIG with the variable in err->field. */

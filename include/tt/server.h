@@ -58,4 +58,10 @@ int tt_server_route_count(void);
  */
 tt_server_route tt_server_route_at(int i);
 
+/*
+ * The OpenAPI 3.1 document served at GET /openapi.json (docs/openapi.json, embedded at build
+ * time), *@len bytes of JSON followed by a NUL. Borrowed: static.
+ */
+const char *tt_server_openapi(size_t *len);
+
 #endif

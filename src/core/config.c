@@ -193,6 +193,7 @@ enum setting {
     S_JOB_NICE,
     S_RATE,
     S_BURST,
+    S_DOCS,
     S_N
 };
 static const struct {
@@ -213,6 +214,7 @@ static const struct {
     {"JOB_NICE", "--job-nice"},
     {"RATE_LIMIT", "--rate-limit"},
     {"RATE_BURST", "--rate-burst"},
+    {"DOCS_ASSETS_DIR", "--docs-assets-dir"},
 };
 
 static int apply(tt_config *c, enum setting s, const char *var, const char *v, tt_err *err)
@@ -238,6 +240,7 @@ static int apply(tt_config *c, enum setting s, const char *var, const char *v, t
     case S_JOB_NICE: return set_int(&c->job_nice, var, v, 0, 19, err);
     case S_RATE: return set_rate(&c->rate_limit, var, v, err);
     case S_BURST: return set_int(&c->rate_burst, var, v, 0, 1000000, err);
+    case S_DOCS: return set_str(c->docs_dir, sizeof(c->docs_dir), var, v, err);
     default: return tt_err_set(err, TT_EINVAL, "unknown setting");
     }
 }

@@ -1,7 +1,8 @@
 /*
  * The HTTP server: libmicrohttpd with an internal epoll thread pool. Each request's body is
  * collected (at most 64 KiB), parsed with jansson and handed to its handler; every answer,
- * errors included, is JSON (metrics excepted). Reload swaps a reference-counted snapshot.
+ * errors included, is JSON (metrics and the documentation pages excepted). Reload swaps a
+ * reference-counted snapshot.
  */
 #include "app.h"
 #include "tt/core.h"
@@ -57,6 +58,9 @@ static const struct route routes[] = {
     {"/models/versions", "GET", tt__h_versions, TT_EP_MODELS_VERSIONS, false, false, false},
     {"/models/promote", "POST", tt__h_promote, TT_EP_MODELS_VERSIONS, true, true, false},
     {"/models/rollback", "POST", tt__h_rollback, TT_EP_MODELS_VERSIONS, true, true, false},
+    {"/openapi.json", "GET", tt__h_openapi, TT_EP_DOCS, false, false, false},
+    {"/docs", "GET", tt__h_docs, TT_EP_DOCS, false, false, false},
+    {"/docs/{file}", "GET", tt__h_docs_asset, TT_EP_DOCS, false, false, false},
 };
 
 #define N_ROUTES ((int)(sizeof(routes) / sizeof(routes[0])))
@@ -522,6 +526,7 @@ int tt_server_start(const tt_config *cfg, const tt_server_params *p, tt_server *
     init_feedback_lock(app);
     app->metrics = tt__metrics_new();
     app->limiter = tt__ratelimit_new(cfg->rate_limit, cfg->rate_burst);
+    tt__docs_locate(cfg, app->docs_dir, sizeof(app->docs_dir));
     rc = open_parts(app, err);
     if (rc == 0 && tt_server_reload(app, &lerr) < 0)
         tt_warn("starting without models: %s", lerr.message);
