@@ -581,3 +581,22 @@ def docs_without_swagger_ui_says_how_to_install_it(ctx):
         srv.stop()
     finally:
         srv.kill()
+
+
+@test(server="empty")
+def openapi_answers_without_models_are_documented(ctx):
+    """With no model loaded, what the open endpoints answer (503 not_ready, the health
+    report's 503, ...) is documented too. Admin endpoints and /feedback are left out: they
+    would train or store on this server's data, which other tests read."""
+    need_jsonschema()
+    _, doc = load_doc()
+    served = served_set(ctx)
+    statuses = set()
+    for path, method, op in operations(doc):
+        if op.get("security") or path == "/feedback" or (method, path) not in served:
+            continue
+        for label, url, body, _ in example_requests(path, method, op):
+            r = send(ctx.srv, method, url, body, {"Content-Type": "application/json"})
+            check_answer(doc, op, f"{method} {url} [{label}] without models", r)
+            statuses.add(r.status_code)
+    check(503 in statuses, f"no 503 without models: {sorted(statuses)}")
