@@ -460,6 +460,49 @@ def openapi_request_bounds_are_the_engines(ctx):
     check(probes >= 60, f"only {probes} probes were sent")
 
 
+TIERS = ["free", "starter", "pro", "enterprise"]
+
+
+def tier_cases(op):
+    """(what, field at fault, body changes, the tier it needs) of an operation's tier gates:
+    x-min-tier (the whole operation, checked on model_tier) and x-tier-gates (a field's
+    value)."""
+    out = []
+    if op.get("x-min-tier"):
+        out.append(("the operation", "model_tier", {}, op["x-min-tier"]))
+    for field, values in op.get("x-tier-gates", {}).items():
+        for value, tier in values.items():
+            out.append((f"{field} {value}", field, {field: value}, tier))
+    return out
+
+
+@test()
+def openapi_tier_gates_are_the_engines(ctx):
+    """Each documented tier gate, on the main server: the tier below is 403 tier_forbidden
+    naming the field, the tier itself is not refused for its tier."""
+    _, doc = load_doc()
+    n = 0
+    for path, method, op in operations(doc):
+        base = base_example(op)
+        if base is None:
+            continue
+        url = next(example_requests(path, method, op))[1]
+        for what, field, change, tier in tier_cases(op):
+            below = TIERS[TIERS.index(tier) - 1]
+            body = dict(base, **change, model_tier=below)
+            r = ctx.srv.http.request(method, url, content=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+            check_error(r, 403, "tier_forbidden", field,
+                        what=f"{method} {path}: {what} with model_tier {below}")
+            body["model_tier"] = tier
+            r = ctx.srv.http.request(method, url, content=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+            check(r.status_code != 403, f"{method} {path}: {what} with model_tier {tier}, the "
+                                        f"tier documented for it, is refused: {short(r.text)}")
+            n += 1
+    check(n >= 9, f"only {n} tier gates documented")
+
+
 @test()
 def openapi_admin_routes_refuse_without_the_token(ctx):
     """Every admin route of the server answers 401 without a token and 403 with a wrong
