@@ -17,9 +17,9 @@ static void print_json(void)
 
     for (int i = 0; i < tt_server_route_count(); i++) {
         tt_server_route r = tt_server_route_at(i);
-        json_array_append_new(arr, json_pack("{s:s, s:s, s:b, s:b}", "method", r.method, "path",
-                                             r.path, "admin", r.admin, "rate_limited",
-                                             r.rate_limited));
+        json_array_append_new(arr,
+                              json_pack("{s:s, s:s, s:b, s:b}", "method", r.method, "path", r.path,
+                                        "admin", r.admin, "rate_limited", r.rate_limited));
     }
     s = json_dumps(arr, JSON_INDENT(2));
     printf("%s\n", s ? s : "[]");

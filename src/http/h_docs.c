@@ -121,11 +121,20 @@ static void html_text(tt_jbuf *b, const char *s)
 {
     for (; *s; s++) {
         switch (*s) {
-        case '&': tt__jb_lit(b, "&amp;"); break;
-        case '<': tt__jb_lit(b, "&lt;"); break;
-        case '>': tt__jb_lit(b, "&gt;"); break;
-        case '"': tt__jb_lit(b, "&quot;"); break;
-        default: tt__jb_raw(b, s, 1);
+        case '&':
+            tt__jb_lit(b, "&amp;");
+            break;
+        case '<':
+            tt__jb_lit(b, "&lt;");
+            break;
+        case '>':
+            tt__jb_lit(b, "&gt;");
+            break;
+        case '"':
+            tt__jb_lit(b, "&quot;");
+            break;
+        default:
+            tt__jb_raw(b, s, 1);
         }
     }
 }
