@@ -257,13 +257,13 @@ void tt__h_docs_asset(tt_app *app, json_t *body, tt_reply *out)
     tt_err err = {0};
     int rc;
 
-    /* "/docs/" is the page itself. */
-    if (!name || !name[0]) {
+    /* "/docs/" is the page itself. (No name at all: the path was not UTF-8.) */
+    if (name && !name[0]) {
         tt__h_docs(app, body, out);
         return;
     }
-    type = asset_type(name);
-    if (!safe_name(name) || !type) {
+    type = name ? asset_type(name) : NULL;
+    if (!type || !safe_name(name)) {
         tt__reply_error(out, TT_ENOTFOUND, "file", "no such file of Swagger UI");
         return;
     }

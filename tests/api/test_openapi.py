@@ -585,7 +585,8 @@ def docs_names_nothing_outside_its_folder(ctx):
     import socket
     for path in ("/docs/../openapi.json", "/docs/..%2f..%2fetc%2fpasswd", "/docs/%2e%2e",
                  "/docs/..", "/docs/.hidden.js", "/docs//etc/passwd", "/docs/package.json",
-                 "/docs/README.md", "/docs/%2fetc%2fpasswd", "/docs/swagger-ui.css/x"):
+                 "/docs/README.md", "/docs/%2fetc%2fpasswd", "/docs/swagger-ui.css/x",
+                 "/docs/%ff.js"):
         with socket.create_connection(("127.0.0.1", ctx.srv.port), timeout=TIMEOUT) as s:
             s.sendall(raw_request("GET", path))
             data = b""
