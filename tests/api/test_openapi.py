@@ -644,3 +644,23 @@ def openapi_answers_without_models_are_documented(ctx):
             check_answer(doc, op, f"{method} {url} [{label}] without models", r)
             statuses.add(r.status_code)
     check(503 in statuses, f"no 503 without models: {sorted(statuses)}")
+
+
+@test()
+def openapi_common_refusals_are_documented(ctx):
+    """Any route refuses a body that is not JSON (415), one over 64 KiB (413) and header
+    fields over 16 KiB (431), each as its operation documents."""
+    need_jsonschema()
+    _, doc = load_doc()
+    documented = {(m, p): op for p, m, op in operations(doc)}
+    for r in served_routes(ctx):
+        op = documented[(r["method"], r["path"])]
+        url = fill_path(r["path"], {"job_id": "job-x", "user_id": "u0000042",
+                                    "file": "swagger-ui.css"})
+        what = f"{r['method']} {r['path']}"
+        for status, body, headers in (
+                (415, b"user_id=1", {"Content-Type": "text/plain"}),
+                (413, b"{" + b" " * 70000 + b"}", {"Content-Type": "application/json"}),
+                (431, None, {"X-Padding": "p" * 17000})):
+            ans = ctx.srv.http.request(r["method"], url, content=body, headers=headers)
+            check_answer(doc, op, f"{what} ({status})", ans, status)
