@@ -27,9 +27,10 @@ LDFLAGS  := $(SANFLAGS)
 LIB_C    := $(filter-out src/cli/main.c,$(wildcard src/*/*.c src/*/*/*.c))
 LIB_CXX  := $(wildcard src/*/*.cpp)
 LIB_OBJ  := $(LIB_C:%.c=$(BUILD)/obj/%.o) $(LIB_CXX:%.cpp=$(BUILD)/obj/%.o)
-# Pages the engine serves (web/NAME.html), compiled in as the byte array tt__web_NAME.
+# Files compiled into the binary as byte arrays (scripts/embed-file): the pages the engine
+# serves (web/NAME.html as tt__web_NAME) and docs/openapi.json (tt__openapi_json).
 WEB_SRC  := $(wildcard web/*.html)
-LIB_OBJ  += $(WEB_SRC:web/%.html=$(BUILD)/obj/gen/web_%.o)
+LIB_OBJ  += $(WEB_SRC:web/%.html=$(BUILD)/obj/gen/web_%.o) $(BUILD)/obj/gen/openapi_json.o
 ifneq ($(LIB_CXX),)
 LINK     := $(CXX)
 # libfaiss.a is static: it must come before the shared BLAS/LAPACK it calls.
@@ -56,19 +57,15 @@ $(BUILD)/obj/%.o: %.cpp
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) -c $< -o $@
 
-# A generated C file: the page's bytes, NUL-terminated, and their count (without the NUL).
-$(BUILD)/gen/web_%.c: web/%.html
+$(BUILD)/gen/web_%.c: web/%.html scripts/embed-file
 	@mkdir -p $(dir $@)
-	@{ echo '/* Generated from $< by the Makefile: edit $< instead. */'; \
-	   echo '#include <stddef.h>'; \
-	   echo 'extern const unsigned char tt__web_$*[];'; \
-	   echo 'extern const size_t tt__web_$*_len;'; \
-	   echo 'const unsigned char tt__web_$*[] = {'; \
-	   od -An -v -tx1 $< | sed 's/\([0-9a-f][0-9a-f]\)/0x\1,/g'; \
-	   echo '0};'; \
-	   echo 'const size_t tt__web_$*_len = sizeof(tt__web_$*) - 1;'; } >$@.tmp && mv $@.tmp $@
+	scripts/embed-file tt__web_$* $< >$@.tmp && mv $@.tmp $@
 
-.PRECIOUS: $(BUILD)/gen/web_%.c
+$(BUILD)/gen/openapi_json.c: docs/openapi.json scripts/embed-file
+	@mkdir -p $(dir $@)
+	scripts/embed-file tt__openapi_json docs/openapi.json >$@.tmp && mv $@.tmp $@
+
+.PRECIOUS: $(BUILD)/gen/%.c
 
 $(BUILD)/obj/gen/%.o: $(BUILD)/gen/%.c
 	@mkdir -p $(dir $@)

@@ -46,6 +46,9 @@ typedef struct tt_config {
      * FEEDBACK_JOURNAL_MB: its bound (default 64). */
     char feedback_journal[1024];
     int journal_mb;
+    /* DOCS_ASSETS_DIR: the swagger-ui-dist folder served at /docs/; "" = the one of the tree
+     * the executable was built in (web/node_modules/swagger-ui-dist). */
+    char docs_dir[1024];
 } tt_config;
 
 /* Defaults, then the environment. Returns 0 or TT_ECONFIG with the variable in err->field. */

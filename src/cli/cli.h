@@ -51,6 +51,7 @@ int tt_cmd_serve(int argc, char **argv);
 int tt_cmd_index(int argc, char **argv);
 int tt_cmd_jobs(int argc, char **argv);
 int tt_cmd_job_run(int argc, char **argv);
+int tt_cmd_routes(int argc, char **argv);
 
 struct tt_ann_cli;
 struct tt_content_params;

@@ -24,6 +24,7 @@ static const struct cmd commands[] = {
     {"recommend", tt_cmd_recommend, "print recommendations for a user or a file of users"},
     {"jobs", tt_cmd_jobs, "list, follow, submit or cancel training jobs"},
     {"job-run", tt_cmd_job_run, "run one training job (the worker an engine starts)"},
+    {"routes", tt_cmd_routes, "list the HTTP routes `serve` answers"},
     {"help", tt_cmd_help, "list the commands"},
 };
 

@@ -195,6 +195,7 @@ enum setting {
     S_BURST,
     S_JOURNAL,
     S_JOURNAL_MB,
+    S_DOCS,
     S_N
 };
 static const struct {
@@ -217,6 +218,7 @@ static const struct {
     {"RATE_BURST", "--rate-burst"},
     {"FEEDBACK_JOURNAL", "--feedback-journal"},
     {"FEEDBACK_JOURNAL_MB", "--feedback-journal-mb"},
+    {"DOCS_ASSETS_DIR", "--docs-assets-dir"},
 };
 
 static int apply(tt_config *c, enum setting s, const char *var, const char *v, tt_err *err)
@@ -244,6 +246,7 @@ static int apply(tt_config *c, enum setting s, const char *var, const char *v, t
     case S_BURST: return set_int(&c->rate_burst, var, v, 0, 1000000, err);
     case S_JOURNAL: return set_str(c->feedback_journal, sizeof(c->feedback_journal), var, v, err);
     case S_JOURNAL_MB: return set_int(&c->journal_mb, var, v, 1, 1048576, err);
+    case S_DOCS: return set_str(c->docs_dir, sizeof(c->docs_dir), var, v, err);
     default: return tt_err_set(err, TT_EINVAL, "unknown setting");
     }
 }

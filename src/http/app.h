@@ -151,6 +151,7 @@ enum tt_endpoint {
     TT_EP_MODELS_TRAIN,
     TT_EP_MODELS_VERSIONS,
     TT_EP_DASHBOARD,
+    TT_EP_DOCS, /* the OpenAPI document, Swagger UI and its files */
     TT_EP_OTHER,
     TT_EP_COUNT
 };
@@ -267,6 +268,7 @@ struct tt_server {
     int64_t db_checked_us;    /* last database health check (monotonic microseconds) */
     uint8_t radio_key[32];    /* signs station cursors (tt_radio_key) */
     bool db_ok;
+    char docs_dir[1100];      /* Swagger UI's files, served under /docs/ (tt__docs_locate) */
 };
 
 typedef struct tt_server tt_app;
@@ -327,6 +329,16 @@ void tt__h_rollback(tt_app *app, json_t *body, tt_reply *out);
 void tt__h_dashboard(tt_app *app, json_t *body, tt_reply *out);
 void tt__h_dashboard_chart(tt_app *app, json_t *body, tt_reply *out);
 void tt__h_dashboard_data(tt_app *app, json_t *body, tt_reply *out);
+/* h_docs.c: GET /openapi.json, GET /docs (Swagger UI) and GET /docs/{file} (its files). */
+void tt__h_openapi(tt_app *app, json_t *body, tt_reply *out);
+void tt__h_docs(tt_app *app, json_t *body, tt_reply *out);
+void tt__h_docs_asset(tt_app *app, json_t *body, tt_reply *out);
+/*
+ * The folder of Swagger UI's files into @dir (@n bytes): DOCS_ASSETS_DIR when set, else
+ * web/node_modules/swagger-ui-dist of the tree the executable was built in (the first of
+ * ../ and ../../ from its folder that has it; the first when neither does).
+ */
+void tt__docs_locate(const tt_config *cfg, char *dir, size_t n);
 
 
 /* ---- errors.c: the only place codes become HTTP statuses ---- */

@@ -36,7 +36,7 @@ static const char *ep_names[TT_EP_COUNT] = {"recommend_user", "recommend_similar
                                             "health",         "models_info",       "models_reload",
                                             "metrics",        "radio_generate",    "daily_mix",
                                             "taste_profile",  "models_train",
-                                            "models_versions", "dashboard", "other"};
+                                            "models_versions", "dashboard", "docs", "other"};
 
 const char *tt__endpoint_name(enum tt_endpoint ep)
 {

@@ -1,7 +1,8 @@
 /*
  * The HTTP server: libmicrohttpd with an internal epoll thread pool. Each request's body is
  * collected (at most 64 KiB), parsed with jansson and handed to its handler; every answer,
- * errors included, is JSON (metrics excepted). Reload swaps a reference-counted snapshot.
+ * errors included, is JSON (metrics and the documentation pages excepted). Reload swaps a
+ * reference-counted snapshot.
  */
 #include "app.h"
 #include "tt/core.h"
@@ -61,7 +62,24 @@ static const struct route routes[] = {
     {"/dashboard", "GET", tt__h_dashboard, TT_EP_DASHBOARD, false, false, false},
     {"/dashboard/chart.js", "GET", tt__h_dashboard_chart, TT_EP_DASHBOARD, false, false, false},
     {"/dashboard/data", "GET", tt__h_dashboard_data, TT_EP_DASHBOARD, false, false, false},
+    {"/openapi.json", "GET", tt__h_openapi, TT_EP_DOCS, false, false, false},
+    {"/docs", "GET", tt__h_docs, TT_EP_DOCS, false, false, false},
+    {"/docs/{file}", "GET", tt__h_docs_asset, TT_EP_DOCS, false, false, false},
 };
+
+#define N_ROUTES ((int)(sizeof(routes) / sizeof(routes[0])))
+
+int tt_server_route_count(void)
+{
+    return N_ROUTES;
+}
+
+tt_server_route tt_server_route_at(int i)
+{
+    const struct route *rt = &routes[i >= 0 && i < N_ROUTES ? i : 0];
+
+    return (tt_server_route){rt->method, rt->path, rt->admin, rt->limited};
+}
 
 struct req {
     const struct route *route;
@@ -119,7 +137,7 @@ static const struct route *find_route(const char *url, const char *method, char 
                                       size_t cap)
 {
     allow[0] = '\0';
-    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+    for (int i = 0; i < N_ROUTES; i++) {
         if (!path_matches(&routes[i], url))
             continue;
         if (strcmp(method, routes[i].method) == 0)
@@ -553,6 +571,7 @@ int tt_server_start(const tt_config *cfg, const tt_server_params *p, tt_server *
     init_feedback_lock(app);
     app->metrics = tt__metrics_new();
     app->limiter = tt__ratelimit_new(cfg->rate_limit, cfg->rate_burst);
+    tt__docs_locate(cfg, app->docs_dir, sizeof(app->docs_dir));
     rc = open_parts(app, err);
     if (rc == 0 && tt_server_reload(app, &lerr) < 0)
         tt_warn("starting without models: %s", lerr.message);
