@@ -49,6 +49,21 @@ typedef struct tt_als_model tt_als_model;
 int tt_als_train(const tt_train_set *ts, const tt_als_params *p, tt_model **out, tt_err *err);
 
 /*
+ * An ALS model of @ts made of factors learned elsewhere: @X (ts->conf.rows users x @k) and
+ * @Y (ts->conf.cols tracks x @k), row-major, in the dense ids of ts->ds, both copied. What
+ * serving needs besides them (the Gram matrix for fold-in, track norms, the confidence
+ * scaling of @ts under @p, user ids, the lists ranked ahead of time from ts->seen) is
+ * computed by the same code training runs after its last sweep, so the model is exactly the
+ * one tt_als_train would return had it arrived at these factors. @p is checked as by
+ * tt_als_train with factors = @k; iterations and cg_steps are only recorded. A zero row
+ * stands for a user or track without factors (as training leaves one without positives).
+ * Errors: TT_EINVAL (a missing argument, a parameter out of range, naming it in err->field,
+ * or a factor that is NaN or infinite). Thread-safe for distinct outputs.
+ */
+int tt_als_from_factors(const tt_train_set *ts, const tt_als_params *p, const float *X,
+                        const float *Y, int k, tt_model **out, tt_err *err);
+
+/*
  * Exact user vector for the tracks @hist with raw preference values @r (n entries), track
  * factors fixed: solves (YtY + lambda I + Y' (C - I) Y) x = Y' C p with a Cholesky
  * factorization. @x has factors entries. Thread-safe.
