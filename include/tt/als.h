@@ -43,6 +43,13 @@ typedef struct tt_als_params {
 /* The shipped defaults, tuned on real listening data (docs/evaluation.md). */
 tt_als_params tt_als_params_default(void);
 
+/*
+ * Checks @p as tt_als_train does: factors 1..1024, alpha > 0, regularization >= 0,
+ * iterations >= 1, cg_steps >= 0, a known scaling, bm25_k1 > 0, bm25_b in [0, 1],
+ * log_eps > 0 (all finite). TT_EINVAL naming the parameter in err->field.
+ */
+int tt_als_params_check(const tt_als_params *p, tt_err *err);
+
 typedef struct tt_als_model tt_als_model;
 
 /* Trains on @ts. The returned model is a tt_model (kind "als"); free with tt_model_free. */
@@ -71,6 +78,11 @@ int tt_als_from_factors(const tt_train_set *ts, const tt_als_params *p, const fl
 int tt_als_fold_in(const tt_model *m, const int32_t *hist, const float *r, int32_t n, float *x,
                    tt_err *err);
 
+/*
+ * The parameters @m was made with (factors, regularization, alpha, scaling and its
+ * constants as in its file; progress unset) into *@p. TT_EINVAL when @m is not ALS.
+ */
+int tt_als_params_of(const tt_model *m, tt_als_params *p, tt_err *err);
 /* Number of factors of an ALS model; 0 when @m is not one. */
 int tt_als_factors(const tt_model *m);
 /* User @u's factors (borrowed), or NULL. */

@@ -308,7 +308,7 @@ static void init_factors(float *F, int64_t rows, int k, uint64_t seed, uint64_t 
         F[i] = (float)(tt_rng_uniform(&rng) * 0.01);
 }
 
-static int check_params(const tt_als_params *p, tt_err *err)
+int tt_als_params_check(const tt_als_params *p, tt_err *err)
 {
     if (p->factors < 1 || p->factors > 1024)
         return tt_err_set_field(err, TT_EINVAL, "factors", "factors must be 1..1024");
@@ -432,7 +432,7 @@ int tt_als_train(const tt_train_set *ts, const tt_als_params *p, tt_model **out,
     tt_als_model *m;
     float *X, *Y, *gram, *norm, scale;
     double *loss = NULL, t0 = tt_now();
-    int rc = check_params(p, err);
+    int rc = tt_als_params_check(p, err);
 
     if (rc < 0)
         return rc;
@@ -498,7 +498,7 @@ int tt_als_from_factors(const tt_train_set *ts, const tt_als_params *p, const fl
                                           "required");
     q = *p;
     q.factors = k;
-    if ((rc = check_params(&q, err)) < 0)
+    if ((rc = tt_als_params_check(&q, err)) < 0)
         return rc;
     Xc = finite_copy(X, (size_t)ts->conf.rows * k);
     Yc = Xc ? finite_copy(Y, (size_t)ts->conf.cols * k) : NULL;
@@ -517,6 +517,14 @@ int tt_als_from_factors(const tt_train_set *ts, const tt_als_params *p, const fl
 }
 
 /* ---- serving ---- */
+
+int tt_als_params_of(const tt_model *m, tt_als_params *p, tt_err *err)
+{
+    if (!m || m->ops != &als_ops)
+        return tt_err_set(err, TT_EINVAL, "not an ALS model");
+    *p = ((const tt_als_model *)m)->p;
+    return 0;
+}
 
 int tt_als_factors(const tt_model *m)
 {
