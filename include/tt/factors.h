@@ -54,13 +54,13 @@ const char *tt_factors_layout_name(enum tt_factors_layout l);
 typedef struct tt_factors {
     int64_t rows;
     int k;
-    float *v;         /* rows x k, row-major */
-    tt_ids *ids;      /* row i's id is tt_ids_name(ids, i) (ids are unique) */
-    int64_t *line;    /* row i's line in @where (1-based) */
-    char *where;      /* the file naming the ids: the CSV file, or the ids file */
-    char *path;       /* the file of numbers */
+    float *v;      /* rows x k, row-major */
+    tt_ids *ids;   /* row i's id is tt_ids_name(ids, i) (ids are unique) */
+    int64_t *line; /* row i's line in @where (1-based) */
+    char *where;   /* the file naming the ids: the CSV file, or the ids file */
+    char *path;    /* the file of numbers */
     enum tt_factors_layout layout;
-    char dtype[4];    /* .npy: "<f4" or "<f8"; else "" */
+    char dtype[4]; /* .npy: "<f4" or "<f8"; else "" */
 } tt_factors;
 
 /*

@@ -60,7 +60,6 @@ int tt_npy_sniff(const char *path, tt_err *err);
  * Writes the @rows x @cols float32 array @a (row-major) to @path as a .npy file (above),
  * atomically (temporary name, fsync, rename). Errors: TT_EINVAL (negative shape), TT_EIO.
  */
-int tt_npy_write_f32(const char *path, const float *a, int64_t rows, int64_t cols,
-                     tt_err *err);
+int tt_npy_write_f32(const char *path, const float *a, int64_t rows, int64_t cols, tt_err *err);
 
 #endif

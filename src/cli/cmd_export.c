@@ -27,14 +27,14 @@ static const char *float_arg(float f, char *buf, size_t cap)
 }
 
 /* The import command that gives the same model back from what was written. */
-static void print_import_line(const tt_factor_export_report *r, const char *tier,
-                              const char *name, bool npy)
+static void print_import_line(const tt_factor_export_report *r, const char *tier, const char *name,
+                              bool npy)
 {
     const tt_als_params *p = &r->als;
     char a[32], b[32];
 
-    printf("import them back with:\n  tunetrail import factors --users %s --tracks %s",
-           r->files[0], npy ? r->files[2] : r->files[1]);
+    printf("import them back with:\n  tunetrail import factors --users %s --tracks %s", r->files[0],
+           npy ? r->files[2] : r->files[1]);
     if (npy)
         printf(" --user-ids %s --track-ids %s", r->files[1], r->files[3]);
     if (strcmp(tier, "free") != 0 || strcmp(name, "als") != 0)
@@ -67,10 +67,11 @@ static int export_factors(int argc, char **argv)
     int npos, rc;
 
     tt_cli_parse(argc, argv, usage, opts, &cfg, NULL, 0, &npos);
-    if (!model || !format || !out ||
-        (strcmp(format, "csv") != 0 && strcmp(format, "npy") != 0)) {
-        fprintf(stderr, "tunetrail: --model, --format csv|npy and --out are required\n"
-                        "usage: %s\n", usage);
+    if (!model || !format || !out || (strcmp(format, "csv") != 0 && strcmp(format, "npy") != 0)) {
+        fprintf(stderr,
+                "tunetrail: --model, --format csv|npy and --out are required\n"
+                "usage: %s\n",
+                usage);
         return 2;
     }
     npy = strcmp(format, "npy") == 0;
@@ -78,9 +79,8 @@ static int export_factors(int argc, char **argv)
         tier = tt_registry_tier_of(cfg.model_dir, model);
     if (!tier)
         tier = "free";
-    rc = tt_pipeline_export_factors(&cfg, tier, model,
-                                    npy ? TT_FACTORS_FORMAT_NPY : TT_FACTORS_FORMAT_CSV, out,
-                                    &rep, &err);
+    rc = tt_pipeline_export_factors(
+        &cfg, tier, model, npy ? TT_FACTORS_FORMAT_NPY : TT_FACTORS_FORMAT_CSV, out, &rep, &err);
     if (rc < 0)
         return tt_cli_fail(&err, rc);
     printf("exported %s/%s version %s: %d users and %d tracks x %d factors\n", tier, model,

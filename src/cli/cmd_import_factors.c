@@ -57,8 +57,8 @@ static int apply_flags(const struct flags *f, tt_factor_import *im)
 static void print_report(const tt_config *cfg, const tt_factor_import *im,
                          const tt_factor_import_report *r)
 {
-    printf("imported %d factors: %lld user rows, %lld track rows", r->k,
-           (long long)r->user_rows, (long long)r->track_rows);
+    printf("imported %d factors: %lld user rows, %lld track rows", r->k, (long long)r->user_rows,
+           (long long)r->track_rows);
     if (r->unknown_users || r->unknown_tracks)
         printf("; skipped %lld user and %lld track rows of ids the database does not know",
                (long long)r->unknown_users, (long long)r->unknown_tracks);
@@ -68,9 +68,10 @@ static void print_report(const tt_config *cfg, const tt_factor_import *im,
     printf("\ntracks: %d of %d have factors", r->tracks - r->tracks_without, r->tracks);
     if (r->tracks_without)
         printf(" (%d without: zero vectors, scored 0 for every listener, so ranked after every "
-               "track scored above 0)", r->tracks_without);
-    printf("\n%s/%s version %s published: %s/%s/%s.ttm (%.2f s)\n", im->tier, im->name,
-           r->version, cfg->model_dir, im->tier, im->name, r->seconds);
+               "track scored above 0)",
+               r->tracks_without);
+    printf("\n%s/%s version %s published: %s/%s/%s.ttm (%.2f s)\n", im->tier, im->name, r->version,
+           cfg->model_dir, im->tier, im->name, r->seconds);
 }
 
 static int report_failure(const tt_err *err, int rc)
@@ -90,8 +91,12 @@ static int report_failure(const tt_err *err, int rc)
 int tt_cmd_import_factors(int argc, char **argv)
 {
     tt_factor_import im = tt_factor_import_default();
-    struct flags f = {tt_als_scaling_names[im.als.scaling], im.als.alpha,
-                      im.als.regularization, im.als.bm25_k1, im.als.bm25_b, im.als.log_eps};
+    struct flags f = {tt_als_scaling_names[im.als.scaling],
+                      im.als.alpha,
+                      im.als.regularization,
+                      im.als.bm25_k1,
+                      im.als.bm25_b,
+                      im.als.log_eps};
     const struct tt_opt opts[] = {
         {"--users", TT_OPT_STR, &im.users, "user factors: CSV, or .npy with --user-ids"},
         {"--tracks", TT_OPT_STR, &im.tracks, "track factors: CSV, or .npy with --track-ids"},

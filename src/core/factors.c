@@ -208,21 +208,23 @@ static int csv_header(tt_csv *c, tt_factors *t, tt_err *err)
     if (strcasecmp(tt_csv_field(c, 0), "id") != 0)
         return at_line(t->where, tt_csv_line(c), err,
                        "the header must begin with 'id' (id,f0,f1,... or id,features), not "
-                       "'%.40s'", tt_csv_field(c, 0));
+                       "'%.40s'",
+                       tt_csv_field(c, 0));
     if (nf == 2 && strcasecmp(tt_csv_field(c, 1), "features") == 0) {
         t->layout = TT_FACTORS_CSV_LIST;
         return 0;
     }
     t->layout = TT_FACTORS_CSV_COLUMNS;
     if (nf < 2 || nf - 1 > TT_FACTORS_K_MAX)
-        return at_line(t->where, tt_csv_line(c), err, "%d factor columns: accepted 1..%d",
-                       nf - 1, TT_FACTORS_K_MAX);
+        return at_line(t->where, tt_csv_line(c), err, "%d factor columns: accepted 1..%d", nf - 1,
+                       TT_FACTORS_K_MAX);
     for (int j = 1; j < nf; j++) {
         snprintf(want, sizeof(want), "f%d", j - 1);
         if (strcasecmp(tt_csv_field(c, j), want) != 0)
             return at_line(t->where, tt_csv_line(c), err,
                            "header column %d is '%.40s', expected '%s' (id,f0,f1,... or "
-                           "id,features)", j + 1, tt_csv_field(c, j), want);
+                           "id,features)",
+                           j + 1, tt_csv_field(c, j), want);
     }
     t->k = nf - 1;
     return 0;
@@ -246,8 +248,7 @@ static int csv_row_columns(struct build *b, tt_csv *c, tt_err *err)
         const char *s = tt_csv_field(c, j + 1);
         double d;
         if (!parse_number(s, &d))
-            return at_line(t->where, tt_csv_line(c), err, "f%d ('%.40s') is not a number", j,
-                           s);
+            return at_line(t->where, tt_csv_line(c), err, "f%d ('%.40s') is not a number", j, s);
         if (to_float(d, &row[j], why, sizeof(why)))
             return at_line(t->where, tt_csv_line(c), err, "f%d %s", j, why);
     }
@@ -274,8 +275,10 @@ static int csv_row_list(struct build *b, tt_csv *c, double *vals, int64_t *first
         t->k = n;
         *first = tt_csv_line(c);
     } else if (n != t->k) {
-        return at_line(t->where, tt_csv_line(c), err, "%d factors, the first row (line %lld) "
-                                                      "has %d", n, (long long)*first, t->k);
+        return at_line(t->where, tt_csv_line(c), err,
+                       "%d factors, the first row (line %lld) "
+                       "has %d",
+                       n, (long long)*first, t->k);
     }
     rc = add_id(b, tt_csv_field(c, 0), tt_csv_field_len(c, 0), tt_csv_line(c), err);
     if (rc < 0)
@@ -301,8 +304,10 @@ static int read_csv(struct build *b, const char *path, tt_err *err)
     }
     rc = tt_csv_next(c, err);
     if (rc == 0)
-        rc = tt_err_set(err, TT_EPARSE, "%s: empty: a header (id,f0,f1,... or id,features) "
-                                        "and one row per id are needed", path);
+        rc = tt_err_set(err, TT_EPARSE,
+                        "%s: empty: a header (id,f0,f1,... or id,features) "
+                        "and one row per id are needed",
+                        path);
     if (rc > 0)
         rc = csv_header(c, t, err);
     while (rc == 0 && (rc = tt_csv_next(c, err)) > 0)
@@ -407,11 +412,15 @@ int tt_factors_read(const char *path, const char *ids_path, tt_factors *out, tt_
     if (rc < 0)
         return rc;
     if (rc == 1 && !ids_path)
-        return tt_err_set(err, TT_EINVAL, "%s is a .npy array: its ids file is needed too (one "
-                                          "id per line, line i + 1 naming row i)", path);
+        return tt_err_set(err, TT_EINVAL,
+                          "%s is a .npy array: its ids file is needed too (one "
+                          "id per line, line i + 1 naming row i)",
+                          path);
     if (rc == 0 && ids_path)
-        return tt_err_set(err, TT_EINVAL, "%s is not a .npy array: an ids file goes only with "
-                                          "one (a CSV table holds its ids)", path);
+        return tt_err_set(err, TT_EINVAL,
+                          "%s is not a .npy array: an ids file goes only with "
+                          "one (a CSV table holds its ids)",
+                          path);
     build_init(&b, out, path, rc == 1 ? ids_path : path);
     rc = rc == 1 ? read_npy(&b, path, ids_path, err) : read_csv(&b, path, err);
     if (rc < 0)
@@ -445,8 +454,8 @@ static void put_id(char **buf, size_t *n, size_t *cap, const char *id)
 static int check_k(const char *path, int k, int64_t rows, tt_err *err)
 {
     if (k < 1 || k > TT_FACTORS_K_MAX || rows < 0)
-        return tt_err_set(err, TT_EINVAL, "%s: %d factors x %lld rows: factors must be 1..%d",
-                          path, k, (long long)rows, TT_FACTORS_K_MAX);
+        return tt_err_set(err, TT_EINVAL, "%s: %d factors x %lld rows: factors must be 1..%d", path,
+                          k, (long long)rows, TT_FACTORS_K_MAX);
     return 0;
 }
 
@@ -493,8 +502,9 @@ static int write_ids(const char *path, const char *const *ids, int64_t rows, tt_
 
     for (int64_t i = 0; rc == 0 && i < rows; i++) {
         if (!ids[i][0] || strpbrk(ids[i], "\r\n"))
-            rc = tt_err_set(err, TT_EINVAL, "%s: id '%.80s' of row %lld is empty or holds a "
-                                            "line break: an ids file cannot carry it (use csv)",
+            rc = tt_err_set(err, TT_EINVAL,
+                            "%s: id '%.80s' of row %lld is empty or holds a "
+                            "line break: an ids file cannot carry it (use csv)",
                             path, ids[i], (long long)i);
         put(&buf, &n, &cap, ids[i], strlen(ids[i]));
         put(&buf, &n, &cap, "\n", 1);

@@ -164,8 +164,10 @@ static bool parse_entry(const char **p, struct header *h, char *why, size_t cap)
         ok = parse_shape(p, h);
         h->seen |= 4;
     } else {
-        snprintf(why, cap, "header key '%s' is unexpected or repeated (accepted: descr, "
-                           "fortran_order, shape)", key);
+        snprintf(why, cap,
+                 "header key '%s' is unexpected or repeated (accepted: descr, "
+                 "fortran_order, shape)",
+                 key);
         return false;
     }
     if (!ok)
@@ -218,11 +220,14 @@ static int check_header(tt_npy *f, const struct header *h, tt_err *err)
                    "('<f8') array is (numpy: a.astype('<f4'))",
                    h->descr);
     if (h->fortran)
-        return bad(f->path, err, "the array is in Fortran order: C order is needed "
-                                 "(numpy: np.ascontiguousarray(a))");
+        return bad(f->path, err,
+                   "the array is in Fortran order: C order is needed "
+                   "(numpy: np.ascontiguousarray(a))");
     if (h->nd != 2)
-        return bad(f->path, err, "the array has %d dimension%s: a 2-D array (rows x factors) "
-                                 "is needed", h->nd, h->nd == 1 ? "" : "s");
+        return bad(f->path, err,
+                   "the array has %d dimension%s: a 2-D array (rows x factors) "
+                   "is needed",
+                   h->nd, h->nd == 1 ? "" : "s");
     memcpy(f->dtype, h->descr, sizeof(f->dtype)); /* "<f4" or "<f8" and its NUL */
     f->itemsize = h->descr[2] == '4' ? 4 : 8;
     f->rows = h->dims[0];
@@ -389,8 +394,10 @@ static int write_header(tt_atomic_file *af, int64_t rows, int64_t cols, tt_err *
 {
     char h[256];
     uint8_t pre[10];
-    int n = snprintf(h, sizeof(h), "{'descr': '<f4', 'fortran_order': False, 'shape': (%lld, "
-                                   "%lld), }", (long long)rows, (long long)cols);
+    int n = snprintf(h, sizeof(h),
+                     "{'descr': '<f4', 'fortran_order': False, 'shape': (%lld, "
+                     "%lld), }",
+                     (long long)rows, (long long)cols);
     size_t len = (size_t)n + 1;
     int rc;
 
@@ -406,8 +413,7 @@ static int write_header(tt_atomic_file *af, int64_t rows, int64_t cols, tt_err *
     return rc < 0 ? rc : tt_atomic_write(af, h, len, err);
 }
 
-int tt_npy_write_f32(const char *path, const float *a, int64_t rows, int64_t cols,
-                     tt_err *err)
+int tt_npy_write_f32(const char *path, const float *a, int64_t rows, int64_t cols, tt_err *err)
 {
     enum { CHUNK = 4096 };
     uint8_t buf[4 * CHUNK];

@@ -41,9 +41,9 @@ tt_factor_import tt_factor_import_default(void)
 struct side {
     const char *what; /* "user", "track" */
     tt_factors t;
-    float *F;         /* database rows x k, zero where no row */
-    int64_t unknown;  /* rows skipped: ids the database lacks */
-    int32_t without;  /* database rows no table row named */
+    float *F;        /* database rows x k, zero where no row */
+    int64_t unknown; /* rows skipped: ids the database lacks */
+    int32_t without; /* database rows no table row named */
 };
 
 struct import {
@@ -96,7 +96,8 @@ static int read_tables(struct import *x, tt_err *err)
     if (rc == 0 && u->k != t->k)
         rc = tt_err_set(err, TT_EINVAL,
                         "%s has %d factors per row, %s has %d: user and track factors must "
-                        "come from one model", u->path, u->k, t->path, t->k);
+                        "come from one model",
+                        u->path, u->k, t->path, t->k);
     return rc;
 }
 
@@ -132,8 +133,8 @@ static int place_rows(struct side *s, const tt_ids *ids, bool skip, tt_err *err)
         s->without += !has[d];
     free(has);
     if (rc == 0 && s->unknown == t->rows)
-        rc = tt_err_set(err, TT_EINVAL, "%s: none of its %lld ids is a %s of the database",
-                        t->path, (long long)t->rows, s->what);
+        rc = tt_err_set(err, TT_EINVAL, "%s: none of its %lld ids is a %s of the database", t->path,
+                        (long long)t->rows, s->what);
     return rc;
 }
 
@@ -151,8 +152,7 @@ static json_t *side_json(const struct side *s)
 {
     json_t *j = json_pack("{s:o, s:s, s:I, s:I, s:i}", "file", path_json(s->t.path), "format",
                           tt_factors_layout_name(s->t.layout), "rows", (json_int_t)s->t.rows,
-                          "skipped_unknown", (json_int_t)s->unknown, "without_factors",
-                          s->without);
+                          "skipped_unknown", (json_int_t)s->unknown, "without_factors", s->without);
 
     if (s->t.layout == TT_FACTORS_NPY) {
         json_object_set_new(j, "dtype", json_string(s->t.dtype));
@@ -172,18 +172,17 @@ static json_t *sidecar(const struct import *x, const char *file)
     j = json_pack(
         "{s:s, s:s, s:s, s:s, s:s, s:I, s:f, s:s, s:{s:i, s:f, s:f, s:s, s:f, s:f, s:f}, "
         "s:{s:i, s:i, s:I, s:I}, s:{}, s:{s:b, s:s}, s:{s:b}, s:{s:I, s:i, s:o, s:o}}",
-        "model", x->im->name, "tier", x->im->tier, "version", x->d.version, "file", file,
-        "source", "imported", "trained_at", (json_int_t)x->m->trained_at, "train_seconds",
+        "model", x->im->name, "tier", x->im->tier, "version", x->d.version, "file", file, "source",
+        "imported", "trained_at", (json_int_t)x->m->trained_at, "train_seconds",
         x->m->train_seconds, "catalog", catalog, "params", "factors", x->users.t.k,
         "regularization", (double)p->regularization, "alpha", (double)p->alpha, "scaling",
         tt_als_scaling_names[p->scaling], "bm25_k1", (double)p->bm25_k1, "bm25_b",
-        (double)p->bm25_b, "log_eps", (double)p->log_eps, "data", "users", x->m->n_users,
-        "tracks", x->m->n_tracks, "interactions", (json_int_t)x->ts.n_events, "positive_pairs",
+        (double)p->bm25_b, "log_eps", (double)p->log_eps, "data", "users", x->m->n_users, "tracks",
+        x->m->n_tracks, "interactions", (json_int_t)x->ts.n_events, "positive_pairs",
         (json_int_t)x->ts.conf.nnz, "metrics", "promotion", "promoted", true, "reason",
-        "imported factors are published as given (nothing held out to compare them on)",
-        "tuning", "tuned", false, "import", "imported_at", (json_int_t)tt_unix_time(),
-        "factors", x->users.t.k, "users", side_json(&x->users), "tracks",
-        side_json(&x->tracks));
+        "imported factors are published as given (nothing held out to compare them on)", "tuning",
+        "tuned", false, "import", "imported_at", (json_int_t)tt_unix_time(), "factors",
+        x->users.t.k, "users", side_json(&x->users), "tracks", side_json(&x->tracks));
     if (strcmp(x->im->tier, "enterprise") == 0)
         json_object_set_new(j, "base_model", json_string("als"));
     return j;
@@ -214,8 +213,7 @@ static int write_version(struct import *x, tt_err *err)
 static int publish(struct import *x, tt_err *err)
 {
     const tt_config *cfg = x->cfg;
-    int rc = tt_draft_begin(cfg->model_dir, x->im->tier, x->im->name, tt_unix_time(), &x->d,
-                            err);
+    int rc = tt_draft_begin(cfg->model_dir, x->im->tier, x->im->name, tt_unix_time(), &x->d, err);
 
     if (rc < 0)
         return rc;
@@ -229,8 +227,8 @@ static int publish(struct import *x, tt_err *err)
     }
     rc = tt_registry_publish(cfg->model_dir, x->im->tier, x->im->name, x->d.version, err);
     if (rc == 0)
-        rc = tt_registry_prune(cfg->model_dir, x->im->tier, x->im->name, cfg->keep_versions,
-                               NULL, err);
+        rc = tt_registry_prune(cfg->model_dir, x->im->tier, x->im->name, cfg->keep_versions, NULL,
+                               err);
     return rc;
 }
 
@@ -285,8 +283,7 @@ int tt_pipeline_import_factors(const tt_config *cfg, const tt_factor_import *im,
     if (rc == 0)
         rc = place_rows(&x.tracks, x.ds->tracks, im->skip_unknown, err);
     if (rc == 0)
-        rc = tt_als_from_factors(&x.ts, &im->als, x.users.F, x.tracks.F, x.users.t.k, &x.m,
-                                 err);
+        rc = tt_als_from_factors(&x.ts, &im->als, x.users.F, x.tracks.F, x.users.t.k, &x.m, err);
     if (rc == 0)
         rc = publish(&x, err);
     if (rc == 0 && rep)
@@ -314,23 +311,28 @@ static int load_published(const tt_config *cfg, const char *tier, const char *na
     snprintf(path, sizeof(path), "%s/catalog.ttm", cfg->model_dir);
     rc = tt_catalog_load(path, &e->cat, err);
     if (rc == TT_ENOTFOUND)
-        return tt_err_set(err, rc, "no published catalog under %s: nothing was trained or "
-                                   "imported there", cfg->model_dir);
+        return tt_err_set(err, rc,
+                          "no published catalog under %s: nothing was trained or "
+                          "imported there",
+                          cfg->model_dir);
     if (rc < 0)
         return rc;
     snprintf(path, sizeof(path), "%s/%s/%s.ttm", cfg->model_dir, tier, name);
     if (access(path, F_OK) != 0)
-        return tt_err_set_field(err, TT_ENOTFOUND, "model", "no published model %s/%s (%s)",
-                                tier, name, path);
+        return tt_err_set_field(err, TT_ENOTFOUND, "model", "no published model %s/%s (%s)", tier,
+                                name, path);
     rc = tt_model_load(path, tt_catalog_id(e->cat), &e->m, err);
     if (rc == 0 && (e->m->n_users != tt_catalog_n_users(e->cat) ||
                     e->m->n_tracks != tt_catalog_n_tracks(e->cat)))
-        rc = tt_err_set(err, TT_ECORRUPT, "%s: %d users x %d tracks, the published catalog has "
-                                          "%d x %d", path, e->m->n_users, e->m->n_tracks,
-                        tt_catalog_n_users(e->cat), tt_catalog_n_tracks(e->cat));
+        rc = tt_err_set(err, TT_ECORRUPT,
+                        "%s: %d users x %d tracks, the published catalog has "
+                        "%d x %d",
+                        path, e->m->n_users, e->m->n_tracks, tt_catalog_n_users(e->cat),
+                        tt_catalog_n_tracks(e->cat));
     if (rc == 0 && tt_als_factors(e->m) == 0)
-        rc = tt_err_set_field(err, TT_EINVAL, "model", "%s/%s is a %s model: only ALS models "
-                                                       "have factors to export",
+        rc = tt_err_set_field(err, TT_EINVAL, "model",
+                              "%s/%s is a %s model: only ALS models "
+                              "have factors to export",
                               tier, name, e->m->ops->kind);
     return rc;
 }
@@ -352,12 +354,12 @@ static void gather(struct exporter *e)
         e->tid[t] = tt_catalog_track_id(e->cat, t);
 }
 
-static int write_tables(const struct exporter *e, enum tt_factors_format format,
-                        const char *dir, tt_factor_export_report *rep, tt_err *err)
+static int write_tables(const struct exporter *e, enum tt_factors_format format, const char *dir,
+                        tt_factor_export_report *rep, tt_err *err)
 {
     const float *inv, *Y;
     int k = 0, rc;
-    char (*f)[1200] = rep->files;
+    char(*f)[1200] = rep->files;
 
     Y = tt_als_track_factors(e->m, &k, &inv);
     if (format == TT_FACTORS_FORMAT_CSV) {

@@ -195,8 +195,10 @@ Test(factors, npy_float64_and_versions_2_and_3_are_read)
     expect_table(put_npy("v2.npy", 2, "{'shape': (3, 2), 'fortran_order': False, 'descr': '<f8'}",
                          d, sizeof(d)),
                  ids, 2, "a:0.5,-2.25;b:0.001,4;c:0.1,-0;");
-    expect_table(put_npy("v3.npy", 3, "{\"descr\": \"<f8\", \"fortran_order\": False, "
-                                      "\"shape\": (3L, 2L),}", d, sizeof(d)),
+    expect_table(put_npy("v3.npy", 3,
+                         "{\"descr\": \"<f8\", \"fortran_order\": False, "
+                         "\"shape\": (3L, 2L),}",
+                         d, sizeof(d)),
                  ids, 2, "a:0.5,-2.25;b:0.001,4;c:0.1,-0;");
 }
 
@@ -252,8 +254,8 @@ Test(factors, malformed_csv_is_refused_with_its_line)
         cr_expect_eq(rc, TT_EPARSE, "%s: accepted (rc %d)", bad_csv[i].what, rc);
         cr_expect(strstr(err.message, path) == err.message, "%s: '%s' does not name the file",
                   bad_csv[i].what, err.message);
-        cr_expect(strstr(err.message, bad_csv[i].needle), "%s: '%s' lacks '%s'",
-                  bad_csv[i].what, err.message, bad_csv[i].needle);
+        cr_expect(strstr(err.message, bad_csv[i].needle), "%s: '%s' lacks '%s'", bad_csv[i].what,
+                  err.message, bad_csv[i].needle);
         cr_expect_null(t.v);
     }
 }
@@ -270,8 +272,7 @@ Test(factors, too_many_factor_columns_are_refused)
         n += (size_t)snprintf(text + n, cap - n, ",f%d", j);
     snprintf(text + n, cap - n, "\n");
     cr_assert_eq(tt_factors_read(put_text("wide.csv", text), NULL, &t, &err), TT_EPARSE);
-    cr_assert(strstr(err.message, ":1: 1025 factor columns: accepted 1..1024"), "%s",
-              err.message);
+    cr_assert(strstr(err.message, ":1: 1025 factor columns: accepted 1..1024"), "%s", err.message);
     free(text);
 }
 
@@ -295,8 +296,7 @@ static const struct {
      "Fortran order"},
     {"1-D", "{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }", 16,
      "1 dimension: a 2-D array"},
-    {"3-D", "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 2, 2), }", 16,
-     "3 dimensions"},
+    {"3-D", "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 2, 2), }", 16, "3 dimensions"},
     {"missing key", "{'descr': '<f4', 'shape': (2, 2), }", 16, "are required"},
     {"unknown key", "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), 'x': 1}", 16,
      "header key 'x' is unexpected"},
@@ -322,10 +322,12 @@ Test(factors, malformed_npy_is_refused_naming_the_problem)
         path = put_npy("bad.npy", 1, bad_npy[i].dict, data, bad_npy[i].bytes);
         rc = tt_factors_read(path, ids, &t, &err);
         cr_expect_eq(rc, TT_EPARSE, "%s: accepted (rc %d)", bad_npy[i].what, rc);
-        cr_expect(strncmp(err.message, path, strlen(path)) == 0, "%s: '%s' does not name the "
-                  "file", bad_npy[i].what, err.message);
-        cr_expect(strstr(err.message, bad_npy[i].needle), "%s: '%s' lacks '%s'",
-                  bad_npy[i].what, err.message, bad_npy[i].needle);
+        cr_expect(strncmp(err.message, path, strlen(path)) == 0,
+                  "%s: '%s' does not name the "
+                  "file",
+                  bad_npy[i].what, err.message);
+        cr_expect(strstr(err.message, bad_npy[i].needle), "%s: '%s' lacks '%s'", bad_npy[i].what,
+                  err.message, bad_npy[i].needle);
     }
 }
 
