@@ -95,6 +95,13 @@ static json_t *model_json(tt_app *app, const struct tt_served_model *sm)
         json_object_set(j, "index", sm->index);
     if (json_object_get(sm->sidecar, "tuning"))
         json_object_set(j, "tuning", json_object_get(sm->sidecar, "tuning"));
+    /* Factors trained elsewhere say so, and where they came from. */
+    if (json_is_string(json_object_get(sm->sidecar, "source")))
+        json_object_set(j, "source", json_object_get(sm->sidecar, "source"));
+    else
+        json_object_set_new(j, "source", json_string("trained"));
+    if (json_object_get(sm->sidecar, "import"))
+        json_object_set(j, "import", json_object_get(sm->sidecar, "import"));
     if (sm->custom) {
         static const char *const keys[] = {"base_model", "data_filter", "requested_params",
                                            "promotion", NULL};

@@ -543,7 +543,8 @@ static json_t *version_json(const char *model_dir, const char *tier, const char 
     j = json_pack("{s:s, s:b}", "version", version, "published", strcmp(version, cur) == 0);
     if (json_is_object(side)) {
         static const char *const keys[] = {"trained_at", "train_seconds", "metrics",
-                                           "promotion", "base_model", "data_filter", NULL};
+                                           "promotion", "base_model", "data_filter",
+                                           "source", NULL};
         for (int i = 0; keys[i]; i++) {
             json_t *v = json_object_get(side, keys[i]);
             if (v)

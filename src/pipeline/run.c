@@ -4,6 +4,7 @@
  * sidecar, catalog and TensorBoard log, and publish it unless it got worse than the served
  * one. `tunetrail train` and the job worker run exactly this.
  */
+#include "pipeline_priv.h"
 #include "tt/ann.h"
 #include "tt/catalog.h"
 #include "tt/content.h"
@@ -288,8 +289,10 @@ static json_t *sidecar(const struct run *r, const char *name, const char *tier, 
     json_t *j;
 
     snprintf(catalog, sizeof(catalog), "%016llx", (unsigned long long)m->catalog);
-    j = json_pack("{s:s, s:s, s:s, s:s, s:I, s:f, s:s, s:o, s:{s:i, s:i, s:I, s:I}, s:O, s:O}",
-                  "model", name, "tier", tier, "version", d->version, "file", file,
+    j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:f, s:s, s:o, s:{s:i, s:i, s:I, s:I}, s:O, "
+                  "s:O}",
+                  "model", name, "tier", tier, "version", d->version, "file", file, "source",
+                  "trained",
                   "trained_at", (json_int_t)m->trained_at, "train_seconds", m->train_seconds,
                   "catalog", catalog, "params", params_json(kind, &r->opts, m), "data",
                   "users", m->n_users, "tracks", m->n_tracks, "interactions",
@@ -564,20 +567,32 @@ out:
     return rc > 0 ? 0 : rc;
 }
 
+int tt__pipeline_snapshot(const tt_config *cfg, tt_dataset **ds, tt_train_set *ts, tt_err *err)
+{
+    tt_weighting w = tt_weighting_default();
+    tt_store *s = NULL;
+    int rc;
+
+    *ds = NULL;
+    rc = tt_store_open(cfg->database_url, &s, err);
+    if (rc == 0)
+        rc = tt_dataset_load(s, ds, err);
+    tt_store_close(s);
+    if (rc == 0)
+        tt_train_set_build(*ds, NULL, &w, ts);
+    return rc;
+}
+
 static int load_snapshot(struct run *r, tt_err *err)
 {
     tt_weighting w = tt_weighting_default();
     double t0 = tt_now();
     int64_t kept;
-    tt_store *s = NULL;
     int rc;
 
     stage(r, "snapshot", NULL, 0, 0);
-    rc = tt_store_open(r->cfg->database_url, &s, err);
-    if (rc == 0)
-        rc = tt_dataset_load(s, &r->ds, err);
-    tt_store_close(s);
-    if (rc < 0)
+    /* The catalog (every listener's history, for serving) is always the whole data's. */
+    if ((rc = tt__pipeline_snapshot(r->cfg, &r->ds, &r->ts, err)) < 0)
         return rc;
     say(r, "snapshot: %d users, %d tracks, %lld interactions (%.2f s)",
         tt_dataset_n_users(r->ds), tt_dataset_n_tracks(r->ds), (long long)r->ds->n_events,
@@ -589,8 +604,6 @@ static int load_snapshot(struct run *r, tt_err *err)
     if (r->filter && kept == 0)
         return tt_err_set_field(err, TT_EINVAL, "data",
                                 "the data filters leave no interaction to train on");
-    /* The catalog (every listener's history, for serving) is always the whole data's. */
-    tt_train_set_build(r->ds, NULL, &w, &r->ts);
     snprintf(r->catalog, sizeof(r->catalog), "%s/.catalog-%ld.ttm", r->cfg->model_dir,
              (long)getpid());
     if ((rc = tt_mkdirs(r->cfg->model_dir, err)) < 0 ||
