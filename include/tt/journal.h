@@ -33,7 +33,8 @@ typedef struct tt_journal_rec {
  * Opens (creating it and its directory) the journal at @path, bounded to @max_bytes, and
  * takes its lock: TT_EBACKEND when another process holds it. Scans what is there: records
  * not yet replayed become pending; a torn or damaged tail (a crash mid-write, a bad disk) is
- * cut off, its bytes kept in "@path.damaged-<unix time>", with a warning.
+ * cut off, its bytes kept in "@path.damaged-<unix time>" (with "-N" added when
+ * that name is taken), with a warning.
  */
 int tt_journal_open(const char *path, int64_t max_bytes, tt_journal **out, tt_err *err);
 void tt_journal_close(tt_journal *j);
