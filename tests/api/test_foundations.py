@@ -5,9 +5,10 @@
   and docs/API.md lists every row; handlers name an error, never a status.
 - libmicrohttpd's refusals the engine can answer itself (header fields too large) come in the
   JSON error shape.
-- A locked SQLite database makes /feedback answer 503 database_unavailable within its budget,
-  with Retry-After, while recommendations go on; a paused (SIGSTOP) PostgreSQL does the same
-  (phase "pgpause", when TT_TEST_PG_URL is set: see pg_pause_phase).
+- A locked SQLite database makes /feedback answer 202 queued (the feedback journal) within
+  its budget while recommendations go on; the events are stored once when the lock goes.
+- A paused (SIGSTOP) PostgreSQL (phase "pgpause", when TT_TEST_PG_URL is set: see
+  pg_pause_phase).
 """
 import os
 import re
@@ -20,8 +21,8 @@ import uuid
 
 import httpx
 
-from harness import (TIMEOUT, check, check_error, eq, log, parse_raw_response, raw_request,
-                     short, test)
+from harness import (TIMEOUT, check, check_error, eq, json_of, log, parse_raw_response,
+                     raw_request, short, test)
 
 ROOT = os.path.normpath(os.path.join(os.path.dirname(__file__), "..", ".."))
 # The budget tunetrail serve waits for the database (tt_server_params.db_budget_ms).
@@ -171,6 +172,17 @@ def check_busy(r, what):
     return e
 
 
+def wait_journal_drained(ctx, seconds=10.0):
+    deadline = time.monotonic() + seconds
+    while True:
+        pending = ctx.srv.get("/health").json()["journal"]["pending"]
+        if pending == 0:
+            return
+        check(time.monotonic() < deadline,
+              f"journal.pending still {pending} {seconds:.0f} s after the lock went")
+        time.sleep(0.1)
+
+
 @test()
 def locked_database_answers_quickly(ctx):
     user = ctx.data.take_user()
@@ -181,24 +193,32 @@ def locked_database_answers_quickly(ctx):
         lock.execute("BEGIN EXCLUSIVE")
         for i in range(3):
             t0 = time.monotonic()
-            r = ctx.srv.post("/feedback", dict(body, event_id=f"{user}-locked-{i}"))
+            eid = f"{user}-locked-{i}"
+            r = ctx.srv.post("/feedback", dict(body, event_id=eid))
             took = time.monotonic() - t0
-            check_busy(r, f"feedback {i} while another process holds the database")
+            eq(r.status_code, 202, f"feedback {i} while another process holds the database: "
+                                   f"{short(r.text)}")
+            d = json_of(r, f"feedback {i} while locked")
+            eq((d.get("status"), d.get("queued"), d.get("event_id")), ("queued", True, eid),
+               f"feedback {i} while locked: status, queued, event_id")
             worst = max(worst, took)
             check(took < 4 * BUDGET_S + 0.5,
                   f"feedback {i} took {took:.2f} s with a {BUDGET_S} s budget")
             rec = ctx.srv.recommend({"user_id": user, "limit": 10})
             check(rec["items"], "recommendations while the database is locked")
+        eq(ctx.srv.get("/health").json()["journal"]["pending"], 3, "/health journal.pending")
     finally:
         lock.execute("ROLLBACK")
         lock.close()
+    wait_journal_drained(ctx)
     d = ctx.srv.feedback(dict(body, event_id=f"{user}-after"))
     eq(d.get("duplicate"), False, "feedback once the lock is gone")
     with ctx.data.connect() as db:
-        locked = db.execute("select count(*) from interactions where event_id like ?",
-                            (f"{user}-locked-%",)).fetchone()[0]
-    eq(locked, 0, "events refused with 503 are not stored")
-    log(f"     locked SQLite: feedback answered 503 in at most {worst * 1000:.0f} ms")
+        locked = [e for (e,) in db.execute("select event_id from interactions where event_id "
+                                           "like ? order by id", (f"{user}-locked-%",))]
+    eq(locked, [f"{user}-locked-{i}" for i in range(3)],
+       "events queued while locked, stored once each, in order")
+    log(f"     locked SQLite: feedback answered 202 queued in at most {worst * 1000:.0f} ms")
 
 
 # ---------------------------------------------------------------------------------------
