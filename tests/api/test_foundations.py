@@ -7,19 +7,17 @@
   JSON error shape.
 - A locked SQLite database makes /feedback answer 202 queued (the feedback journal) within
   its budget while recommendations go on; the events are stored once when the lock goes.
-- A paused (SIGSTOP) PostgreSQL (phase "pgpause", when TT_TEST_PG_URL is set: see
-  pg_pause_phase).
+  The database stopped or paused, Redis or the engine killed, a full journal, and the 503 of
+  an engine without a journal are in test_faults.py.
 """
 import os
 import re
 import socket
 import sqlite3
 import subprocess
-import threading
 import time
 import uuid
 
-import httpx
 
 from harness import (TIMEOUT, check, check_error, eq, json_of, log, parse_raw_response,
                      raw_request, short, test)
@@ -165,13 +163,6 @@ def refusals_beyond_the_engine(ctx):
     eq(ctx.srv.get("/health").status_code, 200, "/health after the refusals")
 
 
-def check_busy(r, what):
-    e = check_error(r, 503, "database_unavailable", what=what)
-    check(r.headers.get("retry-after", "").isdigit(),
-          f"{what}: 503 without a Retry-After header ({dict(r.headers)})")
-    return e
-
-
 def wait_journal_drained(ctx, seconds=10.0):
     deadline = time.monotonic() + seconds
     while True:
@@ -219,97 +210,6 @@ def locked_database_answers_quickly(ctx):
     eq(locked, [f"{user}-locked-{i}" for i in range(3)],
        "events queued while locked, stored once each, in order")
     log(f"     locked SQLite: feedback answered 202 queued in at most {worst * 1000:.0f} ms")
-
-
-# ---------------------------------------------------------------------------------------
-# A paused PostgreSQL (its own phase: needs TT_TEST_PG_URL, root and a data set in it)
-# ---------------------------------------------------------------------------------------
-
-def postgres_pids():
-    out = subprocess.run(["pgrep", "-u", "postgres"], capture_output=True, text=True)
-    return [int(p) for p in out.stdout.split()]
-
-
-def signal_postgres(sig):
-    for pid in postgres_pids():
-        try:
-            os.kill(pid, sig)
-        except ProcessLookupError:
-            pass
-
-
-def paused_postgres(ctx):
-    """SIGSTOP every PostgreSQL process: the server accepts TCP, but nothing answers."""
-    import signal
-    srv = ctx.srv
-    user = ctx.pg_user
-    track = ctx.pg_track
-    body = {"user_id": user, "track_id": track, "action": "play"}
-    d = srv.feedback(dict(body, event_id="pg-before-" + uuid.uuid4().hex))
-    eq(d.get("duplicate"), False, "feedback before the pause")
-    check(postgres_pids(), "no PostgreSQL process found to pause")
-    results = {}
-    signal_postgres(signal.SIGSTOP)
-    try:
-        def recommend_loop():
-            ok, t_end = 0, time.monotonic() + 2.0
-            with httpx.Client(base_url=srv.base, timeout=TIMEOUT) as c:
-                while time.monotonic() < t_end:
-                    r = c.post("/recommend/user", json={"user_id": user, "limit": 10})
-                    ok += r.status_code == 200
-            results["rec"] = ok
-        t = threading.Thread(target=recommend_loop)
-        t.start()
-        for i in range(4):
-            t0 = time.monotonic()
-            r = srv.post("/feedback", dict(body, event_id=f"pg-paused-{i}-" + uuid.uuid4().hex))
-            took = time.monotonic() - t0
-            results["feedback_ms"] = max(results.get("feedback_ms", 0), took * 1000)
-            check_busy(r, f"feedback {i} while PostgreSQL is paused")
-            check(took < 4 * BUDGET_S + 0.5,
-                  f"feedback {i} took {took:.2f} s with a {BUDGET_S} s budget")
-        t0 = time.monotonic()
-        h = srv.get("/health")
-        took = time.monotonic() - t0
-        check(took < 4 * BUDGET_S + 0.5, f"/health took {took:.2f} s while PostgreSQL is paused")
-        time.sleep(1.1)  # the health check is cached for a second
-        h = srv.get("/health")
-        eq(h.json()["database"]["healthy"], False, "/health database.healthy while paused")
-        eq(h.json()["status"], "degraded", "/health status while paused")
-        t.join()
-        check(results.get("rec", 0) > 10,
-              f"only {results.get('rec', 0)} recommendations answered in 2 s while paused")
-    finally:
-        signal_postgres(signal.SIGCONT)
-    deadline = time.monotonic() + 10
-    while True:
-        r = srv.post("/feedback", dict(body, event_id="pg-after-" + uuid.uuid4().hex))
-        if r.status_code == 200 or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
-    eq(r.status_code, 200, f"feedback after PostgreSQL resumed: {short(r.text)}")
-    time.sleep(1.1)
-    eq(srv.get("/health").json()["database"]["healthy"], True, "/health once resumed")
-    log(f"     paused PostgreSQL: feedback answered 503 in at most "
-        f"{results.get('feedback_ms', 0):.0f} ms; {results.get('rec', 0)} recommendations "
-        f"answered in 2 s")
-
-
-def pg_pause_phase(ctx, tt, work, pg_url):
-    """Prepares a PostgreSQL data set and models (ctx.pg_models) for the pgpause server."""
-    models = os.path.join(work, "pg-models")
-    env = dict(os.environ, DATABASE_URL=pg_url, MODEL_DIR=models)
-    for args in (["generate", "--users", "120", "--tracks", "600", "--interactions", "6000",
-                  "--seed", "5"], ["train", "--tier", "free"]):
-        out = subprocess.run([tt] + args, env=env, capture_output=True, text=True, timeout=120)
-        check(out.returncode == 0, f"tunetrail {args[0]} on PostgreSQL: {short(out.stderr)}")
-    ctx.pg_user = "u0000007"
-    ctx.pg_track = "t0000011"
-    ctx.pg_models = models
-
-
-def is_root():
-    return os.geteuid() == 0
 
 
 @test()
