@@ -48,6 +48,14 @@ void tt_journal_close(tt_journal *j);
 int tt_journal_append(tt_journal *j, const tt_interaction_rec *r, char *id, size_t cap,
                       tt_err *err);
 
+/*
+ * Writes into @id (@cap bytes; 64 are enough) a new event id, unique to this journal's
+ * process run: the ids tt_journal_append gives. For a caller that must name an event before
+ * it tries the database: a write abandoned at its deadline may still commit, and the journal
+ * copy taken then must be the same event so a replay stores it once. Thread-safe.
+ */
+void tt_journal_new_event_id(tt_journal *j, char *id, size_t cap);
+
 /* Records appended and not yet replayed. */
 int64_t tt_journal_pending(tt_journal *j);
 /* Bytes in the file, header included. */

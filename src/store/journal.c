@@ -345,6 +345,20 @@ void tt_journal_close(tt_journal *j)
     free(j);
 }
 
+/* Caller holds j->lock. */
+static void next_event_id(tt_journal *j, char *id, size_t cap)
+{
+    snprintf(id, cap, "tt-j-%016llx-%llu", (unsigned long long)j->instance,
+             (unsigned long long)++j->seq);
+}
+
+void tt_journal_new_event_id(tt_journal *j, char *id, size_t cap)
+{
+    pthread_mutex_lock(&j->lock);
+    next_event_id(j, id, cap);
+    pthread_mutex_unlock(&j->lock);
+}
+
 int tt_journal_append(tt_journal *j, const tt_interaction_rec *r, char *id, size_t cap,
                       tt_err *err)
 {
@@ -358,8 +372,7 @@ int tt_journal_append(tt_journal *j, const tt_interaction_rec *r, char *id, size
         return rc;
     pthread_mutex_lock(&j->lock);
     if (!c.event_id) {
-        snprintf(gen, sizeof(gen), "tt-j-%016llx-%llu", (unsigned long long)j->instance,
-                 (unsigned long long)++j->seq);
+        next_event_id(j, gen, sizeof(gen));
         c.event_id = gen;
     }
     n = encode(&c, buf);
