@@ -280,6 +280,31 @@ Test(journal, event_ids_given_when_none)
     tt_journal_close(j);
 }
 
+Test(journal, new_event_id_never_repeats_an_appended_one)
+{
+    tt_journal *j = open_ok(1 << 20);
+    tt_interaction_rec r = {.user_id = "u1",
+                            .track_id = "t1",
+                            .action = TT_ACT_PLAY,
+                            .weight = 1,
+                            .ms_played = -1,
+                            .occurred_at = 1767323045};
+    char a[64], b[TT_EVENT_ID_MAX + 1], c[64];
+
+    tt_journal_new_event_id(j, a, sizeof(a));
+    cr_assert_eq(tt_journal_append(j, &r, b, sizeof(b), NULL), 0);
+    tt_journal_new_event_id(j, c, sizeof(c));
+    cr_assert(a[0] && c[0]);
+    cr_assert_str_neq(a, b);
+    cr_assert_str_neq(b, c);
+    cr_assert_str_neq(a, c);
+    /* An id given beforehand is the event's: appending with it keeps it. */
+    r.event_id = c;
+    cr_assert_eq(tt_journal_append(j, &r, b, sizeof(b), NULL), 0);
+    cr_assert_str_eq(b, c);
+    tt_journal_close(j);
+}
+
 Test(journal, event_ids_unique_across_opens)
 {
     char a[TT_EVENT_ID_MAX + 1], b[TT_EVENT_ID_MAX + 1];
