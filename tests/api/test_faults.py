@@ -28,8 +28,8 @@ import uuid
 
 import httpx
 
-from harness import (TIMEOUT, Data, Failure, Server, Skip, check, check_error, eq, log, short,
-                     test)
+from harness import (START_SECONDS, STOP_SECONDS, TIMEOUT, WRAP, Data, Failure, Server, Skip,
+                     check, check_error, eq, free_port, log, short, test)
 from services import PrivatePostgres, PrivateRedis, postgres_missing, redis_missing
 
 # The database budget of tunetrail serve (--db-budget-ms, default 300 ms).
@@ -372,11 +372,19 @@ def postgres_paused(ctx):
     tag = "pause-" + uuid.uuid4().hex[:6]
     with Running(pg_server(ctx, "pgpause", pg, models)) as srv:
         load = Load(srv, users, tracks, tag, feedback=2, recommend=1).start()
-        health_times, states = [], []
+        health_times, states, noid = [], [], []
+        noid_user = "pause-noid-" + uuid.uuid4().hex[:8]
         try:
             time.sleep(1.0)
             pg.pause()
             t0 = time.monotonic()
+            # Events without an event_id, the first of them waiting on the paused database:
+            # its write, abandoned at the budget, commits when the database resumes, and
+            # the journal's copy must then be the same event.
+            for i in range(3):
+                r = srv.post("/feedback", {"user_id": noid_user, "track_id": tracks[i],
+                                           "action": "play"})
+                noid.append(r.status_code)
             try:
                 while time.monotonic() - t0 < 3.0:
                     h0 = time.monotonic()
@@ -400,6 +408,11 @@ def postgres_paused(ctx):
         drained = wait_drained(srv, 10.0, "after SIGCONT")
         acked = load.acked()
         check_once_in_order(pg_stored(pg, tag), acked, tag, "after the pause")
+        eq(noid, [202] * 3, "events without an event_id sent while paused")
+        rows = pg.psql(f"SELECT track_id FROM interactions WHERE user_id = '{noid_user}' "
+                       f"ORDER BY id")
+        eq([t for (t,) in rows], tracks[:3], "events without an event_id queued while paused, "
+                                             "stored once each")
         log(f"     paused: feedback {s['feedback'][0]} worst {s['feedback'][1] * 1000:.0f} ms, "
             f"/health worst {max(health_times) * 1000:.0f} ms, {n} lists; "
             f"stored (200) again {back:.1f} s after SIGCONT; {len(acked)} events "
@@ -539,6 +552,38 @@ def engine_killed_with_feedback_in_flight(ctx):
         check(set(rows.values()) == {1}, "an event is stored more than once")
     log(f"     {len(acked)} acknowledged ({queued} queued) when killed; after the restart all "
         f"stored once; {before} stored before resending, 1000 after")
+
+
+@test(server="own")
+def sigterm_while_starting_stops_cleanly(ctx):
+    """SIGTERM the moment the engine first answers, while it may still be starting: it stops
+    cleanly (exit 0) every time, never dies of the signal."""
+    db, models, d = sqlite_copy(ctx, "sigstart")
+    srv = Server(ctx.tt, "sigstart", db, models, d)
+    got = []
+    for i in range(8):
+        srv.port = free_port()
+        log_f = open(srv.log_path, "ab")
+        proc = subprocess.Popen(WRAP + [ctx.tt, "serve", "--port", str(srv.port), "--host",
+                                        "127.0.0.1"], env=srv.env(), stdin=subprocess.DEVNULL,
+                                stdout=log_f, stderr=log_f)
+        log_f.close()
+        try:
+            deadline = time.monotonic() + START_SECONDS
+            while proc.poll() is None and time.monotonic() < deadline:
+                try:
+                    httpx.get(f"http://127.0.0.1:{srv.port}/health", timeout=1.0)
+                    break
+                except httpx.HTTPError:
+                    time.sleep(0.002)
+            proc.send_signal(signal.SIGTERM)
+            got.append(proc.wait(timeout=STOP_SECONDS))
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    eq(got, [0] * 8, f"exit codes of 8 engines sent SIGTERM as they started; log: "
+                     f"{srv.log_tail()}")
 
 
 # ---------------------------------------------------------------------------------------
