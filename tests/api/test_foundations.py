@@ -180,6 +180,7 @@ def locked_database_answers_quickly(ctx):
     body = {"user_id": user, "track_id": ctx.data.popular_tracks[7], "action": "like"}
     lock = sqlite3.connect(ctx.srv.db_path, isolation_level=None, timeout=30)
     worst = 0.0
+    queued0 = ctx.srv.metrics().value("tt_http_requests_total", endpoint="feedback", status="202")
     try:
         lock.execute("BEGIN EXCLUSIVE")
         for i in range(3):
@@ -198,6 +199,8 @@ def locked_database_answers_quickly(ctx):
             rec = ctx.srv.recommend({"user_id": user, "limit": 10})
             check(rec["items"], "recommendations while the database is locked")
         eq(ctx.srv.get("/health").json()["journal"]["pending"], 3, "/health journal.pending")
+        eq(ctx.srv.metrics().value("tt_http_requests_total", endpoint="feedback", status="202")
+           - queued0, 3.0, 'tt_http_requests_total{endpoint="feedback",status="202"}')
     finally:
         lock.execute("ROLLBACK")
         lock.close()
