@@ -94,7 +94,7 @@ asan: deps
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
 		scripts/run-tests build/asan
 
-# Slow (~10 minutes each), so not part of make test.
+# Slow (minutes each), so not part of make test.
 valgrind: deps
 	@$(MAKE) --no-print-directory $(BUILD)/tunetrail
 	@scripts/valgrind-api $(BUILD)/tunetrail
