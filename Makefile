@@ -2,6 +2,8 @@
 #   make            build build/tunetrail
 #   make test       install dependencies, build, run every test (unit, API, dashboard in Chromium)
 #   make asan       the same tests under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make valgrind   API tests reaching every endpoint with the server under valgrind memcheck
+#   make soak       10 minutes of mixed wrk load with reloads; fails on errors or RSS growth
 #   make run        install, build, create the demo database if missing, run the service
 #   make bench      build the benchmarks into build/bench/
 
@@ -46,7 +48,8 @@ TEST_SUP_OBJ := $(TEST_SUP:%.c=$(BUILD)/obj/%.o)
 BENCH_SRC := $(wildcard bench/bench_*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all test asan run bench clean deps check-layers check-systemd unit api format-check
+.PHONY: all test asan valgrind soak run bench clean deps check-layers check-systemd unit api \
+	format-check
 all: $(BUILD)/tunetrail
 
 $(BUILD)/obj/%.o: %.c
@@ -108,6 +111,14 @@ asan: deps
 		$(TEST_BIN:$(BUILD)/%=build/asan/%)
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
 		scripts/run-tests build/asan
+
+# Slow (minutes each), so not part of make test.
+valgrind: deps
+	@$(MAKE) --no-print-directory $(BUILD)/tunetrail
+	@scripts/valgrind-api $(BUILD)/tunetrail
+
+soak: $(BUILD)/tunetrail
+	@bench/soak.sh
 
 bench: $(BUILD)/tunetrail $(BENCH_BIN)
 

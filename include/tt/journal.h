@@ -33,7 +33,8 @@ typedef struct tt_journal_rec {
  * Opens (creating it and its directory) the journal at @path, bounded to @max_bytes, and
  * takes its lock: TT_EBACKEND when another process holds it. Scans what is there: records
  * not yet replayed become pending; a torn or damaged tail (a crash mid-write, a bad disk) is
- * cut off, its bytes kept in "@path.damaged-<unix time>", with a warning.
+ * cut off, its bytes kept in "@path.damaged-<unix time>" (with "-N" added when
+ * that name is taken), with a warning.
  */
 int tt_journal_open(const char *path, int64_t max_bytes, tt_journal **out, tt_err *err);
 void tt_journal_close(tt_journal *j);
@@ -46,6 +47,14 @@ void tt_journal_close(tt_journal *j);
  */
 int tt_journal_append(tt_journal *j, const tt_interaction_rec *r, char *id, size_t cap,
                       tt_err *err);
+
+/*
+ * Writes into @id (@cap bytes; 64 are enough) a new event id, unique to this journal's
+ * process run: the ids tt_journal_append gives. For a caller that must name an event before
+ * it tries the database: a write abandoned at its deadline may still commit, and the journal
+ * copy taken then must be the same event so a replay stores it once. Thread-safe.
+ */
+void tt_journal_new_event_id(tt_journal *j, char *id, size_t cap);
 
 /* Records appended and not yet replayed. */
 int64_t tt_journal_pending(tt_journal *j);

@@ -245,6 +245,10 @@ struct tt_server {
     pthread_mutex_t served_lock;
     tt_served *served;        /* guarded by served_lock */
     pthread_mutex_t reload_lock; /* one reload at a time */
+    /* Handlers of slow routes running on threads of their own (server.c, offload). */
+    pthread_mutex_t offload_lock;
+    pthread_cond_t offload_done;
+    int offloaded;
     tt_store *store;          /* the reload's connection, guarded by reload_lock */
     tt_store_pool *pool;      /* feedback writes and health checks, each within the budget */
     /*

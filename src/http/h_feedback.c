@@ -156,7 +156,8 @@ void tt__h_feedback(tt_app *app, json_t *body, tt_reply *out)
     int64_t ms;
     tt_err err = {0};
     bool stored, refreshed, queued;
-    char group[300], context[160], event_id[TT_EVENT_ID_MAX + 1];
+    char group[300], context[160], event_id[TT_EVENT_ID_MAX + 1], own_id[64];
+    const char *sent_id;
     int rc;
 
     if (tt__json_string(body, "user_id", true, 256, &r.user_id, out) < 0 ||
@@ -176,6 +177,16 @@ void tt__h_feedback(tt_app *app, json_t *body, tt_reply *out)
     r.action = (enum tt_action)action;
     r.weight = 1.0f;
     r.ms_played = ms;
+    /*
+     * With a journal, an event gets its id before its first write: a write abandoned at the
+     * budget (a stalled PostgreSQL) may still commit later, and the journal copy taken then
+     * must be the same event, which its replay then finds stored.
+     */
+    sent_id = r.event_id;
+    if (app->journal && !r.event_id) {
+        tt_journal_new_event_id(app->journal, own_id, sizeof(own_id));
+        r.event_id = own_id;
+    }
     /*
      * While journaled events wait for the database, new ones queue behind them (order, and
      * no request waits on a database known to be away). A write the database cannot finish
@@ -209,5 +220,5 @@ void tt__h_feedback(tt_app *app, json_t *body, tt_reply *out)
     tt__reply_json(out, 200, json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:s?}", "status", "stored",
                                        "user_id", r.user_id, "track_id", r.track_id, "action",
                                        actions[action], "refreshed", refreshed, "duplicate",
-                                       !stored, "event_id", r.event_id));
+                                       !stored, "event_id", sent_id));
 }

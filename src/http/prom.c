@@ -9,7 +9,12 @@
 #include <stdio.h>
 #include <string.h>
 
-static const int statuses[] = {200, 400, 403, 404, 405, 413, 415, 500, 503};
+/*
+ * Every status the engine answers (202: feedback queued, a job queued; then the error
+ * table's), and 0 for a request whose client left before its answer.
+ */
+static const int statuses[] = {200, 202, 400, 401, 403, 404, 405, 409,
+                               413, 415, 429, 431, 500, 503, 0};
 #define N_STATUS ((int)(sizeof(statuses) / sizeof(statuses[0])))
 /* Latency buckets in seconds: fine below a millisecond, where this service lives. */
 static const double buckets[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
@@ -200,10 +205,12 @@ static void render_http(struct buf *b, tt_metrics *m)
            "# TYPE tt_http_requests_total counter\n");
     for (int e = 0; e < TT_EP_COUNT; e++)
         for (int s = 0; s <= N_STATUS; s++)
-            if (get(&m->requests[e][s]))
-                put(b, "tt_http_requests_total{endpoint=\"%s\",status=\"%s%d\"} %llu\n",
-                    ep_names[e], s < N_STATUS ? "" : "other", s < N_STATUS ? statuses[s] : 0,
-                    (unsigned long long)get(&m->requests[e][s]));
+            if (get(&m->requests[e][s]) && s < N_STATUS)
+                put(b, "tt_http_requests_total{endpoint=\"%s\",status=\"%d\"} %llu\n",
+                    ep_names[e], statuses[s], (unsigned long long)get(&m->requests[e][s]));
+            else if (get(&m->requests[e][s]))
+                put(b, "tt_http_requests_total{endpoint=\"%s\",status=\"other\"} %llu\n",
+                    ep_names[e], (unsigned long long)get(&m->requests[e][s]));
     put(b, "# HELP tt_http_request_duration_seconds Request latency by endpoint.\n"
            "# TYPE tt_http_request_duration_seconds histogram\n");
     for (int e = 0; e < TT_EP_COUNT; e++) {

@@ -169,15 +169,34 @@ static int read_rec(tt_journal *j, int64_t off, int64_t limit, tt_journal_rec *o
     return tt_journal_decode(buf, got, used, out);
 }
 
+/*
+ * Creates "<journal>.damaged-<unix time>" for damaged bytes, never over an earlier one: two
+ * damaged tails met within a second (a crash loop) are each kept. The fd, or -1 with errno.
+ */
+static int create_aside(const tt_journal *j, char *aside, size_t cap)
+{
+    long long now = (long long)tt_unix_time();
+    int fd = -1;
+
+    for (int k = 0; k < 1000 && fd < 0; k++) {
+        if (k == 0)
+            snprintf(aside, cap, "%s.damaged-%lld", j->path, now);
+        else
+            snprintf(aside, cap, "%s.damaged-%lld-%d", j->path, now, k);
+        fd = open(aside, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd < 0 && errno != EEXIST)
+            break;
+    }
+    return fd;
+}
+
 /* Keeps the bytes from @off on in a file of their own, then cuts the journal there. */
 static int cut_tail(tt_journal *j, int64_t off, int64_t size, tt_err *err)
 {
     char aside[1200];
     uint8_t buf[65536];
-    int out;
+    int out = create_aside(j, aside, sizeof(aside));
 
-    snprintf(aside, sizeof(aside), "%s.damaged-%lld", j->path, (long long)tt_unix_time());
-    out = open(aside, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (out < 0)
         return tt_err_set(err, TT_EIO, "%s: %s", aside, strerror(errno));
     for (int64_t at = off; at < size;) {
@@ -326,6 +345,20 @@ void tt_journal_close(tt_journal *j)
     free(j);
 }
 
+/* Caller holds j->lock. */
+static void next_event_id(tt_journal *j, char *id, size_t cap)
+{
+    snprintf(id, cap, "tt-j-%016llx-%llu", (unsigned long long)j->instance,
+             (unsigned long long)++j->seq);
+}
+
+void tt_journal_new_event_id(tt_journal *j, char *id, size_t cap)
+{
+    pthread_mutex_lock(&j->lock);
+    next_event_id(j, id, cap);
+    pthread_mutex_unlock(&j->lock);
+}
+
 int tt_journal_append(tt_journal *j, const tt_interaction_rec *r, char *id, size_t cap,
                       tt_err *err)
 {
@@ -339,8 +372,7 @@ int tt_journal_append(tt_journal *j, const tt_interaction_rec *r, char *id, size
         return rc;
     pthread_mutex_lock(&j->lock);
     if (!c.event_id) {
-        snprintf(gen, sizeof(gen), "tt-j-%016llx-%llu", (unsigned long long)j->instance,
-                 (unsigned long long)++j->seq);
+        next_event_id(j, gen, sizeof(gen));
         c.event_id = gen;
     }
     n = encode(&c, buf);

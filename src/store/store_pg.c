@@ -660,6 +660,8 @@ static int wait_socket(struct pg *p, short events, double deadline)
     return n > 0;
 }
 
+static int pg_prepare(struct pg *p, tt_err *err);
+
 /*
  * Re-establishes a dropped connection. With a budget the connection is made with libpq's
  * non-blocking calls and abandoned at the deadline: a server that accepts TCP but never
@@ -667,6 +669,7 @@ static int wait_socket(struct pg *p, short events, double deadline)
  */
 static int pg_reconnect(struct pg *p, tt_err *err)
 {
+    int rc;
     double deadline = deadline_of(p);
     PostgresPollingStatusType st = PGRES_POLLING_WRITING;
 
@@ -684,7 +687,8 @@ static int pg_reconnect(struct pg *p, tt_err *err)
         return pg_fail(p, NULL, err, "reconnect");
     tt_warn("postgresql: connection re-established");
     p->pending = false;
-    return pg_session(p, err);
+    rc = pg_session(p, err);
+    return rc < 0 ? rc : pg_prepare(p, err);
 }
 
 /*
@@ -754,6 +758,11 @@ static int pg_await(struct pg *p, PGresult **out, const char *what, tt_err *err)
     }
 }
 
+/*
+ * Prepares the single-row statements. Done as soon as a connection is made, while the server
+ * is known to answer: PQprepare has no deadline, so a connection first used during a stall
+ * (a pooled one no request had taken yet) would wait for the server as long as it stalls.
+ */
 static int pg_prepare(struct pg *p, tt_err *err)
 {
     int rc = 0;
@@ -1598,6 +1607,8 @@ int tt__store_pg_open(const char *url, const struct tt_store_ops **ops, void **s
         rc = pg_session(p, err);
     if (rc == 0)
         rc = pg_migrate(p, err);
+    if (rc == 0)
+        rc = pg_prepare(p, err);
     if (rc < 0) {
         pg_close(p);
         return rc;
