@@ -223,7 +223,7 @@ static void load_positive_ages(tt_catalog *c)
 static int load_sections(tt_catalog *c, tt_err *err)
 {
     int64_t rows, cols = 1;
-    const void *p;
+    const void *p = NULL;
     int rc = tt_mfile_get_meta(c->f, catalog_fields, N_CATALOG_FIELDS, c, err);
 
     if (rc < 0)
