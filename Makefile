@@ -4,6 +4,8 @@
 #   make asan       the same tests under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make run        install, build, create the demo database if missing, run the service
 #   make bench      build the benchmarks into build/bench/
+#   make fuzz       build the libFuzzer harnesses of tests/fuzz/ with clang into build/fuzz/ and
+#                   run each for FUZZ_SECONDS (30), FUZZ_JOBS (1) at a time (docs/reliability.md)
 
 PKGS     := sqlite3 libpq jansson libmicrohttpd openblas hiredis libcrypto
 BUILD    ?= build
@@ -14,6 +16,11 @@ SAN      ?=
 comma    := ,
 SANFLAGS := $(if $(SAN),-fsanitize=address$(comma)undefined -fno-omit-frame-pointer \
             -fno-sanitize-recover=undefined)
+# SAN=fuzz (make fuzz): the same sanitizers, plus libFuzzer's coverage instrumentation.
+ifeq ($(SAN),fuzz)
+SANFLAGS := -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer \
+            -fno-sanitize-recover=undefined
+endif
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
@@ -42,7 +49,7 @@ TEST_SUP_OBJ := $(TEST_SUP:%.c=$(BUILD)/obj/%.o)
 BENCH_SRC := $(wildcard bench/bench_*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all test asan run bench clean deps check-layers check-systemd unit api format-check
+.PHONY: all test asan run bench clean deps check-layers check-systemd unit api format-check fuzz
 all: $(BUILD)/tunetrail
 
 $(BUILD)/obj/%.o: %.c
@@ -92,6 +99,42 @@ asan: deps
 		scripts/run-tests build/asan
 
 bench: $(BUILD)/tunetrail $(BENCH_BIN)
+
+# ---- fuzzing: libFuzzer harnesses, tests/fuzz/fuzz_<name>.c, each picked up by its name ----
+#
+# make fuzz builds the library with clang under SAN=fuzz (libFuzzer's coverage, ASan, UBSan)
+# into build/fuzz/, apart from build/ and build/asan/, links each harness with libFuzzer's main
+# into build/fuzz/bin/, and scripts/run-fuzz runs each for FUZZ_SECONDS on a copy of its seed
+# corpus (tests/fuzz/corpus/<name>/, never written to), FUZZ_JOBS at a time; it fails when a
+# harness crashes, leaks or trips a sanitizer.
+#
+# The FAISS shim (src/ann/faiss_shim.cpp) is compiled by clang++ with the same flags as the C
+# files, so the index loader is instrumented like the rest, and the harnesses are linked by
+# clang++ against the same static libfaiss.a as the g++ build. clang's -fopenmp links LLVM's
+# libomp, which also provides the GOMP_* entry points of the GCC-built libfaiss.a; libgomp is
+# not linked, so one OpenMP runtime runs in the process.
+FUZZ_SECONDS ?= 30
+FUZZ_JOBS    ?= 1
+FUZZ_SRC     := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_SUP_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard tests/fuzz/support/*.c))
+FUZZ_SAN     := -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer \
+                -fno-sanitize-recover=undefined
+
+# Kept, so relinking one harness does not recompile the others.
+.PRECIOUS: $(BUILD)/obj/tests/fuzz/%.o $(BUILD)/obj/tests/fuzz/support/%.o
+
+$(BUILD)/obj/tests/fuzz/%.o: tests/fuzz/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(filter-out $(SANFLAGS),$(CFLAGS)) $(FUZZ_SAN) -c $< -o $@
+
+$(BUILD)/bin/fuzz_%: $(BUILD)/obj/tests/fuzz/fuzz_%.o $(FUZZ_SUP_OBJ) $(BUILD)/libtt.a
+	@mkdir -p $(dir $@)
+	$(LINK) $(FUZZ_SAN) -o $@ $^ $(LDLIBS)
+
+fuzz: deps
+	@$(MAKE) --no-print-directory BUILD=build/fuzz SAN=fuzz OPT=-O1 CC=clang CXX=clang++ \
+		$(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/bin/%)
+	@scripts/run-fuzz build/fuzz $(FUZZ_SECONDS) $(FUZZ_JOBS)
 
 run: deps
 	@$(MAKE) --no-print-directory $(BUILD)/tunetrail
