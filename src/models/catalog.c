@@ -170,8 +170,7 @@ static int corrupt(const tt_catalog *c, const char *what, tt_err *err)
 
 static int get_strings(tt_catalog *c, const char *name, int32_t n, const char ***out, tt_err *err)
 {
-    *out = tt_malloc(((size_t)n + 1) * sizeof(char *));
-    return tt_mfile_strings(c->f, name, n, *out, err);
+    return tt_mfile_strings_new(c->f, name, n, out, err);
 }
 
 /* Loads an offsets/indices(/values) triple of @rows rows whose indices must be < @bound. */
