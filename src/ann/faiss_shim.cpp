@@ -14,6 +14,7 @@ extern "C" {
 #include <faiss/impl/FaissException.h>
 #include <faiss/impl/io.h>
 #include <faiss/index_io.h>
+#include <faiss/invlists/InvertedLists.h>
 
 #include <omp.h>
 
@@ -85,6 +86,98 @@ struct buffer_reader : faiss::IOReader {
         return n;
     }
 };
+
+/*
+ * FAISS reads what a serialised index says without checking that its parts agree: inverted
+ * lists holding ids past the index's size, a graph whose offsets, levels or neighbours point
+ * past its arrays, fewer stored vectors than it counts. Searching such an index reads out of
+ * bounds, or returns ids the engine takes for track numbers, so an index read back is only
+ * accepted when its parts describe each other (what FAISS's builders always make).
+ */
+bool flat_consistent(const faiss::Index *ix)
+{
+    auto *f = dynamic_cast<const faiss::IndexFlatCodes *>(ix);
+
+    return f && f->d > 0 && f->ntotal >= 0 && f->code_size == (size_t)f->d * sizeof(float) &&
+           f->codes.size() % f->code_size == 0 &&
+           f->codes.size() / f->code_size == (size_t)f->ntotal;
+}
+
+bool ivf_consistent(const faiss::IndexIVF *ivf)
+{
+    auto *lists = dynamic_cast<const faiss::ArrayInvertedLists *>(ivf->invlists);
+    size_t total = 0;
+
+    if (!lists || !ivf->quantizer || ivf->d <= 0 || ivf->ntotal < 0 ||
+        ivf->quantizer->d != ivf->d || !flat_consistent(ivf->quantizer) ||
+        (size_t)ivf->quantizer->ntotal != ivf->nlist || lists->nlist != ivf->nlist ||
+        ivf->code_size != (size_t)ivf->d * sizeof(float) || lists->code_size != ivf->code_size ||
+        lists->ids.size() != ivf->nlist || lists->codes.size() != ivf->nlist)
+        return false;
+    for (size_t l = 0; l < ivf->nlist; l++) {
+        if (lists->codes[l].size() / ivf->code_size != lists->ids[l].size() ||
+            lists->codes[l].size() % ivf->code_size != 0)
+            return false;
+        for (faiss::Index::idx_t id : lists->ids[l])
+            if (id < 0 || id >= ivf->ntotal)
+                return false;
+        total += lists->ids[l].size();
+    }
+    return total == (size_t)ivf->ntotal;
+}
+
+/* Node @i's lists in layers 0 .. levels[i] - 1 name nodes that exist in those layers. */
+bool hnsw_node_consistent(const faiss::HNSW &g, size_t i, size_t n)
+{
+    int top = g.levels[i];
+
+    if (top < 1 || (size_t)top >= g.cum_nneighbor_per_level.size() ||
+        g.offsets[i + 1] < g.offsets[i] ||
+        g.offsets[i + 1] - g.offsets[i] != (size_t)g.cum_nneighbor_per_level[top])
+        return false;
+    for (int l = 0; l < top; l++) {
+        size_t b, e;
+        g.neighbor_range((faiss::Index::idx_t)i, l, &b, &e);
+        for (size_t j = b; j < e; j++) {
+            faiss::HNSW::storage_idx_t nb = g.neighbors[j];
+            if (nb < -1 || (nb >= 0 && ((size_t)nb >= n || g.levels[nb] <= l)))
+                return false;
+        }
+    }
+    return true;
+}
+
+bool hnsw_consistent(const faiss::IndexHNSW *h)
+{
+    const faiss::HNSW &g = h->hnsw;
+    const std::vector<int> &cum = g.cum_nneighbor_per_level;
+    size_t n = h->ntotal >= 0 ? (size_t)h->ntotal : 0;
+
+    if (h->ntotal < 0 || h->d <= 0 || !h->storage || h->storage->d != h->d ||
+        h->storage->ntotal != h->ntotal || !flat_consistent(h->storage) ||
+        g.levels.size() != n || g.offsets.size() != n + 1 || cum.size() < 2 || cum[0] != 0 ||
+        g.offsets[0] != 0 || g.offsets[n] != g.neighbors.size())
+        return false;
+    for (size_t l = 1; l < cum.size(); l++)
+        if (cum[l] < cum[l - 1])
+            return false;
+    for (size_t i = 0; i < n; i++)
+        if (!hnsw_node_consistent(g, i, n))
+            return false;
+    if (n == 0)
+        return g.entry_point == -1;
+    return g.entry_point >= 0 && (size_t)g.entry_point < n &&
+           g.max_level == g.levels[g.entry_point] - 1;
+}
+
+bool consistent(const faiss::Index *ix, enum tt_ann_type t)
+{
+    if (t == TT_ANN_HNSW)
+        return hnsw_consistent(static_cast<const faiss::IndexHNSW *>(ix));
+    if (t == TT_ANN_IVF)
+        return ivf_consistent(static_cast<const faiss::IndexIVF *>(ix));
+    return flat_consistent(ix);
+}
 
 int default_nlist(int64_t n)
 {
@@ -291,6 +384,11 @@ int tt_ann_deserialize(const uint8_t *buf, size_t len, tt_ann **out, tt_err *err
             delete ix;
             return tt_err_set(err, TT_ECORRUPT, "reading the index: not an inner-product "
                                                 "flat, IVF or HNSW index");
+        }
+        if (!consistent(ix, t)) {
+            delete ix;
+            return tt_err_set(err, TT_ECORRUPT, "reading the index: its vectors, lists or "
+                                                "graph disagree with its size");
         }
         tt_ann *a = new tt_ann;
         a->index = ix;
