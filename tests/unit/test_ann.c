@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "support/fixtures.h"
 #include "../../src/ann/ann_priv.h"
@@ -833,6 +834,74 @@ Test(ann, deserialize_refuses_an_index_whose_parts_disagree)
                           "flat index counting a vector it does not store");
     expect_damage_refused(hnsw, 500, hnsw_nodes_past_the_end, "HNSW entry point past the end");
     expect_damage_refused(hnsw, 500, hnsw_neighbour_past_the_end, "HNSW neighbour past the end");
+}
+
+/* The peak resident size of this process, in bytes. */
+static int64_t peak_rss(void)
+{
+    struct rusage ru;
+
+    cr_assert_eq(getrusage(RUSAGE_SELF, &ru), 0);
+    return (int64_t)ru.ru_maxrss * 1024;
+}
+
+/*
+ * FAISS sizes its arrays by counts read from the data before reading their items: a list
+ * claiming 2^24 vectors (2 GiB of codes) in a serialisation of a few kilobytes is refused
+ * before anything is allocated for it.
+ */
+Test(ann, a_list_claiming_more_vectors_than_its_bytes_is_refused_unread)
+{
+    tt_ann_params p = params(TT_ANN_IVF);
+    tt_ann *ix, *back = NULL;
+    uint8_t *buf = NULL;
+    size_t len = 0, at;
+    uint64_t claim = UINT64_C(1) << 24;
+    int64_t before;
+    tt_err err = {0};
+
+    p.nlist = 1;
+    ix = build(x, 500, &p);
+    cr_assert_eq(tt_ann_serialize(ix, &buf, &len, NULL), 0);
+    /* One list ("full"): a count of sizes (1), then the list's size (500). */
+    at = find_bytes(buf, len, "full", 4) + 4 + 8;
+    memcpy(buf + at, &claim, sizeof(claim));
+    before = peak_rss();
+    lsan_disable();
+    cr_assert_eq(tt_ann_deserialize(buf, len, &back, &err), TT_ECORRUPT, "%s", err.message);
+    lsan_enable();
+    cr_assert_null(back);
+    cr_assert_lt(peak_rss() - before, INT64_C(256) << 20, "%lld MB more resident",
+                 (long long)((peak_rss() - before) >> 20));
+    free(buf);
+    tt_ann_free(ix);
+}
+
+/* FAISS stores the lists of an IVF index with more empty lists than full ones sparsely. */
+Test(ann, ivf_with_mostly_empty_lists_round_trips)
+{
+    tt_ann_params p = params(TT_ANN_IVF);
+    float *v = tt_malloc((size_t)64 * D * sizeof(float));
+    tt_ann *ix, *back = NULL;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    tt_err err = {0};
+    int rc;
+
+    /* Two distinct vectors, 32 copies each: at most 2 of 8 lists hold anything. */
+    for (int i = 0; i < 64; i++)
+        memcpy(v + (size_t)i * D, x + (size_t)(i % 2) * D, D * sizeof(float));
+    p.nlist = 8;
+    ix = build(v, 64, &p);
+    cr_assert_eq(tt_ann_serialize(ix, &buf, &len, NULL), 0);
+    find_bytes(buf, len, "sprs", 4);
+    rc = tt_ann_deserialize(buf, len, &back, &err);
+    cr_assert_eq(rc, 0, "%s", err.message);
+    cr_assert_eq(tt_ann_size(back), 64);
+    free(buf);
+    tt_ann_free(back);
+    tt_ann_free(ix);
+    free(v);
 }
 
 /* Expects tt_ann_load(@expect) to refuse the file with @code and @needle in the message. */
