@@ -133,14 +133,18 @@ struct walk {
     }
 };
 
-/* write_index_header: d, ntotal, two unused counts, is_trained, metric (and its argument). */
+/*
+ * write_index_header: d, ntotal, two unused counts, is_trained, metric. The engine's indexes
+ * are all inner product (0): checked here, as an int, because any other number (FAISS keeps
+ * it as read) would be an out-of-range MetricType, whose every C++ load is undefined.
+ */
 void walk_header(walk &w, int32_t *d, int64_t *ntotal)
 {
     *d = w.get<int32_t>();
     *ntotal = w.get<int64_t>();
     w.take(8 + 8 + 1);
-    if (w.get<int32_t>() > 1)
-        w.take(4);
+    if (w.get<int32_t>() != (int32_t)faiss::METRIC_INNER_PRODUCT)
+        w.ok = false;
 }
 
 /* A flat inner-product index: its vectors are ntotal x d floats. */
@@ -178,9 +182,13 @@ bool walk_lists(walk &w, uint64_t nlist)
         count != (full ? nlist : count - count % 2))
         return false;
     /* "full": one size per list; "sprs": (list, size) pairs of the lists that hold any. */
-    for (uint64_t i = full ? 0 : 1; i < count; i += full ? 1 : 2) {
-        uint64_t items;
+    for (uint64_t i = full ? 0 : 1, last = 0; i < count; i += full ? 1 : 2) {
+        uint64_t items, list;
         std::memcpy(&items, w.p + sizes + i * 8, 8);
+        if (!full && (std::memcpy(&list, w.p + sizes + (i - 1) * 8, 8), list >= nlist ||
+                      (i > 1 && list <= last)))
+            return false;
+        last = full ? 0 : list;
         if (items > (w.n - w.at) / (code_size + 8) || !w.take((size_t)(items * (code_size + 8))))
             return false;
     }

@@ -797,6 +797,19 @@ static void flat_counts_one_more(uint8_t *b, size_t len, int64_t n)
 }
 
 /*
+ * The metric (after the fourcc, dimension, count, two unused counts and is_trained) no
+ * MetricType: FAISS keeps it as read, and comparing it is undefined behaviour in C++.
+ */
+static void flat_metric_out_of_range(uint8_t *b, size_t len, int64_t n)
+{
+    int32_t metric = -1;
+
+    (void)n;
+    cr_assert_gt(len, 40);
+    memcpy(b + 4 + 4 + 8 + 8 + 8 + 1, &metric, sizeof(metric));
+}
+
+/*
  * FAISS writes an HNSW graph's neighbour lists, then entry point, top level, efConstruction,
  * efSearch and upper beam (int32 each), then the storage index ("IxFI"): the entry point
  * and the last neighbour slot become nodes past the end.
@@ -832,6 +845,8 @@ Test(ann, deserialize_refuses_an_index_whose_parts_disagree)
     expect_damage_refused(ivf, 500, ivf_id_past_the_end, "IVF list naming vector n + 100");
     expect_damage_refused(params(TT_ANN_FLAT), 500, flat_counts_one_more,
                           "flat index counting a vector it does not store");
+    expect_damage_refused(params(TT_ANN_FLAT), 500, flat_metric_out_of_range,
+                          "flat index of metric -1");
     expect_damage_refused(hnsw, 500, hnsw_nodes_past_the_end, "HNSW entry point past the end");
     expect_damage_refused(hnsw, 500, hnsw_neighbour_past_the_end, "HNSW neighbour past the end");
 }
