@@ -49,7 +49,8 @@ TEST_SUP_OBJ := $(TEST_SUP:%.c=$(BUILD)/obj/%.o)
 BENCH_SRC := $(wildcard bench/bench_*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all test asan run bench clean deps check-layers check-systemd unit api format-check fuzz
+.PHONY: all test asan run bench clean deps check-layers check-systemd unit api format-check fuzz \
+        fuzz-seeds
 all: $(BUILD)/tunetrail
 
 $(BUILD)/obj/%.o: %.c
@@ -106,7 +107,7 @@ bench: $(BUILD)/tunetrail $(BENCH_BIN)
 # into build/fuzz/, apart from build/ and build/asan/, links each harness with libFuzzer's main
 # into build/fuzz/bin/, and scripts/run-fuzz runs each for FUZZ_SECONDS on a copy of its seed
 # corpus (tests/fuzz/corpus/<name>/, never written to), FUZZ_JOBS at a time; it fails when a
-# harness crashes, leaks or trips a sanitizer.
+# harness crashes, leaks or trips a sanitizer. FUZZ_TARGETS="csv radio_cursor" runs only those.
 #
 # The FAISS shim (src/ann/faiss_shim.cpp) is compiled by clang++ with the same flags as the C
 # files, so the index loader is instrumented like the rest, and the harnesses are linked by
@@ -115,13 +116,15 @@ bench: $(BUILD)/tunetrail $(BENCH_BIN)
 # not linked, so one OpenMP runtime runs in the process.
 FUZZ_SECONDS ?= 30
 FUZZ_JOBS    ?= 1
+FUZZ_TARGETS ?=
 FUZZ_SRC     := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_SUP_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard tests/fuzz/support/*.c))
 FUZZ_SAN     := -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer \
                 -fno-sanitize-recover=undefined
 
+ifeq ($(SAN),fuzz)
 # Kept, so relinking one harness does not recompile the others.
-.PRECIOUS: $(BUILD)/obj/tests/fuzz/%.o $(BUILD)/obj/tests/fuzz/support/%.o
+.PRECIOUS: $(BUILD)/obj/tests/fuzz/%.o
 
 $(BUILD)/obj/tests/fuzz/%.o: tests/fuzz/%.c
 	@mkdir -p $(dir $@)
@@ -130,11 +133,25 @@ $(BUILD)/obj/tests/fuzz/%.o: tests/fuzz/%.c
 $(BUILD)/bin/fuzz_%: $(BUILD)/obj/tests/fuzz/fuzz_%.o $(FUZZ_SUP_OBJ) $(BUILD)/libtt.a
 	@mkdir -p $(dir $@)
 	$(LINK) $(FUZZ_SAN) -o $@ $^ $(LDLIBS)
+endif
 
 fuzz: deps
 	@$(MAKE) --no-print-directory BUILD=build/fuzz SAN=fuzz OPT=-O1 CC=clang CXX=clang++ \
-		$(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/bin/%)
-	@scripts/run-fuzz build/fuzz $(FUZZ_SECONDS) $(FUZZ_JOBS)
+		$(if $(FUZZ_TARGETS),$(patsubst %,build/fuzz/bin/fuzz_%,$(FUZZ_TARGETS:fuzz_%=%)), \
+		     $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/bin/%))
+	@scripts/run-fuzz build/fuzz $(FUZZ_SECONDS) $(FUZZ_JOBS) $(FUZZ_TARGETS)
+
+# The binary seeds of the model-file harnesses (models, catalog, taste summary, indexes of
+# each type), trained on tiny data by tests/fuzz/tools/make_seeds.c with the plain build.
+# Rerun after a change of the file formats, and commit what it rewrites.
+fuzz-seeds: $(BUILD)/tools/make_seeds
+	$(BUILD)/tools/make_seeds tests/fuzz/corpus
+
+$(BUILD)/tools/make_seeds: $(BUILD)/obj/tests/fuzz/tools/make_seeds.o \
+		$(BUILD)/obj/tests/fuzz/support/fuzz_data.o $(BUILD)/obj/tests/fuzz/support/fuzz_support.o \
+		$(BUILD)/libtt.a
+	@mkdir -p $(dir $@)
+	$(LINK) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 run: deps
 	@$(MAKE) --no-print-directory $(BUILD)/tunetrail

@@ -1,111 +1,22 @@
 /*
  * The service fixture of the HTTP harnesses: see fuzz_app.h. The data are small so a
- * harness starts in seconds: 60 listeners, 90 tracks, 2,400 events, models trained
- * with few factors and epochs, untuned and unevaluated.
+ * harness starts in seconds: 60 listeners, 90 tracks, 2,400 events and the small models of
+ * fuzz_data.h.
  */
 #include "fuzz_app.h"
+#include "fuzz_data.h"
 #include "fuzz_support.h"
 
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "tt/ann.h"
-#include "tt/content.h"
 #include "tt/core.h"
-#include "tt/generate.h"
-#include "tt/model.h"
-#include "tt/pipeline.h"
 
 static void must(int rc, const tt_err *err, const char *what)
 {
     if (rc < 0)
         fz_fail("fixture: %s: %s", what, tt_err_msg(err, rc));
-}
-
-static void generate(const tt_config *cfg)
-{
-    tt_generate_params p = tt_generate_params_default();
-    tt_store *s = NULL;
-    tt_err err = {0};
-
-    p.users = 60;
-    p.tracks = 90;
-    p.interactions = 2400;
-    p.seed = 11;
-    must(tt_store_open(cfg->database_url, &s, &err), &err, "open the database");
-    must(tt_generate_run(s, &p, NULL, &err), &err, "generate");
-    tt_store_close(s);
-}
-
-/* A run of @request (a job's JSON) with small models, untuned and unevaluated. */
-static void train(const tt_config *cfg, const char *request)
-{
-    json_t *req = json_loads(request, 0, NULL);
-    tt_job_spec spec;
-    tt_model_opts *o = &spec.opts;
-    tt_err err = {0};
-
-    must(tt_job_spec_parse(req, &spec, &err), &err, request);
-    spec.tune = false;
-    spec.evaluate = false;
-    o->threads = 1;
-    o->als.factors = 8;
-    o->als.iterations = 3;
-    o->neumf.factors = 8;
-    o->neumf.layers[0] = 16;
-    o->neumf.layers[1] = 8;
-    o->neumf.layers[2] = 4;
-    o->neumf.epochs = 2;
-    o->neumf.validation_users = 0;
-    o->deep_content.hidden = 16;
-    o->deep_content.epochs = 2;
-    o->hybrid_deep.epochs = 2;
-    must(tt_pipeline_run(cfg, &spec, NULL, NULL, &err), &err, request);
-    tt_job_spec_release(&spec);
-    json_decref(req);
-}
-
-/* The content index, from the trained content model's vectors (as `tunetrail index`). */
-static void build_index(const tt_config *cfg)
-{
-    char path[1200];
-    tt_ann_params p = tt_ann_params_default();
-    tt_model *m = NULL;
-    tt_err err = {0};
-    const float *v;
-    int d = 0;
-
-    snprintf(path, sizeof(path), "%s/starter/content.ttm", cfg->model_dir);
-    must(tt_model_load(path, 0, &m, &err), &err, "load the content model");
-    v = tt_content_model_vectors(m, &d);
-    p.threads = 1;
-    must(tt_pipeline_write_index(cfg->model_dir, v, m->n_tracks, d, m->catalog, &p, &err), &err,
-         "build the index");
-    tt_model_free(m);
-}
-
-/* Training prints a line per model on stdout: kept out of the fuzzer's log. */
-static int mute_stdout(void)
-{
-    int saved = dup(STDOUT_FILENO), null = open("/dev/null", O_WRONLY);
-
-    fflush(stdout);
-    if (saved < 0 || null < 0 || dup2(null, STDOUT_FILENO) < 0)
-        fz_fail("cannot silence stdout");
-    close(null);
-    return saved;
-}
-
-static void restore_stdout(int saved)
-{
-    if (saved < 0)
-        return;
-    fflush(stdout);
-    dup2(saved, STDOUT_FILENO);
-    close(saved);
 }
 
 static void open_app(tt_app *app)
@@ -150,13 +61,14 @@ tt_app *fz_app(void)
     snprintf(cfg->database_url, sizeof(cfg->database_url), "sqlite:///%s/tt.db", fz_dir());
     snprintf(cfg->model_dir, sizeof(cfg->model_dir), "%s/models", fz_dir());
     cfg->tiers = TT_TIERS_ENTERPRISE;
-    quiet = fz_verbose() ? -1 : mute_stdout();
-    generate(cfg);
-    train(cfg, "{\"tier\": \"all\"}");
-    train(cfg, "{\"model\": \"als\"}"); /* a second version: promote and rollback have a choice */
-    train(cfg, "{\"model\": \"als\", \"tier\": \"enterprise\", \"name\": \"fz-custom\"}");
-    build_index(cfg);
-    restore_stdout(quiet);
+    quiet = fz_verbose() ? -1 : fz_mute_stdout();
+    fz_data_generate(cfg, 60, 90, 2400, 11);
+    fz_data_train(cfg, "{\"tier\": \"all\"}");
+    /* A second version: promote and rollback have a choice. */
+    fz_data_train(cfg, "{\"model\": \"als\"}");
+    fz_data_train(cfg, "{\"model\": \"als\", \"tier\": \"enterprise\", \"name\": \"fz-custom\"}");
+    fz_data_index(cfg, TT_ANN_FLAT, NULL);
+    fz_restore_stdout(quiet);
     open_app(app);
     if (fz_verbose())
         fprintf(stderr, "fuzz: service ready in %.1f s (%d models)\n", tt_now() - t0,

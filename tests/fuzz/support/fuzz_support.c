@@ -27,6 +27,13 @@ const char *fz_init(const char *harness)
     struct stat st;
 
     setenv("TT_LOG_LEVEL", "error", 0);
+    /*
+     * One thread for OpenMP (FAISS) and OpenBLAS, which idle threads would keep spinning:
+     * an input is run on one core, and two harnesses share a machine of two.
+     */
+    setenv("OMP_NUM_THREADS", "1", 0);
+    setenv("KMP_BLOCKTIME", "0", 0);
+    setenv("OPENBLAS_NUM_THREADS", "1", 0);
     if ((!base || !*base) && stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode) &&
         access("/dev/shm", W_OK) == 0)
         base = "/dev/shm";

@@ -14,7 +14,8 @@
 #include <stdint.h>
 
 /*
- * Quiets the engine's log (TT_LOG_LEVEL=error unless set) and makes a scratch directory for
+ * Quiets the engine's log (TT_LOG_LEVEL=error unless set), keeps OpenMP and OpenBLAS to one
+ * thread (unless their variables are set), and makes a scratch directory for
  * this process under $TMPDIR, else /dev/shm when it exists (no disk syncs), else /tmp;
  * removed at a normal exit (scripts/run-fuzz points TMPDIR at a directory of its own and
  * removes it, which covers crashes too). Call first in LLVMFuzzerInitialize. Returns its path
