@@ -44,7 +44,7 @@ static void dir_of(const char *corpus, const char *name, char *buf, size_t cap)
     mkdir(buf, 0755);
 }
 
-/* Every trained model of the engine, its taste summary, and the catalog. */
+/* Every trained model of the engine, its taste summary, and the catalog: fuzz_model_load's. */
 static void model_seeds(const tt_config *cfg, const char *corpus)
 {
     char dir[600], from[1200], to[1200];
@@ -61,7 +61,6 @@ static void model_seeds(const tt_config *cfg, const char *corpus)
     snprintf(from, sizeof(from), "%s/pro/taste.ttm", cfg->model_dir);
     snprintf(to, sizeof(to), "%s/taste.ttm", dir);
     copy(from, to);
-    dir_of(corpus, "catalog", dir, sizeof(dir));
     snprintf(from, sizeof(from), "%s/catalog.ttm", cfg->model_dir);
     snprintf(to, sizeof(to), "%s/catalog.ttm", dir);
     copy(from, to);
