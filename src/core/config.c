@@ -193,6 +193,7 @@ enum setting {
     S_JOB_NICE,
     S_RATE,
     S_BURST,
+    S_FEEDBACK_POLL,
     S_N
 };
 static const struct {
@@ -213,6 +214,7 @@ static const struct {
     {"JOB_NICE", "--job-nice"},
     {"RATE_LIMIT", "--rate-limit"},
     {"RATE_BURST", "--rate-burst"},
+    {"FEEDBACK_POLL_MS", "--feedback-poll-ms"},
 };
 
 static int apply(tt_config *c, enum setting s, const char *var, const char *v, tt_err *err)
@@ -238,6 +240,7 @@ static int apply(tt_config *c, enum setting s, const char *var, const char *v, t
     case S_JOB_NICE: return set_int(&c->job_nice, var, v, 0, 19, err);
     case S_RATE: return set_rate(&c->rate_limit, var, v, err);
     case S_BURST: return set_int(&c->rate_burst, var, v, 0, 1000000, err);
+    case S_FEEDBACK_POLL: return set_int(&c->feedback_poll_ms, var, v, 0, 60000, err);
     default: return tt_err_set(err, TT_EINVAL, "unknown setting");
     }
 }
@@ -258,6 +261,7 @@ int tt_config_load_env(tt_config *c, tt_err *err)
     c->poll_seconds = 10;
     c->job_threads = 1;
     c->job_nice = 10;
+    c->feedback_poll_ms = 100;
     for (int s = 0; s < S_N; s++) {
         const char *v = getenv(settings[s].env);
         int rc;
