@@ -45,7 +45,7 @@ void tt__h_health(tt_app *app, json_t *body, tt_reply *out)
                                                 s->m[i].tier, "version", s->m[i].version));
     tt__reply_json(out, s ? 200 : 503,
                    json_pack("{s:s, s:{s:s, s:b, s:i}, s:{s:s, s:b}, s:i, s:o, s:s, s:f, "
-                             "s:{s:b, s:b, s:s}}",
+                             "s:{s:b, s:b, s:s}, s:o}",
                              "status", status, "database", "backend",
                              tt_store_pool_backend(app->pool), "healthy", db, "budget_ms",
                              tt_store_pool_budget(app->pool), "cache", "backend", tt_cache_backend(app->cache), "healthy",
@@ -53,7 +53,8 @@ void tt__h_health(tt_app *app, json_t *body, tt_reply *out)
                              "model_tier", tt_tier_set_name(app->cfg.tiers), "uptime_seconds",
                              tt_now() - app->started, "gpu", "requested", app->cfg.enable_gpu,
                              "used", false, "note",
-                             "this build has no GPU code path: everything runs on the CPU"));
+                             "this build has no GPU code path: everything runs on the CPU",
+                             "replicas", tt__feed_status(app->feed)));
     tt__served_release(s);
 }
 

@@ -5,9 +5,16 @@
  * the database, not this map, is the record: after a retrain and reload they are pruned.
  *
  * A second map keeps each radio station's recent skips and dislikes (feedback whose context
- * is "radio:<station>"), which steer its next page. Other replicas' skips arrive through
- * stations.c within a second, a reload refills it from the database like the rest, and the
- * station's cursor carries them from the first page that saw them.
+ * is "radio:<station>"), which steer its next page. A reload refills both from the database,
+ * and the station's cursor carries its skips from the first page that saw them.
+ *
+ * Events come by several roads: the request that stored one, other replicas' events through
+ * Redis and the database (feed.c), and the reload's read of the database. Each is named by
+ * its row id in the interactions table, and an event already held is not added again, so
+ * whichever roads deliver it, and in whatever order, it counts once. Each user's entry also
+ * keeps the newest id of its events that change answers (its stamp): cached answers carry it
+ * in their key, so every replica that holds the same events finds the same answers, and
+ * none finds one computed before an event it holds.
  */
 #include "app.h"
 #include "tt/core.h"
@@ -27,12 +34,15 @@ struct event {
     int32_t track; /* dense id in the snapshot's catalog; -1 (kept, counted) when unknown */
     float r;
     int64_t t;
+    int64_t id; /* the interaction's row id; 0 when unknown (never taken for a duplicate) */
 };
 
 struct entry {
     char *user;
     struct event *ev;
     int n, cap;
+    int64_t max_id; /* the newest id ever added, dropped ones included */
+    int64_t stamp;  /* the newest id of an event on a known track: see the header */
     struct entry *next;
 };
 
@@ -124,8 +134,26 @@ static void grow(struct shard *s)
     s->nbuckets = nb;
 }
 
-/* Appends one event to @key's entry of @shards, dropping its oldest beyond @max. */
-static void map_add(tt_overlay *o, struct shard *shards, const char *user, int max,
+/*
+ * True when @e holds an event with @id. Events mostly arrive in id order, so only one that
+ * is not newer than every other needs the search.
+ */
+static bool entry_has(const struct entry *e, int64_t id)
+{
+    if (id <= 0 || id > e->max_id)
+        return false;
+    for (int i = e->n - 1; i >= 0; i--)
+        if (e->ev[i].id == id)
+            return true;
+    return false;
+}
+
+/*
+ * Appends one event to @key's entry of @shards, dropping its oldest beyond @max. Returns
+ * false, adding nothing, when the entry already holds an event with the same id, or when
+ * the map is full.
+ */
+static bool map_add(tt_overlay *o, struct shard *shards, const char *user, int max,
                     const struct event *ev)
 {
     uint64_t h = tt_hash64(user, strlen(user));
@@ -133,7 +161,7 @@ static void map_add(tt_overlay *o, struct shard *shards, const char *user, int m
     struct entry **p, *e;
 
     if (__atomic_load_n(&o->total, __ATOMIC_RELAXED) >= MAX_TOTAL)
-        return; /* the database has it; it shows after the next retrain */
+        return false; /* the database has it; it shows after the next retrain */
     pthread_mutex_lock(&s->lock);
     p = find(s, user, h);
     e = *p;
@@ -145,6 +173,14 @@ static void map_add(tt_overlay *o, struct shard *shards, const char *user, int m
         if (++s->n > s->nbuckets * 2)
             grow(s);
     }
+    if (entry_has(e, ev->id)) {
+        pthread_mutex_unlock(&s->lock);
+        return false;
+    }
+    if (ev->id > e->max_id)
+        e->max_id = ev->id;
+    if (ev->track >= 0 && ev->id > e->stamp)
+        e->stamp = ev->id;
     if (e->n == max) {
         /* Oldest out: a user's latest taste matters most. */
         memmove(e->ev, e->ev + 1, (size_t)(e->n - 1) * sizeof(*e->ev));
@@ -158,11 +194,7 @@ static void map_add(tt_overlay *o, struct shard *shards, const char *user, int m
     e->ev[e->n++] = *ev;
     __atomic_fetch_add(&o->total, 1, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&s->lock);
-}
-
-static void tt__overlay_add(tt_overlay *o, const char *user, int32_t track, float r, int64_t t)
-{
-    map_add(o, o->shards, user, MAX_PER_USER, &(struct event){track, r, t});
+    return true;
 }
 
 void tt__overlay_station_add(tt_overlay *o, int32_t track, const tt_interaction_rec *r)
@@ -173,7 +205,8 @@ void tt__overlay_station_add(tt_overlay *o, int32_t track, const tt_interaction_
     if (track < 0 || !c || strncmp(c, STATION_PREFIX, pre) != 0 || !c[pre] ||
         (r->action != TT_ACT_SKIP && r->action != TT_ACT_DISLIKE))
         return;
-    map_add(o, o->stations, c + pre, MAX_PER_STATION, &(struct event){track, 0, r->occurred_at});
+    map_add(o, o->stations, c + pre, MAX_PER_STATION,
+            &(struct event){track, 0, r->occurred_at, r->id});
 }
 
 void tt__overlay_station_get(tt_overlay *o, const char *station, tt_radio_event **ev,
@@ -216,17 +249,30 @@ void tt__overlay_get(tt_overlay *o, const char *user, int32_t **tracks, float **
     pthread_mutex_unlock(&s->lock);
 }
 
-bool tt__overlay_add_event(tt_overlay *o, int32_t track, const tt_interaction_rec *r)
+int64_t tt__overlay_stamp(tt_overlay *o, const char *user)
+{
+    uint64_t h = tt_hash64(user, strlen(user));
+    struct shard *s = &o->shards[h % SHARDS];
+    struct entry *e;
+    int64_t stamp;
+
+    pthread_mutex_lock(&s->lock);
+    e = *find(s, user, h);
+    stamp = e ? e->stamp : 0;
+    pthread_mutex_unlock(&s->lock);
+    return stamp;
+}
+
+int tt__overlay_add_event(tt_overlay *o, int32_t track, const tt_interaction_rec *r)
 {
     tt_weighting w = tt_weighting_default();
+    struct event ev = {track, 0, r->occurred_at, r->id};
 
     if (r->action == TT_ACT_IMPRESSION || (unsigned)r->action >= TT_ACT_COUNT)
-        return false;
+        return -1;
     tt__overlay_station_add(o, track, r);
-    tt__overlay_add(o, r->user_id, track,
-                    r->action == TT_ACT_DISLIKE ? NAN : w.action[r->action] * r->weight,
-                    r->occurred_at);
-    return true;
+    ev.r = r->action == TT_ACT_DISLIKE ? NAN : w.action[r->action] * r->weight;
+    return map_add(o, o->shards, r->user_id, MAX_PER_USER, &ev) ? 1 : 0;
 }
 
 struct fill_ctx {

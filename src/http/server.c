@@ -438,7 +438,7 @@ static int open_parts(tt_app *app, tt_err *err)
     if (rc == 0)
         radio_key(app);
     if (rc == 0)
-        rc = tt__stations_start(app, &app->stations, err);
+        rc = tt__feed_start(app, &app->feed, err);
     return rc;
 }
 
@@ -446,7 +446,7 @@ static void free_parts(tt_app *app)
 {
     tt__jobs_stop(app->jobs);
     tt__ratelimit_free(app->limiter);
-    tt__stations_stop(app->stations);
+    tt__feed_stop(app->feed);
     tt__implog_stop(app->implog);
     tt_cache_close(app->cache);
     tt_store_pool_close(app->pool);
