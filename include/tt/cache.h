@@ -82,6 +82,8 @@ bool tt_cache_healthy(tt_cache *c);
  * pub/sub): at most once, in order per publisher, to the subscribers connected at the time
  * of publishing. A message sent while a subscriber is disconnected is lost to it, so a
  * subscriber needs another way to catch up (the engine reads the database: docs/scaling.md).
+ * Channels belong to the database the URL names, as entries do (Redis's own channels are
+ * server-wide): engines on another database of the same server do not hear them.
  * The in-process cache reaches no other engine: both calls answer TT_EUNSUPPORTED.
  */
 typedef struct tt_cache_sub tt_cache_sub;

@@ -25,7 +25,10 @@
  * the call drops the idle connections (they are likely just as stale) and retries once on a
  * fresh one, instead of declaring Redis down.
  *
- * Messages. PUBLISH goes through the pool like any command. A subscription needs a
+ * Messages. Redis's channels belong to the server, not to one of its databases; the engine's
+ * belong to the database of the URL, as its keys do, named "tt:<db>:<channel>": engines of
+ * two deployments that share a server on different databases do not hear each other.
+ * PUBLISH goes through the pool like any command. A subscription needs a
  * connection of its own (a subscribed connection takes no other command), read by a thread
  * of its own: it waits in poll(2) on the socket and on a pipe that closing writes to, so it
  * neither spins nor keeps the closer waiting, and reads with hiredis's buffer functions
@@ -752,9 +755,16 @@ static bool redis_healthy(void *self)
 /* ---- messages ------------------------------------------------------------------------ */
 
 struct publish_arg {
-    const char *channel, *msg;
+    char channel[300];
+    const char *msg;
     size_t len;
 };
+
+/* The Redis channel of @channel: scoped to the URL's database (see the header). */
+static void channel_name(const struct rcache *r, const char *channel, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s%d:%s", KEY_PREFIX, r->addr.db, channel);
+}
 
 static int op_publish(struct call *k, void *arg, tt_err *err)
 {
@@ -770,8 +780,9 @@ static int op_publish(struct call *k, void *arg, tt_err *err)
 static int redis_publish(void *self, const char *channel, const void *msg, size_t len,
                          tt_err *err)
 {
-    struct publish_arg a = {channel, msg, len};
+    struct publish_arg a = {{0}, msg, len};
 
+    channel_name(self, channel, a.channel, sizeof(a.channel));
     return run(self, op_publish, &a, err);
 }
 
@@ -907,9 +918,11 @@ static int redis_subscribe(void *self, const char *channel, tt_cache_msg_fn fn, 
                            void **out, tt_err *err)
 {
     struct rsub *s = tt_calloc(1, sizeof(*s));
+    char name[300];
 
+    channel_name(self, channel, name, sizeof(name));
     s->r = self;
-    s->channel = tt_strdup(channel);
+    s->channel = tt_strdup(name);
     s->fn = fn;
     s->ctx = ctx;
     s->wake[0] = s->wake[1] = -1;

@@ -41,7 +41,7 @@
 #include <sys/random.h>
 #include <time.h>
 
-#define CHANNEL "tt:feedback"
+#define CHANNEL "feedback"
 #define GAP_HOLD_MS 2000
 #define MAX_GAPS 256
 

@@ -1064,3 +1064,37 @@ Test(cache_redis, subscription_to_nothing_closes_at_once, .timeout = 30)
     cr_assert_lt(now_s() - t0, 0.5, "close took %.2f s", now_s() - t0);
     tt_cache_close(c);
 }
+
+/* Channels belong to the URL's database, as keys do: another database does not hear them. */
+Test(cache_redis, channels_belong_to_the_database, .fini = own_server_fini, .timeout = 30)
+{
+    char bin[512], url1[64], url2[64];
+    tt_cache *a, *b1, *b2;
+    tt_cache_sub *s1 = NULL, *s2 = NULL;
+    struct inbox in1, in2;
+    int port;
+
+    need_redis_server(bin, sizeof(bin));
+    port = free_port();
+    server_start(bin, port, NULL, NULL);
+    snprintf(url1, sizeof(url1), "redis://127.0.0.1:%d/1", port);
+    snprintf(url2, sizeof(url2), "redis://127.0.0.1:%d/2", port);
+    a = open_url(url1, 0, 1000, 1000);
+    b1 = open_url(url1, 0, 1000, 1000);
+    b2 = open_url(url2, 0, 1000, 1000);
+    inbox_init(&in1);
+    inbox_init(&in2);
+    cr_assert_eq(tt_cache_subscribe(b1, "ch", on_msg, &in1, &s1, NULL), 0);
+    cr_assert_eq(tt_cache_subscribe(b2, "ch", on_msg, &in2, &s2, NULL), 0);
+    wait_live(s1, true, 5);
+    wait_live(s2, true, 5);
+    publish(a, "ch", "db1", 3);
+    inbox_wait(&in1, 1, 5);
+    sleep_ms(50);
+    cr_assert_eq(inbox_count(&in2), 0, "database 2 heard database 1's message");
+    tt_cache_sub_close(s1);
+    tt_cache_sub_close(s2);
+    tt_cache_close(b2);
+    tt_cache_close(b1);
+    tt_cache_close(a);
+}
