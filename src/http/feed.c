@@ -262,22 +262,41 @@ static void poll_once(tt_feed *f)
     gaps_update(f, tt_now());
 }
 
+static struct timespec add_ms(struct timespec t, int ms)
+{
+    t.tv_nsec += (long)(ms % 1000) * 1000000L;
+    t.tv_sec += ms / 1000 + t.tv_nsec / 1000000000L;
+    t.tv_nsec %= 1000000000L;
+    return t;
+}
+
+static bool before(const struct timespec *a, const struct timespec *b)
+{
+    return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
+/*
+ * Polls at a fixed rate, not a fixed pause after each poll: the time a poll takes does not
+ * add to the wait of an event stored just after it. A poll that overran starts the next at
+ * once, without trying to catch up on the ones it missed.
+ */
 static void *poller(void *arg)
 {
     tt_feed *f = arg;
     int ms = f->app->cfg.feedback_poll_ms;
+    struct timespec next, now;
 
+    clock_gettime(CLOCK_MONOTONIC, &next);
     pthread_mutex_lock(&f->lock);
     while (!f->stop) {
-        struct timespec ts;
         pthread_mutex_unlock(&f->lock);
         poll_once(f);
         pthread_mutex_lock(&f->lock);
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-        ts.tv_sec += ms / 1000 + ts.tv_nsec / 1000000000L;
-        ts.tv_nsec %= 1000000000L;
-        while (!f->stop && pthread_cond_timedwait(&f->cond, &f->lock, &ts) == 0)
+        next = add_ms(next, ms);
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (before(&next, &now))
+            next = now;
+        while (!f->stop && pthread_cond_timedwait(&f->cond, &f->lock, &next) == 0)
             ;
     }
     pthread_mutex_unlock(&f->lock);
@@ -285,6 +304,17 @@ static void *poller(void *arg)
 }
 
 /* ---- the feed ---------------------------------------------------------------------- */
+
+/* Waits on the monotonic clock, so that a step of the wall clock cannot stretch them. */
+static void cond_init_monotonic(pthread_cond_t *c)
+{
+    pthread_condattr_t a;
+
+    pthread_condattr_init(&a);
+    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+    pthread_cond_init(c, &a);
+    pthread_condattr_destroy(&a);
+}
 
 static void origin_init(tt_feed *f)
 {
@@ -320,7 +350,7 @@ int tt__feed_start(tt_app *app, tt_feed **out, tt_err *err)
     f->app = app;
     origin_init(f);
     pthread_mutex_init(&f->lock, NULL);
-    pthread_cond_init(&f->cond, NULL);
+    cond_init_monotonic(&f->cond);
     atomic_init(&f->failing, false);
     atomic_init(&f->from_redis, 0);
     atomic_init(&f->from_db, 0);
