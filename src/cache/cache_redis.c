@@ -57,6 +57,8 @@
 #define KEY_PREFIX "tt:"
 #define KEY_PREFIX_LEN 3
 #define MAX_ARGS 6
+/* Wait for a subscription's confirmation (see sub_open). */
+#define SUB_TIMEOUT_MS 1000
 
 struct redis_addr {
     char *host; /* NULL for a unix socket */
@@ -797,16 +799,25 @@ struct rsub {
     bool failing;     /* the last attempt failed: reported once per outage */
 };
 
-/* Connects and subscribes; the confirmation comes within the connection's timeout. */
+/*
+ * Connects and subscribes. No request waits on this connection, so the confirmation may take
+ * up to SUB_TIMEOUT_MS, not the requests' short timeout: a busy engine starting up would
+ * otherwise give up on it and stay unsubscribed until the next retry.
+ */
 static int sub_open(struct rsub *s, redisContext **out, tt_err *err)
 {
     struct call k = {s->r, NULL, false, false, 0};
+    struct timeval tv = {SUB_TIMEOUT_MS / 1000, (SUB_TIMEOUT_MS % 1000) * 1000};
     struct cmd c = {0};
     redisReply *rep;
     int rc = conn_open(s->r, &k.ctx, err);
 
     if (rc < 0)
         return rc;
+    if (redisSetTimeout(k.ctx, tv) != REDIS_OK) {
+        redisFree(k.ctx);
+        return tt_err_set(err, TT_EBACKEND, "cannot set Redis timeouts");
+    }
     cmd_str(&c, "SUBSCRIBE");
     cmd_str(&c, s->channel);
     rc = command(&k, &c, &rep, err);
