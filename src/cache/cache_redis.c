@@ -779,8 +779,7 @@ static int op_publish(struct call *k, void *arg, tt_err *err)
     return command_check(k, &c, REDIS_REPLY_INTEGER, err);
 }
 
-static int redis_publish(void *self, const char *channel, const void *msg, size_t len,
-                         tt_err *err)
+static int redis_publish(void *self, const char *channel, const void *msg, size_t len, tt_err *err)
 {
     struct publish_arg a = {{0}, msg, len};
 
@@ -793,10 +792,10 @@ struct rsub {
     char *channel;
     tt_cache_msg_fn fn;
     void *ctx;
-    int wake[2];      /* closing writes a byte to wake[1] */
+    int wake[2]; /* closing writes a byte to wake[1] */
     pthread_t thread;
     atomic_bool stop, live;
-    bool failing;     /* the last attempt failed: reported once per outage */
+    bool failing; /* the last attempt failed: reported once per outage */
 };
 
 /*
@@ -841,8 +840,8 @@ static void sub_deliver(struct rsub *s, const redisReply *rep)
         return;
     kind = rep->element[0];
     body = rep->element[2];
-    if (kind->type == REDIS_REPLY_STRING && kind->len == 7 && memcmp(kind->str, "message", 7) == 0 &&
-        body->type == REDIS_REPLY_STRING)
+    if (kind->type == REDIS_REPLY_STRING && kind->len == 7 &&
+        memcmp(kind->str, "message", 7) == 0 && body->type == REDIS_REPLY_STRING)
         s->fn(s->ctx, body->str, body->len);
 }
 

@@ -85,8 +85,8 @@ static bool apply(tt_feed *f, const tt_interaction_rec *r)
     pthread_rwlock_rdlock(&app->feedback_lock);
     s = tt__app_models(app);
     if (s && r->id > tt_catalog_watermark(s->cat))
-        added = tt__overlay_add_event(s->overlay, tt_catalog_track_find(s->cat, r->track_id),
-                                      r) == 1;
+        added =
+            tt__overlay_add_event(s->overlay, tt_catalog_track_find(s->cat, r->track_id), r) == 1;
     pthread_rwlock_unlock(&app->feedback_lock);
     tt__served_release(s);
     if (added && !tt_cache_shared(app->cache)) {
@@ -130,10 +130,9 @@ static void on_message(void *ctx, const char *msg, size_t len)
     double weight = 1;
     int a;
 
-    if (!j || json_unpack(j, "{s:s, s:I, s:s, s:s, s:s, s:F, s:I, s?s}", "origin", &origin,
-                          "id", &id, "user_id", &r.user_id, "track_id", &r.track_id, "action",
-                          &action, "weight", &weight, "occurred_at", &at, "context",
-                          &r.context) != 0)
+    if (!j || json_unpack(j, "{s:s, s:I, s:s, s:s, s:s, s:F, s:I, s?s}", "origin", &origin, "id",
+                          &id, "user_id", &r.user_id, "track_id", &r.track_id, "action", &action,
+                          "weight", &weight, "occurred_at", &at, "context", &r.context) != 0)
         goto out;
     /* Our own event is in our overlay already. */
     if (strcmp(origin, f->origin) == 0 || (a = tt_action_parse(action, strlen(action))) < 0)
@@ -150,8 +149,7 @@ out:
 
 /* ---- the database ------------------------------------------------------------------ */
 
-static void gap_push(struct gap *out, int *n, int64_t lo, int64_t hi, double since,
-                     bool given_up)
+static void gap_push(struct gap *out, int *n, int64_t lo, int64_t hi, double since, bool given_up)
 {
     if (*n < MAX_GAPS) /* beyond: read as if there, like a gap given up */
         out[(*n)++] = (struct gap){lo, hi, since, given_up};
@@ -161,8 +159,7 @@ static void gap_push(struct gap *out, int *n, int64_t lo, int64_t hi, double sin
  * Records lo..hi as missing in @out: the parts the last poll knew missing keep their age,
  * the rest is missing from @now.
  */
-static void gap_note(const tt_feed *f, struct gap *out, int *n, int64_t lo, int64_t hi,
-                     double now)
+static void gap_note(const tt_feed *f, struct gap *out, int *n, int64_t lo, int64_t hi, double now)
 {
     for (int i = 0; i < f->ngaps && lo <= hi; i++) {
         const struct gap *o = &f->gaps[i];

@@ -100,8 +100,7 @@ static struct timespec deadline_in(int ms)
  * *@known: the event counts for the user's answers (a known track, not an impression), even
  * if the database poll (feed.c) has put it in the overlay first.
  */
-static int store_event(tt_app *app, tt_interaction_rec *r, bool *stored, bool *known,
-                       tt_err *err)
+static int store_event(tt_app *app, tt_interaction_rec *r, bool *stored, bool *known, tt_err *err)
 {
     struct timespec until = deadline_in(tt_store_pool_budget(app->pool));
     tt_served *s = NULL;

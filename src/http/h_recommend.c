@@ -257,8 +257,8 @@ static void answer(tt_app *app, const tt_served *s, const struct plan *p,
  * cached before the user's latest event (by this replica or, in a shared Redis, by another
  * that had not heard of it yet) is never found by a replica that holds the event.
  */
-static void cache_key(const tt_served *s, const struct plan *p, const struct user_req *r,
-                      char *key, size_t n)
+static void cache_key(const tt_served *s, const struct plan *p, const struct user_req *r, char *key,
+                      size_t n)
 {
     snprintf(key, n, "rec|%s|%s|%s|%s|%lld|%lld|%016llx|%016llx|%lld", tier_names[r->tier],
              p->main->name, p->main->version, p->fallback ? p->fallback->version : "-",

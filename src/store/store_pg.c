@@ -1085,8 +1085,7 @@ static int pg_feedback_put(void *self, const tt_interaction_rec *r, int64_t *id,
     tt_err first = {0};
     int rc = feedback_once(self, r, id, &first);
 
-    return retryable(self, rc) ? feedback_once(self, r, id, err)
-                               : keep_first(err, &first, rc);
+    return retryable(self, rc) ? feedback_once(self, r, id, err) : keep_first(err, &first, rc);
 }
 
 static int impressions_once(struct pg *p, const tt_impression_rec *recs, int n, tt_err *err)
