@@ -200,6 +200,7 @@ def radio_on_any_replica(ctx):
         r = rep.post("/radio/generate", {"cursor": cursor, "limit": 10})
         eq(r.status_code, 200, f"radio continued on {rep.name} ({short(r.text)})")
         pages.append([t["track_id"] for t in r.json()["tracks"]])
+    eq(len(pages[0]), 10, "tracks of the page after the cursor on A")
     eq(pages[1], pages[0], "the page after the cursor on B and on A")
 
 
@@ -212,7 +213,8 @@ def daily_mix_on_any_replica(ctx):
         d = r.json()
         return d, [(m["mix_id"], [t["track_id"] for t in m["tracks"]]) for m in d["mixes"]]
 
-    da, ma = mixes(ctx.a)
+    _, ma = mixes(ctx.a)
+    check(len(ma) >= 2 and all(len(t) == 10 for _, t in ma), f"mixes on A: {ma}")
     db, mb = mixes(ctx.b)
     eq(db["cached"], True, "B's answer comes from the cache A filled")
     eq(mb, ma, "mixes from A and B")
