@@ -1,6 +1,6 @@
 # TuneTrail ML engine: one plain GNU Makefile.
 #   make            build build/tunetrail
-#   make test       install dependencies, build, run every test (unit + API)
+#   make test       install dependencies, build, run every test (unit, API, dashboard in Chromium)
 #   make asan       the same tests under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make run        install, build, create the demo database if missing, run the service
 #   make bench      build the benchmarks into build/bench/
@@ -27,6 +27,10 @@ LDFLAGS  := $(SANFLAGS)
 LIB_C    := $(filter-out src/cli/main.c,$(wildcard src/*/*.c src/*/*/*.c))
 LIB_CXX  := $(wildcard src/*/*.cpp)
 LIB_OBJ  := $(LIB_C:%.c=$(BUILD)/obj/%.o) $(LIB_CXX:%.cpp=$(BUILD)/obj/%.o)
+# Files compiled into the binary as byte arrays (scripts/embed-file): the pages the engine
+# serves (web/NAME.html as tt__web_NAME) and docs/openapi.json (tt__openapi_json).
+WEB_SRC  := $(wildcard web/*.html)
+LIB_OBJ  += $(WEB_SRC:web/%.html=$(BUILD)/obj/gen/web_%.o) $(BUILD)/obj/gen/openapi_json.o
 ifneq ($(LIB_CXX),)
 LINK     := $(CXX)
 # libfaiss.a is static: it must come before the shared BLAS/LAPACK it calls.
@@ -52,6 +56,20 @@ $(BUILD)/obj/%.o: %.c
 $(BUILD)/obj/%.o: %.cpp
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) -c $< -o $@
+
+$(BUILD)/gen/web_%.c: web/%.html scripts/embed-file
+	@mkdir -p $(dir $@)
+	scripts/embed-file tt__web_$* $< >$@.tmp && mv $@.tmp $@
+
+$(BUILD)/gen/openapi_json.c: docs/openapi.json scripts/embed-file
+	@mkdir -p $(dir $@)
+	scripts/embed-file tt__openapi_json docs/openapi.json >$@.tmp && mv $@.tmp $@
+
+.PRECIOUS: $(BUILD)/gen/%.c
+
+$(BUILD)/obj/gen/%.o: $(BUILD)/gen/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/libtt.a: $(LIB_OBJ)
 	@rm -f $@

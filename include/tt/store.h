@@ -101,6 +101,9 @@ typedef struct tt_interaction_rec {
 /* Longest event_id accepted, in bytes. */
 #define TT_EVENT_ID_MAX 128
 
+/* 0 when every store would take @r, else TT_EINVAL naming the field. */
+int tt_store_check_interaction(const tt_interaction_rec *r, tt_err *err);
+
 typedef struct tt_impression_rec {
     const char *recommendation_id;
     const char *user_id;

@@ -51,6 +51,10 @@ int tt_cmd_serve(int argc, char **argv);
 int tt_cmd_index(int argc, char **argv);
 int tt_cmd_jobs(int argc, char **argv);
 int tt_cmd_job_run(int argc, char **argv);
+int tt_cmd_routes(int argc, char **argv);
+int tt_cmd_export(int argc, char **argv);
+/* import factors (cmd_import_factors.c), called by import with argv[0] "factors". */
+int tt_cmd_import_factors(int argc, char **argv);
 
 struct tt_ann_cli;
 struct tt_content_params;

@@ -13,7 +13,9 @@ struct cmd {
 };
 
 static const struct cmd commands[] = {
-    {"import", tt_cmd_import, "import tracks, users, interactions or a public dataset"},
+    {"import", tt_cmd_import, "import tracks, users, interactions, a public dataset, or ALS "
+                              "factors trained elsewhere"},
+    {"export", tt_cmd_export, "write a published ALS model's factors (export factors)"},
     {"generate", tt_cmd_generate, "fill the database with deterministic synthetic data"},
     {"stats", tt_cmd_stats, "print what the database holds"},
     {"migrate", tt_cmd_migrate, "bring the database schema up to this engine's version"},
@@ -24,6 +26,7 @@ static const struct cmd commands[] = {
     {"recommend", tt_cmd_recommend, "print recommendations for a user or a file of users"},
     {"jobs", tt_cmd_jobs, "list, follow, submit or cancel training jobs"},
     {"job-run", tt_cmd_job_run, "run one training job (the worker an engine starts)"},
+    {"routes", tt_cmd_routes, "list the HTTP routes `serve` answers"},
     {"help", tt_cmd_help, "list the commands"},
 };
 

@@ -10,7 +10,7 @@
 #include "tt/core.h"
 #include "tt/fileio.h"
 
-#include "byteorder.h"
+#include "tt/byteorder.h"
 
 #include <stddef.h>
 #include <stdio.h>

@@ -129,6 +129,20 @@ void tt__feed_stop(tt_feed *f);
 /* For /health: {"redis": live|down|off, "database": ok|failing|off, "poll_ms", counts}. */
 json_t *tt__feed_status(tt_feed *f);
 
+/* ---- the feedback journal's replayer (replay.c) ---- */
+
+typedef struct tt_replay tt_replay;
+struct tt_journal;
+
+/* Starts the thread that writes journaled feedback into the database once it takes writes. */
+int tt__replay_start(struct tt_server *app, struct tt_journal *journal, tt_replay **out,
+                     tt_err *err);
+/* Looks at the journal now rather than at the next tick. NULL does nothing. */
+void tt__replay_wake(tt_replay *rp);
+/* Events replayed into the database, and refused by it, since start. */
+void tt__replay_counts(tt_replay *rp, uint64_t *replayed, uint64_t *refused);
+void tt__replay_stop(tt_replay *rp);
+
 /* ---- asynchronous impression log ---- */
 
 typedef struct tt_implog tt_implog;
@@ -156,6 +170,8 @@ enum tt_endpoint {
     TT_EP_TASTE_PROFILE,
     TT_EP_MODELS_TRAIN,
     TT_EP_MODELS_VERSIONS,
+    TT_EP_DASHBOARD,
+    TT_EP_DOCS, /* the OpenAPI document, Swagger UI and its files */
     TT_EP_OTHER,
     TT_EP_COUNT
 };
@@ -176,7 +192,51 @@ void tt__metrics_ctr(tt_metrics *m, const char *model, uint64_t *impressions, ui
 char *tt__metrics_render(tt_metrics *m, const tt_served *s, tt_cache *cache);
 const char *tt__endpoint_name(enum tt_endpoint ep);
 
+#define TT_MODEL_SLOTS 32     /* models counted for CTR */
+#define TT_LATENCY_BUCKETS 13 /* latency histogram: 12 upper bounds, then +Inf */
+
+/* The counters of tt_metrics at one moment: two samples subtract into the events between. */
+typedef struct tt_metrics_sample {
+    uint64_t requests[TT_EP_COUNT]; /* answered, any status */
+    uint64_t errors[TT_EP_COUNT];   /* answered 500 or 503 */
+    uint64_t latency[TT_EP_COUNT][TT_LATENCY_BUCKETS];
+    uint64_t feedback[TT_ACT_COUNT];
+    uint64_t recs[TT_MODEL_SLOTS], clicks[TT_MODEL_SLOTS]; /* by slot: tt__metrics_model_name */
+} tt_metrics_sample;
+
+/* Reads every counter (relaxed atomic loads: no lock, the request path is not slowed). */
+void tt__metrics_sample(tt_metrics *m, tt_metrics_sample *out);
+/* The latency buckets' upper bounds in seconds, TT_LATENCY_BUCKETS - 1 of them, increasing. */
+const double *tt__metrics_latency_bounds(void);
+/* The model counted in slot @i, or NULL for a free slot. Borrowed: a slot's name never
+ * changes once claimed and lives as long as @m. */
+const char *tt__metrics_model_name(tt_metrics *m, int i);
+
 typedef struct tt_ratelimit tt_ratelimit;
+
+/* ---- the dashboard's time series (dashboard.c) ---- */
+
+typedef struct tt_dash tt_dash;
+
+/*
+ * Starts the thread that samples the counters of @metrics and @cache at the start of every
+ * minute (the last hour is kept), for GET /dashboard/data. Both must outlive the dashboard.
+ */
+int tt__dash_start(tt_metrics *metrics, tt_cache *cache, tt_dash **out, tt_err *err);
+/* Stops the thread and frees @d. NULL does nothing. */
+void tt__dash_stop(tt_dash *d);
+/*
+ * The per-minute series of the last hour (docs/dashboard.md, "series"): minutes (Unix
+ * seconds of their start), seconds covered, and per minute the requests, rate, errors and
+ * latency percentiles of each endpoint that answered, cache hits and misses, feedback, and
+ * lists and clicks per model. The caller owns the result.
+ */
+json_t *tt__dash_series(tt_dash *d);
+/*
+ * The @q quantile (0..1), in milliseconds, of the request counts @c per latency bucket
+ * (TT_LATENCY_BUCKETS of them); NAN when they are all 0. Beyond the last bound: that bound.
+ */
+double tt__dash_quantile_ms(const uint64_t *c, double q);
 
 /* ---- the training pipeline's thread (jobs.c) ---- */
 
@@ -217,14 +277,18 @@ struct tt_server {
     tt_cache *cache;
     tt_implog *implog;
     tt_feed *feed;            /* follows the feedback other replicas store */
+    struct tt_journal *journal; /* feedback the database could not take yet, or NULL */
+    tt_replay *replay;        /* writes the journal into the database */
     tt_jobs *jobs;            /* training jobs, schedules, new versions */
     tt_ratelimit *limiter;    /* RATE_LIMIT on the recommendation endpoints, or NULL */
     tt_metrics *metrics;
+    tt_dash *dash;            /* per-minute series of the metrics, for the dashboard */
     double started;           /* tt_now() at start */
     uint64_t rec_counter;     /* recommendation ids */
     int64_t db_checked_us;    /* last database health check (monotonic microseconds) */
     uint8_t radio_key[32];    /* signs station cursors (tt_radio_key) */
     bool db_ok;
+    char docs_dir[1100];      /* Swagger UI's files, served under /docs/ (tt__docs_locate) */
 };
 
 typedef struct tt_server tt_app;
@@ -281,6 +345,20 @@ void tt__h_train_cancel(tt_app *app, json_t *body, tt_reply *out);
 void tt__h_versions(tt_app *app, json_t *body, tt_reply *out);
 void tt__h_promote(tt_app *app, json_t *body, tt_reply *out);
 void tt__h_rollback(tt_app *app, json_t *body, tt_reply *out);
+/* dashboard.c: the page, its Chart.js and the data it plots. */
+void tt__h_dashboard(tt_app *app, json_t *body, tt_reply *out);
+void tt__h_dashboard_chart(tt_app *app, json_t *body, tt_reply *out);
+void tt__h_dashboard_data(tt_app *app, json_t *body, tt_reply *out);
+/* h_docs.c: GET /openapi.json, GET /docs (Swagger UI) and GET /docs/{file} (its files). */
+void tt__h_openapi(tt_app *app, json_t *body, tt_reply *out);
+void tt__h_docs(tt_app *app, json_t *body, tt_reply *out);
+void tt__h_docs_asset(tt_app *app, json_t *body, tt_reply *out);
+/*
+ * The folder of Swagger UI's files into @dir (@n bytes): DOCS_ASSETS_DIR when set, else
+ * web/node_modules/swagger-ui-dist of the tree the executable was built in (the first of
+ * ../ and ../../ from its folder that has it; the first when neither does).
+ */
+void tt__docs_locate(const tt_config *cfg, char *dir, size_t n);
 
 
 /* ---- errors.c: the only place codes become HTTP statuses ---- */

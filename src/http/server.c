@@ -1,10 +1,12 @@
 /*
  * The HTTP server: libmicrohttpd with an internal epoll thread pool. Each request's body is
  * collected (at most 64 KiB), parsed with jansson and handed to its handler; every answer,
- * errors included, is JSON (metrics excepted). Reload swaps a reference-counted snapshot.
+ * errors included, is JSON (metrics and the documentation pages excepted). Reload swaps a
+ * reference-counted snapshot.
  */
 #include "app.h"
 #include "tt/core.h"
+#include "tt/journal.h"
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
@@ -57,7 +59,27 @@ static const struct route routes[] = {
     {"/models/versions", "GET", tt__h_versions, TT_EP_MODELS_VERSIONS, false, false, false},
     {"/models/promote", "POST", tt__h_promote, TT_EP_MODELS_VERSIONS, true, true, false},
     {"/models/rollback", "POST", tt__h_rollback, TT_EP_MODELS_VERSIONS, true, true, false},
+    {"/dashboard", "GET", tt__h_dashboard, TT_EP_DASHBOARD, false, false, false},
+    {"/dashboard/chart.js", "GET", tt__h_dashboard_chart, TT_EP_DASHBOARD, false, false, false},
+    {"/dashboard/data", "GET", tt__h_dashboard_data, TT_EP_DASHBOARD, false, false, false},
+    {"/openapi.json", "GET", tt__h_openapi, TT_EP_DOCS, false, false, false},
+    {"/docs", "GET", tt__h_docs, TT_EP_DOCS, false, false, false},
+    {"/docs/{file}", "GET", tt__h_docs_asset, TT_EP_DOCS, false, false, false},
 };
+
+#define N_ROUTES ((int)(sizeof(routes) / sizeof(routes[0])))
+
+int tt_server_route_count(void)
+{
+    return N_ROUTES;
+}
+
+tt_server_route tt_server_route_at(int i)
+{
+    const struct route *rt = &routes[i >= 0 && i < N_ROUTES ? i : 0];
+
+    return (tt_server_route){rt->method, rt->path, rt->admin, rt->limited};
+}
 
 struct req {
     const struct route *route;
@@ -115,7 +137,7 @@ static const struct route *find_route(const char *url, const char *method, char 
                                       size_t cap)
 {
     allow[0] = '\0';
-    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+    for (int i = 0; i < N_ROUTES; i++) {
         if (!path_matches(&routes[i], url))
             continue;
         if (strcmp(method, routes[i].method) == 0)
@@ -343,6 +365,14 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     *con_cls = NULL;
 }
 
+static int overlay_add_journaled(const tt_interaction_rec *r, void *ctx)
+{
+    tt_served *s = ctx;
+
+    tt__overlay_add_event(s->overlay, tt_catalog_track_find(s->cat, r->track_id), r);
+    return 0;
+}
+
 int tt_server_reload(tt_server *app, tt_err *err)
 {
     tt_served *fresh = NULL, *old = NULL;
@@ -363,6 +393,9 @@ int tt_server_reload(tt_server *app, tt_err *err)
     pthread_rwlock_wrlock(&app->feedback_lock);
     rc = tt__overlay_fill(fresh->overlay, fresh->cat, app->store,
                           tt_catalog_watermark(fresh->cat), err);
+    /* And those acknowledged from the journal, not in the database yet. */
+    if (rc == 0 && app->journal)
+        rc = tt_journal_each(app->journal, overlay_add_journaled, fresh, err);
     if (rc == 0) {
         pthread_mutex_lock(&app->served_lock);
         old = app->served;
@@ -416,6 +449,29 @@ static void radio_key(tt_app *app)
     }
 }
 
+/*
+ * The feedback journal (FEEDBACK_JOURNAL, default MODEL_DIR/journal/feedback-<PORT>.wal:
+ * replicas on one machine each have their own) and its replayer, which starts on what a
+ * previous run left.
+ */
+static int open_journal(tt_app *app, tt_err *err)
+{
+    char path[1200];
+    int rc;
+
+    if (strcmp(app->cfg.feedback_journal, "off") == 0)
+        return 0;
+    if (app->cfg.feedback_journal[0])
+        snprintf(path, sizeof(path), "%s", app->cfg.feedback_journal);
+    else
+        snprintf(path, sizeof(path), "%s/journal/feedback-%d.wal", app->cfg.model_dir,
+                 app->cfg.port);
+    rc = tt_journal_open(path, (int64_t)app->cfg.journal_mb << 20, &app->journal, err);
+    if (rc == 0)
+        rc = tt__replay_start(app, app->journal, &app->replay, err);
+    return rc;
+}
+
 static int open_parts(tt_app *app, tt_err *err)
 {
     tt_cache_params cp = tt_cache_params_default();
@@ -432,6 +488,8 @@ static int open_parts(tt_app *app, tt_err *err)
         rc = tt_store_pool_open(app->cfg.database_url, app->params.threads + 1,
                                 app->params.db_budget_ms, &app->pool, err);
     if (rc == 0)
+        rc = open_journal(app, err);
+    if (rc == 0)
         rc = tt_cache_open(&cp, &app->cache, err);
     if (rc == 0)
         rc = tt__implog_start(app->cfg.database_url, &app->implog, err);
@@ -439,13 +497,18 @@ static int open_parts(tt_app *app, tt_err *err)
         radio_key(app);
     if (rc == 0)
         rc = tt__feed_start(app, &app->feed, err);
+    if (rc == 0)
+        rc = tt__dash_start(app->metrics, app->cache, &app->dash, err);
     return rc;
 }
 
 static void free_parts(tt_app *app)
 {
     tt__jobs_stop(app->jobs);
+    tt__dash_stop(app->dash);
     tt__ratelimit_free(app->limiter);
+    tt__replay_stop(app->replay);
+    tt_journal_close(app->journal);
     tt__feed_stop(app->feed);
     tt__implog_stop(app->implog);
     tt_cache_close(app->cache);
@@ -508,6 +571,7 @@ int tt_server_start(const tt_config *cfg, const tt_server_params *p, tt_server *
     init_feedback_lock(app);
     app->metrics = tt__metrics_new();
     app->limiter = tt__ratelimit_new(cfg->rate_limit, cfg->rate_burst);
+    tt__docs_locate(cfg, app->docs_dir, sizeof(app->docs_dir));
     rc = open_parts(app, err);
     if (rc == 0 && tt_server_reload(app, &lerr) < 0)
         tt_warn("starting without models: %s", lerr.message);

@@ -33,12 +33,14 @@ import test_recommend  # noqa: F401
 import test_similar  # noqa: F401
 import test_feedback  # noqa: F401
 import test_service  # noqa: F401
+import test_dashboard  # noqa: F401
 import test_robustness  # noqa: F401
 import test_foundations  # noqa: F401
 import test_mix  # noqa: F401
 import test_taste  # noqa: F401
 import test_radio  # noqa: F401  (last: the users it takes do not shift the others')
 import test_pipeline  # noqa: F401  (own servers on copies of the data)
+import test_openapi  # noqa: F401  (docs/openapi.json against the server; /docs)
 
 
 class Ctx:

@@ -14,7 +14,7 @@ static const char *const vars[] = {
     "DATABASE_URL", "REDIS_URL", "MODEL_TIER", "MODEL_DIR", "ENABLE_GPU", "PORT", "HOST",
     "ADMIN_TOKEN", "ADMIN_ALLOW_LOOPBACK", "TRAIN_SCHEDULE_FREE", "TRAIN_SCHEDULE_STARTER",
     "TRAIN_SCHEDULE_PRO", "MODEL_KEEP_VERSIONS", "PROMOTE_MARGIN", "MODEL_POLL_SECONDS",
-    "JOB_THREADS", "JOB_NICE", "RATE_LIMIT", "RATE_BURST", "FEEDBACK_POLL_MS",
+    "JOB_THREADS", "JOB_NICE", "RATE_LIMIT", "RATE_BURST", "DOCS_ASSETS_DIR", "FEEDBACK_POLL_MS",
 };
 
 static void clean_env(void)
@@ -310,4 +310,24 @@ Test(config, pipeline_and_rate_limit)
         cr_expect_str_eq(err.field, bad[i].var);
         cr_expect(strstr(err.message, bad[i].accepted) != NULL, "%s: %s", bad[i].var, err.message);
     }
+}
+
+Test(config, docs_assets_dir)
+{
+    tt_config c = load_ok();
+    tt_err err = {0};
+    char *big = malloc(2000);
+
+    cr_assert_str_eq(c.docs_dir, "", "unset: the folder is found next to the executable");
+    setenv("DOCS_ASSETS_DIR", "/srv/swagger-ui-dist", 1);
+    c = load_ok();
+    cr_assert_str_eq(c.docs_dir, "/srv/swagger-ui-dist");
+    cr_assert_eq(tt_config_apply_flag(&c, "--docs-assets-dir", "web/ui", &err), 1);
+    cr_assert_str_eq(c.docs_dir, "web/ui");
+    memset(big, 'd', 1999);
+    big[1999] = '\0';
+    setenv("DOCS_ASSETS_DIR", big, 1);
+    cr_assert_eq(tt_config_load_env(&c, &err), TT_ECONFIG);
+    cr_assert_str_eq(err.field, "DOCS_ASSETS_DIR");
+    free(big);
 }

@@ -1,0 +1,52 @@
+/*
+ * tunetrail routes: the HTTP service's routing table, as `tunetrail serve` matches it: one
+ * line per route (method, path, and whether it needs the admin token or is rate limited), or
+ * a JSON array with --json. Tests compare it with docs/openapi.json, so the document's
+ * completeness is checked against the server itself rather than against a copy of its table.
+ */
+#include "cli.h"
+#include "tt/server.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+static void print_json(void)
+{
+    json_t *arr = json_array();
+    char *s;
+
+    for (int i = 0; i < tt_server_route_count(); i++) {
+        tt_server_route r = tt_server_route_at(i);
+        json_array_append_new(arr,
+                              json_pack("{s:s, s:s, s:b, s:b}", "method", r.method, "path", r.path,
+                                        "admin", r.admin, "rate_limited", r.rate_limited));
+    }
+    s = json_dumps(arr, JSON_INDENT(2));
+    printf("%s\n", s ? s : "[]");
+    free(s);
+    json_decref(arr);
+}
+
+int tt_cmd_routes(int argc, char **argv)
+{
+    bool as_json = false;
+    const struct tt_opt opts[] = {
+        {"--json", TT_OPT_BOOL, &as_json, "a JSON array of {method, path, admin, rate_limited}"},
+        {0},
+    };
+    tt_config cfg;
+    char *pos[1];
+    int npos;
+
+    tt_cli_parse(argc, argv, "tunetrail routes [--json]", opts, &cfg, pos, 0, &npos);
+    if (as_json) {
+        print_json();
+        return 0;
+    }
+    for (int i = 0; i < tt_server_route_count(); i++) {
+        tt_server_route r = tt_server_route_at(i);
+        printf("%-6s %s%s%s\n", r.method, r.path, r.admin ? "  (admin)" : "",
+               r.rate_limited ? "  (rate limited)" : "");
+    }
+    return 0;
+}
