@@ -76,16 +76,19 @@ void tt__overlay_free(tt_overlay *o);
  * Records one stored interaction on @track, its dense id in the snapshot's catalog (-1 when
  * the catalog does not know it: kept, never returned): its preference under the default
  * weighting (a dislike for good; impressions are not listening and are left out). @r->id,
- * its row id, names it: an event already held is not added twice. Returns 1 when added, 0
- * when already held (or when the map is full), -1 when left out.
+ * its row id, or else its event_id names it: an event already held is not added twice, and
+ * one held without a row id takes @r->id. Returns 1 when added, 0 when already held (or
+ * when the map is full), -1 when left out.
  */
 int tt__overlay_add_event(tt_overlay *o, int32_t track, const tt_interaction_rec *r);
 /*
- * The newest row id of @user's events on known tracks, 0 when there is none: it changes
- * exactly when the user's fresh history does, the same on every replica holding the same
- * events. Cached answers that read the fresh history carry it in their key.
+ * The stamp of @user's fresh history into @buf (@n >= 32): the newest row id of their events
+ * on known tracks and how many of those have no row yet (acknowledged from the journal),
+ * "0.0" when there is none. It changes exactly when the user's fresh history does, and is the
+ * same on every replica holding the same stored events. Cached answers that read the fresh
+ * history carry it in their key.
  */
-int64_t tt__overlay_stamp(tt_overlay *o, const char *user);
+void tt__overlay_stamp(tt_overlay *o, const char *user, char *buf, size_t n);
 /* Reads every interaction stored after the one numbered @after_id into @o, for @cat. */
 int tt__overlay_fill(tt_overlay *o, const tt_catalog *cat, tt_store *s, int64_t after_id,
                      tt_err *err);
@@ -124,6 +127,12 @@ int tt__feed_start(struct tt_server *app, tt_feed **out, tt_err *err);
  * leaves the event to their next database read. NULL @f does nothing.
  */
 void tt__feed_publish(tt_feed *f, const tt_interaction_rec *r);
+/*
+ * An event this engine stored outside a request (the journal's replayer), @r->id its new row
+ * id: the served overlay, which holds it by its event_id, takes the id, and the other engines
+ * are told. Call without feedback_lock. NULL @f does nothing.
+ */
+void tt__feed_stored(tt_feed *f, const tt_interaction_rec *r);
 /* Stops both; NULL does nothing. */
 void tt__feed_stop(tt_feed *f);
 /* For /health: {"redis": live|down|off, "database": ok|failing|off, "poll_ms", counts}. */

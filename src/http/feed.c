@@ -120,6 +120,14 @@ void tt__feed_publish(tt_feed *f, const tt_interaction_rec *r)
     json_decref(j);
 }
 
+void tt__feed_stored(tt_feed *f, const tt_interaction_rec *r)
+{
+    if (!f || r->id <= 0)
+        return;
+    apply(f, r);
+    tt__feed_publish(f, r);
+}
+
 static void on_message(void *ctx, const char *msg, size_t len)
 {
     tt_feed *f = ctx;

@@ -260,12 +260,14 @@ static void answer(tt_app *app, const tt_served *s, const struct plan *p,
 static void cache_key(const tt_served *s, const struct plan *p, const struct user_req *r, char *key,
                       size_t n)
 {
-    snprintf(key, n, "rec|%s|%s|%s|%s|%lld|%lld|%016llx|%016llx|%lld", tier_names[r->tier],
+    char stamp[48];
+
+    tt__overlay_stamp(s->overlay, r->user, stamp, sizeof(stamp));
+    snprintf(key, n, "rec|%s|%s|%s|%s|%lld|%lld|%016llx|%016llx|%s", tier_names[r->tier],
              p->main->name, p->main->version, p->fallback ? p->fallback->version : "-",
              (long long)r->limit, (long long)r->offset,
              (unsigned long long)(r->exclude ? hash_strings(r->exclude) : 0),
-             (unsigned long long)(r->genres ? hash_strings(r->genres) : 0),
-             (long long)tt__overlay_stamp(s->overlay, r->user));
+             (unsigned long long)(r->genres ? hash_strings(r->genres) : 0), stamp);
 }
 
 bool tt__answer_cached(tt_app *app, const char *group, const char *key, tt_reply *out)

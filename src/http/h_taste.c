@@ -382,10 +382,12 @@ static const char *version_of(const tt_served *s, const char *name)
 
 static void cache_key(const tt_served *s, const struct taste_req *r, char *key, size_t n)
 {
-    snprintf(key, n, "taste|%s|%016llx|%lld|%s|%s|%lld", r->tz,
+    char stamp[48];
+
+    tt__overlay_stamp(s->overlay, r->user, stamp, sizeof(stamp));
+    snprintf(key, n, "taste|%s|%016llx|%lld|%s|%s|%s", r->tz,
              (unsigned long long)tt_catalog_id(s->cat), (long long)tt_taste_created_at(s->taste),
-             version_of(s, "content"), version_of(s, "als"),
-             (long long)tt__overlay_stamp(s->overlay, r->user));
+             version_of(s, "content"), version_of(s, "als"), stamp);
 }
 
 void tt__h_taste_profile(tt_app *app, json_t *body, tt_reply *out)

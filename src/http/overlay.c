@@ -9,12 +9,15 @@
  * and the station's cursor carries its skips from the first page that saw them.
  *
  * Events come by several roads: the request that stored one, other replicas' events through
- * Redis and the database (feed.c), and the reload's read of the database. Each is named by
- * its row id in the interactions table, and an event already held is not added again, so
- * whichever roads deliver it, and in whatever order, it counts once. Each user's entry also
- * keeps the newest id of its events that change answers (its stamp): cached answers carry it
- * in their key, so every replica that holds the same events finds the same answers, and
- * none finds one computed before an event it holds.
+ * Redis and the database (feed.c), the journal's replayer, and the reload's read of the
+ * database and the journal. Each is named by its row id in the interactions table, and an
+ * event already held is not added again, so whichever roads deliver it, and in whatever
+ * order, it counts once. An event acknowledged from the journal has no row yet: it is named
+ * by its event_id until the row it gets (from the replayer, or read from the database) names
+ * it. Each user's entry also keeps a stamp: the newest row id of its events that change
+ * answers, and how many such events have no row yet. Cached answers carry it in their key,
+ * so every replica that holds the same events finds the same answers, and none finds one
+ * computed before an event it holds.
  */
 #include "app.h"
 #include "tt/core.h"
@@ -34,7 +37,8 @@ struct event {
     int32_t track; /* dense id in the snapshot's catalog; -1 (kept, counted) when unknown */
     float r;
     int64_t t;
-    int64_t id; /* the interaction's row id; 0 when unknown (never taken for a duplicate) */
+    int64_t id;   /* the interaction's row id; 0 while it has none */
+    uint64_t key; /* a hash of its event_id; 0 without one */
 };
 
 struct entry {
@@ -43,6 +47,7 @@ struct entry {
     int n, cap;
     int64_t max_id; /* the newest id ever added, dropped ones included */
     int64_t stamp;  /* the newest id of an event on a known track: see the header */
+    int unnamed;    /* events on known tracks held without a row id */
     struct entry *next;
 };
 
@@ -135,23 +140,44 @@ static void grow(struct shard *s)
 }
 
 /*
- * True when @e holds an event with @id. Events mostly arrive in id order, so only one that
- * is not newer than every other needs the search.
+ * The index in @e of the event @ev is, by row id or event_id; -1 when @e has none. Events
+ * mostly come in id order, so one newer than every other needs no search, unless it may be
+ * one held without a row yet.
  */
-static bool entry_has(const struct entry *e, int64_t id)
+static int entry_find(const struct entry *e, const struct event *ev)
 {
-    if (id <= 0 || id > e->max_id)
-        return false;
+    if ((ev->id <= 0 || ev->id > e->max_id) && (ev->key == 0 || e->unnamed == 0))
+        return -1;
     for (int i = e->n - 1; i >= 0; i--)
-        if (e->ev[i].id == id)
-            return true;
-    return false;
+        if ((ev->id > 0 && e->ev[i].id == ev->id) || (ev->key != 0 && e->ev[i].key == ev->key))
+            return i;
+    return -1;
+}
+
+/* Takes in @e the row id @ev names: stamp and newest id. */
+static void entry_note(struct entry *e, const struct event *ev)
+{
+    if (ev->id > e->max_id)
+        e->max_id = ev->id;
+    if (ev->track >= 0 && ev->id > e->stamp)
+        e->stamp = ev->id;
+}
+
+/* An event held without a row gets the row @ev names. */
+static void entry_name(struct entry *e, struct event *held, const struct event *ev)
+{
+    if (held->id != 0 || ev->id <= 0)
+        return;
+    held->id = ev->id;
+    if (held->track >= 0)
+        e->unnamed--;
+    entry_note(e, ev);
 }
 
 /*
  * Appends one event to @key's entry of @shards, dropping its oldest beyond @max. Returns
- * false, adding nothing, when the entry already holds an event with the same id, or when
- * the map is full.
+ * false, adding nothing, when the entry already holds the event (the same row id or
+ * event_id; one held without a row id then takes @ev's), or when the map is full.
  */
 static bool map_add(tt_overlay *o, struct shard *shards, const char *user, int max,
                     const struct event *ev)
@@ -159,6 +185,7 @@ static bool map_add(tt_overlay *o, struct shard *shards, const char *user, int m
     uint64_t h = tt_hash64(user, strlen(user));
     struct shard *s = &shards[h % SHARDS];
     struct entry **p, *e;
+    int i;
 
     if (__atomic_load_n(&o->total, __ATOMIC_RELAXED) >= MAX_TOTAL)
         return false; /* the database has it; it shows after the next retrain */
@@ -173,16 +200,18 @@ static bool map_add(tt_overlay *o, struct shard *shards, const char *user, int m
         if (++s->n > s->nbuckets * 2)
             grow(s);
     }
-    if (entry_has(e, ev->id)) {
+    if ((i = entry_find(e, ev)) >= 0) {
+        entry_name(e, &e->ev[i], ev);
         pthread_mutex_unlock(&s->lock);
         return false;
     }
-    if (ev->id > e->max_id)
-        e->max_id = ev->id;
-    if (ev->track >= 0 && ev->id > e->stamp)
-        e->stamp = ev->id;
+    entry_note(e, ev);
+    if (ev->id <= 0 && ev->track >= 0)
+        e->unnamed++;
     if (e->n == max) {
         /* Oldest out: a user's latest taste matters most. */
+        if (e->ev[0].id <= 0 && e->ev[0].track >= 0)
+            e->unnamed--;
         memmove(e->ev, e->ev + 1, (size_t)(e->n - 1) * sizeof(*e->ev));
         e->n--;
         __atomic_fetch_sub(&o->total, 1, __ATOMIC_RELAXED);
@@ -197,6 +226,17 @@ static bool map_add(tt_overlay *o, struct shard *shards, const char *user, int m
     return true;
 }
 
+/* The hash that names an event by its event_id (0 without one; never 0 with one). */
+static uint64_t event_key(const tt_interaction_rec *r)
+{
+    uint64_t h;
+
+    if (!r->event_id || !*r->event_id)
+        return 0;
+    h = tt_hash64(r->event_id, strlen(r->event_id));
+    return h ? h : 1;
+}
+
 void tt__overlay_station_add(tt_overlay *o, int32_t track, const tt_interaction_rec *r)
 {
     const char *c = r->context;
@@ -206,7 +246,7 @@ void tt__overlay_station_add(tt_overlay *o, int32_t track, const tt_interaction_
         (r->action != TT_ACT_SKIP && r->action != TT_ACT_DISLIKE))
         return;
     map_add(o, o->stations, c + pre, MAX_PER_STATION,
-            &(struct event){track, 0, r->occurred_at, r->id});
+            &(struct event){track, 0, r->occurred_at, r->id, event_key(r)});
 }
 
 void tt__overlay_station_get(tt_overlay *o, const char *station, tt_radio_event **ev,
@@ -249,24 +289,28 @@ void tt__overlay_get(tt_overlay *o, const char *user, int32_t **tracks, float **
     pthread_mutex_unlock(&s->lock);
 }
 
-int64_t tt__overlay_stamp(tt_overlay *o, const char *user)
+void tt__overlay_stamp(tt_overlay *o, const char *user, char *buf, size_t n)
 {
     uint64_t h = tt_hash64(user, strlen(user));
     struct shard *s = &o->shards[h % SHARDS];
     struct entry *e;
-    int64_t stamp;
+    int64_t stamp = 0;
+    int unnamed = 0;
 
     pthread_mutex_lock(&s->lock);
     e = *find(s, user, h);
-    stamp = e ? e->stamp : 0;
+    if (e) {
+        stamp = e->stamp;
+        unnamed = e->unnamed;
+    }
     pthread_mutex_unlock(&s->lock);
-    return stamp;
+    snprintf(buf, n, "%lld.%d", (long long)stamp, unnamed);
 }
 
 int tt__overlay_add_event(tt_overlay *o, int32_t track, const tt_interaction_rec *r)
 {
     tt_weighting w = tt_weighting_default();
-    struct event ev = {track, 0, r->occurred_at, r->id};
+    struct event ev = {track, 0, r->occurred_at, r->id, event_key(r)};
 
     if (r->action == TT_ACT_IMPRESSION || (unsigned)r->action >= TT_ACT_COUNT)
         return -1;
