@@ -189,6 +189,35 @@ def own_events_count_once(ctx):
     eq(after_b["redis"], "live", "B's subscription")
 
 
+def journaled_feedback_once_everywhere(ctx):
+    """Feedback the database cannot take within its budget is acknowledged from A's journal
+    (202) and counts on A at once; once the database takes writes again, A's replayer stores
+    it and tells B, and A does not take it a second time."""
+    user = "u0000160"
+    first = ctx.b.items(user)["items"][0]["track_id"]
+    before_a, before_b = ctx.a.feed(), ctx.b.feed()
+    lock = subprocess.Popen(
+        ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", ctx.db_url, "-c",
+         "BEGIN; LOCK TABLE interactions IN EXCLUSIVE MODE; SELECT pg_sleep(1); COMMIT;"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    time.sleep(0.3)
+    r = ctx.a.post("/feedback", {"user_id": user, "track_id": first, "action": "dislike"})
+    eq(r.status_code, 202, f"feedback while the table is locked ({short(r.text)})")
+    check(first not in [x["track_id"] for x in ctx.a.items(user)["items"]],
+          "A still recommends what it took from its journal")
+    _, err = lock.communicate(timeout=10)
+    eq(lock.returncode, 0, f"psql ({err.decode(errors='replace').strip()})")
+    took = wait_until_gone(ctx.b, user, first, limit_s=5.0)[0]
+    time.sleep(0.3)  # A's database poll reads the replayed row too
+    after_a, after_b = ctx.a.feed(), ctx.b.feed()
+    eq((after_a["from_redis"] - before_a["from_redis"],
+        after_a["from_database"] - before_a["from_database"]), (0, 0),
+       "the replayed event coming back to A")
+    eq(after_b["from_redis"] + after_b["from_database"] - before_b["from_redis"] -
+       before_b["from_database"], 1, "the replayed event applied by B")
+    return f"B had it {took * 1000:.0f} ms after the database took writes again"
+
+
 def radio_on_any_replica(ctx):
     """A station started on A continues on B with exactly the page A would play."""
     first = ctx.a.items("u0000003")["items"][0]["track_id"]
@@ -460,7 +489,8 @@ def main():
         reps = [ctx.a, ctx.b, ctx.c, ctx.d]
         for r in reps:
             r.start()
-        tests = [feedback_through_redis, own_events_count_once, radio_on_any_replica,
+        tests = [feedback_through_redis, own_events_count_once,
+                 journaled_feedback_once_everywhere, radio_on_any_replica,
                  daily_mix_on_any_replica, feedback_through_the_database,
                  late_commit_is_not_skipped]
         for fn in tests:
