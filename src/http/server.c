@@ -488,8 +488,6 @@ static int open_parts(tt_app *app, tt_err *err)
         rc = tt_store_pool_open(app->cfg.database_url, app->params.threads + 1,
                                 app->params.db_budget_ms, &app->pool, err);
     if (rc == 0)
-        rc = open_journal(app, err);
-    if (rc == 0)
         rc = tt_cache_open(&cp, &app->cache, err);
     if (rc == 0)
         rc = tt__implog_start(app->cfg.database_url, &app->implog, err);
@@ -497,6 +495,9 @@ static int open_parts(tt_app *app, tt_err *err)
         radio_key(app);
     if (rc == 0)
         rc = tt__feed_start(app, &app->feed, err);
+    /* After the feed and the cache: the replayer hands what it stores to both. */
+    if (rc == 0)
+        rc = open_journal(app, err);
     if (rc == 0)
         rc = tt__dash_start(app->metrics, app->cache, &app->dash, err);
     return rc;
