@@ -41,6 +41,9 @@ typedef struct tt_config {
      * 0 = off, the default. RATE_BURST: how many may come at once (default 2 x the rate). */
     double rate_limit;
     int rate_burst;
+    /* FEEDBACK_POLL_MS: how often an engine reads the feedback other replicas stored in the
+     * shared database (100; 0 off), besides hearing of it through Redis (docs/scaling.md). */
+    int feedback_poll_ms;
     /* FEEDBACK_JOURNAL: where feedback waits while the database cannot take it ("" = the
      * default, MODEL_DIR/journal/feedback-<PORT>.wal; "off" = answer 503 instead).
      * FEEDBACK_JOURNAL_MB: its bound (default 64). */

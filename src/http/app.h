@@ -75,10 +75,20 @@ void tt__overlay_free(tt_overlay *o);
 /*
  * Records one stored interaction on @track, its dense id in the snapshot's catalog (-1 when
  * the catalog does not know it: kept, never returned): its preference under the default
- * weighting (a dislike for good; impressions are not listening and are left out). Returns
- * false when left out.
+ * weighting (a dislike for good; impressions are not listening and are left out). @r->id,
+ * its row id, or else its event_id names it: an event already held is not added twice, and
+ * one held without a row id takes @r->id. Returns 1 when added, 0 when already held (or
+ * when the map is full), -1 when left out.
  */
-bool tt__overlay_add_event(tt_overlay *o, int32_t track, const tt_interaction_rec *r);
+int tt__overlay_add_event(tt_overlay *o, int32_t track, const tt_interaction_rec *r);
+/*
+ * The stamp of @user's fresh history into @buf (@n >= 32): the newest row id of their events
+ * on known tracks and how many of those have no row yet (acknowledged from the journal),
+ * "0.0" when there is none. It changes exactly when the user's fresh history does, and is the
+ * same on every replica holding the same stored events. Cached answers that read the fresh
+ * history carry it in their key.
+ */
+void tt__overlay_stamp(tt_overlay *o, const char *user, char *buf, size_t n);
 /* Reads every interaction stored after the one numbered @after_id into @o, for @cat. */
 int tt__overlay_fill(tt_overlay *o, const tt_catalog *cat, tt_store *s, int64_t after_id,
                      tt_err *err);
@@ -100,14 +110,33 @@ void tt__overlay_station_get(tt_overlay *o, const char *station, tt_radio_event 
  */
 void tt__overlay_station_add(tt_overlay *o, int32_t track, const tt_interaction_rec *r);
 
-/* ---- radio skips stored by other replicas (stations.c) ---- */
+/* ---- feedback stored by other replicas (feed.c) ---- */
 
-typedef struct tt_stations tt_stations;
+typedef struct tt_feed tt_feed;
 struct tt_server;
 
-/* Starts the thread that hands other replicas' station skips to the served overlay. */
-int tt__stations_start(struct tt_server *app, tt_stations **out, tt_err *err);
-void tt__stations_stop(tt_stations *st);
+/*
+ * Starts following the feedback other engines store: a subscription to their messages when
+ * the cache is Redis, and a thread reading the database every FEEDBACK_POLL_MS (unless 0).
+ * Each event joins the served overlay once. Needs app->cache and the configuration.
+ */
+int tt__feed_start(struct tt_server *app, tt_feed **out, tt_err *err);
+/*
+ * Tells the other engines about an event this engine stored, @r->id its row id (nothing is
+ * sent without one, nor without Redis). Waits at most the cache's timeout; a failure only
+ * leaves the event to their next database read. NULL @f does nothing.
+ */
+void tt__feed_publish(tt_feed *f, const tt_interaction_rec *r);
+/*
+ * An event this engine stored outside a request (the journal's replayer), @r->id its new row
+ * id: the served overlay, which holds it by its event_id, takes the id, and the other engines
+ * are told. Call without feedback_lock. NULL @f does nothing.
+ */
+void tt__feed_stored(tt_feed *f, const tt_interaction_rec *r);
+/* Stops both; NULL does nothing. */
+void tt__feed_stop(tt_feed *f);
+/* For /health: {"redis": live|down|off, "database": ok|failing|off, "poll_ms", counts}. */
+json_t *tt__feed_status(tt_feed *f);
 
 /* ---- the feedback journal's replayer (replay.c) ---- */
 
@@ -260,7 +289,7 @@ struct tt_server {
     pthread_rwlock_t feedback_lock;
     tt_cache *cache;
     tt_implog *implog;
-    tt_stations *stations;    /* follows radio skips stored by other replicas */
+    tt_feed *feed;            /* follows the feedback other replicas store */
     struct tt_journal *journal; /* feedback the database could not take yet, or NULL */
     tt_replay *replay;        /* writes the journal into the database */
     tt_jobs *jobs;            /* training jobs, schedules, new versions */

@@ -1,6 +1,7 @@
 /*
- * POST /feedback: stored durably first, then the user's cached answers are dropped and the
- * event joins their fresh history, so the next answer folds it in.
+ * POST /feedback: stored durably first, then the event joins the user's fresh history (so
+ * the next answer folds it in), the other replicas are told (feed.c) and the user's cached
+ * answers are dropped.
  */
 #include "app.h"
 #include "tt/core.h"
@@ -97,7 +98,7 @@ static bool add_fresh(tt_app *app, const tt_interaction_rec *r)
 {
     tt_served *s = tt__app_models(app);
     int32_t t = s ? tt_catalog_track_find(s->cat, r->track_id) : -1;
-    bool known = t >= 0 && tt__overlay_add_event(s->overlay, t, r);
+    bool known = t >= 0 && tt__overlay_add_event(s->overlay, t, r) >= 0;
 
     tt__served_release(s);
     return known;
@@ -106,10 +107,12 @@ static bool add_fresh(tt_app *app, const tt_interaction_rec *r)
 /*
  * Stores the event on a pooled connection, then adds it to the served snapshot's fresh
  * history, under feedback_lock so a reload in between cannot lose it. Every wait is bounded
- * by the database budget. *@stored is false for a retried event_id (nothing new to add).
+ * by the database budget. *@stored is false for a retried event_id (nothing new to add);
+ * else @r->id is the stored row's id, which names the event to the overlay and the replicas.
+ * *@known: the event counts for the user's answers (a known track, not an impression), even
+ * if the database poll (feed.c) has put it in the overlay first.
  */
-static int store_event(tt_app *app, const tt_interaction_rec *r, bool *stored, bool *known,
-                       tt_err *err)
+static int store_event(tt_app *app, tt_interaction_rec *r, bool *stored, bool *known, tt_err *err)
 {
     struct timespec until = deadline_in(tt_store_pool_budget(app->pool));
     tt_store *st = NULL;
@@ -120,10 +123,11 @@ static int store_event(tt_app *app, const tt_interaction_rec *r, bool *stored, b
         return tt_err_set(err, TT_EDBBUSY, "a model reload is reading the database");
     rc = tt_store_pool_get(app->pool, &st, err);
     if (rc == 0) {
-        rc = tt_store_feedback_put(st, r, stored, err);
+        rc = tt_store_feedback_put_id(st, r, &r->id, err);
         tt_store_pool_put(app->pool, st);
     }
-    *known = rc == 0 && *stored && add_fresh(app, r);
+    *stored = rc == 0 && r->id > 0;
+    *known = *stored && add_fresh(app, r);
     pthread_rwlock_unlock(&app->feedback_lock);
     return rc;
 }
@@ -206,6 +210,7 @@ void tt__h_feedback(tt_app *app, json_t *body, tt_reply *out)
     if (stored) {
         tt__metrics_feedback(app->metrics, action);
         attribute(app, r.recommendation_id, action);
+        tt__feed_publish(app->feed, &r);
         snprintf(group, sizeof(group), "u:%s", r.user_id);
         tt_cache_drop_group(app->cache, group, NULL);
     }

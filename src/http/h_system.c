@@ -59,7 +59,7 @@ void tt__h_health(tt_app *app, json_t *body, tt_reply *out)
     }
     tt__reply_json(out, s ? 200 : 503,
                    json_pack("{s:s, s:{s:s, s:b, s:i}, s:{s:s, s:b}, s:i, s:o, s:s, s:f, "
-                             "s:{s:b, s:b, s:s}, s:o}",
+                             "s:{s:b, s:b, s:s}, s:o, s:o}",
                              "status", status, "database", "backend",
                              tt_store_pool_backend(app->pool), "healthy", db, "budget_ms",
                              tt_store_pool_budget(app->pool), "cache", "backend", tt_cache_backend(app->cache), "healthy",
@@ -68,7 +68,7 @@ void tt__h_health(tt_app *app, json_t *body, tt_reply *out)
                              tt_now() - app->started, "gpu", "requested", app->cfg.enable_gpu,
                              "used", false, "note",
                              "this build has no GPU code path: everything runs on the CPU",
-                             "journal", journal));
+                             "journal", journal, "replicas", tt__feed_status(app->feed)));
     tt__served_release(s);
 }
 

@@ -5,9 +5,10 @@
  * when woken, else every REPLAY_MS, backing off to BACKOFF_MAX_MS while the database is away.
  *
  * Each event was already added to the served overlay when it was acknowledged (or by a reload
- * since, from the journal), so replaying only stores it. A record is stored and marked done
- * under feedback_lock held shared: a reload, which takes it exclusive, sees every event either
- * in the database or still pending in the journal, never both nor neither.
+ * since, from the journal), so replaying stores it, then gives the overlay its row id and
+ * tells the other replicas (feed.c). A record is stored and marked done under feedback_lock
+ * held shared: a reload, which takes it exclusive, sees every event either in the database or
+ * still pending in the journal, never both nor neither.
  */
 #include "app.h"
 #include "tt/core.h"
@@ -35,8 +36,7 @@ struct tt_replay {
 /* Stores the oldest pending record: 1 when one was stored, 0 when none is left, < 0. */
 static int replay_one(tt_replay *rp, tt_journal_rec *rec, tt_err *err)
 {
-    int64_t pos;
-    bool inserted;
+    int64_t pos, id = 0;
     int rc = tt_journal_next(rp->journal, rec, &pos, err);
 
     if (rc <= 0)
@@ -50,7 +50,7 @@ static int replay_one(tt_replay *rp, tt_journal_rec *rec, tt_err *err)
         }
     }
     pthread_rwlock_rdlock(&rp->app->feedback_lock);
-    rc = tt_store_feedback_put(rp->store, &rec->r, &inserted, err);
+    rc = tt_store_feedback_put_id(rp->store, &rec->r, &id, err);
     if (rc == TT_EINVAL) {
         /* The database refuses a value the journal took: keep going, say so loudly. */
         tt_error("feedback journal: event %s of user %s refused by the database, dropped: %s",
@@ -67,6 +67,11 @@ static int replay_one(tt_replay *rp, tt_journal_rec *rec, tt_err *err)
     if (rc == 0)
         rc = tt_journal_done(rp->journal, pos, err);
     pthread_rwlock_unlock(&rp->app->feedback_lock);
+    /* A retried event_id stored no row: the row that has it names the event when read. */
+    if (rc == 0 && id > 0) {
+        rec->r.id = id;
+        tt__feed_stored(rp->app->feed, &rec->r);
+    }
     return rc < 0 ? rc : 1;
 }
 

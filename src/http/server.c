@@ -566,15 +566,16 @@ static int open_parts(tt_app *app, tt_err *err)
         rc = tt_store_pool_open(app->cfg.database_url, app->params.threads + 1,
                                 app->params.db_budget_ms, &app->pool, err);
     if (rc == 0)
-        rc = open_journal(app, err);
-    if (rc == 0)
         rc = tt_cache_open(&cp, &app->cache, err);
     if (rc == 0)
         rc = tt__implog_start(app->cfg.database_url, &app->implog, err);
     if (rc == 0)
         radio_key(app);
     if (rc == 0)
-        rc = tt__stations_start(app, &app->stations, err);
+        rc = tt__feed_start(app, &app->feed, err);
+    /* After the feed and the cache: the replayer hands what it stores to both. */
+    if (rc == 0)
+        rc = open_journal(app, err);
     if (rc == 0)
         rc = tt__dash_start(app->metrics, app->cache, &app->dash, err);
     return rc;
@@ -585,9 +586,9 @@ static void free_parts(tt_app *app)
     tt__jobs_stop(app->jobs);
     tt__dash_stop(app->dash);
     tt__ratelimit_free(app->limiter);
-    tt__stations_stop(app->stations);
     tt__replay_stop(app->replay);
     tt_journal_close(app->journal);
+    tt__feed_stop(app->feed);
     tt__implog_stop(app->implog);
     tt_cache_close(app->cache);
     tt_store_pool_close(app->pool);
