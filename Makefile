@@ -1,11 +1,15 @@
 # TuneTrail ML engine: one plain GNU Makefile.
 #   make            build build/tunetrail
-#   make test       install dependencies, build, run every test (unit + API)
+#   make test       install dependencies, build, run every test (unit, API, dashboard in Chromium)
 #   make asan       the same tests under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make valgrind   API tests reaching every endpoint with the server under valgrind memcheck
+#   make soak       10 minutes of mixed wrk load with reloads; fails on errors or RSS growth
 #   make run        install, build, create the demo database if missing, run the service
 #   make bench      build the benchmarks into build/bench/
 #   make install    install under PREFIX (/usr/local) into DESTDIR: binary, man page,
 #                   bash completion, systemd units
+#   make fuzz       build the libFuzzer harnesses of tests/fuzz/ with clang into build/fuzz/ and
+#                   run each for FUZZ_SECONDS (30), FUZZ_JOBS (1) at a time (docs/reliability.md)
 
 # The engine's version: its one source (tunetrail --version, the man page).
 VERSION  := 0.9.0
@@ -18,6 +22,11 @@ SAN      ?=
 comma    := ,
 SANFLAGS := $(if $(SAN),-fsanitize=address$(comma)undefined -fno-omit-frame-pointer \
             -fno-sanitize-recover=undefined)
+# SAN=fuzz (make fuzz): the same sanitizers, plus libFuzzer's coverage instrumentation.
+ifeq ($(SAN),fuzz)
+SANFLAGS := -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer \
+            -fno-sanitize-recover=undefined
+endif
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
@@ -31,6 +40,10 @@ LDFLAGS  := $(SANFLAGS)
 LIB_C    := $(filter-out src/cli/main.c,$(wildcard src/*/*.c src/*/*/*.c))
 LIB_CXX  := $(wildcard src/*/*.cpp)
 LIB_OBJ  := $(LIB_C:%.c=$(BUILD)/obj/%.o) $(LIB_CXX:%.cpp=$(BUILD)/obj/%.o)
+# Files compiled into the binary as byte arrays (scripts/embed-file): the pages the engine
+# serves (web/NAME.html as tt__web_NAME) and docs/openapi.json (tt__openapi_json).
+WEB_SRC  := $(wildcard web/*.html)
+LIB_OBJ  += $(WEB_SRC:web/%.html=$(BUILD)/obj/gen/web_%.o) $(BUILD)/obj/gen/openapi_json.o
 ifneq ($(LIB_CXX),)
 LINK     := $(CXX)
 # libfaiss.a is static: it must come before the shared BLAS/LAPACK it calls.
@@ -57,8 +70,8 @@ UNITDIR  := $(PREFIX)/lib/systemd/system
 SYSUSERSDIR := $(PREFIX)/lib/sysusers.d
 UNITS    := $(wildcard deploy/systemd/*.service deploy/systemd/*.timer)
 
-.PHONY: all test asan run bench clean deps check-layers check-systemd unit api format-check \
-	install uninstall
+.PHONY: all test asan valgrind soak run bench clean deps check-layers check-systemd unit api \
+	format-check fuzz fuzz-seeds install uninstall
 all: $(BUILD)/tunetrail $(BUILD)/tunetrail.1 $(BUILD)/tunetrail.bash
 
 # The man page and the completion come from the binary's own option tables: they cannot
@@ -98,6 +111,20 @@ $(BUILD)/obj/%.o: %.cpp
 $(BUILD)/obj/src/core/version.o: CFLAGS += -DTT_VERSION='"$(VERSION)"'
 $(BUILD)/obj/src/core/version.o: Makefile
 
+$(BUILD)/gen/web_%.c: web/%.html scripts/embed-file
+	@mkdir -p $(dir $@)
+	scripts/embed-file tt__web_$* $< >$@.tmp && mv $@.tmp $@
+
+$(BUILD)/gen/openapi_json.c: docs/openapi.json scripts/embed-file
+	@mkdir -p $(dir $@)
+	scripts/embed-file tt__openapi_json docs/openapi.json >$@.tmp && mv $@.tmp $@
+
+.PRECIOUS: $(BUILD)/gen/%.c
+
+$(BUILD)/obj/gen/%.o: $(BUILD)/gen/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
 $(BUILD)/libtt.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
@@ -136,7 +163,67 @@ asan: deps
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
 		scripts/run-tests build/asan
 
+# Slow (minutes each), so not part of make test.
+valgrind: deps
+	@$(MAKE) --no-print-directory $(BUILD)/tunetrail
+	@scripts/valgrind-api $(BUILD)/tunetrail
+
+soak: $(BUILD)/tunetrail
+	@bench/soak.sh
+
 bench: $(BUILD)/tunetrail $(BENCH_BIN)
+
+# ---- fuzzing: libFuzzer harnesses, tests/fuzz/fuzz_<name>.c, each picked up by its name ----
+#
+# make fuzz builds the library with clang under SAN=fuzz (libFuzzer's coverage, ASan, UBSan)
+# into build/fuzz/, apart from build/ and build/asan/, links each harness with libFuzzer's main
+# into build/fuzz/bin/, and scripts/run-fuzz runs each for FUZZ_SECONDS on a copy of its seed
+# corpus (tests/fuzz/corpus/<name>/, never written to), FUZZ_JOBS at a time; it fails when a
+# harness crashes, leaks or trips a sanitizer. FUZZ_TARGETS="csv radio_cursor" runs only those.
+#
+# The FAISS shim (src/ann/faiss_shim.cpp) is compiled by clang++ with the same flags as the C
+# files, so the index loader is instrumented like the rest, and the harnesses are linked by
+# clang++ against the same static libfaiss.a as the g++ build. clang's -fopenmp links LLVM's
+# libomp, which also provides the GOMP_* entry points of the GCC-built libfaiss.a; libgomp is
+# not linked, so one OpenMP runtime runs in the process.
+FUZZ_SECONDS ?= 30
+FUZZ_JOBS    ?= 1
+FUZZ_TARGETS ?=
+FUZZ_SRC     := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_SUP_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard tests/fuzz/support/*.c))
+FUZZ_SAN     := -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer \
+                -fno-sanitize-recover=undefined
+
+ifeq ($(SAN),fuzz)
+# Kept, so relinking one harness does not recompile the others.
+.PRECIOUS: $(BUILD)/obj/tests/fuzz/%.o
+
+$(BUILD)/obj/tests/fuzz/%.o: tests/fuzz/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(filter-out $(SANFLAGS),$(CFLAGS)) $(FUZZ_SAN) -c $< -o $@
+
+$(BUILD)/bin/fuzz_%: $(BUILD)/obj/tests/fuzz/fuzz_%.o $(FUZZ_SUP_OBJ) $(BUILD)/libtt.a
+	@mkdir -p $(dir $@)
+	$(LINK) $(FUZZ_SAN) -o $@ $^ $(LDLIBS)
+endif
+
+fuzz: deps
+	@$(MAKE) --no-print-directory BUILD=build/fuzz SAN=fuzz OPT=-O1 CC=clang CXX=clang++ \
+		$(if $(FUZZ_TARGETS),$(patsubst %,build/fuzz/bin/fuzz_%,$(FUZZ_TARGETS:fuzz_%=%)), \
+		     $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/bin/%))
+	@scripts/run-fuzz build/fuzz $(FUZZ_SECONDS) $(FUZZ_JOBS) $(FUZZ_TARGETS)
+
+# The binary seeds of the model-file harnesses (models, catalog, taste summary, indexes of
+# each type), trained on tiny data by tests/fuzz/tools/make_seeds.c with the plain build.
+# Rerun after a change of the file formats, and commit what it rewrites.
+fuzz-seeds: $(BUILD)/tools/make_seeds
+	$(BUILD)/tools/make_seeds tests/fuzz/corpus
+
+$(BUILD)/tools/make_seeds: $(BUILD)/obj/tests/fuzz/tools/make_seeds.o \
+		$(BUILD)/obj/tests/fuzz/support/fuzz_data.o $(BUILD)/obj/tests/fuzz/support/fuzz_support.o \
+		$(BUILD)/libtt.a
+	@mkdir -p $(dir $@)
+	$(LINK) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 run: deps
 	@$(MAKE) --no-print-directory $(BUILD)/tunetrail

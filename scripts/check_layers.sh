@@ -31,8 +31,8 @@ ranks='core=0 store=1 cache=1 ann=2 models=3 eval=4 pipeline=5 http=6 cli=7'
 # The layer of each public header of include/tt/ (every header must be listed). modelfile.h,
 # the model-file container, is core: models, the index and their tests all write and read it.
 headers='
-core:   core err config cron ids csr csv fileio kernels modelfile progress tfevents tz version
-store:  store dataset import generate
+core:   core err config cron ids csr csv fileio kernels modelfile progress tfevents tz version byteorder npy factors
+store:  store dataset import generate journal
 cache:  cache
 ann:    ann
 models: model models als ease popularity content hybrid catalog recommend radio mix nn neumf deep_content hybrid_deep taste

@@ -43,10 +43,32 @@ typedef struct tt_als_params {
 /* The shipped defaults, tuned on real listening data (docs/evaluation.md). */
 tt_als_params tt_als_params_default(void);
 
+/*
+ * Checks @p as tt_als_train does: factors 1..1024, alpha > 0, regularization >= 0,
+ * iterations >= 1, cg_steps >= 0, a known scaling, bm25_k1 > 0, bm25_b in [0, 1],
+ * log_eps > 0 (all finite). TT_EINVAL naming the parameter in err->field.
+ */
+int tt_als_params_check(const tt_als_params *p, tt_err *err);
+
 typedef struct tt_als_model tt_als_model;
 
 /* Trains on @ts. The returned model is a tt_model (kind "als"); free with tt_model_free. */
 int tt_als_train(const tt_train_set *ts, const tt_als_params *p, tt_model **out, tt_err *err);
+
+/*
+ * An ALS model of @ts made of factors learned elsewhere: @X (ts->conf.rows users x @k) and
+ * @Y (ts->conf.cols tracks x @k), row-major, in the dense ids of ts->ds, both copied. What
+ * serving needs besides them (the Gram matrix for fold-in, track norms, the confidence
+ * scaling of @ts under @p, user ids, the lists ranked ahead of time from ts->seen) is
+ * computed by the same code training runs after its last sweep, so the model is exactly the
+ * one tt_als_train would return had it arrived at these factors. @p is checked as by
+ * tt_als_train with factors = @k; iterations and cg_steps are only recorded. A zero row
+ * stands for a user or track without factors (as training leaves one without positives).
+ * Errors: TT_EINVAL (a missing argument, a parameter out of range, naming it in err->field,
+ * or a factor that is NaN or infinite). Thread-safe for distinct outputs.
+ */
+int tt_als_from_factors(const tt_train_set *ts, const tt_als_params *p, const float *X,
+                        const float *Y, int k, tt_model **out, tt_err *err);
 
 /*
  * Exact user vector for the tracks @hist with raw preference values @r (n entries), track
@@ -56,6 +78,11 @@ int tt_als_train(const tt_train_set *ts, const tt_als_params *p, tt_model **out,
 int tt_als_fold_in(const tt_model *m, const int32_t *hist, const float *r, int32_t n, float *x,
                    tt_err *err);
 
+/*
+ * The parameters @m was made with (factors, regularization, alpha, scaling and its
+ * constants as in its file; progress unset) into *@p. TT_EINVAL when @m is not ALS.
+ */
+int tt_als_params_of(const tt_model *m, tt_als_params *p, tt_err *err);
 /* Number of factors of an ALS model; 0 when @m is not one. */
 int tt_als_factors(const tt_model *m);
 /* User @u's factors (borrowed), or NULL. */

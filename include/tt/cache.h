@@ -69,7 +69,49 @@ void tt_cache_stats_get(tt_cache *c, tt_cache_stats *out);
 const char *tt_cache_backend(const tt_cache *c);
 /* The Redis client library this build is linked with: "redis (hiredis 0.14.1)". */
 const char *tt_cache_redis_version(void);
+/*
+ * True when every engine opened on the same URL sees the same entries (Redis): an entry one
+ * engine drops is gone for all. False for the in-process cache, which is this process's own.
+ */
+bool tt_cache_shared(const tt_cache *c);
 /* False while the backend is unreachable. */
 bool tt_cache_healthy(tt_cache *c);
+
+/* ---- messages between the engines sharing a cache ---------------------------------------- */
+
+/*
+ * A Redis cache also carries short messages between the engines that share it (Redis
+ * pub/sub): at most once, in order per publisher, to the subscribers connected at the time
+ * of publishing. A message sent while a subscriber is disconnected is lost to it, so a
+ * subscriber needs another way to catch up (the engine reads the database: docs/scaling.md).
+ * Channels belong to the database the URL names, as entries do (Redis's own channels are
+ * server-wide): engines on another database of the same server do not hear them.
+ * The in-process cache reaches no other engine: both calls answer TT_EUNSUPPORTED.
+ */
+typedef struct tt_cache_sub tt_cache_sub;
+
+/* Called on the subscription's own thread with one message; @msg is valid during the call. */
+typedef void (*tt_cache_msg_fn)(void *ctx, const char *msg, size_t len);
+
+/*
+ * Sends @msg (@len bytes, binary-safe) to the subscribers of @channel, on a pooled
+ * connection and within the cache's timeout. Errors: TT_EBACKEND (Redis unreachable: nothing
+ * sent), TT_EUNSUPPORTED (in-process cache), TT_EINVAL.
+ */
+int tt_cache_publish(tt_cache *c, const char *channel, const void *msg, size_t len, tt_err *err);
+
+/*
+ * Subscribes to @channel on a connection of its own, read by a thread of its own that calls
+ * @fn(@ctx, ...) for every message until tt_cache_sub_close. An unreachable Redis is not an
+ * error: the thread retries every retry_ms, and tt_cache_sub_live says whether it is
+ * subscribed now. *@out is set on success; @c must outlive it. Errors: TT_EUNSUPPORTED
+ * (in-process cache), TT_EINVAL, TT_EINTERNAL (no thread).
+ */
+int tt_cache_subscribe(tt_cache *c, const char *channel, tt_cache_msg_fn fn, void *ctx,
+                       tt_cache_sub **out, tt_err *err);
+/* True while subscribed: a message published now reaches @s. False for NULL. */
+bool tt_cache_sub_live(const tt_cache_sub *s);
+/* Unsubscribes and joins the thread: once it returns, @fn is not running and never will. */
+void tt_cache_sub_close(tt_cache_sub *s);
 
 #endif

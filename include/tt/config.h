@@ -41,6 +41,17 @@ typedef struct tt_config {
      * 0 = off, the default. RATE_BURST: how many may come at once (default 2 x the rate). */
     double rate_limit;
     int rate_burst;
+    /* FEEDBACK_POLL_MS: how often an engine reads the feedback other replicas stored in the
+     * shared database (100; 0 off), besides hearing of it through Redis (docs/scaling.md). */
+    int feedback_poll_ms;
+    /* FEEDBACK_JOURNAL: where feedback waits while the database cannot take it ("" = the
+     * default, MODEL_DIR/journal/feedback-<PORT>.wal; "off" = answer 503 instead).
+     * FEEDBACK_JOURNAL_MB: its bound (default 64). */
+    char feedback_journal[1024];
+    int journal_mb;
+    /* DOCS_ASSETS_DIR: the swagger-ui-dist folder served at /docs/; "" = the one of the tree
+     * the executable was built in (web/node_modules/swagger-ui-dist). */
+    char docs_dir[1024];
 } tt_config;
 
 /* Defaults, then the environment. Returns 0 or TT_ECONFIG with the variable in err->field. */

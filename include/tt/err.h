@@ -38,7 +38,8 @@
     X(EINTERNAL, "internal_error", 500, "internal error")                                     \
     X(ESTATE, "not_ready", 503, "not ready")                                                  \
     X(EBACKEND, "backend_unavailable", 503, "backend unavailable")                            \
-    X(EDBBUSY, "database_unavailable", 503, "the database did not answer within its budget")
+    X(EDBBUSY, "database_unavailable", 503, "the database did not answer within its budget") \
+    X(EFULL, "journal_full", 503, "no room to keep the event until the database is back")
 
 enum tt_errcode {
     TT_OK = 0,

@@ -4,8 +4,10 @@
  * GTZAN features). docs/data-formats.md is the full description of every format.
  *
  * Every import is one store transaction: it commits only when the whole input was read, so a
- * failed import leaves the database exactly as it was. Rows are upserts (store.h), so
- * importing the same input twice updates rows and never duplicates them.
+ * failed import leaves the database exactly as it was. Tracks, users, artists and
+ * interactions with an event_id are upserts (store.h): importing them twice updates rows
+ * and never duplicates them. An interaction without an event_id is an event of its own, so
+ * one imported twice is stored twice (docs/data-formats.md).
  *
  * Row errors are TT_EPARSE with the message "FILE:LINE: reason": FILE is the path as given
  * (for dataset directories, DIR/name), LINE the 1-based physical line on which the row

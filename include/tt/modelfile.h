@@ -96,6 +96,15 @@ int tt_mfile_strings(const tt_mfile *f, const char *name, int64_t n, const char 
                      tt_err *err);
 /* Number of entries of string section @name, or -1 when missing. */
 int64_t tt_mfile_strings_count(const tt_mfile *f, const char *name);
+/*
+ * tt_mfile_strings into an array it allocates (*out: @n + 1 entries, malloc'd, the caller
+ * frees it; the strings are borrowed as above), only once the section is known to hold @n
+ * strings: @n usually comes from the file's metadata, and a damaged count must be refused,
+ * not allocated (a section's strings each take a byte, so a matching @n is bounded by the
+ * file's size). *out is NULL on error.
+ */
+int tt_mfile_strings_new(const tt_mfile *f, const char *name, int64_t n, const char ***out,
+                         tt_err *err);
 
 /* ---- metadata: typed, named fields ------------------------------------------------------- */
 

@@ -17,6 +17,7 @@
 #include "tt/dataset.h"
 #include "tt/err.h"
 #include "tt/models.h"
+#include "tt/registry.h"
 
 /* Longest custom model name ("label-x-als"): [a-z0-9][a-z0-9_-]*. */
 #define TT_CUSTOM_NAME_MAX 48
@@ -47,6 +48,12 @@ void tt_job_spec_release(tt_job_spec *s);
  * that is taken: TT_EINVAL with err->field naming it ("params.factors", "data.since").
  */
 int tt_job_spec_parse(const json_t *req, tt_job_spec *out, tt_err *err);
+/*
+ * Whether @name may name a custom model: [a-z0-9][a-z0-9_-]*, at most TT_CUSTOM_NAME_MAX
+ * characters, neither a model of the engine nor a directory of MODEL_DIR. TT_EINVAL with
+ * err->field "name" otherwise.
+ */
+int tt_job_spec_check_name(const char *name, tt_err *err);
 /* The spec as JSON (what a job row stores and a sidecar's data filter shows). */
 json_t *tt_job_spec_json(const tt_job_spec *s);
 /* Whether model @info is part of the run of @s. */
@@ -98,6 +105,82 @@ int tt_pipeline_write_index(const char *dir, const float *vec, int64_t n, int d,
  * written when the pro tier is trained.
  */
 int tt_pipeline_train_taste(const tt_config *cfg, const tt_dataset *ds, tt_err *err);
+
+/* ---- factors trained elsewhere (factors.c) ---- */
+
+/*
+ * An import of ALS factors learned by another system (docs/pipeline.md, "Factors trained
+ * elsewhere"). The tables are read by tt_factors_read (include/tt/factors.h); their ids are
+ * the database's user ids (tracks: the tracks table's track_id, users: the users table's and
+ * the interactions' user_id).
+ */
+typedef struct tt_factor_import {
+    const char *users, *tracks;       /* factor tables: CSV or .npy */
+    const char *user_ids, *track_ids; /* the ids files of .npy tables, else NULL */
+    const char *tier, *name;          /* "free" and "als", or "enterprise" and a custom name */
+    /*
+     * How serving folds listeners in and ranks (regularization, alpha, scaling and its
+     * constants); factors is set from the tables, iterations and cg_steps are not used.
+     */
+    tt_als_params als;
+    bool skip_unknown;                /* rows of ids the database lacks are left out */
+} tt_factor_import;
+
+/* Tier free, name als, the ALS defaults, nothing skipped; the files still to be set. */
+tt_factor_import tt_factor_import_default(void);
+
+/* What an import did (each count also in the version's sidecar under "import"). */
+typedef struct tt_factor_import_report {
+    char version[TT_VERSION_MAX];     /* the version written and published */
+    int k;                            /* factors per row */
+    int32_t users, tracks;            /* of the database (the model's rows) */
+    int64_t user_rows, track_rows;    /* rows read from the tables */
+    int64_t unknown_users, unknown_tracks; /* rows skipped (skip_unknown) */
+    int32_t users_without, tracks_without; /* of the database, no row: zero vectors */
+    double seconds;
+} tt_factor_import_report;
+
+/*
+ * Makes an ALS model of the database of @cfg as it is now from the factor tables of @im,
+ * and writes and publishes it as a new version of @im->tier / @im->name in MODEL_DIR
+ * (include/tt/registry.h): the model file (tt_als_from_factors), the catalog written from
+ * the same snapshot a training run writes (so the served snapshot's catalog check passes),
+ * and a sidecar with "source": "imported". Old versions are pruned as after training.
+ *
+ * Users and tracks of the database without a row get a zero vector: such a listener is
+ * folded in from their history at serving time, such a track scores 0 for everyone.
+ * Nothing is written unless every check passes. Errors: TT_EINVAL (a tier or name that
+ * cannot serve an ALS model, a parameter out of range, tables of different k, no row of a
+ * table naming a user or track of the database), TT_EPARSE ("FILE:LINE: reason": a table's
+ * own errors, an id the database does not know unless skip_unknown), TT_ENOTFOUND and
+ * TT_EIO (files), the store's errors. @rep may be NULL.
+ */
+int tt_pipeline_import_factors(const tt_config *cfg, const tt_factor_import *im,
+                               tt_factor_import_report *rep, tt_err *err);
+
+enum tt_factors_format { TT_FACTORS_FORMAT_CSV, TT_FACTORS_FORMAT_NPY };
+
+/* What an export wrote. */
+typedef struct tt_factor_export_report {
+    char version[TT_VERSION_MAX];     /* the published version exported */
+    int k;
+    int32_t users, tracks;            /* rows written */
+    tt_als_params als;                /* the model's fold-in parameters, for the import */
+    char files[4][1200];              /* the files written, "" past the last */
+} tt_factor_export_report;
+
+/*
+ * Writes the factors of the published ALS model @tier / @name of @cfg into directory @dir
+ * (created if missing), every user and track of its catalog, in the layouts
+ * tt_pipeline_import_factors reads: users.csv and tracks.csv (id,f0,...), or users.npy,
+ * user_ids.txt, tracks.npy and track_ids.txt. Importing them back into the same database
+ * gives the same model. Errors: TT_ENOTFOUND (no such published model, or no catalog),
+ * TT_EINVAL (not an ALS model), TT_ECORRUPT (a damaged file, or a model trained on another
+ * catalog than the published one), TT_EIO. @rep may be NULL.
+ */
+int tt_pipeline_export_factors(const tt_config *cfg, const char *tier, const char *name,
+                               enum tt_factors_format format, const char *dir,
+                               tt_factor_export_report *rep, tt_err *err);
 
 /* ---- self-tuning (tune.c) ---- */
 

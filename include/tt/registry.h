@@ -64,6 +64,13 @@ int tt_registry_rollback(const char *model_dir, const char *tier, const char *mo
 /* The published sidecar of @tier/@model (MODEL_DIR/{tier}/{model}.json), or NULL. */
 json_t *tt_registry_sidecar(const char *model_dir, const char *tier, const char *model);
 /*
+ * The sidecar of version @version of @tier/@model
+ * (MODEL_DIR/{tier}/{model}/{version}/{model}.json), or NULL when missing, unreadable or
+ * not an object, or when a name is not a plain name of its kind. The caller owns it.
+ */
+json_t *tt_registry_version_sidecar(const char *model_dir, const char *tier, const char *model,
+                                    const char *version);
+/*
  * Whether @sidecar says its model was trained on catalog @catalog; a sidecar that does not
  * say (older files, NULL) is taken at its word that it was.
  */

@@ -6,6 +6,10 @@
 #ifndef TT_SERVER_H
 #define TT_SERVER_H
 
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
 #include "tt/config.h"
 #include "tt/err.h"
 
@@ -40,5 +44,27 @@ int tt_server_start(const tt_config *cfg, const tt_server_params *p, tt_server *
 int tt_server_reload(tt_server *s, tt_err *err);
 /* Stops accepting, lets requests in flight finish, flushes impressions, frees everything. */
 void tt_server_stop(tt_server *s);
+
+/* One route the service answers, as its routing table holds it. */
+typedef struct tt_server_route {
+    const char *method; /* "GET", "POST", "DELETE" */
+    const char *path;   /* "/health"; a parameter is one segment: "/models/train/{job_id}" */
+    bool admin;         /* needs the admin token (Authorization: Bearer $ADMIN_TOKEN) */
+    bool rate_limited;  /* counted against RATE_LIMIT (a recommendation endpoint) */
+} tt_server_route;
+
+/* How many routes the routing table has. */
+int tt_server_route_count(void);
+/*
+ * Route @i of the routing table (0 <= @i < tt_server_route_count()), in the order routes are
+ * matched; its strings are static. docs/openapi.json documents every route (tests check).
+ */
+tt_server_route tt_server_route_at(int i);
+
+/*
+ * The OpenAPI 3.1 document served at GET /openapi.json (docs/openapi.json, embedded at build
+ * time), *@len bytes of JSON followed by a NUL. Borrowed: static.
+ */
+const char *tt_server_openapi(size_t *len);
 
 #endif

@@ -101,6 +101,9 @@ typedef struct tt_interaction_rec {
 /* Longest event_id accepted, in bytes. */
 #define TT_EVENT_ID_MAX 128
 
+/* 0 when every store would take @r, else TT_EINVAL naming the field. */
+int tt_store_check_interaction(const tt_interaction_rec *r, tt_err *err);
+
 typedef struct tt_impression_rec {
     const char *recommendation_id;
     const char *user_id;
@@ -177,6 +180,12 @@ int tt_store_put_interaction(tt_store *s, const tt_interaction_rec *r, tt_err *e
  */
 int tt_store_feedback_put(tt_store *s, const tt_interaction_rec *r, bool *inserted,
                           tt_err *err);
+/*
+ * tt_store_feedback_put, telling the stored row's id (tt_interaction_rec.id as scans report
+ * it) in *@id, or 0 for a retried event_id; @id may be NULL. The id names the event for
+ * engines that learn of it by another way than a scan (replicas, docs/scaling.md).
+ */
+int tt_store_feedback_put_id(tt_store *s, const tt_interaction_rec *r, int64_t *id, tt_err *err);
 
 /*
  * @durable false: commits on this connection may return before they reach the disk (a crash

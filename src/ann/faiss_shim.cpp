@@ -14,6 +14,7 @@ extern "C" {
 #include <faiss/impl/FaissException.h>
 #include <faiss/impl/io.h>
 #include <faiss/index_io.h>
+#include <faiss/invlists/InvertedLists.h>
 
 #include <omp.h>
 
@@ -86,6 +87,257 @@ struct buffer_reader : faiss::IOReader {
         return n;
     }
 };
+
+/*
+ * FAISS sizes what it reads by counts read from the data and allocates before reading the
+ * items (a count may be up to 2^40): a damaged file could make it allocate terabytes, or
+ * gigabytes it then fills with zeros. So a serialisation is first walked as FAISS writes
+ * the three kinds the engine builds: "IxFI" (flat, inner product), "IwFl" (IVF) over an
+ * IxFI quantizer with in-memory lists ("ilar"), "IHNf" (HNSW) over IxFI storage. Any
+ * count that asks for more bytes than are left, vectors of a flat index other than its
+ * count times its dimension, lists other than its quantizer has centroids, trailing
+ * bytes, or another kind (lists kept in a file of their own among them) refuse it before
+ * FAISS reads anything.
+ */
+struct walk {
+    const uint8_t *p;
+    size_t n, at;
+    bool ok;
+
+    bool take(size_t bytes)
+    {
+        if (!ok || bytes > n - at)
+            return ok = false;
+        at += bytes;
+        return true;
+    }
+    template <class T> T get()
+    {
+        T v{};
+        if (take(sizeof(T)))
+            std::memcpy(&v, p + at - sizeof(T), sizeof(T));
+        return v;
+    }
+    /* A four-character code, as FAISS tags the kind of what follows. */
+    bool fourcc(const char *want)
+    {
+        return take(4) && std::memcmp(p + at - 4, want, 4) == 0;
+    }
+    /* A FAISS vector: a count, then that many items of @size bytes; returns the count. */
+    uint64_t vec(size_t size)
+    {
+        uint64_t c = get<uint64_t>();
+        if (ok && c > (n - at) / size)
+            ok = false;
+        take((size_t)c * size);
+        return ok ? c : 0;
+    }
+};
+
+/*
+ * write_index_header: d, ntotal, two unused counts, is_trained, metric. The engine's indexes
+ * are all inner product (0): checked here, as an int, because any other number (FAISS keeps
+ * it as read) would be an out-of-range MetricType, whose every C++ load is undefined.
+ */
+void walk_header(walk &w, int32_t *d, int64_t *ntotal)
+{
+    *d = w.get<int32_t>();
+    *ntotal = w.get<int64_t>();
+    w.take(8 + 8 + 1);
+    if (w.get<int32_t>() != (int32_t)faiss::METRIC_INNER_PRODUCT)
+        w.ok = false;
+}
+
+/* A flat inner-product index: its vectors are ntotal x d floats. */
+bool walk_flat(walk &w, int64_t *ntotal)
+{
+    int32_t d = 0;
+
+    if (!w.fourcc("IxFI"))
+        return false;
+    walk_header(w, &d, ntotal);
+    uint64_t floats = w.vec(sizeof(float));
+    return w.ok && d > 0 && *ntotal >= 0 && floats % (uint64_t)d == 0 &&
+           floats / (uint64_t)d == (uint64_t)*ntotal;
+}
+
+/* In-memory inverted lists ("ilar"): sizes ("full" or "sprs"), then each list's codes and ids. */
+bool walk_lists(walk &w, uint64_t nlist)
+{
+    uint64_t nl, code_size, count;
+    size_t sizes;
+    bool full;
+
+    if (!w.fourcc("ilar"))
+        return false;
+    nl = w.get<uint64_t>();
+    code_size = w.get<uint64_t>();
+    if (!w.take(4))
+        return false;
+    full = std::memcmp(w.p + w.at - 4, "full", 4) == 0;
+    if (!full && std::memcmp(w.p + w.at - 4, "sprs", 4) != 0)
+        return false;
+    sizes = w.at + 8;
+    count = w.vec(sizeof(uint64_t));
+    if (!w.ok || nl != nlist || code_size == 0 || code_size > w.n ||
+        count != (full ? nlist : count - count % 2))
+        return false;
+    /* "full": one size per list; "sprs": (list, size) pairs of the lists that hold any. */
+    for (uint64_t i = full ? 0 : 1, last = 0; i < count; i += full ? 1 : 2) {
+        uint64_t items, list;
+        std::memcpy(&items, w.p + sizes + i * 8, 8);
+        if (!full && (std::memcpy(&list, w.p + sizes + (i - 1) * 8, 8), list >= nlist ||
+                      (i > 1 && list <= last)))
+            return false;
+        last = full ? 0 : list;
+        if (items > (w.n - w.at) / (code_size + 8) || !w.take((size_t)(items * (code_size + 8))))
+            return false;
+    }
+    return true;
+}
+
+bool walk_ivf(walk &w)
+{
+    int32_t d = 0;
+    int64_t ntotal = 0, centroids = 0;
+    uint64_t nlist;
+
+    walk_header(w, &d, &ntotal);
+    nlist = w.get<uint64_t>();
+    w.take(8); /* nprobe */
+    if (!walk_flat(w, &centroids) || (uint64_t)centroids != nlist)
+        return false;
+    if (w.get<uint8_t>() == 2) { /* direct map: its type, array, and hash table */
+        w.vec(sizeof(int64_t));
+        w.vec(2 * sizeof(int64_t));
+    } else {
+        w.vec(sizeof(int64_t));
+    }
+    return walk_lists(w, nlist);
+}
+
+/* write_HNSW: five vectors, then entry point, top level, efConstruction, efSearch, upper beam. */
+bool walk_hnsw(walk &w)
+{
+    int32_t d = 0;
+    int64_t ntotal = 0, stored = 0;
+
+    walk_header(w, &d, &ntotal);
+    w.vec(sizeof(double));
+    w.vec(sizeof(int32_t));
+    w.vec(sizeof(int32_t));
+    w.vec(sizeof(uint64_t));
+    w.vec(sizeof(int32_t));
+    w.take(5 * sizeof(int32_t));
+    return walk_flat(w, &stored);
+}
+
+bool plausible(const uint8_t *buf, size_t len)
+{
+    walk w{buf, len, 0, true};
+    int64_t ntotal = 0;
+    bool ok;
+
+    if (w.fourcc("IwFl"))
+        ok = walk_ivf(w);
+    else if ((w = walk{buf, len, 0, true}).fourcc("IHNf"))
+        ok = walk_hnsw(w);
+    else
+        ok = (w = walk{buf, len, 0, true}, walk_flat(w, &ntotal));
+    return ok && w.ok && w.at == len;
+}
+
+/*
+ * FAISS reads what a serialised index says without checking that its parts agree: inverted
+ * lists holding ids past the index's size, a graph whose offsets, levels or neighbours point
+ * past its arrays, fewer stored vectors than it counts. Searching such an index reads out of
+ * bounds, or returns ids the engine takes for track numbers, so an index read back is only
+ * accepted when its parts describe each other (what FAISS's builders always make).
+ */
+bool flat_consistent(const faiss::Index *ix)
+{
+    auto *f = dynamic_cast<const faiss::IndexFlatCodes *>(ix);
+
+    return f && f->d > 0 && f->ntotal >= 0 && f->code_size == (size_t)f->d * sizeof(float) &&
+           f->codes.size() % f->code_size == 0 &&
+           f->codes.size() / f->code_size == (size_t)f->ntotal;
+}
+
+bool ivf_consistent(const faiss::IndexIVF *ivf)
+{
+    auto *lists = dynamic_cast<const faiss::ArrayInvertedLists *>(ivf->invlists);
+    size_t total = 0;
+
+    if (!lists || !ivf->quantizer || ivf->d <= 0 || ivf->ntotal < 0 ||
+        ivf->quantizer->d != ivf->d || !flat_consistent(ivf->quantizer) ||
+        (size_t)ivf->quantizer->ntotal != ivf->nlist || lists->nlist != ivf->nlist ||
+        ivf->code_size != (size_t)ivf->d * sizeof(float) || lists->code_size != ivf->code_size ||
+        lists->ids.size() != ivf->nlist || lists->codes.size() != ivf->nlist)
+        return false;
+    for (size_t l = 0; l < ivf->nlist; l++) {
+        if (lists->codes[l].size() / ivf->code_size != lists->ids[l].size() ||
+            lists->codes[l].size() % ivf->code_size != 0)
+            return false;
+        for (faiss::Index::idx_t id : lists->ids[l])
+            if (id < 0 || id >= ivf->ntotal)
+                return false;
+        total += lists->ids[l].size();
+    }
+    return total == (size_t)ivf->ntotal;
+}
+
+/* Node @i's lists in layers 0 .. levels[i] - 1 name nodes that exist in those layers. */
+bool hnsw_node_consistent(const faiss::HNSW &g, size_t i, size_t n)
+{
+    int top = g.levels[i];
+
+    if (top < 1 || (size_t)top >= g.cum_nneighbor_per_level.size() ||
+        g.offsets[i + 1] < g.offsets[i] ||
+        g.offsets[i + 1] - g.offsets[i] != (size_t)g.cum_nneighbor_per_level[top])
+        return false;
+    for (int l = 0; l < top; l++) {
+        size_t b, e;
+        g.neighbor_range((faiss::Index::idx_t)i, l, &b, &e);
+        for (size_t j = b; j < e; j++) {
+            faiss::HNSW::storage_idx_t nb = g.neighbors[j];
+            if (nb < -1 || (nb >= 0 && ((size_t)nb >= n || g.levels[nb] <= l)))
+                return false;
+        }
+    }
+    return true;
+}
+
+bool hnsw_consistent(const faiss::IndexHNSW *h)
+{
+    const faiss::HNSW &g = h->hnsw;
+    const std::vector<int> &cum = g.cum_nneighbor_per_level;
+    size_t n = h->ntotal >= 0 ? (size_t)h->ntotal : 0;
+
+    if (h->ntotal < 0 || h->d <= 0 || !h->storage || h->storage->d != h->d ||
+        h->storage->ntotal != h->ntotal || !flat_consistent(h->storage) ||
+        g.levels.size() != n || g.offsets.size() != n + 1 || cum.size() < 2 || cum[0] != 0 ||
+        g.offsets[0] != 0 || g.offsets[n] != g.neighbors.size())
+        return false;
+    for (size_t l = 1; l < cum.size(); l++)
+        if (cum[l] < cum[l - 1])
+            return false;
+    for (size_t i = 0; i < n; i++)
+        if (!hnsw_node_consistent(g, i, n))
+            return false;
+    if (n == 0)
+        return g.entry_point == -1;
+    return g.entry_point >= 0 && (size_t)g.entry_point < n &&
+           g.max_level == g.levels[g.entry_point] - 1;
+}
+
+bool consistent(const faiss::Index *ix, enum tt_ann_type t)
+{
+    if (t == TT_ANN_HNSW)
+        return hnsw_consistent(static_cast<const faiss::IndexHNSW *>(ix));
+    if (t == TT_ANN_IVF)
+        return ivf_consistent(static_cast<const faiss::IndexIVF *>(ix));
+    return flat_consistent(ix);
+}
 
 int default_nlist(int64_t n)
 {
@@ -310,6 +562,10 @@ int tt_ann_deserialize(const uint8_t *buf, size_t len, tt_ann **out, tt_err *err
 {
     *out = nullptr;
     return guarded(err, TT_ECORRUPT, "reading the index", [&]() -> int {
+        if (!plausible(buf, len))
+            return tt_err_set(err, TT_ECORRUPT, "reading the index: not a flat, IVF or HNSW "
+                                                "index as this engine writes them, or sizes "
+                                                "beyond its bytes");
         buffer_reader r(buf, len);
         faiss::Index *ix = faiss::read_index(&r);
         enum tt_ann_type t = type_of(ix);
@@ -317,6 +573,11 @@ int tt_ann_deserialize(const uint8_t *buf, size_t len, tt_ann **out, tt_err *err
             delete ix;
             return tt_err_set(err, TT_ECORRUPT, "reading the index: not an inner-product "
                                                 "flat, IVF or HNSW index");
+        }
+        if (!consistent(ix, t)) {
+            delete ix;
+            return tt_err_set(err, TT_ECORRUPT, "reading the index: its vectors, lists or "
+                                                "graph disagree with its size");
         }
         tt_ann *a = new tt_ann;
         a->index = ix;

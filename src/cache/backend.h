@@ -11,6 +11,7 @@
 
 struct tt_cache_ops {
     const char *name; /* "memory" or "redis" */
+    bool shared;      /* every engine on the same URL sees the same entries */
     void (*close)(void *self);
     /*
      * 0 with *val (malloc'd, NUL-terminated past @len for convenience) and *len on a hit;
@@ -27,6 +28,13 @@ struct tt_cache_ops {
     /* Fills evictions, entries and bytes of @out; cache.c fills the rest. */
     void (*usage)(void *self, tt_cache_stats *out);
     bool (*healthy)(void *self);
+    /* Messages between engines; NULL when the backend reaches no other engine. */
+    int (*publish)(void *self, const char *channel, const void *msg, size_t len, tt_err *err);
+    /* Starts a subscription; *sub is the backend's handle, given back to the two below. */
+    int (*subscribe)(void *self, const char *channel, tt_cache_msg_fn fn, void *ctx,
+                     void **sub, tt_err *err);
+    bool (*sub_live)(const void *sub);
+    void (*sub_close)(void *sub);
 };
 
 /*

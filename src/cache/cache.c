@@ -237,3 +237,71 @@ bool tt_cache_healthy(tt_cache *c)
 {
     return c && c->ops->healthy(c->self);
 }
+
+bool tt_cache_shared(const tt_cache *c)
+{
+    return c && c->ops->shared;
+}
+
+/* ---- messages ------------------------------------------------------------------------ */
+
+struct tt_cache_sub {
+    const struct tt_cache_ops *ops;
+    void *self;
+};
+
+static int check_channel(const tt_cache *c, const char *channel, tt_err *err)
+{
+    if (!c)
+        return tt_err_set(err, TT_EINVAL, "cache is required");
+    if (!channel || !*channel)
+        return tt_err_set_field(err, TT_EINVAL, "channel", "channel must be a non-empty string");
+    if (!c->ops->publish)
+        return tt_err_set(err, TT_EUNSUPPORTED,
+                          "the %s cache reaches no other engine: messages need Redis",
+                          c->ops->name);
+    return 0;
+}
+
+int tt_cache_publish(tt_cache *c, const char *channel, const void *msg, size_t len, tt_err *err)
+{
+    int rc = check_channel(c, channel, err);
+
+    if (rc < 0)
+        return rc;
+    if (!msg && len > 0)
+        return tt_err_set(err, TT_EINVAL, "message is NULL but its length is %zu", len);
+    return c->ops->publish(c->self, channel, msg ? msg : "", len, err);
+}
+
+int tt_cache_subscribe(tt_cache *c, const char *channel, tt_cache_msg_fn fn, void *ctx,
+                       tt_cache_sub **out, tt_err *err)
+{
+    void *self = NULL;
+    int rc = check_channel(c, channel, err);
+
+    if (rc < 0)
+        return rc;
+    if (!fn || !out)
+        return tt_err_set(err, TT_EINVAL, "a message function and out are required");
+    rc = c->ops->subscribe(c->self, channel, fn, ctx, &self, err);
+    if (rc < 0)
+        return rc;
+    *out = tt_malloc(sizeof(**out));
+    (*out)->ops = c->ops;
+    (*out)->self = self;
+    return 0;
+}
+
+bool tt_cache_sub_live(const tt_cache_sub *s)
+{
+    return s && s->ops->sub_live(s->self);
+}
+
+void tt_cache_sub_close(tt_cache_sub *s)
+{
+    if (!s)
+        return;
+    s->ops->sub_close(s->self);
+    free(s);
+}

@@ -24,6 +24,17 @@
  * setting, by a proxy, or by a restart. When one fails at once with end-of-file or a reset,
  * the call drops the idle connections (they are likely just as stale) and retries once on a
  * fresh one, instead of declaring Redis down.
+ *
+ * Messages. Redis's channels belong to the server, not to one of its databases; the engine's
+ * belong to the database of the URL, as its keys do, named "tt:<db>:<channel>": engines of
+ * two deployments that share a server on different databases do not hear each other.
+ * PUBLISH goes through the pool like any command. A subscription needs a
+ * connection of its own (a subscribed connection takes no other command), read by a thread
+ * of its own: it waits in poll(2) on the socket and on a pipe that closing writes to, so it
+ * neither spins nor keeps the closer waiting, and reads with hiredis's buffer functions
+ * only once the socket is readable (the connection's short timeout then never fires). A
+ * lost connection is retried every retry_ms. Its health is the subscription's own: the pool
+ * may be down while the subscription is live, and the other way round.
  */
 #include "backend.h"
 #include "tt/core.h"
@@ -31,17 +42,23 @@
 #include <hiredis/hiredis.h>
 
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 /* SCAN batch of clear: large enough for few round trips, small enough for short commands. */
 #define SCAN_COUNT "1000"
 #define KEY_PREFIX "tt:"
 #define KEY_PREFIX_LEN 3
 #define MAX_ARGS 6
+/* Wait for a subscription's confirmation (see sub_open). */
+#define SUB_TIMEOUT_MS 1000
 
 struct redis_addr {
     char *host; /* NULL for a unix socket */
@@ -737,6 +754,221 @@ static bool redis_healthy(void *self)
     return run(r, op_ping, NULL, NULL) == 0;
 }
 
+/* ---- messages ------------------------------------------------------------------------ */
+
+struct publish_arg {
+    char channel[300];
+    const char *msg;
+    size_t len;
+};
+
+/* The Redis channel of @channel: scoped to the URL's database (see the header). */
+static void channel_name(const struct rcache *r, const char *channel, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s%d:%s", KEY_PREFIX, r->addr.db, channel);
+}
+
+static int op_publish(struct call *k, void *arg, tt_err *err)
+{
+    struct publish_arg *a = arg;
+    struct cmd c = {0};
+
+    cmd_str(&c, "PUBLISH");
+    cmd_str(&c, a->channel);
+    cmd_add(&c, a->msg, a->len);
+    return command_check(k, &c, REDIS_REPLY_INTEGER, err);
+}
+
+static int redis_publish(void *self, const char *channel, const void *msg, size_t len, tt_err *err)
+{
+    struct publish_arg a = {{0}, msg, len};
+
+    channel_name(self, channel, a.channel, sizeof(a.channel));
+    return run(self, op_publish, &a, err);
+}
+
+struct rsub {
+    struct rcache *r; /* borrowed: the address and timeouts */
+    char *channel;
+    tt_cache_msg_fn fn;
+    void *ctx;
+    int wake[2]; /* closing writes a byte to wake[1] */
+    pthread_t thread;
+    atomic_bool stop, live;
+    bool failing; /* the last attempt failed: reported once per outage */
+};
+
+/*
+ * Connects and subscribes. No request waits on this connection, so the confirmation may take
+ * up to SUB_TIMEOUT_MS, not the requests' short timeout: a busy engine starting up would
+ * otherwise give up on it and stay unsubscribed until the next retry.
+ */
+static int sub_open(struct rsub *s, redisContext **out, tt_err *err)
+{
+    struct call k = {s->r, NULL, false, false, 0};
+    struct timeval tv = {SUB_TIMEOUT_MS / 1000, (SUB_TIMEOUT_MS % 1000) * 1000};
+    struct cmd c = {0};
+    redisReply *rep;
+    int rc = conn_open(s->r, &k.ctx, err);
+
+    if (rc < 0)
+        return rc;
+    if (redisSetTimeout(k.ctx, tv) != REDIS_OK) {
+        redisFree(k.ctx);
+        return tt_err_set(err, TT_EBACKEND, "cannot set Redis timeouts");
+    }
+    cmd_str(&c, "SUBSCRIBE");
+    cmd_str(&c, s->channel);
+    rc = command(&k, &c, &rep, err);
+    if (rc == 0) {
+        rc = reply_check(&k, rep, REDIS_REPLY_ARRAY, "SUBSCRIBE", err);
+        freeReplyObject(rep);
+    }
+    if (rc < 0)
+        redisFree(k.ctx);
+    else
+        *out = k.ctx;
+    return rc;
+}
+
+/* Hands one reply to the subscriber when it is a message ("message", channel, payload). */
+static void sub_deliver(struct rsub *s, const redisReply *rep)
+{
+    const redisReply *kind, *body;
+
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 3)
+        return;
+    kind = rep->element[0];
+    body = rep->element[2];
+    if (kind->type == REDIS_REPLY_STRING && kind->len == 7 &&
+        memcmp(kind->str, "message", 7) == 0 && body->type == REDIS_REPLY_STRING)
+        s->fn(s->ctx, body->str, body->len);
+}
+
+/* Waits until the socket is readable (true) or closing asked to stop (false). */
+static bool sub_wait(struct rsub *s, int fd, int timeout_ms)
+{
+    struct pollfd p[2] = {{fd, POLLIN, 0}, {s->wake[0], POLLIN, 0}};
+    int n = fd >= 0 ? 2 : 1;
+    struct pollfd *ps = fd >= 0 ? p : p + 1;
+
+    while (!atomic_load(&s->stop)) {
+        int rc = poll(ps, (nfds_t)n, timeout_ms);
+        if (rc < 0 && errno == EINTR)
+            continue;
+        if (rc <= 0)
+            return false;
+        return !atomic_load(&s->stop) && fd >= 0 && (p[0].revents & (POLLIN | POLLHUP | POLLERR));
+    }
+    return false;
+}
+
+/* Reads messages until the connection fails or closing asks to stop. */
+static void sub_listen(struct rsub *s, redisContext *ctx)
+{
+    for (;;) {
+        void *rep = NULL;
+        while (redisGetReplyFromReader(ctx, &rep) == REDIS_OK && rep) {
+            sub_deliver(s, rep);
+            freeReplyObject(rep);
+            rep = NULL;
+        }
+        if (ctx->err || !sub_wait(s, ctx->fd, -1) || redisBufferRead(ctx) != REDIS_OK)
+            return;
+    }
+}
+
+static void sub_report(struct rsub *s, bool up, const char *why)
+{
+    if (up && s->failing)
+        tt_info("cache: subscribed to %s on Redis at %s again", s->channel, s->r->addr.where);
+    else if (!up && !s->failing)
+        tt_warn("cache: subscription to %s on Redis at %s lost, retrying every %d ms: %s",
+                s->channel, s->r->addr.where, s->r->retry_ms, why);
+    s->failing = !up;
+}
+
+static void *sub_main(void *arg)
+{
+    struct rsub *s = arg;
+    sigset_t old;
+
+    /* The thread's own writes (SUBSCRIBE) to a reset socket must not kill the process. */
+    sigpipe_block(&old);
+    while (!atomic_load(&s->stop)) {
+        redisContext *ctx = NULL;
+        tt_err err = {0};
+        if (sub_open(s, &ctx, &err) < 0) {
+            sub_report(s, false, err.message);
+            sub_wait(s, -1, s->r->retry_ms);
+            continue;
+        }
+        sub_report(s, true, NULL);
+        atomic_store(&s->live, true);
+        sub_listen(s, ctx);
+        atomic_store(&s->live, false);
+        if (!atomic_load(&s->stop))
+            sub_report(s, false, ctx->errstr[0] ? ctx->errstr : "connection closed");
+        redisFree(ctx);
+    }
+    return NULL;
+}
+
+static void rsub_free(struct rsub *s)
+{
+    if (s->wake[0] >= 0)
+        close(s->wake[0]);
+    if (s->wake[1] >= 0)
+        close(s->wake[1]);
+    free(s->channel);
+    free(s);
+}
+
+static int redis_subscribe(void *self, const char *channel, tt_cache_msg_fn fn, void *ctx,
+                           void **out, tt_err *err)
+{
+    struct rsub *s = tt_calloc(1, sizeof(*s));
+    char name[300];
+
+    channel_name(self, channel, name, sizeof(name));
+    s->r = self;
+    s->channel = tt_strdup(name);
+    s->fn = fn;
+    s->ctx = ctx;
+    s->wake[0] = s->wake[1] = -1;
+    atomic_init(&s->stop, false);
+    atomic_init(&s->live, false);
+    if (pipe2(s->wake, O_CLOEXEC | O_NONBLOCK) != 0) {
+        rsub_free(s);
+        return tt_err_set(err, TT_EINTERNAL, "cannot make a pipe: %s", strerror(errno));
+    }
+    if (pthread_create(&s->thread, NULL, sub_main, s) != 0) {
+        rsub_free(s);
+        return tt_err_set(err, TT_EINTERNAL, "cannot start the subscription thread");
+    }
+    *out = s;
+    return 0;
+}
+
+static bool redis_sub_live(const void *sub)
+{
+    struct rsub *s = (struct rsub *)sub;
+
+    return atomic_load(&s->live);
+}
+
+static void redis_sub_close(void *sub)
+{
+    struct rsub *s = sub;
+    ssize_t n;
+
+    atomic_store(&s->stop, true);
+    n = write(s->wake[1], "x", 1);
+    (void)n; /* a full pipe already wakes the thread */
+    pthread_join(s->thread, NULL);
+    rsub_free(s);
+}
+
 static void addr_release(struct redis_addr *a)
 {
     free(a->host);
@@ -763,6 +995,7 @@ static void redis_close(void *self)
 
 static const struct tt_cache_ops redis_ops = {
     .name = "redis",
+    .shared = true,
     .close = redis_close,
     .get = redis_get,
     .put = redis_put,
@@ -770,6 +1003,10 @@ static const struct tt_cache_ops redis_ops = {
     .clear = redis_clear,
     .usage = redis_usage,
     .healthy = redis_healthy,
+    .publish = redis_publish,
+    .subscribe = redis_subscribe,
+    .sub_live = redis_sub_live,
+    .sub_close = redis_sub_close,
 };
 
 /* ---- URL ----------------------------------------------------------------------------- */

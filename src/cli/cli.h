@@ -110,6 +110,9 @@ extern const struct tt_cmd tt_cmd_import_def, tt_cmd_generate_def, tt_cmd_stats_
 extern const struct tt_cmd tt_cmd_migrate_def, tt_cmd_train_def, tt_cmd_recommend_def;
 extern const struct tt_cmd tt_cmd_evaluate_def, tt_cmd_serve_def, tt_cmd_index_def;
 extern const struct tt_cmd tt_cmd_jobs_def, tt_cmd_job_run_def;
+extern const struct tt_cmd tt_cmd_routes_def, tt_cmd_export_def;
+/* import factors (cmd_import_factors.c), called by import with argv[0] "factors". */
+int tt_cmd_import_factors(int argc, char **argv);
 
 struct tt_ann_cli;
 struct tt_content_params;

@@ -1,5 +1,6 @@
 /*
- * tunetrail import: the engine's CSV files and the public datasets (docs/data-formats.md).
+ * tunetrail import: the engine's CSV files and the public datasets (docs/data-formats.md);
+ * `import factors` (cmd_import_factors.c) makes a model of factors trained elsewhere.
  * Row errors go to stderr as "FILE:LINE: reason" so editors and scripts can jump to them;
  * the one-line summary goes to stdout. Progress (bytes of each file read) goes to stderr.
  */
@@ -12,7 +13,9 @@
 static const char usage[] = "tunetrail import tracks|users|interactions FILE.csv [--skip-bad] [--quiet]\n"
                             "       tunetrail import lastfm-hetrec DIR [--skip-bad]\n"
                             "       tunetrail import musicoset DIR [--skip-bad]\n"
-                            "       tunetrail import gtzan-features FILE.csv [--skip-bad]";
+                            "       tunetrail import gtzan-features FILE.csv [--skip-bad]\n"
+                            "       tunetrail import factors --users FILE --tracks FILE ... "
+                            "(tunetrail import factors --help)";
 
 typedef int (*dataset_fn)(tt_store *s, const char *path, const tt_import_opts *opts,
                           tt_import_stats *stats, tt_err *err);
@@ -114,6 +117,8 @@ static int cmd_import(int argc, char **argv)
     int npos, rc;
     tt_store *s;
 
+    if (argc >= 2 && strcmp(argv[1], "factors") == 0)
+        return tt_cmd_import_factors(argc - 1, argv + 1);
     bind_opts(&a, opts);
     tt_cli_parse(argc, argv, usage, opts, &cfg, pos, 2, &npos);
     if (npos != 2 || !known(pos[0])) {
@@ -140,5 +145,6 @@ static int cmd_import(int argc, char **argv)
 }
 
 const struct tt_cmd tt_cmd_import_def = {
-    "import", cmd_import, "import tracks, users, interactions or a public dataset", usage,
-    describe_options, 0, "tracks users interactions lastfm-hetrec musicoset gtzan-features"};
+    "import", cmd_import, "import tracks, users, interactions, a public dataset, or ALS factors trained elsewhere",
+    usage,
+    describe_options, 0, "tracks users interactions lastfm-hetrec musicoset gtzan-features factors"};

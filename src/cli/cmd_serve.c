@@ -11,6 +11,34 @@
 #include <stdio.h>
 #include <string.h>
 
+static pthread_t main_thread;
+
+/*
+ * Runs only in threads that do not block the signals: those a library started before
+ * cmd_serve blocked them (OpenBLAS starts its pool from a constructor). Left at its
+ * default action there, a SIGTERM arriving while the main thread is not yet in sigwait (the
+ * models still loading) ended the process at once instead of stopping it cleanly. Handed to
+ * the main thread, it waits there, blocked, for sigwait. (pthread_kill is async-signal-safe.)
+ */
+static void pass_to_main(int sig)
+{
+    pthread_kill(main_thread, sig);
+}
+
+static void route_signals(const sigset_t *set)
+{
+    struct sigaction sa = {0};
+
+    main_thread = pthread_self();
+    sa.sa_handler = pass_to_main;
+    sa.sa_flags = SA_RESTART;
+    sigfillset(&sa.sa_mask);
+    for (int sig = 1; sig < NSIG; sig++)
+        if (sigismember(set, sig) == 1)
+            sigaction(sig, &sa, NULL);
+}
+
+
 #define USAGE "tunetrail serve [--port N] [--host ADDR] [--threads N]"
 
 struct serve_args {
@@ -84,6 +112,7 @@ static int cmd_serve(int argc, char **argv)
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
+    route_signals(&set);
     signal(SIGPIPE, SIG_IGN);
     rc = tt_server_start(&cfg, &p, &srv, &err);
     if (rc < 0)

@@ -8,10 +8,11 @@
 #include <string.h>
 
 static const struct tt_cmd *const commands[] = {
-    &tt_cmd_import_def,  &tt_cmd_generate_def, &tt_cmd_stats_def,   &tt_cmd_migrate_def,
-    &tt_cmd_train_def,   &tt_cmd_index_def,    &tt_cmd_evaluate_def, &tt_cmd_serve_def,
-    &tt_cmd_recommend_def, &tt_cmd_jobs_def,   &tt_cmd_job_run_def, &tt_cmd_doctor_def,
-    &tt_cmd_version_def, &tt_cmd_help_def,     NULL,
+    &tt_cmd_import_def,    &tt_cmd_export_def,   &tt_cmd_generate_def, &tt_cmd_stats_def,
+    &tt_cmd_migrate_def,   &tt_cmd_train_def,    &tt_cmd_index_def,    &tt_cmd_evaluate_def,
+    &tt_cmd_serve_def,     &tt_cmd_recommend_def, &tt_cmd_jobs_def,    &tt_cmd_job_run_def,
+    &tt_cmd_doctor_def,    &tt_cmd_routes_def,   &tt_cmd_version_def,  &tt_cmd_help_def,
+    NULL,
 };
 
 const struct tt_cmd *const *tt_cli_commands(void)

@@ -193,6 +193,10 @@ enum setting {
     S_JOB_NICE,
     S_RATE,
     S_BURST,
+    S_FEEDBACK_POLL,
+    S_JOURNAL,
+    S_JOURNAL_MB,
+    S_DOCS,
     S_N
 };
 static const struct {
@@ -213,6 +217,10 @@ static const struct {
     {"JOB_NICE", "--job-nice"},
     {"RATE_LIMIT", "--rate-limit"},
     {"RATE_BURST", "--rate-burst"},
+    {"FEEDBACK_POLL_MS", "--feedback-poll-ms"},
+    {"FEEDBACK_JOURNAL", "--feedback-journal"},
+    {"FEEDBACK_JOURNAL_MB", "--feedback-journal-mb"},
+    {"DOCS_ASSETS_DIR", "--docs-assets-dir"},
 };
 
 static int apply(tt_config *c, enum setting s, const char *var, const char *v, tt_err *err)
@@ -238,6 +246,10 @@ static int apply(tt_config *c, enum setting s, const char *var, const char *v, t
     case S_JOB_NICE: return set_int(&c->job_nice, var, v, 0, 19, err);
     case S_RATE: return set_rate(&c->rate_limit, var, v, err);
     case S_BURST: return set_int(&c->rate_burst, var, v, 0, 1000000, err);
+    case S_FEEDBACK_POLL: return set_int(&c->feedback_poll_ms, var, v, 0, 60000, err);
+    case S_JOURNAL: return set_str(c->feedback_journal, sizeof(c->feedback_journal), var, v, err);
+    case S_JOURNAL_MB: return set_int(&c->journal_mb, var, v, 1, 1048576, err);
+    case S_DOCS: return set_str(c->docs_dir, sizeof(c->docs_dir), var, v, err);
     default: return tt_err_set(err, TT_EINVAL, "unknown setting");
     }
 }
@@ -258,6 +270,8 @@ int tt_config_load_env(tt_config *c, tt_err *err)
     c->poll_seconds = 10;
     c->job_threads = 1;
     c->job_nice = 10;
+    c->feedback_poll_ms = 100;
+    c->journal_mb = 64;
     for (int s = 0; s < S_N; s++) {
         const char *v = getenv(settings[s].env);
         int rc;

@@ -10,7 +10,7 @@
 #include "tt/core.h"
 #include "tt/fileio.h"
 
-#include "byteorder.h"
+#include "tt/byteorder.h"
 
 #include <stddef.h>
 #include <stdio.h>
@@ -462,29 +462,49 @@ int64_t tt_mfile_strings_count(const tt_mfile *f, const char *name)
     return (s && s->dtype == TT_DT_STR) ? s->rows : -1;
 }
 
+static int strings_refused(const tt_mfile *f, const char *name, const char *why, tt_err *err)
+{
+    char what[128];
+
+    snprintf(what, sizeof(what), "string section '%s' %s", name, why);
+    return corrupt(err, f->path, what);
+}
+
 int tt_mfile_strings(const tt_mfile *f, const char *name, int64_t n, const char **out,
                      tt_err *err)
 {
     const struct section *s = find(f, name);
     const char *p, *end;
-    char what[128];
 
-    if (!s || s->dtype != TT_DT_STR || s->rows != n) {
-        snprintf(what, sizeof(what), "string section '%s' missing or of the wrong size", name);
-        return corrupt(err, f->path, what);
-    }
+    if (!s || s->dtype != TT_DT_STR || s->rows != n)
+        return strings_refused(f, name, "missing or of the wrong size", err);
     p = (const char *)f->map.data + s->offset;
     end = p + s->bytes;
     for (int64_t i = 0; i < n; i++) {
         const char *z = memchr(p, '\0', (size_t)(end - p));
-        if (!z) {
-            snprintf(what, sizeof(what), "string section '%s' is malformed", name);
-            return corrupt(err, f->path, what);
-        }
+        if (!z)
+            return strings_refused(f, name, "is malformed", err);
         out[i] = p;
         p = z + 1;
     }
     return 0;
+}
+
+int tt_mfile_strings_new(const tt_mfile *f, const char *name, int64_t n, const char ***out,
+                         tt_err *err)
+{
+    int rc;
+
+    *out = NULL;
+    if (tt_mfile_strings_count(f, name) != n)
+        return strings_refused(f, name, "missing or of the wrong size", err);
+    *out = tt_malloc(((size_t)n + 1) * sizeof(char *));
+    rc = tt_mfile_strings(f, name, n, *out, err);
+    if (rc < 0) {
+        free(*out);
+        *out = NULL;
+    }
+    return rc;
 }
 
 bool tt_mfile_offsets_valid(const int64_t *ptr, int32_t rows, int64_t n)

@@ -12,7 +12,7 @@
 #include "tt/modelfile.h"
 #include "tt/core.h"
 
-#include "byteorder.h"
+#include "tt/byteorder.h"
 
 #include <float.h>
 #include <inttypes.h>

@@ -27,7 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "byteorder.h"
+#include "tt/byteorder.h"
 #include "tt/core.h"
 #include "tt/fileio.h"
 

@@ -75,10 +75,20 @@ void tt__overlay_free(tt_overlay *o);
 /*
  * Records one stored interaction on @track, its dense id in the snapshot's catalog (-1 when
  * the catalog does not know it: kept, never returned): its preference under the default
- * weighting (a dislike for good; impressions are not listening and are left out). Returns
- * false when left out.
+ * weighting (a dislike for good; impressions are not listening and are left out). @r->id,
+ * its row id, or else its event_id names it: an event already held is not added twice, and
+ * one held without a row id takes @r->id. Returns 1 when added, 0 when already held (or
+ * when the map is full), -1 when left out.
  */
-bool tt__overlay_add_event(tt_overlay *o, int32_t track, const tt_interaction_rec *r);
+int tt__overlay_add_event(tt_overlay *o, int32_t track, const tt_interaction_rec *r);
+/*
+ * The stamp of @user's fresh history into @buf (@n >= 32): the newest row id of their events
+ * on known tracks and how many of those have no row yet (acknowledged from the journal),
+ * "0.0" when there is none. It changes exactly when the user's fresh history does, and is the
+ * same on every replica holding the same stored events. Cached answers that read the fresh
+ * history carry it in their key.
+ */
+void tt__overlay_stamp(tt_overlay *o, const char *user, char *buf, size_t n);
 /* Reads every interaction stored after the one numbered @after_id into @o, for @cat. */
 int tt__overlay_fill(tt_overlay *o, const tt_catalog *cat, tt_store *s, int64_t after_id,
                      tt_err *err);
@@ -100,14 +110,47 @@ void tt__overlay_station_get(tt_overlay *o, const char *station, tt_radio_event 
  */
 void tt__overlay_station_add(tt_overlay *o, int32_t track, const tt_interaction_rec *r);
 
-/* ---- radio skips stored by other replicas (stations.c) ---- */
+/* ---- feedback stored by other replicas (feed.c) ---- */
 
-typedef struct tt_stations tt_stations;
+typedef struct tt_feed tt_feed;
 struct tt_server;
 
-/* Starts the thread that hands other replicas' station skips to the served overlay. */
-int tt__stations_start(struct tt_server *app, tt_stations **out, tt_err *err);
-void tt__stations_stop(tt_stations *st);
+/*
+ * Starts following the feedback other engines store: a subscription to their messages when
+ * the cache is Redis, and a thread reading the database every FEEDBACK_POLL_MS (unless 0).
+ * Each event joins the served overlay once. Needs app->cache and the configuration.
+ */
+int tt__feed_start(struct tt_server *app, tt_feed **out, tt_err *err);
+/*
+ * Tells the other engines about an event this engine stored, @r->id its row id (nothing is
+ * sent without one, nor without Redis). Waits at most the cache's timeout; a failure only
+ * leaves the event to their next database read. NULL @f does nothing.
+ */
+void tt__feed_publish(tt_feed *f, const tt_interaction_rec *r);
+/*
+ * An event this engine stored outside a request (the journal's replayer), @r->id its new row
+ * id: the served overlay, which holds it by its event_id, takes the id, and the other engines
+ * are told. Call without feedback_lock. NULL @f does nothing.
+ */
+void tt__feed_stored(tt_feed *f, const tt_interaction_rec *r);
+/* Stops both; NULL does nothing. */
+void tt__feed_stop(tt_feed *f);
+/* For /health: {"redis": live|down|off, "database": ok|failing|off, "poll_ms", counts}. */
+json_t *tt__feed_status(tt_feed *f);
+
+/* ---- the feedback journal's replayer (replay.c) ---- */
+
+typedef struct tt_replay tt_replay;
+struct tt_journal;
+
+/* Starts the thread that writes journaled feedback into the database once it takes writes. */
+int tt__replay_start(struct tt_server *app, struct tt_journal *journal, tt_replay **out,
+                     tt_err *err);
+/* Looks at the journal now rather than at the next tick. NULL does nothing. */
+void tt__replay_wake(tt_replay *rp);
+/* Events replayed into the database, and refused by it, since start. */
+void tt__replay_counts(tt_replay *rp, uint64_t *replayed, uint64_t *refused);
+void tt__replay_stop(tt_replay *rp);
 
 /* ---- asynchronous impression log ---- */
 
@@ -136,6 +179,8 @@ enum tt_endpoint {
     TT_EP_TASTE_PROFILE,
     TT_EP_MODELS_TRAIN,
     TT_EP_MODELS_VERSIONS,
+    TT_EP_DASHBOARD,
+    TT_EP_DOCS, /* the OpenAPI document, Swagger UI and its files */
     TT_EP_OTHER,
     TT_EP_COUNT
 };
@@ -156,7 +201,51 @@ void tt__metrics_ctr(tt_metrics *m, const char *model, uint64_t *impressions, ui
 char *tt__metrics_render(tt_metrics *m, const tt_served *s, tt_cache *cache);
 const char *tt__endpoint_name(enum tt_endpoint ep);
 
+#define TT_MODEL_SLOTS 32     /* models counted for CTR */
+#define TT_LATENCY_BUCKETS 13 /* latency histogram: 12 upper bounds, then +Inf */
+
+/* The counters of tt_metrics at one moment: two samples subtract into the events between. */
+typedef struct tt_metrics_sample {
+    uint64_t requests[TT_EP_COUNT]; /* answered, any status */
+    uint64_t errors[TT_EP_COUNT];   /* answered 500 or 503 */
+    uint64_t latency[TT_EP_COUNT][TT_LATENCY_BUCKETS];
+    uint64_t feedback[TT_ACT_COUNT];
+    uint64_t recs[TT_MODEL_SLOTS], clicks[TT_MODEL_SLOTS]; /* by slot: tt__metrics_model_name */
+} tt_metrics_sample;
+
+/* Reads every counter (relaxed atomic loads: no lock, the request path is not slowed). */
+void tt__metrics_sample(tt_metrics *m, tt_metrics_sample *out);
+/* The latency buckets' upper bounds in seconds, TT_LATENCY_BUCKETS - 1 of them, increasing. */
+const double *tt__metrics_latency_bounds(void);
+/* The model counted in slot @i, or NULL for a free slot. Borrowed: a slot's name never
+ * changes once claimed and lives as long as @m. */
+const char *tt__metrics_model_name(tt_metrics *m, int i);
+
 typedef struct tt_ratelimit tt_ratelimit;
+
+/* ---- the dashboard's time series (dashboard.c) ---- */
+
+typedef struct tt_dash tt_dash;
+
+/*
+ * Starts the thread that samples the counters of @metrics and @cache at the start of every
+ * minute (the last hour is kept), for GET /dashboard/data. Both must outlive the dashboard.
+ */
+int tt__dash_start(tt_metrics *metrics, tt_cache *cache, tt_dash **out, tt_err *err);
+/* Stops the thread and frees @d. NULL does nothing. */
+void tt__dash_stop(tt_dash *d);
+/*
+ * The per-minute series of the last hour (docs/dashboard.md, "series"): minutes (Unix
+ * seconds of their start), seconds covered, and per minute the requests, rate, errors and
+ * latency percentiles of each endpoint that answered, cache hits and misses, feedback, and
+ * lists and clicks per model. The caller owns the result.
+ */
+json_t *tt__dash_series(tt_dash *d);
+/*
+ * The @q quantile (0..1), in milliseconds, of the request counts @c per latency bucket
+ * (TT_LATENCY_BUCKETS of them); NAN when they are all 0. Beyond the last bound: that bound.
+ */
+double tt__dash_quantile_ms(const uint64_t *c, double q);
 
 /* ---- the training pipeline's thread (jobs.c) ---- */
 
@@ -185,6 +274,10 @@ struct tt_server {
     pthread_mutex_t served_lock;
     tt_served *served;        /* guarded by served_lock */
     pthread_mutex_t reload_lock; /* one reload at a time */
+    /* Handlers of slow routes running on threads of their own (server.c, offload). */
+    pthread_mutex_t offload_lock;
+    pthread_cond_t offload_done;
+    int offloaded;
     tt_store *store;          /* the reload's connection, guarded by reload_lock */
     tt_store_pool *pool;      /* feedback writes and health checks, each within the budget */
     /*
@@ -196,15 +289,19 @@ struct tt_server {
     pthread_rwlock_t feedback_lock;
     tt_cache *cache;
     tt_implog *implog;
-    tt_stations *stations;    /* follows radio skips stored by other replicas */
+    tt_feed *feed;            /* follows the feedback other replicas store */
+    struct tt_journal *journal; /* feedback the database could not take yet, or NULL */
+    tt_replay *replay;        /* writes the journal into the database */
     tt_jobs *jobs;            /* training jobs, schedules, new versions */
     tt_ratelimit *limiter;    /* RATE_LIMIT on the recommendation endpoints, or NULL */
     tt_metrics *metrics;
+    tt_dash *dash;            /* per-minute series of the metrics, for the dashboard */
     double started;           /* tt_now() at start */
     uint64_t rec_counter;     /* recommendation ids */
     int64_t db_checked_us;    /* last database health check (monotonic microseconds) */
     uint8_t radio_key[32];    /* signs station cursors (tt_radio_key) */
     bool db_ok;
+    char docs_dir[1100];      /* Swagger UI's files, served under /docs/ (tt__docs_locate) */
 };
 
 typedef struct tt_server tt_app;
@@ -261,6 +358,20 @@ void tt__h_train_cancel(tt_app *app, json_t *body, tt_reply *out);
 void tt__h_versions(tt_app *app, json_t *body, tt_reply *out);
 void tt__h_promote(tt_app *app, json_t *body, tt_reply *out);
 void tt__h_rollback(tt_app *app, json_t *body, tt_reply *out);
+/* dashboard.c: the page, its Chart.js and the data it plots. */
+void tt__h_dashboard(tt_app *app, json_t *body, tt_reply *out);
+void tt__h_dashboard_chart(tt_app *app, json_t *body, tt_reply *out);
+void tt__h_dashboard_data(tt_app *app, json_t *body, tt_reply *out);
+/* h_docs.c: GET /openapi.json, GET /docs (Swagger UI) and GET /docs/{file} (its files). */
+void tt__h_openapi(tt_app *app, json_t *body, tt_reply *out);
+void tt__h_docs(tt_app *app, json_t *body, tt_reply *out);
+void tt__h_docs_asset(tt_app *app, json_t *body, tt_reply *out);
+/*
+ * The folder of Swagger UI's files into @dir (@n bytes): DOCS_ASSETS_DIR when set, else
+ * web/node_modules/swagger-ui-dist of the tree the executable was built in (the first of
+ * ../ and ../../ from its folder that has it; the first when neither does).
+ */
+void tt__docs_locate(const tt_config *cfg, char *dir, size_t n);
 
 
 /* ---- errors.c: the only place codes become HTTP statuses ---- */

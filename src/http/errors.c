@@ -26,7 +26,7 @@ int tt__http_status(int code)
 /* Seconds a client should wait before retrying, for the errors that are worth a retry. */
 static int retry_after(int code)
 {
-    return code == TT_EDBBUSY || code == TT_ERATE ? 1 : 0;
+    return code == TT_EDBBUSY || code == TT_ERATE ? 1 : code == TT_EFULL ? 5 : 0;
 }
 
 void tt__reply_json(tt_reply *out, int status, json_t *j)

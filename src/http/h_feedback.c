@@ -1,10 +1,12 @@
 /*
- * POST /feedback: stored durably first, then the user's cached answers are dropped and the
- * event joins their fresh history, so the next answer folds it in.
+ * POST /feedback: stored durably first, then the event joins the user's fresh history (so
+ * the next answer folds it in), the other replicas are told (feed.c) and the user's cached
+ * answers are dropped.
  */
 #include "app.h"
 #include "tt/core.h"
 #include "tt/import.h"
+#include "tt/journal.h"
 #include "tt/models.h"
 
 #include <math.h>
@@ -91,18 +93,29 @@ static struct timespec deadline_in(int ms)
     return t;
 }
 
+/* Adds a kept event to the served snapshot's fresh history: whether it could. */
+static bool add_fresh(tt_app *app, const tt_interaction_rec *r)
+{
+    tt_served *s = tt__app_models(app);
+    int32_t t = s ? tt_catalog_track_find(s->cat, r->track_id) : -1;
+    bool known = t >= 0 && tt__overlay_add_event(s->overlay, t, r) >= 0;
+
+    tt__served_release(s);
+    return known;
+}
+
 /*
  * Stores the event on a pooled connection, then adds it to the served snapshot's fresh
  * history, under feedback_lock so a reload in between cannot lose it. Every wait is bounded
- * by the database budget. *@stored is false for a retried event_id (nothing new to add).
+ * by the database budget. *@stored is false for a retried event_id (nothing new to add);
+ * else @r->id is the stored row's id, which names the event to the overlay and the replicas.
+ * *@known: the event counts for the user's answers (a known track, not an impression), even
+ * if the database poll (feed.c) has put it in the overlay first.
  */
-static int store_event(tt_app *app, const tt_interaction_rec *r, bool *stored, bool *known,
-                       tt_err *err)
+static int store_event(tt_app *app, tt_interaction_rec *r, bool *stored, bool *known, tt_err *err)
 {
     struct timespec until = deadline_in(tt_store_pool_budget(app->pool));
-    tt_served *s = NULL;
     tt_store *st = NULL;
-    int32_t t;
     int rc;
 
     *stored = *known = false;
@@ -110,14 +123,33 @@ static int store_event(tt_app *app, const tt_interaction_rec *r, bool *stored, b
         return tt_err_set(err, TT_EDBBUSY, "a model reload is reading the database");
     rc = tt_store_pool_get(app->pool, &st, err);
     if (rc == 0) {
-        rc = tt_store_feedback_put(st, r, stored, err);
+        rc = tt_store_feedback_put_id(st, r, &r->id, err);
         tt_store_pool_put(app->pool, st);
     }
-    s = rc == 0 && *stored ? tt__app_models(app) : NULL;
-    t = s ? tt_catalog_track_find(s->cat, r->track_id) : -1;
-    *known = t >= 0 && tt__overlay_add_event(s->overlay, t, r);
+    *stored = rc == 0 && r->id > 0;
+    *known = *stored && add_fresh(app, r);
     pthread_rwlock_unlock(&app->feedback_lock);
-    tt__served_release(s);
+    return rc;
+}
+
+/*
+ * Keeps the event in the journal (durable when this returns) for the replayer to store, and
+ * adds it to the fresh history at once. Without feedback_lock (a reload holding it while the
+ * database is away) the event still counts from the next reload, which reads the journal.
+ */
+static int journal_event(tt_app *app, tt_interaction_rec *r, char *id, size_t cap,
+                         bool *known, tt_err *err)
+{
+    struct timespec until = deadline_in(tt_store_pool_budget(app->pool));
+    bool locked = pthread_rwlock_timedrdlock(&app->feedback_lock, &until) == 0;
+    int rc = tt_journal_append(app->journal, r, id, cap, err);
+
+    if (rc == 0)
+        r->event_id = id;
+    *known = rc == 0 && locked && add_fresh(app, r);
+    if (locked)
+        pthread_rwlock_unlock(&app->feedback_lock);
+    tt__replay_wake(app->replay);
     return rc;
 }
 
@@ -127,8 +159,9 @@ void tt__h_feedback(tt_app *app, json_t *body, tt_reply *out)
     int action;
     int64_t ms;
     tt_err err = {0};
-    bool stored, refreshed;
-    char group[300], context[160];
+    bool stored, refreshed, queued;
+    char group[300], context[160], event_id[TT_EVENT_ID_MAX + 1], own_id[64];
+    const char *sent_id;
     int rc;
 
     if (tt__json_string(body, "user_id", true, 256, &r.user_id, out) < 0 ||
@@ -148,7 +181,28 @@ void tt__h_feedback(tt_app *app, json_t *body, tt_reply *out)
     r.action = (enum tt_action)action;
     r.weight = 1.0f;
     r.ms_played = ms;
-    rc = store_event(app, &r, &stored, &refreshed, &err);
+    /*
+     * With a journal, an event gets its id before its first write: a write abandoned at the
+     * budget (a stalled PostgreSQL) may still commit later, and the journal copy taken then
+     * must be the same event, which its replay then finds stored.
+     */
+    sent_id = r.event_id;
+    if (app->journal && !r.event_id) {
+        tt_journal_new_event_id(app->journal, own_id, sizeof(own_id));
+        r.event_id = own_id;
+    }
+    /*
+     * While journaled events wait for the database, new ones queue behind them (order, and
+     * no request waits on a database known to be away). A write the database cannot finish
+     * within its budget goes to the journal too: acknowledged once it is on disk.
+     */
+    queued = app->journal && tt_journal_pending(app->journal) > 0;
+    rc = queued ? TT_EDBBUSY : store_event(app, &r, &stored, &refreshed, &err);
+    if ((rc == TT_EDBBUSY || rc == TT_EBACKEND) && app->journal) {
+        queued = true;
+        stored = true;
+        rc = journal_event(app, &r, event_id, sizeof(event_id), &refreshed, &err);
+    }
     if (rc < 0) {
         tt__reply_error(out, rc, err.field, "feedback not stored: %s", tt_err_msg(&err, rc));
         return;
@@ -156,11 +210,20 @@ void tt__h_feedback(tt_app *app, json_t *body, tt_reply *out)
     if (stored) {
         tt__metrics_feedback(app->metrics, action);
         attribute(app, r.recommendation_id, action);
+        tt__feed_publish(app->feed, &r);
         snprintf(group, sizeof(group), "u:%s", r.user_id);
         tt_cache_drop_group(app->cache, group, NULL);
+    }
+    if (queued) {
+        tt__reply_json(out, 202,
+                       json_pack("{s:s, s:b, s:s, s:s, s:s, s:b, s:s}", "status", "queued",
+                                 "queued", true, "user_id", r.user_id, "track_id", r.track_id,
+                                 "action", actions[action], "refreshed", refreshed, "event_id",
+                                 r.event_id));
+        return;
     }
     tt__reply_json(out, 200, json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:s?}", "status", "stored",
                                        "user_id", r.user_id, "track_id", r.track_id, "action",
                                        actions[action], "refreshed", refreshed, "duplicate",
-                                       !stored, "event_id", r.event_id));
+                                       !stored, "event_id", sent_id));
 }

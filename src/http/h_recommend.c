@@ -252,13 +252,22 @@ static void answer(tt_app *app, const tt_served *s, const struct plan *p,
     reply_buf(out, &b);
 }
 
-static void cache_key(const struct plan *p, const struct user_req *r, char *key, size_t n)
+/*
+ * The request's parameters, the models' versions and the user's overlay stamp: an answer
+ * cached before the user's latest event (by this replica or, in a shared Redis, by another
+ * that had not heard of it yet) is never found by a replica that holds the event.
+ */
+static void cache_key(const tt_served *s, const struct plan *p, const struct user_req *r, char *key,
+                      size_t n)
 {
-    snprintf(key, n, "rec|%s|%s|%s|%s|%lld|%lld|%016llx|%016llx", tier_names[r->tier],
+    char stamp[48];
+
+    tt__overlay_stamp(s->overlay, r->user, stamp, sizeof(stamp));
+    snprintf(key, n, "rec|%s|%s|%s|%s|%lld|%lld|%016llx|%016llx|%s", tier_names[r->tier],
              p->main->name, p->main->version, p->fallback ? p->fallback->version : "-",
              (long long)r->limit, (long long)r->offset,
              (unsigned long long)(r->exclude ? hash_strings(r->exclude) : 0),
-             (unsigned long long)(r->genres ? hash_strings(r->genres) : 0));
+             (unsigned long long)(r->genres ? hash_strings(r->genres) : 0), stamp);
 }
 
 bool tt__answer_cached(tt_app *app, const char *group, const char *key, tt_reply *out)
@@ -327,7 +336,7 @@ void tt__h_recommend_user(tt_app *app, json_t *body, tt_reply *out)
         goto out;
     }
     snprintf(group, sizeof(group), "u:%s", r.user);
-    cache_key(&p, &r, key, sizeof(key));
+    cache_key(s, &p, &r, key, sizeof(key));
     if (tt__answer_cached(app, group, key, out))
         goto out;
     rc = compute(app, s, &p, &r, &items, &n, &res, &err);

@@ -3,6 +3,7 @@
  */
 #include "app.h"
 #include "tt/core.h"
+#include "tt/journal.h"
 #include "tt/taste.h"
 
 #include <stdio.h>
@@ -43,9 +44,22 @@ void tt__h_health(tt_app *app, json_t *body, tt_reply *out)
     for (int i = 0; s && i < s->n; i++)
         json_array_append_new(models, json_pack("{s:s, s:s, s:s}", "name", s->m[i].name, "tier",
                                                 s->m[i].tier, "version", s->m[i].version));
+    json_t *journal = json_null();
+
+    if (app->journal) {
+        uint64_t replayed, refused;
+        tt__replay_counts(app->replay, &replayed, &refused);
+        journal = json_pack("{s:I, s:I, s:I, s:I}", "pending",
+                            (json_int_t)tt_journal_pending(app->journal), "bytes",
+                            (json_int_t)tt_journal_bytes(app->journal), "replayed",
+                            (json_int_t)replayed, "refused", (json_int_t)refused);
+        /* Acknowledged feedback not in the database yet: served, but not all is well. */
+        if (s && tt_journal_pending(app->journal) > 0)
+            status = "degraded";
+    }
     tt__reply_json(out, s ? 200 : 503,
                    json_pack("{s:s, s:{s:s, s:b, s:i}, s:{s:s, s:b}, s:i, s:o, s:s, s:f, "
-                             "s:{s:b, s:b, s:s}}",
+                             "s:{s:b, s:b, s:s}, s:o, s:o}",
                              "status", status, "database", "backend",
                              tt_store_pool_backend(app->pool), "healthy", db, "budget_ms",
                              tt_store_pool_budget(app->pool), "cache", "backend", tt_cache_backend(app->cache), "healthy",
@@ -53,7 +67,8 @@ void tt__h_health(tt_app *app, json_t *body, tt_reply *out)
                              "model_tier", tt_tier_set_name(app->cfg.tiers), "uptime_seconds",
                              tt_now() - app->started, "gpu", "requested", app->cfg.enable_gpu,
                              "used", false, "note",
-                             "this build has no GPU code path: everything runs on the CPU"));
+                             "this build has no GPU code path: everything runs on the CPU",
+                             "journal", journal, "replicas", tt__feed_status(app->feed)));
     tt__served_release(s);
 }
 
@@ -80,6 +95,13 @@ static json_t *model_json(tt_app *app, const struct tt_served_model *sm)
         json_object_set(j, "index", sm->index);
     if (json_object_get(sm->sidecar, "tuning"))
         json_object_set(j, "tuning", json_object_get(sm->sidecar, "tuning"));
+    /* Factors trained elsewhere say so, and where they came from. */
+    if (json_is_string(json_object_get(sm->sidecar, "source")))
+        json_object_set(j, "source", json_object_get(sm->sidecar, "source"));
+    else
+        json_object_set_new(j, "source", json_string("trained"));
+    if (json_object_get(sm->sidecar, "import"))
+        json_object_set(j, "import", json_object_get(sm->sidecar, "import"));
     if (sm->custom) {
         static const char *const keys[] = {"base_model", "data_filter", "requested_params",
                                            "promotion", NULL};

@@ -10,7 +10,9 @@
  * Answers are cached (when caching is on) in the group "u:<user_id>", which /feedback drops:
  * a profile is a function of the listener's events and the loaded models alone (its window
  * ends at their newest play, not at the request's time), so a cached one stays right until
- * the listener's next event or a reload (the key names the models' versions).
+ * the listener's next event or a reload (the key names the models' versions). The key also
+ * carries the listener's overlay stamp, so no replica serves a profile older than the
+ * events it holds, even one another replica cached while the event was on its way.
  */
 #include "app.h"
 #include "tt/core.h"
@@ -380,9 +382,12 @@ static const char *version_of(const tt_served *s, const char *name)
 
 static void cache_key(const tt_served *s, const struct taste_req *r, char *key, size_t n)
 {
-    snprintf(key, n, "taste|%s|%016llx|%lld|%s|%s", r->tz,
+    char stamp[48];
+
+    tt__overlay_stamp(s->overlay, r->user, stamp, sizeof(stamp));
+    snprintf(key, n, "taste|%s|%016llx|%lld|%s|%s|%s", r->tz,
              (unsigned long long)tt_catalog_id(s->cat), (long long)tt_taste_created_at(s->taste),
-             version_of(s, "content"), version_of(s, "als"));
+             version_of(s, "content"), version_of(s, "als"), stamp);
 }
 
 void tt__h_taste_profile(tt_app *app, json_t *body, tt_reply *out)

@@ -5,9 +5,19 @@
  * the database, not this map, is the record: after a retrain and reload they are pruned.
  *
  * A second map keeps each radio station's recent skips and dislikes (feedback whose context
- * is "radio:<station>"), which steer its next page. Other replicas' skips arrive through
- * stations.c within a second, a reload refills it from the database like the rest, and the
- * station's cursor carries them from the first page that saw them.
+ * is "radio:<station>"), which steer its next page. A reload refills both from the database,
+ * and the station's cursor carries its skips from the first page that saw them.
+ *
+ * Events come by several roads: the request that stored one, other replicas' events through
+ * Redis and the database (feed.c), the journal's replayer, and the reload's read of the
+ * database and the journal. Each is named by its row id in the interactions table, and an
+ * event already held is not added again, so whichever roads deliver it, and in whatever
+ * order, it counts once. An event acknowledged from the journal has no row yet: it is named
+ * by its event_id until the row it gets (from the replayer, or read from the database) names
+ * it. Each user's entry also keeps a stamp: the newest row id of its events that change
+ * answers, and how many such events have no row yet. Cached answers carry it in their key,
+ * so every replica that holds the same events finds the same answers, and none finds one
+ * computed before an event it holds.
  */
 #include "app.h"
 #include "tt/core.h"
@@ -27,12 +37,17 @@ struct event {
     int32_t track; /* dense id in the snapshot's catalog; -1 (kept, counted) when unknown */
     float r;
     int64_t t;
+    int64_t id;   /* the interaction's row id; 0 while it has none */
+    uint64_t key; /* a hash of its event_id; 0 without one */
 };
 
 struct entry {
     char *user;
     struct event *ev;
     int n, cap;
+    int64_t max_id; /* the newest id ever added, dropped ones included */
+    int64_t stamp;  /* the newest id of an event on a known track: see the header */
+    int unnamed;    /* events on known tracks held without a row id */
     struct entry *next;
 };
 
@@ -124,16 +139,56 @@ static void grow(struct shard *s)
     s->nbuckets = nb;
 }
 
-/* Appends one event to @key's entry of @shards, dropping its oldest beyond @max. */
-static void map_add(tt_overlay *o, struct shard *shards, const char *user, int max,
+/*
+ * The index in @e of the event @ev is, by row id or event_id; -1 when @e has none. Events
+ * mostly come in id order, so one newer than every other needs no search, unless it may be
+ * one held without a row yet.
+ */
+static int entry_find(const struct entry *e, const struct event *ev)
+{
+    if ((ev->id <= 0 || ev->id > e->max_id) && (ev->key == 0 || e->unnamed == 0))
+        return -1;
+    for (int i = e->n - 1; i >= 0; i--)
+        if ((ev->id > 0 && e->ev[i].id == ev->id) || (ev->key != 0 && e->ev[i].key == ev->key))
+            return i;
+    return -1;
+}
+
+/* Takes in @e the row id @ev names: stamp and newest id. */
+static void entry_note(struct entry *e, const struct event *ev)
+{
+    if (ev->id > e->max_id)
+        e->max_id = ev->id;
+    if (ev->track >= 0 && ev->id > e->stamp)
+        e->stamp = ev->id;
+}
+
+/* An event held without a row gets the row @ev names. */
+static void entry_name(struct entry *e, struct event *held, const struct event *ev)
+{
+    if (held->id != 0 || ev->id <= 0)
+        return;
+    held->id = ev->id;
+    if (held->track >= 0)
+        e->unnamed--;
+    entry_note(e, ev);
+}
+
+/*
+ * Appends one event to @key's entry of @shards, dropping its oldest beyond @max. Returns
+ * false, adding nothing, when the entry already holds the event (the same row id or
+ * event_id; one held without a row id then takes @ev's), or when the map is full.
+ */
+static bool map_add(tt_overlay *o, struct shard *shards, const char *user, int max,
                     const struct event *ev)
 {
     uint64_t h = tt_hash64(user, strlen(user));
     struct shard *s = &shards[h % SHARDS];
     struct entry **p, *e;
+    int i;
 
     if (__atomic_load_n(&o->total, __ATOMIC_RELAXED) >= MAX_TOTAL)
-        return; /* the database has it; it shows after the next retrain */
+        return false; /* the database has it; it shows after the next retrain */
     pthread_mutex_lock(&s->lock);
     p = find(s, user, h);
     e = *p;
@@ -145,8 +200,18 @@ static void map_add(tt_overlay *o, struct shard *shards, const char *user, int m
         if (++s->n > s->nbuckets * 2)
             grow(s);
     }
+    if ((i = entry_find(e, ev)) >= 0) {
+        entry_name(e, &e->ev[i], ev);
+        pthread_mutex_unlock(&s->lock);
+        return false;
+    }
+    entry_note(e, ev);
+    if (ev->id <= 0 && ev->track >= 0)
+        e->unnamed++;
     if (e->n == max) {
         /* Oldest out: a user's latest taste matters most. */
+        if (e->ev[0].id <= 0 && e->ev[0].track >= 0)
+            e->unnamed--;
         memmove(e->ev, e->ev + 1, (size_t)(e->n - 1) * sizeof(*e->ev));
         e->n--;
         __atomic_fetch_sub(&o->total, 1, __ATOMIC_RELAXED);
@@ -158,11 +223,18 @@ static void map_add(tt_overlay *o, struct shard *shards, const char *user, int m
     e->ev[e->n++] = *ev;
     __atomic_fetch_add(&o->total, 1, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&s->lock);
+    return true;
 }
 
-static void tt__overlay_add(tt_overlay *o, const char *user, int32_t track, float r, int64_t t)
+/* The hash that names an event by its event_id (0 without one; never 0 with one). */
+static uint64_t event_key(const tt_interaction_rec *r)
 {
-    map_add(o, o->shards, user, MAX_PER_USER, &(struct event){track, r, t});
+    uint64_t h;
+
+    if (!r->event_id || !*r->event_id)
+        return 0;
+    h = tt_hash64(r->event_id, strlen(r->event_id));
+    return h ? h : 1;
 }
 
 void tt__overlay_station_add(tt_overlay *o, int32_t track, const tt_interaction_rec *r)
@@ -173,7 +245,8 @@ void tt__overlay_station_add(tt_overlay *o, int32_t track, const tt_interaction_
     if (track < 0 || !c || strncmp(c, STATION_PREFIX, pre) != 0 || !c[pre] ||
         (r->action != TT_ACT_SKIP && r->action != TT_ACT_DISLIKE))
         return;
-    map_add(o, o->stations, c + pre, MAX_PER_STATION, &(struct event){track, 0, r->occurred_at});
+    map_add(o, o->stations, c + pre, MAX_PER_STATION,
+            &(struct event){track, 0, r->occurred_at, r->id, event_key(r)});
 }
 
 void tt__overlay_station_get(tt_overlay *o, const char *station, tt_radio_event **ev,
@@ -216,17 +289,34 @@ void tt__overlay_get(tt_overlay *o, const char *user, int32_t **tracks, float **
     pthread_mutex_unlock(&s->lock);
 }
 
-bool tt__overlay_add_event(tt_overlay *o, int32_t track, const tt_interaction_rec *r)
+void tt__overlay_stamp(tt_overlay *o, const char *user, char *buf, size_t n)
+{
+    uint64_t h = tt_hash64(user, strlen(user));
+    struct shard *s = &o->shards[h % SHARDS];
+    struct entry *e;
+    int64_t stamp = 0;
+    int unnamed = 0;
+
+    pthread_mutex_lock(&s->lock);
+    e = *find(s, user, h);
+    if (e) {
+        stamp = e->stamp;
+        unnamed = e->unnamed;
+    }
+    pthread_mutex_unlock(&s->lock);
+    snprintf(buf, n, "%lld.%d", (long long)stamp, unnamed);
+}
+
+int tt__overlay_add_event(tt_overlay *o, int32_t track, const tt_interaction_rec *r)
 {
     tt_weighting w = tt_weighting_default();
+    struct event ev = {track, 0, r->occurred_at, r->id, event_key(r)};
 
     if (r->action == TT_ACT_IMPRESSION || (unsigned)r->action >= TT_ACT_COUNT)
-        return false;
+        return -1;
     tt__overlay_station_add(o, track, r);
-    tt__overlay_add(o, r->user_id, track,
-                    r->action == TT_ACT_DISLIKE ? NAN : w.action[r->action] * r->weight,
-                    r->occurred_at);
-    return true;
+    ev.r = r->action == TT_ACT_DISLIKE ? NAN : w.action[r->action] * r->weight;
+    return map_add(o, o->shards, r->user_id, MAX_PER_USER, &ev) ? 1 : 0;
 }
 
 struct fill_ctx {

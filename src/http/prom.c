@@ -9,13 +9,19 @@
 #include <stdio.h>
 #include <string.h>
 
-static const int statuses[] = {200, 400, 403, 404, 405, 413, 415, 500, 503};
+/*
+ * Every status the engine answers (202: feedback queued, a job queued; then the error
+ * table's), and 0 for a request whose client left before its answer.
+ */
+static const int statuses[] = {200, 202, 400, 401, 403, 404, 405, 409,
+                               413, 415, 429, 431, 500, 503, 0};
 #define N_STATUS ((int)(sizeof(statuses) / sizeof(statuses[0])))
 /* Latency buckets in seconds: fine below a millisecond, where this service lives. */
 static const double buckets[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
                                  0.01,   0.025,   0.05,   0.1,   0.25,   1.0};
 #define N_BUCKET ((int)(sizeof(buckets) / sizeof(buckets[0])))
-#define N_MODEL_SLOTS 32
+#define N_MODEL_SLOTS TT_MODEL_SLOTS
+_Static_assert(N_BUCKET + 1 == TT_LATENCY_BUCKETS, "app.h's latency bucket count");
 
 struct model_ctr {
     char name[32]; /* "" = free slot; written once under the lock, then read lock-free */
@@ -35,7 +41,7 @@ static const char *ep_names[TT_EP_COUNT] = {"recommend_user", "recommend_similar
                                             "health",         "models_info",       "models_reload",
                                             "metrics",        "radio_generate",    "daily_mix",
                                             "taste_profile",  "models_train",
-                                            "models_versions", "other"};
+                                            "models_versions", "dashboard", "docs", "other"};
 
 const char *tt__endpoint_name(enum tt_endpoint ep)
 {
@@ -135,6 +141,39 @@ void tt__metrics_ctr(tt_metrics *m, const char *model, uint64_t *impressions, ui
     *clicks = c ? get(&c->clicks) : 0;
 }
 
+void tt__metrics_sample(tt_metrics *m, tt_metrics_sample *out)
+{
+    memset(out, 0, sizeof(*out));
+    for (int e = 0; e < TT_EP_COUNT; e++) {
+        for (int s = 0; s <= N_STATUS; s++) {
+            uint64_t n = get(&m->requests[e][s]);
+            out->requests[e] += n;
+            if (s < N_STATUS && statuses[s] >= 500)
+                out->errors[e] += n;
+        }
+        for (int b = 0; b <= N_BUCKET; b++)
+            out->latency[e][b] = get(&m->hist[e][b]);
+    }
+    for (int a = 0; a < TT_ACT_COUNT; a++)
+        out->feedback[a] = get(&m->feedback[a]);
+    for (int i = 0; i < N_MODEL_SLOTS; i++) {
+        out->recs[i] = get(&m->models[i].recs);
+        out->clicks[i] = get(&m->models[i].clicks);
+    }
+}
+
+const double *tt__metrics_latency_bounds(void)
+{
+    return buckets;
+}
+
+const char *tt__metrics_model_name(tt_metrics *m, int i)
+{
+    if (i < 0 || i >= N_MODEL_SLOTS || !__atomic_load_n(&m->models[i].name[0], __ATOMIC_ACQUIRE))
+        return NULL;
+    return m->models[i].name;
+}
+
 struct buf {
     char *p;
     size_t n, cap;
@@ -166,10 +205,12 @@ static void render_http(struct buf *b, tt_metrics *m)
            "# TYPE tt_http_requests_total counter\n");
     for (int e = 0; e < TT_EP_COUNT; e++)
         for (int s = 0; s <= N_STATUS; s++)
-            if (get(&m->requests[e][s]))
-                put(b, "tt_http_requests_total{endpoint=\"%s\",status=\"%s%d\"} %llu\n",
-                    ep_names[e], s < N_STATUS ? "" : "other", s < N_STATUS ? statuses[s] : 0,
-                    (unsigned long long)get(&m->requests[e][s]));
+            if (get(&m->requests[e][s]) && s < N_STATUS)
+                put(b, "tt_http_requests_total{endpoint=\"%s\",status=\"%d\"} %llu\n",
+                    ep_names[e], statuses[s], (unsigned long long)get(&m->requests[e][s]));
+            else if (get(&m->requests[e][s]))
+                put(b, "tt_http_requests_total{endpoint=\"%s\",status=\"other\"} %llu\n",
+                    ep_names[e], (unsigned long long)get(&m->requests[e][s]));
     put(b, "# HELP tt_http_request_duration_seconds Request latency by endpoint.\n"
            "# TYPE tt_http_request_duration_seconds histogram\n");
     for (int e = 0; e < TT_EP_COUNT; e++) {

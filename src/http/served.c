@@ -15,6 +15,7 @@
 #include "tt/tz.h"
 
 #include <dirent.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -388,6 +389,15 @@ void tt__served_release(tt_served *s)
     tt_catalog_free(s->cat);
     tt__overlay_free(s->overlay);
     free(s);
+#ifdef __GLIBC__
+    /*
+     * A snapshot is hundreds of megabytes freed at once, in whichever thread let go of it
+     * last, into arenas fragmented by the requests meanwhile: glibc keeps most of it. Handing
+     * the free pages back here keeps a server that reloads often near one snapshot's size
+     * (24 reloads under bench/wrk_soak.lua load grew RSS by 53% without this, 12% with it).
+     */
+    malloc_trim(0);
+#endif
 }
 
 const struct tt_served_model *tt__served_find(const tt_served *s, const char *name)

@@ -1,10 +1,12 @@
 /*
  * The HTTP server: libmicrohttpd with an internal epoll thread pool. Each request's body is
  * collected (at most 64 KiB), parsed with jansson and handed to its handler; every answer,
- * errors included, is JSON (metrics excepted). Reload swaps a reference-counted snapshot.
+ * errors included, is JSON (metrics and the documentation pages excepted). Reload swaps a
+ * reference-counted snapshot.
  */
 #include "app.h"
 #include "tt/core.h"
+#include "tt/journal.h"
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
@@ -37,27 +39,48 @@ struct route {
     bool needs_body;
     bool admin; /* changes the service's state: needs the admin token (admin.c) */
     bool limited; /* a recommendation endpoint: under RATE_LIMIT */
+    bool slow;    /* loads models for seconds: runs off the HTTP thread (see offload) */
 };
 
 static const struct route routes[] = {
-    {"/recommend/user", "POST", tt__h_recommend_user, TT_EP_RECOMMEND_USER, true, false, true},
-    {"/recommend/similar", "POST", tt__h_recommend_similar, TT_EP_RECOMMEND_SIMILAR, true, false, true},
-    {"/feedback", "POST", tt__h_feedback, TT_EP_FEEDBACK, true, false, false},
-    {"/health", "GET", tt__h_health, TT_EP_HEALTH, false, false, false},
-    {"/models/info", "GET", tt__h_models_info, TT_EP_MODELS_INFO, false, false, false},
-    {"/models/reload", "POST", tt__h_models_reload, TT_EP_MODELS_RELOAD, false, true, false},
-    {"/metrics", "GET", tt__h_metrics, TT_EP_METRICS, false, false, false},
-    {"/radio/generate", "POST", tt__h_radio_generate, TT_EP_RADIO, true, false, true},
-    {"/daily-mix", "POST", tt__h_daily_mix, TT_EP_DAILY_MIX, true, false, true},
-    {"/taste-profile/{user_id}", "POST", tt__h_taste_profile, TT_EP_TASTE_PROFILE, false, false, true},
-    {"/models/train", "POST", tt__h_train_submit, TT_EP_MODELS_TRAIN, true, true, false},
-    {"/models/train", "GET", tt__h_train_list, TT_EP_MODELS_TRAIN, false, true, false},
-    {"/models/train/{job_id}", "GET", tt__h_train_get, TT_EP_MODELS_TRAIN, false, true, false},
-    {"/models/train/{job_id}", "DELETE", tt__h_train_cancel, TT_EP_MODELS_TRAIN, false, true, false},
-    {"/models/versions", "GET", tt__h_versions, TT_EP_MODELS_VERSIONS, false, false, false},
-    {"/models/promote", "POST", tt__h_promote, TT_EP_MODELS_VERSIONS, true, true, false},
-    {"/models/rollback", "POST", tt__h_rollback, TT_EP_MODELS_VERSIONS, true, true, false},
+    {"/recommend/user", "POST", tt__h_recommend_user, TT_EP_RECOMMEND_USER, true, false, true, false},
+    {"/recommend/similar", "POST", tt__h_recommend_similar, TT_EP_RECOMMEND_SIMILAR, true, false, true, false},
+    {"/feedback", "POST", tt__h_feedback, TT_EP_FEEDBACK, true, false, false, false},
+    {"/health", "GET", tt__h_health, TT_EP_HEALTH, false, false, false, false},
+    {"/models/info", "GET", tt__h_models_info, TT_EP_MODELS_INFO, false, false, false, false},
+    {"/models/reload", "POST", tt__h_models_reload, TT_EP_MODELS_RELOAD, false, true, false, true},
+    {"/metrics", "GET", tt__h_metrics, TT_EP_METRICS, false, false, false, false},
+    {"/radio/generate", "POST", tt__h_radio_generate, TT_EP_RADIO, true, false, true, false},
+    {"/daily-mix", "POST", tt__h_daily_mix, TT_EP_DAILY_MIX, true, false, true, false},
+    {"/taste-profile/{user_id}", "POST", tt__h_taste_profile, TT_EP_TASTE_PROFILE, false, false, true, false},
+    {"/models/train", "POST", tt__h_train_submit, TT_EP_MODELS_TRAIN, true, true, false, false},
+    {"/models/train", "GET", tt__h_train_list, TT_EP_MODELS_TRAIN, false, true, false, false},
+    {"/models/train/{job_id}", "GET", tt__h_train_get, TT_EP_MODELS_TRAIN, false, true, false, false},
+    {"/models/train/{job_id}", "DELETE", tt__h_train_cancel, TT_EP_MODELS_TRAIN, false, true, false, false},
+    {"/models/versions", "GET", tt__h_versions, TT_EP_MODELS_VERSIONS, false, false, false, false},
+    {"/models/promote", "POST", tt__h_promote, TT_EP_MODELS_VERSIONS, true, true, false, true},
+    {"/models/rollback", "POST", tt__h_rollback, TT_EP_MODELS_VERSIONS, true, true, false, true},
+    {"/dashboard", "GET", tt__h_dashboard, TT_EP_DASHBOARD, false, false, false, false},
+    {"/dashboard/chart.js", "GET", tt__h_dashboard_chart, TT_EP_DASHBOARD, false, false, false, false},
+    {"/dashboard/data", "GET", tt__h_dashboard_data, TT_EP_DASHBOARD, false, false, false, false},
+    {"/openapi.json", "GET", tt__h_openapi, TT_EP_DOCS, false, false, false, false},
+    {"/docs", "GET", tt__h_docs, TT_EP_DOCS, false, false, false, false},
+    {"/docs/{file}", "GET", tt__h_docs_asset, TT_EP_DOCS, false, false, false, false},
 };
+
+#define N_ROUTES ((int)(sizeof(routes) / sizeof(routes[0])))
+
+int tt_server_route_count(void)
+{
+    return N_ROUTES;
+}
+
+tt_server_route tt_server_route_at(int i)
+{
+    const struct route *rt = &routes[i >= 0 && i < N_ROUTES ? i : 0];
+
+    return (tt_server_route){rt->method, rt->path, rt->admin, rt->limited};
+}
 
 struct req {
     const struct route *route;
@@ -70,6 +93,12 @@ struct req {
     char path[128]; /* for the access log, truncated */
     char *param;    /* the path's parameter, for a route with one (malloc'd) */
     char allow[64]; /* the methods of a path asked with another one */
+    /* A slow route's handler on its own thread: its connection, app, body and answer. */
+    struct MHD_Connection *conn;
+    tt_app *app;
+    json_t *json;
+    tt_reply out;
+    bool offloaded, done;
 };
 
 tt_server_params tt_server_params_default(void)
@@ -115,7 +144,7 @@ static const struct route *find_route(const char *url, const char *method, char 
                                       size_t cap)
 {
     allow[0] = '\0';
-    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+    for (int i = 0; i < N_ROUTES; i++) {
         if (!path_matches(&routes[i], url))
             continue;
         if (strcmp(method, routes[i].method) == 0)
@@ -178,44 +207,112 @@ static bool is_json(struct MHD_Connection *c)
            (ct[16] == '\0' || ct[16] == ';' || ct[16] == ' ');
 }
 
-/* Validates the request as a whole and runs its handler. */
-static void dispatch(tt_app *app, struct MHD_Connection *c, struct req *r, tt_reply *out)
+/*
+ * Validates the request as a whole: true with its body (NULL when it has none) in *@body,
+ * or false with the refusal in @out.
+ */
+static bool admit(tt_app *app, struct MHD_Connection *c, struct req *r, json_t **body,
+                  tt_reply *out)
 {
-    json_t *body = NULL;
     json_error_t jerr;
 
+    *body = NULL;
     if (r->route->admin && !tt__admin_allowed(app, c, out))
-        return;
+        return false;
     if (r->route->limited && !tt__ratelimit_take(app->limiter, c, out))
-        return;
+        return false;
     if (r->too_big) {
         tt__reply_error(out, TT_ETOOBIG, NULL,
                         "the request body is larger than %d bytes", MAX_BODY);
-        return;
+        return false;
     }
     if (r->len > 0 && !is_json(c)) {
         tt__reply_error(out, TT_EMEDIA, NULL,
                         "send the body as application/json");
-        return;
+        return false;
     }
     if (r->route->needs_body || r->len > 0) {
         /* Integers as reals: an out-of-range number is then a range error naming its field,
          * not a parse error (json.c accepts whole reals as integers). */
-        body = r->len ? json_loadb(r->body, r->len,
-                                   JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL, &jerr)
-                      : NULL;
-        if (!json_is_object(body)) {
+        *body = r->len ? json_loadb(r->body, r->len,
+                                    JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL, &jerr)
+                       : NULL;
+        if (!json_is_object(*body)) {
             tt__reply_error(out, TT_EPARSE, NULL, "%s",
-                            body ? "the body must be a JSON object"
-                                 : r->len ? jerr.text : "a JSON object body is required");
-            json_decref(body);
-            return;
+                            *body ? "the body must be a JSON object"
+                                  : r->len ? jerr.text : "a JSON object body is required");
+            json_decref(*body);
+            *body = NULL;
+            return false;
         }
     }
     if (r->param)
-        body = with_param(r->route, r->param, body);
+        *body = with_param(r->route, r->param, *body);
+    return true;
+}
+
+static void *run_offloaded(void *arg)
+{
+    struct req *r = arg;
+    tt_app *app = r->app;
+
+    r->route->fn(app, r->json, &r->out);
+    json_decref(r->json);
+    r->json = NULL;
+    pthread_mutex_lock(&app->offload_lock);
+    r->done = true;
+    /* From here the connection's thread owns @r again (and may free it). */
+    MHD_resume_connection(r->conn);
+    app->offloaded--;
+    pthread_cond_broadcast(&app->offload_done);
+    pthread_mutex_unlock(&app->offload_lock);
+    return NULL;
+}
+
+/*
+ * Runs a slow route's handler (a reload loads every model: seconds on a large catalog) on a
+ * thread of its own, the connection suspended meanwhile. Each HTTP thread serves many
+ * connections; a handler that held it would stall every other request on it as long. Returns
+ * false when no thread could be started (the caller runs the handler itself).
+ */
+static bool offload(tt_app *app, struct MHD_Connection *c, struct req *r, json_t *body)
+{
+    pthread_attr_t attr;
+    pthread_t t;
+    int rc;
+
+    r->conn = c;
+    r->app = app;
+    r->json = body;
+    r->offloaded = true;
+    pthread_mutex_lock(&app->offload_lock);
+    MHD_suspend_connection(c);
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    rc = pthread_create(&t, &attr, run_offloaded, r);
+    pthread_attr_destroy(&attr);
+    if (rc == 0)
+        app->offloaded++;
+    else
+        MHD_resume_connection(c);
+    pthread_mutex_unlock(&app->offload_lock);
+    r->offloaded = rc == 0;
+    return rc == 0;
+}
+
+/* Validates the request as a whole and runs its handler; false when the answer will come
+ * later (offloaded: on_request is called again once it is ready). */
+static bool dispatch(tt_app *app, struct MHD_Connection *c, struct req *r, tt_reply *out)
+{
+    json_t *body;
+
+    if (!admit(app, c, r, &body, out))
+        return true;
+    if (r->route->slow && offload(app, c, r, body))
+        return false;
     r->route->fn(app, body, out);
     json_decref(body);
+    return true;
 }
 
 /*
@@ -306,6 +403,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return begin(c, url, method, con_cls);
     if (r->status)
         return MHD_YES; /* already answered; let the rest of the body pass */
+    if (r->offloaded)
+        return r->done ? send_reply(c, r, &r->out) : MHD_YES;
     if (*upload_size > 0) {
         if (r->len + *upload_size > MAX_BODY) {
             r->too_big = true;
@@ -317,7 +416,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *upload_size = 0;
         return MHD_YES;
     }
-    dispatch(app, c, r, &out);
+    if (!dispatch(app, c, r, &out))
+        return MHD_YES;
     return send_reply(c, r, &out);
 }
 
@@ -343,6 +443,14 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     *con_cls = NULL;
 }
 
+static int overlay_add_journaled(const tt_interaction_rec *r, void *ctx)
+{
+    tt_served *s = ctx;
+
+    tt__overlay_add_event(s->overlay, tt_catalog_track_find(s->cat, r->track_id), r);
+    return 0;
+}
+
 int tt_server_reload(tt_server *app, tt_err *err)
 {
     tt_served *fresh = NULL, *old = NULL;
@@ -363,6 +471,9 @@ int tt_server_reload(tt_server *app, tt_err *err)
     pthread_rwlock_wrlock(&app->feedback_lock);
     rc = tt__overlay_fill(fresh->overlay, fresh->cat, app->store,
                           tt_catalog_watermark(fresh->cat), err);
+    /* And those acknowledged from the journal, not in the database yet. */
+    if (rc == 0 && app->journal)
+        rc = tt_journal_each(app->journal, overlay_add_journaled, fresh, err);
     if (rc == 0) {
         pthread_mutex_lock(&app->served_lock);
         old = app->served;
@@ -416,6 +527,29 @@ static void radio_key(tt_app *app)
     }
 }
 
+/*
+ * The feedback journal (FEEDBACK_JOURNAL, default MODEL_DIR/journal/feedback-<PORT>.wal:
+ * replicas on one machine each have their own) and its replayer, which starts on what a
+ * previous run left.
+ */
+static int open_journal(tt_app *app, tt_err *err)
+{
+    char path[1200];
+    int rc;
+
+    if (strcmp(app->cfg.feedback_journal, "off") == 0)
+        return 0;
+    if (app->cfg.feedback_journal[0])
+        snprintf(path, sizeof(path), "%s", app->cfg.feedback_journal);
+    else
+        snprintf(path, sizeof(path), "%s/journal/feedback-%d.wal", app->cfg.model_dir,
+                 app->cfg.port);
+    rc = tt_journal_open(path, (int64_t)app->cfg.journal_mb << 20, &app->journal, err);
+    if (rc == 0)
+        rc = tt__replay_start(app, app->journal, &app->replay, err);
+    return rc;
+}
+
 static int open_parts(tt_app *app, tt_err *err)
 {
     tt_cache_params cp = tt_cache_params_default();
@@ -438,15 +572,23 @@ static int open_parts(tt_app *app, tt_err *err)
     if (rc == 0)
         radio_key(app);
     if (rc == 0)
-        rc = tt__stations_start(app, &app->stations, err);
+        rc = tt__feed_start(app, &app->feed, err);
+    /* After the feed and the cache: the replayer hands what it stores to both. */
+    if (rc == 0)
+        rc = open_journal(app, err);
+    if (rc == 0)
+        rc = tt__dash_start(app->metrics, app->cache, &app->dash, err);
     return rc;
 }
 
 static void free_parts(tt_app *app)
 {
     tt__jobs_stop(app->jobs);
+    tt__dash_stop(app->dash);
     tt__ratelimit_free(app->limiter);
-    tt__stations_stop(app->stations);
+    tt__replay_stop(app->replay);
+    tt_journal_close(app->journal);
+    tt__feed_stop(app->feed);
     tt__implog_stop(app->implog);
     tt_cache_close(app->cache);
     tt_store_pool_close(app->pool);
@@ -455,6 +597,8 @@ static void free_parts(tt_app *app)
     tt__served_release(app->served);
     pthread_mutex_destroy(&app->served_lock);
     pthread_mutex_destroy(&app->reload_lock);
+    pthread_mutex_destroy(&app->offload_lock);
+    pthread_cond_destroy(&app->offload_done);
     pthread_rwlock_destroy(&app->feedback_lock);
     free(app);
 }
@@ -463,7 +607,7 @@ static int start_daemon(tt_app *app, tt_err *err)
 {
     struct sockaddr_storage sa;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
-                     MHD_USE_ERROR_LOG | MHD_USE_TURBO;
+                     MHD_USE_ERROR_LOG | MHD_USE_TURBO | MHD_ALLOW_SUSPEND_RESUME;
     int rc = listen_addr(&app->cfg, &sa, err);
 
     if (rc < 0)
@@ -505,9 +649,12 @@ int tt_server_start(const tt_config *cfg, const tt_server_params *p, tt_server *
     app->started = tt_now();
     pthread_mutex_init(&app->served_lock, NULL);
     pthread_mutex_init(&app->reload_lock, NULL);
+    pthread_mutex_init(&app->offload_lock, NULL);
+    pthread_cond_init(&app->offload_done, NULL);
     init_feedback_lock(app);
     app->metrics = tt__metrics_new();
     app->limiter = tt__ratelimit_new(cfg->rate_limit, cfg->rate_burst);
+    tt__docs_locate(cfg, app->docs_dir, sizeof(app->docs_dir));
     rc = open_parts(app, err);
     if (rc == 0 && tt_server_reload(app, &lerr) < 0)
         tt_warn("starting without models: %s", lerr.message);
@@ -536,6 +683,11 @@ void tt_server_stop(tt_server *app)
         return;
     /* Stop accepting, then let the pool finish the connections it has. */
     MHD_quiesce_daemon(app->daemon);
+    /* Offloaded handlers first: they use the parts freed below and resume connections. */
+    pthread_mutex_lock(&app->offload_lock);
+    while (app->offloaded > 0)
+        pthread_cond_wait(&app->offload_done, &app->offload_lock);
+    pthread_mutex_unlock(&app->offload_lock);
     for (int i = 0; i < 100; i++) {
         const union MHD_DaemonInfo *info =
             MHD_get_daemon_info(app->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);

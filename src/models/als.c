@@ -308,7 +308,7 @@ static void init_factors(float *F, int64_t rows, int k, uint64_t seed, uint64_t 
         F[i] = (float)(tt_rng_uniform(&rng) * 0.01);
 }
 
-static int check_params(const tt_als_params *p, tt_err *err)
+int tt_als_params_check(const tt_als_params *p, tt_err *err)
 {
     if (p->factors < 1 || p->factors > 1024)
         return tt_err_set_field(err, TT_EINVAL, "factors", "factors must be 1..1024");
@@ -385,6 +385,44 @@ static void precompute_lists(tt_als_model *m, const tt_train_set *ts, const tt_a
     free(users);
 }
 
+/*
+ * What serving needs besides the factors, computed from them and @ts exactly as training
+ * computes it after its last sweep: the Gram matrix of the track factors plus lambda I for
+ * folding users in, each track's 1 / |y_t|, the user ids, and each user's list ranked ahead
+ * of time. Training and tt_als_from_factors both end here, so a model made of imported
+ * factors serves exactly as a trained one with the same factors would. Takes @X, @Y and
+ * @norm (the BM25 length norms confidences() computed with the multiplier @scale); @gram is
+ * k x k scratch, overwritten and kept.
+ */
+static tt_als_model *finish(const tt_train_set *ts, const tt_als_params *p, int k, float *X,
+                            float *Y, float *gram, float *norm, float scale)
+{
+    int32_t nu = ts->conf.rows, nt = ts->conf.cols;
+    tt_als_model *m = model_new(k);
+
+    gram_matrix(Y, nt, k, p->regularization, gram);
+    m->p = *p;
+    m->p.factors = k;
+    m->p.progress = NULL;
+    m->p.progress_ctx = NULL;
+    m->base.n_users = nu;
+    m->base.n_tracks = nt;
+    m->base.catalog = tt_catalog_checksum(ts->ds);
+    m->X = m->owned[0] = X;
+    m->Y = m->owned[1] = Y;
+    m->gram = m->owned[2] = gram;
+    m->bm25_norm = m->owned[4] = norm;
+    m->scale = scale;
+    m->owned_ids = tt_malloc(((size_t)nu + 1) * sizeof(char *));
+    for (int32_t u = 0; u < nu; u++)
+        m->owned_ids[u] = tt_ids_name(ts->ds->users, u);
+    m->user_ids = m->owned_ids;
+    finish_norms(m);
+    precompute_lists(m, ts, p);
+    m->base.trained_at = tt_unix_time();
+    return m;
+}
+
 int tt_als_train(const tt_train_set *ts, const tt_als_params *p, tt_model **out, tt_err *err)
 {
     int32_t nu = ts->conf.rows, nt = ts->conf.cols;
@@ -394,7 +432,7 @@ int tt_als_train(const tt_train_set *ts, const tt_als_params *p, tt_model **out,
     tt_als_model *m;
     float *X, *Y, *gram, *norm, scale;
     double *loss = NULL, t0 = tt_now();
-    int rc = check_params(p, err);
+    int rc = tt_als_params_check(p, err);
 
     if (rc < 0)
         return rc;
@@ -423,28 +461,8 @@ int tt_als_train(const tt_train_set *ts, const tt_als_params *p, tt_model **out,
                         loss ? total_loss(loss, nt, (double)nu * nt + (double)ut.nnz) : NAN,
                         tt_now() - t0);
     }
-    /* The Gram matrix of the final track factors, for folding users in at serve time. */
-    gram_matrix(Y, nt, k, p->regularization, gram);
-    m = model_new(k);
-    m->p = *p;
-    m->p.progress = NULL;
-    m->p.progress_ctx = NULL;
-    m->base.n_users = nu;
-    m->base.n_tracks = nt;
-    m->base.catalog = tt_catalog_checksum(ts->ds);
-    m->X = m->owned[0] = X;
-    m->Y = m->owned[1] = Y;
-    m->gram = m->owned[2] = gram;
-    m->bm25_norm = m->owned[4] = norm;
-    m->scale = scale;
-    m->owned_ids = tt_malloc(((size_t)nu + 1) * sizeof(char *));
-    for (int32_t u = 0; u < nu; u++)
-        m->owned_ids[u] = tt_ids_name(ts->ds->users, u);
-    m->user_ids = m->owned_ids;
-    finish_norms(m);
-    precompute_lists(m, ts, p);
+    m = finish(ts, p, k, X, Y, gram, norm, scale);
     m->base.train_seconds = tt_now() - t0;
-    m->base.trained_at = tt_unix_time();
     free(tr.scratch);
     free(loss);
     free(ut.data); /* the rest of ut is ts->conf's */
@@ -453,7 +471,60 @@ int tt_als_train(const tt_train_set *ts, const tt_als_params *p, tt_model **out,
     return 0;
 }
 
+/* An aligned copy of @n floats, or NULL when one of them is NaN or infinite. */
+static float *finite_copy(const float *a, size_t n)
+{
+    float *c;
+
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(a[i]))
+            return NULL;
+    c = tt_aligned_alloc((n + 1) * sizeof(float));
+    memcpy(c, a, n * sizeof(float));
+    return c;
+}
+
+int tt_als_from_factors(const tt_train_set *ts, const tt_als_params *p, const float *X,
+                        const float *Y, int k, tt_model **out, tt_err *err)
+{
+    tt_als_params q;
+    float *Xc = NULL, *Yc = NULL, *norm, scale;
+    tt_als_model *m;
+    double t0 = tt_now();
+    int rc;
+
+    if (!ts || !p || !X || !Y || !out)
+        return tt_err_set(err, TT_EINVAL, "train set, parameters and both factor tables are "
+                                          "required");
+    q = *p;
+    q.factors = k;
+    if ((rc = tt_als_params_check(&q, err)) < 0)
+        return rc;
+    Xc = finite_copy(X, (size_t)ts->conf.rows * k);
+    Yc = Xc ? finite_copy(Y, (size_t)ts->conf.cols * k) : NULL;
+    if (!Yc) {
+        free(Xc);
+        return tt_err_set(err, TT_EINVAL, "a factor is not a finite number");
+    }
+    tt__blas_single_threaded();
+    /* Only the BM25 norms and the multiplier are kept: fold-in scales new pairs with them. */
+    norm = tt_malloc(((size_t)ts->conf.cols + 1) * sizeof(float));
+    free(confidences(&q, &ts->conf, norm, &scale));
+    m = finish(ts, &q, k, Xc, Yc, tt_aligned_alloc((size_t)k * k * sizeof(float)), norm, scale);
+    m->base.train_seconds = tt_now() - t0;
+    *out = &m->base;
+    return 0;
+}
+
 /* ---- serving ---- */
+
+int tt_als_params_of(const tt_model *m, tt_als_params *p, tt_err *err)
+{
+    if (!m || m->ops != &als_ops)
+        return tt_err_set(err, TT_EINVAL, "not an ALS model");
+    *p = ((const tt_als_model *)m)->p;
+    return 0;
+}
 
 int tt_als_factors(const tt_model *m)
 {

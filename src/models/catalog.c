@@ -170,8 +170,7 @@ static int corrupt(const tt_catalog *c, const char *what, tt_err *err)
 
 static int get_strings(tt_catalog *c, const char *name, int32_t n, const char ***out, tt_err *err)
 {
-    *out = tt_malloc(((size_t)n + 1) * sizeof(char *));
-    return tt_mfile_strings(c->f, name, n, *out, err);
+    return tt_mfile_strings_new(c->f, name, n, out, err);
 }
 
 /* Loads an offsets/indices(/values) triple of @rows rows whose indices must be < @bound. */
@@ -223,7 +222,7 @@ static void load_positive_ages(tt_catalog *c)
 static int load_sections(tt_catalog *c, tt_err *err)
 {
     int64_t rows, cols = 1;
-    const void *p;
+    const void *p = NULL;
     int rc = tt_mfile_get_meta(c->f, catalog_fields, N_CATALOG_FIELDS, c, err);
 
     if (rc < 0)

@@ -1121,7 +1121,7 @@ static int load_meta(tt_mfile *f, content_model **out, tt_err *err)
 
 int tt__content_load(tt_mfile *f, tt_model **out, tt_err *err)
 {
-    const void *p;
+    const void *p = NULL;
     int64_t rows, cols, nc = -1, one = 1;
     content_model *m;
     int rc = load_meta(f, &m, err);

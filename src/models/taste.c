@@ -655,8 +655,7 @@ static int get_array(const tt_taste *t, const char *name, enum tt_dtype dt, int6
 
 static int load_names(tt_taste *t, const char *name, int32_t n, const char ***out, tt_err *err)
 {
-    *out = tt_malloc(((size_t)n + 1) * sizeof(char *));
-    return tt_mfile_strings(t->f, name, n, *out, err);
+    return tt_mfile_strings_new(t->f, name, n, out, err);
 }
 
 /* The stored figures must be ours, in our order: a file of another engine is refused. */

@@ -187,15 +187,10 @@ static int finish_params(tt_job_spec *s, tt_err *err)
     return 0;
 }
 
-static int parse_name(const json_t *v, tt_job_spec *s, tt_err *err)
+int tt_job_spec_check_name(const char *n, tt_err *err)
 {
-    const char *n;
-    size_t len;
+    size_t len = n ? strlen(n) : 0;
 
-    if (!v || json_is_null(v))
-        return 0;
-    n = json_string_value(v);
-    len = n ? strlen(n) : 0;
     if (!n || len == 0 || len > TT_CUSTOM_NAME_MAX || !(islower((unsigned char)n[0]) ||
                                                        isdigit((unsigned char)n[0])))
         goto invalid;
@@ -206,12 +201,25 @@ static int parse_name(const json_t *v, tt_job_spec *s, tt_err *err)
     if (tt_models_find(n) || in_list(reserved, n))
         return tt_err_set_field(err, TT_EINVAL, "name",
                                 "name: '%s' is taken by the engine; choose another", n);
-    memcpy(s->name, n, len + 1);
     return 0;
 invalid:
     return bad(err, "name", "%s must be %s",
                "1 to 48 characters: lower-case letters, digits, '-' and '_', starting with a "
                "letter or digit");
+}
+
+static int parse_name(const json_t *v, tt_job_spec *s, tt_err *err)
+{
+    const char *n;
+    int rc;
+
+    if (!v || json_is_null(v))
+        return 0;
+    n = json_string_value(v);
+    if ((rc = tt_job_spec_check_name(n, err)) < 0)
+        return rc;
+    memcpy(s->name, n, strlen(n) + 1);
+    return 0;
 }
 
 static int parse_time_field(const json_t *obj, const char *key, int64_t *out, tt_err *err)

@@ -518,18 +518,33 @@ bool tt_registry_gate(const json_t *next, const json_t *current, double margin, 
     return true;
 }
 
+json_t *tt_registry_version_sidecar(const char *model_dir, const char *tier, const char *model,
+                                    const char *version)
+{
+    char path[1300];
+    json_t *j;
+
+    if (!model_name_ok(tier) || !model_name_ok(model) || !version_name_ok(version))
+        return NULL;
+    snprintf(path, sizeof(path), "%s/%s/%s/%s/%s.json", model_dir, tier, model, version, model);
+    j = json_load_file(path, 0, NULL);
+    if (j && !json_is_object(j)) {
+        json_decref(j);
+        j = NULL;
+    }
+    return j;
+}
+
 static json_t *version_json(const char *model_dir, const char *tier, const char *model,
                             const char *version, const char *cur)
 {
-    char path[1300];
-    json_t *side, *j;
+    json_t *side = tt_registry_version_sidecar(model_dir, tier, model, version), *j;
 
-    snprintf(path, sizeof(path), "%s/%s/%s/%s/%s.json", model_dir, tier, model, version, model);
-    side = json_load_file(path, 0, NULL);
     j = json_pack("{s:s, s:b}", "version", version, "published", strcmp(version, cur) == 0);
     if (json_is_object(side)) {
         static const char *const keys[] = {"trained_at", "train_seconds", "metrics",
-                                           "promotion", "base_model", "data_filter", NULL};
+                                           "promotion", "base_model", "data_filter",
+                                           "source", NULL};
         for (int i = 0; keys[i]; i++) {
             json_t *v = json_object_get(side, keys[i]);
             if (v)

@@ -4,6 +4,7 @@
  * sidecar, catalog and TensorBoard log, and publish it unless it got worse than the served
  * one. `tunetrail train` and the job worker run exactly this.
  */
+#include "pipeline_priv.h"
 #include "tt/ann.h"
 #include "tt/catalog.h"
 #include "tt/content.h"
@@ -161,6 +162,8 @@ struct run {
     uint8_t *split_mask;   /* the split's training events under the filters */
     char catalog[1100];    /* the run's catalog file, linked into every version */
     tt_tfevents *tb;       /* the TensorBoard log of the model in training */
+    const char *kind;      /* the model in training, whose steps make its curve */
+    json_t *curve;         /* its sidecar's "curves", NULL when it reports no steps */
     json_t *models;        /* what each model's run gave */
 };
 
@@ -195,7 +198,38 @@ static void tb_scalar(struct run *r, const char *tag, int64_t step, double v)
     }
 }
 
-/* Each iteration or epoch: the TensorBoard curve, then the caller's hook. */
+/*
+ * The sidecar's training curve: loss per iteration (ALS) or epoch (NeuMF), with NeuMF's
+ * validation HR@10 per epoch. Only the steps of the model being trained count: a blend
+ * trains its parts (ALS among them) inside, and their losses are not its own.
+ */
+static void curve_add(struct run *r, const char *model, int step, double loss, double metric)
+{
+    json_t *val;
+
+    if (!r->kind || strcmp(model, r->kind) != 0)
+        return;
+    /* Steps count from 1: a first step starts the curve afresh. */
+    if (step == 1) {
+        json_decref(r->curve);
+        r->curve = NULL;
+    }
+    if (!r->curve)
+        r->curve = json_pack("{s:s, s:[], s:{}}", "unit",
+                             strcmp(model, "als") == 0 ? "iteration" : "epoch", "loss",
+                             "validation");
+    json_array_append_new(json_object_get(r->curve, "loss"), real_or_null(loss));
+    if (strcmp(model, "neumf") != 0)
+        return;
+    val = json_object_get(json_object_get(r->curve, "validation"), "hr@10");
+    if (!val) {
+        val = json_array();
+        json_object_set_new(json_object_get(r->curve, "validation"), "hr@10", val);
+    }
+    json_array_append_new(val, real_or_null(metric));
+}
+
+/* Each iteration or epoch: the TensorBoard curve and the sidecar's, then the caller's hook. */
 static void on_step(void *ctx, const char *model, int step, int steps, double loss,
                     double metric, double seconds)
 {
@@ -204,6 +238,7 @@ static void on_step(void *ctx, const char *model, int step, int steps, double lo
     tb_scalar(r, "loss", step, loss);
     if (strcmp(model, "neumf") == 0)
         tb_scalar(r, "validation/hr@10", step, metric);
+    curve_add(r, model, step, loss, metric);
     if (r->h && r->h->step)
         r->h->step(r->h->ctx, model, step, steps, loss, metric, seconds);
 }
@@ -253,8 +288,10 @@ static json_t *sidecar(const struct run *r, const char *name, const char *tier, 
     json_t *j;
 
     snprintf(catalog, sizeof(catalog), "%016llx", (unsigned long long)m->catalog);
-    j = json_pack("{s:s, s:s, s:s, s:s, s:I, s:f, s:s, s:o, s:{s:i, s:i, s:I, s:I}, s:O, s:O}",
-                  "model", name, "tier", tier, "version", d->version, "file", file,
+    j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:f, s:s, s:o, s:{s:i, s:i, s:I, s:I}, s:O, "
+                  "s:O}",
+                  "model", name, "tier", tier, "version", d->version, "file", file, "source",
+                  "trained",
                   "trained_at", (json_int_t)m->trained_at, "train_seconds", m->train_seconds,
                   "catalog", catalog, "params", params_json(kind, &r->opts, m), "data",
                   "users", m->n_users, "tracks", m->n_tracks, "interactions",
@@ -344,6 +381,8 @@ static int write_version(struct run *r, const tt_draft *d, const char *name, con
         j = sidecar(r, name, tier, kind, d, m, path, metrics, promo);
         json_object_set_new(j, "tuning", tuning ? json_incref(tuning)
                                                 : json_pack("{s:b}", "tuned", false));
+        if (r->curve)
+            json_object_set(j, "curves", r->curve);
         rc = tt_pipeline_write_json(side, j, err);
         json_decref(j);
     }
@@ -479,7 +518,9 @@ static int run_model(struct run *r, const tt_model_info *info, int index, int co
     say(r, "training %s (%s)", name, info->summary);
     o.on_step = on_step;
     o.step_ctx = r;
+    r->kind = kind;
     rc = train_model(kind, &r->ts, &o, &m, err);
+    r->kind = NULL;
     if (rc == TT_ESTATE && skippable(kind)) {
         say(r, "%-11s %-8s skipped: %s", name, tier, err->message);
         tt_err_clear(err);
@@ -519,6 +560,8 @@ static int run_model(struct run *r, const tt_model_info *info, int index, int co
 out:
     tt_tfevents_close(r->tb);
     r->tb = NULL;
+    json_decref(r->curve);
+    r->curve = NULL;
     if (rc != 0 && access(d.dir, F_OK) == 0)
         tt_draft_abandon(&d);
     tt_model_free(m);
@@ -528,20 +571,32 @@ out:
     return rc > 0 ? 0 : rc;
 }
 
+int tt__pipeline_snapshot(const tt_config *cfg, tt_dataset **ds, tt_train_set *ts, tt_err *err)
+{
+    tt_weighting w = tt_weighting_default();
+    tt_store *s = NULL;
+    int rc;
+
+    *ds = NULL;
+    rc = tt_store_open(cfg->database_url, &s, err);
+    if (rc == 0)
+        rc = tt_dataset_load(s, ds, err);
+    tt_store_close(s);
+    if (rc == 0)
+        tt_train_set_build(*ds, NULL, &w, ts);
+    return rc;
+}
+
 static int load_snapshot(struct run *r, tt_err *err)
 {
     tt_weighting w = tt_weighting_default();
     double t0 = tt_now();
     int64_t kept;
-    tt_store *s = NULL;
     int rc;
 
     stage(r, "snapshot", NULL, 0, 0);
-    rc = tt_store_open(r->cfg->database_url, &s, err);
-    if (rc == 0)
-        rc = tt_dataset_load(s, &r->ds, err);
-    tt_store_close(s);
-    if (rc < 0)
+    /* The catalog (every listener's history, for serving) is always the whole data's. */
+    if ((rc = tt__pipeline_snapshot(r->cfg, &r->ds, &r->ts, err)) < 0)
         return rc;
     say(r, "snapshot: %d users, %d tracks, %lld interactions (%.2f s)",
         tt_dataset_n_users(r->ds), tt_dataset_n_tracks(r->ds), (long long)r->ds->n_events,
@@ -553,8 +608,6 @@ static int load_snapshot(struct run *r, tt_err *err)
     if (r->filter && kept == 0)
         return tt_err_set_field(err, TT_EINVAL, "data",
                                 "the data filters leave no interaction to train on");
-    /* The catalog (every listener's history, for serving) is always the whole data's. */
-    tt_train_set_build(r->ds, NULL, &w, &r->ts);
     snprintf(r->catalog, sizeof(r->catalog), "%s/.catalog-%ld.ttm", r->cfg->model_dir,
              (long)getpid());
     if ((rc = tt_mkdirs(r->cfg->model_dir, err)) < 0 ||
@@ -585,7 +638,7 @@ int tt_pipeline_run(const tt_config *cfg, const tt_job_spec *spec, const tt_run_
                     json_t **result, tt_err *err)
 {
     struct run r = {cfg, spec, spec->opts, hooks, NULL, {0}, NULL, {0}, NULL, "", NULL,
-                    json_array()};
+                    NULL, NULL, json_array()};
     const tt_model_info *list = tt_models_list();
     double t0 = tt_now();
     int count = 0, index = 0, rc;

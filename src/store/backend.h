@@ -30,7 +30,8 @@ struct tt_store_ops {
     int (*put_track)(void *self, const tt_track_rec *t, tt_err *err);
     int (*put_user)(void *self, const tt_user_rec *u, tt_err *err);
     int (*put_interaction)(void *self, const tt_interaction_rec *r, tt_err *err);
-    int (*feedback_put)(void *self, const tt_interaction_rec *r, bool *inserted, tt_err *err);
+    /* *@id: the new row's id, or 0 for a retried event_id (nothing written). */
+    int (*feedback_put)(void *self, const tt_interaction_rec *r, int64_t *id, tt_err *err);
     int (*impressions_put)(void *self, const tt_impression_rec *recs, int n, tt_err *err);
     int (*scan_artists)(void *self, tt_artist_fn fn, void *ctx, tt_err *err);
     int (*scan_tracks)(void *self, tt_track_fn fn, void *ctx, tt_err *err);

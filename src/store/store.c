@@ -177,7 +177,7 @@ int tt_store_put_user(tt_store *s, const tt_user_rec *u, tt_err *err)
     return s->ops->put_user(s->self, u, err);
 }
 
-static int check_interaction(const tt_interaction_rec *r, tt_err *err)
+int tt_store_check_interaction(const tt_interaction_rec *r, tt_err *err)
 {
     if (!r->user_id || !*r->user_id)
         return tt_err_set_field(err, TT_EINVAL, "user_id", "user_id is required");
@@ -195,20 +195,30 @@ static int check_interaction(const tt_interaction_rec *r, tt_err *err)
 
 int tt_store_put_interaction(tt_store *s, const tt_interaction_rec *r, tt_err *err)
 {
-    int rc = check_interaction(r, err);
+    int rc = tt_store_check_interaction(r, err);
     return rc < 0 ? rc : s->ops->put_interaction(s->self, r, err);
 }
 
 int tt_store_feedback_put(tt_store *s, const tt_interaction_rec *r, bool *inserted,
                           tt_err *err)
 {
-    bool ins = false;
-    int rc = check_interaction(r, err);
+    int64_t id = 0;
+    int rc = tt_store_feedback_put_id(s, r, &id, err);
+
+    if (inserted)
+        *inserted = rc == 0 && id > 0;
+    return rc;
+}
+
+int tt_store_feedback_put_id(tt_store *s, const tt_interaction_rec *r, int64_t *id, tt_err *err)
+{
+    int64_t got = 0;
+    int rc = tt_store_check_interaction(r, err);
 
     if (rc == 0)
-        rc = s->ops->feedback_put(s->self, r, &ins, err);
-    if (inserted)
-        *inserted = rc == 0 && ins;
+        rc = s->ops->feedback_put(s->self, r, &got, err);
+    if (id)
+        *id = rc == 0 ? got : 0;
     return rc;
 }
 

@@ -196,7 +196,7 @@ static const char *const prepared_sql[][2] = {
     /* A retried event (same event_id) is the same event: the first write stands. */
     {"tt_feedback", "INSERT INTO interactions (" INTERACTION_COLS ")"
                     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-                    " ON CONFLICT (event_id) DO NOTHING"},
+                    " ON CONFLICT (event_id) DO NOTHING RETURNING id"},
     {"tt_impression", "INSERT INTO impressions (recommendation_id, user_id, model, track_ids,"
                       " created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (recommendation_id)"
                       " DO UPDATE SET user_id = EXCLUDED.user_id, model = EXCLUDED.model,"
@@ -660,6 +660,8 @@ static int wait_socket(struct pg *p, short events, double deadline)
     return n > 0;
 }
 
+static int pg_prepare(struct pg *p, tt_err *err);
+
 /*
  * Re-establishes a dropped connection. With a budget the connection is made with libpq's
  * non-blocking calls and abandoned at the deadline: a server that accepts TCP but never
@@ -667,6 +669,7 @@ static int wait_socket(struct pg *p, short events, double deadline)
  */
 static int pg_reconnect(struct pg *p, tt_err *err)
 {
+    int rc;
     double deadline = deadline_of(p);
     PostgresPollingStatusType st = PGRES_POLLING_WRITING;
 
@@ -684,7 +687,8 @@ static int pg_reconnect(struct pg *p, tt_err *err)
         return pg_fail(p, NULL, err, "reconnect");
     tt_warn("postgresql: connection re-established");
     p->pending = false;
-    return pg_session(p, err);
+    rc = pg_session(p, err);
+    return rc < 0 ? rc : pg_prepare(p, err);
 }
 
 /*
@@ -754,6 +758,11 @@ static int pg_await(struct pg *p, PGresult **out, const char *what, tt_err *err)
     }
 }
 
+/*
+ * Prepares the single-row statements. Done as soon as a connection is made, while the server
+ * is known to answer: PQprepare has no deadline, so a connection first used during a stall
+ * (a pooled one no request had taken yet) would wait for the server as long as it stalls.
+ */
 static int pg_prepare(struct pg *p, tt_err *err)
 {
     int rc = 0;
@@ -1043,9 +1052,9 @@ static int keep_first(tt_err *err, const tt_err *first, int rc)
 
 /*
  * One statement outside BEGIN is its own transaction, synchronously committed; its answer is
- * awaited within the budget. *@inserted is false for a retried event_id.
+ * awaited within the budget. *@id is the new row's, 0 for a retried event_id (no row back).
  */
-static int feedback_once(struct pg *p, const tt_interaction_rec *r, bool *inserted, tt_err *err)
+static int feedback_once(struct pg *p, const tt_interaction_rec *r, int64_t *id, tt_err *err)
 {
     char weight[40], ms[24], at[24];
     const char *vals[9] = {
@@ -1064,8 +1073,10 @@ static int feedback_once(struct pg *p, const tt_interaction_rec *r, bool *insert
     rc = pg_await(p, &res, "feedback", err);
     if (rc < 0)
         return rc;
-    *inserted = PQresultStatus(res) == PGRES_COMMAND_OK && strcmp(PQcmdTuples(res), "0") != 0;
-    return pg_check(p, res, PGRES_COMMAND_OK, err, "feedback");
+    *id = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0)
+              ? strtoll(PQgetvalue(res, 0, 0), NULL, 10)
+              : 0;
+    return pg_check(p, res, PGRES_TUPLES_OK, err, "feedback");
 }
 
 static int put_impression(struct pg *p, const tt_impression_rec *r, tt_err *err)
@@ -1078,13 +1089,12 @@ static int put_impression(struct pg *p, const tt_impression_rec *r, tt_err *err)
     return exec_prepared(p, "tt_impression", 5, vals, err, "impression");
 }
 
-static int pg_feedback_put(void *self, const tt_interaction_rec *r, bool *inserted, tt_err *err)
+static int pg_feedback_put(void *self, const tt_interaction_rec *r, int64_t *id, tt_err *err)
 {
     tt_err first = {0};
-    int rc = feedback_once(self, r, inserted, &first);
+    int rc = feedback_once(self, r, id, &first);
 
-    return retryable(self, rc) ? feedback_once(self, r, inserted, err)
-                               : keep_first(err, &first, rc);
+    return retryable(self, rc) ? feedback_once(self, r, id, err) : keep_first(err, &first, rc);
 }
 
 static int impressions_once(struct pg *p, const tt_impression_rec *recs, int n, tt_err *err)
@@ -1598,6 +1608,8 @@ int tt__store_pg_open(const char *url, const struct tt_store_ops **ops, void **s
         rc = pg_session(p, err);
     if (rc == 0)
         rc = pg_migrate(p, err);
+    if (rc == 0)
+        rc = pg_prepare(p, err);
     if (rc < 0) {
         pg_close(p);
         return rc;

@@ -535,8 +535,7 @@ static int sq_put_interaction(void *self, const tt_interaction_rec *r, tt_err *e
     return 0;
 }
 
-static int sq_feedback_put(void *self, const tt_interaction_rec *r, bool *inserted,
-                           tt_err *err)
+static int sq_feedback_put(void *self, const tt_interaction_rec *r, int64_t *id, tt_err *err)
 {
     struct sq *s = self;
     int rc = sq_begin(self, err);
@@ -544,7 +543,8 @@ static int sq_feedback_put(void *self, const tt_interaction_rec *r, bool *insert
     if (rc < 0)
         return rc;
     rc = write_interaction(s, s->st[ST_FEEDBACK], r, err);
-    *inserted = rc == 0 && sqlite3_changes(s->db) > 0;
+    /* The id is the rowid: interactions.id is an INTEGER PRIMARY KEY. */
+    *id = rc == 0 && sqlite3_changes(s->db) > 0 ? sqlite3_last_insert_rowid(s->db) : 0;
     if (rc == 0)
         rc = sq_commit(self, err);
     if (rc < 0)

@@ -1,12 +1,14 @@
 """API test harness: starts the real `tunetrail serve`, speaks HTTP to it, records results.
 
 Everything is bounded: each HTTP call has a 5 s timeout, a server gets 10 s to answer
-/health and 10 s to exit after SIGTERM, and loops carry deadlines. Only the standard
+/health and 10 s to exit after SIGTERM, and loops carry deadlines (TT_API_TIME_FACTOR
+stretches these three for a server run under TT_API_WRAP, say valgrind). Only the standard
 library and httpx (Debian's python3-httpx) are used.
 """
 import json
 import os
 import re
+import shlex
 import signal
 import socket
 import sqlite3
@@ -17,9 +19,13 @@ import traceback
 
 import httpx
 
-TIMEOUT = 5.0
-START_SECONDS = 10.0
-STOP_SECONDS = 10.0
+# TT_API_WRAP: a command the server runs under (make valgrind: "valgrind --tool=memcheck ...");
+# TT_API_TIME_FACTOR stretches the three bounds below for such a slow server.
+FACTOR = float(os.environ.get("TT_API_TIME_FACTOR") or 1)
+WRAP = shlex.split(os.environ.get("TT_API_WRAP") or "")
+TIMEOUT = 5.0 * FACTOR
+START_SECONDS = 10.0 * FACTOR
+STOP_SECONDS = 10.0 * FACTOR
 
 
 class Failure(AssertionError):
@@ -159,7 +165,7 @@ class Server:
         self.base = f"http://127.0.0.1:{self.port}"
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [self.binary, "serve", "--port", str(self.port), "--host", "127.0.0.1"],
+            WRAP + [self.binary, "serve", "--port", str(self.port), "--host", "127.0.0.1"],
             env=self.env(), stdin=subprocess.DEVNULL, stdout=log, stderr=log)
         log.close()
         # The test client is the platform's admin: state-changing calls carry the token.

@@ -9,10 +9,10 @@ WORKDIR holds tt.db and models/ (generated and trained by tests/api/run). Server
   restart    the main data again, restarted within the test: feedback outlives the process
   deadredis  REDIS_URL=redis://127.0.0.1:1: degraded but serving
   redis      REDIS_URL=$TT_TEST_REDIS_URL (only when set): tests tagged "cache" again
-  pgpause    DATABASE_URL=$TT_TEST_PG_URL (only when set, as root): PostgreSQL paused with
-             SIGSTOP under the server (test_foundations.paused_postgres)
   own        no shared server: each test starts its own on a fresh copy of the data
-             (test_pipeline: training jobs, promotions, workers and engines killed)
+             (test_pipeline: training jobs, promotions, workers and engines killed;
+             test_faults: PostgreSQL stopped and paused, Redis and the engine killed, a full
+             journal, on private PostgreSQL and Redis servers of their own)
 Each server is stopped with SIGTERM and must exit 0 within 10 s (one test per server).
 Writes "PASSED FAILED" to SUMMARY_FILE; tests/api/run prints the summary line.
 
@@ -33,12 +33,15 @@ import test_recommend  # noqa: F401
 import test_similar  # noqa: F401
 import test_feedback  # noqa: F401
 import test_service  # noqa: F401
+import test_dashboard  # noqa: F401
 import test_robustness  # noqa: F401
 import test_foundations  # noqa: F401
 import test_mix  # noqa: F401
 import test_taste  # noqa: F401
 import test_radio  # noqa: F401  (last: the users it takes do not shift the others')
 import test_pipeline  # noqa: F401  (own servers on copies of the data)
+import test_openapi  # noqa: F401  (docs/openapi.json against the server; /docs)
+import test_faults  # noqa: F401  (own servers, and own PostgreSQL and Redis)
 
 
 class Ctx:
@@ -140,21 +143,6 @@ def main():
         else:
             log("note: TT_TEST_REDIS_URL unset: the cache tests ran against the in-process "
                 "cache only")
-        pg = os.environ.get("TT_TEST_PG_URL")
-        if os.environ.get("TT_API_ONLY") and not only.search("test_foundations.paused_postgres"):
-            pass
-        elif pg and test_foundations.is_root():
-            ctx.pg_models = None
-            res.run("pgpause_data", lambda c: test_foundations.pg_pause_phase(c, tt, work, pg),
-                    ctx)
-            if ctx.pg_models:
-                run_phase(res, ctx, Server(tt, "pgpause", db, ctx.pg_models, work, db_url=pg), [],
-                          [("paused_postgres[pgpause]", test_foundations.paused_postgres)])
-        elif os.environ.get("CI") == "true":
-            res.fail("paused_postgres", "CI=true but TT_TEST_PG_URL is unset or not root: "
-                                        "the PostgreSQL pause test did not run")
-        else:
-            log("note: TT_TEST_PG_URL unset or not root: the PostgreSQL pause test was skipped")
     finally:
         with open(summary, "w") as f:
             f.write(f"{res.passed} {res.failed}\n")

@@ -665,6 +665,34 @@ def versions_published_elsewhere_are_polled(ctx):
         eq(rec["model_version"], new, "answers' model_version")
 
 
+@test(server="own")
+def promote_and_rollback_a_version_trained_elsewhere(ctx):
+    """A version `tunetrail train` published from another process, on a server that does not
+    poll: promoted over HTTP it is served, rolled back the one before is served again. (The
+    promotion path without the engine's own workers: make valgrind takes it, as valgrind
+    cannot run the workers' /proc/self/exe.)"""
+    with Own(ctx, "elsewhere", {"MODEL_POLL_SECONDS": "0"}) as o:
+        srv = o.srv
+        old = served_version(srv, "als")
+        time.sleep(1.1)  # version names are UTC seconds: the new one must differ
+        p = subprocess.run([srv.binary, "train", "--model", "als", "--no-eval", "--no-tune"],
+                           env=srv.env(), capture_output=True, text=True, timeout=120)
+        check(p.returncode == 0, f"tunetrail train exited {p.returncode}: {short(p.stderr)}")
+        with open(os.path.join(srv.model_dir, "free", "als.json")) as f:
+            new = json.load(f)["version"]
+        check(new != old, f"train did not publish a new als version ({new})")
+        eq(served_version(srv, "als"), old, "als served before the promotion (no polling)")
+        r = srv.post("/models/promote", {"model": "als", "version": new})
+        eq(r.status_code, 200, f"promote: {short(r.text)}")
+        eq(served_version(srv, "als"), new, "/models/info als after promote")
+        rec = srv.recommend({"user_id": o.data.take_user(), "limit": 5, "model": "als"})
+        eq(rec["model_version"], new, "answers' model_version after promote")
+        r = srv.post("/models/rollback", {"model": "als"})
+        eq(r.status_code, 200, f"rollback: {short(r.text)}")
+        eq((r.json().get("version"), served_version(srv, "als")), (old, old),
+           "rollback answer and /models/info als")
+
+
 # --- the scheduler ---------------------------------------------------------------------------
 
 

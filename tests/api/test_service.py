@@ -12,7 +12,7 @@ import time
 import httpx
 
 from harness import (ADMIN_TOKEN, TIMEOUT, Failure, Server, check, check_error,
-                     check_user_answer, eq, json_of, short, test)
+                     check_user_answer, eq, json_of, log, short, test)
 
 FREE_MODELS = {"als", "ease", "popularity", "trending", "genre"}
 STARTER_MODELS = {"content", "hybrid"}
@@ -191,6 +191,42 @@ def reload_under_load(ctx):
     check(not errors, f"{len(errors)} of {sum(counts)} requests failed during reloads: "
                       f"{errors[:3]}")
     check(sum(counts) >= 40, f"only {sum(counts)} requests completed in ~1.75 s of load")
+
+
+@test()
+def reload_holds_no_other_connection(ctx):
+    """A reload takes a while (every model is loaded); meanwhile every other connection keeps
+    being answered, also those the server's HTTP thread that took the reload also serves."""
+    stop = threading.Event()
+    done = [[] for _ in range(8)]  # (sent, answered) of each /health on each connection
+
+    def client(i):
+        with httpx.Client(base_url=ctx.srv.base, timeout=TIMEOUT) as c:
+            while not stop.is_set():
+                t0 = time.monotonic()
+                c.get("/health")
+                done[i].append((t0, time.monotonic()))
+                time.sleep(0.002)
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    try:
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        reload(ctx)
+        t1 = time.monotonic()
+        time.sleep(0.1)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=TIMEOUT + 2)
+    during = [sum(1 for a, b in d if a >= t0 and b <= t1) for d in done]
+    stalled = [max((b - a for a, b in d if b >= t0 and a <= t1), default=0) for d in done]
+    log(f"     reload took {(t1 - t0) * 1000:.0f} ms; /health answers during it per "
+        f"connection {during}, worst {max(stalled) * 1000:.0f} ms")
+    check(min(during) >= 1, f"connections answered nothing during a {t1 - t0:.2f} s reload: "
+                            f"answers per connection {during}")
 
 
 def versions(ctx):

@@ -1,7 +1,7 @@
 /*
  * Implicit ALS: recovery of planted taste groups, exclusions, fold-in against the training
  * solve for every confidence scaling, determinism, batch and single recommendations,
- * similar tracks, save/load and parameter checks.
+ * similar tracks, save/load, parameter checks, and models made of given factors.
  */
 #include <criterion/criterion.h>
 
@@ -639,5 +639,141 @@ Test(als, precomputed_lists_equal_scoring_the_catalog)
         for (int i = 0; i < na; i++)
             cr_assert_eq(c[i].track, d[i].track, "user %d rank %d of 40", u, i);
     }
+    tt_model_free(m);
+}
+
+/* The factors of @m copied out: users x 16 into *X, tracks x 16 into *Y (caller frees). */
+static void factors_of(const tt_model *m, float **X, float **Y)
+{
+    int32_t nu = m->n_users, nt = m->n_tracks;
+
+    *X = tt_malloc((size_t)nu * 16 * sizeof(float));
+    *Y = tt_malloc((size_t)nt * 16 * sizeof(float));
+    for (int32_t u = 0; u < nu; u++)
+        memcpy(*X + (size_t)u * 16, tt_als_user_vector(m, u), 16 * sizeof(float));
+    for (int32_t t = 0; t < nt; t++)
+        memcpy(*Y + (size_t)t * 16, tt_als_track_vector(m, t), 16 * sizeof(float));
+}
+
+static tt_model *from_factors(const tt_als_params *p, const float *X, const float *Y)
+{
+    tt_model *m = NULL;
+    tt_err err = {0};
+    int rc = tt_als_from_factors(&ts, p, X, Y, 16, &m, &err);
+
+    cr_assert_eq(rc, 0, "from factors: %s", tt_err_msg(&err, rc));
+    return m;
+}
+
+/*
+ * A trained model's own factors give the model training returned, byte for byte: lists
+ * (the precomputed ones and scoring the catalog), similar tracks, fold-in, track norms.
+ */
+Test(als, a_model_from_trained_factors_equals_the_trained_model)
+{
+    tt_als_params p = fx_als_params();
+    tt_model *m = train(&p), *f;
+    int32_t nu = tt_dataset_n_users(ds), nt = tt_dataset_n_tracks(ds);
+    const float *na, *nb;
+    float *X, *Y;
+    int ka, kb;
+
+    factors_of(m, &X, &Y);
+    f = from_factors(&p, X, Y);
+    cr_assert_eq(f->catalog, m->catalog);
+    cr_assert_eq(f->n_users, nu);
+    cr_assert_eq(f->n_tracks, nt);
+    cr_assert_eq(tt_als_factors(f), 16);
+    for (int32_t u = 0; u < nu; u++) {
+        tt_scored a[K], b[K], c[40], d[40];
+        int n1 = ranked(m, u, true, NULL, K, a), n2 = ranked(f, u, true, NULL, K, b);
+        cr_assert_eq(n1, n2);
+        cr_assert_eq(memcmp(a, b, (size_t)n1 * sizeof(tt_scored)), 0, "user %d differs", u);
+        n1 = ranked(m, u, false, NULL, 40, c);
+        n2 = ranked(f, u, false, NULL, 40, d);
+        cr_assert_eq(n1, n2);
+        cr_assert_eq(memcmp(c, d, (size_t)n1 * sizeof(tt_scored)), 0, "user %d (40) differs", u);
+    }
+    for (int32_t t = 0; t < nt; t += 5) {
+        tt_scored a[K], b[K];
+        int n1 = 0, n2 = 0;
+        cr_assert_eq(tt_model_similar(m, t, K, a, &n1, NULL), 0);
+        cr_assert_eq(tt_model_similar(f, t, K, b, &n2, NULL), 0);
+        cr_assert_eq(n1, n2);
+        cr_assert_eq(memcmp(a, b, (size_t)n1 * sizeof(tt_scored)), 0, "track %d differs", t);
+    }
+    tt_als_track_factors(m, &ka, &na);
+    tt_als_track_factors(f, &kb, &nb);
+    cr_assert_eq(memcmp(na, nb, (size_t)nt * sizeof(float)), 0, "track norms differ");
+    for (int32_t u = 0; u < nu; u += 11) {
+        const int32_t *pos;
+        const float *r;
+        int32_t n = fx_row(&ts.conf, u, &pos, &r);
+        float xa[16], xb[16];
+        cr_assert_eq(tt_als_fold_in(m, pos, r, n, xa, NULL), 0);
+        cr_assert_eq(tt_als_fold_in(f, pos, r, n, xb, NULL), 0);
+        cr_assert_eq(memcmp(xa, xb, sizeof(xa)), 0, "fold-in of user %d differs", u);
+    }
+    free(X);
+    free(Y);
+    tt_model_free(f);
+    tt_model_free(m);
+}
+
+/* Users without factors (zero rows) are folded in from their history, as new listeners are. */
+Test(als, a_user_without_factors_is_folded_in)
+{
+    tt_als_params p = fx_als_params();
+    tt_model *m = train(&p), *f;
+    tt_scored a[K], b[K];
+    tt_query q = {.user = 5};
+    int n1 = 0, n2 = 0;
+    float *X, *Y;
+
+    factors_of(m, &X, &Y);
+    memset(X + 5 * 16, 0, 16 * sizeof(float));
+    f = from_factors(&p, X, Y);
+    cr_assert(f->ops->knows_user != NULL);
+    cr_assert_not(f->ops->knows_user(f, 5), "a zero row is not a known user");
+    cr_assert(f->ops->knows_user(f, 6));
+    q.n_hist = fx_row(&ts.conf, 5, &q.hist, &q.hist_conf);
+    q.n_exclude = fx_row(&ts.seen, 5, &q.exclude, NULL);
+    cr_assert_eq(tt_model_recommend(m, &q, K, a, &n1, NULL), 0);
+    cr_assert_eq(tt_model_recommend(f, &q, K, b, &n2, NULL), 0);
+    cr_assert_eq(n1, n2);
+    cr_assert_eq(memcmp(a, b, (size_t)n1 * sizeof(tt_scored)), 0,
+                 "fold-in uses the track factors only");
+    free(X);
+    free(Y);
+    tt_model_free(f);
+    tt_model_free(m);
+}
+
+Test(als, factors_that_are_not_finite_or_out_of_range_are_refused)
+{
+    tt_als_params p = fx_als_params();
+    tt_model *m = train(&p), *f = NULL;
+    tt_err err = {0};
+    float *X, *Y;
+
+    factors_of(m, &X, &Y);
+    Y[7 * 16 + 3] = NAN;
+    cr_assert_eq(tt_als_from_factors(&ts, &p, X, Y, 16, &f, &err), TT_EINVAL);
+    cr_assert_null(f);
+    cr_assert(strstr(err.message, "finite"), "%s", err.message);
+    Y[7 * 16 + 3] = 0.5f;
+    X[2] = INFINITY;
+    cr_assert_eq(tt_als_from_factors(&ts, &p, X, Y, 16, &f, NULL), TT_EINVAL);
+    X[2] = 0.5f;
+    tt_err_clear(&err);
+    cr_assert_eq(tt_als_from_factors(&ts, &p, X, Y, 0, &f, &err), TT_EINVAL);
+    cr_assert_str_eq(err.field, "factors");
+    tt_err_clear(&err);
+    p.alpha = -1.0f;
+    cr_assert_eq(tt_als_from_factors(&ts, &p, X, Y, 16, &f, &err), TT_EINVAL);
+    cr_assert_str_eq(err.field, "alpha");
+    cr_assert_null(f);
+    free(X);
+    free(Y);
     tt_model_free(m);
 }

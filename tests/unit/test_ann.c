@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "support/fixtures.h"
 #include "../../src/ann/ann_priv.h"
@@ -745,6 +746,177 @@ Test(ann, deserialize_refuses_a_truncated_serialisation)
     }
     free(buf);
     tt_ann_free(ix);
+}
+
+/* Where the @m bytes of @pat first occur in the @n bytes of @b; asserts they do. */
+static size_t find_bytes(const uint8_t *b, size_t n, const void *pat, size_t m)
+{
+    for (size_t i = 0; i + m <= n; i++)
+        if (memcmp(b + i, pat, m) == 0)
+            return i;
+    cr_assert_fail("pattern not found in the serialisation");
+    return 0;
+}
+
+/* Serialises an index of the first @n vectors with @p, lets @damage alter it, reads it back. */
+static void expect_damage_refused(tt_ann_params p, int64_t n,
+                                  void (*damage)(uint8_t *b, size_t len, int64_t n),
+                                  const char *what)
+{
+    tt_ann *ix = build(x, n, &p), *back = NULL;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    tt_err err = {0};
+    int rc;
+
+    cr_assert_eq(tt_ann_serialize(ix, &buf, &len, NULL), 0);
+    damage(buf, len, n);
+    rc = tt_ann_deserialize(buf, len, &back, &err);
+    cr_assert_eq(rc, TT_ECORRUPT, "%s: read back (%d: %s)", what, rc, err.message);
+    cr_assert_null(back);
+    free(buf);
+    tt_ann_free(ix);
+}
+
+/* The single inverted list holds ids 0 .. n - 1 in order: id 2 becomes n + 100. */
+static void ivf_id_past_the_end(uint8_t *b, size_t len, int64_t n)
+{
+    const int64_t ids[4] = {0, 1, 2, 3};
+    int64_t bad = n + 100;
+
+    memcpy(b + find_bytes(b, len, ids, sizeof(ids)) + 2 * sizeof(int64_t), &bad, sizeof(bad));
+}
+
+/* The header's vector count (after the fourcc and the dimension) one more than stored. */
+static void flat_counts_one_more(uint8_t *b, size_t len, int64_t n)
+{
+    int64_t more = n + 1;
+
+    cr_assert_gt(len, 16);
+    memcpy(b + 8, &more, sizeof(more));
+}
+
+/*
+ * The metric (after the fourcc, dimension, count, two unused counts and is_trained) no
+ * MetricType: FAISS keeps it as read, and comparing it is undefined behaviour in C++.
+ */
+static void flat_metric_out_of_range(uint8_t *b, size_t len, int64_t n)
+{
+    int32_t metric = -1;
+
+    (void)n;
+    cr_assert_gt(len, 40);
+    memcpy(b + 4 + 4 + 8 + 8 + 8 + 1, &metric, sizeof(metric));
+}
+
+/*
+ * FAISS writes an HNSW graph's neighbour lists, then entry point, top level, efConstruction,
+ * efSearch and upper beam (int32 each), then the storage index ("IxFI"): the entry point
+ * and the last neighbour slot become nodes past the end.
+ */
+static void hnsw_nodes_past_the_end(uint8_t *b, size_t len, int64_t n)
+{
+    size_t storage = find_bytes(b, len, "IxFI", 4);
+    int32_t entry = (int32_t)n + 5, nb = (int32_t)n + 7;
+
+    cr_assert_gt(storage, 24);
+    memcpy(b + storage - 20, &entry, sizeof(entry));
+    memcpy(b + storage - 24, &nb, sizeof(nb));
+}
+
+static void hnsw_neighbour_past_the_end(uint8_t *b, size_t len, int64_t n)
+{
+    size_t storage = find_bytes(b, len, "IxFI", 4);
+    int32_t nb = (int32_t)n + 7;
+
+    memcpy(b + storage - 24, &nb, sizeof(nb));
+}
+
+/*
+ * FAISS reads an index's parts without checking that they agree; searching one whose parts
+ * disagree reads out of bounds or returns ids that are no vector's, so it is refused.
+ */
+Test(ann, deserialize_refuses_an_index_whose_parts_disagree)
+{
+    tt_ann_params ivf = params(TT_ANN_IVF), hnsw = params(TT_ANN_HNSW);
+
+    ivf.nlist = 1;
+    hnsw.m = 4;
+    expect_damage_refused(ivf, 500, ivf_id_past_the_end, "IVF list naming vector n + 100");
+    expect_damage_refused(params(TT_ANN_FLAT), 500, flat_counts_one_more,
+                          "flat index counting a vector it does not store");
+    expect_damage_refused(params(TT_ANN_FLAT), 500, flat_metric_out_of_range,
+                          "flat index of metric -1");
+    expect_damage_refused(hnsw, 500, hnsw_nodes_past_the_end, "HNSW entry point past the end");
+    expect_damage_refused(hnsw, 500, hnsw_neighbour_past_the_end, "HNSW neighbour past the end");
+}
+
+/* The peak resident size of this process, in bytes. */
+static int64_t peak_rss(void)
+{
+    struct rusage ru;
+
+    cr_assert_eq(getrusage(RUSAGE_SELF, &ru), 0);
+    return (int64_t)ru.ru_maxrss * 1024;
+}
+
+/*
+ * FAISS sizes its arrays by counts read from the data before reading their items: a list
+ * claiming 2^24 vectors (2 GiB of codes) in a serialisation of a few kilobytes is refused
+ * before anything is allocated for it.
+ */
+Test(ann, a_list_claiming_more_vectors_than_its_bytes_is_refused_unread)
+{
+    tt_ann_params p = params(TT_ANN_IVF);
+    tt_ann *ix, *back = NULL;
+    uint8_t *buf = NULL;
+    size_t len = 0, at;
+    uint64_t claim = UINT64_C(1) << 24;
+    int64_t before;
+    tt_err err = {0};
+
+    p.nlist = 1;
+    ix = build(x, 500, &p);
+    cr_assert_eq(tt_ann_serialize(ix, &buf, &len, NULL), 0);
+    /* One list ("full"): a count of sizes (1), then the list's size (500). */
+    at = find_bytes(buf, len, "full", 4) + 4 + 8;
+    memcpy(buf + at, &claim, sizeof(claim));
+    before = peak_rss();
+    lsan_disable();
+    cr_assert_eq(tt_ann_deserialize(buf, len, &back, &err), TT_ECORRUPT, "%s", err.message);
+    lsan_enable();
+    cr_assert_null(back);
+    cr_assert_lt(peak_rss() - before, INT64_C(256) << 20, "%lld MB more resident",
+                 (long long)((peak_rss() - before) >> 20));
+    free(buf);
+    tt_ann_free(ix);
+}
+
+/* FAISS stores the lists of an IVF index with more empty lists than full ones sparsely. */
+Test(ann, ivf_with_mostly_empty_lists_round_trips)
+{
+    tt_ann_params p = params(TT_ANN_IVF);
+    float *v = tt_malloc((size_t)64 * D * sizeof(float));
+    tt_ann *ix, *back = NULL;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    tt_err err = {0};
+    int rc;
+
+    /* Two distinct vectors, 32 copies each: at most 2 of 8 lists hold anything. */
+    for (int i = 0; i < 64; i++)
+        memcpy(v + (size_t)i * D, x + (size_t)(i % 2) * D, D * sizeof(float));
+    p.nlist = 8;
+    ix = build(v, 64, &p);
+    cr_assert_eq(tt_ann_serialize(ix, &buf, &len, NULL), 0);
+    find_bytes(buf, len, "sprs", 4);
+    rc = tt_ann_deserialize(buf, len, &back, &err);
+    cr_assert_eq(rc, 0, "%s", err.message);
+    cr_assert_eq(tt_ann_size(back), 64);
+    free(buf);
+    tt_ann_free(back);
+    tt_ann_free(ix);
+    free(v);
 }
 
 /* Expects tt_ann_load(@expect) to refuse the file with @code and @needle in the message. */

@@ -892,3 +892,209 @@ Test(cache_redis, restart_while_idle, .fini = own_server_fini, .timeout = 30)
     cr_assert_eq(stats(c).errors, 0);
     tt_cache_close(c);
 }
+
+/* ---- messages between engines ---------------------------------------------------------- */
+
+/* What a subscription received, for the test thread to look at. */
+struct inbox {
+    pthread_mutex_t lock;
+    int n;
+    char msg[16][64];
+    size_t len[16];
+};
+
+static void inbox_init(struct inbox *in)
+{
+    memset(in, 0, sizeof(*in));
+    pthread_mutex_init(&in->lock, NULL);
+}
+
+static void on_msg(void *ctx, const char *msg, size_t len)
+{
+    struct inbox *in = ctx;
+
+    pthread_mutex_lock(&in->lock);
+    if (in->n < 16 && len <= sizeof(in->msg[0])) {
+        memcpy(in->msg[in->n], msg, len);
+        in->len[in->n++] = len;
+    }
+    pthread_mutex_unlock(&in->lock);
+}
+
+static int inbox_count(struct inbox *in)
+{
+    int n;
+
+    pthread_mutex_lock(&in->lock);
+    n = in->n;
+    pthread_mutex_unlock(&in->lock);
+    return n;
+}
+
+/* Waits up to @limit_s for @in to hold @n messages. */
+static void inbox_wait(struct inbox *in, int n, double limit_s)
+{
+    double t0 = now_s();
+
+    while (inbox_count(in) < n && now_s() - t0 < limit_s)
+        sleep_ms(2);
+    cr_assert_eq(inbox_count(in), n, "messages after %.1f s", limit_s);
+}
+
+static void wait_live(tt_cache_sub *s, bool live, double limit_s)
+{
+    double t0 = now_s();
+
+    while (tt_cache_sub_live(s) != live && now_s() - t0 < limit_s)
+        sleep_ms(2);
+    cr_assert_eq(tt_cache_sub_live(s), live, "subscription %s within %.1f s",
+                 live ? "live" : "down", limit_s);
+}
+
+static void publish(tt_cache *c, const char *channel, const char *msg, size_t len)
+{
+    tt_err err = {0};
+    int rc = tt_cache_publish(c, channel, msg, len, &err);
+
+    cr_assert_eq(rc, 0, "publish: %s", tt_err_msg(&err, rc));
+}
+
+/* The in-process cache is this process's own: it carries no message to other engines. */
+Test(cache_mem, messages_need_redis)
+{
+    tt_cache *c = open_url(NULL, 0, 0, 0);
+    tt_cache_sub *s = NULL;
+    struct inbox in;
+
+    inbox_init(&in);
+    cr_assert_not(tt_cache_shared(c));
+    cr_assert_eq(tt_cache_publish(c, "ch", "x", 1, NULL), TT_EUNSUPPORTED);
+    cr_assert_eq(tt_cache_subscribe(c, "ch", on_msg, &in, &s, NULL), TT_EUNSUPPORTED);
+    cr_assert_null(s);
+    cr_assert_not(tt_cache_sub_live(NULL));
+    tt_cache_sub_close(NULL);
+    tt_cache_close(c);
+}
+
+/* Two engines on one Redis: what one publishes reaches the other's subscription, in order. */
+Test(cache_redis, messages_reach_subscribers, .timeout = 30)
+{
+    tt_cache *a, *b;
+    tt_cache_sub *s = NULL;
+    struct inbox in;
+    tt_err err = {0};
+    const char *ch;
+
+    redis_setup();
+    ch = grp("feedback");
+    a = open_url(cache_url, 0, 1000, 1000);
+    b = open_url(cache_url, 0, 1000, 1000);
+    cr_assert(tt_cache_shared(a));
+    inbox_init(&in);
+    cr_assert_eq(tt_cache_subscribe(b, ch, on_msg, &in, &s, &err), 0, "%s", err.message);
+    wait_live(s, true, 5);
+    publish(a, ch, "first", 5);
+    publish(a, ch, "with\0nul", 8);
+    publish(a, ch, "", 0);
+    publish(a, grp("elsewhere"), "not for us", 10);
+    inbox_wait(&in, 3, 5);
+    cr_assert_eq(in.len[0], 5);
+    cr_assert(memcmp(in.msg[0], "first", 5) == 0);
+    cr_assert_eq(in.len[1], 8, "binary-safe");
+    cr_assert(memcmp(in.msg[1], "with\0nul", 8) == 0);
+    cr_assert_eq(in.len[2], 0);
+    sleep_ms(50);
+    cr_assert_eq(inbox_count(&in), 3, "another channel's message is not delivered");
+    tt_cache_sub_close(s);
+    publish(a, ch, "after", 5);
+    sleep_ms(50);
+    cr_assert_eq(inbox_count(&in), 3, "nothing after close");
+    tt_cache_close(b);
+    tt_cache_close(a);
+}
+
+/* Redis restarts under a subscription: it is reported down, then subscribes again. */
+Test(cache_redis, subscription_survives_restart, .fini = own_server_fini, .timeout = 30)
+{
+    char bin[512], url[64];
+    tt_cache *c;
+    tt_cache_sub *s = NULL;
+    struct inbox in;
+    int port;
+
+    need_redis_server(bin, sizeof(bin));
+    port = free_port();
+    server_start(bin, port, NULL, NULL);
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%d/0", port);
+    c = open_url(url, 0, 200, 100);
+    inbox_init(&in);
+    cr_assert_eq(tt_cache_subscribe(c, "ch", on_msg, &in, &s, NULL), 0);
+    wait_live(s, true, 5);
+    server_stop();
+    wait_live(s, false, 2);
+    cr_assert_neq(tt_cache_publish(c, "ch", "lost", 4, NULL), 0, "no Redis, nothing sent");
+    server_start(bin, port, NULL, NULL);
+    wait_live(s, true, 3);
+    /* The pool retries on its own schedule (retry_ms); a publish may fail until then. */
+    for (int i = 0; i < 100 && tt_cache_publish(c, "ch", "back", 4, NULL) != 0; i++)
+        sleep_ms(20);
+    inbox_wait(&in, 1, 3);
+    cr_assert(memcmp(in.msg[0], "back", 4) == 0);
+    tt_cache_sub_close(s);
+    tt_cache_close(c);
+}
+
+/* A subscription to a Redis that is not there is no error; closing it does not wait. */
+Test(cache_redis, subscription_to_nothing_closes_at_once, .timeout = 30)
+{
+    char url[64];
+    tt_cache *c;
+    tt_cache_sub *s = NULL;
+    struct inbox in;
+    double t0;
+
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%d/0", free_port());
+    c = open_url(url, 0, 50, 60000);
+    inbox_init(&in);
+    cr_assert_eq(tt_cache_subscribe(c, "ch", on_msg, &in, &s, NULL), 0);
+    sleep_ms(100);
+    cr_assert_not(tt_cache_sub_live(s));
+    t0 = now_s();
+    tt_cache_sub_close(s);
+    cr_assert_lt(now_s() - t0, 0.5, "close took %.2f s", now_s() - t0);
+    tt_cache_close(c);
+}
+
+/* Channels belong to the URL's database, as keys do: another database does not hear them. */
+Test(cache_redis, channels_belong_to_the_database, .fini = own_server_fini, .timeout = 30)
+{
+    char bin[512], url1[64], url2[64];
+    tt_cache *a, *b1, *b2;
+    tt_cache_sub *s1 = NULL, *s2 = NULL;
+    struct inbox in1, in2;
+    int port;
+
+    need_redis_server(bin, sizeof(bin));
+    port = free_port();
+    server_start(bin, port, NULL, NULL);
+    snprintf(url1, sizeof(url1), "redis://127.0.0.1:%d/1", port);
+    snprintf(url2, sizeof(url2), "redis://127.0.0.1:%d/2", port);
+    a = open_url(url1, 0, 1000, 1000);
+    b1 = open_url(url1, 0, 1000, 1000);
+    b2 = open_url(url2, 0, 1000, 1000);
+    inbox_init(&in1);
+    inbox_init(&in2);
+    cr_assert_eq(tt_cache_subscribe(b1, "ch", on_msg, &in1, &s1, NULL), 0);
+    cr_assert_eq(tt_cache_subscribe(b2, "ch", on_msg, &in2, &s2, NULL), 0);
+    wait_live(s1, true, 5);
+    wait_live(s2, true, 5);
+    publish(a, "ch", "db1", 3);
+    inbox_wait(&in1, 1, 5);
+    sleep_ms(50);
+    cr_assert_eq(inbox_count(&in2), 0, "database 2 heard database 1's message");
+    tt_cache_sub_close(s1);
+    tt_cache_sub_close(s2);
+    tt_cache_close(b2);
+    tt_cache_close(b1);
+    tt_cache_close(a);
+}

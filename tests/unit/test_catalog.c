@@ -292,6 +292,39 @@ Test(catalog, bad_metadata_is_refused_naming_the_field, .init = setup_dir,
     tt_dataset_free(ds);
 }
 
+/*
+ * A count the metadata gives sizes nothing before the section it counts agrees: a damaged
+ * file claiming 2^31 - 1 tracks, listeners, genres or artists is refused, not allocated for
+ * (16 GiB of string pointers each).
+ */
+Test(catalog, a_huge_count_is_refused_before_anything_is_allocated, .init = setup_dir,
+     .fini = teardown_dir)
+{
+    static const char *const fields[] = {"n_tracks", "n_users", "n_genres", "n_artists"};
+    tt_dataset *ds = small_dataset();
+    tt_train_set ts;
+
+    fx_train_set(ds, &ts);
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        char copy[300];
+        snprintf(copy, sizeof(copy), "%s.%zu", path, i);
+        save_ok(ds, &ts, copy);
+        fx_meta_set(copy, fields[i], INT32_MAX);
+    }
+    fx_limit_address_space(1ULL << 30);
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        tt_catalog *c = NULL;
+        tt_err err = {0};
+        char copy[300];
+        snprintf(copy, sizeof(copy), "%s.%zu", path, i);
+        cr_assert_eq(tt_catalog_load(copy, &c, &err), TT_ECORRUPT, "%s accepted", fields[i]);
+        cr_assert_null(c);
+        cr_assert_not_null(strstr(err.message, copy), "message: %s", err.message);
+    }
+    tt_train_set_release(&ts);
+    tt_dataset_free(ds);
+}
+
 /* ---- tt_recommend_user ------------------------------------------------------------------- */
 
 #define K 10

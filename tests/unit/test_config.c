@@ -14,7 +14,7 @@ static const char *const vars[] = {
     "DATABASE_URL", "REDIS_URL", "MODEL_TIER", "MODEL_DIR", "ENABLE_GPU", "PORT", "HOST",
     "ADMIN_TOKEN", "ADMIN_ALLOW_LOOPBACK", "TRAIN_SCHEDULE_FREE", "TRAIN_SCHEDULE_STARTER",
     "TRAIN_SCHEDULE_PRO", "MODEL_KEEP_VERSIONS", "PROMOTE_MARGIN", "MODEL_POLL_SECONDS",
-    "JOB_THREADS", "JOB_NICE", "RATE_LIMIT", "RATE_BURST",
+    "JOB_THREADS", "JOB_NICE", "RATE_LIMIT", "RATE_BURST", "DOCS_ASSETS_DIR", "FEEDBACK_POLL_MS",
 };
 
 static void clean_env(void)
@@ -278,6 +278,7 @@ Test(config, pipeline_and_rate_limit)
         {"JOB_NICE", "20", "0..19"},
         {"RATE_LIMIT", "fast", "requests per second"},
         {"RATE_BURST", "-3", "0..1000000"},
+        {"FEEDBACK_POLL_MS", "60001", "0..60000"},
     };
     tt_config c = load_ok();
     tt_err err = {0};
@@ -291,6 +292,7 @@ Test(config, pipeline_and_rate_limit)
     cr_assert_eq(c.job_threads, 1);
     cr_assert_eq(c.job_nice, 10);
     cr_assert_float_eq(c.rate_limit, 0.0, 0.0, "rate limiting is off by default");
+    cr_assert_eq(c.feedback_poll_ms, 100, "replicas read each other's feedback every 100 ms");
     setenv("TRAIN_SCHEDULE_STARTER", "off", 1);
     setenv("TRAIN_SCHEDULE_PRO", "@daily", 1);
     setenv("RATE_LIMIT", "12.5", 1);
@@ -328,4 +330,24 @@ Test(config, flags_are_listed_with_their_variables)
     }
     cr_expect_geq(n, 10);
     cr_expect_null(tt_config_flag(n, NULL));
+}
+
+Test(config, docs_assets_dir)
+{
+    tt_config c = load_ok();
+    tt_err err = {0};
+    char *big = malloc(2000);
+
+    cr_assert_str_eq(c.docs_dir, "", "unset: the folder is found next to the executable");
+    setenv("DOCS_ASSETS_DIR", "/srv/swagger-ui-dist", 1);
+    c = load_ok();
+    cr_assert_str_eq(c.docs_dir, "/srv/swagger-ui-dist");
+    cr_assert_eq(tt_config_apply_flag(&c, "--docs-assets-dir", "web/ui", &err), 1);
+    cr_assert_str_eq(c.docs_dir, "web/ui");
+    memset(big, 'd', 1999);
+    big[1999] = '\0';
+    setenv("DOCS_ASSETS_DIR", big, 1);
+    cr_assert_eq(tt_config_load_env(&c, &err), TT_ECONFIG);
+    cr_assert_str_eq(err.field, "DOCS_ASSETS_DIR");
+    free(big);
 }

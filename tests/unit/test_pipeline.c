@@ -2,7 +2,8 @@
  * The training run end to end (tt_pipeline_run) on a small generated SQLite database: a
  * version is written, evaluated, published as hard links and logged for TensorBoard; a
  * version that lost to the served one by more than the margin is kept but not published;
- * a named job makes an enterprise custom model.
+ * a named job makes an enterprise custom model; exported factors import back as a model
+ * with the same factors and lists, and a refused import writes nothing.
  */
 #include <criterion/criterion.h>
 
@@ -144,6 +145,15 @@ Test(pipeline, a_run_publishes_links_and_logs_its_version)
     cr_assert(json_is_number(
         json_object_get(json_object_get(json_object_get(side, "metrics"), "holdout"), "ndcg@20")));
     cr_assert_null(json_object_get(side, "base_model"));
+    /* The training curve: one loss per iteration, and the version's sidecar is this one. */
+    cr_assert_str_eq(str(json_object_get(side, "curves"), "unit"), "iteration");
+    cr_assert_eq(json_array_size(json_object_get(json_object_get(side, "curves"), "loss")), 2);
+    {
+        json_t *vs = tt_registry_version_sidecar(cfg.model_dir, "free", "als", version);
+        cr_assert(json_equal(vs, side), "the version's sidecar differs from the served one");
+        json_decref(vs);
+        cr_assert_null(tt_registry_version_sidecar(cfg.model_dir, "free", "als", "../../x"));
+    }
 
     tt_registry_log_dir(cfg.model_dir, "free", "als", version, logdir, sizeof(logdir));
     cr_assert_str_eq(str(m, "log_dir"), logdir);
@@ -212,5 +222,140 @@ Test(pipeline, a_named_job_makes_a_custom_model)
     snprintf(path, sizeof(path), "%s/free/als.ttm", cfg.model_dir);
     cr_assert_neq(access(path, F_OK), 0, "a custom model published the built-in one");
     json_decref(side);
+    json_decref(result);
+}
+
+/* Exports the published free/als as CSV into <dir>/@sub; the report into @rep. */
+static void export_als(const char *sub, tt_factor_export_report *rep)
+{
+    char out[256];
+    tt_err err = {0};
+    int rc;
+
+    fx_path(out, sizeof(out), dir, sub);
+    rc = tt_pipeline_export_factors(&cfg, "free", "als", TT_FACTORS_FORMAT_CSV, out, rep, &err);
+    cr_assert_eq(rc, 0, "export: %s", tt_err_msg(&err, rc));
+}
+
+static tt_model *load_model(const char *rel)
+{
+    char path[1300];
+    tt_model *m = NULL;
+    tt_err err = {0};
+
+    snprintf(path, sizeof(path), "%s/%s", cfg.model_dir, rel);
+    cr_assert_eq(tt_model_load(path, 0, &m, &err), 0, "%s: %s", path, err.message);
+    return m;
+}
+
+/*
+ * The published ALS model's factors, exported and imported as an enterprise custom model,
+ * make that model: same catalog, same factors, same lists; the free tier is left alone.
+ */
+Test(pipeline, exported_factors_import_as_a_custom_model)
+{
+    json_t *result = run("{\"model\": \"als\", \"evaluate\": false, \"params\": {\"factors\": 8, "
+                         "\"iterations\": 2}}");
+    tt_factor_import im = tt_factor_import_default();
+    tt_factor_import_report rep;
+    tt_factor_export_report ex;
+    char before[TT_VERSION_MAX], after[TT_VERSION_MAX], path[1300];
+    json_t *side, *als_side;
+    tt_model *a, *b;
+    tt_err err = {0};
+    int rc;
+
+    tt_registry_published(cfg.model_dir, "free", "als", before);
+    export_als("exp", &ex);
+    cr_assert_eq(ex.k, 8);
+    cr_assert_str_eq(ex.version, before);
+    im.users = ex.files[0];
+    im.tracks = ex.files[1];
+    im.tier = "enterprise";
+    im.name = "spark-als";
+    im.als = ex.als;
+    rc = tt_pipeline_import_factors(&cfg, &im, &rep, &err);
+    cr_assert_eq(rc, 0, "import: %s", tt_err_msg(&err, rc));
+    cr_assert_eq(rep.k, 8);
+    cr_assert_eq(rep.users_without + rep.tracks_without + rep.unknown_users, 0);
+    tt_registry_published(cfg.model_dir, "free", "als", after);
+    cr_assert_str_eq(after, before, "a custom import published the free tier's ALS");
+    cr_assert_str_eq(tt_registry_tier_of(cfg.model_dir, "spark-als"), "enterprise");
+
+    snprintf(path, sizeof(path), "%s/enterprise/spark-als.json", cfg.model_dir);
+    side = load(path);
+    snprintf(path, sizeof(path), "%s/free/als.json", cfg.model_dir);
+    als_side = load(path);
+    cr_assert_str_eq(str(side, "source"), "imported");
+    cr_assert_str_eq(str(als_side, "source"), "trained");
+    cr_assert_str_eq(str(side, "base_model"), "als");
+    cr_assert_str_eq(str(side, "version"), rep.version);
+    cr_assert_str_eq(str(side, "catalog"), str(als_side, "catalog"));
+    cr_assert_eq(json_integer_value(json_object_get(json_object_get(side, "import"), "factors")),
+                 8);
+
+    a = load_model("free/als.ttm");
+    b = load_model("enterprise/spark-als.ttm");
+    cr_assert_eq(a->catalog, b->catalog);
+    for (int32_t t = 0; t < a->n_tracks; t++)
+        cr_assert_eq(memcmp(tt_als_track_vector(a, t), tt_als_track_vector(b, t),
+                            8 * sizeof(float)), 0, "track %d", t);
+    for (int32_t u = 0; u < a->n_users; u += 7) {
+        tt_scored x[10], y[10];
+        tt_query q = {.user = u};
+        int nx = 0, ny = 0;
+        cr_assert_eq(tt_model_recommend(a, &q, 10, x, &nx, NULL), 0);
+        cr_assert_eq(tt_model_recommend(b, &q, 10, y, &ny, NULL), 0);
+        cr_assert_eq(nx, ny);
+        cr_assert_eq(memcmp(x, y, (size_t)nx * sizeof(tt_scored)), 0, "user %d", u);
+    }
+    tt_model_free(a);
+    tt_model_free(b);
+    json_decref(side);
+    json_decref(als_side);
+    json_decref(result);
+}
+
+/* A row of an id the database lacks: refused, nothing written; skipped and counted on asking. */
+Test(pipeline, an_import_with_an_unknown_id_writes_nothing_unless_told_to_skip)
+{
+    json_t *result = run("{\"model\": \"als\", \"evaluate\": false, \"params\": {\"factors\": 8, "
+                         "\"iterations\": 2}}");
+    tt_factor_import im = tt_factor_import_default();
+    tt_factor_import_report rep;
+    tt_factor_export_report ex;
+    char before[TT_VERSION_MAX], after[TT_VERSION_MAX], base[1300];
+    tt_err err = {0};
+    int entries, rc;
+    FILE *f;
+
+    export_als("exp", &ex);
+    f = fopen(ex.files[1], "a");
+    cr_assert_not_null(f);
+    fprintf(f, "nobody,1,2,3,4,5,6,7,8\n");
+    fclose(f);
+    im.users = ex.files[0];
+    im.tracks = ex.files[1];
+    tt_registry_published(cfg.model_dir, "free", "als", before);
+    snprintf(base, sizeof(base), "%s/free/als", cfg.model_dir);
+    entries = fx_dir_count(base);
+    rc = tt_pipeline_import_factors(&cfg, &im, &rep, &err);
+    cr_assert_eq(rc, TT_EPARSE);
+    cr_assert_str_eq(err.field, "skip_unknown");
+    cr_assert(strstr(err.message, "tracks.csv:202: unknown track id 'nobody'"), "%s",
+              err.message);
+    tt_registry_published(cfg.model_dir, "free", "als", after);
+    cr_assert_str_eq(after, before);
+    cr_assert_eq(fx_dir_count(base), entries, "a refused import left something behind");
+
+    im.skip_unknown = true;
+    tt_err_clear(&err);
+    rc = tt_pipeline_import_factors(&cfg, &im, &rep, &err);
+    cr_assert_eq(rc, 0, "%s", tt_err_msg(&err, rc));
+    cr_assert_eq(rep.unknown_tracks, 1);
+    cr_assert_eq(rep.track_rows, 201);
+    tt_registry_published(cfg.model_dir, "free", "als", after);
+    cr_assert_str_eq(after, rep.version);
+    cr_assert_str_neq(after, before);
     json_decref(result);
 }

@@ -538,6 +538,37 @@ STORE_TEST(feedback_retry_keeps_first_write)
     tt_store_close(s);
 }
 
+/* Feedback names the row it stored, as scans number it; a retry names none. */
+STORE_TEST(feedback_put_id_names_the_row)
+{
+    tt_store *s = open_store();
+    tt_interaction_rec fb = {"u1", "t9", TT_ACT_DISLIKE, 1, -1, 1700000100, NULL, NULL, 0, "e-1"};
+    tt_interaction_rec next = fb;
+    int64_t id1 = -1, id2 = -1, again = -1;
+    struct rows *r;
+    tt_err err = {0};
+
+    ok(tt_store_feedback_put_id(s, &fb, &id1, &err), &err, "feedback");
+    cr_assert_gt(id1, 0);
+    ok(tt_store_feedback_put_id(s, &fb, &again, &err), &err, "the same event again");
+    cr_assert_eq(again, 0, "a retried event_id stores no row");
+    next.event_id = "e-2";
+    ok(tt_store_feedback_put_id(s, &next, &id2, &err), &err, "another event");
+    ok(tt_store_feedback_put_id(s, &next, NULL, &err), &err, "id may be NULL");
+    cr_assert_gt(id2, id1);
+    r = rows_new();
+    ok(tt_store_scan_interactions_after(s, id1, on_interaction, r, &err), &err, "scan after");
+    cr_assert_eq(r->n, 1, "only the row after the first");
+    cr_assert_eq(r->in[0].id, id2);
+    cr_assert_str_eq(r->in[0].event_id, "e-2");
+    rows_free(r);
+    r = scan_interactions(s);
+    cr_assert_eq(r->n, 2);
+    cr_assert_eq(r->in[0].id, id1);
+    rows_free(r);
+    tt_store_close(s);
+}
+
 /* Two plays of one track in the same second are two plays, whichever way they arrive. */
 STORE_TEST(identical_events_all_stored)
 {

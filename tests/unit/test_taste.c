@@ -472,6 +472,24 @@ Test(taste, corrupt_foreign_and_stale_files_are_refused)
     fx_rmtree(dir);
 }
 
+/* A genre or artist count of 2^31 - 1 in the metadata is refused, not allocated for. */
+Test(taste, a_huge_name_count_is_refused_before_anything_is_allocated)
+{
+    static const char *const fields[] = {"n_genres", "n_artists"};
+    char dir[64], path[2][256];
+
+    fx_tmpdir(dir);
+    for (int i = 0; i < 2; i++) {
+        fx_path(path[i], sizeof(path[i]), dir, fields[i]);
+        cr_assert_eq(tt_taste_save(taste, path[i], NULL), 0);
+        fx_meta_set(path[i], fields[i], INT32_MAX);
+    }
+    fx_limit_address_space(1ULL << 30);
+    for (int i = 0; i < 2; i++)
+        expect_refused(path[i], 0, "_names' missing or of the wrong size");
+    fx_rmtree(dir);
+}
+
 /* A "slim" TZif file (RFC 8536 version 2): no transitions, the rules in its footer alone. */
 static void write_slim_zone(const char *path, const char *footer)
 {

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -504,6 +505,33 @@ void fx_expect_model_refused(const char *path, const char *needle)
     cr_assert_null(m);
     cr_assert_not_null(strstr(err.message, path), "message: %s", err.message);
     cr_assert_not_null(strstr(err.message, needle), "message: %s", err.message);
+}
+
+#if defined(__SANITIZE_ADDRESS__)
+#define FX_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define FX_ASAN 1
+#endif
+#endif
+
+bool fx_limit_address_space(size_t extra)
+{
+#ifdef FX_ASAN
+    (void)extra;
+    return false;
+#else
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long pages = 0;
+    struct rlimit r;
+
+    cr_assert_not_null(f, "cannot read /proc/self/statm");
+    cr_assert_eq(fscanf(f, "%lu", &pages), 1);
+    fclose(f);
+    r.rlim_cur = r.rlim_max = (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + extra;
+    cr_assert_eq(setrlimit(RLIMIT_AS, &r), 0, "cannot limit the address space");
+    return true;
+#endif
 }
 
 void fx_save_model(const tt_model *m, const char *path)

@@ -9,6 +9,7 @@
 #define TT_TEST_FIXTURES_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "tt/als.h"
@@ -140,6 +141,14 @@ void fx_meta_set_str(const char *path, const char *name, const char *value);
  * names the file and contains @needle (a field name in quotes, say).
  */
 void fx_expect_model_refused(const char *path, const char *needle);
+
+/*
+ * Limits the test's address space to what it maps now plus @extra bytes, so that an
+ * allocation sized by a damaged file makes the test fail here, not only on a machine short
+ * of memory. Returns false, limiting nothing, under AddressSanitizer (its shadow memory
+ * needs address space of its own). Each test runs in its own process: the limit ends with it.
+ */
+bool fx_limit_address_space(size_t extra);
 
 /* Saves @m to @path, asserting it succeeds. */
 void fx_save_model(const tt_model *m, const char *path);

@@ -1,10 +1,11 @@
 /*
  * byteorder.h - fixed-width integers to and from little-endian bytes, one byte at a time, so
  * what reaches a file never depends on the host's struct layout or byte order. Internal to
- * src/core (the model file container and its metadata codec).
+ * the engine's file formats (the model file container, its metadata codec, the feedback
+ * journal).
  */
-#ifndef TT_CORE_BYTEORDER_H
-#define TT_CORE_BYTEORDER_H
+#ifndef TT_BYTEORDER_H
+#define TT_BYTEORDER_H
 
 #include <stdint.h>
 
