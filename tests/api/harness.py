@@ -187,6 +187,24 @@ class Server:
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
 
+    def __enter__(self):
+        """Started for a `with` block: stopped when the block ends cleanly (SIGTERM, exit 0
+        checked), killed when it ends with an error or the start fails."""
+        try:
+            self.start()
+        except BaseException:
+            self.kill()
+            raise
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        try:
+            if kind is None and self.alive():
+                self.stop()
+        finally:
+            self.kill()
+        return False
+
     def stop(self):
         """SIGTERM; returns the exit code, or raises Failure when it does not exit 0 in time."""
         if self.http:

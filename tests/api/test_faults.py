@@ -77,29 +77,6 @@ def sqlite_copy(ctx, name):
     return db, models, d
 
 
-class Running:
-    """Starts @srv; on a clean exit stops it (SIGTERM, exit 0 checked), else kills it."""
-
-    def __init__(self, srv):
-        self.srv = srv
-
-    def __enter__(self):
-        try:
-            self.srv.start()
-        except BaseException:
-            self.srv.kill()
-            raise
-        return self.srv
-
-    def __exit__(self, kind, exc, tb):
-        try:
-            if kind is None and self.srv.alive():
-                self.srv.stop()
-        finally:
-            self.srv.kill()
-        return False
-
-
 def health(srv):
     r = httpx.get(srv.base + "/health", timeout=TIMEOUT)
     return r.json()
@@ -329,7 +306,7 @@ def postgres_stopped_under_load(ctx):
     budget; once it is back, every acknowledged event is stored once, in order."""
     pg, models, users, tracks = pg_fixture(ctx)
     tag = "stop-" + uuid.uuid4().hex[:6]
-    with Running(pg_server(ctx, "pgstop", pg, models)) as srv:
+    with pg_server(ctx, "pgstop", pg, models) as srv:
         load = Load(srv, users, tracks, tag, feedback=2, recommend=2).start()
         try:
             time.sleep(1.0)
@@ -370,7 +347,7 @@ def postgres_paused(ctx):
     lists keep coming; after SIGCONT everything queued is stored once."""
     pg, models, users, tracks = pg_fixture(ctx)
     tag = "pause-" + uuid.uuid4().hex[:6]
-    with Running(pg_server(ctx, "pgpause", pg, models)) as srv:
+    with pg_server(ctx, "pgpause", pg, models) as srv:
         load = Load(srv, users, tracks, tag, feedback=2, recommend=1).start()
         health_times, states, noid = [], [], []
         noid_user = "pause-noid-" + uuid.uuid4().hex[:8]
@@ -449,7 +426,7 @@ def redis_killed_and_restarted(ctx):
     db, models, d = sqlite_copy(ctx, "redis")
     data = Data(db)
     with PrivateRedis() as redis, \
-            Running(Server(ctx.tt, "redis-kill", db, models, d, redis_url=redis.url)) as srv:
+            Server(ctx.tt, "redis-kill", db, models, d, redis_url=redis.url) as srv:
         body = {"user_id": data.take_user(), "limit": 12}
         a, b = srv.recommend(body), srv.recommend(body)
         eq((a["cached"], b["cached"]), (False, True), "cached flags before the kill")
@@ -510,7 +487,7 @@ def engine_killed_with_feedback_in_flight(ctx):
                     with mu:
                         acked[eid] = r.status_code
 
-    with Running(srv):
+    with srv:
         threads = [threading.Thread(target=client, args=(k,)) for k in range(4)]
         for t in threads:
             t.start()
@@ -534,7 +511,7 @@ def engine_killed_with_feedback_in_flight(ctx):
         srv.proc = None  # killed on purpose: no SIGTERM check for this one
     queued = sum(1 for s in acked.values() if s == 202)
     check(queued > 0, f"no event was queued in the journal before the kill ({len(acked)} acked)")
-    with Running(Server(ctx.tt, "kill9-restart", db, models, d, extra_env=env)) as srv2:
+    with Server(ctx.tt, "kill9-restart", db, models, d, extra_env=env) as srv2:
         wait_drained(srv2, 15.0, "after the restart")
         with data.connect() as c:
             stored = [e for (e,) in c.execute("SELECT event_id FROM interactions WHERE "
@@ -656,7 +633,7 @@ def journal_disk_full(ctx):
         raise Skip(f"{why} (skipped)")
     env = {"FEEDBACK_JOURNAL": os.path.join(disk, "feedback.wal")}
     try:
-        with Running(Server(ctx.tt, "diskfull", db, models, d, extra_env=env)) as srv:
+        with Server(ctx.tt, "diskfull", db, models, d, extra_env=env) as srv:
             # Round 1: full, then the lock goes and the running engine replays.
             lock = locked(db)
             try:
@@ -681,7 +658,7 @@ def journal_disk_full(ctx):
                 srv.stop()
             finally:
                 release(lock)
-        with Running(Server(ctx.tt, "diskfull-restart", db, models, d, extra_env=env)) as srv:
+        with Server(ctx.tt, "diskfull-restart", db, models, d, extra_env=env) as srv:
             wait_drained(srv, 15.0, "after the restart")
             check_once_in_order(sqlite_stored(db, "full2"), short_ids(acked2), "full2",
                                 "disk full, engine restarted")
@@ -700,7 +677,7 @@ def journal_bound_reached(ctx):
     the journal holds 1 MiB; the events queued before are stored once when the lock goes."""
     db, models, d = sqlite_copy(ctx, "bound")
     env = {"FEEDBACK_JOURNAL": os.path.join(d, "feedback.wal"), "FEEDBACK_JOURNAL_MB": "1"}
-    with Running(Server(ctx.tt, "bound", db, models, d, extra_env=env)) as srv:
+    with Server(ctx.tt, "bound", db, models, d, extra_env=env) as srv:
         lock = locked(db)
         try:
             acked, r = fill_journal(srv, "bound")
@@ -726,8 +703,8 @@ def journal_off_answers_503(ctx):
     data = Data(db)
     user = data.take_user()
     body = {"user_id": user, "track_id": data.popular_tracks[7], "action": "like"}
-    with Running(Server(ctx.tt, "nojournal", db, models, d,
-                        extra_env={"FEEDBACK_JOURNAL": "off"})) as srv:
+    with Server(ctx.tt, "nojournal", db, models, d,
+                        extra_env={"FEEDBACK_JOURNAL": "off"}) as srv:
         eq(health(srv).get("journal"), None, "/health journal without one")
         lock = locked(db)
         worst = 0.0

@@ -207,21 +207,12 @@ class ExamplesServer:
         self.srv = Server(ctx.tt, "openapi", db, models, d, extra_env=env)
 
     def __enter__(self):
-        try:
-            self.srv.start()
-        except BaseException:
-            self.srv.kill()
-            raise
+        self.srv.__enter__()
         self.srv.http.headers["Content-Type"] = "application/json"
         return self.srv
 
     def __exit__(self, kind, exc, tb):
-        try:
-            if kind is None:
-                self.srv.stop()
-        finally:
-            self.srv.kill()
-        return False
+        return self.srv.__exit__(kind, exc, tb)
 
 
 def served_set(ctx):

@@ -62,20 +62,11 @@ class Own:
         self.srv = Server(ctx.tt, "pipeline-" + name, db, models, d, extra_env=extra_env)
 
     def __enter__(self):
-        try:
-            self.srv.start()
-        except BaseException:
-            self.srv.kill()
-            raise
+        self.srv.__enter__()
         return self
 
     def __exit__(self, kind, exc, tb):
-        try:
-            if kind is None and self.srv.proc is not None and self.srv.http is not None:
-                self.srv.stop()
-        finally:
-            self.srv.kill()
-        return False
+        return self.srv.__exit__(kind, exc, tb)
 
 
 def submit(srv, body, status=202):
