@@ -1,9 +1,11 @@
 #!/bin/bash
 # Layers point one way, each rank only to lower ranks:
-#   cli (7) -> http (6) -> pipeline (5) -> eval (4) -> models (3) -> ann (2) -> store, cache (1) -> core (0)
+#   cli (7) -> http (6) -> pipeline (5) -> eval (4) -> models (3) -> ann, ingest (2)
+#     -> store, cache (1) -> core (0)
 # models sits above ann because the content model searches the index; eval above models because
 # it scores them; pipeline (training runs, jobs, versions) above eval because a run evaluates
-# what it trains. store and cache are peers of rank 1 and must not use each other.
+# what it trains. store and cache are peers of rank 1 and must not use each other. ingest (the
+# importers and the generator) writes through the store interface and is a peer of ann.
 #
 # A file may include or call only its own folder or a strictly lower layer. Checked, in src/
 # (every .c, .cpp, .h) and include/tt/:
@@ -26,13 +28,14 @@ cd "$root" 2>/dev/null && [ -d src ] && [ -d include/tt ] ||
     { echo "check_layers: $root has no src/ and include/tt/"; exit 2; }
 
 # The rank of each folder of src/.
-ranks='core=0 store=1 cache=1 ann=2 models=3 eval=4 pipeline=5 http=6 cli=7'
+ranks='core=0 store=1 cache=1 ann=2 ingest=2 models=3 eval=4 pipeline=5 http=6 cli=7'
 
 # The layer of each public header of include/tt/ (every header must be listed). modelfile.h,
 # the model-file container, is core: models, the index and their tests all write and read it.
 headers='
 core:   core err config cron ids csr csv fileio kernels modelfile progress tfevents tz version byteorder npy factors
-store:  store dataset import generate journal
+store:  store dataset journal
+ingest: import generate
 cache:  cache
 ann:    ann
 models: model models als ease popularity content hybrid catalog recommend radio mix nn neumf deep_content hybrid_deep taste

@@ -1,5 +1,5 @@
 /*
- * The engine's own CSV imports (src/store/import.c, import_util.c): the input is written to
+ * The engine's own CSV imports (src/ingest/import.c, import_util.c): the input is written to
  * a file and imported as tracks, as users and as interactions, each into an empty SQLite
  * database, strictly and then skipping bad rows, with the checks of fz_import_both: a
  * failed import leaves nothing behind, the two modes agree, counts add up.

@@ -1,5 +1,5 @@
 /*
- * The GTZAN feature-table import (src/store/import_gtzan.c): the input is written to a file
+ * The GTZAN feature-table import (src/ingest/import_gtzan.c): the input is written to a file
  * and imported into an empty SQLite database, strictly and then skipping bad rows, with the
  * checks of fz_import_both: a failed import leaves nothing behind, the two modes agree.
  */

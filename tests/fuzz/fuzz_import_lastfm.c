@@ -1,5 +1,5 @@
 /*
- * The Last.fm HetRec 2011 import (src/store/import_lastfm.c): the input stands for the
+ * The Last.fm HetRec 2011 import (src/ingest/import_lastfm.c): the input stands for the
  * dataset's directory, its parts separated by form feeds: tags.dat, user_taggedartists.dat,
  * artists.dat, user_artists.dat (files past the last part are missing). Imported into an
  * empty SQLite database, strictly and then skipping bad rows, with the checks of

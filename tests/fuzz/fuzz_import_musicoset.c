@@ -1,5 +1,5 @@
 /*
- * The MusicOSet import (src/store/import_musicoset.c): the input stands for the dataset's
+ * The MusicOSet import (src/ingest/import_musicoset.c): the input stands for the dataset's
  * directory, its parts separated by form feeds: musicoset_metadata/artists.csv,
  * musicoset_metadata/tracks.csv, musicoset_songfeatures/acoustic_features.csv,
  * musicoset_metadata/songs.csv (files past the last part are missing). Imported into an
