@@ -9,6 +9,7 @@
  * under a millisecond at 20,000 tracks.
  */
 #include "tt/mix.h"
+#include "rank_priv.h"
 #include "tt/als.h"
 #include "tt/content.h"
 #include "tt/core.h"
@@ -702,11 +703,11 @@ static int find_facets(struct listener *l, int max, struct facet *f)
 /* ---- candidates --------------------------------------------------------------------------- */
 
 /*
- * Offers the open tracks of cell positions [@b, @e) (scored against the facet's centre, plus
- * the day's jitter) to @top; returns how many were open.
+ * Appends the open tracks of cell positions [@b, @e) to @cand (scored against the facet's
+ * centre, plus the day's jitter); returns how many were open.
  */
 static int32_t offer(const struct listener *l, const float *q, int64_t b, int64_t e, float *score,
-                     tt_topk *top)
+                     tt_scored *cand)
 {
     const tt_mix_space *s = l->s;
     int32_t open = 0;
@@ -714,22 +715,20 @@ static int32_t offer(const struct listener *l, const float *q, int64_t b, int64_
     score_block(s->cell_rows, s->cd, (int32_t)b, (int32_t)(e - b), q, 1, score);
     for (int64_t i = b; i < e; i++) {
         int32_t t = s->cell_tracks[i];
-        float x = score[i - b] + s->p.jitter * draw(l->day_seed, t);
         if (l->state[t] != ST_NEW || (l->n_avoid > 0 && avoided(l, t)))
             continue;
-        open++;
-        tt_topk_push(top, t, x);
+        cand[open++] = (tt_scored){t, score[i - b] + s->p.jitter * draw(l->day_seed, t)};
     }
     return open;
 }
 
 /*
- * The facet's discoveries: the unheard tracks nearest its centre, searched in the cells
- * nearest it, cell after cell until the open tracks seen reach max(4 m, a sixteenth of the
- * catalog) (all cells when the catalog is small).
+ * The facet's discoveries: the @m unheard tracks nearest its centre, best first, into @out
+ * (room for @m); returns how many. They are searched in the cells nearest the centre, cell
+ * after cell until the open tracks seen reach max(4 m, a sixteenth of the catalog) (all cells
+ * when the catalog is small), then the best @m of those are selected in linear time.
  */
-static void discoveries(const struct listener *l, const struct facet *f, int m, tt_scored *buf,
-                        tt_topk *top)
+static int discoveries(const struct listener *l, const struct facet *f, int m, tt_scored *out)
 {
     const tt_mix_space *s = l->s;
     tt_scored *cells = tt_malloc((size_t)s->n_cells * sizeof(tt_scored));
@@ -737,6 +736,9 @@ static void discoveries(const struct listener *l, const struct facet *f, int m, 
     float *score = tt_malloc(((size_t)s->max_cell + 1) * sizeof(float));
     float *q = tt_calloc((size_t)s->cd + 1, sizeof(float));
     int32_t want = s->n_tracks / 16 > 4 * m ? s->n_tracks / 16 : 4 * m, open = 0;
+    /* Each cell is offered while fewer than @want are open: at most want - 1 + a cell. */
+    tt_scored *cand = tt_malloc(((size_t)want + (size_t)s->max_cell + 1) * sizeof(tt_scored));
+    int n;
 
     memcpy(q, f->centre, (size_t)s->d * sizeof(float));
     for (int j = s->d; l->x && j < s->cd; j++)
@@ -745,16 +747,21 @@ static void discoveries(const struct listener *l, const struct facet *f, int m, 
     for (int c = 0; c < s->n_cells; c++)
         cells[c] = (tt_scored){c, cs[c]};
     qsort(cells, (size_t)s->n_cells, sizeof(tt_scored), cmp_scored_desc);
-    tt_topk_init(top, buf, m);
     for (int j = 0; j < s->n_cells && open < want; j++) {
         int64_t b = s->cell_ptr[cells[j].track], e = s->cell_ptr[cells[j].track + 1];
-        open += offer(l, q, b, e, score, top);
+        open += offer(l, q, b, e, score, cand + open);
     }
-    top->n = tt_topk_finish(top);
+    n = open < m ? open : m;
+    if (open > n)
+        tt__select_best(cand, open, n);
+    qsort(cand, (size_t)n, sizeof(tt_scored), cmp_scored_desc);
+    memcpy(out, cand, (size_t)n * sizeof(tt_scored));
+    free(cand);
     free(q);
     free(score);
     free(cells);
     free(cs);
+    return n;
 }
 
 /*
@@ -1075,11 +1082,10 @@ static void facet_mix(struct listener *l, const struct facet *f, tt_scored *fam,
 
     for (int m = 3 * size + 20;; m = deep) {
         struct pool pf = {fam, n_fam, 0}, pd;
-        tt_topk top;
-        discoveries(l, f, m, buf, &top);
-        pd = (struct pool){top.heap, top.n, 0};
+        int got = discoveries(l, f, m, buf);
+        pd = (struct pool){buf, got, 0};
         assemble(l, &pf, &pd, size, mix);
-        if (mix->n == size || top.n < m || m == deep)
+        if (mix->n == size || got < m || m == deep)
             break;
         for (int i = 0; i < mix->n; i++)
             l->used[mix->tracks[i].track] = 0;

@@ -184,6 +184,39 @@ int tt_topk_finish(tt_topk *t)
     return n;
 }
 
+/* The total order of a ranking: higher score first, the lower track id on ties. */
+static inline bool better(const tt_scored *a, const tt_scored *b)
+{
+    return a->score > b->score || (a->score == b->score && a->track < b->track);
+}
+
+void tt__select_best(tt_scored *a, int32_t n, int32_t k)
+{
+    int32_t lo = 0, hi = n - 1;
+
+    while (hi > lo) {
+        tt_scored pivot = a[lo + (hi - lo) / 2];
+        int32_t i = lo, j = hi;
+        while (i <= j) {
+            while (better(&a[i], &pivot))
+                i++;
+            while (better(&pivot, &a[j]))
+                j--;
+            if (i <= j) {
+                tt_scored t = a[i];
+                a[i++] = a[j];
+                a[j--] = t;
+            }
+        }
+        if (k - 1 <= j)
+            hi = j;
+        else if (k - 1 >= i)
+            lo = i;
+        else
+            return;
+    }
+}
+
 bool tt_sorted_contains(const int32_t *a, int32_t n, int32_t x)
 {
     int32_t lo = 0, hi = n;

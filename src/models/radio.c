@@ -5,6 +5,7 @@
  * scores the catalog.
  */
 #include "tt/radio.h"
+#include "rank_priv.h"
 #include "tt/als.h"
 #include "tt/content.h"
 #include "tt/core.h"
@@ -329,12 +330,6 @@ TT_CLONES static int32_t scan(const tt_radio *r, const struct pool *p, const flo
     return n;
 }
 
-/* Better first: higher score, then lower track id (pools are the same on every replica). */
-static bool better(const tt_scored *a, const tt_scored *b)
-{
-    return a->score > b->score || (a->score == b->score && a->track < b->track);
-}
-
 /* A key whose ascending order is descending @f (IEEE 754 bits, sign folded). */
 static uint32_t desc_key(float f)
 {
@@ -369,38 +364,6 @@ static void sort_best(tt_scored *a, int32_t n)
     free(tmp);
 }
 
-static void swap(tt_scored *a, tt_scored *b)
-{
-    tt_scored t = *a;
-    *a = *b;
-    *b = t;
-}
-
-/* Moves the @k best of @a (n entries) to its front, in no order (Hoare's quickselect). */
-static void select_best(tt_scored *a, int32_t n, int32_t k)
-{
-    int32_t lo = 0, hi = n - 1;
-
-    while (hi > lo) {
-        tt_scored pivot = a[lo + (hi - lo) / 2];
-        int32_t i = lo, j = hi;
-        while (i <= j) {
-            while (better(&a[i], &pivot))
-                i++;
-            while (better(&pivot, &a[j]))
-                j--;
-            if (i <= j)
-                swap(&a[i++], &a[j--]);
-        }
-        if (k - 1 <= j)
-            hi = j;
-        else if (k - 1 >= i)
-            lo = i;
-        else
-            return;
-    }
-}
-
 /* The nearest tracks to the seed centre, leaning to the listener. */
 static void pool_similar(const tt_radio *r, const char *user_id, struct pool *p)
 {
@@ -411,7 +374,7 @@ static void pool_similar(const tt_radio *r, const char *user_id, struct pool *p)
     reach = scan(r, p, u, sim, all);
     keep = reach < TT_RADIO_POOL_MAX ? reach : TT_RADIO_POOL_MAX;
     if (reach > keep)
-        select_best(all, reach, keep);
+        tt__select_best(all, reach, keep);
     sort_best(all, keep);
     pool_take(p, all, keep, sim);
     p->whole = reach <= TT_RADIO_POOL_MAX;

@@ -1,6 +1,6 @@
 /*
  * rank_priv.h - what the models that score the whole catalog share when they turn scores
- * into a list (ALS, NeuMF). Internal to src/models/; model.c has the code.
+ * into a list (ALS, NeuMF, radio, daily mixes). Internal to src/models/; model.c has the code.
  */
 #ifndef TT_MODELS_RANK_PRIV_H
 #define TT_MODELS_RANK_PRIV_H
@@ -24,5 +24,12 @@ int tt__select_top(const float *scores, int32_t n, const int32_t *excl, int32_t 
  */
 bool tt__from_precomputed(const tt_scored *pre, int pre_k, int32_t n_users, const tt_query *q,
                           int k, tt_scored *out, int *n_out);
+
+/*
+ * Moves the @k best of @a (@n entries, higher score first, the lower track id on ties: the
+ * order tt_topk keeps) to its front, in no order (Hoare's quickselect): linear time, where
+ * offering @n candidates to a tt_topk of @k costs a sift for each that enters.
+ */
+void tt__select_best(tt_scored *a, int32_t n, int32_t k);
 
 #endif

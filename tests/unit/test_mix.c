@@ -9,7 +9,9 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdlib.h>
 
+#include "../../src/models/rank_priv.h"
 #include "support/fixtures.h"
 #include "tt/als.h"
 #include "tt/catalog.h"
@@ -514,4 +516,44 @@ Test(mix_recency, recent_listening_leads_the_day_s_mixes)
     tt_catalog_free(c);
     tt_train_set_release(&t);
     tt_dataset_free(d);
+}
+
+static int by_rank(const void *a, const void *b)
+{
+    const tt_scored *x = a, *y = b;
+
+    if (x->score != y->score)
+        return x->score < y->score ? 1 : -1;
+    return (x->track > y->track) - (x->track < y->track);
+}
+
+/*
+ * The selection the mixes' discoveries use keeps exactly the k entries a full ranking puts
+ * first (ties to the lower track id), over many sizes, k and score distributions with ties.
+ */
+Test(mix, select_best_keeps_the_ranking_head)
+{
+    uint64_t seed = 88172645463325252ull;
+
+    for (int round = 0; round < 400; round++) {
+        int32_t n = 1 + round % 97 * 13, k;
+        tt_scored *a = malloc((size_t)n * sizeof(*a)), *ref = malloc((size_t)n * sizeof(*a));
+        int levels = round % 3 == 0 ? 4 : 1000000; /* few distinct scores: many ties */
+
+        for (int32_t i = 0; i < n; i++) {
+            seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
+            a[i] = (tt_scored){(int32_t)((i * 7919) % n), (float)(seed % (uint64_t)levels)};
+        }
+        k = 1 + (int32_t)(seed % (uint64_t)n);
+        memcpy(ref, a, (size_t)n * sizeof(*a));
+        qsort(ref, (size_t)n, sizeof(*ref), by_rank);
+        tt__select_best(a, n, k);
+        qsort(a, (size_t)k, sizeof(*a), by_rank);
+        for (int32_t i = 0; i < k; i++) {
+            cr_assert_eq(a[i].track, ref[i].track, "n %d k %d position %d", n, k, i);
+            cr_assert_eq(a[i].score, ref[i].score);
+        }
+        free(a);
+        free(ref);
+    }
 }
