@@ -8,8 +8,8 @@
 
 #include <math.h>
 #include <stdio.h>
-#include <string.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "../../src/models/rank_priv.h"
 #include "support/fixtures.h"
