@@ -474,6 +474,7 @@ Test(tune, a_budget_bounds_the_search)
     tt_dataset *ds = taste_data(300, true);
     tt_model_opts base = small_opts(), best;
     double t0, took, trial;
+    size_t n_trials;
     json_t *r;
 
     base.als.factors = 64;
@@ -484,12 +485,14 @@ Test(tune, a_budget_bounds_the_search)
     trial = num(json_array_get(json_object_get(r, "trials"), 0), "seconds");
     cr_log_info("%.2f s, %zu trials, defaults trial %.2f s", took,
                 json_array_size(json_object_get(r, "trials")), trial);
-    /* The fixed plan: defaults, 18 + 6 + 2 halving trials, the winner at full strength. */
-    cr_assert_lt(json_array_size(json_object_get(r, "trials")), 1 + 18 + 6 + 2 + 1,
-                 "the plan was not cut");
-    cr_assert_leq(took, 0.5 + 2 * trial + 0.5, "%.2f s for a budget of 0.5 s", took);
+    n_trials = json_array_size(json_object_get(r, "trials"));
     json_decref(r);
     tt_dataset_free(ds);
+    /* The fixed plan: defaults, 18 + 6 + 2 halving trials, the winner at full strength. */
+    cr_assert_lt(n_trials, 1 + 18 + 6 + 2 + 1, "the plan was not cut");
+    /* Wall time, with room for a loaded machine or a sanitizer build: the trial count above
+     * is the real check that the budget cut the plan. */
+    cr_assert_leq(took, 0.5 + 4 * trial + 2.0, "%.2f s for a budget of 0.5 s", took);
 }
 
 /* ---- jobs: named parameters train untuned ---- */
