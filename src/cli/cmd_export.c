@@ -73,7 +73,6 @@ static int export_factors(int argc, char **argv)
 {
     struct export_args a = {0};
     struct tt_opt opts[5];
-    const char *model, *tier, *format, *out;
     tt_factor_export_report rep;
     tt_err err = {0};
     tt_config cfg;
@@ -82,31 +81,29 @@ static int export_factors(int argc, char **argv)
 
     bind_opts(&a, opts);
     tt_cli_parse(argc, argv, usage, opts, &cfg, NULL, 0, &npos);
-    model = a.model;
-    tier = a.tier;
-    format = a.format;
-    out = a.out;
-    if (!model || !format || !out || (strcmp(format, "csv") != 0 && strcmp(format, "npy") != 0)) {
+    if (!a.model || !a.format || !a.out ||
+        (strcmp(a.format, "csv") != 0 && strcmp(a.format, "npy") != 0)) {
         fprintf(stderr,
                 "tunetrail: --model, --format csv|npy and --out are required\n"
                 "usage: %s\n",
                 usage);
         return 2;
     }
-    npy = strcmp(format, "npy") == 0;
-    if (!tier)
-        tier = tt_registry_tier_of(cfg.model_dir, model);
-    if (!tier)
-        tier = "free";
+    npy = strcmp(a.format, "npy") == 0;
+    if (!a.tier)
+        a.tier = tt_registry_tier_of(cfg.model_dir, a.model);
+    if (!a.tier)
+        a.tier = "free";
     rc = tt_pipeline_export_factors(
-        &cfg, tier, model, npy ? TT_FACTORS_FORMAT_NPY : TT_FACTORS_FORMAT_CSV, out, &rep, &err);
+        &cfg, a.tier, a.model, npy ? TT_FACTORS_FORMAT_NPY : TT_FACTORS_FORMAT_CSV, a.out, &rep,
+        &err);
     if (rc < 0)
         return tt_cli_fail(&err, rc);
-    printf("exported %s/%s version %s: %d users and %d tracks x %d factors\n", tier, model,
+    printf("exported %s/%s version %s: %d users and %d tracks x %d factors\n", a.tier, a.model,
            rep.version[0] ? rep.version : "(unversioned)", rep.users, rep.tracks, rep.k);
     for (int i = 0; i < 4 && rep.files[i][0]; i++)
         printf("  %s\n", rep.files[i]);
-    print_import_line(&rep, tier, model, npy);
+    print_import_line(&rep, a.tier, a.model, npy);
     return 0;
 }
 
