@@ -72,6 +72,12 @@ int tt_dataset_add_event(tt_dataset *d, const tt_interaction_rec *r);
 /* Freezes the arrays (sizes final, per-user arrays sized to every user seen). */
 void tt_dataset_finish(tt_dataset *d);
 
+/*
+ * Frees the interaction log (n_events becomes 0); ids, catalog and per-user arrays stay.
+ * For a caller done with the events once its training matrices are built.
+ */
+void tt_dataset_drop_events(tt_dataset *d);
+
 void tt_dataset_free(tt_dataset *d);
 
 /* Plan tier name -> 0..3 (unknown -> 0). */

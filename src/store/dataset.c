@@ -294,6 +294,22 @@ void tt_dataset_finish(tt_dataset *d)
     d->build->artist_genres = NULL;
 }
 
+void tt_dataset_drop_events(tt_dataset *d)
+{
+    free(d->ev_user);
+    free(d->ev_track);
+    free(d->ev_action);
+    free(d->ev_weight);
+    free(d->ev_time);
+    d->ev_user = d->ev_track = NULL;
+    d->ev_action = NULL;
+    d->ev_weight = NULL;
+    d->ev_time = NULL;
+    d->n_events = 0;
+    if (d->build)
+        d->build->ev_cap = 0;
+}
+
 void tt_dataset_free(tt_dataset *d)
 {
     if (!d)
