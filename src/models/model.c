@@ -86,13 +86,15 @@ static void count_events(const tt_dataset *ds, const uint8_t *mask, tt_train_set
         out->user_last[u] = INT64_MIN;
     for (int64_t i = 0; i < ds->n_events; i++) {
         int32_t u = ds->ev_user[i];
+        int64_t t;
         if (mask && !mask[i])
             continue;
         all->indptr[u + 1]++;
-        if (ds->ev_time[i] > out->now)
-            out->now = ds->ev_time[i];
-        if (ds->ev_time[i] > out->user_last[u])
-            out->user_last[u] = ds->ev_time[i];
+        t = tt_dataset_event_time(ds, i);
+        if (t > out->now)
+            out->now = t;
+        if (t > out->user_last[u])
+            out->user_last[u] = t;
         if (ds->ev_action[i] == TT_ACT_DISLIKE) {
             TT_GROW(du, dcap, (size_t)nd + 1);
             TT_GROW(dt, dcap2, (size_t)nd + 1);

@@ -29,7 +29,8 @@ static void setup(void)
     ds = fx_taste_groups(4, 30, 40, 15, 11);
     for (int64_t i = 0; i < ds->n_events; i++) {
         int32_t u = ds->ev_user[i];
-        ds->ev_time[i] -= (u % 3 == 0 ? 0 : 40 * FX_DAY) + (u % 4) * FX_DAY;
+        tt_dataset_set_event_time(ds, i, tt_dataset_event_time(ds, i) -
+                                             (u % 3 == 0 ? 0 : 40 * FX_DAY) - (u % 4) * FX_DAY);
     }
     fx_train_set(ds, &ts);
 }
@@ -48,8 +49,8 @@ static int64_t last_event(int32_t u)
     int64_t last = INT64_MIN;
 
     for (int64_t i = 0; i < ds->n_events; i++)
-        if (ds->ev_user[i] == u && ds->ev_time[i] > last)
-            last = ds->ev_time[i];
+        if (ds->ev_user[i] == u && tt_dataset_event_time(ds, i) > last)
+            last = tt_dataset_event_time(ds, i);
     return last;
 }
 
@@ -219,4 +220,26 @@ Test(lists, damaged_slot_indexes_and_lists_are_refused)
     fx_rmtree(dir);
     free(users);
     tt_model_free(m);
+}
+
+/* Event times are kept as 32-bit offsets until one falls too far away: then as they came. */
+Test(lists, event_times_far_apart_are_kept_exactly)
+{
+    static const int64_t when[] = {FX_T0, FX_T0 - 3 * FX_DAY, 0, INT64_C(4102444800) * 8,
+                                   -INT64_C(86400) * 365 * 200, FX_T0 + 1};
+    tt_dataset *d = tt_dataset_new();
+    tt_track_rec t = tt_track_rec_empty();
+    int n = (int)(sizeof(when) / sizeof(when[0]));
+
+    t.track_id = "t1";
+    t.artist = "a1";
+    tt_dataset_add_track(d, &t);
+    for (int i = 0; i < n; i++) {
+        fx_add_event(d, "u1", "t1", TT_ACT_PLAY, 1.0f, when[i]);
+        cr_assert_eq(d->ev_time_wide != NULL, i >= 3, "after event %d", i);
+    }
+    tt_dataset_finish(d);
+    for (int i = 0; i < n; i++)
+        cr_assert_eq(tt_dataset_event_time(d, i), when[i], "event %d", i);
+    tt_dataset_free(d);
 }
