@@ -253,6 +253,8 @@ static void solve_range(void *ctx, int64_t b, int64_t e, int thread)
         if (n == 0) {
             /* No positives: the minimiser is 0, which also keeps it out of every score. */
             memset(x, 0, (size_t)tr->k * sizeof(float));
+            if (tr->s.loss)
+                tr->s.loss[r] = 0.0; /* its loss at x = 0 (row_loss) */
             continue;
         }
         if (tr->p->cg_steps > 0)
