@@ -39,19 +39,23 @@ snapshot() { # snapshot SIZE: the cached database's path, generated when missing
 }
 
 run() { # run LABEL BINARY DB: one training, its stage lines, peak RSS and wall time
-    local out=$tmp/$1 rss wall
+    local out=$tmp/$1 rss wall cpu
     rm -rf "$tmp/models"
     DATABASE_URL="sqlite:///$3" MODEL_DIR="$tmp/models" /usr/bin/time -v "$2" "${args[@]}" \
         >"$out.log" 2>"$out.time" || { cat "$out.log" "$out.time"; exit 1; }
     rss=$(awk -F': ' '/Maximum resident/{printf "%.0f", $2 / 1024}' "$out.time")
     wall=$(awk -F': ' '/Elapsed \(wall/{n = split($2, a, ":"); s = 0;
                         for (i = 1; i <= n; i++) s = s * 60 + a[i]; printf "%.1f", s}' "$out.time")
-    echo "  $1: peak RSS $rss MB, wall $wall s, CPU $(awk -F': ' '/Percent of CPU/{print $2}' "$out.time")"
+    cpu=$(awk -F': ' '/(User|System) time/{s += $2} END {printf "%.1f", s}' "$out.time")
+    # CPU seconds say more than wall time when other work shares the cores.
+    echo "  $1: peak RSS $rss MB, wall $wall s, CPU $cpu s (user + system," \
+         "$(awk -F': ' '/Percent of CPU/{print $2}' "$out.time") of one core)"
     grep -E '^(snapshot|matrix|catalog|als):' "$out.log" | sed 's/^/    /'
 }
 
 echo "bench_train: tunetrail ${args[*]}"
-echo "  $(nproc) cores shared with whatever else runs here; peak RSS and wall from /usr/bin/time -v"
+echo "  $(nproc) cores shared with whatever else runs here (load average now $(cut -d' ' -f1 /proc/loadavg));" \
+     "peak RSS, wall and CPU from /usr/bin/time -v"
 echo "command: SIZES=\"$sizes\"${base:+ BASE=$base} SCALE_DIR=$scale bench/bench_train.sh"
 for size in $sizes; do
     db=$(snapshot "$size")

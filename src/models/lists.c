@@ -108,8 +108,7 @@ static int refuse(const tt_mfile *f, const char *what, tt_err *err)
 }
 
 /* The slot index: strictly ascending ids of known users, one per list. */
-static int load_users(tt__lists *l, const tt_mfile *f, int64_t slots, int32_t n_users,
-                      tt_err *err)
+static int load_users(tt__lists *l, const tt_mfile *f, int64_t slots, int32_t n_users, tt_err *err)
 {
     int64_t rows = -1, cols = -1;
     const void *p;
@@ -131,8 +130,7 @@ static int load_users(tt__lists *l, const tt_mfile *f, int64_t slots, int32_t n_
     return 0;
 }
 
-int tt__lists_load(tt__lists *l, const tt_mfile *f, int32_t n_users, int32_t n_tracks,
-                   tt_err *err)
+int tt__lists_load(tt__lists *l, const tt_mfile *f, int32_t n_users, int32_t n_tracks, tt_err *err)
 {
     int64_t rows = -1, cols = -1;
     const void *p;
@@ -141,9 +139,10 @@ int tt__lists_load(tt__lists *l, const tt_mfile *f, int32_t n_users, int32_t n_t
 
     memset(l, 0, sizeof(*l));
     if (tt_mfile_get(f, "user_top", TT_DT_I32, &rows, &cols, &p, NULL) < 0) {
+        /* Trained without lists, unless a slot index says otherwise. */
         if (tt_mfile_get(f, "user_top_users", TT_DT_I32, &rows, &cols, &p, NULL) == 0)
-            return refuse(f, "user_top_users", err); /* a slot index without its lists */
-        return 0; /* trained without precomputed lists */
+            return refuse(f, "user_top_users", err);
+        return 0;
     }
     if (cols <= 0 || cols % 2 != 0 || cols / 2 > INT32_MAX || rows > INT32_MAX)
         return refuse(f, "user_top", err);

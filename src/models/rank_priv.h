@@ -54,8 +54,7 @@ int tt__lists_save(const tt__lists *l, tt_mfile_writer *w, tt_err *err);
  * section for a bad shape, a track outside @n_tracks, a user outside @n_users or out of
  * order, or a slot index without lists.
  */
-int tt__lists_load(tt__lists *l, const tt_mfile *f, int32_t n_users, int32_t n_tracks,
-                   tt_err *err);
+int tt__lists_load(tt__lists *l, const tt_mfile *f, int32_t n_users, int32_t n_tracks, tt_err *err);
 
 /*
  * The list ranked for @q's user minus what @q excludes beyond training history, into @out.
@@ -63,7 +62,6 @@ int tt__lists_load(tt__lists *l, const tt_mfile *f, int32_t n_users, int32_t n_t
  * not exclude the history, or fewer than @k left while the list was full (then the caller
  * scores the catalog).
  */
-bool tt__lists_answer(const tt__lists *l, const tt_query *q, int k, tt_scored *out,
-                      int *n_out);
+bool tt__lists_answer(const tt__lists *l, const tt_query *q, int k, tt_scored *out, int *n_out);
 
 #endif

@@ -29,8 +29,9 @@ static void setup(void)
     ds = fx_taste_groups(4, 30, 40, 15, 11);
     for (int64_t i = 0; i < ds->n_events; i++) {
         int32_t u = ds->ev_user[i];
-        tt_dataset_set_event_time(ds, i, tt_dataset_event_time(ds, i) -
-                                             (u % 3 == 0 ? 0 : 40 * FX_DAY) - (u % 4) * FX_DAY);
+        tt_dataset_set_event_time(ds, i,
+                                  tt_dataset_event_time(ds, i) - (u % 3 == 0 ? 0 : 40 * FX_DAY) -
+                                      (u % 4) * FX_DAY);
     }
     fx_train_set(ds, &ts);
 }
@@ -225,8 +226,9 @@ Test(lists, damaged_slot_indexes_and_lists_are_refused)
 /* Event times are kept as 32-bit offsets until one falls too far away: then as they came. */
 Test(lists, event_times_far_apart_are_kept_exactly)
 {
-    static const int64_t when[] = {FX_T0, FX_T0 - 3 * FX_DAY, 0, INT64_C(4102444800) * 8,
-                                   -INT64_C(86400) * 365 * 200, FX_T0 + 1};
+    static const int64_t when[] = {
+        FX_T0,    FX_T0 - 3 * FX_DAY, 0, INT64_C(4102444800) * 8, -INT64_C(86400) * 365 * 200,
+        FX_T0 + 1};
     tt_dataset *d = tt_dataset_new();
     tt_track_rec t = tt_track_rec_empty();
     int n = (int)(sizeof(when) / sizeof(when[0]));
