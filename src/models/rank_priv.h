@@ -33,7 +33,8 @@ typedef struct tt__lists {
  * The users of @ts to rank ahead of time, ascending, into *@out (malloc'd, the caller
  * frees it); returns how many: every user when @days is 0, else those with a training
  * event in the @days before ts->now; when @cap > 0 only the @cap most recent (ties toward
- * the lower id) are kept.
+ * the lower id) are kept. A train set built by hand without user_last counts every user as
+ * active.
  */
 int32_t tt__lists_select(const tt_train_set *ts, int days, int32_t cap, int32_t **out);
 
