@@ -30,11 +30,15 @@ typedef struct tt_als_params {
     float log_eps;         /* the eps of log(1 + r/eps) */
     bool calc_loss;        /* compute the training loss after each sweep (costs ~10%) */
     /*
-     * Each training user's best @precompute unheard tracks, ranked at training time and
-     * kept in the model, so a request for a user without fresh feedback reads a list instead
-     * of scoring the catalog (0 = off). Default 200.
+     * The best @precompute unheard tracks of the active training users, ranked at training
+     * time and kept in the model, so a request for such a user without fresh feedback reads
+     * a list instead of scoring the catalog (0 = off). Default 200. Active: an event in the
+     * @precompute_days before the newest training event (0 = every user; default 30), at most the @precompute_users most recent of them (0 = no cap; default
+     * 20000). Every other user is scored on demand, with the same answer.
      */
     int precompute;
+    int precompute_days;
+    int precompute_users;
     /* Called after each sweep when set; loss is NAN unless calc_loss. */
     void (*progress)(void *ctx, int iteration, double loss, double seconds);
     void *progress_ctx;
@@ -45,12 +49,22 @@ tt_als_params tt_als_params_default(void);
 
 /*
  * Checks @p as tt_als_train does: factors 1..1024, alpha > 0, regularization >= 0,
- * iterations >= 1, cg_steps >= 0, a known scaling, bm25_k1 > 0, bm25_b in [0, 1],
+ * iterations >= 1, cg_steps >= 0, precompute* >= 0, a known scaling, bm25_k1 > 0, bm25_b in [0, 1],
  * log_eps > 0 (all finite). TT_EINVAL naming the parameter in err->field.
  */
 int tt_als_params_check(const tt_als_params *p, tt_err *err);
 
 typedef struct tt_als_model tt_als_model;
+
+/* Where training time went, for the training log. */
+typedef struct tt_als_stats {
+    double sweep_seconds; /* the alternating sweeps */
+    double rank_seconds;  /* the lists ranked ahead of time */
+    int32_t ranked_users; /* how many lists */
+} tt_als_stats;
+
+/* The stats of ALS model @m as trained (zeros for one loaded from a file); TT_EINVAL else. */
+int tt_als_stats_of(const tt_model *m, tt_als_stats *out);
 
 /* Trains on @ts. The returned model is a tt_model (kind "als"); free with tt_model_free. */
 int tt_als_train(const tt_train_set *ts, const tt_als_params *p, tt_model **out, tt_err *err);

@@ -21,6 +21,12 @@ typedef struct tt_csr {
  */
 void tt_csr_from_coo(int32_t rows, int32_t cols, int64_t n, const int32_t *r, const int32_t *c,
                      const float *v, tt_csr *out);
+/*
+ * Sorts each row of @m by column and sums entries of the same column, in place (rows may
+ * arrive unsorted and with duplicates, as filled straight from an event log); the arrays
+ * are then shrunk to the new nnz. Same sums, in the same order, as tt_csr_from_coo.
+ */
+void tt_csr_sum_duplicates(tt_csr *m);
 /* @out = transpose of @m. */
 void tt_csr_transpose(const tt_csr *m, tt_csr *out);
 /* Deep copy. */

@@ -39,17 +39,32 @@ typedef struct tt_dataset {
     int32_t *user_genre;
     uint8_t *user_tier;      /* 0 free, 1 starter, 2 pro, 3 enterprise */
 
-    /* Interactions, in store order. */
+    /*
+     * Interactions, in store order: 17 bytes an event. Times are read with
+     * tt_dataset_event_time: stored as 32-bit offsets from ev_time_base (the first event's
+     * time; +-68 years around it), or as int64 in ev_time_wide once an event falls outside.
+     */
     int64_t n_events;
     int32_t *ev_user, *ev_track;
     uint8_t *ev_action; /* enum tt_action */
     float *ev_weight;
-    int64_t *ev_time;   /* Unix seconds */
+    int32_t *ev_time_rel;  /* seconds after ev_time_base, or NULL when ev_time_wide is used */
+    int64_t *ev_time_wide; /* Unix seconds, NULL while every offset fits */
+    int64_t ev_time_base;
     int64_t n_unknown_track_events;
     int64_t max_event_id; /* highest tt_interaction_rec.id read: the snapshot's watermark */
 
     struct tt__dataset_build *build; /* growth state and the string pool (kept after finish) */
 } tt_dataset;
+
+/* The time (Unix seconds) of event @i. */
+static inline int64_t tt_dataset_event_time(const tt_dataset *d, int64_t i)
+{
+    return d->ev_time_wide ? d->ev_time_wide[i] : d->ev_time_base + d->ev_time_rel[i];
+}
+
+/* Sets the time of event @i (an existing one: tests move events in time). */
+void tt_dataset_set_event_time(tt_dataset *d, int64_t i, int64_t t);
 
 static inline int32_t tt_dataset_n_users(const tt_dataset *d) { return tt_ids_count(d->users); }
 static inline int32_t tt_dataset_n_tracks(const tt_dataset *d) { return tt_ids_count(d->tracks); }
@@ -71,6 +86,12 @@ void tt_dataset_add_artist(tt_dataset *d, const tt_artist_rec *a);
 int tt_dataset_add_event(tt_dataset *d, const tt_interaction_rec *r);
 /* Freezes the arrays (sizes final, per-user arrays sized to every user seen). */
 void tt_dataset_finish(tt_dataset *d);
+
+/*
+ * Frees the interaction log (n_events becomes 0); ids, catalog and per-user arrays stay.
+ * For a caller done with the events once its training matrices are built.
+ */
+void tt_dataset_drop_events(tt_dataset *d);
 
 void tt_dataset_free(tt_dataset *d);
 

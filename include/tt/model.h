@@ -38,6 +38,8 @@ tt_weighting tt_weighting_default(void);
  *        confidence scaling).
  * @seen: user x track, every pair the user interacted with; data 1, or -1 if disliked.
  * @now:  the newest training event's time (the reference for time decay).
+ * @user_last: per user, the time of their newest training event (INT64_MIN for none): which
+ *        listeners are active, for the lists ranked at training time.
  */
 typedef struct tt_train_set {
     const tt_dataset *ds;
@@ -46,6 +48,7 @@ typedef struct tt_train_set {
     int64_t now;
     int64_t n_events;      /* training events used */
     const uint8_t *mask;   /* borrowed: 1 = training event, NULL = all */
+    int64_t *user_last;    /* n_users */
 } tt_train_set;
 
 /*

@@ -27,6 +27,8 @@ void tt_train_cli_init(struct tt_train_cli *tc, struct tt_opt *slots)
     tc->factors = a->factors;
     tc->iterations = a->iterations;
     tc->cg_steps = a->cg_steps;
+    tc->precompute_days = a->precompute_days;
+    tc->precompute_users = a->precompute_users;
     tc->ease_scaling = tt_als_scaling_names[tc->opts.ease.scaling];
     tc->ease_lambda = tc->opts.ease.lambda;
     tc->ease_min_listeners = tc->opts.ease.min_listeners;
@@ -52,6 +54,12 @@ void tt_train_cli_init(struct tt_train_cli *tc, struct tt_opt *slots)
     slots[i++] = (struct tt_opt){"--iterations", TT_OPT_INT, &tc->iterations, "ALS sweeps"};
     slots[i++] = (struct tt_opt){"--cg-steps", TT_OPT_INT, &tc->cg_steps,
                                  "ALS conjugate-gradient steps per solve (0 = exact)"};
+    slots[i++] = (struct tt_opt){"--precompute-days", TT_OPT_INT, &tc->precompute_days,
+                                 "ALS: rank lists ahead for users active in the last N days "
+                                 "(0 = all; default 30)"};
+    slots[i++] = (struct tt_opt){"--precompute-users", TT_OPT_INT, &tc->precompute_users,
+                                 "ALS: at most this many lists, most recent users first "
+                                 "(0 = no cap; default 20000)"};
     slots[i++] = (struct tt_opt){"--scaling", TT_OPT_STR, &tc->scaling,
                                  "ALS confidence: linear|log|bm25"};
     slots[i++] = (struct tt_opt){"--bm25-k1", TT_OPT_DOUBLE, &tc->bm25_k1, "BM25 k1"};
@@ -160,6 +168,10 @@ int tt_train_cli_finish(struct tt_train_cli *tc)
         return bad("--iterations", "1..1000");
     if (tc->cg_steps < 0 || tc->cg_steps > 100)
         return bad("--cg-steps", "0..100 (0 = exact Cholesky solves)");
+    if (tc->precompute_days < 0 || tc->precompute_days > 36500)
+        return bad("--precompute-days", "0..36500 (0 = every user)");
+    if (tc->precompute_users < 0)
+        return bad("--precompute-users", ">= 0 (0 = no cap)");
     if (!(tc->regularization >= 0))
         return bad("--regularization", ">= 0");
     if (!(tc->alpha > 0))
@@ -175,6 +187,8 @@ int tt_train_cli_finish(struct tt_train_cli *tc)
     a->factors = tc->factors;
     a->iterations = tc->iterations;
     a->cg_steps = tc->cg_steps;
+    a->precompute_days = tc->precompute_days;
+    a->precompute_users = tc->precompute_users;
     a->regularization = (float)tc->regularization;
     a->alpha = (float)tc->alpha;
     a->bm25_k1 = (float)tc->bm25_k1;

@@ -9,7 +9,7 @@
 #include "tt/ann.h"
 #include "tt/models.h"
 
-#define TT_TRAIN_OPTS_MAX 29
+#define TT_TRAIN_OPTS_MAX 31
 
 struct tt_train_cli {
     tt_model_opts opts; /* the result, valid after tt_train_cli_finish */
@@ -18,6 +18,7 @@ struct tt_train_cli {
     int ease_min_listeners;
     double regularization, alpha, bm25_k1, bm25_b, half_life, log_eps;
     int factors, iterations, cg_steps, threads;
+    int precompute_days, precompute_users;
     int64_t seed;
     double w_audio, w_key, w_genre, w_embedding;
     int genre_dims, centres;

@@ -126,3 +126,31 @@ void tt_csr_release(tt_csr *m)
     free(m->data);
     memset(m, 0, sizeof(*m));
 }
+
+void tt_csr_sum_duplicates(tt_csr *m)
+{
+    struct entry *e = NULL;
+    size_t cap = 0;
+    int64_t w = 0, start = 0;
+
+    for (int32_t r = 0; r < m->rows; r++) {
+        int64_t end = m->indptr[r + 1], n = end - start, k;
+        TT_GROW(e, cap, (size_t)n + 1);
+        for (int64_t i = 0; i < n; i++)
+            e[i] = (struct entry){m->indices[start + i], m->data[start + i]};
+        k = compact_row(e, n);
+        for (int64_t i = 0; i < k; i++) {
+            m->indices[w + i] = e[i].c;
+            m->data[w + i] = e[i].v;
+        }
+        m->indptr[r] = w;
+        w += k;
+        start = end;
+    }
+    m->indptr[m->rows] = w;
+    m->nnz = w;
+    /* Shrinking a large block hands its tail back to the system (mremap). */
+    m->indices = tt_realloc(m->indices, (size_t)(w ? w : 1) * sizeof(int32_t));
+    m->data = tt_realloc(m->data, (size_t)(w ? w : 1) * sizeof(float));
+    free(e);
+}

@@ -193,7 +193,7 @@ static void pick_last(const tt_dataset *ds, const uint8_t *within, const tt_csr 
         int64_t b = latest[u];
         if ((within && !within[i]) || !csr_has(pos, u, ds->ev_track[i]))
             continue;
-        if (b < 0 || ds->ev_time[i] >= ds->ev_time[b])
+        if (b < 0 || tt_dataset_event_time(ds, i) >= tt_dataset_event_time(ds, b))
             latest[u] = i;
     }
     for (int32_t u = 0; u < nu; u++)
@@ -220,7 +220,8 @@ static int64_t time_cut(const tt_dataset *ds, double holdout)
     if (n == 0)
         return 0;
     t = tt_malloc((size_t)n * sizeof(int64_t));
-    memcpy(t, ds->ev_time, (size_t)n * sizeof(int64_t));
+    for (int64_t i = 0; i < n; i++)
+        t[i] = tt_dataset_event_time(ds, i);
     qsort(t, (size_t)n, sizeof(int64_t), cmp_i64);
     /* (1 - 0.7) * 10 is 3.0000000000000004 in doubles: the epsilon keeps its ceiling at 3. */
     r = (int64_t)ceil((1.0 - holdout) * (double)n - 1e-9);
@@ -348,7 +349,7 @@ int tt_split_build(const tt_dataset *ds, const tt_split_params *p, tt_split *out
     if (p->kind == TT_SPLIT_TIME) {
         out->cut_time = time_cut(ds, p->holdout);
         for (int64_t i = 0; i < ds->n_events; i++)
-            out->mask[i] = ds->ev_time[i] <= out->cut_time;
+            out->mask[i] = tt_dataset_event_time(ds, i) <= out->cut_time;
         pick_time(ds, out, &p->weighting, &held);
         pairs_to_relevant(&held, ds, out);
     } else if (p->kind == TT_SPLIT_COLD_TRACKS) {

@@ -50,10 +50,9 @@ struct tt_als_model {
     const char **user_ids; /* n_users, borrowed from the file or the dataset */
     const float *bm25_norm; /* n_tracks: BM25 length normalisation of each track */
     float scale;            /* alpha / mean f(r) over the training pairs */
-    int32_t pre_k;          /* precomputed list length per user, 0 = none */
-    const tt_scored *pre;   /* n_users x pre_k, padded with track -1 */
+    tt__lists lists;        /* the active listeners' lists, ranked at training time */
+    tt_als_stats stats;     /* training stage times (zero when loaded) */
     float *owned[5];       /* arrays this model allocated */
-    tt_scored *owned_pre;
     const char **owned_ids;
     tt_mfile *file;        /* when loaded from disk */
 };
@@ -76,6 +75,8 @@ tt_als_params tt_als_params_default(void)
     p.bm25_b = 0.8f;
     p.log_eps = 1.0f;
     p.precompute = 200;
+    p.precompute_days = 30;
+    p.precompute_users = 20000;
     return p;
 }
 
@@ -252,6 +253,8 @@ static void solve_range(void *ctx, int64_t b, int64_t e, int thread)
         if (n == 0) {
             /* No positives: the minimiser is 0, which also keeps it out of every score. */
             memset(x, 0, (size_t)tr->k * sizeof(float));
+            if (tr->s.loss)
+                tr->s.loss[r] = 0.0; /* its loss at x = 0 (row_loss) */
             continue;
         }
         if (tr->p->cg_steps > 0)
@@ -324,6 +327,9 @@ int tt_als_params_check(const tt_als_params *p, tt_err *err)
                                 "cg_steps must be >= 0 (0 = exact solves)");
     if (!(p->log_eps > 0.0f) || !isfinite(p->log_eps))
         return tt_err_set_field(err, TT_EINVAL, "log_eps", "log_eps must be a number > 0");
+    if (p->precompute < 0 || p->precompute_days < 0 || p->precompute_users < 0)
+        return tt_err_set_field(err, TT_EINVAL, "precompute",
+                                "precompute, precompute_days and precompute_users must be >= 0");
     if ((unsigned)p->scaling >= TT_ALS_N_SCALINGS)
         return tt_err_set_field(err, TT_EINVAL, "scaling", "unknown scaling %d", (int)p->scaling);
     /* Checked whatever the scaling, as the CLI does: the model file records them. */
@@ -367,22 +373,18 @@ static double total_loss(const double *loss, int32_t n, double denom)
 static int als_recommend_batch(const tt_model *mm, const int32_t *users, int32_t n,
                                const tt_csr *exclude, int k, tt_scored *out, tt_err *err);
 
-/* Every user's best unheard tracks, with the batch path (sgemm blocks on all cores). */
+/*
+ * The active listeners' best unheard tracks, with the batch path (sgemm blocks on all
+ * cores); everyone else is scored on demand by als_recommend (lists.c says why).
+ */
 static void precompute_lists(tt_als_model *m, const tt_train_set *ts, const tt_als_params *p)
 {
-    int32_t nu = m->base.n_users, *users;
-    int k = p->precompute < m->base.n_tracks ? p->precompute : m->base.n_tracks;
+    double t0 = tt_now();
 
-    if (k <= 0 || nu == 0)
-        return;
-    users = tt_malloc((size_t)nu * sizeof(int32_t));
-    for (int32_t u = 0; u < nu; u++)
-        users[u] = u;
-    m->owned_pre = tt_malloc((size_t)nu * (size_t)k * sizeof(tt_scored));
-    als_recommend_batch(&m->base, users, nu, &ts->seen, k, m->owned_pre, NULL);
-    m->pre = m->owned_pre;
-    m->pre_k = k;
-    free(users);
+    tt__lists_rank(&m->lists, &m->base, ts, p->precompute, p->precompute_days,
+                   p->precompute_users);
+    m->stats.rank_seconds = tt_now() - t0;
+    m->stats.ranked_users = m->lists.n;
 }
 
 /*
@@ -431,7 +433,7 @@ int tt_als_train(const tt_train_set *ts, const tt_als_params *p, tt_model **out,
     tt_csr ut, tu;
     tt_als_model *m;
     float *X, *Y, *gram, *norm, scale;
-    double *loss = NULL, t0 = tt_now();
+    double *loss = NULL, t0 = tt_now(), sweeps;
     int rc = tt_als_params_check(p, err);
 
     if (rc < 0)
@@ -461,12 +463,15 @@ int tt_als_train(const tt_train_set *ts, const tt_als_params *p, tt_model **out,
                         loss ? total_loss(loss, nt, (double)nu * nt + (double)ut.nnz) : NAN,
                         tt_now() - t0);
     }
-    m = finish(ts, p, k, X, Y, gram, norm, scale);
-    m->base.train_seconds = tt_now() - t0;
+    sweeps = tt_now() - t0;
+    /* The ranking that follows needs neither the confidences nor the transpose. */
     free(tr.scratch);
     free(loss);
     free(ut.data); /* the rest of ut is ts->conf's */
     tt_csr_release(&tu);
+    m = finish(ts, p, k, X, Y, gram, norm, scale);
+    m->stats.sweep_seconds = sweeps;
+    m->base.train_seconds = tt_now() - t0;
     *out = &m->base;
     return 0;
 }
@@ -529,6 +534,14 @@ int tt_als_params_of(const tt_model *m, tt_als_params *p, tt_err *err)
 int tt_als_factors(const tt_model *m)
 {
     return m->ops == &als_ops ? ((const tt_als_model *)m)->k : 0;
+}
+
+int tt_als_stats_of(const tt_model *m, tt_als_stats *out)
+{
+    if (!m || m->ops != &als_ops)
+        return TT_EINVAL;
+    *out = ((const tt_als_model *)m)->stats;
+    return 0;
 }
 
 const float *tt_als_track_vector(const tt_model *mm, int32_t t)
@@ -648,7 +661,7 @@ static int als_recommend(const tt_model *mm, const tt_query *q, int k, tt_scored
     const float *x;
     int rc;
 
-    if (tt__from_precomputed(m->pre, m->pre_k, mm->n_users, q, k, out, n_out))
+    if (tt__lists_answer(&m->lists, q, k, out, n_out))
         return 0;
     if (q->n_hist > 0) {
         rc = tt_als_fold_in(mm, q->hist, q->hist_conf, q->n_hist, xbuf, err);
@@ -793,10 +806,8 @@ static int als_save(const tt_model *mm, const char *path, tt_err *err)
         rc = tt_mfile_add(w, "track_inv_norm", TT_DT_F32, mm->n_tracks, 1, m->inv_norm, err);
     if (rc == 0)
         rc = tt_mfile_add(w, "track_bm25_norm", TT_DT_F32, mm->n_tracks, 1, m->bm25_norm, err);
-    /* tt_scored is two 4-byte fields: stored as n_users x (2 * pre_k) int32 pairs. */
-    if (rc == 0 && m->pre)
-        rc = tt_mfile_add(w, "user_top", TT_DT_I32, mm->n_users, 2 * (int64_t)m->pre_k, m->pre,
-                          err);
+    if (rc == 0)
+        rc = tt__lists_save(&m->lists, w, err);
     if (rc == 0)
         rc = tt_mfile_add_strings(w, "user_ids", (const char *const *)m->user_ids, mm->n_users,
                                   err);
@@ -805,30 +816,6 @@ static int als_save(const tt_model *mm, const char *path, tt_err *err)
         return rc;
     }
     return tt_mfile_commit(w, err);
-}
-
-/* The optional precomputed lists; every track id checked, since requests trust them. */
-static int load_lists(tt_als_model *m, tt_mfile *f, tt_err *err)
-{
-    int64_t rows = m->base.n_users, cols = -1;
-    const void *p;
-    const tt_scored *l;
-    int rc;
-
-    rc = tt_mfile_get(f, "user_top", TT_DT_I32, &rows, &cols, &p, NULL);
-    if (rc < 0)
-        return 0; /* trained without precomputed lists */
-    if (cols % 2 != 0)
-        return tt_err_set(err, TT_ECORRUPT, "model file %s refused: bad user_top",
-                          tt_mfile_path(f));
-    l = p;
-    for (int64_t i = 0; i < rows * (cols / 2); i++)
-        if (l[i].track < -1 || l[i].track >= m->base.n_tracks)
-            return tt_err_set(err, TT_ECORRUPT, "model file %s refused: bad user_top",
-                              tt_mfile_path(f));
-    m->pre = l;
-    m->pre_k = (int32_t)(cols / 2);
-    return 0;
 }
 
 int tt__als_load(tt_mfile *f, tt_model **out, tt_err *err)
@@ -866,7 +853,7 @@ int tt__als_load(tt_mfile *f, tt_model **out, tt_err *err)
         rc = tt_mfile_get(f, "track_bm25_norm", TT_DT_F32, &rows, &cols, &p, err);
     m->bm25_norm = p;
     if (rc == 0)
-        rc = load_lists(m, f, err);
+        rc = tt__lists_load(&m->lists, f, m->base.n_users, m->base.n_tracks, err);
     if (rc == 0) {
         m->owned_ids = tt_malloc(((size_t)m->base.n_users + 1) * sizeof(char *));
         m->user_ids = m->owned_ids;
@@ -887,7 +874,7 @@ static void als_free(tt_model *mm)
 
     for (int i = 0; i < 5; i++)
         free(m->owned[i]);
-    free(m->owned_pre);
+    tt__lists_release(&m->lists);
     free(m->owned_ids);
     tt_mfile_close(m->file);
     free(m);

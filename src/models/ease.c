@@ -39,10 +39,8 @@ struct tt_ease_model {
     const int32_t *row_idx; /* ... as kept-track indices ... */
     const float *row_val;   /* ... and confidences */
     int64_t nnz;
-    int32_t pre_k;          /* precomputed list length per user, 0 = none */
-    const tt_scored *pre;   /* n_users x pre_k, padded with track -1 */
+    tt__lists lists;        /* every user's list, ranked at training time */
     void *owned[N_OWNED];   /* arrays this model allocated */
-    tt_scored *owned_pre;
     tt_mfile *file;         /* when loaded from disk */
 };
 
@@ -235,25 +233,12 @@ static void weights_from_inverse(float *P, int32_t n)
     free(inv_d);
 }
 
-static int ease_recommend_batch(const tt_model *mm, const int32_t *users, int32_t n,
-                                const tt_csr *exclude, int k, tt_scored *out, tt_err *err);
 
 /* Every user's best unheard tracks, with the batch path. */
 static void precompute_lists(tt_ease_model *m, const tt_train_set *ts)
 {
-    int32_t nu = m->base.n_users, *users;
-    int k = m->p.precompute < m->n ? m->p.precompute : m->n;
-
-    if (k <= 0 || nu == 0)
-        return;
-    users = tt_malloc((size_t)nu * sizeof(int32_t));
-    for (int32_t u = 0; u < nu; u++)
-        users[u] = u;
-    m->owned_pre = tt_malloc((size_t)nu * (size_t)k * sizeof(tt_scored));
-    ease_recommend_batch(&m->base, users, nu, &ts->seen, k, m->owned_pre, NULL);
-    m->pre = m->owned_pre;
-    m->pre_k = k;
-    free(users);
+    tt__lists_rank(&m->lists, &m->base, ts, m->p.precompute < m->n ? m->p.precompute : m->n,
+                   0, 0);
 }
 
 /* Refuses a catalog whose kept tracks B cannot hold (TT_ESTATE: the pipeline skips EASE). */
@@ -412,7 +397,7 @@ static int ease_recommend(const tt_model *mm, const tt_query *q, int k, tt_score
     const float *val;
     int64_t cnt;
 
-    if (tt__from_precomputed(m->pre, m->pre_k, mm->n_users, q, k, out, n_out))
+    if (tt__lists_answer(&m->lists, q, k, out, n_out))
         return 0;
     if (q->n_hist > 0) {
         idx = idx_buf = tt_malloc((size_t)q->n_hist * sizeof(int32_t));
@@ -575,10 +560,8 @@ static int ease_save(const tt_model *mm, const char *path, tt_err *err)
         rc = tt_mfile_add(w, "user_items", TT_DT_I32, m->nnz, 1, m->row_idx, err);
     if (rc == 0)
         rc = tt_mfile_add(w, "user_values", TT_DT_F32, m->nnz, 1, m->row_val, err);
-    /* tt_scored is two 4-byte fields: stored as n_users x (2 * pre_k) int32 pairs. */
-    if (rc == 0 && m->pre)
-        rc = tt_mfile_add(w, "user_top", TT_DT_I32, mm->n_users, 2 * (int64_t)m->pre_k, m->pre,
-                          err);
+    if (rc == 0)
+        rc = tt__lists_save(&m->lists, w, err);
     if (rc < 0) {
         tt_mfile_abort(w);
         return rc;
@@ -666,26 +649,6 @@ static int load_rows(tt_ease_model *m, tt_mfile *f, tt_err *err)
     return 0;
 }
 
-/* The optional precomputed lists; every track id checked, since requests trust them. */
-static int load_lists(tt_ease_model *m, tt_mfile *f, tt_err *err)
-{
-    int64_t rows = m->base.n_users, cols = -1;
-    const void *p;
-    const tt_scored *l;
-
-    if (tt_mfile_get(f, "user_top", TT_DT_I32, &rows, &cols, &p, NULL) < 0)
-        return 0; /* trained without precomputed lists */
-    if (cols % 2 != 0 || cols / 2 > INT32_MAX)
-        return refuse(f, "user_top", err);
-    l = p;
-    for (int64_t i = 0; i < rows * (cols / 2); i++)
-        if (l[i].track < -1 || l[i].track >= m->base.n_tracks)
-            return refuse(f, "user_top", err);
-    m->pre = l;
-    m->pre_k = (int32_t)(cols / 2);
-    return 0;
-}
-
 int tt__ease_load(tt_mfile *f, tt_model **out, tt_err *err)
 {
     tt_ease_model *m = model_new();
@@ -703,7 +666,7 @@ int tt__ease_load(tt_mfile *f, tt_model **out, tt_err *err)
     if (rc == 0)
         rc = load_rows(m, f, err);
     if (rc == 0)
-        rc = load_lists(m, f, err);
+        rc = tt__lists_load(&m->lists, f, m->base.n_users, m->base.n_tracks, err);
     if (rc < 0) {
         m->file = NULL; /* the caller still owns @f on failure */
         tt_model_free(&m->base);
@@ -720,7 +683,7 @@ static void ease_free(tt_model *mm)
     for (int i = 0; i < N_OWNED; i++)
         free(m->owned[i]);
     free(m->index);
-    free(m->owned_pre);
+    tt__lists_release(&m->lists);
     tt_mfile_close(m->file);
     free(m);
 }

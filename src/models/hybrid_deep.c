@@ -664,8 +664,8 @@ static float *track_ages(const tt_train_set *ts)
         first[t] = INT64_MAX;
     for (int64_t i = 0; i < ds->n_events; i++) {
         int32_t t = ds->ev_track[i];
-        if ((!ts->mask || ts->mask[i]) && t >= 0 && t < nt && ds->ev_time[i] < first[t])
-            first[t] = ds->ev_time[i];
+        if ((!ts->mask || ts->mask[i]) && t >= 0 && t < nt && tt_dataset_event_time(ds, i) < first[t])
+            first[t] = tt_dataset_event_time(ds, i);
     }
     for (int32_t t = 0; t < nt; t++)
         age[t] = first[t] == INT64_MAX || ts->now < first[t]

@@ -28,27 +28,34 @@ tt_weighting tt_weighting_default(void)
     return w;
 }
 
-/* Keeps the entries of @m whose value is > 0 and whose pair is not in @neg. */
-static void keep_positive(tt_csr *m, const tt_csr *neg)
+/*
+ * The positives of @all (summed r per pair, duplicates merged) whose value is > 0 and
+ * whose pair is not in @neg, into new arrays of exactly their size.
+ */
+static void keep_positive(const tt_csr *all, const tt_csr *neg, tt_csr *out)
 {
-    int64_t w = 0;
+    int64_t n = 0, w = 0;
 
-    for (int32_t r = 0; r < m->rows; r++) {
-        int64_t start = m->indptr[r], end = m->indptr[r + 1];
+    for (int64_t k = 0; k < all->nnz; k++)
+        n += all->data[k] > 0.0f;
+    *out = (tt_csr){all->rows, all->cols, 0, tt_malloc(((size_t)all->rows + 1) * sizeof(int64_t)),
+                    tt_malloc((size_t)(n ? n : 1) * sizeof(int32_t)),
+                    tt_malloc((size_t)(n ? n : 1) * sizeof(float))};
+    for (int32_t r = 0; r < all->rows; r++) {
         int64_t nb = neg->indptr[r], ne = neg->indptr[r + 1];
-        m->indptr[r] = w;
-        for (int64_t k = start; k < end; k++) {
-            int32_t c = m->indices[k];
+        out->indptr[r] = w;
+        for (int64_t k = all->indptr[r]; k < all->indptr[r + 1]; k++) {
+            int32_t c = all->indices[k];
             while (nb < ne && neg->indices[nb] < c)
                 nb++;
-            if (m->data[k] <= 0.0f || (nb < ne && neg->indices[nb] == c))
+            if (all->data[k] <= 0.0f || (nb < ne && neg->indices[nb] == c))
                 continue;
-            m->indices[w] = c;
-            m->data[w++] = m->data[k];
+            out->indices[w] = c;
+            out->data[w++] = all->data[k];
         }
     }
-    m->indptr[m->rows] = w;
-    m->nnz = w;
+    out->indptr[all->rows] = w;
+    out->nnz = w;
 }
 
 /* Marks disliked pairs of @seen with -1, the rest 1. */
@@ -64,49 +71,81 @@ static void mark_seen(tt_csr *seen, const tt_csr *neg)
     }
 }
 
+/*
+ * First pass over the events: each user's count of training events (into all->indptr,
+ * shifted by one), the newest time overall and per user, and the disliked pairs.
+ */
+static void count_events(const tt_dataset *ds, const uint8_t *mask, tt_train_set *out,
+                         tt_csr *all, tt_csr *neg)
+{
+    int32_t nu = all->rows, *du = NULL, *dt = NULL;
+    size_t dcap = 0, dcap2 = 0;
+    int64_t nd = 0;
+
+    for (int32_t u = 0; u < nu; u++)
+        out->user_last[u] = INT64_MIN;
+    for (int64_t i = 0; i < ds->n_events; i++) {
+        int32_t u = ds->ev_user[i];
+        int64_t t;
+        if (mask && !mask[i])
+            continue;
+        all->indptr[u + 1]++;
+        t = tt_dataset_event_time(ds, i);
+        if (t > out->now)
+            out->now = t;
+        if (t > out->user_last[u])
+            out->user_last[u] = t;
+        if (ds->ev_action[i] == TT_ACT_DISLIKE) {
+            TT_GROW(du, dcap, (size_t)nd + 1);
+            TT_GROW(dt, dcap2, (size_t)nd + 1);
+            du[nd] = u;
+            dt[nd++] = ds->ev_track[i];
+        }
+    }
+    tt_csr_from_coo(nu, all->cols, nd, du, dt, NULL, neg);
+    free(du);
+    free(dt);
+}
+
+/*
+ * The matrix is filled straight from the event log by a counting sort on the user, then
+ * each row sorted and merged in place: no coordinate copy of the log is made, so building
+ * needs 8 bytes per training event beyond the dataset, and the result is shrunk to the
+ * distinct pairs before the positives are copied out of it.
+ */
 void tt_train_set_build(const tt_dataset *ds, const uint8_t *mask, const tt_weighting *w,
                         tt_train_set *out)
 {
     int32_t nu = tt_dataset_n_users(ds), nt = tt_dataset_n_tracks(ds);
-    int64_t n = 0, nd = 0;
-    int32_t *ru = tt_malloc((size_t)(ds->n_events + 1) * sizeof(int32_t));
-    int32_t *rt = tt_malloc((size_t)(ds->n_events + 1) * sizeof(int32_t));
-    float *rv = tt_malloc((size_t)(ds->n_events + 1) * sizeof(float));
-    int32_t *du = NULL, *dt = NULL;
-    size_t dcap = 0, dcap2 = 0;
-    tt_csr neg;
+    tt_csr all = {nu, nt, 0, tt_calloc((size_t)nu + 2, sizeof(int64_t)), NULL, NULL}, neg;
+    int64_t *fill;
 
     memset(out, 0, sizeof(*out));
     out->ds = ds;
     out->mask = mask;
+    out->user_last = tt_malloc(((size_t)nu + 1) * sizeof(int64_t));
+    count_events(ds, mask, out, &all, &neg);
+    for (int32_t u = 0; u < nu; u++)
+        all.indptr[u + 1] += all.indptr[u];
+    out->n_events = all.nnz = all.indptr[nu];
+    all.indices = tt_malloc((size_t)(all.nnz ? all.nnz : 1) * sizeof(int32_t));
+    all.data = tt_malloc((size_t)(all.nnz ? all.nnz : 1) * sizeof(float));
+    fill = tt_malloc(((size_t)nu + 1) * sizeof(int64_t));
+    memcpy(fill, all.indptr, ((size_t)nu + 1) * sizeof(int64_t));
     for (int64_t i = 0; i < ds->n_events; i++) {
+        int64_t at;
         if (mask && !mask[i])
             continue;
-        ru[n] = ds->ev_user[i];
-        rt[n] = ds->ev_track[i];
-        rv[n] = w->action[ds->ev_action[i]] * ds->ev_weight[i];
-        if (ds->ev_time[i] > out->now)
-            out->now = ds->ev_time[i];
-        if (ds->ev_action[i] == TT_ACT_DISLIKE) {
-            TT_GROW(du, dcap, (size_t)nd + 1);
-            TT_GROW(dt, dcap2, (size_t)nd + 1);
-            du[nd] = ru[n];
-            dt[nd++] = rt[n];
-        }
-        n++;
+        at = fill[ds->ev_user[i]]++;
+        all.indices[at] = ds->ev_track[i];
+        all.data[at] = w->action[ds->ev_action[i]] * ds->ev_weight[i];
     }
-    out->n_events = n;
-    tt_csr_from_coo(nu, nt, n, ru, rt, rv, &out->conf);
-    tt_csr_from_coo(nu, nt, n, ru, rt, NULL, &out->seen);
-    tt_csr_from_coo(nu, nt, nd, du, dt, NULL, &neg);
-    keep_positive(&out->conf, &neg);
+    free(fill);
+    tt_csr_sum_duplicates(&all);
+    keep_positive(&all, &neg, &out->conf);
+    out->seen = all;
     mark_seen(&out->seen, &neg);
     tt_csr_release(&neg);
-    free(ru);
-    free(rt);
-    free(rv);
-    free(du);
-    free(dt);
 }
 
 void tt_train_set_release(tt_train_set *t)
@@ -115,6 +154,8 @@ void tt_train_set_release(tt_train_set *t)
         return;
     tt_csr_release(&t->conf);
     tt_csr_release(&t->seen);
+    free(t->user_last);
+    t->user_last = NULL;
 }
 
 void tt_topk_init(tt_topk *t, tt_scored *buf, int k)
@@ -357,27 +398,4 @@ int tt__select_top(const float *scores, int32_t n, const int32_t *excl, int32_t 
         floor = top.heap[0].score;
     }
     return tt_topk_finish(&top);
-}
-
-bool tt__from_precomputed(const tt_scored *pre, int pre_k, int32_t n_users, const tt_query *q,
-                          int k, tt_scored *out, int *n_out)
-{
-    const tt_scored *l;
-    int got = 0;
-
-    if (!pre || !q->excludes_history || q->n_hist > 0 || q->user < 0 || q->user >= n_users ||
-        k > pre_k)
-        return false;
-    l = pre + (size_t)q->user * pre_k;
-    for (int i = 0; i < pre_k && got < k && l[i].track >= 0; i++) {
-        if ((q->allow && !q->allow[l[i].track]) ||
-            (q->n_exclude > 0 && tt_sorted_contains(q->exclude, q->n_exclude, l[i].track)))
-            continue;
-        out[got++] = l[i];
-    }
-    /* A short list is exact only when the catalog itself ran out. */
-    if (got < k && l[pre_k - 1].track >= 0)
-        return false;
-    *n_out = got;
-    return true;
 }

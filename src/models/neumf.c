@@ -409,7 +409,7 @@ static int neumf_recommend(const tt_model *mm, const tt_query *q, int k, tt_scor
     const float *x;
     int rc;
 
-    if (tt__from_precomputed(m->pre, m->pre_k, mm->n_users, q, k, out, n_out))
+    if (tt__lists_answer(&m->lists, q, k, out, n_out))
         return 0;
     rc = listener_vector(m, q, xbuf, &x, err);
     if (rc < 0)
@@ -511,11 +511,12 @@ void tt__neumf_precompute(tt_neumf_model *m, const tt_csr *seen)
     users = tt_malloc((size_t)nu * sizeof(int32_t));
     for (int32_t u = 0; u < nu; u++)
         users[u] = u;
-    m->owned_pre = tt_malloc((size_t)nu * (size_t)k * sizeof(tt_scored));
-    neumf_recommend_batch(&m->base, users, nu, seen, k, m->owned_pre, NULL);
-    m->pre = m->owned_pre;
-    m->pre_k = k;
-    free(users);
+    m->lists.owned_top = tt_malloc((size_t)nu * (size_t)k * sizeof(tt_scored));
+    neumf_recommend_batch(&m->base, users, nu, seen, k, m->lists.owned_top, NULL);
+    m->lists.top = m->lists.owned_top;
+    m->lists.n = nu;
+    m->lists.k = k;
+    free(users); /* list u is user u's: no slot index */
 }
 
 int tt_neumf_history(const tt_model *mm, const tt_neumf_epoch **out)
@@ -577,9 +578,8 @@ static int neumf_save(const tt_model *mm, const char *path, tt_err *err)
         rc = tt_mfile_add(w, "dense", TT_DT_F32, 1, m->L.n, m->dense, err);
     if (rc == 0 && m->n_epochs > 0)
         rc = tt_mfile_add(w, "history", TT_DT_F32, m->n_epochs, 3, m->hist, err);
-    if (rc == 0 && m->pre)
-        rc = tt_mfile_add(w, "user_top", TT_DT_I32, mm->n_users, 2 * (int64_t)m->pre_k, m->pre,
-                          err);
+    if (rc == 0)
+        rc = tt__lists_save(&m->lists, w, err);
     if (rc == 0)
         rc = tt_mfile_add_strings(w, "user_ids", (const char *const *)m->user_ids, mm->n_users,
                                   err);
@@ -600,7 +600,6 @@ static int load_optional(tt_neumf_model *m, tt_mfile *f, tt_err *err)
 {
     int64_t rows = -1, cols = 3;
     const void *p;
-    const tt_scored *l;
 
     if (tt_mfile_get(f, "history", TT_DT_F32, &rows, &cols, &p, NULL) == 0) {
         if (rows > m->p.epochs)
@@ -608,18 +607,7 @@ static int load_optional(tt_neumf_model *m, tt_mfile *f, tt_err *err)
         m->hist = p;
         m->n_epochs = (int32_t)rows;
     }
-    rows = m->base.n_users, cols = -1;
-    if (tt_mfile_get(f, "user_top", TT_DT_I32, &rows, &cols, &p, NULL) < 0)
-        return 0;
-    if (cols % 2 != 0 || cols == 0)
-        return refuse(f, "bad user_top", err);
-    l = p;
-    for (int64_t i = 0; i < rows * (cols / 2); i++)
-        if (l[i].track < -1 || l[i].track >= m->base.n_tracks)
-            return refuse(f, "bad user_top", err);
-    m->pre = l;
-    m->pre_k = (int32_t)(cols / 2);
-    return 0;
+    return tt__lists_load(&m->lists, f, m->base.n_users, m->base.n_tracks, err);
 }
 
 static int load_arrays(tt_neumf_model *m, tt_mfile *f, tt_err *err)
@@ -690,7 +678,7 @@ static void neumf_free(tt_model *mm)
     for (int i = 0; i < 3; i++)
         free(m->owned[i]);
     free(m->A);
-    free(m->owned_pre);
+    tt__lists_release(&m->lists);
     free(m->owned_hist);
     free(m->owned_ids);
     tt_mfile_close(m->file);

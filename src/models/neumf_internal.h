@@ -6,6 +6,7 @@
 #define TT_MODELS_NEUMF_INTERNAL_H
 
 #include "tt/neumf.h"
+#include "rank_priv.h"
 
 /*
  * Where every parameter lives. A user (or track) row of its table is [GMF f | MLP d], so one
@@ -32,13 +33,11 @@ typedef struct tt_neumf_model {
     const float *T;        /* n_tracks x e */
     const float *dense;    /* L.n */
     float *A;              /* n_tracks x width[1]: each track's share of the first MLP layer */
-    int32_t pre_k;         /* precomputed list length per user, 0 = none */
-    const tt_scored *pre;  /* n_users x pre_k, padded with track -1 */
+    tt__lists lists;       /* every user's list, ranked at training time */
     const tt_neumf_epoch *hist;
     int32_t n_epochs;
     const char **user_ids; /* n_users */
     float *owned[3];       /* U, T, dense when trained here */
-    tt_scored *owned_pre;
     tt_neumf_epoch *owned_hist;
     const char **owned_ids;
     tt_mfile *file;        /* when loaded from disk */

@@ -184,7 +184,7 @@ static void trending_scores(const tt_train_set *ts, const tt_weighting *w, doubl
         v = w->action[ds->ev_action[i]] * ds->ev_weight[i];
         if (!(v > 0.0))
             continue;
-        age = (double)(ts->now - ds->ev_time[i]);
+        age = (double)(ts->now - tt_dataset_event_time(ds, i));
         score[ds->ev_track[i]] += (float)(v * exp2(-(age > 0 ? age : 0) / hl));
     }
 }

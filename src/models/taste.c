@@ -534,7 +534,7 @@ static void population(tt_taste *t, const tt_dataset *ds)
         for (int64_t j = ptr[u]; j < ptr[u + 1]; j++, n++) {
             int64_t i = idx[j];
             ev[n] = (tt_taste_event){ds->ev_track[i], (enum tt_action)ds->ev_action[i],
-                                     ds->ev_weight[i], ds->ev_time[i]};
+                                     ds->ev_weight[i], tt_dataset_event_time(ds, i)};
         }
         profile_values(t, ev, n, NULL, p, prof);
         for (int s = 0; !prof->sparse && s < TT_TASTE_N_STATS; s++)

@@ -449,8 +449,8 @@ uint8_t *tt_job_spec_mask(const tt_job_spec *s, const tt_dataset *ds, int64_t *k
     mask = tt_malloc((size_t)ds->n_events + 1);
     tracks = s->genres ? genre_tracks(s, ds) : NULL;
     for (int64_t e = 0; e < ds->n_events; e++) {
-        bool in = (!s->since || ds->ev_time[e] >= s->since) &&
-                  (!s->until || ds->ev_time[e] < s->until) && (!tracks || tracks[ds->ev_track[e]]);
+        int64_t t = tt_dataset_event_time(ds, e);
+        bool in = (!s->since || t >= s->since) && (!s->until || t < s->until) && (!tracks || tracks[ds->ev_track[e]]);
         mask[e] = in;
         n += in;
     }

@@ -244,6 +244,31 @@ int32_t tt_dataset_add_user(tt_dataset *d, const tt_user_rec *u)
     return id;
 }
 
+/* From offsets to full times for every event, for good: one fell outside the offsets. */
+static void widen_times(tt_dataset *d)
+{
+    size_t cap = d->build && d->build->ev_cap ? d->build->ev_cap : (size_t)d->n_events + 1;
+    int64_t *w = tt_malloc(cap * sizeof(int64_t));
+
+    for (int64_t i = 0; i < d->n_events; i++)
+        w[i] = d->ev_time_base + d->ev_time_rel[i];
+    free(d->ev_time_rel);
+    d->ev_time_rel = NULL;
+    d->ev_time_wide = w;
+}
+
+void tt_dataset_set_event_time(tt_dataset *d, int64_t i, int64_t t)
+{
+    int64_t off = t - d->ev_time_base;
+
+    if (!d->ev_time_wide && (off < INT32_MIN || off > INT32_MAX))
+        widen_times(d);
+    if (d->ev_time_wide)
+        d->ev_time_wide[i] = t;
+    else
+        d->ev_time_rel[i] = (int32_t)off;
+}
+
 int tt_dataset_add_event(tt_dataset *d, const tt_interaction_rec *r)
 {
     struct tt__dataset_build *b = d->build;
@@ -262,15 +287,20 @@ int tt_dataset_add_event(tt_dataset *d, const tt_interaction_rec *r)
         d->ev_track = tt_realloc(d->ev_track, cap * sizeof(int32_t));
         d->ev_action = tt_realloc(d->ev_action, cap);
         d->ev_weight = tt_realloc(d->ev_weight, cap * sizeof(float));
-        d->ev_time = tt_realloc(d->ev_time, cap * sizeof(int64_t));
+        if (d->ev_time_wide)
+            d->ev_time_wide = tt_realloc(d->ev_time_wide, cap * sizeof(int64_t));
+        else
+            d->ev_time_rel = tt_realloc(d->ev_time_rel, cap * sizeof(int32_t));
         b->ev_cap = cap;
     }
+    if (n == 0)
+        d->ev_time_base = r->occurred_at;
     d->ev_user[n] = tt_ids_intern(d->users, r->user_id, strlen(r->user_id));
     d->ev_track[n] = t;
     d->ev_action[n] = (uint8_t)r->action;
     d->ev_weight[n] = r->weight;
-    d->ev_time[n] = r->occurred_at;
     d->n_events = n + 1;
+    tt_dataset_set_event_time(d, n, r->occurred_at);
     return 0;
 }
 
@@ -292,6 +322,24 @@ void tt_dataset_finish(tt_dataset *d)
     /* The pool outlives the build state: titles and names point into it. */
     free(d->build->artist_genres);
     d->build->artist_genres = NULL;
+}
+
+void tt_dataset_drop_events(tt_dataset *d)
+{
+    free(d->ev_user);
+    free(d->ev_track);
+    free(d->ev_action);
+    free(d->ev_weight);
+    free(d->ev_time_rel);
+    free(d->ev_time_wide);
+    d->ev_user = d->ev_track = NULL;
+    d->ev_action = NULL;
+    d->ev_weight = NULL;
+    d->ev_time_rel = NULL;
+    d->ev_time_wide = NULL;
+    d->n_events = 0;
+    if (d->build)
+        d->build->ev_cap = 0;
 }
 
 void tt_dataset_free(tt_dataset *d)
@@ -319,7 +367,8 @@ void tt_dataset_free(tt_dataset *d)
     free(d->ev_track);
     free(d->ev_action);
     free(d->ev_weight);
-    free(d->ev_time);
+    free(d->ev_time_rel);
+    free(d->ev_time_wide);
     if (d->build) {
         for (size_t i = 0; i < d->build->pool_n; i++)
             free(d->build->pool_blocks[i]);

@@ -139,6 +139,9 @@ static const char *stmt_sql[ST_COUNT] = {
 #define STAGE_ROWS 500000
 /* How long command-line use waits for another connection's lock (an import, say). */
 #define DEFAULT_BUSY_MS 10000
+/* The page cache: 128 MB for serving's writes and lookups, 4 MB while streaming the log. */
+#define FULL_CACHE "PRAGMA cache_size=-131072"
+#define SCAN_CACHE "PRAGMA cache_size=-4096"
 #define NO_STR UINT32_MAX
 
 struct staged {
@@ -677,10 +680,24 @@ static int sq_scan_users(void *self, tt_user_fn fn, void *ctx, tt_err *err)
     return scan(s, s->st[ST_SCAN_USERS], row_user, (void *)fn, ctx, err);
 }
 
+/*
+ * The whole log streams through once, in rowid order, and no page is read twice: the page
+ * cache (128 MB, for the writes and lookups of serving) would fill with pages that are never
+ * used again, and stay resident beside the snapshot being built. So the scan runs with a
+ * small cache, and the usual size comes back after it (pages are allocated as needed).
+ */
 static int sq_scan_interactions(void *self, tt_interaction_fn fn, void *ctx, tt_err *err)
 {
     struct sq *s = self;
-    return scan(s, s->st[ST_SCAN_INTERACTIONS], row_interaction, (void *)fn, ctx, err);
+    int rc = sq_exec(s, SCAN_CACHE, err);
+
+    if (rc == 0)
+        rc = scan(s, s->st[ST_SCAN_INTERACTIONS], row_interaction, (void *)fn, ctx, err);
+    if (rc == 0)
+        rc = sq_exec(s, FULL_CACHE, err);
+    else
+        sq_exec(s, FULL_CACHE, NULL);
+    return rc;
 }
 
 static int sq_scan_user_interactions(void *self, const char *user_id, tt_interaction_fn fn,
@@ -1078,7 +1095,7 @@ static int sq_configure(struct sq *s, tt_err *err)
     sqlite3_busy_timeout(s->db, DEFAULT_BUSY_MS);
     rc = sq_wal(s, err);
     if (rc == 0)
-        rc = sq_exec(s, "PRAGMA synchronous=FULL; PRAGMA cache_size=-131072;"
+        rc = sq_exec(s, "PRAGMA synchronous=FULL; " FULL_CACHE ";"
                         " PRAGMA temp_store=MEMORY; PRAGMA foreign_keys=OFF", err);
     if (rc < 0)
         return rc;

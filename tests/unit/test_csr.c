@@ -214,3 +214,35 @@ Test(csr, copy_is_deep)
     tt_csr_release(&c);
     tt_csr_release(&m);
 }
+
+/* Rows filled in arrival order, then merged in place, equal the coordinate build exactly. */
+Test(csr, summing_duplicates_in_place_equals_the_coordinate_build)
+{
+    enum { R = 25, C = 40, NE = 1200 };
+    int32_t r[NE], c[NE];
+    float v[NE];
+    int64_t fill[R + 1];
+    tt_rng rng;
+    tt_csr a, b = {R, C, NE, tt_calloc(R + 1, sizeof(int64_t)), tt_malloc(NE * sizeof(int32_t)),
+                   tt_malloc(NE * sizeof(float))};
+
+    tt_rng_seed(&rng, 9, 2);
+    for (int i = 0; i < NE; i++) {
+        r[i] = (int32_t)tt_rng_below(&rng, R - 1); /* the last row stays empty */
+        c[i] = (int32_t)tt_rng_below(&rng, C);
+        v[i] = (float)tt_rng_uniform(&rng) * 3.0f - 0.5f;
+        b.indptr[r[i] + 1]++;
+    }
+    for (int i = 0; i < R; i++)
+        b.indptr[i + 1] += b.indptr[i];
+    memcpy(fill, b.indptr, sizeof(fill));
+    for (int i = 0; i < NE; i++) {
+        b.indices[fill[r[i]]] = c[i];
+        b.data[fill[r[i]]++] = v[i];
+    }
+    tt_csr_from_coo(R, C, NE, r, c, v, &a);
+    tt_csr_sum_duplicates(&b);
+    expect_equal(&a, &b);
+    tt_csr_release(&a);
+    tt_csr_release(&b);
+}

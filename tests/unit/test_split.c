@@ -199,7 +199,7 @@ Test(split_time, respects_the_cut)
     s = split_of(d, TT_SPLIT_TIME, 0.3, 0);
     cr_assert_eq(s.cut_time, 7);
     for (int64_t i = 0; i < d->n_events; i++)
-        cr_assert_eq(s.mask[i], d->ev_time[i] <= 7);
+        cr_assert_eq(s.mask[i], tt_dataset_event_time(d, i) <= 7);
     cr_assert_eq(s.n_test_events, 3);
     cr_assert_eq(s.n_users, 1);
     cr_assert_eq(s.users[0], user(d, "a"));

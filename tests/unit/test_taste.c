@@ -114,7 +114,7 @@ static int64_t events_of(const char *user, tt_taste_event *ev)
     for (int64_t i = 0; i < ds->n_events; i++)
         if (ds->ev_user[i] == u)
             ev[n++] = (tt_taste_event){ds->ev_track[i], (enum tt_action)ds->ev_action[i],
-                                       ds->ev_weight[i], ds->ev_time[i]};
+                                       ds->ev_weight[i], tt_dataset_event_time(ds, i)};
     return n;
 }
 

@@ -460,6 +460,36 @@ static void write_with_checksums(const char *path, uint8_t *b, size_t n)
     fclose(fp);
 }
 
+static uint64_t get_le(const uint8_t *p, int width)
+{
+    uint64_t v = 0;
+
+    for (int i = width - 1; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+
+void fx_section_overwrite(const char *path, const char *name, int64_t offset, const void *p,
+                          size_t n)
+{
+    size_t size;
+    uint8_t *b = read_whole(path, &size);
+    uint64_t table = get_le(b + 56, 8), count = get_le(b + 12, 4);
+
+    for (uint64_t i = 0; i < count; i++) {
+        const uint8_t *e = b + table + i * 72;
+        if (strncmp((const char *)e, name, 32) != 0)
+            continue;
+        cr_assert_leq((uint64_t)offset + n, get_le(e + 64, 8), "%s: write past section %s",
+                      path, name);
+        memcpy(b + get_le(e + 56, 8) + (uint64_t)offset, p, n);
+        write_with_checksums(path, b, size);
+        free(b);
+        return;
+    }
+    cr_assert_fail("%s has no section %s", path, name);
+}
+
 void fx_meta_set(const char *path, const char *name, uint64_t bits)
 {
     size_t n, at = 0;

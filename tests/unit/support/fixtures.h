@@ -137,6 +137,12 @@ void fx_meta_set(const char *path, const char *name, uint64_t bits);
 void fx_meta_set_f64(const char *path, const char *name, double v);
 void fx_meta_set_str(const char *path, const char *name, const char *value);
 /*
+ * Overwrites @n bytes at @offset inside section @name of the model file at @path and makes
+ * both checksums right again, so only the loader's own checks can refuse the file.
+ */
+void fx_section_overwrite(const char *path, const char *name, int64_t offset, const void *p,
+                          size_t n);
+/*
  * Asserts that tt_model_load refuses the model file at @path as corrupt, with a message that
  * names the file and contains @needle (a field name in quotes, say).
  */
