@@ -11,9 +11,10 @@
  * for users, the first put's created_at, which SQLite's upsert never overwrites).
  * Scans and counts inside a transaction merge first, so a connection sees its own writes.
  *
- * Reads: scans run a cursor and FETCH a batch at a time, so a 10M-row table streams through
- * a bounded buffer; values are parsed in place from libpq's text results, without per-row
- * allocation.
+ * Reads: the full interaction scan (the training snapshot) is one binary COPY, decoded in
+ * place as rows arrive (pg_copy.c). Other scans run a cursor and FETCH a batch at a time, so
+ * a 10M-row table streams through a bounded buffer; values are parsed in place from libpq's
+ * text results, without per-row allocation.
  */
 #include "store_pg.h"
 #include "tt/core.h"
@@ -1340,10 +1341,98 @@ static int pg_scan_users(void *self, tt_user_fn fn, void *ctx, tt_err *err)
                    row_user, (void *)fn, ctx, err);
 }
 
+/* ---- binary COPY reads (the format: pg_copy.c) ---------------------------------------- */
+
+/*
+ * Ends a COPY whose reader stopped early. Outside a transaction the server is asked to cancel
+ * it (the rest of a large table is not worth sending); inside the caller's a cancel would
+ * abort the transaction, so the rest is read and dropped.
+ */
+static void copy_out_abandon(struct pg *p)
+{
+    char msg[256], *row;
+    PGcancel *c;
+
+    if (!p->in_tx && (c = PQgetCancel(p->conn)) != NULL) {
+        PQcancel(c, msg, sizeof(msg));
+        PQfreeCancel(c);
+    }
+    while (PQgetCopyData(p->conn, &row, 0) > 0)
+        PQfreemem(row);
+}
+
+/* Decodes one COPY row (the first carries the header): 0, 1 for the trailer, or the error. */
+static int copy_out_decode(uint8_t *row, size_t len, bool first, tt_interaction_rec *r,
+                           tt_err *err)
+{
+    size_t skip = 0;
+    int rc = first ? tt__pg_copy_header(row, len, &skip) : 0;
+
+    if (rc == 0)
+        rc = tt__pg_copy_interaction(row + skip, len - skip, r);
+    return rc < 0 ? tt_err_set(err, rc, "postgresql scan: malformed binary COPY row") : rc;
+}
+
+/* Hands every row of the open COPY to @fn; stops at @fn's first negative return. */
+static int copy_out_rows(struct pg *p, tt_interaction_fn fn, void *ctx, tt_err *err)
+{
+    tt_interaction_rec r;
+    bool first = true;
+    char *row;
+    int n, rc = 0;
+
+    while (rc >= 0 && (n = PQgetCopyData(p->conn, &row, 0)) > 0) {
+        rc = copy_out_decode((uint8_t *)row, (size_t)n, first, &r, err);
+        first = false;
+        if (rc == 0)
+            rc = fn(ctx, &r);
+        else if (rc == 1)
+            rc = 0;
+        PQfreemem(row);
+    }
+    if (rc < 0)
+        copy_out_abandon(p);
+    else if (n == -2)
+        rc = pg_fail(p, NULL, err, "scan");
+    return rc;
+}
+
+/*
+ * Streams the interactions @sql copies (binary, TT__PG_COPY_INTERACTION_COLS) through @fn.
+ * One COPY statement reads one snapshot of the table, so no transaction is needed; inside
+ * the caller's, its staged rows are merged first.
+ */
+static int copy_interactions(struct pg *p, const char *sql, tt_interaction_fn fn, void *ctx,
+                             tt_err *err)
+{
+    PGresult *res;
+    int rc = p->in_tx ? stage_merge(p, false, err) : pg_ensure(p, err);
+
+    if (rc < 0)
+        return rc;
+    if (!PQsendQuery(p->conn, sql))
+        return pg_fail(p, NULL, err, "scan");
+    res = PQgetResult(p->conn);
+    if (PQresultStatus(res) == PGRES_COPY_OUT)
+        rc = copy_out_rows(p, fn, ctx, err);
+    else
+        rc = pg_fail(p, res, err, "scan");
+    PQclear(res);
+    /* The COPY's own result; after a stop, the cancel's error, which the stop outranks. */
+    while ((res = PQgetResult(p->conn)) != NULL) {
+        if (rc == 0 && PQresultStatus(res) != PGRES_COMMAND_OK)
+            rc = pg_fail(p, res, err, "scan");
+        PQclear(res);
+    }
+    return rc;
+}
+
 static int pg_scan_interactions(void *self, tt_interaction_fn fn, void *ctx, tt_err *err)
 {
-    return pg_scan(self, "SELECT " INTERACTION_COLS ", id FROM interactions ORDER BY id", NULL,
-                   row_interaction, (void *)fn, ctx, err);
+    return copy_interactions(self,
+                             "COPY (SELECT " TT__PG_COPY_INTERACTION_COLS " FROM interactions"
+                             " ORDER BY id) TO STDOUT (FORMAT binary)",
+                             fn, ctx, err);
 }
 
 static int pg_scan_interactions_after(void *self, int64_t after_id, tt_interaction_fn fn,
