@@ -37,6 +37,8 @@
  * updates an earlier chunk's row in place, as SQLite's row-by-row upsert does.
  */
 #define MERGE_ROWS 100000
+/* How long making a month partition waits for the default partition's lock. */
+#define PARTITION_LOCK_WAIT "1000"
 /* pg_advisory_xact_lock key serialising migrations across processes ("ttschema"). */
 #define MIGRATION_LOCK "7378790442478167405"
 
@@ -55,6 +57,9 @@ struct stage {
 
 struct pg {
     PGconn *conn;
+    PGconn *side;       /* makes month partitions outside the caller's transaction, or NULL */
+    char *url;
+    bool months_blocked; /* a month partition could not be made in this transaction */
     bool in_tx;
     bool staging_ready; /* the staging tables exist in the current transaction */
     bool prepared;      /* single-row statements prepared on this connection */
@@ -117,12 +122,46 @@ struct pg {
 #define USER_UPDATE                                                                                \
     " ON CONFLICT (user_id) DO UPDATE SET plan_tier = EXCLUDED.plan_tier,"                         \
     " favorite_genres = EXCLUDED.favorite_genres"
-/* Rows without an event_id never conflict: every one is an event of its own. */
-#define INTERACTION_UPDATE                                                                         \
-    " ON CONFLICT (event_id) DO UPDATE SET user_id = EXCLUDED.user_id,"                            \
-    " track_id = EXCLUDED.track_id, action = EXCLUDED.action, weight = EXCLUDED.weight,"           \
-    " ms_played = EXCLUDED.ms_played, occurred_at = EXCLUDED.occurred_at,"                         \
-    " context = EXCLUDED.context, recommendation_id = EXCLUDED.recommendation_id"
+/*
+ * Interactions (schema.c, version 4): event ids are unique through interaction_events, which
+ * maps each to its row's (id, occurred_at), the partitioned table's key. A chunk's rows get
+ * their ids in staging order and their event ids registered in the same statement; a key
+ * already registered (or twice in the chunk) fails it with a unique violation, and the
+ * general merge runs: each known event's row updated in place from the chunk's last put of
+ * it (moving partition when its month changes), then the rest inserted, an event put twice
+ * at its first put's position with its last put's values. Rows without an event_id never
+ * conflict: every one is an event of its own.
+ */
+#define INTERACTION_INSERT_FROM(rows)                                                              \
+    "WITH s AS (SELECT nextval('interactions_id_seq') AS id, * FROM (" rows ") o),"                \
+    " k AS (INSERT INTO interaction_events (event_id, id, occurred_at)"                            \
+    " SELECT event_id, id, occurred_at FROM s WHERE event_id IS NOT NULL)"                         \
+    " INSERT INTO interactions (id, " INTERACTION_COLS ") SELECT id, " INTERACTION_COLS " FROM s"
+#define STAGED_LAST_PUT                                                                            \
+    "(SELECT DISTINCT ON (event_id) * FROM tt_stage_interactions WHERE event_id IS NOT NULL"       \
+    " ORDER BY event_id, seq DESC)"
+#define INTERACTION_MERGE                                                                          \
+    "UPDATE interactions i SET user_id = s.user_id, track_id = s.track_id, action = s.action,"     \
+    " weight = s.weight, ms_played = s.ms_played, occurred_at = s.occurred_at,"                    \
+    " context = s.context, recommendation_id = s.recommendation_id"                                \
+    " FROM " STAGED_LAST_PUT " s, interaction_events e WHERE e.event_id = s.event_id"              \
+    " AND i.id = e.id AND i.occurred_at = e.occurred_at;"                                          \
+    "UPDATE interaction_events e SET occurred_at = s.occurred_at FROM " STAGED_LAST_PUT " s"        \
+    " WHERE e.event_id = s.event_id AND e.occurred_at <> s.occurred_at;"                           \
+    INTERACTION_INSERT_FROM(                                                                       \
+        "SELECT " INTERACTION_COLS ", seq AS first_seq FROM tt_stage_interactions"                 \
+        " WHERE event_id IS NULL UNION ALL SELECT " INTERACTION_COLS ", first_seq FROM"            \
+        " (SELECT DISTINCT ON (event_id) *, min(seq) OVER (PARTITION BY event_id) AS first_seq"    \
+        " FROM tt_stage_interactions t WHERE event_id IS NOT NULL AND NOT EXISTS"                  \
+        " (SELECT 1 FROM interaction_events e WHERE e.event_id = t.event_id)"                      \
+        " ORDER BY event_id, seq DESC) d ORDER BY first_seq")
+
+/* The months of staged interactions that have no partition yet (see months_make). */
+#define STAGED_MONTHS                                                                              \
+    "SELECT extract(epoch FROM m)::BIGINT FROM (SELECT DISTINCT date_trunc('month',"               \
+    " to_timestamp(occurred_at) AT TIME ZONE 'UTC') AS m FROM tt_stage_interactions"               \
+    " WHERE occurred_at >= 0 AND occurred_at < 253402300800) d"                                    \
+    " WHERE to_regclass('interactions_' || to_char(m, '\"y\"YYYY\"m\"MM')) IS NULL"
 
 /*
  * How a chunk of staged rows reaches its table. A plain INSERT is the cheapest (an upsert
@@ -178,26 +217,24 @@ static const struct {
     [SG_INTERACTIONS] =
         {
             "COPY tt_stage_interactions (seq, " INTERACTION_COLS ") FROM STDIN",
-            {"INSERT INTO interactions (" INTERACTION_COLS ") SELECT " INTERACTION_COLS
-             " FROM tt_stage_interactions ORDER BY seq",
-             "INSERT INTO interactions (" INTERACTION_COLS ") SELECT " INTERACTION_COLS
-             " FROM tt_stage_interactions ORDER BY seq" INTERACTION_UPDATE,
-             "INSERT INTO interactions (" INTERACTION_COLS ") SELECT " INTERACTION_COLS " FROM"
-             " ((SELECT DISTINCT ON (event_id) *, min(seq)" LATEST_FIRST(
-                 "event_id") " AS first_seq FROM tt_stage_interactions"
-                             " WHERE event_id IS NOT NULL ORDER BY event_id, seq DESC)"
-                             " UNION ALL (SELECT *, seq FROM tt_stage_interactions"
-                             " WHERE event_id IS NULL)) s"
-                             " ORDER BY first_seq" INTERACTION_UPDATE},
+            {INTERACTION_INSERT_FROM("SELECT * FROM tt_stage_interactions ORDER BY seq"),
+             INTERACTION_MERGE, INTERACTION_MERGE},
             "tt_stage_interactions",
         },
 };
 
 static const char *const prepared_sql[][2] = {
     /* A retried event (same event_id) is the same event: the first write stands. */
-    {"tt_feedback", "INSERT INTO interactions (" INTERACTION_COLS ")"
-                    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-                    " ON CONFLICT (event_id) DO NOTHING RETURNING id"},
+    /* Its key is registered first, in the same statement (see INTERACTION_MERGE). */
+    {"tt_feedback",
+     "WITH n AS (SELECT nextval('interactions_id_seq') AS id),"
+     " k AS (INSERT INTO interaction_events (event_id, id, occurred_at)"
+     " SELECT $9::text, n.id, $6::bigint FROM n WHERE $9::text IS NOT NULL"
+     " ON CONFLICT (event_id) DO NOTHING RETURNING 1)"
+     " INSERT INTO interactions (id, " INTERACTION_COLS ")"
+     " SELECT n.id, $1::text, $2::text, $3::text, $4::real, $5::bigint, $6::bigint, $7::text,"
+     " $8::text, $9::text FROM n WHERE $9::text IS NULL OR EXISTS (SELECT 1 FROM k)"
+     " RETURNING id"},
     {"tt_impression", "INSERT INTO impressions (recommendation_id, user_id, model, track_ids,"
                       " created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (recommendation_id)"
                       " DO UPDATE SET user_id = EXCLUDED.user_id, model = EXCLUDED.model,"
@@ -418,6 +455,77 @@ static void col_embedding(struct buf *b, const float *v, int dim)
     b->p[b->len++] = '\t';
 }
 
+/* ---- month partitions ----------------------------------------------------------------- */
+
+static PGconn *pg_connect(const char *url);
+
+/*
+ * Makes the month partition of Unix second @month on the side connection: its own short
+ * transaction, waiting at most PARTITION_LOCK_WAIT for the default partition. Run on the
+ * main connection, the DDL's locks (the default partition's exclusive one among them) would
+ * last until the caller's import commits, and every reader of interactions would wait for
+ * it; from the side they last a moment. When the lock cannot be had (a transaction still
+ * writes to or reads the default partition, possibly our own) the rows go to the default
+ * partition, where reads find them as well.
+ */
+static void month_make(struct pg *p, const char *month)
+{
+    PGresult *res;
+
+    if (!p->side || PQstatus(p->side) != CONNECTION_OK) {
+        PQfinish(p->side);
+        p->side = pg_connect(p->url);
+        res = PQexec(p->side, "SET lock_timeout = " PARTITION_LOCK_WAIT
+                              "; SET client_min_messages = warning");
+        PQclear(res);
+    }
+    res = PQexecParams(p->side, "SELECT tt_interactions_month($1::bigint)", 1, NULL, &month, NULL,
+                       NULL, 0);
+    /* What blocked it (likely this transaction's own writes) lasts until the commit. */
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        p->months_blocked = p->in_tx;
+        tt_debug("postgresql: no partition for the month of %s yet: %s", month,
+                 PQerrorMessage(p->side));
+    }
+    PQclear(res);
+}
+
+/* Partitions for the months of the staged interactions that have none. */
+static int months_for_staged(struct pg *p, tt_err *err)
+{
+    PGresult *res;
+    int rc = 0;
+
+    if (p->months_blocked)
+        return 0;
+    res = PQexec(p->conn, STAGED_MONTHS);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK)
+        rc = pg_fail(p, res, err, "partition");
+    for (int i = 0; rc == 0 && !p->months_blocked && i < PQntuples(res); i++)
+        month_make(p, PQgetvalue(res, i, 0));
+    PQclear(res);
+    return rc;
+}
+
+/*
+ * This month's and next month's partitions, so that feedback (one row a statement, which
+ * makes no partitions) lands in its month rather than the default partition. Cheap when they
+ * exist, which is every open but the first of a month; best effort like month_make.
+ */
+static void months_ahead(struct pg *p)
+{
+    PGresult *res = PQexec(p->conn, "BEGIN; SET LOCAL lock_timeout = " PARTITION_LOCK_WAIT ";"
+                                    " SELECT tt_interactions_month(extract(epoch FROM now())"
+                                    "::BIGINT), tt_interactions_month(extract(epoch FROM now()"
+                                    " + interval '1 month')::BIGINT)");
+    bool ok = PQresultStatus(res) == PGRES_TUPLES_OK;
+
+    if (!ok)
+        tt_debug("postgresql: no partitions made ahead: %s", PQerrorMessage(p->conn));
+    PQclear(res);
+    PQclear(PQexec(p->conn, ok ? "COMMIT" : "ROLLBACK"));
+}
+
 /* ---- staging ------------------------------------------------------------------------- */
 
 /* Finishes the open COPY, if any; the server reports bad rows here. */
@@ -529,6 +637,8 @@ static int merge_stage(struct pg *p, int sg, bool committing, tt_err *err)
     rc = stage_send(p, sg, err);
     if (rc == 0)
         rc = copy_end(p, err);
+    if (rc == 0 && sg == SG_INTERACTIONS)
+        rc = months_for_staged(p, err);
     if (rc == 0)
         rc = merge_run(p, sg, err);
     snprintf(sql, sizeof(sql), "TRUNCATE %s", stages[sg].table);
@@ -582,6 +692,7 @@ static void stage_reset(struct pg *p)
     }
     p->seq = 0;
     p->staging_ready = false;
+    p->months_blocked = false;
 }
 
 /* ---- connection -------------------------------------------------------------------- */
@@ -818,8 +929,11 @@ static int pg_migrate(struct pg *p, tt_err *err)
             rc = pg_exec(p, sql, err, "migrate");
     }
     if (rc == 0)
-        return pg_exec(p, "COMMIT", err, "migrate");
-    PQclear(PQexec(p->conn, "ROLLBACK"));
+        rc = pg_exec(p, "COMMIT", err, "migrate");
+    else
+        PQclear(PQexec(p->conn, "ROLLBACK"));
+    if (rc == 0)
+        months_ahead(p);
     return rc;
 }
 
@@ -1563,6 +1677,8 @@ static void pg_close(void *self)
         return;
     pg_rollback(p);
     PQfinish(p->conn);
+    PQfinish(p->side);
+    free(p->url);
     for (int i = 0; i < SG_COUNT; i++)
         free(p->sg[i].rows.p);
     free(p->emb.p);
@@ -1690,6 +1806,7 @@ int tt__store_pg_open(const char *url, const struct tt_store_ops **ops, void **s
         return rc;
     p = tt_calloc(1, sizeof(*p));
     p->copying = -1;
+    p->url = tt_strdup(url);
     p->conn = pg_connect(url);
     if (PQstatus(p->conn) != CONNECTION_OK)
         rc = pg_fail(p, NULL, err, "connect");
