@@ -99,7 +99,8 @@ struct pg {
     "CREATE TEMP TABLE IF NOT EXISTS tt_stage_interactions (seq BIGINT,"                           \
     " user_id TEXT COLLATE \"C\", track_id TEXT COLLATE \"C\", action TEXT COLLATE \"C\","         \
     " weight REAL, ms_played BIGINT, occurred_at BIGINT, context TEXT,"                            \
-    " recommendation_id TEXT, event_id TEXT COLLATE \"C\") ON COMMIT DELETE ROWS"
+    " recommendation_id TEXT, event_id TEXT COLLATE \"C\","                                        \
+    " id BIGINT DEFAULT nextval('interactions_id_seq')) ON COMMIT DELETE ROWS"
 
 /* Over all staged rows of one key, newest first: DISTINCT ON keeps the newest row. */
 #define LATEST_FIRST(key)                                                                          \
@@ -124,37 +125,43 @@ struct pg {
     " favorite_genres = EXCLUDED.favorite_genres"
 /*
  * Interactions (schema.c, version 4): event ids are unique through interaction_events, which
- * maps each to its row's (id, occurred_at), the partitioned table's key. A chunk's rows get
- * their ids in staging order and their event ids registered in the same statement; a key
- * already registered (or twice in the chunk) fails it with a unique violation, and the
- * general merge runs: each known event's row updated in place from the chunk's last put of
- * it (moving partition when its month changes), then the rest inserted, an event put twice
- * at its first put's position with its last put's values. Rows without an event_id never
- * conflict: every one is an event of its own.
+ * maps each to its row's (id, occurred_at), the partitioned table's key. A staged row takes
+ * its id as the COPY stores it (the staging table's default), so ids follow the puts' order.
+ * The plain merge registers the chunk's event ids, then inserts its rows; a key already
+ * registered (or twice in the chunk) fails it with a unique violation, and the general merge
+ * runs: each known event's row is updated in place from the chunk's last put of it (moving
+ * partition when its month changes), new events are registered with their first put's id,
+ * then the rows are inserted, an event put twice at its first put's id with its last put's
+ * values. Rows without an event_id never conflict: every one is an event of its own.
  */
-#define INTERACTION_INSERT_FROM(rows)                                                              \
-    "WITH s AS (SELECT nextval('interactions_id_seq') AS id, * FROM (" rows ") o),"                \
-    " k AS (INSERT INTO interaction_events (event_id, id, occurred_at)"                            \
-    " SELECT event_id, id, occurred_at FROM s WHERE event_id IS NOT NULL)"                         \
-    " INSERT INTO interactions (id, " INTERACTION_COLS ") SELECT id, " INTERACTION_COLS " FROM s"
+#define INTERACTION_INSERT                                                                         \
+    "INSERT INTO interaction_events (event_id, id, occurred_at) SELECT event_id, id,"              \
+    " occurred_at FROM tt_stage_interactions WHERE event_id IS NOT NULL;"                          \
+    "INSERT INTO interactions (id, " INTERACTION_COLS ") SELECT id, " INTERACTION_COLS             \
+    " FROM tt_stage_interactions"
 #define STAGED_LAST_PUT                                                                            \
     "(SELECT DISTINCT ON (event_id) * FROM tt_stage_interactions WHERE event_id IS NOT NULL"       \
     " ORDER BY event_id, seq DESC)"
+#define STAGED_COLS                                                                                \
+    "t.user_id, t.track_id, t.action, t.weight, t.ms_played, t.occurred_at, t.context,"            \
+    " t.recommendation_id, t.event_id"
 #define INTERACTION_MERGE                                                                          \
-    "UPDATE interactions i SET user_id = s.user_id, track_id = s.track_id, action = s.action,"     \
-    " weight = s.weight, ms_played = s.ms_played, occurred_at = s.occurred_at,"                    \
-    " context = s.context, recommendation_id = s.recommendation_id"                                \
-    " FROM " STAGED_LAST_PUT " s, interaction_events e WHERE e.event_id = s.event_id"              \
+    "UPDATE interactions i SET user_id = t.user_id, track_id = t.track_id, action = t.action,"     \
+    " weight = t.weight, ms_played = t.ms_played, occurred_at = t.occurred_at,"                    \
+    " context = t.context, recommendation_id = t.recommendation_id"                                \
+    " FROM " STAGED_LAST_PUT " t, interaction_events e WHERE e.event_id = t.event_id"              \
     " AND i.id = e.id AND i.occurred_at = e.occurred_at;"                                          \
-    "UPDATE interaction_events e SET occurred_at = s.occurred_at FROM " STAGED_LAST_PUT " s"        \
-    " WHERE e.event_id = s.event_id AND e.occurred_at <> s.occurred_at;"                           \
-    INTERACTION_INSERT_FROM(                                                                       \
-        "SELECT " INTERACTION_COLS ", seq AS first_seq FROM tt_stage_interactions"                 \
-        " WHERE event_id IS NULL UNION ALL SELECT " INTERACTION_COLS ", first_seq FROM"            \
-        " (SELECT DISTINCT ON (event_id) *, min(seq) OVER (PARTITION BY event_id) AS first_seq"    \
-        " FROM tt_stage_interactions t WHERE event_id IS NOT NULL AND NOT EXISTS"                  \
-        " (SELECT 1 FROM interaction_events e WHERE e.event_id = t.event_id)"                      \
-        " ORDER BY event_id, seq DESC) d ORDER BY first_seq")
+    "UPDATE interaction_events e SET occurred_at = t.occurred_at FROM " STAGED_LAST_PUT " t"        \
+    " WHERE e.event_id = t.event_id AND e.occurred_at <> t.occurred_at;"                           \
+    "INSERT INTO interaction_events (event_id, id, occurred_at) SELECT DISTINCT ON (event_id)"     \
+    " event_id, min(id) OVER (PARTITION BY event_id), occurred_at FROM tt_stage_interactions t"    \
+    " WHERE event_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM interaction_events e"               \
+    " WHERE e.event_id = t.event_id) ORDER BY event_id, seq DESC;"                                 \
+    "INSERT INTO interactions (id, " INTERACTION_COLS ") SELECT id, " INTERACTION_COLS " FROM"     \
+    " (SELECT id, " INTERACTION_COLS " FROM tt_stage_interactions WHERE event_id IS NULL"          \
+    " UNION ALL SELECT e.id, " STAGED_COLS " FROM " STAGED_LAST_PUT " t JOIN interaction_events e" \
+    " ON e.event_id = t.event_id WHERE e.id IN (SELECT id FROM tt_stage_interactions)) x"          \
+    " ORDER BY id"
 
 /* The months of staged interactions that have no partition yet (see months_make). */
 #define STAGED_MONTHS                                                                              \
@@ -217,8 +224,7 @@ static const struct {
     [SG_INTERACTIONS] =
         {
             "COPY tt_stage_interactions (seq, " INTERACTION_COLS ") FROM STDIN",
-            {INTERACTION_INSERT_FROM("SELECT * FROM tt_stage_interactions ORDER BY seq"),
-             INTERACTION_MERGE, INTERACTION_MERGE},
+            {INTERACTION_INSERT, INTERACTION_MERGE, INTERACTION_MERGE},
             "tt_stage_interactions",
         },
 };
