@@ -2,7 +2,7 @@
  * byteorder.h - fixed-width integers to and from little-endian bytes, one byte at a time, so
  * what reaches a file never depends on the host's struct layout or byte order. Internal to
  * the engine's file formats (the model file container, its metadata codec, the feedback
- * journal).
+ * journal). The big-endian readers decode network byte order (PostgreSQL's binary COPY).
  */
 #ifndef TT_BYTEORDER_H
 #define TT_BYTEORDER_H
@@ -54,6 +54,17 @@ static inline int64_t tt__i64_of_bits(uint64_t u)
 static inline int64_t tt__get_i64(const uint8_t *p)
 {
     return tt__i64_of_bits(tt__get_u64(p));
+}
+
+/* Network byte order (big-endian), as PostgreSQL's binary formats send it. */
+static inline uint32_t tt__get_be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
+}
+
+static inline uint64_t tt__get_be64(const uint8_t *p)
+{
+    return (uint64_t)tt__get_be32(p) << 32 | tt__get_be32(p + 4);
 }
 
 #endif

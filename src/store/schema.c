@@ -128,12 +128,100 @@ static const char v2_pg[] =
     " claimed_at BIGINT NOT NULL,"                                                           \
     " PRIMARY KEY (tier, fire_at));"
 
+/*
+ * Version 4, monthly partitions (PostgreSQL only). At 20M-100M interactions one heap and its
+ * indexes make every maintenance job (vacuum, reindex, dropping old months) touch all of it;
+ * interactions become a table partitioned by range of occurred_at, one partition per UTC
+ * month (interactions_yYYYYmMM) and interactions_default for any time no month covers yet.
+ *
+ * A unique index of a partitioned table must contain the partition key, so event_id can no
+ * longer be unique in interactions itself: a retried /feedback without a timestamp gets a
+ * new occurred_at, and (event_id, occurred_at) would take it as a new event. The keys move
+ * to interaction_events (event_id -> the row's id and occurred_at), which is not partitioned
+ * and which every write of an event with an id goes through in the same statement.
+ *
+ * Indexes are what the reads need: the primary key (id, occurred_at) serves the scans in id
+ * order (the snapshot, the replicas' poll of what came after an id) and updates of one row
+ * located by its event; interactions_user(user_id, occurred_at) serves a user's history.
+ * interactions_recommendation is dropped: nothing in the engine reads interactions by it.
+ *
+ * Rows keep their ids; the sequence stays the one version 1 made. The copy runs before the
+ * indexes are built. tt_interactions_month(t) makes the month partition that holds Unix
+ * second @t, moving its rows out of the default partition first, and is what imports and
+ * store opens call (store_pg.c); times before 1970 or after 9999 stay in the default.
+ *
+ * SQLite is unchanged: it has no partitioning, and its scan in rowid order is already one
+ * sequential pass over one B-tree.
+ */
+#define V4_MONTH_FN                                                                          \
+    "CREATE FUNCTION tt_interactions_month(t BIGINT) RETURNS BOOLEAN LANGUAGE plpgsql AS $f$"  \
+    " DECLARE m TIMESTAMP; lo BIGINT; hi BIGINT; part TEXT;"                                 \
+    " BEGIN"                                                                                 \
+    " IF t IS NULL OR t < 0 OR t >= 253402300800 THEN RETURN false; END IF;"                 \
+    " m := date_trunc('month', to_timestamp(t) AT TIME ZONE 'UTC');"                         \
+    " part := 'interactions_' || to_char(m, '\"y\"YYYY\"m\"MM');"                            \
+    " IF to_regclass(part) IS NOT NULL THEN RETURN false; END IF;"                           \
+    " PERFORM pg_advisory_xact_lock(hashtext(part));"                                        \
+    " IF to_regclass(part) IS NOT NULL THEN RETURN false; END IF;"                           \
+    " lo := extract(epoch FROM m)::BIGINT;"                                                  \
+    " hi := extract(epoch FROM m + interval '1 month')::BIGINT;"                             \
+    " EXECUTE format('CREATE TABLE %I (LIKE interactions INCLUDING DEFAULTS"                 \
+    " INCLUDING CONSTRAINTS, CONSTRAINT %I CHECK (occurred_at >= %s AND occurred_at < %s))',"  \
+    " part, part || '_range', lo, hi);"                                                      \
+    " EXECUTE format('WITH moved AS (DELETE FROM interactions_default"                       \
+    " WHERE occurred_at >= %s AND occurred_at < %s RETURNING *)"                             \
+    " INSERT INTO %I SELECT * FROM moved ORDER BY id', lo, hi, part);"                       \
+    " EXECUTE format('ALTER TABLE interactions ATTACH PARTITION %I"                          \
+    " FOR VALUES FROM (%s) TO (%s)', part, lo, hi);"                                         \
+    " RETURN true;"                                                                          \
+    " END $f$;"
+
+static const char v4_pg[] =
+    "DROP INDEX IF EXISTS interactions_user;"
+    "DROP INDEX IF EXISTS interactions_recommendation;"
+    "DROP INDEX IF EXISTS interactions_event;"
+    "ALTER TABLE interactions RENAME TO interactions_v3;"
+    "ALTER INDEX IF EXISTS interactions_pkey RENAME TO interactions_v3_pkey;"
+    "CREATE TABLE interactions ("
+    " id BIGINT NOT NULL DEFAULT nextval('interactions_id_seq'),"
+    " user_id TEXT NOT NULL,"
+    " track_id TEXT NOT NULL,"
+    " action TEXT NOT NULL CHECK (action IN " ACTIONS "),"
+    " weight REAL NOT NULL DEFAULT 1,"
+    " ms_played BIGINT,"
+    " occurred_at BIGINT NOT NULL,"
+    " context TEXT,"
+    " recommendation_id TEXT,"
+    " event_id TEXT CHECK (octet_length(event_id) BETWEEN 1 AND 128))"
+    " PARTITION BY RANGE (occurred_at);"
+    "ALTER SEQUENCE interactions_id_seq OWNED BY interactions.id;"
+    "CREATE TABLE interactions_default PARTITION OF interactions DEFAULT;"
+    V4_MONTH_FN
+    "SELECT tt_interactions_month(m) FROM (SELECT DISTINCT extract(epoch FROM"
+    " date_trunc('month', to_timestamp(occurred_at) AT TIME ZONE 'UTC'))::BIGINT AS m"
+    " FROM interactions_v3 WHERE occurred_at >= 0 AND occurred_at < 253402300800) months;"
+    "INSERT INTO interactions (id, user_id, track_id, action, weight, ms_played, occurred_at,"
+    " context, recommendation_id, event_id) SELECT id, user_id, track_id, action, weight,"
+    " ms_played, occurred_at, context, recommendation_id, event_id FROM interactions_v3"
+    " ORDER BY id;"
+    "CREATE TABLE interaction_events ("
+    " event_id TEXT COLLATE \"C\" PRIMARY KEY,"
+    " id BIGINT NOT NULL,"
+    " occurred_at BIGINT NOT NULL);"
+    "INSERT INTO interaction_events SELECT event_id, id, occurred_at FROM interactions_v3"
+    " WHERE event_id IS NOT NULL;"
+    "DROP TABLE interactions_v3;"
+    "ALTER TABLE interactions ADD PRIMARY KEY (id, occurred_at);"
+    "CREATE INDEX interactions_user ON interactions(user_id, occurred_at);"
+    "ANALYZE interactions; ANALYZE interaction_events;";
+
 const struct tt__migration tt__migrations[] = {
     {1, "tables for artists, tracks, users, interactions, impressions",
      V1_COMMON("BLOB", "INTEGER PRIMARY KEY"), V1_COMMON("BYTEA", "BIGSERIAL PRIMARY KEY")},
     {2, "event identity: every event kept, event_id stored once", v2_sqlite, v2_pg},
     {3, "training jobs and scheduled runs", V3_COMMON("INTEGER", "0"),
      V3_COMMON("BOOLEAN", "false")},
+    {4, "interactions partitioned by month in PostgreSQL, event ids kept apart", "", v4_pg},
 };
 const int tt__n_migrations = (int)(sizeof(tt__migrations) / sizeof(tt__migrations[0]));
 

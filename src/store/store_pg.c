@@ -11,9 +11,10 @@
  * for users, the first put's created_at, which SQLite's upsert never overwrites).
  * Scans and counts inside a transaction merge first, so a connection sees its own writes.
  *
- * Reads: scans run a cursor and FETCH a batch at a time, so a 10M-row table streams through
- * a bounded buffer; values are parsed in place from libpq's text results, without per-row
- * allocation.
+ * Reads: the full interaction scan (the training snapshot) is one binary COPY, decoded in
+ * place as rows arrive (pg_copy.c). Other scans run a cursor and FETCH a batch at a time, so
+ * a 10M-row table streams through a bounded buffer; values are parsed in place from libpq's
+ * text results, without per-row allocation.
  */
 #include "store_pg.h"
 #include "tt/core.h"
@@ -36,6 +37,8 @@
  * updates an earlier chunk's row in place, as SQLite's row-by-row upsert does.
  */
 #define MERGE_ROWS 100000
+/* How long making a month partition waits for the default partition's lock. */
+#define PARTITION_LOCK_WAIT "1000"
 /* pg_advisory_xact_lock key serialising migrations across processes ("ttschema"). */
 #define MIGRATION_LOCK "7378790442478167405"
 
@@ -54,6 +57,9 @@ struct stage {
 
 struct pg {
     PGconn *conn;
+    PGconn *side;       /* makes month partitions outside the caller's transaction, or NULL */
+    char *url;
+    bool months_blocked; /* a month partition could not be made in this transaction */
     bool in_tx;
     bool staging_ready; /* the staging tables exist in the current transaction */
     bool prepared;      /* single-row statements prepared on this connection */
@@ -93,7 +99,8 @@ struct pg {
     "CREATE TEMP TABLE IF NOT EXISTS tt_stage_interactions (seq BIGINT,"                           \
     " user_id TEXT COLLATE \"C\", track_id TEXT COLLATE \"C\", action TEXT COLLATE \"C\","         \
     " weight REAL, ms_played BIGINT, occurred_at BIGINT, context TEXT,"                            \
-    " recommendation_id TEXT, event_id TEXT COLLATE \"C\") ON COMMIT DELETE ROWS"
+    " recommendation_id TEXT, event_id TEXT COLLATE \"C\","                                        \
+    " id BIGINT DEFAULT nextval('interactions_id_seq')) ON COMMIT DELETE ROWS"
 
 /* Over all staged rows of one key, newest first: DISTINCT ON keeps the newest row. */
 #define LATEST_FIRST(key)                                                                          \
@@ -116,12 +123,52 @@ struct pg {
 #define USER_UPDATE                                                                                \
     " ON CONFLICT (user_id) DO UPDATE SET plan_tier = EXCLUDED.plan_tier,"                         \
     " favorite_genres = EXCLUDED.favorite_genres"
-/* Rows without an event_id never conflict: every one is an event of its own. */
-#define INTERACTION_UPDATE                                                                         \
-    " ON CONFLICT (event_id) DO UPDATE SET user_id = EXCLUDED.user_id,"                            \
-    " track_id = EXCLUDED.track_id, action = EXCLUDED.action, weight = EXCLUDED.weight,"           \
-    " ms_played = EXCLUDED.ms_played, occurred_at = EXCLUDED.occurred_at,"                         \
-    " context = EXCLUDED.context, recommendation_id = EXCLUDED.recommendation_id"
+/*
+ * Interactions (schema.c, version 4): event ids are unique through interaction_events, which
+ * maps each to its row's (id, occurred_at), the partitioned table's key. A staged row takes
+ * its id as the COPY stores it (the staging table's default), so ids follow the puts' order.
+ * The plain merge registers the chunk's event ids, then inserts its rows; a key already
+ * registered (or twice in the chunk) fails it with a unique violation, and the general merge
+ * runs: each known event's row is updated in place from the chunk's last put of it (moving
+ * partition when its month changes), new events are registered with their first put's id,
+ * then the rows are inserted, an event put twice at its first put's id with its last put's
+ * values. Rows without an event_id never conflict: every one is an event of its own.
+ */
+#define INTERACTION_INSERT                                                                         \
+    "INSERT INTO interaction_events (event_id, id, occurred_at) SELECT event_id, id,"              \
+    " occurred_at FROM tt_stage_interactions WHERE event_id IS NOT NULL;"                          \
+    "INSERT INTO interactions (id, " INTERACTION_COLS ") SELECT id, " INTERACTION_COLS             \
+    " FROM tt_stage_interactions"
+#define STAGED_LAST_PUT                                                                            \
+    "(SELECT DISTINCT ON (event_id) * FROM tt_stage_interactions WHERE event_id IS NOT NULL"       \
+    " ORDER BY event_id, seq DESC)"
+#define STAGED_COLS                                                                                \
+    "t.user_id, t.track_id, t.action, t.weight, t.ms_played, t.occurred_at, t.context,"            \
+    " t.recommendation_id, t.event_id"
+#define INTERACTION_MERGE                                                                          \
+    "UPDATE interactions i SET user_id = t.user_id, track_id = t.track_id, action = t.action,"     \
+    " weight = t.weight, ms_played = t.ms_played, occurred_at = t.occurred_at,"                    \
+    " context = t.context, recommendation_id = t.recommendation_id"                                \
+    " FROM " STAGED_LAST_PUT " t, interaction_events e WHERE e.event_id = t.event_id"              \
+    " AND i.id = e.id AND i.occurred_at = e.occurred_at;"                                          \
+    "UPDATE interaction_events e SET occurred_at = t.occurred_at FROM " STAGED_LAST_PUT " t"        \
+    " WHERE e.event_id = t.event_id AND e.occurred_at <> t.occurred_at;"                           \
+    "INSERT INTO interaction_events (event_id, id, occurred_at) SELECT DISTINCT ON (event_id)"     \
+    " event_id, min(id) OVER (PARTITION BY event_id), occurred_at FROM tt_stage_interactions t"    \
+    " WHERE event_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM interaction_events e"               \
+    " WHERE e.event_id = t.event_id) ORDER BY event_id, seq DESC;"                                 \
+    "INSERT INTO interactions (id, " INTERACTION_COLS ") SELECT id, " INTERACTION_COLS " FROM"     \
+    " (SELECT id, " INTERACTION_COLS " FROM tt_stage_interactions WHERE event_id IS NULL"          \
+    " UNION ALL SELECT e.id, " STAGED_COLS " FROM " STAGED_LAST_PUT " t JOIN interaction_events e" \
+    " ON e.event_id = t.event_id WHERE e.id IN (SELECT id FROM tt_stage_interactions)) x"          \
+    " ORDER BY id"
+
+/* The months of staged interactions that have no partition yet (see months_make). */
+#define STAGED_MONTHS                                                                              \
+    "SELECT extract(epoch FROM m)::BIGINT FROM (SELECT DISTINCT date_trunc('month',"               \
+    " to_timestamp(occurred_at) AT TIME ZONE 'UTC') AS m FROM tt_stage_interactions"               \
+    " WHERE occurred_at >= 0 AND occurred_at < 253402300800) d"                                    \
+    " WHERE to_regclass('interactions_' || to_char(m, '\"y\"YYYY\"m\"MM')) IS NULL"
 
 /*
  * How a chunk of staged rows reaches its table. A plain INSERT is the cheapest (an upsert
@@ -177,26 +224,23 @@ static const struct {
     [SG_INTERACTIONS] =
         {
             "COPY tt_stage_interactions (seq, " INTERACTION_COLS ") FROM STDIN",
-            {"INSERT INTO interactions (" INTERACTION_COLS ") SELECT " INTERACTION_COLS
-             " FROM tt_stage_interactions ORDER BY seq",
-             "INSERT INTO interactions (" INTERACTION_COLS ") SELECT " INTERACTION_COLS
-             " FROM tt_stage_interactions ORDER BY seq" INTERACTION_UPDATE,
-             "INSERT INTO interactions (" INTERACTION_COLS ") SELECT " INTERACTION_COLS " FROM"
-             " ((SELECT DISTINCT ON (event_id) *, min(seq)" LATEST_FIRST(
-                 "event_id") " AS first_seq FROM tt_stage_interactions"
-                             " WHERE event_id IS NOT NULL ORDER BY event_id, seq DESC)"
-                             " UNION ALL (SELECT *, seq FROM tt_stage_interactions"
-                             " WHERE event_id IS NULL)) s"
-                             " ORDER BY first_seq" INTERACTION_UPDATE},
+            {INTERACTION_INSERT, INTERACTION_MERGE, INTERACTION_MERGE},
             "tt_stage_interactions",
         },
 };
 
 static const char *const prepared_sql[][2] = {
     /* A retried event (same event_id) is the same event: the first write stands. */
-    {"tt_feedback", "INSERT INTO interactions (" INTERACTION_COLS ")"
-                    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-                    " ON CONFLICT (event_id) DO NOTHING RETURNING id"},
+    /* Its key is registered first, in the same statement (see INTERACTION_MERGE). */
+    {"tt_feedback",
+     "WITH n AS (SELECT nextval('interactions_id_seq') AS id),"
+     " k AS (INSERT INTO interaction_events (event_id, id, occurred_at)"
+     " SELECT $9::text, n.id, $6::bigint FROM n WHERE $9::text IS NOT NULL"
+     " ON CONFLICT (event_id) DO NOTHING RETURNING 1)"
+     " INSERT INTO interactions (id, " INTERACTION_COLS ")"
+     " SELECT n.id, $1::text, $2::text, $3::text, $4::real, $5::bigint, $6::bigint, $7::text,"
+     " $8::text, $9::text FROM n WHERE $9::text IS NULL OR EXISTS (SELECT 1 FROM k)"
+     " RETURNING id"},
     {"tt_impression", "INSERT INTO impressions (recommendation_id, user_id, model, track_ids,"
                       " created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (recommendation_id)"
                       " DO UPDATE SET user_id = EXCLUDED.user_id, model = EXCLUDED.model,"
@@ -417,6 +461,77 @@ static void col_embedding(struct buf *b, const float *v, int dim)
     b->p[b->len++] = '\t';
 }
 
+/* ---- month partitions ----------------------------------------------------------------- */
+
+static PGconn *pg_connect(const char *url);
+
+/*
+ * Makes the month partition of Unix second @month on the side connection: its own short
+ * transaction, waiting at most PARTITION_LOCK_WAIT for the default partition. Run on the
+ * main connection, the DDL's locks (the default partition's exclusive one among them) would
+ * last until the caller's import commits, and every reader of interactions would wait for
+ * it; from the side they last a moment. When the lock cannot be had (a transaction still
+ * writes to or reads the default partition, possibly our own) the rows go to the default
+ * partition, where reads find them as well.
+ */
+static void month_make(struct pg *p, const char *month)
+{
+    PGresult *res;
+
+    if (!p->side || PQstatus(p->side) != CONNECTION_OK) {
+        PQfinish(p->side);
+        p->side = pg_connect(p->url);
+        res = PQexec(p->side, "SET lock_timeout = " PARTITION_LOCK_WAIT
+                              "; SET client_min_messages = warning");
+        PQclear(res);
+    }
+    res = PQexecParams(p->side, "SELECT tt_interactions_month($1::bigint)", 1, NULL, &month, NULL,
+                       NULL, 0);
+    /* What blocked it (likely this transaction's own writes) lasts until the commit. */
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        p->months_blocked = p->in_tx;
+        tt_debug("postgresql: no partition for the month of %s yet: %s", month,
+                 PQerrorMessage(p->side));
+    }
+    PQclear(res);
+}
+
+/* Partitions for the months of the staged interactions that have none. */
+static int months_for_staged(struct pg *p, tt_err *err)
+{
+    PGresult *res;
+    int rc = 0;
+
+    if (p->months_blocked)
+        return 0;
+    res = PQexec(p->conn, STAGED_MONTHS);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK)
+        rc = pg_fail(p, res, err, "partition");
+    for (int i = 0; rc == 0 && !p->months_blocked && i < PQntuples(res); i++)
+        month_make(p, PQgetvalue(res, i, 0));
+    PQclear(res);
+    return rc;
+}
+
+/*
+ * This month's and next month's partitions, so that feedback (one row a statement, which
+ * makes no partitions) lands in its month rather than the default partition. Cheap when they
+ * exist, which is every open but the first of a month; best effort like month_make.
+ */
+static void months_ahead(struct pg *p)
+{
+    PGresult *res = PQexec(p->conn, "BEGIN; SET LOCAL lock_timeout = " PARTITION_LOCK_WAIT ";"
+                                    " SELECT tt_interactions_month(extract(epoch FROM now())"
+                                    "::BIGINT), tt_interactions_month(extract(epoch FROM now()"
+                                    " + interval '1 month')::BIGINT)");
+    bool ok = PQresultStatus(res) == PGRES_TUPLES_OK;
+
+    if (!ok)
+        tt_debug("postgresql: no partitions made ahead: %s", PQerrorMessage(p->conn));
+    PQclear(res);
+    PQclear(PQexec(p->conn, ok ? "COMMIT" : "ROLLBACK"));
+}
+
 /* ---- staging ------------------------------------------------------------------------- */
 
 /* Finishes the open COPY, if any; the server reports bad rows here. */
@@ -528,6 +643,8 @@ static int merge_stage(struct pg *p, int sg, bool committing, tt_err *err)
     rc = stage_send(p, sg, err);
     if (rc == 0)
         rc = copy_end(p, err);
+    if (rc == 0 && sg == SG_INTERACTIONS)
+        rc = months_for_staged(p, err);
     if (rc == 0)
         rc = merge_run(p, sg, err);
     snprintf(sql, sizeof(sql), "TRUNCATE %s", stages[sg].table);
@@ -581,6 +698,7 @@ static void stage_reset(struct pg *p)
     }
     p->seq = 0;
     p->staging_ready = false;
+    p->months_blocked = false;
 }
 
 /* ---- connection -------------------------------------------------------------------- */
@@ -817,8 +935,11 @@ static int pg_migrate(struct pg *p, tt_err *err)
             rc = pg_exec(p, sql, err, "migrate");
     }
     if (rc == 0)
-        return pg_exec(p, "COMMIT", err, "migrate");
-    PQclear(PQexec(p->conn, "ROLLBACK"));
+        rc = pg_exec(p, "COMMIT", err, "migrate");
+    else
+        PQclear(PQexec(p->conn, "ROLLBACK"));
+    if (rc == 0)
+        months_ahead(p);
     return rc;
 }
 
@@ -1340,10 +1461,98 @@ static int pg_scan_users(void *self, tt_user_fn fn, void *ctx, tt_err *err)
                    row_user, (void *)fn, ctx, err);
 }
 
+/* ---- binary COPY reads (the format: pg_copy.c) ---------------------------------------- */
+
+/*
+ * Ends a COPY whose reader stopped early. Outside a transaction the server is asked to cancel
+ * it (the rest of a large table is not worth sending); inside the caller's a cancel would
+ * abort the transaction, so the rest is read and dropped.
+ */
+static void copy_out_abandon(struct pg *p)
+{
+    char msg[256], *row;
+    PGcancel *c;
+
+    if (!p->in_tx && (c = PQgetCancel(p->conn)) != NULL) {
+        PQcancel(c, msg, sizeof(msg));
+        PQfreeCancel(c);
+    }
+    while (PQgetCopyData(p->conn, &row, 0) > 0)
+        PQfreemem(row);
+}
+
+/* Decodes one COPY row (the first carries the header): 0, 1 for the trailer, or the error. */
+static int copy_out_decode(uint8_t *row, size_t len, bool first, tt_interaction_rec *r,
+                           tt_err *err)
+{
+    size_t skip = 0;
+    int rc = first ? tt__pg_copy_header(row, len, &skip) : 0;
+
+    if (rc == 0)
+        rc = tt__pg_copy_interaction(row + skip, len - skip, r);
+    return rc < 0 ? tt_err_set(err, rc, "postgresql scan: malformed binary COPY row") : rc;
+}
+
+/* Hands every row of the open COPY to @fn; stops at @fn's first negative return. */
+static int copy_out_rows(struct pg *p, tt_interaction_fn fn, void *ctx, tt_err *err)
+{
+    tt_interaction_rec r;
+    bool first = true;
+    char *row;
+    int n, rc = 0;
+
+    while (rc >= 0 && (n = PQgetCopyData(p->conn, &row, 0)) > 0) {
+        rc = copy_out_decode((uint8_t *)row, (size_t)n, first, &r, err);
+        first = false;
+        if (rc == 0)
+            rc = fn(ctx, &r);
+        else if (rc == 1)
+            rc = 0;
+        PQfreemem(row);
+    }
+    if (rc < 0)
+        copy_out_abandon(p);
+    else if (n == -2)
+        rc = pg_fail(p, NULL, err, "scan");
+    return rc;
+}
+
+/*
+ * Streams the interactions @sql copies (binary, TT__PG_COPY_INTERACTION_COLS) through @fn.
+ * One COPY statement reads one snapshot of the table, so no transaction is needed; inside
+ * the caller's, its staged rows are merged first.
+ */
+static int copy_interactions(struct pg *p, const char *sql, tt_interaction_fn fn, void *ctx,
+                             tt_err *err)
+{
+    PGresult *res;
+    int rc = p->in_tx ? stage_merge(p, false, err) : pg_ensure(p, err);
+
+    if (rc < 0)
+        return rc;
+    if (!PQsendQuery(p->conn, sql))
+        return pg_fail(p, NULL, err, "scan");
+    res = PQgetResult(p->conn);
+    if (PQresultStatus(res) == PGRES_COPY_OUT)
+        rc = copy_out_rows(p, fn, ctx, err);
+    else
+        rc = pg_fail(p, res, err, "scan");
+    PQclear(res);
+    /* The COPY's own result; after a stop, the cancel's error, which the stop outranks. */
+    while ((res = PQgetResult(p->conn)) != NULL) {
+        if (rc == 0 && PQresultStatus(res) != PGRES_COMMAND_OK)
+            rc = pg_fail(p, res, err, "scan");
+        PQclear(res);
+    }
+    return rc;
+}
+
 static int pg_scan_interactions(void *self, tt_interaction_fn fn, void *ctx, tt_err *err)
 {
-    return pg_scan(self, "SELECT " INTERACTION_COLS ", id FROM interactions ORDER BY id", NULL,
-                   row_interaction, (void *)fn, ctx, err);
+    return copy_interactions(self,
+                             "COPY (SELECT " TT__PG_COPY_INTERACTION_COLS " FROM interactions"
+                             " ORDER BY id) TO STDOUT (FORMAT binary)",
+                             fn, ctx, err);
 }
 
 static int pg_scan_interactions_after(void *self, int64_t after_id, tt_interaction_fn fn,
@@ -1474,6 +1683,8 @@ static void pg_close(void *self)
         return;
     pg_rollback(p);
     PQfinish(p->conn);
+    PQfinish(p->side);
+    free(p->url);
     for (int i = 0; i < SG_COUNT; i++)
         free(p->sg[i].rows.p);
     free(p->emb.p);
@@ -1601,6 +1812,7 @@ int tt__store_pg_open(const char *url, const struct tt_store_ops **ops, void **s
         return rc;
     p = tt_calloc(1, sizeof(*p));
     p->copying = -1;
+    p->url = tt_strdup(url);
     p->conn = pg_connect(url);
     if (PQstatus(p->conn) != CONNECTION_OK)
         rc = pg_fail(p, NULL, err, "connect");

@@ -40,6 +40,24 @@ struct tt__pg_stmt {
  */
 int tt__store_pg_run(void *self, struct tt__pg_stmt *q, tt_err *err);
 
+/*
+ * Binary COPY of interactions (pg_copy.c). The select list store_pg.c copies, in the column
+ * order tt__pg_copy_interaction decodes.
+ */
+#define TT__PG_COPY_INTERACTION_COLS                                                               \
+    "user_id, track_id, action, weight, ms_played, occurred_at, context, recommendation_id,"      \
+    " event_id, id"
+
+/* Checks the header at the start of the first COPY row; *@skip: its length. TT_ECORRUPT. */
+int tt__pg_copy_header(const uint8_t *buf, size_t len, size_t *skip);
+
+/*
+ * Decodes one COPY row of TT__PG_COPY_INTERACTION_COLS into @r: 0, 1 for the end-of-data
+ * trailer, or TT_ECORRUPT. @buf must have a writable byte past @len (libpq's rows do): the
+ * text fields are NUL-terminated in place, and @r's strings point into @buf.
+ */
+int tt__pg_copy_interaction(uint8_t *buf, size_t len, tt_interaction_rec *r);
+
 /* The job and schedule operations of the ops table (store_pg_jobs.c). */
 int tt__store_pg_job_put(void *self, const tt_job_rec *j, bool *inserted, tt_err *err);
 int tt__store_pg_job_get(void *self, const char *job_id, tt_job_fn fn, void *ctx, bool *found,
