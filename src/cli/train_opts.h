@@ -9,7 +9,7 @@
 #include "tt/ann.h"
 #include "tt/models.h"
 
-#define TT_TRAIN_OPTS_MAX 29
+#define TT_TRAIN_OPTS_MAX 31
 
 struct tt_train_cli {
     tt_model_opts opts; /* the result, valid after tt_train_cli_finish */
@@ -19,8 +19,8 @@ struct tt_train_cli {
     double regularization, alpha, bm25_k1, bm25_b, half_life, log_eps;
     int factors, iterations, cg_steps, threads;
     int64_t seed;
-    double w_audio, w_key, w_genre, w_embedding;
-    int genre_dims, centres;
+    double w_audio, w_key, w_genre, w_embedding, whiten;
+    int genre_dims, centres, augment_k;
     int neumf_factors, neumf_epochs, neumf_batch, neumf_negatives;
     double neumf_lr, neumf_l2;
     bool neumf_pretrain;
