@@ -3,9 +3,12 @@
  * exact k nearest of every row by blocked sgemm, then each row averaged with them) on a
  * seeded Gaussian mixture of --n unit vectors in --dim dimensions, against the same exact
  * k-nearest search through a FAISS flat index (tt_ann_build TT_ANN_FLAT, one batched
- * tt_ann_search over every row), the baseline.
+ * tt_ann_search over every row), the baseline; and the approximate pass used past
+ * TT_CONTENT_AUGMENT_EXACT_MAX rows (tt_content_neighbours_hnsw), with its recall of the
+ * exact neighbours.
  *
  *   build/bench/bench_augment [--n 100000] [--dim 57] [--k 15] [--clusters 100] [--seed 1]
+ *                             [--hnsw 1]
  *
  * Prints the data, the command, both wall times and their ratio, and the peak memory.
  */
@@ -81,13 +84,40 @@ static double flat_baseline(const float *x, int64_t n, int d, int k)
     return t0;
 }
 
+/* Seconds of the HNSW neighbour pass, and its recall@k of the exact pass's neighbours. */
+static double hnsw_pass(const float *x, int64_t n, int d, int k, double *recall)
+{
+    int32_t *a = malloc((size_t)n * k * sizeof(int32_t)), *b = malloc((size_t)n * k * sizeof(int32_t));
+    float *sim = malloc((size_t)n * k * sizeof(float));
+    int64_t hit = 0;
+    tt_err err = {0};
+    double t;
+
+    if (tt_content_neighbours(x, n, d, k, a, sim, &err) < 0)
+        fprintf(stderr, "bench_augment: exact: %s\n", err.message);
+    t = now_s();
+    if (tt_content_neighbours_hnsw(x, n, d, k, b, sim, &err) < 0)
+        fprintf(stderr, "bench_augment: hnsw: %s\n", err.message);
+    t = now_s() - t;
+    for (int64_t i = 0; i < n; i++)
+        for (int c = 0; c < k; c++)
+            for (int e = 0; e < k; e++)
+                hit += b[i * k + c] >= 0 && b[i * k + c] == a[i * k + e];
+    *recall = (double)hit / (double)(n * k);
+    free(a);
+    free(b);
+    free(sim);
+    return t;
+}
+
 int main(int argc, char **argv)
 {
     int64_t n = 100000;
     int d = 57, k = 15, clusters = 100;
     uint64_t seed = 1;
     float *x;
-    double t_aug, t_flat;
+    double t_aug, t_flat, t_hnsw = 0.0, recall = 0.0;
+    int hnsw = 0;
     tt_err err = {0};
 
     for (int i = 1; i + 1 < argc; i += 2) {
@@ -102,12 +132,16 @@ int main(int argc, char **argv)
             clusters = (int)v;
         else if (!strcmp(argv[i], "--seed"))
             seed = (uint64_t)v;
+        else if (!strcmp(argv[i], "--hnsw"))
+            hnsw = (int)v;
     }
     x = mixture(n, d, clusters, seed);
     printf("data: %lld unit vectors, %d dimensions, %d clusters, seed %llu; k %d; %d threads\n",
            (long long)n, d, clusters, (unsigned long long)seed, k, tt_threads_resolve(0));
     printf("command: build/bench/bench_augment --n %lld --dim %d --k %d --clusters %d\n",
            (long long)n, d, k, clusters);
+    if (hnsw)
+        t_hnsw = hnsw_pass(x, n, d, k, &recall);
     t_flat = flat_baseline(x, n, d, k);
     t_aug = now_s();
     if (tt_content_augment(x, n, d, d, k, &err) < 0) {
@@ -118,6 +152,9 @@ int main(int argc, char **argv)
     printf("augmentation (blocked sgemm + top-k, then averaging): %.2f s\n", t_aug);
     printf("baseline: FAISS flat index, the same exact search: %.2f s (ratio %.2f)\n", t_flat,
            t_aug / t_flat);
+    if (hnsw)
+        printf("HNSW neighbour pass (past %d rows): %.2f s, recall@%d of the exact %.4f\n",
+               TT_CONTENT_AUGMENT_EXACT_MAX, t_hnsw, k, recall);
     printf("peak memory: %.0f MB\n", peak_mb());
     free(x);
     return 0;

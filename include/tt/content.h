@@ -88,6 +88,8 @@ int tt_content_log_dim(const float *x, int64_t n, int64_t stride, const uint8_t 
 #define TT_CONTENT_WHITEN_MIN 4
 /* Tracks with content per neighbour of augment_k needed to augment the vectors. */
 #define TT_CONTENT_AUGMENT_MIN 10
+/* Tracks with an embedding up to which augmentation's neighbours are exact; HNSW beyond. */
+#define TT_CONTENT_AUGMENT_EXACT_MAX 200000
 
 /*
  * Shrunk whitening of the @n rows of @z (n x e, row-major; only rows with use[i], all when
@@ -111,11 +113,21 @@ int tt_content_neighbours(const float *x, int64_t m, int d, int k, int32_t *nbr,
                           tt_err *err);
 
 /*
+ * The same as tt_content_neighbours, approximately, from an HNSW graph built over @x
+ * (tt/ann.h: M 32, efConstruction 80, efSearch max(64, 2k)), searched with every row:
+ * near O(m log m) work for catalogs too large for the exact pass. Errors of tt_ann_build.
+ */
+int tt_content_neighbours_hnsw(const float *x, int64_t m, int d, int k, int32_t *nbr,
+                               float *sim, tt_err *err);
+
+/*
  * Database-side augmentation, in place: the @n rows of @vec (each @d floats, @stride floats
  * apart) keep their lengths, and each row's direction becomes that of the sum of its @k
  * nearest rows by cosine, itself included, each weighted by the cosine when positive. Rows
  * of length 0 take no part and stay 0. Leaves @vec as it is when k < 2 or fewer than
- * TT_CONTENT_AUGMENT_MIN x k rows take part. TT_EINVAL on bad sizes.
+ * TT_CONTENT_AUGMENT_MIN x k rows take part. The neighbours are exact up to
+ * TT_CONTENT_AUGMENT_EXACT_MAX rows taking part, from tt_content_neighbours_hnsw beyond.
+ * TT_EINVAL on bad sizes; the index's errors.
  */
 int tt_content_augment(float *vec, int64_t n, int d, int64_t stride, int k, tt_err *err);
 

@@ -157,6 +157,11 @@ Test(neighbours, planted_near_duplicates_find_each_other_and_short_lists_are_pad
         cr_expect_eq(nbr[i * 2 + 1], (i + M / 2) % M, "row %d: its twin second", i);
         cr_expect(sim[i * 2] >= sim[i * 2 + 1]);
     }
+    /* The graph search finds the same twins. */
+    memset(nbr, 0, sizeof(nbr));
+    cr_assert_eq(tt_content_neighbours_hnsw(x, M, D, 2, nbr, sim, &err), 0, "%s", err.message);
+    for (int i = 0; i < M; i++)
+        cr_expect(nbr[i * 2] == i && nbr[i * 2 + 1] == (i + M / 2) % M, "hnsw: row %d", i);
     cr_assert_eq(tt_content_neighbours(x, 2, D, 3, nbr, sim, &err), 0);
     cr_expect(nbr[2] == -1 && nbr[5] == -1 && sim[2] == 0.0f, "fewer rows than k: padded");
     cr_expect_eq(tt_content_neighbours(x, M, D, 0, nbr, sim, &err), TT_EINVAL);
