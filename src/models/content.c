@@ -253,8 +253,10 @@ static bool repeats_embedding(const tt_dataset *ds, int f)
             float x = ds->features[(size_t)t * TT_N_FEATURES + f], v;
             if (!isfinite(x))
                 continue;
-            if (!ds->has_embedding[t])
-                break;
+            if (!ds->has_embedding[t]) {
+                ok = false; /* the feature is all this track has: it repeats nothing */
+                continue;
+            }
             v = ds->embedding[(size_t)t * e + j];
             ok = fabsf(x - v) <= 1e-5f * fmaxf(1.0f, fabsf(x));
             same++;

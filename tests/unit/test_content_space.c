@@ -240,9 +240,10 @@ Test(augment, a_catalog_too_small_for_its_neighbourhoods_is_left_alone)
 /*
  * 60 tracks in three sounds (track i in sound i % 3): a tempo, and a 4-float embedding
  * whose column 1 is the tempo times @tempo_factor (1: the same measurement) and whose other
- * columns place the sound; one listener who played the first six.
+ * columns place the sound; with @tempo_only_track, last, one more with a tempo and no
+ * embedding; one listener who played the first six.
  */
-static tt_dataset *planted_catalog(float tempo_factor)
+static tt_dataset *planted_catalog_with(float tempo_factor, bool tempo_only_track)
 {
     tt_dataset *ds = tt_dataset_new();
     float f[TT_N_FEATURES], e[E_PLANTED];
@@ -262,6 +263,12 @@ static tt_dataset *planted_catalog(float tempo_factor)
         snprintf(id, sizeof(id), "t%02d", i);
         fx_add_track_content(ds, id, "artist", NULL, f, e, E_PLANTED);
     }
+    if (tempo_only_track) {
+        for (int j = 0; j < TT_N_FEATURES; j++)
+            f[j] = NAN;
+        f[TT_F_TEMPO] = 100.0f;
+        fx_add_track_content(ds, "tempo-only", "artist", NULL, f, NULL, 0);
+    }
     fx_add_user(ds, "listener", NULL);
     for (int i = 0; i < 6; i++) {
         snprintf(id, sizeof(id), "t%02d", i);
@@ -269,6 +276,11 @@ static tt_dataset *planted_catalog(float tempo_factor)
     }
     tt_dataset_finish(ds);
     return ds;
+}
+
+static tt_dataset *planted_catalog(float tempo_factor)
+{
+    return planted_catalog_with(tempo_factor, false);
 }
 
 static float *vectors_of(const tt_dataset *ds, const tt_content_params *p, int *d)
@@ -297,6 +309,11 @@ Test(space, an_audio_feature_repeating_an_embedding_column_gets_no_dimension)
                  "the same vectors as without audio");
     v3 = vectors_of(other, &p, &d3);
     cr_expect_eq(d3, 12 + E_PLANTED, "a tempo no column repeats keeps the audio part");
+    free(v3);
+    tt_dataset_free(other);
+    other = planted_catalog_with(1.0f, true);
+    v3 = vectors_of(other, &p, &d3);
+    cr_expect_eq(d3, 12 + E_PLANTED, "a track with only a tempo keeps the audio part");
     free(v1);
     free(v2);
     free(v3);
