@@ -153,7 +153,7 @@ int main(int argc, char **argv)
     printf("baseline: FAISS flat index, the same exact search: %.2f s (ratio %.2f)\n", t_flat,
            t_aug / t_flat);
     if (hnsw)
-        printf("HNSW neighbour pass (past %d rows): %.2f s, recall@%d of the exact %.4f\n",
+        printf("HNSW neighbour pass (used past %d rows): %.2f s, recall@%d of the exact %.4f\n",
                TT_CONTENT_AUGMENT_EXACT_MAX, t_hnsw, k, recall);
     printf("peak memory: %.0f MB\n", peak_mb());
     free(x);

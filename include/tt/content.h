@@ -89,7 +89,7 @@ int tt_content_log_dim(const float *x, int64_t n, int64_t stride, const uint8_t 
 /* Tracks with content per neighbour of augment_k needed to augment the vectors. */
 #define TT_CONTENT_AUGMENT_MIN 10
 /* Tracks with an embedding up to which augmentation's neighbours are exact; HNSW beyond. */
-#define TT_CONTENT_AUGMENT_EXACT_MAX 200000
+#define TT_CONTENT_AUGMENT_EXACT_MAX 300000
 
 /*
  * Shrunk whitening of the @n rows of @z (n x e, row-major; only rows with use[i], all when

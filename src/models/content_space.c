@@ -28,9 +28,10 @@
  * (eleven Spotify features and the genres) made the genre precision worse. It needs the k nearest neighbours of every
  * track, found once at training time by exact search in blocks (sgemm of a block of rows
  * against the catalog, then a bounded heap per row): O(n^2 d) work in O(block x n) memory,
- * about 90 s for 100,000 tracks on two cores. Past TT_CONTENT_AUGMENT_EXACT_MAX rows, where
- * the quadratic pass would take hours, an HNSW graph (FAISS through tt/ann.h) answers them
- * instead: near O(n log n), a few neighbours missed.
+ * 66 to 88 s for 100,000 tracks on two busy cores (bench/bench_augment). Past
+ * TT_CONTENT_AUGMENT_EXACT_MAX rows, where the quadratic pass heads for hours, an HNSW graph
+ * (FAISS through tt/ann.h) answers instead: near O(n log n), slower than the exact pass at
+ * 100,000 (157 s) and 3% of the neighbours missed there, but growing far more slowly.
  */
 #include "tt/als.h"
 #include "tt/ann.h"
