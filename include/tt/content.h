@@ -12,10 +12,17 @@
  *   genres:    one dimension per genre among the catalog's genre_dims most common (but
  *              none for a genre every track has), the track's genres sharing unit length;
  *   embedding: each dimension standardised over the tracks that have one, in logs when
- *              its values are all positive and right-skewed (tt_content_log_dim).
+ *              its values are all positive and right-skewed (tt_content_log_dim), then
+ *              whitened with shrinkage (tt_content_whiten_fit) when the catalog has at
+ *              least TT_CONTENT_WHITEN_MIN tracks with an embedding per dimension.
+ * An audio feature whose values repeat an embedding column (GTZAN's tempo is both) gets no
+ * dimension: it would count twice.
  * Each part is multiplied by its weight / sqrt(its dimensions), so a part's expected share
  * of the squared length is its weight squared whatever its size. Cosine similarity of two
  * vectors is then their inner product, which the FAISS index (tt/ann.h) searches.
+ * Before that, the embedding part's direction becomes the weighted mean of those of its
+ * augment_k nearest embeddings (tt_content_augment), when the catalog has at least
+ * TT_CONTENT_AUGMENT_MIN x augment_k tracks with an embedding.
  * docs/models.md documents the parameters and their defaults.
  */
 #ifndef TT_CONTENT_H
@@ -34,6 +41,10 @@ typedef struct tt_content_params {
     float w_genre;          /* weight of the genres (default 0.5) */
     float w_embedding;      /* weight of the embedding (default 1) */
     int genre_dims;         /* genres with their own dimension, most common first (64) */
+    float whiten;           /* embedding whitening shrinkage, x the mean eigenvalue (1);
+                               0 = standardised only */
+    int augment_k;          /* neighbours each embedding is averaged with, itself included
+                               (default 15); 0 or 1 = none */
     int max_centres;        /* centres of a listener's profile (default 3) */
     int tracks_per_centre;  /* positives needed for each further centre (default 20) */
     uint64_t seed;          /* k-means of the listener centres */
@@ -72,6 +83,53 @@ tt_content_params tt_content_params_sound_only(const tt_content_params *p);
  * Reads only the values, never a label.
  */
 int tt_content_log_dim(const float *x, int64_t n, int64_t stride, const uint8_t *use);
+
+/* Tracks with an embedding per embedding dimension needed to whiten it. */
+#define TT_CONTENT_WHITEN_MIN 4
+/* Tracks with content per neighbour of augment_k needed to augment the vectors. */
+#define TT_CONTENT_AUGMENT_MIN 10
+/* Tracks with an embedding up to which augmentation's neighbours are exact; HNSW beyond. */
+#define TT_CONTENT_AUGMENT_EXACT_MAX 300000
+
+/*
+ * Shrunk whitening of the @n rows of @z (n x e, row-major; only rows with use[i], all when
+ * @use is NULL): @W (e x e, caller-allocated) gets V diag(1 / sqrt(lambda + shrink x mean
+ * lambda)) V^T for the eigenpairs (lambda, V) of the rows' covariance, scaled so that a
+ * whitened row z W has the expected squared length e. Reads only the values.
+ * TT_EINVAL: fewer than two rows, e < 1, shrink not > 0, or rows that do not vary;
+ * TT_EINTERNAL: LAPACK did not converge.
+ */
+int tt_content_whiten_fit(const float *z, int64_t n, int e, const uint8_t *use, float shrink,
+                          float *W, tt_err *err);
+
+/*
+ * The @k nearest rows (by inner product, the row itself included) of each of the @m rows of
+ * @x (m x d): @nbr and @sim (m x k, caller-allocated) get their row numbers and inner
+ * products, best first; -1 and 0 where there are fewer than k rows. Exact: sgemm over
+ * blocks of rows (about 16 MB of scores each) on every core, O(m^2 d) work. TT_EINVAL on
+ * bad sizes.
+ */
+int tt_content_neighbours(const float *x, int64_t m, int d, int k, int32_t *nbr, float *sim,
+                          tt_err *err);
+
+/*
+ * The same as tt_content_neighbours, approximately, from an HNSW graph built over @x
+ * (tt/ann.h: M 32, efConstruction 80, efSearch max(64, 2k)), searched with every row:
+ * near O(m log m) work for catalogs too large for the exact pass. Errors of tt_ann_build.
+ */
+int tt_content_neighbours_hnsw(const float *x, int64_t m, int d, int k, int32_t *nbr,
+                               float *sim, tt_err *err);
+
+/*
+ * Database-side augmentation, in place: the @n rows of @vec (each @d floats, @stride floats
+ * apart) keep their lengths, and each row's direction becomes that of the sum of its @k
+ * nearest rows by cosine, itself included, each weighted by the cosine when positive. Rows
+ * of length 0 take no part and stay 0. Leaves @vec as it is when k < 2 or fewer than
+ * TT_CONTENT_AUGMENT_MIN x k rows take part. The neighbours are exact up to
+ * TT_CONTENT_AUGMENT_EXACT_MAX rows taking part, from tt_content_neighbours_hnsw beyond.
+ * TT_EINVAL on bad sizes; the index's errors.
+ */
+int tt_content_augment(float *vec, int64_t n, int d, int64_t stride, int k, tt_err *err);
 
 /* The parameters the model was trained with. */
 tt_content_params tt_content_model_params(const tt_model *m);

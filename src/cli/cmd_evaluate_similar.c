@@ -55,9 +55,10 @@ static int get_index(const tt_config *cfg, const struct tt_ann_cli *ac, bool bui
 
 static json_t *weights_json(const tt_content_params *p)
 {
-    return json_pack("{s:f, s:f, s:f, s:f, s:i}", "audio", (double)p->w_audio, "key",
+    return json_pack("{s:f, s:f, s:f, s:f, s:i, s:f, s:i}", "audio", (double)p->w_audio, "key",
                      (double)p->w_key, "genre", (double)p->w_genre, "embedding",
-                     (double)p->w_embedding, "genre_dims", p->genre_dims);
+                     (double)p->w_embedding, "genre_dims", p->genre_dims, "whiten",
+                     (double)p->whiten, "augment_k", p->augment_k);
 }
 
 /*
@@ -105,7 +106,9 @@ static json_t *report_json(const tt_dataset *ds, const tt_content_params *p,
     json_object_set_new(j, "headline_weights", weights_json(&(tt_content_params){
                                                    .w_audio = p->w_audio, .w_key = p->w_key,
                                                    .w_embedding = p->w_embedding,
-                                                   .genre_dims = p->genre_dims}));
+                                                   .genre_dims = p->genre_dims,
+                                                   .whiten = p->whiten,
+                                                   .augment_k = p->augment_k}));
     o = json_object();
     json_object_set_new(o, key, json_real(s->random_precision));
     json_object_set_new(j, "random_baseline", o);

@@ -19,12 +19,14 @@
 #define USAGE                                                                                      \
     "tunetrail index [--type flat|ivf|hnsw|auto] [--nlist N] [--nprobe N] [--m M]\n"               \
     "       [--ef-construction N] [--ef-search N] [--threads N] [--quiet]\n"                       \
-    "       [content options: --w-audio X --w-key X --w-genre X --w-embedding X --genre-dims N]"
+    "       [content options: --w-audio X --w-key X --w-genre X --w-embedding X --genre-dims N\n" \
+    "        --whiten X --augment-k N]"
 
 static bool same_weights(const tt_content_params *a, const tt_content_params *b)
 {
     return a->w_audio == b->w_audio && a->w_key == b->w_key && a->w_genre == b->w_genre &&
-           a->w_embedding == b->w_embedding && a->genre_dims == b->genre_dims;
+           a->w_embedding == b->w_embedding && a->genre_dims == b->genre_dims &&
+           a->whiten == b->whiten && a->augment_k == b->augment_k;
 }
 
 /*

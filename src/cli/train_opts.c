@@ -40,6 +40,8 @@ void tt_train_cli_init(struct tt_train_cli *tc, struct tt_opt *slots)
     tc->w_embedding = tc->opts.content.w_embedding;
     tc->genre_dims = tc->opts.content.genre_dims;
     tc->centres = tc->opts.content.max_centres;
+    tc->whiten = tc->opts.content.whiten;
+    tc->augment_k = tc->opts.content.augment_k;
     tc->neumf_factors = tc->opts.neumf.factors;
     tc->neumf_epochs = tc->opts.neumf.epochs;
     tc->neumf_batch = tc->opts.neumf.batch;
@@ -89,6 +91,10 @@ void tt_train_cli_init(struct tt_train_cli *tc, struct tt_opt *slots)
                                  "content: most common genres given a dimension"};
     slots[i++] = (struct tt_opt){"--centres", TT_OPT_INT, &tc->centres,
                                  "content: most centres of a listener's profile"};
+    slots[i++] = (struct tt_opt){"--whiten", TT_OPT_DOUBLE, &tc->whiten,
+                                 "content: embedding whitening shrinkage (1; 0 = none)"};
+    slots[i++] = (struct tt_opt){"--augment-k", TT_OPT_INT, &tc->augment_k,
+                                 "content: neighbours each vector is averaged with (15; 0 = none)"};
     slots[i++] = (struct tt_opt){"--neumf-factors", TT_OPT_INT, &tc->neumf_factors,
                                  "NeuMF embedding size f: GMF f, MLP 2f-f-f/2 (default 32)"};
     slots[i++] = (struct tt_opt){"--neumf-epochs", TT_OPT_INT, &tc->neumf_epochs,
@@ -200,12 +206,14 @@ int tt_train_cli_finish(struct tt_train_cli *tc)
     tc->opts.content.w_embedding = (float)tc->w_embedding;
     tc->opts.content.genre_dims = tc->genre_dims;
     tc->opts.content.max_centres = tc->centres;
+    tc->opts.content.whiten = (float)tc->whiten;
+    tc->opts.content.augment_k = tc->augment_k;
     {
         tt_err err = {0};
         if (tt_content_params_check(&tc->opts.content, &err) < 0)
             return bad(err.field[0] ? err.field : "content weights",
                        "finite weights >= 0, not all zero; --genre-dims 0..4096; "
-                       "--centres 1..16");
+                       "--centres 1..16; --whiten 0..1e6; --augment-k 0..1024");
     }
     if (neumf_finish(tc) != 0 || ease_finish(tc) != 0)
         return 2;

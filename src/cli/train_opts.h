@@ -20,8 +20,8 @@ struct tt_train_cli {
     int factors, iterations, cg_steps, threads;
     int precompute_days, precompute_users;
     int64_t seed;
-    double w_audio, w_key, w_genre, w_embedding;
-    int genre_dims, centres;
+    double w_audio, w_key, w_genre, w_embedding, whiten;
+    int genre_dims, centres, augment_k;
     int neumf_factors, neumf_epochs, neumf_batch, neumf_negatives;
     double neumf_lr, neumf_l2;
     bool neumf_pretrain;

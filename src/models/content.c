@@ -32,6 +32,8 @@ tt_content_params tt_content_params_default(void)
     p.w_genre = 0.5f;
     p.w_embedding = 1.0f;
     p.genre_dims = 64;
+    p.whiten = 1.0f;
+    p.augment_k = 15;
     p.max_centres = 3;
     p.tracks_per_centre = 20;
     p.seed = 42;
@@ -62,6 +64,10 @@ int tt_content_params_check(const tt_content_params *p, tt_err *err)
                                 "be positive");
     if (p->genre_dims < 0 || p->genre_dims > 4096)
         return tt_err_set_field(err, TT_EINVAL, "genre_dims", "genre_dims must be 0..4096");
+    if (!(p->whiten >= 0.0f) || !(p->whiten <= 1e6f))
+        return tt_err_set_field(err, TT_EINVAL, "whiten", "whiten must be 0..1e6");
+    if (p->augment_k < 0 || p->augment_k > 1024)
+        return tt_err_set_field(err, TT_EINVAL, "augment_k", "augment_k must be 0..1024");
     if (p->max_centres < 1 || p->max_centres > 16)
         return tt_err_set_field(err, TT_EINVAL, "max_centres", "max_centres must be 1..16");
     if (p->tracks_per_centre < 1)
@@ -79,6 +85,8 @@ struct space {
     int32_t *genre_dim; /* per genre: its dimension in the genre part, or -1 */
     float *emb_mean, *emb_sd;
     uint8_t *emb_log; /* per embedding dimension: 1 = standardised as log(x) */
+    float *emb_white; /* d_embed x d_embed whitening (tt_content_whiten_fit), or NULL */
+    int32_t audio_dup; /* bit f: audio feature f repeats an embedding column, left out */
     float s_audio, s_embed;
 };
 
@@ -88,6 +96,7 @@ static void space_release(struct space *sp)
     free(sp->emb_mean);
     free(sp->emb_sd);
     free(sp->emb_log);
+    free(sp->emb_white);
 }
 
 /* Skewness above this makes an all-positive embedding dimension one measured in logs. */
@@ -220,16 +229,97 @@ static void embedding_dim_fit(const tt_dataset *ds, struct space *sp, int j)
     free(col);
 }
 
+/* Embedding value @v of dimension @j standardised (0, the mean, when unknown). */
+static float emb_z(const struct space *sp, int j, float v)
+{
+    float x = emb_value(sp, j, v);
+
+    return isfinite(x) ? (x - sp->emb_mean[j]) / sp->emb_sd[j] : 0.0f;
+}
+
+/*
+ * Whether audio feature @f's known values are exactly one embedding column's (GTZAN's
+ * tempo is also among its 57 signal features): then the feature would count twice.
+ */
+static bool repeats_embedding(const tt_dataset *ds, int f)
+{
+    int32_t nt = tt_dataset_n_tracks(ds);
+    int e = ds->embedding_dim;
+
+    for (int j = 0; j < e; j++) {
+        int64_t same = 0;
+        bool ok = true;
+        for (int32_t t = 0; t < nt && ok; t++) {
+            float x = ds->features[(size_t)t * TT_N_FEATURES + f], v;
+            if (!isfinite(x))
+                continue;
+            if (!ds->has_embedding[t]) {
+                ok = false; /* the feature is all this track has: it repeats nothing */
+                continue;
+            }
+            v = ds->embedding[(size_t)t * e + j];
+            ok = fabsf(x - v) <= 1e-5f * fmaxf(1.0f, fabsf(x));
+            same++;
+        }
+        if (ok && same >= 2)
+            return true;
+    }
+    return false;
+}
+
+/* Audio features that repeat an embedding column in the vectors (bit f each). */
+static int32_t audio_duplicates(const tt_dataset *ds, const tt_content_params *p)
+{
+    int32_t mask = 0;
+
+    if (!(p->w_embedding > 0.0f) || ds->embedding_dim < 1)
+        return 0;
+    for (int f = 0; f < TT_N_FEATURES; f++)
+        if (f != TT_F_KEY && repeats_embedding(ds, f))
+            mask |= (int32_t)1 << f;
+    return mask;
+}
+
+/* The embedding's whitening (sp->emb_white), when asked for and the catalog allows it. */
+static int embedding_whiten_fit(const tt_dataset *ds, const tt_content_params *p,
+                                struct space *sp, tt_err *err)
+{
+    int32_t nt = tt_dataset_n_tracks(ds);
+    int e = sp->d_embed, rc;
+    int64_t used = 0;
+    float *z;
+
+    for (int32_t t = 0; t < nt; t++)
+        used += ds->has_embedding[t] != 0;
+    if (!(p->whiten > 0.0f) || e < 2 || used < (int64_t)TT_CONTENT_WHITEN_MIN * e)
+        return 0;
+    z = tt_calloc((size_t)nt * e + 1, sizeof(float));
+    for (int32_t t = 0; t < nt; t++)
+        for (int j = 0; j < e && ds->has_embedding[t]; j++)
+            z[(size_t)t * e + j] = emb_z(sp, j, ds->embedding[(size_t)t * e + j]);
+    sp->emb_white = tt_malloc((size_t)e * e * sizeof(float));
+    rc = tt_content_whiten_fit(z, nt, e, ds->has_embedding, p->whiten, sp->emb_white, err);
+    if (rc < 0) {
+        free(sp->emb_white);
+        sp->emb_white = NULL;
+    }
+    free(z);
+    return rc;
+}
+
 static int space_fit(const tt_dataset *ds, const tt_content_params *p, struct space *sp,
                      tt_err *err)
 {
     int32_t nt = tt_dataset_n_tracks(ds);
     int64_t known = 0, c;
+    int rc;
 
     memset(sp, 0, sizeof(*sp));
+    sp->audio_dup = audio_duplicates(ds, p);
     for (int f = 0; f < TT_N_FEATURES; f++) {
         mean_sd(ds->features + f, nt, TT_N_FEATURES, NULL, &sp->mean[f], &sp->sd[f], &c);
-        known += c;
+        if (!(sp->audio_dup & ((int32_t)1 << f)))
+            known += c;
     }
     sp->d_audio = p->w_audio > 0.0f && known > 0 ? D_AUDIO : 0;
     sp->n_genres = tt_dataset_n_genres(ds);
@@ -246,6 +336,11 @@ static int space_fit(const tt_dataset *ds, const tt_content_params *p, struct sp
         for (int j = 0; j < e; j++)
             embedding_dim_fit(ds, sp, j);
         sp->d_embed = e;
+        rc = embedding_whiten_fit(ds, p, sp, err);
+        if (rc < 0) {
+            space_release(sp);
+            return rc;
+        }
     }
     sp->d = sp->d_audio + sp->d_genre + sp->d_embed;
     if (sp->d == 0) {
@@ -259,12 +354,11 @@ static int space_fit(const tt_dataset *ds, const tt_content_params *p, struct sp
     return 0;
 }
 
-/* Track @t's unit vector into @v (d floats); false (and zeros) when it has no content. */
-static bool track_vector(const struct space *sp, const tt_content_params *p,
-                         const tt_dataset *ds, int32_t t, float *v)
+/* Track @t's vector into @v (d floats), each part scaled but the whole not yet unit. */
+static void track_vector(const struct space *sp, const tt_content_params *p,
+                         const tt_dataset *ds, int32_t t, float *v, float *z)
 {
     float *a = v, *g = v + sp->d_audio, *e = g + sp->d_genre;
-    double norm = 0.0;
 
     memset(v, 0, (size_t)sp->d * sizeof(float));
     if (sp->d_audio) {
@@ -273,7 +367,10 @@ static bool track_vector(const struct space *sp, const tt_content_params *p,
         for (int f = 0; f < TT_N_FEATURES; f++) {
             if (f == TT_F_KEY)
                 continue;
-            a[j++] = isfinite(x[f]) ? (x[f] - sp->mean[f]) / sp->sd[f] * sp->s_audio : 0.0f;
+            if (sp->audio_dup & ((int32_t)1 << f))
+                j++;
+            else
+                a[j++] = isfinite(x[f]) ? (x[f] - sp->mean[f]) / sp->sd[f] * sp->s_audio : 0.0f;
         }
         if (isfinite(x[TT_F_KEY]) && x[TT_F_KEY] >= 0.0f && x[TT_F_KEY] < 12.0f) {
             double ang = 2.0 * M_PI * floor(x[TT_F_KEY]) / 12.0;
@@ -293,39 +390,58 @@ static bool track_vector(const struct space *sp, const tt_content_params *p,
     }
     if (sp->d_embed && ds->has_embedding[t]) {
         const float *x = ds->embedding + (size_t)t * ds->embedding_dim;
-        for (int j = 0; j < sp->d_embed; j++) {
-            float xj = emb_value(sp, j, x[j]);
-            e[j] = isfinite(xj) ? (xj - sp->emb_mean[j]) / sp->emb_sd[j] * sp->s_embed : 0.0f;
-        }
+        for (int j = 0; j < sp->d_embed; j++)
+            z[j] = emb_z(sp, j, x[j]);
+        if (sp->emb_white)
+            cblas_sgemv(CblasRowMajor, CblasTrans, sp->d_embed, sp->d_embed, sp->s_embed,
+                        sp->emb_white, sp->d_embed, z, 1, 0.0f, e, 1);
+        else
+            for (int j = 0; j < sp->d_embed; j++)
+                e[j] = z[j] * sp->s_embed;
     }
-    for (int j = 0; j < sp->d; j++)
+}
+
+/* Scales @v (d floats) to unit length; false (and zeros) when it has no content. */
+static bool unit_vector(float *v, int d)
+{
+    double norm = 0.0;
+
+    for (int j = 0; j < d; j++)
         norm += (double)v[j] * v[j];
     if (!(norm > 1e-12)) {
-        memset(v, 0, (size_t)sp->d * sizeof(float));
+        memset(v, 0, (size_t)d * sizeof(float));
         return false;
     }
     norm = 1.0 / sqrt(norm);
-    for (int j = 0; j < sp->d; j++)
+    for (int j = 0; j < d; j++)
         v[j] = (float)(v[j] * norm);
     return true;
 }
 
-static void all_vectors(const struct space *sp, const tt_content_params *p,
-                        const tt_dataset *ds, float *vec, uint8_t *has)
+/* Every track's unit vector into @vec, its embedding part augmented; whether it has one. */
+static int all_vectors(const struct space *sp, const tt_content_params *p,
+                       const tt_dataset *ds, float *vec, uint8_t *has, tt_err *err)
 {
     int32_t nt = tt_dataset_n_tracks(ds);
+    float *z = tt_malloc(((size_t)sp->d_embed + 1) * sizeof(float));
+    int rc = 0;
 
-    for (int32_t t = 0; t < nt; t++) {
-        bool ok = track_vector(sp, p, ds, t, vec + (size_t)t * sp->d);
-        if (has)
-            has[t] = ok;
-    }
+    for (int32_t t = 0; t < nt; t++)
+        track_vector(sp, p, ds, t, vec + (size_t)t * sp->d, z);
+    free(z);
+    if (sp->d_embed)
+        rc = tt_content_augment(vec + sp->d_audio + sp->d_genre, nt, sp->d_embed, sp->d,
+                                p->augment_k, err);
+    for (int32_t t = 0; t < nt; t++)
+        has[t] = unit_vector(vec + (size_t)t * sp->d, sp->d);
+    return rc;
 }
 
 int tt_content_vectors(const tt_dataset *ds, const tt_content_params *p, float **vec, int *d,
                        tt_err *err)
 {
     struct space sp;
+    uint8_t *has;
     int rc;
 
     *vec = NULL;
@@ -336,9 +452,16 @@ int tt_content_vectors(const tt_dataset *ds, const tt_content_params *p, float *
     if (rc < 0)
         return rc;
     *vec = tt_malloc(((size_t)tt_dataset_n_tracks(ds) + 1) * (size_t)sp.d * sizeof(float));
-    all_vectors(&sp, p, ds, *vec, NULL);
-    *d = sp.d;
+    has = tt_malloc((size_t)tt_dataset_n_tracks(ds) + 1);
+    rc = all_vectors(&sp, p, ds, *vec, has, err);
+    free(has);
     space_release(&sp);
+    if (rc < 0) {
+        free(*vec);
+        *vec = NULL;
+        return rc;
+    }
+    *d = sp.d;
     return 0;
 }
 
@@ -353,6 +476,9 @@ typedef struct content_model {
     int32_t n_genres;
     const float *emb_mean, *emb_sd; /* d_embed each, or NULL */
     const uint8_t *emb_log;         /* d_embed, or NULL: none in logs (older files) */
+    const float *emb_white;         /* d_embed x d_embed, or NULL: not whitened */
+    int32_t whitened;               /* 1 when emb_white is there (a file's section) */
+    int32_t audio_dup;              /* bit f: audio feature f left out (repeats the embedding) */
     const float *vec;               /* n_tracks x d */
     const uint8_t *has;             /* n_tracks */
     const int64_t *centre_ptr;      /* n_users + 1 */
@@ -360,7 +486,7 @@ typedef struct content_model {
     const float *centre_w;          /* centre_ptr[n_users] */
     uint64_t vectors_sum;           /* tt_ann_vectors_checksum of vec */
     tt_ann *ann;                    /* attached index, or NULL */
-    void *owned[11];                /* arrays of a trained model */
+    void *owned[12];                /* arrays of a trained model */
     tt_mfile *file;                 /* arrays of a loaded model live here */
 } content_model;
 
@@ -879,7 +1005,7 @@ int tt_content_train(const tt_train_set *ts, const tt_content_params *p, tt_mode
     m->n_genres = sp.n_genres;
     m->owned[0] = vec = tt_malloc(((size_t)nt + 1) * sp.d * sizeof(float));
     m->owned[1] = has = tt_calloc((size_t)nt + 1, 1);
-    all_vectors(&sp, p, ds, vec, has);
+    rc = all_vectors(&sp, p, ds, vec, has, err);
     m->vec = vec;
     m->has = has;
     m->owned[2] = mean = tt_malloc(TT_N_FEATURES * sizeof(float));
@@ -896,6 +1022,14 @@ int tt_content_train(const tt_train_set *ts, const tt_content_params *p, tt_mode
     m->emb_sd = sp.emb_sd;
     m->owned[10] = sp.emb_log;
     m->emb_log = sp.emb_log;
+    m->owned[11] = sp.emb_white;
+    m->emb_white = sp.emb_white;
+    m->whitened = sp.emb_white != NULL;
+    m->audio_dup = sp.audio_dup;
+    if (rc < 0) {
+        tt_model_free(&m->base);
+        return rc;
+    }
     /* Listener centres: count, then fill in parallel, then drop what k-means merged. */
     ptr = tt_malloc(((size_t)nu + 1) * sizeof(int64_t));
     ptr[0] = 0;
@@ -1028,6 +1162,15 @@ static const tt_mfield content_fields[] = {
     {"d_genre", TT_MF_I32, TT_MF_AT(content_model, d_genre), .lo = 0, .hi = INT32_MAX},
     {"d_embed", TT_MF_I32, TT_MF_AT(content_model, d_embed), .lo = 0, .hi = INT32_MAX},
     {"n_genres", TT_MF_I32, TT_MF_AT(content_model, n_genres), .lo = 0, .hi = INT32_MAX},
+    /* Optional: files written before whitening and augmentation read as without them. */
+    {"whiten", TT_MF_F32, TT_MF_AT(content_model, p.whiten), .lo = 0, .hi = 1e6,
+     .flags = TT_MF_OPTIONAL},
+    {"augment_k", TT_MF_I32, TT_MF_AT(content_model, p.augment_k), .lo = 0, .hi = 1024,
+     .flags = TT_MF_OPTIONAL},
+    {"whitened", TT_MF_I32, TT_MF_AT(content_model, whitened), .lo = 0, .hi = 1,
+     .flags = TT_MF_OPTIONAL},
+    {"audio_dup", TT_MF_I32, TT_MF_AT(content_model, audio_dup), .lo = 0,
+     .hi = (1 << TT_N_FEATURES) - 1, .flags = TT_MF_OPTIONAL},
     TT_MODEL_MFIELDS(content_model, base),
 };
 #define N_CONTENT_FIELDS ((int)(sizeof(content_fields) / sizeof(content_fields[0])))
@@ -1054,6 +1197,9 @@ static int content_save(const tt_model *mm, const char *path, tt_err *err)
         rc = tt_mfile_add(w, "embedding_sd", TT_DT_F32, 1, m->d_embed, m->emb_sd, err);
     if (rc == 0 && m->d_embed)
         rc = tt_mfile_add(w, "embedding_log", TT_DT_U8, 1, m->d_embed, m->emb_log, err);
+    if (rc == 0 && m->whitened)
+        rc = tt_mfile_add(w, "embedding_whiten", TT_DT_F32, m->d_embed, m->d_embed,
+                          m->emb_white, err);
     if (rc == 0)
         rc = tt_mfile_add(w, "vectors", TT_DT_F32, mm->n_tracks, m->d, m->vec, err);
     if (rc == 0)
@@ -1082,6 +1228,20 @@ static int get_f32(tt_mfile *f, const char *name, int64_t rows, int64_t cols, co
     return rc;
 }
 
+/* The embedding's whitening matrix: every entry finite, or the file is refused. */
+static int get_whitening(content_model *m, tt_mfile *f, tt_err *err)
+{
+    int64_t e = m->d_embed;
+    int rc = get_f32(f, "embedding_whiten", e, e, &m->emb_white, err);
+
+    for (int64_t i = 0; rc == 0 && i < e * e; i++)
+        if (!isfinite(m->emb_white[i]))
+            rc = tt_err_set(err, TT_ECORRUPT,
+                            "model file %s refused: embedding_whiten is not finite",
+                            tt_mfile_path(f));
+    return rc;
+}
+
 static int check_loaded(const content_model *m, tt_mfile *f, tt_err *err)
 {
     const int64_t *ptr = m->centre_ptr;
@@ -1107,7 +1267,12 @@ static int load_meta(tt_mfile *f, content_model **out, tt_err *err)
     int rc;
 
     m->p = tt_content_params_default();
+    m->p.whiten = 0.0f;
+    m->p.augment_k = 0;
     rc = tt_mfile_get_meta(f, content_fields, N_CONTENT_FIELDS, m, err);
+    if (rc == 0 && m->whitened && m->d_embed < 1)
+        rc = tt_err_set(err, TT_ECORRUPT, "model file %s refused: whitened without an "
+                                          "embedding", tt_mfile_path(f));
     if (rc == 0 && (int64_t)m->d != (int64_t)m->d_audio + m->d_genre + m->d_embed)
         rc = tt_err_set(err, TT_ECORRUPT, "model file %s refused: bad content sizes",
                         tt_mfile_path(f));
@@ -1145,6 +1310,8 @@ int tt__content_load(tt_mfile *f, tt_model **out, tt_err *err)
     if (rc == 0 && m->d_embed &&
         tt_mfile_get(f, "embedding_log", TT_DT_U8, &rows, &cols, &p, NULL) == 0)
         m->emb_log = p; /* files written before logs were taken have no such section */
+    if (rc == 0 && m->whitened)
+        rc = get_whitening(m, f, err);
     if (rc == 0)
         rc = get_f32(f, "vectors", m->base.n_tracks, m->d, &m->vec, err);
     rows = m->base.n_tracks;

@@ -79,6 +79,8 @@ static const struct param params[] = {
     {"content", "w_embedding", P_NUM, 0, 1e3, false, O(content.w_embedding)},
     {"content", "genre_dims", P_INT, 0, 4096, false, O(content.genre_dims)},
     {"content", "centres", P_INT, 1, 16, false, O(content.max_centres)},
+    {"content", "whiten", P_NUM, 0, 1e6, false, O(content.whiten)},
+    {"content", "augment_k", P_INT, 0, 1024, false, O(content.augment_k)},
 };
 #undef O
 
