@@ -665,7 +665,8 @@ const char *tt_registry_free_choice(const char *model_dir, char *why, size_t cap
     json_t *blend = tt_registry_sidecar(model_dir, "free", "blend");
     json_t *als = tt_registry_sidecar(model_dir, "free", "als");
     json_t *ease = tt_registry_sidecar(model_dir, "free", "ease");
-    char scratch[8], fig[200];
+    char scratch[8], fig[200] = "", part[200];
+    const char *pick;
     bool pick_blend = blend && als && ease && blend_wins(blend, fig, sizeof(fig));
 
     json_decref(blend);
@@ -679,5 +680,10 @@ const char *tt_registry_free_choice(const char *model_dir, char *why, size_t cap
         snprintf(why, cap, "%s", fig);
         return "blend";
     }
-    return single_choice(model_dir, why, cap);
+    pick = single_choice(model_dir, part, sizeof(part));
+    if (fig[0])
+        snprintf(why, cap, "%s; not the blend: %s", part, fig);
+    else
+        snprintf(why, cap, "%s", part);
+    return pick;
 }

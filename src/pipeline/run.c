@@ -679,7 +679,7 @@ int tt_pipeline_run(const tt_config *cfg, const tt_job_spec *spec, const tt_run_
         (strcmp(spec->model, "als") == 0 || strcmp(spec->model, "ease") == 0 ||
          strcmp(spec->model, "blend") == 0 ||
          (!spec->model[0] && (strcmp(spec->tier, "all") == 0 || strcmp(spec->tier, "free") == 0)))) {
-        char why[200];
+        char why[400];
         const char *pick = tt_registry_free_choice(cfg->model_dir, why, sizeof(why));
         say(&r, "the free tier serves %s (%s)", pick, why);
     }
