@@ -35,7 +35,7 @@ core:   core err config cron ids csr csv fileio kernels modelfile progress tfeve
 store:  store dataset import generate journal
 cache:  cache
 ann:    ann
-models: model models als ease popularity content hybrid catalog recommend radio mix nn neumf deep_content hybrid_deep taste
+models: model models als ease blend popularity content hybrid catalog recommend radio mix nn neumf deep_content hybrid_deep taste
 eval:   eval
 pipeline: pipeline registry
 http:   server

@@ -64,7 +64,8 @@ def run_case(ctx, folder):
         req = json.load(f)
     with open(os.path.join(folder, "expected.json"), encoding="utf-8") as f:
         exp = json.load(f)
-    names = {"$USER": ctx.case_user, "$TRACK": ctx.data.popular_tracks[0]}
+    names = {"$USER": ctx.case_user, "$TRACK": ctx.data.popular_tracks[0],
+             "$FREE": ctx.srv.free_model()}
     data, is_json = build_body(req, names)
     headers = dict(req.get("headers", {}))
     if is_json and not any(k.lower() == "content-type" for k in headers):
