@@ -17,7 +17,7 @@ expected.json  {"status": 400,
                 "items": 5}                       number of items (success answers)
 
 Strings "$USER" (a user with history) and "$TRACK" (a known track) in a body are
-replaced before sending. One test per folder; the generic loop is cases_from_folders().
+replaced before sending; "$FREE" in expected fields is the free tier's model (/models/info). One test per folder; the generic loop is cases_from_folders().
 """
 import json
 import os
