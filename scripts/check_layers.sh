@@ -38,7 +38,7 @@ store:  store dataset journal
 ingest: import generate
 cache:  cache
 ann:    ann
-models: model models als ease popularity content hybrid catalog recommend radio mix nn neumf deep_content hybrid_deep taste
+models: model models als ease blend popularity content hybrid catalog recommend radio mix nn neumf deep_content hybrid_deep taste
 eval:   eval
 pipeline: pipeline registry
 http:   server

@@ -7,6 +7,7 @@
 #define TT_MODELS_H
 
 #include "tt/als.h"
+#include "tt/blend.h"
 #include "tt/content.h"
 #include "tt/deep_content.h"
 #include "tt/ease.h"
@@ -21,6 +22,7 @@ enum tt_tier { TT_TIER_FREE, TT_TIER_STARTER, TT_TIER_PRO, TT_TIER_ENTERPRISE };
 typedef struct tt_model_opts {
     tt_als_params als;
     tt_ease_params ease;
+    tt_blend_params blend;
     tt_content_params content;
     tt_hybrid_params hybrid;
     tt_neumf_params neumf;

@@ -107,10 +107,12 @@ bool tt_registry_gate(const json_t *next, const json_t *current, double margin, 
 json_t *tt_registry_list(const char *model_dir);
 
 /*
- * The free tier's recommender among its published ALS and EASE models: the one with the
+ * The free tier's recommender among its published ALS, EASE and blend models: the blend
+ * when it and both its parts are published and its validation NDCG@20 beats the better of
+ * ALS and EASE alone on the same split by 0.5%; else the one of ALS and EASE with the
  * higher validation NDCG@20 from tuning (both tune on the same validation split), else
- * the higher held-out NDCG@20, else ALS; EASE only when it is published. Returns "als" or
- * "ease"; @why (may be NULL; @cap bytes) says why.
+ * the higher held-out NDCG@20, else ALS; EASE only when it is published. Returns "als",
+ * "ease" or "blend"; @why (may be NULL; @cap bytes) says why.
  */
 const char *tt_registry_free_choice(const char *model_dir, char *why, size_t cap);
 

@@ -51,6 +51,23 @@ static int load_parts(const tt_config *cfg, uint64_t catalog, tt_model *hybrid, 
     return rc;
 }
 
+/* The blend ranks with the ALS and EASE model files trained beside it: loaded, owned by it. */
+static int load_blend_parts(const tt_config *cfg, uint64_t catalog, tt_model *blend, tt_err *err)
+{
+    tt_model *als = NULL, *ease = NULL;
+    int rc = load_model(cfg, "als", catalog, &als, err);
+
+    if (rc == 0)
+        rc = load_model(cfg, "ease", catalog, &ease, err);
+    if (rc == 0)
+        rc = tt_blend_attach(blend, als, ease, true, err);
+    if (rc < 0) {
+        tt_model_free(als);
+        tt_model_free(ease);
+    }
+    return rc;
+}
+
 /* Whether @tier/@name was trained on @catalog (the engine leaves out one trained on
  * another, so does this check). */
 static bool same_catalog(const tt_config *cfg, enum tt_tier tier, const char *name,
@@ -102,6 +119,8 @@ static int load_all(const tt_config *cfg, const char *model, struct loaded *l, t
         rc = load_model(cfg, model, tt_catalog_id(l->cat), &l->model, err);
     if (rc == 0 && strcmp(model, "hybrid") == 0)
         rc = load_parts(cfg, tt_catalog_id(l->cat), l->model, err);
+    if (rc == 0 && strcmp(model, "blend") == 0)
+        rc = load_blend_parts(cfg, tt_catalog_id(l->cat), l->model, err);
     if (rc == 0 && tt_models_find(model))
         rc = check_tier(cfg, tt_models_find(model)->tier, model, tt_catalog_id(l->cat), err);
     /* Users without history get the genre model's picks. */

@@ -54,7 +54,7 @@ typedef struct tt_served {
     struct tt_tz_cache *tz;   /* time zones read for taste profiles */
     json_t *left_out;         /* published models not served, and why, or NULL */
     char free_main[8];        /* the free tier's recommender: "als" or "ease" */
-    char free_why[200];       /* why (tt_registry_free_choice) */
+    char free_why[400];       /* why (tt_registry_free_choice) */
     int64_t loaded_at;
 } tt_served;
 

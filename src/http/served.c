@@ -194,6 +194,26 @@ static int attach_parts(tt_served *s, struct tt_served_model *sm)
     return 1;
 }
 
+/*
+ * The blend ranks with the ALS and EASE models of the same snapshot (borrowed). Without
+ * either it cannot rank: it is left out with a warning. Returns 1 when left out.
+ */
+static int attach_blend(tt_served *s, struct tt_served_model *sm)
+{
+    const struct tt_served_model *als = tt__served_find(s, "als");
+    const struct tt_served_model *ease = tt__served_find(s, "ease");
+    tt_err why = {0};
+
+    if (tt_blend_attach(sm->model, als ? als->model : NULL, ease ? ease->model : NULL, false,
+                        &why) == 0)
+        return 0;
+    tt_warn("blend model left out: %s", why.message);
+    tt_model_free(sm->model);
+    json_decref(sm->sidecar);
+    memset(sm, 0, sizeof(*sm));
+    return 1;
+}
+
 /* The listeners' training positives, from the catalog, for the hybrid deep ranker. */
 static void catalog_history(const void *ctx, int32_t u, const int32_t **t, const float **r,
                             int32_t *n)
@@ -343,6 +363,8 @@ int tt__served_load(const tt_config *cfg, const tt_server_params *p, tt_served *
             rc = attach_index(cfg, p, &s->m[s->n], err);
         if (rc == 0 && strcmp(i->name, "hybrid") == 0)
             rc = attach_parts(s, &s->m[s->n]);
+        if (rc == 0 && strcmp(i->name, "blend") == 0)
+            rc = attach_blend(s, &s->m[s->n]);
         if (rc == 0 && i->tier == TT_TIER_PRO)
             rc = attach_pro(s, &s->m[s->n]);
         if (rc == 0)

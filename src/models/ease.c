@@ -424,6 +424,41 @@ static int ease_recommend(const tt_model *mm, const tt_query *q, int k, tt_score
     return 0;
 }
 
+int tt_ease_score_tracks(const tt_model *mm, const tt_query *q, const int32_t *tracks, int32_t n,
+                         float *out, tt_err *err)
+{
+    const tt_ease_model *m = (const tt_ease_model *)mm;
+    int32_t *idx = NULL;
+    float *val = NULL, *scores;
+    int64_t cnt;
+
+    if (!mm || mm->ops != &ease_ops)
+        return tt_err_set(err, TT_EINVAL, "not an EASE model");
+    if (q->n_hist > 0) {
+        idx = tt_malloc((size_t)q->n_hist * sizeof(int32_t));
+        val = tt_malloc((size_t)q->n_hist * sizeof(float));
+        cnt = fold_in(m, q->hist, q->hist_conf, q->n_hist, idx, val);
+    } else if (q->user >= 0 && q->user < mm->n_users) {
+        cnt = m->row_ptr[q->user + 1] - m->row_ptr[q->user];
+    } else {
+        return tt_err_set_field(err, TT_ENOTFOUND, "user_id", "user has no history in the model");
+    }
+    scores = tt_malloc(((size_t)m->n + 1) * sizeof(float));
+    if (q->n_hist > 0)
+        score_user(m, idx, val, cnt, scores);
+    else
+        score_user(m, m->row_idx + m->row_ptr[q->user], m->row_val + m->row_ptr[q->user], cnt,
+                   scores);
+    for (int32_t i = 0; i < n; i++) {
+        int32_t t = tracks[i], j = t >= 0 && t < mm->n_tracks ? m->index[t] : -1;
+        out[i] = j >= 0 ? scores[j] : 0.0f;
+    }
+    free(scores);
+    free(idx);
+    free(val);
+    return 0;
+}
+
 struct batch {
     const tt_ease_model *m;
     const int32_t *users;

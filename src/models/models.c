@@ -15,6 +15,7 @@
 static const tt_model_info table[] = {
     {"als", TT_TIER_FREE, "implicit ALS matrix factorization (conjugate gradient)"},
     {"ease", TT_TIER_FREE, "EASE item-item model (closed form, one regularization constant)"},
+    {"blend", TT_TIER_FREE, "ALS and EASE blended with a weight learned on validation"},
     {"popularity", TT_TIER_FREE, "all-time most popular tracks"},
     {"trending", TT_TIER_FREE, "popularity with exponential time decay"},
     {"genre", TT_TIER_FREE, "best tracks of the user's genres, mixed in proportion"},
@@ -33,6 +34,7 @@ tt_model_opts tt_model_opts_default(void)
     memset(&o, 0, sizeof(o));
     o.als = tt_als_params_default();
     o.ease = tt_ease_params_default();
+    o.blend = tt_blend_params_default();
     o.content = tt_content_params_default();
     o.hybrid = tt_hybrid_params_default();
     o.neumf = tt_neumf_params_default();
@@ -110,6 +112,34 @@ static int train_hybrid(const tt_train_set *ts, const tt_model_opts *o, tt_model
     return 0;
 }
 
+/* The weight learned on a validation split, then ALS and EASE trained on all of @ts. */
+static int train_blend(const tt_train_set *ts, const tt_model_opts *o, tt_model **out,
+                       tt_err *err)
+{
+    tt_blend_params bp = o->blend;
+    tt_model *als = NULL, *ease = NULL, *m = NULL;
+    double t0 = tt_now();
+    int rc;
+
+    bp.seed = o->seed;
+    rc = tt_blend_learn(ts, &bp, o, &m, err);
+    if (rc == 0)
+        rc = tt_models_train("als", ts, o, &als, err);
+    if (rc == 0)
+        rc = tt_models_train("ease", ts, o, &ease, err);
+    if (rc == 0)
+        rc = tt_blend_attach(m, als, ease, true, err);
+    if (rc < 0) {
+        tt_model_free(als);
+        tt_model_free(ease);
+        tt_model_free(m);
+        return rc;
+    }
+    m->train_seconds = tt_now() - t0;
+    *out = m;
+    return 0;
+}
+
 /*
  * The deep content model learns from an ALS and a content model trained on the same data;
  * it keeps the ALS model (its listener side) and drops the content model.
@@ -163,6 +193,8 @@ int tt_models_train(const char *name, const tt_train_set *ts, const tt_model_opt
         p.seed = o->seed;
         return tt_ease_train(ts, &p, out, err);
     }
+    if (strcmp(name, "blend") == 0)
+        return train_blend(ts, o, out, err);
     if (strcmp(name, "popularity") == 0)
         return tt_popularity_train(ts, TT_POP_ALL_TIME, 0.0, out, err);
     if (strcmp(name, "trending") == 0)
@@ -217,6 +249,7 @@ static const struct {
 } loaders[] = {
     {"als", tt__als_load},
     {"ease", tt__ease_load},
+    {"blend", tt__blend_load},
     {"popularity", tt__popularity_load},
     {"content", tt__content_load},
     {"hybrid", tt__hybrid_load},

@@ -599,7 +599,7 @@ static double tuned_ndcg(const json_t *side)
     return json_is_number(v) ? json_number_value(v) : NAN;
 }
 
-const char *tt_registry_free_choice(const char *model_dir, char *why, size_t cap)
+static const char *single_choice(const char *model_dir, char *why, size_t cap)
 {
     json_t *als = tt_registry_sidecar(model_dir, "free", "als");
     json_t *ease = tt_registry_sidecar(model_dir, "free", "ease");
@@ -635,5 +635,55 @@ const char *tt_registry_free_choice(const char *model_dir, char *why, size_t cap
 out:
     json_decref(als);
     json_decref(ease);
+    return pick;
+}
+
+/* A blend must beat the better of its parts on its own validation split by this share. */
+#define BLEND_MIN_GAIN 0.005
+
+/*
+ * Whether the published blend won on its validation split: its NDCG@20 above both of its
+ * parts' on the same users and candidates, by more than noise. @why gets the figures.
+ */
+static bool blend_wins(const json_t *blend, char *why, size_t cap)
+{
+    const json_t *v = json_object_get(json_object_get(blend, "params"), "validation");
+    double b = json_number_value(json_object_get(v, "ndcg"));
+    double a = json_number_value(json_object_get(v, "als_ndcg"));
+    double e = json_number_value(json_object_get(v, "ease_ndcg"));
+    double w = json_number_value(json_object_get(json_object_get(blend, "params"), "w_als"));
+
+    if (!json_is_number(json_object_get(v, "ndcg")))
+        return false;
+    snprintf(why, cap, "blend validation NDCG@20 %.4f (ALS weight %.2f), ALS alone %.4f, "
+             "EASE alone %.4f", b, w, a, e);
+    return b > fmax(a, e) * (1.0 + BLEND_MIN_GAIN);
+}
+
+const char *tt_registry_free_choice(const char *model_dir, char *why, size_t cap)
+{
+    json_t *blend = tt_registry_sidecar(model_dir, "free", "blend");
+    json_t *als = tt_registry_sidecar(model_dir, "free", "als");
+    json_t *ease = tt_registry_sidecar(model_dir, "free", "ease");
+    char scratch[8], fig[200] = "", part[200];
+    const char *pick;
+    bool pick_blend = blend && als && ease && blend_wins(blend, fig, sizeof(fig));
+
+    json_decref(blend);
+    json_decref(als);
+    json_decref(ease);
+    if (!why) {
+        why = scratch;
+        cap = sizeof(scratch);
+    }
+    if (pick_blend) {
+        snprintf(why, cap, "%s", fig);
+        return "blend";
+    }
+    pick = single_choice(model_dir, part, sizeof(part));
+    if (fig[0])
+        snprintf(why, cap, "%s; not the blend: %s", part, fig);
+    else
+        snprintf(why, cap, "%s", part);
     return pick;
 }

@@ -106,8 +106,25 @@ static json_t *neumf_json(const tt_model *m, const tt_model_opts *o)
                      "hr@10", hr, "seconds", sec);
 }
 
+/* The blend's weight and the validation figures behind it, each part's alone beside it. */
+static json_t *blend_json(const tt_model *m, const tt_model_opts *o)
+{
+    tt_blend_fit fit = {0};
+
+    tt_blend_fit_of(m, &fit);
+    return json_pack("{s:f, s:f, s:{s:f, s:i, s:I, s:i, s:f, s:f, s:f, s:f}, s:i, s:I}",
+                     "w_als", round(fit.w_als * 1e4) / 1e4, "w_ease",
+                     round((1.0 - fit.w_als) * 1e4) / 1e4, "validation", "share",
+                     o->blend.validation, "users", fit.users, "pairs", (json_int_t)fit.pairs,
+                     "k", fit.k, "ndcg", fit.ndcg, "recall", fit.recall, "als_ndcg",
+                     fit.als_ndcg, "ease_ndcg", fit.ease_ndcg, "candidates",
+                     o->blend.candidates, "seed", (json_int_t)o->seed);
+}
+
 static json_t *params_json(const char *name, const tt_model_opts *o, const tt_model *m)
 {
+    if (strcmp(name, "blend") == 0)
+        return blend_json(m, o);
     if (strcmp(name, "hybrid_deep") == 0)
         return hybrid_deep_json(m, o);
     if (strcmp(name, "deep_content") == 0) {
@@ -341,8 +358,8 @@ static void unpublish(const tt_config *cfg, const char *tier, const char *name)
 }
 
 /*
- * The hybrid model's file holds only its blend: its parts are the model files trained
- * beside it on the same data, so only the blend is learned here.
+ * The hybrid and blend models' files hold only their weights: their parts are the model
+ * files trained beside them on the same data, so only the weights are learned here.
  */
 static int train_model(const char *kind, const tt_train_set *ts, const tt_model_opts *o,
                        tt_model **out, tt_err *err)
@@ -353,6 +370,11 @@ static int train_model(const char *kind, const tt_train_set *ts, const tt_model_
         tt_hd_params dp = o->hybrid_deep;
         dp.split.seed = o->seed;
         return tt_hd_learn(ts, &dp, o, out, err);
+    }
+    if (strcmp(kind, "blend") == 0) {
+        tt_blend_params bp = o->blend;
+        bp.seed = o->seed;
+        return tt_blend_learn(ts, &bp, o, out, err);
     }
     if (strcmp(kind, "hybrid") != 0)
         return tt_models_train(kind, ts, o, out, err);
@@ -409,7 +431,7 @@ static void log_final_scalars(struct run *r, const char *kind, const tt_model *m
 static bool skippable(const char *kind)
 {
     return strcmp(kind, "content") == 0 || strcmp(kind, "hybrid") == 0 ||
-           strcmp(kind, "ease") == 0 ||
+           strcmp(kind, "ease") == 0 || strcmp(kind, "blend") == 0 ||
            strcmp(kind, "deep_content") == 0 || strcmp(kind, "hybrid_deep") == 0;
 }
 
@@ -724,8 +746,9 @@ int tt_pipeline_run(const tt_config *cfg, const tt_job_spec *spec, const tt_run_
             rc = run_model(&r, i, index++, count, err);
     if (rc == 0 && !spec->name[0] &&
         (strcmp(spec->model, "als") == 0 || strcmp(spec->model, "ease") == 0 ||
+         strcmp(spec->model, "blend") == 0 ||
          (!spec->model[0] && (strcmp(spec->tier, "all") == 0 || strcmp(spec->tier, "free") == 0)))) {
-        char why[200];
+        char why[400];
         const char *pick = tt_registry_free_choice(cfg->model_dir, why, sizeof(why));
         say(&r, "the free tier serves %s (%s)", pick, why);
     }

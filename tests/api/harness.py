@@ -273,6 +273,11 @@ class Server:
         check(r.status_code == 200, f"GET /models/info -> {r.status_code}: {short(r.text)}")
         return r.json()
 
+    def free_model(self):
+        """The model answering free-tier requests: ALS, EASE or their blend, whichever
+        validated best when trained (/models/info free_tier)."""
+        return (self.models_info().get("free_tier") or {}).get("model", "als")
+
     def metrics(self):
         r = self.get("/metrics")
         check(r.status_code == 200, f"GET /metrics -> {r.status_code}: {short(r.text)}")

@@ -17,7 +17,7 @@ expected.json  {"status": 400,
                 "items": 5}                       number of items (success answers)
 
 Strings "$USER" (a user with history) and "$TRACK" (a known track) in a body are
-replaced before sending. One test per folder; the generic loop is cases_from_folders().
+replaced before sending; "$FREE" in expected fields is the free tier's model (/models/info). One test per folder; the generic loop is cases_from_folders().
 """
 import json
 import os
@@ -64,7 +64,8 @@ def run_case(ctx, folder):
         req = json.load(f)
     with open(os.path.join(folder, "expected.json"), encoding="utf-8") as f:
         exp = json.load(f)
-    names = {"$USER": ctx.case_user, "$TRACK": ctx.data.popular_tracks[0]}
+    names = {"$USER": ctx.case_user, "$TRACK": ctx.data.popular_tracks[0],
+             "$FREE": ctx.srv.free_model()}
     data, is_json = build_body(req, names)
     headers = dict(req.get("headers", {}))
     if is_json and not any(k.lower() == "content-type" for k in headers):

@@ -158,15 +158,16 @@ def clicks(ctx, model):
 def feedback_ctr_attribution(ctx):
     user = ctx.data.take_user()
     rec = ctx.srv.recommend({"user_id": user, "limit": 10})
-    eq(rec["model"], "als", "model of the answer")
-    m0, i0 = clicks(ctx, "als")
+    main = ctx.srv.free_model()
+    eq(rec["model"], main, "model of the answer")
+    m0, i0 = clicks(ctx, main)
     for k, action in enumerate(("click", "play")):
         ctx.srv.feedback({"user_id": user, "track_id": rec["items"][k]["track_id"],
                           "action": action, "recommendation_id": rec["recommendation_id"]})
-        m1, i1 = clicks(ctx, "als")
-        eq(m1 - m0, k + 1.0, f"tt_clicks_total{{model=\"als\"}} after {action} with its "
+        m1, i1 = clicks(ctx, main)
+        eq(m1 - m0, k + 1.0, f"tt_clicks_total{{model=\"{main}\"}} after {action} with its "
                              f"recommendation_id")
-        eq(i1 - i0, k + 1, f"/models/info als ctr.clicks after {action}")
+        eq(i1 - i0, k + 1, f"/models/info {main} ctr.clicks after {action}")
     # The fallback's answers are produced by another model and count for it.
     other = ctx.srv.recommend({"user_id": "api-test-ctr-" + uuid.uuid4().hex[:8], "limit": 5})
     g0, gi0 = clicks(ctx, other["model"])
@@ -175,8 +176,8 @@ def feedback_ctr_attribution(ctx):
     g1, gi1 = clicks(ctx, other["model"])
     eq(g1 - g0, 1.0, f"tt_clicks_total{{model=\"{other['model']}\"}} after a click")
     eq(gi1 - gi0, 1, f"/models/info {other['model']} ctr.clicks after a click")
-    m2, _ = clicks(ctx, "als")
-    eq(m2 - m0, 2.0, "als clicks unchanged by the other model's click")
+    m2, _ = clicks(ctx, main)
+    eq(m2 - m0, 2.0, f"{main} clicks unchanged by the other model's click")
 
 
 @test(inferred=True)

@@ -547,3 +547,60 @@ Test(registry, list_of_an_empty_directory_is_empty)
     cr_assert_eq(json_array_size(list), 0);
     json_decref(list);
 }
+
+/* ---- the free tier's choice ---- */
+
+/* A published free-tier sidecar @name.json with @json as its content. */
+static void free_sidecar(const char *name, const char *json)
+{
+    char path[300];
+
+    snprintf(path, sizeof(path), "%s/free", dir);
+    mkdir(path, 0755);
+    snprintf(path, sizeof(path), "%s/free/%s.json", dir, name);
+    write_text(path, json);
+}
+
+static void free_parts(void)
+{
+    free_sidecar("als", "{\"tuning\": {\"best_ndcg@20\": 0.20}}");
+    free_sidecar("ease", "{\"tuning\": {\"best_ndcg@20\": 0.19}}");
+}
+
+static void blend_sidecar(double ndcg, double als, double ease)
+{
+    char text[300];
+
+    snprintf(text, sizeof(text),
+             "{\"params\": {\"w_als\": 0.6, \"validation\": {\"ndcg\": %g, \"als_ndcg\": %g, "
+             "\"ease_ndcg\": %g}}}",
+             ndcg, als, ease);
+    free_sidecar("blend", text);
+}
+
+Test(registry, free_tier_serves_the_blend_when_it_beats_both_parts)
+{
+    char why[400];
+
+    free_parts();
+    blend_sidecar(0.230, 0.220, 0.210);
+    cr_assert_str_eq(tt_registry_free_choice(dir, why, sizeof(why)), "blend");
+    cr_assert(strstr(why, "0.2300") && strstr(why, "0.2200"), "%s", why);
+}
+
+Test(registry, free_tier_keeps_a_part_when_the_blend_gains_only_noise)
+{
+    char why[400];
+
+    free_parts();
+    blend_sidecar(0.2205, 0.2200, 0.2100);
+    cr_assert_str_eq(tt_registry_free_choice(dir, why, sizeof(why)), "als");
+    cr_assert(strstr(why, "not the blend"), "%s", why);
+}
+
+Test(registry, free_tier_needs_both_parts_to_serve_the_blend)
+{
+    blend_sidecar(0.30, 0.20, 0.20);
+    free_sidecar("ease", "{\"tuning\": {\"best_ndcg@20\": 0.19}}");
+    cr_assert_str_eq(tt_registry_free_choice(dir, NULL, 0), "ease");
+}

@@ -1,0 +1,509 @@
+/*
+ * The free tier's blend of ALS and EASE (tt/blend.h).
+ *
+ * Why blend at all: ALS ranks by a low-rank summary of everything a listener played, EASE by
+ * the co-listening of each track they played; on play-count data the first is better at
+ * breadth and the second at the obvious neighbours, and a listener's held-out tracks are a
+ * mix of both. Why z-scores: an ALS dot product and an EASE row sum live on unrelated scales
+ * that also drift from one listener to the next, so one weight only means something once each
+ * part's scores are centred and scaled over the very candidates being ranked (as in the
+ * hybrid model). Why one weight learned on validation rather than a constant: which part is
+ * stronger depends on the data (play counts or bare plays, dense or sparse listeners), and the
+ * free tier trains on whatever the customer has.
+ */
+#include "hybrid_priv.h"
+#include "tt/blend.h"
+#include "tt/core.h"
+#include "tt/ease.h"
+#include "tt/kernels.h"
+#include "tt/models.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+typedef struct blend_model {
+    tt_model base;
+    tt_blend_params p;
+    tt_blend_fit fit;
+    tt_model *als, *ease; /* attached parts */
+    bool owns_parts;
+    tt_mfile *file;
+} blend_model;
+
+static const struct tt_model_ops blend_ops;
+
+static blend_model *bm(const tt_model *m)
+{
+    return m && m->ops == &blend_ops ? (blend_model *)(uintptr_t)m : NULL;
+}
+
+tt_blend_params tt_blend_params_default(void)
+{
+    tt_blend_params p;
+
+    memset(&p, 0, sizeof(p));
+    p.validation = 0.2;
+    p.min_positives = 5;
+    p.max_users = 5000;
+    p.candidates = 100;
+    p.k = 20;
+    p.step = 0.05;
+    p.seed = 42;
+    return p;
+}
+
+static int check_params(const tt_blend_params *p, tt_err *err)
+{
+    if (!(p->validation > 0.0 && p->validation < 1.0))
+        return tt_err_set_field(err, TT_EINVAL, "validation", "validation share must be in (0, 1)");
+    if (p->min_positives < 2 || p->max_users < 1 || p->candidates < 1 || p->k < 1)
+        return tt_err_set(err, TT_EINVAL, "blend: min_positives >= 2, max_users, candidates "
+                                          "and k >= 1 are required");
+    if (!(p->step >= 0.01 && p->step <= 0.5))
+        return tt_err_set_field(err, TT_EINVAL, "step", "step must be in [0.01, 0.5]");
+    return 0;
+}
+
+static blend_model *model_new(void)
+{
+    blend_model *m = tt_calloc(1, sizeof(*m));
+
+    m->base.ops = &blend_ops;
+    snprintf(m->base.name, sizeof(m->base.name), "blend");
+    return m;
+}
+
+/* ---- candidates and their scores ---- */
+
+static int cmp_i32(const void *a, const void *b)
+{
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return (x > y) - (x < y);
+}
+
+/*
+ * The union of both parts' top @n_each for @q (each honours the query's exclusions and
+ * allow mask), ascending without duplicates, into *out (malloc'd, freed by the caller even
+ * when 0 is returned). A part that cannot rank for the listener adds nothing.
+ */
+static int32_t candidates(tt_model *als, tt_model *ease, const tt_query *q, int n_each,
+                          int32_t **out, tt_err *err)
+{
+    tt_model *part[2] = {als, ease};
+    tt_scored *buf = tt_malloc((size_t)n_each * sizeof(tt_scored) + 1);
+    int32_t *c = tt_malloc((size_t)2 * n_each * sizeof(int32_t) + 4), n = 0, w = 0;
+
+    *out = c;
+    for (int s = 0; s < 2; s++) {
+        int got = 0, rc = tt_model_recommend(part[s], q, n_each, buf, &got, err);
+        if (rc == TT_ENOTFOUND || rc == TT_ESTATE) {
+            tt_err_clear(err);
+            continue;
+        }
+        if (rc < 0) {
+            free(buf);
+            return rc;
+        }
+        for (int i = 0; i < got; i++)
+            c[n++] = buf[i].track;
+    }
+    free(buf);
+    qsort(c, (size_t)n, sizeof(int32_t), cmp_i32);
+    for (int32_t i = 0; i < n; i++)
+        if (w == 0 || c[w - 1] != c[i])
+            c[w++] = c[i];
+    return w;
+}
+
+/* @v (@n entries, stride 2) as z-scores in place; a constant column becomes 0. */
+static void zscore(float *v, int32_t n)
+{
+    double sum = 0.0, sq = 0.0, mean, sd;
+
+    for (int32_t i = 0; i < n; i++)
+        sum += v[2 * i];
+    mean = sum / n;
+    for (int32_t i = 0; i < n; i++)
+        sq += (v[2 * i] - mean) * (v[2 * i] - mean);
+    sd = sqrt(sq / n);
+    for (int32_t i = 0; i < n; i++)
+        v[2 * i] = sd > 1e-12 ? (float)((v[2 * i] - mean) / sd) : 0.0f;
+}
+
+/* ALS's raw score of each candidate into z[2i]: 0 everywhere when ALS cannot place @q. */
+static int als_scores(tt_model *als, const tt_query *q, const int32_t *c, int32_t n, float *z,
+                      tt_err *err)
+{
+    int k = tt_als_factors(als);
+    float xbuf[1024];
+    const float *x = NULL;
+    int rc;
+
+    if (q->n_hist > 0 && k <= 1024) {
+        if ((rc = tt_als_fold_in(als, q->hist, q->hist_conf, q->n_hist, xbuf, err)) < 0)
+            return rc;
+        x = xbuf;
+    } else if (q->n_hist == 0) {
+        x = tt_als_user_vector(als, q->user);
+    }
+    for (int32_t i = 0; i < n; i++) {
+        const float *y = x ? tt_als_track_vector(als, c[i]) : NULL;
+        z[2 * i] = y ? dot(x, y, k) : 0.0f;
+    }
+    return 0;
+}
+
+/* The z-scored (ALS, EASE) pair of each of the @n candidates @c of @q into @z (n x 2). */
+static int features(tt_model *als, tt_model *ease, const tt_query *q, const int32_t *c,
+                    int32_t n, float *z, tt_err *err)
+{
+    float *e = tt_malloc((size_t)n * sizeof(float) + 4);
+    int rc = als_scores(als, q, c, n, z, err);
+
+    if (rc == 0) {
+        rc = tt_ease_score_tracks(ease, q, c, n, e, err);
+        if (rc == TT_ENOTFOUND) { /* EASE does not know the listener: no opinion */
+            tt_err_clear(err);
+            memset(e, 0, (size_t)n * sizeof(float));
+            rc = 0;
+        }
+    }
+    for (int32_t i = 0; rc == 0 && i < n; i++)
+        z[2 * i + 1] = e[i];
+    free(e);
+    if (rc < 0)
+        return rc;
+    zscore(z, n);
+    zscore(z + 1, n);
+    return 0;
+}
+
+/* ---- serving ---- */
+
+static int blend_recommend(const tt_model *mm, const tt_query *q, int k, tt_scored *out,
+                           int *n_out, tt_err *err)
+{
+    const blend_model *m = bm(mm);
+    int32_t *c = NULL, n;
+    float *z = NULL, w = m->fit.w_als;
+    tt_topk top;
+    int rc = 0;
+
+    *n_out = 0;
+    if (!m->als || !m->ease)
+        return tt_err_set(err, TT_ESTATE, "blend: its ALS and EASE parts are not loaded");
+    n = candidates(m->als, m->ease, q, m->p.candidates > k ? m->p.candidates : k, &c, err);
+    if (n < 0)
+        rc = n;
+    if (n > 0) {
+        z = tt_malloc((size_t)n * 2 * sizeof(float));
+        rc = features(m->als, m->ease, q, c, n, z, err);
+    }
+    if (rc == 0 && n > 0) {
+        tt_topk_init(&top, out, k);
+        for (int32_t i = 0; i < n; i++)
+            tt_topk_push(&top, c[i], w * z[2 * i] + (1.0f - w) * z[2 * i + 1]);
+        *n_out = tt_topk_finish(&top);
+    }
+    free(c);
+    free(z);
+    return rc;
+}
+
+static bool blend_knows_user(const tt_model *mm, int32_t u)
+{
+    const blend_model *m = bm(mm);
+    const tt_model *p[2] = {m->als, m->ease};
+
+    for (int i = 0; i < 2; i++)
+        if (p[i] && (!p[i]->ops->knows_user || p[i]->ops->knows_user(p[i], u)))
+            return true;
+    return false;
+}
+
+/* Similar tracks are ALS's: the blend's weight was learned for listeners, not tracks. */
+static int blend_similar(const tt_model *mm, int32_t track, int k, tt_scored *out, int *n_out,
+                         tt_err *err)
+{
+    const blend_model *m = bm(mm);
+
+    if (!m->als)
+        return tt_err_set(err, TT_ESTATE, "blend: its ALS part is not loaded");
+    return tt_model_similar(m->als, track, k, out, n_out, err);
+}
+
+int tt_blend_attach(tt_model *mm, tt_model *als, tt_model *ease, bool take, tt_err *err)
+{
+    blend_model *m = bm(mm);
+
+    if (!m)
+        return tt_err_set(err, TT_EINVAL, "not a blend model");
+    if (!als || !ease || strcmp(als->ops->kind, "als") != 0 ||
+        strcmp(ease->ops->kind, "ease") != 0)
+        return tt_err_set(err, TT_EINVAL, "blend: needs an ALS and an EASE part");
+    if (als->catalog != mm->catalog || ease->catalog != mm->catalog)
+        return tt_err_set(err, TT_EINVAL, "blend: its parts were trained on another catalog");
+    m->als = als;
+    m->ease = ease;
+    m->owns_parts = take;
+    return 0;
+}
+
+bool tt_blend_fit_of(const tt_model *mm, tt_blend_fit *fit)
+{
+    const blend_model *m = bm(mm);
+
+    if (!m)
+        return false;
+    *fit = m->fit;
+    return true;
+}
+
+/* ---- learning the weight ---- */
+
+static double idcg_of(int32_t n_rel, int k)
+{
+    double idcg = 0.0;
+
+    for (int r = 0; r < n_rel && r < k; r++)
+        idcg += 1.0 / log2(r + 2.0);
+    return idcg;
+}
+
+/* Mean NDCG@k and recall@k over @users with ALS weight @w. */
+static void eval_weight(const tt_blend_vuser *users, int32_t n, int k, float w, tt_scored *buf,
+                        double *ndcg, double *recall)
+{
+    double sn = 0.0, sr = 0.0;
+    int32_t cnt = 0;
+
+    for (int32_t u = 0; u < n; u++) {
+        const tt_blend_vuser *v = &users[u];
+        double dcg = 0.0;
+        int hits = 0, got;
+        tt_topk top;
+        if (v->n_rel == 0)
+            continue;
+        cnt++;
+        tt_topk_init(&top, buf, k);
+        for (int32_t j = 0; j < v->n_cand; j++)
+            tt_topk_push(&top, j, w * v->z[2 * j] + (1.0f - w) * v->z[2 * j + 1]);
+        got = tt_topk_finish(&top);
+        for (int r = 0; r < got; r++)
+            if (v->rel[buf[r].track]) {
+                dcg += 1.0 / log2(r + 2.0);
+                hits++;
+            }
+        sn += dcg / idcg_of(v->n_rel, k);
+        sr += (double)hits / (v->n_rel < k ? v->n_rel : k);
+    }
+    *ndcg = cnt ? sn / cnt : 0.0;
+    *recall = cnt ? sr / cnt : 0.0;
+}
+
+void tt_blend_search(const tt_blend_vuser *users, int32_t n, int k, double step,
+                     tt_blend_fit *fit)
+{
+    tt_scored *buf = tt_malloc((size_t)k * sizeof(tt_scored));
+    int steps = (int)lround(1.0 / step);
+    double best = -1.0, best_rec = 0.0;
+    float best_w = 0.5f;
+
+    for (int i = 0; i <= steps; i++) {
+        float w = i == steps ? 1.0f : (float)(i * step);
+        double nd, rec;
+        eval_weight(users, n, k, w, buf, &nd, &rec);
+        if (i == 0)
+            fit->ease_ndcg = nd;
+        if (i == steps)
+            fit->als_ndcg = nd;
+        /* Ties go to the even blend: neither part is preferred without evidence. */
+        if (nd > best + 1e-12 ||
+            (fabs(nd - best) <= 1e-12 && fabsf(w - 0.5f) < fabsf(best_w - 0.5f))) {
+            best = nd;
+            best_rec = rec;
+            best_w = w;
+        }
+    }
+    fit->w_als = best_w;
+    fit->ndcg = best;
+    fit->recall = best_rec;
+    fit->k = k;
+    free(buf);
+}
+
+struct gather {
+    tt_model *als, *ease;
+    const tt__validation *v;
+    const tt_blend_params *p;
+    tt_blend_vuser *out;
+};
+
+/* One user's candidates, z-scores and relevance; an error leaves the user empty (NDCG 0). */
+static void gather_range(void *ctx, int64_t b, int64_t e, int thread)
+{
+    const struct gather *g = ctx;
+
+    (void)thread;
+    for (int64_t i = b; i < e; i++) {
+        tt_blend_vuser *o = &g->out[i];
+        int32_t *c = NULL, n, n_new;
+        tt_err err = {0};
+        tt_query q = tt__validation_query(g->v, g->v->users[i], &o->n_rel, &n_new);
+        n = candidates(g->als, g->ease, &q, g->p->candidates, &c, &err);
+        if (n > 0) {
+            o->z = tt_malloc((size_t)n * 2 * sizeof(float));
+            o->rel = tt_malloc((size_t)n);
+            if (features(g->als, g->ease, &q, c, n, o->z, &err) < 0)
+                n = 0;
+            tt__validation_mark(g->v, g->v->users[i], c, n, o->rel);
+        }
+        o->n_cand = n > 0 ? n : 0;
+        free(c);
+    }
+}
+
+/* The validation split of the hybrid model, without tracks held out whole. */
+static void split_of(const tt_train_set *ts, const tt_blend_params *p, tt__validation *v)
+{
+    tt_hybrid_params hp = tt_hybrid_params_default();
+
+    hp.validation = p->validation;
+    hp.new_share = 0.0;
+    hp.min_positives = p->min_positives;
+    hp.max_users = p->max_users;
+    hp.seed = p->seed;
+    tt__validation_build(ts, &hp, v);
+}
+
+static void search_parts(tt_model *als, tt_model *ease, const tt__validation *v,
+                         const tt_blend_params *p, int threads, tt_blend_fit *fit)
+{
+    struct gather g = {als, ease, v, p, tt_calloc((size_t)v->n_users, sizeof(tt_blend_vuser))};
+
+    tt__blas_single_threaded();
+    tt_parallel_for(v->n_users, 8, threads, gather_range, &g);
+    tt_blend_search(g.out, v->n_users, p->k, p->step, fit);
+    fit->users = v->n_users;
+    fit->pairs = v->held.nnz;
+    for (int32_t i = 0; i < v->n_users; i++) {
+        free(g.out[i].z);
+        free(g.out[i].rel);
+    }
+    free(g.out);
+}
+
+int tt_blend_learn(const tt_train_set *ts, const tt_blend_params *p, const tt_model_opts *o,
+                   tt_model **out, tt_err *err)
+{
+    tt_model_opts po = *o;
+    tt_model *als = NULL, *ease = NULL;
+    tt__validation v;
+    blend_model *m;
+    double t0 = tt_now();
+    int rc = check_params(p, err);
+
+    if (rc < 0)
+        return rc;
+    split_of(ts, p, &v);
+    if (v.n_users == 0) {
+        tt__validation_release(&v);
+        return tt_err_set(err, TT_ESTATE, "blend: no listener has %d positive tracks to "
+                                          "validate the blend on", p->min_positives);
+    }
+    po.als.precompute = 0;
+    po.ease.precompute = 0;
+    po.on_step = NULL;
+    rc = tt_models_train("als", &v.sub, &po, &als, err);
+    if (rc == 0)
+        rc = tt_models_train("ease", &v.sub, &po, &ease, err);
+    if (rc == 0) {
+        m = model_new();
+        m->p = *p;
+        search_parts(als, ease, &v, p, o->threads, &m->fit);
+        m->base.n_users = ts->conf.rows;
+        m->base.n_tracks = ts->conf.cols;
+        m->base.catalog = tt_catalog_checksum(ts->ds);
+        m->base.trained_at = tt_unix_time();
+        m->base.train_seconds = tt_now() - t0;
+        *out = &m->base;
+    }
+    tt_model_free(als);
+    tt_model_free(ease);
+    tt__validation_release(&v);
+    return rc;
+}
+
+/* ---- files ---- */
+
+static const tt_mfield blend_fields[] = {
+    {"w_als", TT_MF_F32, TT_MF_AT(blend_model, fit.w_als), .lo = 0, .hi = 1},
+    {"candidates", TT_MF_I32, TT_MF_AT(blend_model, p.candidates), .lo = 1, .hi = 100000},
+    {"validation", TT_MF_F64, TT_MF_AT(blend_model, p.validation), .lo = 0, .hi = 1},
+    {"ndcg", TT_MF_F64, TT_MF_AT(blend_model, fit.ndcg), .lo = 0, .hi = 1},
+    {"recall", TT_MF_F64, TT_MF_AT(blend_model, fit.recall), .lo = 0, .hi = 1},
+    {"als_ndcg", TT_MF_F64, TT_MF_AT(blend_model, fit.als_ndcg), .lo = 0, .hi = 1},
+    {"ease_ndcg", TT_MF_F64, TT_MF_AT(blend_model, fit.ease_ndcg), .lo = 0, .hi = 1},
+    {"users", TT_MF_I32, TT_MF_AT(blend_model, fit.users), .lo = 0, .hi = INT32_MAX},
+    {"pairs", TT_MF_I64, TT_MF_AT(blend_model, fit.pairs), .lo = 0, .hi = (double)INT64_MAX},
+    {"k", TT_MF_I32, TT_MF_AT(blend_model, fit.k), .lo = 1, .hi = 100000},
+    TT_MODEL_MFIELDS(blend_model, base),
+};
+#define N_BLEND_FIELDS ((int)(sizeof(blend_fields) / sizeof(blend_fields[0])))
+
+static int blend_save(const tt_model *mm, const char *path, tt_err *err)
+{
+    tt_mfile_writer *w;
+    int rc = tt_mfile_create(path, "blend", mm->catalog, &w, err);
+
+    if (rc < 0)
+        return rc;
+    rc = tt_mfile_put_meta(w, blend_fields, N_BLEND_FIELDS, bm(mm), err);
+    if (rc < 0) {
+        tt_mfile_abort(w);
+        return rc;
+    }
+    return tt_mfile_commit(w, err);
+}
+
+int tt__blend_load(tt_mfile *f, tt_model **out, tt_err *err)
+{
+    blend_model *m = model_new();
+    int rc;
+
+    m->p = tt_blend_params_default();
+    rc = tt_mfile_get_meta(f, blend_fields, N_BLEND_FIELDS, m, err);
+    if (rc == 0 && !(m->fit.w_als >= 0.0f && m->fit.w_als <= 1.0f))
+        rc = tt_err_set(err, TT_ECORRUPT, "model file %s refused: bad w_als", tt_mfile_path(f));
+    if (rc < 0) {
+        free(m);
+        return rc;
+    }
+    m->base.catalog = tt_mfile_catalog(f);
+    m->file = f;
+    *out = &m->base;
+    return 0;
+}
+
+static void blend_free(tt_model *mm)
+{
+    blend_model *m = bm(mm);
+
+    if (m->owns_parts) {
+        tt_model_free(m->als);
+        tt_model_free(m->ease);
+    }
+    tt_mfile_close(m->file);
+    free(m);
+}
+
+static const struct tt_model_ops blend_ops = {
+    .kind = "blend",
+    .knows_user = blend_knows_user,
+    .recommend = blend_recommend,
+    .similar = blend_similar,
+    .save = blend_save,
+    .free = blend_free,
+};

@@ -1,0 +1,299 @@
+/*
+ * The free tier's blend of ALS and EASE: the weight search recovers a planted weight, the
+ * learned model ranks from both parts with fresh feedback folded in, model files round-trip
+ * and are refused when damaged or given the wrong parts.
+ */
+#include <criterion/criterion.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "support/fixtures.h"
+#include "tt/blend.h"
+#include "tt/core.h"
+#include "tt/models.h"
+
+#define K 10
+
+static char dir[64];
+static char path[256];
+
+static void setup_dir(void)
+{
+    fx_tmpdir(dir);
+    fx_path(path, sizeof(path), dir, "blend.ttm");
+}
+
+static void teardown_dir(void)
+{
+    fx_rmtree(dir);
+}
+
+/* ---- the weight search on planted data ---- */
+
+/*
+ * @n users of 60 candidates with random (z_als, z_ease); each user's relevant candidates are
+ * the 5 best under @w z_als + (1 - @w) z_ease. Deterministic.
+ */
+static tt_blend_vuser *planted(int n, float w)
+{
+    tt_blend_vuser *u = calloc((size_t)n, sizeof(*u));
+    tt_rng rng;
+
+    tt_rng_seed(&rng, 5, 3);
+    for (int i = 0; i < n; i++) {
+        float s[60];
+        u[i].n_cand = 60;
+        u[i].n_rel = 5;
+        u[i].z = calloc(120, sizeof(float));
+        u[i].rel = calloc(60, 1);
+        for (int j = 0; j < 60; j++) {
+            u[i].z[2 * j] = (float)tt_rng_normal(&rng);
+            u[i].z[2 * j + 1] = (float)tt_rng_normal(&rng);
+            s[j] = w * u[i].z[2 * j] + (1.0f - w) * u[i].z[2 * j + 1];
+        }
+        for (int r = 0; r < 5; r++) {
+            int best = -1;
+            for (int j = 0; j < 60; j++)
+                if (!u[i].rel[j] && (best < 0 || s[j] > s[best]))
+                    best = j;
+            u[i].rel[best] = 1;
+        }
+    }
+    return u;
+}
+
+static void free_planted(tt_blend_vuser *u, int n)
+{
+    for (int i = 0; i < n; i++) {
+        free(u[i].z);
+        free(u[i].rel);
+    }
+    free(u);
+}
+
+static void recovers(float w)
+{
+    tt_blend_vuser *u = planted(300, w);
+    tt_blend_fit fit = {0};
+
+    tt_blend_search(u, 300, 5, 0.05, &fit);
+    cr_assert(fabsf(fit.w_als - w) <= 0.1f + 1e-6f, "planted %.2f, found %.2f", w, fit.w_als);
+    cr_assert_gt(fit.ndcg, 0.9, "the planted blend ranks its relevant tracks: %f", fit.ndcg);
+    cr_assert_geq(fit.ndcg, fit.als_ndcg);
+    cr_assert_geq(fit.ndcg, fit.ease_ndcg);
+    cr_assert_eq(fit.k, 5);
+    free_planted(u, 300);
+}
+
+Test(blend_search, recovers_a_planted_weight_mostly_ease)
+{
+    recovers(0.3f);
+}
+
+Test(blend_search, recovers_a_planted_weight_mostly_als)
+{
+    recovers(0.75f);
+}
+
+Test(blend_search, recovers_each_part_alone)
+{
+    recovers(0.0f);
+    recovers(1.0f);
+}
+
+/* ---- the learned model ---- */
+
+static tt_model_opts opts(void)
+{
+    tt_model_opts o = tt_model_opts_default();
+
+    o.threads = 2;
+    o.als.factors = 8;
+    o.als.iterations = 6;
+    o.ease.lambda = 10.0f;
+    o.ease.min_listeners = 1;
+    return o;
+}
+
+static tt_model *train(const tt_train_set *ts)
+{
+    tt_model_opts o = opts();
+    tt_model *m = NULL;
+    tt_err err = {0};
+    int rc = tt_models_train("blend", ts, &o, &m, &err);
+
+    cr_assert_eq(rc, 0, "train: %s", tt_err_msg(&err, rc));
+    cr_assert_str_eq(m->ops->kind, "blend");
+    return m;
+}
+
+/* User @u's query, their training history excluded. */
+static tt_query query_for(const tt_train_set *ts, int32_t u)
+{
+    tt_query q = {.user = u, .excludes_history = true};
+
+    q.exclude = ts->seen.indices + ts->seen.indptr[u];
+    q.n_exclude = (int32_t)tt_csr_row_nnz(&ts->seen, u);
+    return q;
+}
+
+static int recommend(const tt_model *m, const tt_query *q, int k, tt_scored *out)
+{
+    tt_err err = {0};
+    int n = 0, rc = tt_model_recommend(m, q, k, out, &n, &err);
+
+    cr_assert_eq(rc, 0, "recommend: %s", tt_err_msg(&err, rc));
+    return n;
+}
+
+Test(blend, learns_a_weight_in_range_and_ranks_unheard_tracks)
+{
+    tt_dataset *ds = fx_taste_groups(3, 20, 30, 12, 4);
+    tt_train_set ts;
+    tt_model *m;
+    tt_blend_fit fit;
+    tt_scored out[K];
+
+    fx_train_set(ds, &ts);
+    m = train(&ts);
+    cr_assert(tt_blend_fit_of(m, &fit));
+    cr_assert(fit.w_als >= 0.0f && fit.w_als <= 1.0f);
+    cr_assert_gt(fit.users, 0);
+    cr_assert_geq(fit.ndcg, fit.als_ndcg);
+    cr_assert_geq(fit.ndcg, fit.ease_ndcg);
+    for (int32_t u = 0; u < ts.conf.rows; u++) {
+        tt_query q = query_for(&ts, u);
+        int n = recommend(m, &q, K, out);
+        cr_assert_eq(n, K);
+        for (int i = 0; i < n; i++)
+            cr_assert(!fx_contains(q.exclude, q.n_exclude, out[i].track),
+                      "user %d got heard track %d", u, out[i].track);
+    }
+    tt_model_free(m);
+    tt_train_set_release(&ts);
+    tt_dataset_free(ds);
+}
+
+/* A listener of one group who just played three tracks of another gets that group's tracks. */
+Test(blend, folds_in_fresh_feedback)
+{
+    tt_dataset *ds = fx_taste_groups(3, 20, 30, 12, 8);
+    tt_train_set ts;
+    tt_model *m;
+    tt_scored out[K];
+    int32_t hist[3], u = 0;
+    float conf[3] = {4.0f, 4.0f, 4.0f};
+    int g_user, other, n, same = 0;
+    tt_query q = {.user = -1, .hist = hist, .hist_conf = conf, .n_hist = 3};
+
+    fx_train_set(ds, &ts);
+    m = train(&ts);
+    g_user = fx_user_group(ds, u);
+    other = (g_user + 1) % 3;
+    for (int32_t t = 0, c = 0; t < ts.conf.cols && c < 3; t++)
+        if (fx_track_group(ds, t) == other)
+            hist[c++] = t;
+    q.exclude = hist;
+    q.n_exclude = 3;
+    n = recommend(m, &q, K, out);
+    cr_assert_eq(n, K);
+    for (int i = 0; i < n; i++)
+        same += fx_track_group(ds, out[i].track) == other;
+    cr_assert_geq(same, K * 7 / 10, "only %d of %d from the fresh history's group", same, K);
+    tt_model_free(m);
+    tt_train_set_release(&ts);
+    tt_dataset_free(ds);
+}
+
+/* ---- files ---- */
+
+static void parts_of(const tt_train_set *ts, tt_model **als, tt_model **ease)
+{
+    tt_model_opts o = opts();
+    tt_err err = {0};
+
+    cr_assert_eq(tt_models_train("als", ts, &o, als, &err), 0, "%s", err.message);
+    cr_assert_eq(tt_models_train("ease", ts, &o, ease, &err), 0, "%s", err.message);
+}
+
+Test(blend_file, round_trips_the_weight_and_answers, .init = setup_dir, .fini = teardown_dir)
+{
+    tt_dataset *ds = fx_taste_groups(3, 20, 30, 12, 9);
+    tt_train_set ts;
+    tt_model *m, *loaded = NULL, *als, *ease;
+    tt_blend_fit a, b;
+    tt_scored x[K], y[K];
+    tt_err err = {0};
+    tt_query q;
+    int n = 0;
+
+    fx_train_set(ds, &ts);
+    m = train(&ts);
+    cr_assert_eq(tt_model_save(m, path, &err), 0, "%s", err.message);
+    cr_assert_eq(tt_model_load(path, tt_catalog_checksum(ds), &loaded, &err), 0, "%s",
+                 err.message);
+    cr_assert_str_eq(loaded->ops->kind, "blend");
+    cr_assert(tt_blend_fit_of(m, &a));
+    cr_assert(tt_blend_fit_of(loaded, &b));
+    cr_assert_eq(a.w_als, b.w_als);
+    cr_assert_eq(a.ndcg, b.ndcg);
+    cr_assert_eq(a.als_ndcg, b.als_ndcg);
+    cr_assert_eq(a.users, b.users);
+    q = query_for(&ts, 5);
+    /* Without parts the loaded model cannot rank, and says so. */
+    cr_assert_eq(tt_model_recommend(loaded, &q, K, y, &n, &err), TT_ESTATE);
+    parts_of(&ts, &als, &ease);
+    cr_assert_eq(tt_blend_attach(loaded, als, ease, true, &err), 0, "%s", err.message);
+    cr_assert_eq(recommend(m, &q, K, x), recommend(loaded, &q, K, y));
+    for (int i = 0; i < K; i++)
+        cr_assert_eq(x[i].track, y[i].track, "rank %d: %d vs %d", i, x[i].track, y[i].track);
+    tt_model_free(loaded);
+    tt_model_free(m);
+    tt_train_set_release(&ts);
+    tt_dataset_free(ds);
+}
+
+Test(blend_file, refuses_parts_of_the_wrong_kind)
+{
+    tt_dataset *ds = fx_taste_groups(2, 15, 20, 10, 2);
+    tt_train_set ts;
+    tt_model *m, *als, *ease;
+    tt_err err = {0};
+
+    fx_train_set(ds, &ts);
+    m = train(&ts);
+    parts_of(&ts, &als, &ease);
+    cr_assert_eq(tt_blend_attach(m, ease, als, false, &err), TT_EINVAL);
+    cr_assert_eq(tt_blend_attach(m, als, NULL, false, &err), TT_EINVAL);
+    cr_assert_eq(tt_blend_attach(als, als, ease, false, &err), TT_EINVAL);
+    tt_model_free(als);
+    tt_model_free(ease);
+    tt_model_free(m);
+    tt_train_set_release(&ts);
+    tt_dataset_free(ds);
+}
+
+Test(blend_file, refuses_a_damaged_file, .init = setup_dir, .fini = teardown_dir)
+{
+    tt_dataset *ds = fx_taste_groups(2, 15, 20, 10, 4);
+    tt_train_set ts;
+    tt_model *m, *loaded = NULL;
+    tt_err err = {0};
+    int64_t size;
+
+    fx_train_set(ds, &ts);
+    m = train(&ts);
+    cr_assert_eq(tt_model_save(m, path, &err), 0);
+    size = fx_file_size(path);
+    fx_flip_byte(path, size / 2, 0x40);
+    cr_assert_eq(tt_model_load(path, 0, &loaded, &err), TT_ECORRUPT);
+    cr_assert_null(loaded);
+    cr_assert(strstr(err.message, path) != NULL, "message should name the file: %s",
+              err.message);
+    tt_model_free(m);
+    tt_train_set_release(&ts);
+    tt_dataset_free(ds);
+}
