@@ -152,7 +152,7 @@ STORE_TEST(dataset_same_through_either_scan)
                          tt_ids_name(b->tracks, b->ev_track[i]));
         cr_assert_eq(a->ev_action[i], b->ev_action[i]);
         cr_assert_eq(a->ev_weight[i], b->ev_weight[i]);
-        cr_assert_eq(a->ev_time[i], b->ev_time[i]);
+        cr_assert_eq(tt_dataset_event_time(a, i), tt_dataset_event_time(b, i));
     }
     tt_dataset_free(a);
     tt_dataset_free(b);
