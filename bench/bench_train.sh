@@ -9,7 +9,9 @@
 #
 # The snapshots are cached under SCALE_DIR (default /var/tmp/scale): s2m.db (20,000 users x
 # 10,000 tracks) and s20m.db (200,000 users x 100,000 tracks), made once with seed 42
-# (20M takes a few minutes and 2.3 GB of disk).
+# (20M takes a few minutes and 2.3 GB of disk); s100m.db (1,000,000 users x 500,000 tracks,
+# seed 1) only when asked for with SIZES=100m (about 22 minutes and 12 GB of disk).
+# Each stage line is followed by the training log's resident memory after it.
 #
 #   bench/bench_train.sh                          both sizes, this tree's binary
 #   SIZES=20m BASE=/tmp/base/tunetrail bench/bench_train.sh
@@ -22,17 +24,18 @@ args=(train --model als --no-eval --no-tune --factors 64 --iterations 15 --threa
 mkdir -p "$scale"
 
 snapshot() { # snapshot SIZE: the cached database's path, generated when missing
-    local db=$scale/s$1.db users tracks inter
+    local db=$scale/s$1.db users tracks inter seed=42
     case $1 in
         2m) users=20000 tracks=10000 inter=2000000 ;;
         20m) users=200000 tracks=100000 inter=20000000 ;;
-        *) echo "unknown size $1 (2m or 20m)" >&2; exit 2 ;;
+        100m) users=1000000 tracks=500000 inter=100000000 seed=1 ;;
+        *) echo "unknown size $1 (2m, 20m or 100m)" >&2; exit 2 ;;
     esac
     if [ ! -s "$db" ]; then
         echo "generating $db: $users users, $tracks tracks, $inter interactions" >&2
         rm -f "$db.tmp"*
         DATABASE_URL="sqlite:///$db.tmp" "$tt" generate --users "$users" --tracks "$tracks" \
-            --interactions "$inter" --seed 42 >/dev/null
+            --interactions "$inter" --seed "$seed" >/dev/null
         mv "$db.tmp" "$db"
     fi
     echo "$db"
@@ -50,7 +53,7 @@ run() { # run LABEL BINARY DB: one training, its stage lines, peak RSS and wall 
     # CPU seconds say more than wall time when other work shares the cores.
     echo "  $1: peak RSS $rss MB, wall $wall s, CPU $cpu s (user + system," \
          "$(awk -F': ' '/Percent of CPU/{print $2}' "$out.time") of one core)"
-    grep -E '^(snapshot|matrix|catalog|als):' "$out.log" | sed 's/^/    /'
+    grep -E '^(snapshot|matrix|catalog|als|memory after)' "$out.log" | sed 's/^/    /'
 }
 
 echo "bench_train: tunetrail ${args[*]}"

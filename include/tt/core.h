@@ -40,6 +40,12 @@ double tt_now(void);
 int64_t tt_unix_time(void);
 
 /*
+ * This process's resident memory now and its peak so far, in MB (Linux's VmRSS and VmHWM).
+ * Returns 0, or -1 (both left 0) where /proc/self/status cannot be read.
+ */
+int tt_mem_resident(double *now_mb, double *peak_mb);
+
+/*
  * Deterministic random numbers: xoshiro256** seeded through splitmix64. Not thread-safe;
  * give each thread its own state (tt_rng_seed with a per-thread stream number).
  */

@@ -52,6 +52,26 @@ int64_t tt_unix_time(void)
     return (int64_t)time(NULL);
 }
 
+int tt_mem_resident(double *now_mb, double *peak_mb)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kb;
+    int found = 0;
+
+    *now_mb = *peak_mb = 0;
+    if (!f)
+        return -1;
+    while (fgets(line, sizeof(line), f)) {
+        if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
+            *now_mb = kb / 1024.0, found |= 1;
+        else if (sscanf(line, "VmHWM: %ld kB", &kb) == 1)
+            *peak_mb = kb / 1024.0, found |= 2;
+    }
+    fclose(f);
+    return found == 3 ? 0 : -1;
+}
+
 static uint64_t splitmix64(uint64_t *x)
 {
     uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);

@@ -205,6 +205,15 @@ static void stage(const struct run *r, const char *what, const char *model, int 
         r->h->stage(r->h->ctx, what, model, i, n);
 }
 
+/* "memory after STAGE: N MB resident, peak M MB": where the run's peak is, stage by stage. */
+static void say_memory(const struct run *r, const char *after)
+{
+    double now, peak;
+
+    if (tt_mem_resident(&now, &peak) == 0)
+        say(r, "memory after %s: %.0f MB resident, peak %.0f MB", after, now, peak);
+}
+
 static void tb_scalar(struct run *r, const char *tag, int64_t step, double v)
 {
     tt_err err = {0};
@@ -566,6 +575,7 @@ static int run_model(struct run *r, const tt_model_info *info, int index, int co
     if (rc == 0) {
         double t0;
         say_train_stages(r, name, m);
+        say_memory(r, name);
         promo = decide(r, tier, name, metrics, &promote);
         log_final_scalars(r, kind, m, metrics);
         t0 = tt_now();
@@ -644,9 +654,11 @@ static int read_snapshot(struct run *r, tt_err *err)
     say(r, "snapshot: %d users, %d tracks, %lld interactions (%.2f s)",
         tt_dataset_n_users(r->ds), tt_dataset_n_tracks(r->ds), (long long)r->ds->n_events,
         t1 - t0);
+    say_memory(r, "snapshot");
     tt_train_set_build(r->ds, NULL, &w, &r->ts);
     say(r, "matrix: %lld pairs seen, %lld positive (%.2f s)", (long long)r->ts.seen.nnz,
         (long long)r->ts.conf.nnz, tt_now() - t1);
+    say_memory(r, "matrix");
     return 0;
 }
 
@@ -675,6 +687,7 @@ static int load_snapshot(struct run *r, tt_err *err)
         (rc = tt_catalog_save(r->ds, &r->ts, r->catalog, err)) < 0)
         return rc;
     say(r, "catalog: written (%.2f s)", tt_now() - t0);
+    say_memory(r, "catalog");
     if (r->filter) {
         tt_train_set_release(&r->ts);
         tt_train_set_build(r->ds, r->filter, &w, &r->ts);
