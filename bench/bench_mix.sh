@@ -8,6 +8,9 @@
 #
 #   bench/bench_mix.sh [TRACKS]     default: 20000
 #   DURATION=10 USERS=5000 INTERACTIONS=1000000 bench/bench_mix.sh 20000   (the defaults)
+#   BASE=/path/to/older/tunetrail bench/bench_mix.sh 100000
+# With BASE, the uncached loads are run by both binaries on the same models, alternated
+# (base, this, base, this), before the rest: a side-by-side comparison under the same load.
 source "$(dirname "$0")/lib.sh"
 bench_setup bench_mix
 users=${USERS:-5000}
@@ -22,7 +25,7 @@ load() { # load LABEL HOT REFRESH
 }
 
 echo "bench_mix: wrk -t2 -c64 -d${dur}s on 127.0.0.1, server and wrk sharing this machine's $(nproc) cores"
-echo "command: DURATION=$dur USERS=$users INTERACTIONS=$inter bench/bench_mix.sh $tracks"
+echo "command: DURATION=$dur USERS=$users INTERACTIONS=$inter${BASE:+ BASE=$BASE} bench/bench_mix.sh $tracks"
 export DATABASE_URL="sqlite:///$tmp/t.db" MODEL_DIR="$tmp/m"
 "$tt" generate --users "$users" --tracks "$tracks" --interactions "$inter" --seed 5 >/dev/null
 for tier in free starter; do "$tt" train --tier "$tier" --no-eval --no-tune >/dev/null 2>&1; done
@@ -43,6 +46,21 @@ n = len(sizes)
 print(f"answers (50 users): {sum(mixes)/n:.1f} mixes, {sum(tracks)/n:.0f} tracks, "
       f"{sum(sizes)/n/1024:.1f} KiB on average")
 PY
+if [ -n "${BASE:-}" ]; then
+    this=$tt
+    for round in 1 2; do
+        for b in base this; do
+            [ $b = base ] && tt=$BASE || tt=$this
+            serve --cache-ttl 0
+            load "round $round, $b: uncached /daily-mix (cache off, $users users):" 0 0
+            out=$(TT_IDS=$users TT_HOT=0 TT_REFRESH=0 wrk -t1 -c4 -d"${dur}s" --latency \
+                  -s bench/wrk_mix.lua "http://127.0.0.1:$port" | grep RESULT)
+            echo "round $round, $b: uncached /daily-mix at -t1 -c4 (cache off): ${out#RESULT }"
+        done
+    done
+    tt=$this
+    serve --cache-ttl 0
+fi
 load "uncached /daily-mix (cache off, $users users):" 0 0
 out=$(TT_IDS=$users TT_HOT=0 TT_REFRESH=0 wrk -t1 -c4 -d"${dur}s" --latency \
       -s bench/wrk_mix.lua "http://127.0.0.1:$port" | grep RESULT)

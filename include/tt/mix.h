@@ -50,6 +50,8 @@ typedef struct tt_mix_params {
     float jitter;                 /* day-to-day variation of candidate scores (0.05) */
     float preference_weight;      /* weight of ALS's predicted preference in discoveries (2) */
     float recency_half_life_days; /* liked tracks count 1 + 2^(-age / this) (30; 0: off) */
+    int32_t sweep_tracks;         /* open tracks a facet's discoveries are picked from, at most
+                                     a sixteenth of the catalog (2048; 0: no cap) */
 } tt_mix_params;
 
 tt_mix_params tt_mix_params_default(void);

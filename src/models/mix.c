@@ -5,8 +5,8 @@
  * The heavy parts are done once per snapshot: the content vectors and ALS factors are
  * trained, and the space joins them into one row per track and partitions the tracks into
  * cells when the models load. A request clusters at most a few hundred positives and, per
- * facet, sweeps the cells nearest the facet (about a sixteenth of the catalog), so it stays
- * under a millisecond at 20,000 tracks.
+ * facet, sweeps the cells nearest the facet (a sixteenth of the catalog, at most 2,048
+ * tracks), so it stays under a millisecond at 20,000 tracks and grows little past that.
  */
 #include "tt/mix.h"
 #include "rank_priv.h"
@@ -53,7 +53,8 @@ tt_mix_params tt_mix_params_default(void)
                            .max_per_artist = 2,
                            .jitter = 0.05f,
                            .preference_weight = 2.0f,
-                           .recency_half_life_days = 30.0f};
+                           .recency_half_life_days = 30.0f,
+                           .sweep_tracks = 2048};
 }
 
 /* ---- the space ---------------------------------------------------------------------------- */
@@ -208,6 +209,15 @@ static void layout_cells(tt_mix_space *s)
 }
 
 /*
+ * About 300 tracks a cell, so that a facet's sweep (a few thousand tracks at most) ends within
+ * a cell of its mark: cells of 1,500 tracks (100,000 tracks in 64 cells) made the sweep
+ * coarse and reached farther from the facet for the same work (docs/models.md). At most 512
+ * cells: assigning every track to its cell at load costs tracks x cells x d.
+ */
+#define TRACKS_PER_CELL 300
+#define MAX_CELLS 512
+
+/*
  * Partitions the tracks into cells by spherical k-means, so that a facet's discoveries are
  * searched in the cells nearest its centre rather than in the whole catalog: the inverted
  * file of Sivic and Zisserman (2003), as FAISS's IVF indexes do, kept here because the search
@@ -215,7 +225,9 @@ static void layout_cells(tt_mix_space *s)
  */
 static void build_cells(tt_mix_space *s)
 {
-    s->n_cells = s->n_tracks / 300 < 1 ? 1 : (s->n_tracks / 300 > 64 ? 64 : s->n_tracks / 300);
+    int32_t cells = s->n_tracks / TRACKS_PER_CELL;
+
+    s->n_cells = cells < 1 ? 1 : (cells > MAX_CELLS ? MAX_CELLS : cells);
     s->cell_centre = tt_malloc((size_t)s->n_cells * s->d * sizeof(float) + 1);
     train_cells(s);
     layout_cells(s);
@@ -725,8 +737,10 @@ static int32_t offer(const struct listener *l, const float *q, int64_t b, int64_
 /*
  * The facet's discoveries: the @m unheard tracks nearest its centre, best first, into @out
  * (room for @m); returns how many. They are searched in the cells nearest the centre, cell
- * after cell until the open tracks seen reach max(4 m, a sixteenth of the catalog) (all cells
- * when the catalog is small), then the best @m of those are selected in linear time.
+ * after cell until the open tracks seen reach a sixteenth of the catalog, capped at the
+ * sweep (sweep_tracks) and at least 4 m (all cells when the catalog is small), then the best
+ * @m of those are selected in linear time. The cap keeps a request's work from growing with
+ * the catalog past 32,000 tracks.
  */
 static int discoveries(const struct listener *l, const struct facet *f, int m, tt_scored *out)
 {
@@ -735,11 +749,16 @@ static int discoveries(const struct listener *l, const struct facet *f, int m, t
     float *cs = tt_malloc((size_t)s->n_cells * sizeof(float));
     float *score = tt_malloc(((size_t)s->max_cell + 1) * sizeof(float));
     float *q = tt_calloc((size_t)s->cd + 1, sizeof(float));
-    int32_t want = s->n_tracks / 16 > 4 * m ? s->n_tracks / 16 : 4 * m, open = 0;
+    int32_t want = s->n_tracks / 16, open = 0;
     /* Each cell is offered while fewer than @want are open: at most want - 1 + a cell. */
-    tt_scored *cand = tt_malloc(((size_t)want + (size_t)s->max_cell + 1) * sizeof(tt_scored));
+    tt_scored *cand;
     int n;
 
+    if (s->p.sweep_tracks > 0 && want > s->p.sweep_tracks)
+        want = s->p.sweep_tracks;
+    if (want < 4 * m)
+        want = 4 * m;
+    cand = tt_malloc(((size_t)want + (size_t)s->max_cell + 1) * sizeof(tt_scored));
     memcpy(q, f->centre, (size_t)s->d * sizeof(float));
     for (int j = s->d; l->x && j < s->cd; j++)
         q[j] = s->p.preference_weight * l->x[j - s->d];
