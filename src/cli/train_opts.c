@@ -1,6 +1,7 @@
 #include "train_opts.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -109,6 +110,12 @@ void tt_train_cli_init(struct tt_train_cli *tc, struct tt_opt *slots)
                                  "NeuMF L2 weight decay (default 0)"};
     slots[i++] = (struct tt_opt){"--neumf-pretrain", TT_OPT_BOOL, &tc->neumf_pretrain,
                                  "NeuMF: pre-train the GMF and MLP towers first (3x the time)"};
+    /* Callers size their tables by TT_TRAIN_OPTS_MAX: an option added past it must raise it. */
+    if (i > TT_TRAIN_OPTS_MAX) {
+        fprintf(stderr, "tunetrail: %d shared train options, TT_TRAIN_OPTS_MAX is %d\n", i,
+                TT_TRAIN_OPTS_MAX);
+        abort();
+    }
     slots[i] = (struct tt_opt){0};
 }
 

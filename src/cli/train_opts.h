@@ -9,7 +9,8 @@
 #include "tt/ann.h"
 #include "tt/models.h"
 
-#define TT_TRAIN_OPTS_MAX 31
+/* Room for the shared options; tt_train_cli_init aborts rather than write past it. */
+#define TT_TRAIN_OPTS_MAX 48
 
 struct tt_train_cli {
     tt_model_opts opts; /* the result, valid after tt_train_cli_finish */
