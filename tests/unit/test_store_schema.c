@@ -35,14 +35,15 @@ STORE_TEST(migrations_fresh)
     int v = -1;
 
     ok(tt_store_schema_version(s, &v, &err), &err, "schema version");
-    cr_assert_eq(v, 4, "version 4 is monthly partitions");
-    cr_assert_eq(tt_store_schema_latest(), 4);
+    cr_assert_eq(v, 5, "version 5 is the store's identity and rewrite counter");
+    cr_assert_eq(tt_store_schema_latest(), 5);
     cr_assert_eq(tt_store_schema_found(s), 0, "an empty database has no schema");
     cr_assert_not_null(tt_store_migration_name(1));
     cr_assert_not_null(strstr(tt_store_migration_name(2), "event"));
     cr_assert_not_null(strstr(tt_store_migration_name(3), "training jobs"));
     cr_assert_not_null(strstr(tt_store_migration_name(4), "partitioned"));
-    cr_assert_null(tt_store_migration_name(5));
+    cr_assert_not_null(strstr(tt_store_migration_name(5), "rewritten"));
+    cr_assert_null(tt_store_migration_name(6));
     cr_assert_null(tt_store_migration_name(0));
     for (size_t i = 0; i < sizeof(tables) / sizeof(*tables); i++)
         cr_assert_eq(count(s, tables[i]), 0, "%s not empty", tables[i]);
@@ -64,15 +65,15 @@ STORE_TEST(migrations_existing)
     /* A second opener while the first is still connected, then a reopen after close. */
     s2 = open_store();
     ok(tt_store_schema_version(s2, &v, &err), &err, "schema version");
-    cr_assert_eq(v, 4);
-    cr_assert_eq(tt_store_schema_found(s2), 4, "nothing left to migrate");
+    cr_assert_eq(v, 5);
+    cr_assert_eq(tt_store_schema_found(s2), 5, "nothing left to migrate");
     tt_store_close(s2);
     tt_store_close(s);
     s = open_store();
     v = -1;
     ok(tt_store_schema_version(s, &v, &err), &err, "schema version");
-    cr_assert_eq(v, 4);
-    cr_assert_eq(tt_store_schema_found(s), 4);
+    cr_assert_eq(v, 5);
+    cr_assert_eq(tt_store_schema_found(s), 5);
     cr_assert_eq(count(s, "interactions"), 1);
     tt_store_close(s);
 }
