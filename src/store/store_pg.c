@@ -1577,15 +1577,19 @@ static int pg_scan_interactions_after(void *self, int64_t after_id, tt_interacti
                    id, row_interaction, (void *)fn, ctx, err);
 }
 
+/* Without a bound where the range has none: a literal of INT64_MIN would be numeric. */
 static int pg_scan_interactions_range(void *self, int64_t after_id, int64_t upto_id,
                                       tt_interaction_fn fn, void *ctx, tt_err *err)
 {
-    char sql[400];
+    char lo[48] = "", hi[48] = "", sql[400];
 
+    if (after_id > INT64_MIN)
+        snprintf(lo, sizeof(lo), " AND id > %lld", (long long)after_id);
+    if (upto_id < INT64_MAX)
+        snprintf(hi, sizeof(hi), " AND id <= %lld", (long long)upto_id);
     snprintf(sql, sizeof(sql),
-             "COPY (SELECT " TT__PG_COPY_INTERACTION_COLS " FROM interactions"
-             " WHERE id > %lld AND id <= %lld ORDER BY id) TO STDOUT (FORMAT binary)",
-             (long long)after_id, (long long)upto_id);
+             "COPY (SELECT " TT__PG_COPY_INTERACTION_COLS " FROM interactions WHERE true%s%s"
+             " ORDER BY id) TO STDOUT (FORMAT binary)", lo, hi);
     return copy_interactions(self, sql, fn, ctx, err);
 }
 
