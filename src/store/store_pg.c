@@ -567,10 +567,12 @@ static int copy_start(struct pg *p, int sg, tt_err *err)
     }
     /*
      * Staged interactions take their ids now, from the sequence: the table's lock comes
-     * first, so that a snapshot's SHARE lock waits for them (store_pg_log.c).
+     * first, so that a snapshot's SHARE lock waits for them (store_pg_log.c). ONLY the
+     * partitioned table: locking its partitions too would keep months_make from the default
+     * partition until the import ends.
      */
     if (rc == 0 && sg == SG_INTERACTIONS && !p->log_locked) {
-        rc = pg_exec(p, "LOCK TABLE interactions IN ROW EXCLUSIVE MODE", err, "lock");
+        rc = pg_exec(p, "LOCK TABLE ONLY interactions IN ROW EXCLUSIVE MODE", err, "lock");
         p->log_locked = rc == 0;
     }
     if (rc < 0)

@@ -8,9 +8,10 @@
  * ids above that max would miss the import's rows for good. Every writer of interactions
  * holds ROW EXCLUSIVE on the table from before it takes its first id until it ends (an
  * INSERT locks its target when the statement is planned, before its defaults run; an import
- * locks it before staging rows: store_pg.c copy_start). SHARE conflicts with ROW EXCLUSIVE,
- * so once it is granted no writer is in flight: every id up to max(id) is committed or gone,
- * and any id taken afterwards is higher. The lock is released as soon as max(id) is read.
+ * locks the partitioned table, ONLY it, before staging rows: store_pg.c copy_start). SHARE
+ * on the partitioned table conflicts with ROW EXCLUSIVE on it, so once it is granted no
+ * writer is in flight: every id up to max(id) is committed or gone, and any id taken
+ * afterwards is higher. The lock is released as soon as max(id) is read.
  *
  * Why NOWAIT, tried again every few milliseconds, rather than waiting under lock_timeout: a
  * waiting SHARE request queues every later writer behind it (the service's /feedback among
