@@ -44,13 +44,13 @@ enum tt_logcache_flags {
 };
 
 typedef struct tt_logcache_report {
-    bool incremental;       /* the log came from the cache plus the new interactions */
-    int64_t cached;         /* interactions taken from the cache */
-    int64_t fresh;          /* interactions read from the store */
-    char why_full[600];      /* when not incremental: "no cache", "store changed", ... */
-    bool written;           /* the cache file now holds this snapshot */
+    bool incremental;          /* the log came from the cache plus the new interactions */
+    int64_t cached;            /* interactions taken from the cache */
+    int64_t fresh;             /* interactions read from the store */
+    char why_full[600];        /* when not incremental: "no cache", "store changed", ... */
+    bool written;              /* the cache file now holds this snapshot */
     char why_not_written[512]; /* when not written, and not asked to: why */
-    double seconds;         /* the whole load, writing the cache included */
+    double seconds;            /* the whole load, writing the cache included */
 } tt_logcache_report;
 
 /*

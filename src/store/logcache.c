@@ -75,21 +75,21 @@ struct old_cache {
     uint32_t n_users, n_tracks;
     uint64_t user_bytes, track_bytes;
     uint32_t body_crc;
-    char *strings;            /* the user table, then the track table */
+    char *strings;              /* the user table, then the track table */
     const char **user, **track; /* each local index's string, into @strings */
 };
 
 /* A table of local indices: names of those given in this run, and reverse maps. */
 struct locals {
-    int32_t n;              /* indices given so far, the old table's first */
-    const char **added;     /* names of the indices this run gave, in order (borrowed) */
+    int32_t n;          /* indices given so far, the old table's first */
+    const char **added; /* names of the indices this run gave, in order (borrowed) */
     size_t added_n, added_cap;
-    int32_t *of_dense;      /* per dense id: its local index, or -1 */
+    int32_t *of_dense; /* per dense id: its local index, or -1 */
     size_t dense_cap;
-    tt_ids *unk;            /* strings without a dense id */
-    int32_t *of_unk;        /* per unk id: its local index, or -1 */
+    tt_ids *unk;     /* strings without a dense id */
+    int32_t *of_unk; /* per unk id: its local index, or -1 */
     size_t unk_cap;
-    int32_t *dense_of;      /* per old local index: UNMAPPED, UNKNOWN or its dense id */
+    int32_t *dense_of; /* per old local index: UNMAPPED, UNKNOWN or its dense id */
 };
 
 /* The new cache file, written as the snapshot is read. */
@@ -369,8 +369,8 @@ static void old_close(struct old_cache *c)
 }
 
 /* Writes why the cache cannot be used into @why (@cap bytes); returns false. */
-__attribute__((format(printf, 3, 4))) static bool refuse(char *why, size_t cap,
-                                                         const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static bool refuse(char *why, size_t cap, const char *fmt,
+                                                         ...)
 {
     va_list ap;
 
@@ -413,8 +413,7 @@ static bool split_table(const char *p, uint64_t bytes, uint32_t n, const char **
 }
 
 /* The header at @h, checked against itself and the file's @size: false and why not. */
-static bool old_header(struct old_cache *c, const uint8_t *h, uint64_t size, char *why,
-                       size_t cap)
+static bool old_header(struct old_cache *c, const uint8_t *h, uint64_t size, char *why, size_t cap)
 {
     uint64_t body;
 
@@ -424,8 +423,7 @@ static bool old_header(struct old_cache *c, const uint8_t *h, uint64_t size, cha
         return refuse(why, cap, "cache damaged: header checksum");
     if (tt__get_u32(h + H_VERSION) != FORMAT_VERSION ||
         tt__get_u32(h + H_HEADER_SIZE) != HEADER_SIZE)
-        return refuse(why, cap, "cache of another format (version %u)",
-                        tt__get_u32(h + H_VERSION));
+        return refuse(why, cap, "cache of another format (version %u)", tt__get_u32(h + H_VERSION));
     c->watermark = tt__get_i64(h + H_WATERMARK);
     c->n_events = tt__get_i64(h + H_EVENTS);
     c->n_users = tt__get_u32(h + H_USERS);
@@ -433,14 +431,13 @@ static bool old_header(struct old_cache *c, const uint8_t *h, uint64_t size, cha
     c->user_bytes = tt__get_u64(h + H_USER_BYTES);
     c->track_bytes = tt__get_u64(h + H_TRACK_BYTES);
     c->body_crc = tt__get_u32(h + H_BODY_CRC);
-    if (c->n_events < 0 || c->n_events > (int64_t)(size / REC_SIZE) ||
-        c->n_users > INT32_MAX || c->n_tracks > INT32_MAX || c->user_bytes > size ||
-        c->track_bytes > size)
+    if (c->n_events < 0 || c->n_events > (int64_t)(size / REC_SIZE) || c->n_users > INT32_MAX ||
+        c->n_tracks > INT32_MAX || c->user_bytes > size || c->track_bytes > size)
         return refuse(why, cap, "cache damaged: impossible sizes");
     body = (uint64_t)c->n_events * REC_SIZE + c->user_bytes + c->track_bytes;
     if (HEADER_SIZE + body != size)
         return refuse(why, cap, "cache damaged: %llu bytes, the header says %llu",
-                        (unsigned long long)size, (unsigned long long)(HEADER_SIZE + body));
+                      (unsigned long long)size, (unsigned long long)(HEADER_SIZE + body));
     return true;
 }
 
@@ -455,8 +452,10 @@ static bool old_matches(const struct old_cache *c, const uint8_t *h, const tt_lo
     if (strcmp(id, st->store_id) != 0)
         return refuse(why, cap, "store changed (the cache was read from another database)");
     if (rewrites != st->rewrites)
-        return refuse(why, cap, "rows rewritten (%lld transactions updated or deleted"
-                        " interactions since the cache)", (long long)(st->rewrites - rewrites));
+        return refuse(why, cap,
+                      "rows rewritten (%lld transactions updated or deleted"
+                      " interactions since the cache)",
+                      (long long)(st->rewrites - rewrites));
     if (c->watermark > st->max_id)
         return refuse(why, cap, "store changed (it has fewer interactions than the cache)");
     return true;
@@ -478,8 +477,8 @@ static bool old_tables(struct old_cache *c, char *why, size_t cap)
 }
 
 /* Opens the cache at @path for the store of @st: *@out, or NULL and why not in @why. */
-static void old_open(const char *path, const tt_log_state *st, struct old_cache **out,
-                     char *why, size_t cap)
+static void old_open(const char *path, const tt_log_state *st, struct old_cache **out, char *why,
+                     size_t cap)
 {
     struct old_cache *c = tt_calloc(1, sizeof(*c));
     uint8_t h[HEADER_SIZE];
@@ -490,8 +489,7 @@ static void old_open(const char *path, const tt_log_state *st, struct old_cache 
     c->fd = open(path, O_RDONLY | O_CLOEXEC);
     if (c->fd < 0)
         good = refuse(why, cap, "%s", errno == ENOENT ? "no cache" : "cache unreadable");
-    else if (fstat(c->fd, &sb) != 0 || sb.st_size < HEADER_SIZE ||
-             !read_at(c->fd, h, sizeof(h), 0))
+    else if (fstat(c->fd, &sb) != 0 || sb.st_size < HEADER_SIZE || !read_at(c->fd, h, sizeof(h), 0))
         good = refuse(why, cap, "cache damaged: shorter than its header");
     else
         good = old_header(c, h, (uint64_t)sb.st_size, why, cap) &&
@@ -559,8 +557,7 @@ static const char *replay(struct build *b, const struct old_cache *c)
 
     b->d->max_event_id = c->watermark;
     for (int64_t done = 0; done < c->n_events && !bad;) {
-        size_t n = (size_t)(c->n_events - done < CHUNK_EVENTS ? c->n_events - done
-                                                                : CHUNK_EVENTS);
+        size_t n = (size_t)(c->n_events - done < CHUNK_EVENTS ? c->n_events - done : CHUNK_EVENTS);
         if (!read_at(c->fd, chunk, n * REC_SIZE, off)) {
             bad = "cache damaged: unreadable";
             break;
@@ -598,9 +595,9 @@ static void build_release(struct build *b)
  * whole log. @st NULL: no watermark could be had, so no bound and no cache written.
  * *@damaged (with @why) when @old turned out damaged: nothing is returned, read again.
  */
-static int attempt(tt_store *s, const tt_log_state *st, struct old_cache *old,
-                   const char *path, unsigned flags, tt_logcache_report *rep, bool *damaged,
-                   tt_dataset **out, tt_err *err)
+static int attempt(tt_store *s, const tt_log_state *st, struct old_cache *old, const char *path,
+                   unsigned flags, tt_logcache_report *rep, bool *damaged, tt_dataset **out,
+                   tt_err *err)
 {
     struct build b;
     const char *bad = NULL;
@@ -615,8 +612,8 @@ static int attempt(tt_store *s, const tt_log_state *st, struct old_cache *old,
     rc = tt__dataset_load_catalog(s, b.d, err);
     if (rc == 0 && old) {
         int64_t gap = st->max_id - old->watermark;
-        tt__dataset_reserve_events(b.d, old->n_events + (gap < old->n_events / 4 + 1024
-                                                             ? gap : old->n_events / 4 + 1024));
+        tt__dataset_reserve_events(
+            b.d, old->n_events + (gap < old->n_events / 4 + 1024 ? gap : old->n_events / 4 + 1024));
         bad = replay(&b, old);
     }
     if (bad) {

@@ -166,10 +166,10 @@ STORE_TEST(incremental_matches_full)
      */
     {
         tt_interaction_rec rs[] = {
-            play("u0000003", "t0000010", at, 2),    play("newcomer-1", "t0000011", at + 1, 1),
-            play("newcomer-2", "ghost-1", at + 2, 1), play("ghost-fan", "ghost-1", at + 3, 4),
-            play("ghost-fan", "ghost-2", at + 4, 1),  play("newcomer-1", "t0000012", at + 5, 3),
-            play("u0000004", "ghost-2", at + 6, 1),   play("phantom", "ghost-3", at + 7, 1),
+            play("u0000003", "t0000010", at, 2),       play("newcomer-1", "t0000011", at + 1, 1),
+            play("newcomer-2", "ghost-1", at + 2, 1),  play("ghost-fan", "ghost-1", at + 3, 4),
+            play("ghost-fan", "ghost-2", at + 4, 1),   play("newcomer-1", "t0000012", at + 5, 3),
+            play("u0000004", "ghost-2", at + 6, 1),    play("phantom", "ghost-3", at + 7, 1),
             play("newcomer-3", "t0000001", at + 8, 1),
         };
         put_interactions(s, rs, (int)(sizeof(rs) / sizeof(rs[0])));
