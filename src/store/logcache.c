@@ -259,7 +259,7 @@ static void locals_release(struct locals *l)
     tt_ids_free(l->unk);
 }
 
-/* *@slot of a table growing to @need entries, new entries -1. */
+/* Entry @i of a table grown as needed, new entries -1. */
 static int32_t *slot(int32_t **arr, size_t *cap, int32_t i)
 {
     size_t old = *cap;
@@ -307,7 +307,7 @@ static int32_t local_of(struct locals *l, const tt_ids *ids, int32_t dense, cons
     return *loc;
 }
 
-/* An old local index @i (string @s) has dense id @dense: new events on it reuse @i. */
+/* Old local index @i has dense id @dense: new events with that id reuse @i. */
 static void local_note_dense(struct locals *l, int32_t i, int32_t dense)
 {
     int32_t *loc = slot(&l->of_dense, &l->dense_cap, dense);
@@ -317,7 +317,7 @@ static void local_note_dense(struct locals *l, int32_t i, int32_t dense)
         *loc = i;
 }
 
-/* An old local index @i (string @s) has no dense id. */
+/* Old local index @i, string @s, has no dense id: new events with @s reuse @i. */
 static void local_note_unknown(struct locals *l, int32_t i, const char *s)
 {
     int32_t *loc = slot(&l->of_unk, &l->unk_cap, tt_ids_intern(l->unk, s, strlen(s)));
