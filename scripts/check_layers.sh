@@ -34,7 +34,7 @@ ranks='core=0 store=1 cache=1 ann=2 ingest=2 models=3 eval=4 pipeline=5 http=6 c
 # the model-file container, is core: models, the index and their tests all write and read it.
 headers='
 core:   core err config cron ids csr csv fileio kernels modelfile progress tfevents tz version byteorder npy factors
-store:  store dataset journal
+store:  store dataset journal logcache
 ingest: import generate
 cache:  cache
 ann:    ann

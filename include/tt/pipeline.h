@@ -35,6 +35,7 @@ typedef struct tt_job_spec {
     bool tune;        /* tune hyperparameters on a validation split first (default true) */
     double tune_budget; /* seconds per tuned model; 0 = automatic */
     bool scheduled;   /* started by the scheduler */
+    bool full_snapshot; /* read the whole interaction log, not the cache (logcache.h) */
 } tt_job_spec;
 
 /* A spec that trains every model of every tier with the default options. */

@@ -219,9 +219,44 @@ int tt_store_scan_interactions(tt_store *s, tt_interaction_fn fn, void *ctx, tt_
  */
 int tt_store_scan_interactions_after(tt_store *s, int64_t after_id, tt_interaction_fn fn,
                                      void *ctx, tt_err *err);
+/*
+ * Interactions with @after_id < id <= @upto_id (tt_interaction_rec.id), in id order: a
+ * snapshot bounded by a tt_log_state's max_id (INT64_MIN, INT64_MAX: every row).
+ */
+int tt_store_scan_interactions_range(tt_store *s, int64_t after_id, int64_t upto_id,
+                                     tt_interaction_fn fn, void *ctx, tt_err *err);
 /* Interactions of one user, oldest first. */
 int tt_store_scan_user_interactions(tt_store *s, const char *user_id, tt_interaction_fn fn,
                                     void *ctx, tt_err *err);
+
+/* Longest store id: 32 hex digits and a NUL. */
+#define TT_STORE_ID_MAX 40
+
+/*
+ * What a cache of the interaction log (include/tt/logcache.h) checks a store against.
+ */
+typedef struct tt_log_state {
+    char store_id[TT_STORE_ID_MAX]; /* random hex made once per database (schema version 5) */
+    int64_t rewrites; /* moves on with every transaction that updated or deleted interactions */
+    int64_t max_id;   /* highest interaction id, 0 for none: no row with a lower id is still
+                         to come, so a later read of the ids above it misses nothing */
+} tt_log_state;
+
+/*
+ * Reads the store's identity, rewrite counter and interaction watermark into *@out. Read it
+ * before scanning: a rewrite after it then shows as a new counter next time, never as a row
+ * silently missed.
+ *
+ * PostgreSQL assigns ids from a sequence when a row is staged, so a transaction holding a
+ * lower id can commit after one holding a higher id: max_id is read under a brief SHARE lock
+ * of interactions, granted only when no writer is in flight (every writer of interactions
+ * takes its lock before it takes an id; store_pg_log.c). The lock is tried without queueing
+ * (a queued request would hold back the service's writes) for up to @lock_ms (<= 0: 1000
+ * ms): TT_EDBBUSY when a writer stayed in flight that long. SQLite has one writer and gives
+ * ids inside its transaction, so max_id is simply the highest committed id. Must not be
+ * called inside begin/commit. Errors: TT_EDBBUSY, TT_ESTATE, TT_EBACKEND, TT_EIO.
+ */
+int tt_store_log_state(tt_store *s, int lock_ms, tt_log_state *out, tt_err *err);
 
 /*
  * A pool of connections shared by threads (the HTTP service's writers), each bounded by

@@ -87,7 +87,7 @@ static void on_step(void *ctx, const char *model, int step, int steps, double lo
 struct train_args {
     const char *tier, *model;
     struct tt_train_cli tc;
-    bool no_eval, no_tune, quiet;
+    bool no_eval, no_tune, quiet, full_snapshot;
     double budget;
 };
 
@@ -101,13 +101,16 @@ static void bind_opts(struct train_args *a, struct tt_opt *opts)
          "train with the given (or default) values, untuned"},
         {"--tune-budget", TT_OPT_DOUBLE, &a->budget,
          "seconds of tuning per tuned model (default: five trainings' worth, at least 10)"},
+        {"--full-snapshot", TT_OPT_BOOL, &a->full_snapshot,
+         "read every interaction from the database, not only those added since the cached "
+         "snapshot (MODEL_DIR/snapshot/)"},
         TT_CLI_QUIET_OPT(&a->quiet),
     };
     size_t n = sizeof(o) / sizeof(o[0]);
 
     a->tier = "all";
     a->model = NULL;
-    a->no_eval = a->no_tune = a->quiet = false;
+    a->no_eval = a->no_tune = a->quiet = a->full_snapshot = false;
     a->budget = 0;
     memcpy(opts, o, sizeof(o));
     tt_train_cli_init(&a->tc, opts + n);
@@ -122,7 +125,7 @@ static int cmd_train(int argc, char **argv)
     struct tt_train_cli *tc = &a->tc;
     bool no_eval, no_tune;
     double budget;
-    struct tt_opt opts[TT_TRAIN_OPTS_MAX + 7];
+    struct tt_opt opts[TT_TRAIN_OPTS_MAX + 8];
     struct shown shown = {NULL, ""};
     tt_run_hooks hooks = {on_stage, on_step, NULL, &shown};
     tt_config cfg;
@@ -152,6 +155,7 @@ static int cmd_train(int argc, char **argv)
     spec.evaluate = !no_eval;
     spec.tune = !no_tune;
     spec.tune_budget = budget;
+    spec.full_snapshot = a->full_snapshot;
     snprintf(spec.tier, sizeof(spec.tier), "%s", model ? tt_tier_to_name(tt_models_find(model)->tier) : tier);
     snprintf(spec.model, sizeof(spec.model), "%s", model ? model : "");
     shown.p = tt_cli_progress_new(a->quiet);

@@ -11,6 +11,7 @@
 #include "tt/core.h"
 #include "tt/eval.h"
 #include "tt/fileio.h"
+#include "tt/logcache.h"
 #include "tt/pipeline.h"
 #include "tt/registry.h"
 #include "tt/store.h"
@@ -635,20 +636,61 @@ int tt__pipeline_snapshot(const tt_config *cfg, tt_dataset **ds, tt_train_set *t
     return rc;
 }
 
-/* The dataset, then the training matrices built from it, each stage timed in the log. */
+/* @n with a comma between groups of three digits ("19,800,000") into @buf. */
+static const char *grouped(int64_t n, char *buf, size_t cap)
+{
+    char digits[32];
+    size_t len, at = 0;
+
+    len = (size_t)snprintf(digits, sizeof(digits), "%lld", (long long)n);
+    for (size_t i = 0; i < len && at + 2 < cap; i++) {
+        if (i > 0 && digits[i - 1] != '-' && (len - i) % 3 == 0)
+            buf[at++] = ',';
+        buf[at++] = digits[i];
+    }
+    buf[at] = '\0';
+    return buf;
+}
+
+/* How the log was read (logcache.h), and why the cache was not used or not written. */
+static void say_log_read(const struct run *r, const tt_logcache_report *rep)
+{
+    char a[32], b[32];
+
+    if (rep->incremental)
+        say(r, "snapshot: %s cached + %s new interactions (incremental, %.2f s)",
+            grouped(rep->cached, a, sizeof(a)), grouped(rep->fresh, b, sizeof(b)),
+            rep->seconds);
+    else
+        say(r, "snapshot: full read (%s), %s interactions (%.2f s)", rep->why_full,
+            grouped(rep->fresh, a, sizeof(a)), rep->seconds);
+    if (rep->why_not_written[0])
+        say(r, "snapshot: cache not written: %s", rep->why_not_written);
+}
+
+/*
+ * The dataset, then the training matrices built from it, each stage timed in the log. The
+ * interaction log comes through the cache under MODEL_DIR unless the spec asks for a full
+ * read (which still refreshes the cache).
+ */
 static int read_snapshot(struct run *r, tt_err *err)
 {
     tt_weighting w = tt_weighting_default();
+    tt_logcache_report rep;
     tt_store *s = NULL;
+    char cache[1200];
     double t0 = tt_now(), t1;
     int rc;
 
+    snprintf(cache, sizeof(cache), "%s/%s", r->cfg->model_dir, TT_LOGCACHE_FILE);
     rc = tt_store_open(r->cfg->database_url, &s, err);
     if (rc == 0)
-        rc = tt_dataset_load(s, &r->ds, err);
+        rc = tt_logcache_load(s, cache, r->spec->full_snapshot ? TT_LOGCACHE_FULL : 0, &r->ds,
+                              &rep, err);
     tt_store_close(s);
     if (rc < 0)
         return rc;
+    say_log_read(r, &rep);
     r->n_events = r->ds->n_events;
     t1 = tt_now();
     say(r, "snapshot: %d users, %d tracks, %lld interactions (%.2f s)",

@@ -41,6 +41,10 @@ struct tt_store_ops {
                                    void *ctx, tt_err *err);
     int (*scan_user_interactions)(void *self, const char *user_id, tt_interaction_fn fn,
                                   void *ctx, tt_err *err);
+    int (*scan_interactions_range)(void *self, int64_t after_id, int64_t upto_id,
+                                   tt_interaction_fn fn, void *ctx, tt_err *err);
+    /* Called outside begin/commit only; @lock_ms > 0. */
+    int (*log_state)(void *self, int lock_ms, tt_log_state *out, tt_err *err);
     int (*count)(void *self, const char *table, int64_t *out, tt_err *err);
     int (*set_durable)(void *self, bool durable, tt_err *err);
     int (*set_budget)(void *self, int budget_ms, tt_err *err);

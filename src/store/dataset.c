@@ -3,7 +3,7 @@
  * growable flat arrays; nothing per row is allocated except new id strings, which tt_ids
  * keeps in arena blocks. Titles and names go to a string pool for the same reason.
  */
-#include "tt/dataset.h"
+#include "dataset_priv.h"
 #include "tt/core.h"
 
 #include <math.h>
@@ -269,11 +269,55 @@ void tt_dataset_set_event_time(tt_dataset *d, int64_t i, int64_t t)
         d->ev_time_rel[i] = (int32_t)off;
 }
 
-int tt_dataset_add_event(tt_dataset *d, const tt_interaction_rec *r)
+/* Grows the event arrays to hold at least @need events. */
+static void grow_events(tt_dataset *d, size_t need, bool exact)
 {
     struct tt__dataset_build *b = d->build;
-    int32_t t = tt_ids_find(d->tracks, r->track_id, strlen(r->track_id));
+    size_t cap = b->ev_cap;
+
+    if (need <= cap)
+        return;
+    cap = cap ? cap : 16;
+    while (cap < need)
+        cap += cap / 2 + 16; /* as tt_grow */
+    if (exact)
+        cap = need;
+    d->ev_user = tt_realloc(d->ev_user, cap * sizeof(int32_t));
+    d->ev_track = tt_realloc(d->ev_track, cap * sizeof(int32_t));
+    d->ev_action = tt_realloc(d->ev_action, cap);
+    d->ev_weight = tt_realloc(d->ev_weight, cap * sizeof(float));
+    if (d->ev_time_wide)
+        d->ev_time_wide = tt_realloc(d->ev_time_wide, cap * sizeof(int64_t));
+    else
+        d->ev_time_rel = tt_realloc(d->ev_time_rel, cap * sizeof(int32_t));
+    b->ev_cap = cap;
+}
+
+void tt__dataset_reserve_events(tt_dataset *d, int64_t n)
+{
+    if (n > 0)
+        grow_events(d, (size_t)n, true);
+}
+
+void tt__dataset_push_event(tt_dataset *d, int32_t user, int32_t track, uint8_t action,
+                            float weight, int64_t t)
+{
     int64_t n = d->n_events;
+
+    grow_events(d, (size_t)n + 1, false);
+    if (n == 0)
+        d->ev_time_base = t;
+    d->ev_user[n] = user;
+    d->ev_track[n] = track;
+    d->ev_action[n] = action;
+    d->ev_weight[n] = weight;
+    d->n_events = n + 1;
+    tt_dataset_set_event_time(d, n, t);
+}
+
+int tt_dataset_add_event(tt_dataset *d, const tt_interaction_rec *r)
+{
+    int32_t t = tt_ids_find(d->tracks, r->track_id, strlen(r->track_id));
 
     if (r->id > d->max_event_id)
         d->max_event_id = r->id;
@@ -281,26 +325,8 @@ int tt_dataset_add_event(tt_dataset *d, const tt_interaction_rec *r)
         d->n_unknown_track_events++;
         return -1;
     }
-    if ((size_t)n + 1 > b->ev_cap) {
-        size_t cap = b->ev_cap;
-        TT_GROW(d->ev_user, cap, (size_t)n + 1);
-        d->ev_track = tt_realloc(d->ev_track, cap * sizeof(int32_t));
-        d->ev_action = tt_realloc(d->ev_action, cap);
-        d->ev_weight = tt_realloc(d->ev_weight, cap * sizeof(float));
-        if (d->ev_time_wide)
-            d->ev_time_wide = tt_realloc(d->ev_time_wide, cap * sizeof(int64_t));
-        else
-            d->ev_time_rel = tt_realloc(d->ev_time_rel, cap * sizeof(int32_t));
-        b->ev_cap = cap;
-    }
-    if (n == 0)
-        d->ev_time_base = r->occurred_at;
-    d->ev_user[n] = tt_ids_intern(d->users, r->user_id, strlen(r->user_id));
-    d->ev_track[n] = t;
-    d->ev_action[n] = (uint8_t)r->action;
-    d->ev_weight[n] = r->weight;
-    d->n_events = n + 1;
-    tt_dataset_set_event_time(d, n, r->occurred_at);
+    tt__dataset_push_event(d, tt_ids_intern(d->users, r->user_id, strlen(r->user_id)), t,
+                           (uint8_t)r->action, r->weight, r->occurred_at);
     return 0;
 }
 
@@ -403,16 +429,23 @@ static int load_event(void *ctx, const tt_interaction_rec *r)
     return 0;
 }
 
+int tt__dataset_load_catalog(tt_store *s, tt_dataset *d, tt_err *err)
+{
+    int rc = tt_store_scan_artists(s, load_artist, d, err);
+
+    if (rc == 0)
+        rc = tt_store_scan_tracks(s, load_track, d, err);
+    if (rc == 0)
+        rc = tt_store_scan_users(s, load_user, d, err);
+    return rc;
+}
+
 int tt_dataset_load(tt_store *s, tt_dataset **out, tt_err *err)
 {
     tt_dataset *d = tt_dataset_new();
     int rc;
 
-    rc = tt_store_scan_artists(s, load_artist, d, err);
-    if (rc == 0)
-        rc = tt_store_scan_tracks(s, load_track, d, err);
-    if (rc == 0)
-        rc = tt_store_scan_users(s, load_user, d, err);
+    rc = tt__dataset_load_catalog(s, d, err);
     if (rc == 0)
         rc = tt_store_scan_interactions(s, load_event, d, err);
     if (rc < 0) {

@@ -215,6 +215,54 @@ static const char v4_pg[] =
     "CREATE INDEX interactions_user ON interactions(user_id, occurred_at);"
     "ANALYZE interactions; ANALYZE interaction_events;";
 
+/*
+ * Version 5, what a training snapshot's cache of the interaction log checks the store against
+ * (src/store/logcache.c). store_meta is one row: a random id made once per database (a cache
+ * is only used with the database it was read from), and interaction_rewrites, a counter that
+ * every transaction which updates or deletes interactions moves on. New rows only append
+ * (ids grow), so a cache read up to some id stays right until the counter moves: an import
+ * that upserts an event_id again, a row moved between month partitions, a manual DELETE.
+ *
+ * The counter moves once per transaction, not once per row, on PostgreSQL: a row trigger that
+ * updated the meta row for each of a million rewritten rows would leave a million versions of
+ * it in the transaction, each found by a scan past the previous ones. The first firing in a
+ * transaction bumps it and notes the transaction in a transaction-local setting; the others
+ * only read the setting. Row triggers of a partitioned table are cloned to every partition,
+ * also to those attached later (tt_interactions_month). TRUNCATE fires no row trigger and has
+ * its own. SQLite updates the row in place, a few microseconds a row, so its triggers are
+ * plain; they also fire for an upsert's DO UPDATE.
+ */
+#define V5_META(ID)                                                                          \
+    "CREATE TABLE store_meta ("                                                              \
+    " id INTEGER PRIMARY KEY CHECK (id = 1),"                                                \
+    " store_id TEXT NOT NULL,"                                                               \
+    " interaction_rewrites BIGINT NOT NULL DEFAULT 0);"                                      \
+    "INSERT INTO store_meta (id, store_id) VALUES (1, " ID ");"
+
+#define V5_SQLITE_BUMP "UPDATE store_meta SET interaction_rewrites = interaction_rewrites + 1;"
+
+static const char v5_sqlite[] =
+    V5_META("lower(hex(randomblob(16)))")
+    "CREATE TRIGGER interactions_rewritten AFTER UPDATE ON interactions"
+    " BEGIN " V5_SQLITE_BUMP " END;"
+    "CREATE TRIGGER interactions_deleted AFTER DELETE ON interactions"
+    " BEGIN " V5_SQLITE_BUMP " END;";
+
+static const char v5_pg[] =
+    V5_META("replace(gen_random_uuid()::text, '-', '')")
+    "CREATE FUNCTION tt_interactions_rewritten() RETURNS trigger LANGUAGE plpgsql AS $f$"
+    " BEGIN"
+    " IF current_setting('tt.rewrite_xact', true) IS DISTINCT FROM txid_current()::text THEN"
+    " UPDATE store_meta SET interaction_rewrites = interaction_rewrites + 1;"
+    " PERFORM set_config('tt.rewrite_xact', txid_current()::text, true);"
+    " END IF;"
+    " RETURN NULL;"
+    " END $f$;"
+    "CREATE TRIGGER interactions_rewritten AFTER UPDATE OR DELETE ON interactions"
+    " FOR EACH ROW EXECUTE FUNCTION tt_interactions_rewritten();"
+    "CREATE TRIGGER interactions_truncated AFTER TRUNCATE ON interactions"
+    " FOR EACH STATEMENT EXECUTE FUNCTION tt_interactions_rewritten();";
+
 const struct tt__migration tt__migrations[] = {
     {1, "tables for artists, tracks, users, interactions, impressions",
      V1_COMMON("BLOB", "INTEGER PRIMARY KEY"), V1_COMMON("BYTEA", "BIGSERIAL PRIMARY KEY")},
@@ -222,6 +270,7 @@ const struct tt__migration tt__migrations[] = {
     {3, "training jobs and scheduled runs", V3_COMMON("INTEGER", "0"),
      V3_COMMON("BOOLEAN", "false")},
     {4, "interactions partitioned by month in PostgreSQL, event ids kept apart", "", v4_pg},
+    {5, "store identity and a counter of rewritten interactions", v5_sqlite, v5_pg},
 };
 const int tt__n_migrations = (int)(sizeof(tt__migrations) / sizeof(tt__migrations[0]));
 

@@ -265,6 +265,22 @@ int tt_store_scan_interactions_after(tt_store *s, int64_t after_id, tt_interacti
     return s->ops->scan_interactions_after(s->self, after_id, fn, ctx, err);
 }
 
+int tt_store_scan_interactions_range(tt_store *s, int64_t after_id, int64_t upto_id,
+                                     tt_interaction_fn fn, void *ctx, tt_err *err)
+{
+    if (after_id >= upto_id)
+        return 0;
+    return s->ops->scan_interactions_range(s->self, after_id, upto_id, fn, ctx, err);
+}
+
+int tt_store_log_state(tt_store *s, int lock_ms, tt_log_state *out, tt_err *err)
+{
+    if (!out)
+        return tt_err_set(err, TT_EINVAL, "log state: nowhere to put it");
+    memset(out, 0, sizeof(*out));
+    return s->ops->log_state(s->self, lock_ms > 0 ? lock_ms : 1000, out, err);
+}
+
 int tt_store_scan_user_interactions(tt_store *s, const char *user_id, tt_interaction_fn fn,
                                     void *ctx, tt_err *err)
 {

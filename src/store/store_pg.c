@@ -62,6 +62,7 @@ struct pg {
     bool months_blocked; /* a month partition could not be made in this transaction */
     bool in_tx;
     bool staging_ready; /* the staging tables exist in the current transaction */
+    bool log_locked;    /* this transaction holds ROW EXCLUSIVE on interactions */
     bool prepared;      /* single-row statements prepared on this connection */
     int copying;        /* stage whose COPY is open, or -1 */
     int64_t seq;        /* staged rows in this transaction: orders the merge */
@@ -564,6 +565,16 @@ static int copy_start(struct pg *p, int sg, tt_err *err)
         rc = pg_exec(p, CREATE_STAGING, err, "create staging tables");
         p->staging_ready = rc == 0;
     }
+    /*
+     * Staged interactions take their ids now, from the sequence: the table's lock comes
+     * first, so that a snapshot's SHARE lock waits for them (store_pg_log.c). ONLY the
+     * partitioned table: locking its partitions too would keep months_make from the default
+     * partition until the import ends.
+     */
+    if (rc == 0 && sg == SG_INTERACTIONS && !p->log_locked) {
+        rc = pg_exec(p, "LOCK TABLE ONLY interactions IN ROW EXCLUSIVE MODE", err, "lock");
+        p->log_locked = rc == 0;
+    }
     if (rc < 0)
         return rc;
     rc = pg_check(p, PQexec(p->conn, stages[sg].copy), PGRES_COPY_IN, err, "copy");
@@ -698,6 +709,7 @@ static void stage_reset(struct pg *p)
     }
     p->seq = 0;
     p->staging_ready = false;
+    p->log_locked = false;
     p->months_blocked = false;
 }
 
@@ -1567,6 +1579,22 @@ static int pg_scan_interactions_after(void *self, int64_t after_id, tt_interacti
                    id, row_interaction, (void *)fn, ctx, err);
 }
 
+/* Without a bound where the range has none: a literal of INT64_MIN would be numeric. */
+static int pg_scan_interactions_range(void *self, int64_t after_id, int64_t upto_id,
+                                      tt_interaction_fn fn, void *ctx, tt_err *err)
+{
+    char lo[48] = "", hi[48] = "", sql[400];
+
+    if (after_id > INT64_MIN)
+        snprintf(lo, sizeof(lo), " AND id > %lld", (long long)after_id);
+    if (upto_id < INT64_MAX)
+        snprintf(hi, sizeof(hi), " AND id <= %lld", (long long)upto_id);
+    snprintf(sql, sizeof(sql),
+             "COPY (SELECT " TT__PG_COPY_INTERACTION_COLS " FROM interactions WHERE true%s%s"
+             " ORDER BY id) TO STDOUT (FORMAT binary)", lo, hi);
+    return copy_interactions(self, sql, fn, ctx, err);
+}
+
 static int pg_scan_user_interactions(void *self, const char *user_id, tt_interaction_fn fn,
                                      void *ctx, tt_err *err)
 {
@@ -1750,6 +1778,8 @@ static const struct tt_store_ops pg_ops = {
     .scan_interactions = pg_scan_interactions,
     .scan_user_interactions = pg_scan_user_interactions,
     .scan_interactions_after = pg_scan_interactions_after,
+    .scan_interactions_range = pg_scan_interactions_range,
+    .log_state = tt__store_pg_log_state,
     .count = pg_count,
     .set_durable = pg_set_durable,
     .set_budget = pg_set_budget,

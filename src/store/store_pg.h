@@ -58,6 +58,9 @@ int tt__pg_copy_header(const uint8_t *buf, size_t len, size_t *skip);
  */
 int tt__pg_copy_interaction(uint8_t *buf, size_t len, tt_interaction_rec *r);
 
+/* The log_state operation of the ops table (store_pg_log.c). */
+int tt__store_pg_log_state(void *self, int lock_ms, tt_log_state *out, tt_err *err);
+
 /* The job and schedule operations of the ops table (store_pg_jobs.c). */
 int tt__store_pg_job_put(void *self, const tt_job_rec *j, bool *inserted, tt_err *err);
 int tt__store_pg_job_get(void *self, const char *job_id, tt_job_fn fn, void *ctx, bool *found,

@@ -28,6 +28,8 @@ enum stmt_id {
     ST_SCAN_INTERACTIONS,
     ST_SCAN_USER_INTERACTIONS,
     ST_SCAN_INTERACTIONS_AFTER,
+    ST_SCAN_INTERACTIONS_RANGE,
+    ST_LOG_STATE,
     ST_JOB_PUT,
     ST_JOB_GET,
     ST_JOB_LIST,
@@ -96,6 +98,11 @@ static const char *stmt_sql[ST_COUNT] = {
                                   " WHERE user_id = ? ORDER BY occurred_at, id",
     [ST_SCAN_INTERACTIONS_AFTER] = "SELECT " INTERACTION_COLS ", id FROM interactions"
                                    " WHERE id > ? ORDER BY id",
+    [ST_SCAN_INTERACTIONS_RANGE] = "SELECT " INTERACTION_COLS ", id FROM interactions"
+                                   " WHERE id > ? AND id <= ? ORDER BY id",
+    /* One statement, so one read transaction: the counter and max(id) of the same moment. */
+    [ST_LOG_STATE] = "SELECT store_id, interaction_rewrites,"
+                     " (SELECT coalesce(max(id), 0) FROM interactions) FROM store_meta",
     [ST_JOB_PUT] = "INSERT INTO training_jobs(job_id, state, request, created_at)"
                    " VALUES (?,?,?,?) ON CONFLICT(job_id) DO NOTHING",
     [ST_JOB_GET] = "SELECT " JOB_COLS " FROM training_jobs WHERE job_id = ?",
@@ -720,6 +727,57 @@ static int sq_scan_interactions_after(void *self, int64_t after_id, tt_interacti
     return scan(s, st, row_interaction, (void *)fn, ctx, err);
 }
 
+/*
+ * A bounded scan is the snapshot's: the whole log when no cache is kept, and streamed with
+ * the whole log's small page cache for the same reason.
+ */
+static int sq_scan_interactions_range(void *self, int64_t after_id, int64_t upto_id,
+                                      tt_interaction_fn fn, void *ctx, tt_err *err)
+{
+    struct sq *s = self;
+    sqlite3_stmt *st = s->st[ST_SCAN_INTERACTIONS_RANGE];
+    int rc = sq_exec(s, SCAN_CACHE, err);
+
+    sqlite3_bind_int64(st, 1, after_id);
+    sqlite3_bind_int64(st, 2, upto_id);
+    if (rc == 0)
+        rc = scan(s, st, row_interaction, (void *)fn, ctx, err);
+    if (rc == 0)
+        rc = sq_exec(s, FULL_CACHE, err);
+    else
+        sq_exec(s, FULL_CACHE, NULL);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc;
+}
+
+/*
+ * SQLite has one writer at a time and gives rowids inside the writer's transaction (the
+ * largest plus one), so once max(id) is read no row with a smaller id can appear later
+ * except by reusing the id of a deleted row, which the counter records. No lock is needed.
+ */
+static int sq_log_state(void *self, int lock_ms, tt_log_state *out, tt_err *err)
+{
+    struct sq *s = self;
+    sqlite3_stmt *st = s->st[ST_LOG_STATE];
+    const char *id;
+    int rc = 0;
+
+    (void)lock_ms;
+    if (!sqlite3_get_autocommit(s->db))
+        return tt_err_set(err, TT_ESTATE, "log state: not inside a transaction");
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        id = col_text(st, 0);
+        snprintf(out->store_id, sizeof(out->store_id), "%s", id ? id : "");
+        out->rewrites = sqlite3_column_int64(st, 1);
+        out->max_id = sqlite3_column_int64(st, 2);
+    } else {
+        rc = sq_fail(s, err, "log state");
+    }
+    sqlite3_reset(st);
+    return rc;
+}
+
 static int sq_count(void *self, const char *table, int64_t *out, tt_err *err)
 {
     struct sq *s = self;
@@ -1056,6 +1114,8 @@ static const struct tt_store_ops sqlite_ops = {
     .scan_interactions = sq_scan_interactions,
     .scan_user_interactions = sq_scan_user_interactions,
     .scan_interactions_after = sq_scan_interactions_after,
+    .scan_interactions_range = sq_scan_interactions_range,
+    .log_state = sq_log_state,
     .count = sq_count,
     .set_durable = sq_set_durable,
     .set_budget = sq_set_budget,

@@ -35,14 +35,15 @@ STORE_TEST(migrations_fresh)
     int v = -1;
 
     ok(tt_store_schema_version(s, &v, &err), &err, "schema version");
-    cr_assert_eq(v, 4, "version 4 is monthly partitions");
-    cr_assert_eq(tt_store_schema_latest(), 4);
+    cr_assert_eq(v, 5, "version 5 is the store's identity and rewrite counter");
+    cr_assert_eq(tt_store_schema_latest(), 5);
     cr_assert_eq(tt_store_schema_found(s), 0, "an empty database has no schema");
     cr_assert_not_null(tt_store_migration_name(1));
     cr_assert_not_null(strstr(tt_store_migration_name(2), "event"));
     cr_assert_not_null(strstr(tt_store_migration_name(3), "training jobs"));
     cr_assert_not_null(strstr(tt_store_migration_name(4), "partitioned"));
-    cr_assert_null(tt_store_migration_name(5));
+    cr_assert_not_null(strstr(tt_store_migration_name(5), "rewritten"));
+    cr_assert_null(tt_store_migration_name(6));
     cr_assert_null(tt_store_migration_name(0));
     for (size_t i = 0; i < sizeof(tables) / sizeof(*tables); i++)
         cr_assert_eq(count(s, tables[i]), 0, "%s not empty", tables[i]);
@@ -64,15 +65,15 @@ STORE_TEST(migrations_existing)
     /* A second opener while the first is still connected, then a reopen after close. */
     s2 = open_store();
     ok(tt_store_schema_version(s2, &v, &err), &err, "schema version");
-    cr_assert_eq(v, 4);
-    cr_assert_eq(tt_store_schema_found(s2), 4, "nothing left to migrate");
+    cr_assert_eq(v, 5);
+    cr_assert_eq(tt_store_schema_found(s2), 5, "nothing left to migrate");
     tt_store_close(s2);
     tt_store_close(s);
     s = open_store();
     v = -1;
     ok(tt_store_schema_version(s, &v, &err), &err, "schema version");
-    cr_assert_eq(v, 4);
-    cr_assert_eq(tt_store_schema_found(s), 4);
+    cr_assert_eq(v, 5);
+    cr_assert_eq(tt_store_schema_found(s), 5);
     cr_assert_eq(count(s, "interactions"), 1);
     tt_store_close(s);
 }
@@ -475,6 +476,103 @@ STORE_TEST(migration_from_version_1)
     cr_assert_eq(count(s, "interactions"), counts[3] + 3);
     tt_store_close(s);
     raw_rows_release(&before);
+}
+
+/* ---- a version-4 database: the store's identity and rewrite counter arrive --------------- */
+
+/* Migrations 1 to 4 as the engine before version 5 applied them, with rows of the test's own. */
+static void v4_build(int n_events)
+{
+    struct sql b = {0};
+
+    cr_assert_eq(tt__migrations[3].version, 4);
+    sql_add(&b, "BEGIN;");
+    for (int i = 0; i < 4; i++)
+        sql_add(&b, "%s;", on_sqlite() ? tt__migrations[i].sqlite_sql : tt__migrations[i].pg_sql);
+    sql_add(&b, "CREATE TABLE schema_version(version INTEGER PRIMARY KEY,"
+                " applied_at BIGINT NOT NULL);"
+                "INSERT INTO schema_version VALUES (1, 1700000000), (2, 1700000000),"
+                " (3, 1700000000), (4, 1700000000);");
+    v1_catalog(&b);
+    v1_events(&b, n_events);
+    /* Its imports made the month partition of their rows (all in November 2023). */
+    if (!on_sqlite())
+        sql_add(&b, "SELECT tt_interactions_month(%lld);", (long long)V1_T0);
+    sql_add(&b, "COMMIT;");
+    raw_exec(b.p);
+    free(b.p);
+}
+
+static int add_event(void *ctx, const tt_interaction_rec *r)
+{
+    tt_dataset_add_event(ctx, r);
+    return 0;
+}
+
+static int64_t rewrites(void)
+{
+    return raw_int("SELECT interaction_rewrites FROM store_meta");
+}
+
+STORE_TEST(migration_5_from_version_4)
+{
+    enum { N = 600 };
+    tt_store *s;
+    tt_log_state st;
+    tt_dataset *a = NULL, *b = NULL;
+    tt_err err = {0};
+    int64_t rows, max_id;
+    int v = -1;
+
+    v4_build(N);
+    rows = raw_count("interactions");
+    max_id = raw_int("SELECT max(id) FROM interactions");
+    cr_assert_eq(rows, v1_kept(N));
+    if (!on_sqlite())
+        cr_assert_eq(raw_int("SELECT count(*) FROM interactions_default"), 0);
+    s = open_store();
+    cr_assert_eq(tt_store_schema_found(s), 4);
+    ok(tt_store_schema_version(s, &v, &err), &err, "schema version");
+    cr_assert_eq(v, 5);
+    cr_assert_eq(raw_count("store_meta"), 1);
+    cr_assert_eq(raw_count("interactions"), rows, "the rows are kept");
+    ok(tt_store_log_state(s, 0, &st, &err), &err, "log state");
+    cr_assert_eq(strlen(st.store_id), 32, "%s", st.store_id);
+    cr_assert_eq(strspn(st.store_id, "0123456789abcdef"), 32, "%s", st.store_id);
+    cr_assert_eq(st.rewrites, 0);
+    cr_assert_eq(st.max_id, max_id);
+
+    /* Inserts leave the counter; updates and deletes move it (once a transaction in PG). */
+    {
+        tt_interaction_rec x = play("user-01", "trk-001", V1_T0 + 99999, 1);
+        put_interactions(s, &x, 1);
+    }
+    cr_assert_eq(rewrites(), 0);
+    raw_exec("UPDATE interactions SET weight = weight + 1 WHERE id IN"
+             " (SELECT id FROM interactions ORDER BY id LIMIT 3)");
+    cr_assert_eq(rewrites(), on_sqlite() ? 3 : 1);
+    raw_exec("DELETE FROM interactions WHERE id = (SELECT max(id) FROM interactions)");
+    cr_assert_eq(rewrites(), on_sqlite() ? 4 : 2);
+    ok(tt_store_log_state(s, 0, &st, &err), &err, "log state");
+    cr_assert_eq(st.rewrites, rewrites());
+    cr_assert_eq(st.max_id, max_id, "the appended row is deleted again");
+    /* The bounded scan of the snapshot reads the rows the plain one does. */
+    ok(tt_dataset_load(s, &a, &err), &err, "load");
+    cr_assert_eq(a->n_events + a->n_unknown_track_events, rows);
+    b = tt_dataset_new();
+    ok(tt_store_scan_interactions_range(s, INT64_MIN, st.max_id,
+                                        add_event, b, &err),
+       &err, "range");
+    cr_assert_eq(b->n_unknown_track_events, rows, "no catalog: every event is unknown");
+    cr_assert_eq(b->max_event_id, a->max_event_id);
+    tt_dataset_free(a);
+    tt_dataset_free(b);
+    tt_store_close(s);
+    s = open_store();
+    cr_assert_eq(tt_store_schema_found(s), 5, "migrated once");
+    ok(tt_store_log_state(s, 0, &st, &err), &err, "log state");
+    cr_assert_eq(st.rewrites, rewrites(), "the store keeps its counter");
+    tt_store_close(s);
 }
 
 STORE_TEST(newer_database_refused)
