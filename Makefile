@@ -28,6 +28,11 @@ SANFLAGS := -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer 
             -fno-sanitize-recover=undefined
 endif
 
+# The builds that make test, asan, fuzz and run start use every core unless make was given -j
+# (read when the recipe runs, when MAKEFLAGS holds the command line's -j).
+NPROC    := $(shell nproc 2>/dev/null || echo 1)
+JOBS      = $(if $(filter -j%,$(MAKEFLAGS)),,-j$(NPROC))
+
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -154,11 +159,11 @@ unit: $(BUILD)/tunetrail $(TEST_BIN)
 
 test: deps
 	@$(MAKE) --no-print-directory check-layers
-	@$(MAKE) --no-print-directory $(BUILD)/tunetrail $(TEST_BIN)
+	@$(MAKE) --no-print-directory $(JOBS) $(BUILD)/tunetrail $(TEST_BIN)
 	@scripts/run-tests $(BUILD)
 
 asan: deps
-	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 OPT=-O1 build/asan/tunetrail \
+	@$(MAKE) --no-print-directory $(JOBS) BUILD=build/asan SAN=1 OPT=-O1 build/asan/tunetrail \
 		$(TEST_BIN:$(BUILD)/%=build/asan/%)
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
 		scripts/run-tests build/asan
@@ -208,7 +213,7 @@ $(BUILD)/bin/fuzz_%: $(BUILD)/obj/tests/fuzz/fuzz_%.o $(FUZZ_SUP_OBJ) $(BUILD)/l
 endif
 
 fuzz: deps
-	@$(MAKE) --no-print-directory BUILD=build/fuzz SAN=fuzz OPT=-O1 CC=clang CXX=clang++ \
+	@$(MAKE) --no-print-directory $(JOBS) BUILD=build/fuzz SAN=fuzz OPT=-O1 CC=clang CXX=clang++ \
 		$(if $(FUZZ_TARGETS),$(patsubst %,build/fuzz/bin/fuzz_%,$(FUZZ_TARGETS:fuzz_%=%)), \
 		     $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/bin/%))
 	@scripts/run-fuzz build/fuzz $(FUZZ_SECONDS) $(FUZZ_JOBS) $(FUZZ_TARGETS)
@@ -226,7 +231,7 @@ $(BUILD)/tools/make_seeds: $(BUILD)/obj/tests/fuzz/tools/make_seeds.o \
 	$(LINK) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 run: deps
-	@$(MAKE) --no-print-directory $(BUILD)/tunetrail
+	@$(MAKE) --no-print-directory $(JOBS) $(BUILD)/tunetrail
 	@scripts/run-demo $(BUILD)/tunetrail
 
 clean:

@@ -11,7 +11,10 @@
 # 10,000 tracks) and s20m.db (200,000 users x 100,000 tracks), made once with seed 42
 # (20M takes a few minutes and 2.3 GB of disk); s100m.db (1,000,000 users x 500,000 tracks,
 # seed 1) only when asked for with SIZES=100m (about 22 minutes and 12 GB of disk).
-# Each stage line is followed by the training log's resident memory after it.
+# Each stage line is followed by the training log's resident memory after it. This tree's
+# binary then trains a second time on the same MODEL_DIR ("this, warm"): the snapshot comes
+# from the first run's log cache (docs/pipeline.md, "Incremental snapshot") with nothing new,
+# as a nightly run finds it when a day's interactions are few beside the whole log.
 #
 #   bench/bench_train.sh                          both sizes, this tree's binary
 #   SIZES=20m BASE=/tmp/base/tunetrail bench/bench_train.sh
@@ -41,9 +44,9 @@ snapshot() { # snapshot SIZE: the cached database's path, generated when missing
     echo "$db"
 }
 
-run() { # run LABEL BINARY DB: one training, its stage lines, peak RSS and wall time
-    local out=$tmp/$1 rss wall cpu
-    rm -rf "$tmp/models"
+run() { # run LABEL BINARY DB [warm]: one training, its stage lines, peak RSS and wall time
+    local out=$tmp/${1// /-} rss wall cpu
+    [ "${4:-}" = warm ] || rm -rf "$tmp/models"
     DATABASE_URL="sqlite:///$3" MODEL_DIR="$tmp/models" /usr/bin/time -v "$2" "${args[@]}" \
         >"$out.log" 2>"$out.time" || { cat "$out.log" "$out.time"; exit 1; }
     rss=$(awk -F': ' '/Maximum resident/{printf "%.0f", $2 / 1024}' "$out.time")
@@ -68,4 +71,5 @@ for size in $sizes; do
     cat "$db" >/dev/null # both runs read it from the page cache
     [ -n "$base" ] && run base "$base" "$db"
     run this "$tt" "$db"
+    run "this, warm" "$tt" "$db" warm
 done
