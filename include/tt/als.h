@@ -70,6 +70,18 @@ int tt_als_stats_of(const tt_model *m, tt_als_stats *out);
 int tt_als_train(const tt_train_set *ts, const tt_als_params *p, tt_model **out, tt_err *err);
 
 /*
+ * Continues training: @p->iterations more sweeps on @ts from the factors of @from (borrowed,
+ * an ALS model trained on the same @ts with the same factors, scaling and constants: the
+ * caller keeps them equal). The result is the model tt_als_train would return with the
+ * iterations of both summed, bit for bit: the alternation's whole state is the two factor
+ * tables. The self-tuner's successive halving continues its survivors this way. Errors:
+ * TT_EINVAL (a missing argument, @from not ALS or of another shape, @p out of range).
+ * Thread-safe; @from is only read.
+ */
+int tt_als_train_more(const tt_train_set *ts, const tt_als_params *p, const tt_model *from,
+                      tt_model **out, tt_err *err);
+
+/*
  * An ALS model of @ts made of factors learned elsewhere: @X (ts->conf.rows users x @k) and
  * @Y (ts->conf.cols tracks x @k), row-major, in the dense ids of ts->ds, both copied. What
  * serving needs besides them (the Gram matrix for fold-in, track norms, the confidence

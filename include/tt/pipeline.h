@@ -33,7 +33,7 @@ typedef struct tt_job_spec {
     json_t *genres;   /* data filter: events on tracks of one of these genres, or NULL */
     bool evaluate;    /* held-out metrics in the sidecar (default true) */
     bool tune;        /* tune hyperparameters on a validation split first (default true) */
-    double tune_budget; /* seconds per tuned model; 0 = automatic */
+    double tune_budget; /* seconds per tuned model, a wall-clock cap; 0 = automatic (work) */
     bool scheduled;   /* started by the scheduler */
     bool full_snapshot; /* read the whole interaction log, not the cache (logcache.h) */
 } tt_job_spec;
@@ -189,13 +189,20 @@ int tt_pipeline_export_factors(const tt_config *cfg, const char *tier, const cha
 bool tt_tune_supported(const char *model);
 
 /*
- * Tunes @model: a coordinate search over its hyperparameters from @base, each trial trained
- * on a random 80% of each user's positives among the events @within (NULL: all; pass the
- * training part of an evaluation split, never its held-out events) and scored by NDCG@20 on
- * the other 20%. @budget: seconds (0: automatic, five full trainings' worth and at least
- * 10 s; above 2M interactions only regularization and confidence scale are searched).
- * *@best gets @base with the chosen values; *@report (caller frees) the trace: every trial,
- * the validation figures, the defaults and the choice.
+ * Tunes @model: a search over its hyperparameters from @base, each trial trained on a
+ * random 90% of each user's positives among the events @within (NULL: all; pass the
+ * training part of an evaluation split, never its held-out events) and scored by NDCG@20
+ * on the other 10%. ALS: successive halving over a grid, each rung continuing the models of
+ * the one before, its finalists and the defaults then compared by their mean over three such
+ * folds, then a refinement (docs/pipeline.md); EASE: a line search on lambda on one fold.
+ * @budget: 0 (automatic) counts work, not time: each trial's cost is estimated from the
+ * data's shape, factors and iterations, in units of the defaults' full training, and the
+ * search stops where the next trial would pass the automatic number of units, so the same
+ * data always runs the same trials and makes the same choice (above 2M interactions only
+ * regularization and confidence scale are searched); > 0: a wall-clock cap in seconds on
+ * the whole plan. *@best gets @base with the chosen values; *@report (caller frees) the
+ * trace: every trial (fold, iterations, figures), the validation, the defaults, the choice,
+ * the budget and the units spent.
  */
 int tt_tune_model(const char *model, const tt_dataset *ds, const uint8_t *within,
                   const tt_model_opts *base, double budget, tt_model_opts *best,

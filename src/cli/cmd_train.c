@@ -100,7 +100,7 @@ static void bind_opts(struct train_args *a, struct tt_opt *opts)
         {"--no-tune", TT_OPT_BOOL, &a->no_tune,
          "train with the given (or default) values, untuned"},
         {"--tune-budget", TT_OPT_DOUBLE, &a->budget,
-         "seconds of tuning per tuned model (default: five trainings' worth, at least 10)"},
+         "cap tuning at S seconds per tuned model (default: a fixed amount of work)"},
         {"--full-snapshot", TT_OPT_BOOL, &a->full_snapshot,
          "read every interaction from the database, not only those added since the cached "
          "snapshot (MODEL_DIR/snapshot/)"},

@@ -425,7 +425,27 @@ static tt_als_model *finish(const tt_train_set *ts, const tt_als_params *p, int 
     return m;
 }
 
-int tt_als_train(const tt_train_set *ts, const tt_als_params *p, tt_model **out, tt_err *err)
+/*
+ * The factors a training starts from: @from's (a warm start) or the seeded random ones.
+ * Continuing from a model is exact: the state of the alternation is X and Y alone (the
+ * Gram matrix and the confidences are recomputed each sweep from them and the data).
+ */
+static void start_factors(const tt_als_model *from, const tt_als_params *p, int32_t nu,
+                          int32_t nt, float *X, float *Y)
+{
+    const int k = p->factors;
+
+    if (from) {
+        memcpy(X, from->X, (size_t)nu * k * sizeof(float));
+        memcpy(Y, from->Y, (size_t)nt * k * sizeof(float));
+        return;
+    }
+    init_factors(X, nu, k, p->seed, 1);
+    init_factors(Y, nt, k, p->seed, 2);
+}
+
+static int train(const tt_train_set *ts, const tt_als_params *p, const tt_als_model *from,
+                 tt_model **out, tt_err *err)
 {
     int32_t nu = ts->conf.rows, nt = ts->conf.cols;
     const int k = p->factors;
@@ -446,8 +466,7 @@ int tt_als_train(const tt_train_set *ts, const tt_als_params *p, tt_model **out,
     X = tt_aligned_alloc(((size_t)nu + 1) * k * sizeof(float));
     Y = tt_aligned_alloc(((size_t)nt + 1) * k * sizeof(float));
     gram = tt_aligned_alloc((size_t)k * k * sizeof(float));
-    init_factors(X, nu, k, p->seed, 1);
-    init_factors(Y, nt, k, p->seed, 2);
+    start_factors(from, p, nu, nt, X, Y);
     if (p->calc_loss)
         loss = tt_malloc(((size_t)nt + 1) * sizeof(double));
     memset(&tr, 0, sizeof(tr));
@@ -474,6 +493,30 @@ int tt_als_train(const tt_train_set *ts, const tt_als_params *p, tt_model **out,
     m->base.train_seconds = tt_now() - t0;
     *out = &m->base;
     return 0;
+}
+
+int tt_als_train(const tt_train_set *ts, const tt_als_params *p, tt_model **out, tt_err *err)
+{
+    return train(ts, p, NULL, out, err);
+}
+
+int tt_als_train_more(const tt_train_set *ts, const tt_als_params *p, const tt_model *from,
+                      tt_model **out, tt_err *err)
+{
+    const tt_als_model *f = from && from->ops == &als_ops ? (const tt_als_model *)from : NULL;
+
+    if (!ts || !p || !out)
+        return tt_err_set(err, TT_EINVAL, "train set, parameters and output are required");
+    if (!f)
+        return tt_err_set(err, TT_EINVAL, "training can only continue from an ALS model");
+    if (f->k != p->factors || f->base.n_users != ts->conf.rows ||
+        f->base.n_tracks != ts->conf.cols)
+        return tt_err_set(err, TT_EINVAL,
+                          "the model to continue (%d x %d users, %d tracks) does not match the "
+                          "training (%d factors, %d users, %d tracks)",
+                          f->k, (int)f->base.n_users, (int)f->base.n_tracks, p->factors,
+                          (int)ts->conf.rows, (int)ts->conf.cols);
+    return train(ts, p, f, out, err);
 }
 
 /* An aligned copy of @n floats, or NULL when one of them is NaN or infinite. */

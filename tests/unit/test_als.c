@@ -295,6 +295,60 @@ Test(als, training_is_deterministic_for_a_seed_and_thread_count)
     tt_model_free(b);
 }
 
+/*
+ * Continuing a training is exact: 4 sweeps and then 5 more give, bit for bit, the factors of
+ * 9 sweeps in one go, for every scaling and with several threads (the tuner's halving
+ * relies on it). A model of another shape cannot be continued.
+ */
+Test(als, continuing_a_training_equals_training_longer)
+{
+    for (int sc = 0; sc < TT_ALS_N_SCALINGS; sc++) {
+        tt_als_params p = fx_als_params();
+        tt_model *whole, *first, *more = NULL;
+        tt_err err = {0};
+        size_t bytes = 16 * sizeof(float);
+
+        p.scaling = (enum tt_als_scaling)sc;
+        p.threads = 3;
+        p.iterations = 9;
+        whole = train(&p);
+        p.iterations = 4;
+        first = train(&p);
+        p.iterations = 5;
+        cr_assert_eq(tt_als_train_more(&ts, &p, first, &more, &err), 0, "%s", err.message);
+        for (int32_t u = 0; u < tt_dataset_n_users(ds); u++)
+            cr_assert_eq(memcmp(tt_als_user_vector(whole, u), tt_als_user_vector(more, u), bytes),
+                         0, "%s: user %d differs", tt_als_scaling_names[sc], u);
+        for (int32_t t = 0; t < tt_dataset_n_tracks(ds); t++)
+            cr_assert_eq(
+                memcmp(tt_als_track_vector(whole, t), tt_als_track_vector(more, t), bytes), 0,
+                "%s: track %d differs", tt_als_scaling_names[sc], t);
+        cr_assert_neq(memcmp(tt_als_user_vector(first, 0), tt_als_user_vector(more, 0), bytes),
+                      0, "the continued model did not move");
+        tt_model_free(whole);
+        tt_model_free(first);
+        tt_model_free(more);
+    }
+}
+
+Test(als, only_a_model_of_the_same_shape_can_be_continued)
+{
+    tt_als_params p = fx_als_params();
+    tt_model *m = train(&p), *pop = NULL, *out = NULL;
+    tt_err err = {0};
+
+    p.factors = 8;
+    cr_assert_eq(tt_als_train_more(&ts, &p, m, &out, &err), TT_EINVAL);
+    cr_assert_null(out);
+    p.factors = 16;
+    cr_assert_eq(tt_popularity_train(&ts, TT_POP_ALL_TIME, 0.0, &pop, &err), 0);
+    cr_assert_eq(tt_als_train_more(&ts, &p, pop, &out, &err), TT_EINVAL);
+    cr_assert_eq(tt_als_train_more(&ts, &p, NULL, &out, &err), TT_EINVAL);
+    cr_assert_null(out);
+    tt_model_free(pop);
+    tt_model_free(m);
+}
+
 Test(als, batch_equals_single_recommendations)
 {
     tt_als_params p = fx_als_params();

@@ -3,8 +3,9 @@
  * search finds it and never reports a choice worse than the defaults on its own validation
  * split, which it cuts from the events it is given and nothing else: poisoning the held-out
  * events of an evaluation split changes nothing it does. EASE's line search moves the right
- * way; the budget bounds the time; the report has its documented fields; a job that names
- * parameters trains with them untuned.
+ * way; the halving continues the best of each rung; the same data gives the same search
+ * (the automatic budget counts work, not seconds) and a budget in seconds caps it; the
+ * report has its documented fields; a job that names parameters trains with them untuned.
  */
 #include <criterion/criterion.h>
 
@@ -83,16 +84,27 @@ static tt_model_opts small_opts(void)
     return o;
 }
 
-/* The validation split tt_tune_model cuts (tune.c make_split) from the events @within. */
-static void validation_split(const tt_dataset *ds, const uint8_t *within, uint64_t seed,
-                             tt_split *out)
+/* The validation folds of tune.c (make_fold): 10% of each listener's positives held out. */
+#define FOLDS 3
+#define SHARE 0.1
+
+/* Validation fold @fold tt_tune_model cuts (tune.c make_fold) from the events @within. */
+static void validation_fold(const tt_dataset *ds, const uint8_t *within, uint64_t seed, int fold,
+                            tt_split *out)
 {
     tt_split_params sp = tt_split_params_default();
     tt_err err = {0};
 
-    sp.seed = seed ^ 0x74756e65ULL;
+    sp.seed = (seed ^ 0x74756e65ULL) + (uint64_t)fold * 0x9e3779b97f4a7c15ULL;
+    sp.holdout = SHARE;
     sp.within = within;
     cr_assert_eq(tt_split_build(ds, &sp, out, &err), 0, "%s", err.message);
+}
+
+static void validation_split(const tt_dataset *ds, const uint8_t *within, uint64_t seed,
+                             tt_split *out)
+{
+    validation_fold(ds, within, seed, 0, out);
 }
 
 /* NDCG@20 on @split of @model trained with @o on the split's training part (a trial). */
@@ -114,6 +126,24 @@ static double validation_ndcg(const char *model, const tt_dataset *ds, const tt_
     tt_model_free(m);
     tt_train_set_release(&ts);
     return sc.ndcg;
+}
+
+/*
+ * What a report's figures are: NDCG@20 of @model trained with @o, averaged over the first
+ * @folds validation folds (tune.c chooses on that mean).
+ */
+static double validation_mean(const char *model, const tt_dataset *ds, const uint8_t *within,
+                              uint64_t seed, int folds, const tt_model_opts *o)
+{
+    double sum = 0;
+
+    for (int f = 0; f < folds; f++) {
+        tt_split sp;
+        validation_fold(ds, within, seed, f, &sp);
+        sum += validation_ndcg(model, ds, &sp, o);
+        tt_split_release(&sp);
+    }
+    return sum / folds;
 }
 
 static json_t *tune(const char *model, const tt_dataset *ds, const uint8_t *within,
@@ -160,8 +190,16 @@ static json_t *search_of(const json_t *report)
 }
 
 /* The grid of tune.c halving(): regularization and alpha as multiples of the defaults. */
-static const double reg_steps[] = {0.015, 0.25, 1.0, 3.0};
-static const double alpha_steps[] = {1.0 / 3.0, 1.0, 3.0};
+static const double reg_steps[] = {0.05, 0.25, 1.0, 2.5, 5.0};
+static const double alpha_steps[] = {1.0 / 3.0, 1.0, 10.0 / 3.0};
+#define NR (int)(sizeof(reg_steps) / sizeof(reg_steps[0]))
+#define NA (int)(sizeof(alpha_steps) / sizeof(alpha_steps[0]))
+
+static int folds_of(const json_t *report)
+{
+    return (int)json_integer_value(json_object_get(json_object_get(report, "validation"),
+                                                   "folds"));
+}
 
 /*
  * The best validation NDCG@20 over the whole search grid trained at full strength (a brute
@@ -172,8 +210,8 @@ static double grid_best(const tt_dataset *ds, const tt_split *sp, const tt_model
 {
     double best = 0;
 
-    for (int ri = 0; ri < 4; ri++)
-        for (int ai = 0; ai < 3; ai++)
+    for (int ri = 0; ri < NR; ri++)
+        for (int ai = 0; ai < NA; ai++)
             for (int si = 0; si < TT_ALS_N_SCALINGS; si++) {
                 tt_model_opts o = *base;
                 double v;
@@ -218,13 +256,15 @@ Test(tune, leaves_linear_scaling_when_play_counts_span_five_decades)
 
     validation_split(ds, NULL, base.seed, &sp);
     cr_assert_eq(num(json_object_get(r, "validation"), "users"), sp.n_users);
-    def = validation_ndcg("als", ds, &sp, &base);
-    got = validation_ndcg("als", ds, &sp, &best);
+    cr_assert_eq(folds_of(r), FOLDS);
+    def = validation_mean("als", ds, NULL, base.seed, FOLDS, &base);
+    got = validation_mean("als", ds, NULL, base.seed, FOLDS, &best);
     cr_assert_float_eq(def, num(r, "default_ndcg@20"), 2e-5, "defaults %g, report %g", def,
                        num(r, "default_ndcg@20"));
     cr_assert_float_eq(got, num(r, "best_ndcg@20"), 2e-5, "choice %g, report %g", got,
                        num(r, "best_ndcg@20"));
     cr_assert_gt(got, 2 * def, "choice %g, linear defaults %g", got, def);
+    got = validation_ndcg("als", ds, &sp, &best);
     linear = grid_best(ds, &sp, &base, TT_ALS_LINEAR);
     all = grid_best(ds, &sp, &base, -1);
     cr_log_info("defaults %g, choice %g, best linear %g, grid best %g", def, got, linear, all);
@@ -253,12 +293,13 @@ Test(tune, lowers_a_smothering_regularization)
                  base.als.regularization / 10);
 
     validation_split(ds, NULL, base.seed, &sp);
-    def = validation_ndcg("als", ds, &sp, &base);
+    def = validation_mean("als", ds, NULL, base.seed, folds_of(r), &base);
+    got = validation_mean("als", ds, NULL, base.seed, folds_of(r), &best);
+    cr_assert_float_eq(got, num(r, "best_ndcg@20"), 2e-5);
+    cr_assert_gt(got, 3 * def, "choice %g, defaults %g", got, def);
     got = validation_ndcg("als", ds, &sp, &best);
     all = grid_best(ds, &sp, &base, -1);
     cr_log_info("defaults %g, choice %g, grid best %g", def, got, all);
-    cr_assert_float_eq(got, num(r, "best_ndcg@20"), 2e-5);
-    cr_assert_gt(got, 3 * def, "choice %g, defaults %g", got, def);
     cr_assert_geq(got, 0.95 * all, "choice %g, best of the grid %g", got, all);
     tt_split_release(&sp);
     json_decref(r);
@@ -357,31 +398,38 @@ Test(tune, validates_inside_the_training_part_only)
     tt_split eval, val;
     tt_err err = {0};
     json_t *r;
-    int64_t inside = 0;
 
     ep.seed = 7;
     cr_assert_eq(tt_split_build(ds, &ep, &eval, &err), 0, "%s", err.message);
     r = tune("als", ds, eval.mask, &base, 30, &best);
     validation_split(ds, eval.mask, base.seed, &val);
     cr_assert_eq(num(json_object_get(r, "validation"), "users"), val.n_users);
+    tt_split_release(&val);
     cr_assert_eq((uint64_t)json_integer_value(
                      json_object_get(json_object_get(r, "validation"), "seed")),
                  base.seed ^ 0x74756e65ULL);
-    cr_assert_float_eq(validation_ndcg("als", ds, &val, &base), num(r, "default_ndcg@20"), 2e-5);
-    for (int64_t i = 0; i < ds->n_events; i++) {
-        int32_t u = ds->ev_user[i], t = ds->ev_track[i];
-        const int32_t *vrow = val.relevant.indices + val.relevant.indptr[u];
-        int32_t nv = (int32_t)tt_csr_row_nnz(&val.relevant, u);
-        if (eval.mask[i]) {
-            inside += !val.mask[i];
-            continue;
+    cr_assert_float_eq(num(json_object_get(r, "validation"), "share"), SHARE, 1e-9);
+    cr_assert_float_eq(validation_mean("als", ds, eval.mask, base.seed, folds_of(r), &base),
+                       num(r, "default_ndcg@20"), 2e-5);
+    for (int f = 0; f < folds_of(r); f++) {
+        int64_t inside = 0;
+        validation_fold(ds, eval.mask, base.seed, f, &val);
+        for (int64_t i = 0; i < ds->n_events; i++) {
+            int32_t u = ds->ev_user[i], t = ds->ev_track[i];
+            const int32_t *vrow = val.relevant.indices + val.relevant.indptr[u];
+            int32_t nv = (int32_t)tt_csr_row_nnz(&val.relevant, u);
+            if (eval.mask[i]) {
+                inside += !val.mask[i];
+                continue;
+            }
+            cr_assert_eq(val.mask[i], 0, "fold %d: event %lld of the evaluation's test trains",
+                         f, (long long)i);
+            for (int32_t j = 0; j < nv; j++)
+                cr_assert_neq(vrow[j], t, "fold %d: an evaluation test pair validates", f);
         }
-        cr_assert_eq(val.mask[i], 0, "event %lld of the evaluation's test trains", (long long)i);
-        for (int32_t j = 0; j < nv; j++)
-            cr_assert_neq(vrow[j], t, "an evaluation test pair validates");
+        cr_assert_gt(inside, 0, "fold %d: no validation events at all", f);
+        tt_split_release(&val);
     }
-    cr_assert_gt(inside, 0, "no validation events at all");
-    tt_split_release(&val);
     tt_split_release(&eval);
     json_decref(r);
     tt_dataset_free(ds);
@@ -447,9 +495,12 @@ static void check_report_fields(const json_t *r, double budget)
     cr_assert_str_eq(json_string_value(json_object_get(r, "objective")), "ndcg@20");
     cr_assert_float_eq(num(r, "budget_seconds"), budget, 0.051);
     num(r, "seconds");
+    num(r, "units");
+    num(r, "budget_units");
+    cr_assert_geq(folds_of(r), 1);
     cr_assert(json_is_object(v));
     cr_assert_str_eq(json_string_value(json_object_get(v, "split")), "random");
-    cr_assert_float_eq(num(v, "share"), 0.2, 1e-9);
+    cr_assert_float_eq(num(v, "share"), SHARE, 1e-9);
     cr_assert_gt(num(v, "users"), 0);
     cr_assert(json_is_integer(json_object_get(v, "seed")));
     cr_assert(json_is_object(json_object_get(r, "defaults")));
@@ -468,8 +519,94 @@ static void check_report_fields(const json_t *r, double budget)
     check_choice(r);
 }
 
-/* 2,400 listeners at 64 factors: the whole plan takes several times the budget. */
-Test(tune, a_budget_bounds_the_search)
+/*
+ * The automatic budget is work, not time: the same data runs the same trials and makes the
+ * same choice, whatever the machine's load, within the budget's units.
+ */
+Test(tune, the_same_data_gives_the_same_search)
+{
+    tt_dataset *ds = taste_data(40, true);
+    tt_model_opts base = small_opts(), best1, best2;
+    json_t *a, *b;
+
+    base.als.scaling = TT_ALS_LINEAR;
+    a = tune("als", ds, NULL, &base, 0, &best1);
+    b = tune("als", ds, NULL, &base, 0, &best2);
+    check_same_search(a, b);
+    cr_assert_eq(memcmp(&best1.als, &best2.als, sizeof(best1.als)), 0);
+    check_choice(a);
+    cr_assert_eq(num(a, "budget_seconds"), 0);
+    cr_assert_gt(num(a, "budget_units"), 0);
+    cr_assert_leq(num(a, "units"), num(a, "budget_units"));
+    cr_assert_gt(json_array_size(json_object_get(a, "trials")), 20, "the plan was cut short");
+    json_decref(a);
+    json_decref(b);
+    tt_dataset_free(ds);
+}
+
+/*
+ * The rungs of a trace: the fold-0 trials after the defaults at @its iterations, in order,
+ * up to the first trial on another fold (the halving is over then).
+ */
+static int rung_of(const json_t *trials, int its, const json_t **out, int cap)
+{
+    size_t i;
+    json_t *t;
+    int n = 0;
+
+    json_array_foreach(trials, i, t) {
+        if (i == 0)
+            continue;
+        if (json_integer_value(json_object_get(t, "fold")) != 0)
+            break;
+        if ((int)num(t, "iterations") == its && n < cap)
+            out[n++] = t;
+    }
+    return n;
+}
+
+/* Whether @t's configuration was among the @keep best of rung @r (@n trials). */
+static bool among_best(const json_t *t, const json_t **r, int n, int keep)
+{
+    const json_t *same = NULL;
+    int better = 0;
+
+    for (int i = 0; i < n; i++)
+        if (json_equal(json_object_get(r[i], "values"), json_object_get(t, "values")))
+            same = r[i];
+    if (!same)
+        return false;
+    for (int i = 0; i < n; i++)
+        better += num(r[i], "ndcg@20") > num(same, "ndcg@20");
+    return better < keep;
+}
+
+/*
+ * Successive halving: every configuration at a third of the iterations, the best third of
+ * them at two thirds, the best third of those at the full count.
+ */
+Test(tune, each_rung_continues_the_best_third_of_the_one_before)
+{
+    tt_dataset *ds = taste_data(40, false);
+    tt_model_opts base = small_opts(), best;
+    json_t *r = tune("als", ds, NULL, &base, 0, &best), *trials = json_object_get(r, "trials");
+    const json_t *r0[64], *r1[64], *r2[64];
+    int n0 = rung_of(trials, 5, r0, 64), n1 = rung_of(trials, 10, r1, 64);
+    int n2 = rung_of(trials, 15, r2, 64);
+
+    cr_assert_gt(n0, 10);
+    cr_assert_eq(n1, (n0 + 2) / 3, "%d configurations, %d continued", n0, n1);
+    cr_assert_eq(n2, (n1 + 2) / 3, "%d continued, %d to the full count", n1, n2);
+    for (int i = 0; i < n1; i++)
+        cr_assert(among_best(r1[i], r0, n0, n1), "rung 1 trial %d was not among the best", i);
+    for (int i = 0; i < n2; i++)
+        cr_assert(among_best(r2[i], r1, n1, n2), "rung 2 trial %d was not among the best", i);
+    json_decref(r);
+    tt_dataset_free(ds);
+}
+
+/* 2,400 listeners at 64 factors: the whole plan takes several times the wall-clock cap. */
+Test(tune, a_budget_in_seconds_caps_the_search)
 {
     tt_dataset *ds = taste_data(300, true);
     tt_model_opts base = small_opts(), best;
@@ -488,8 +625,8 @@ Test(tune, a_budget_bounds_the_search)
     n_trials = json_array_size(json_object_get(r, "trials"));
     json_decref(r);
     tt_dataset_free(ds);
-    /* The fixed plan: defaults, 18 + 6 + 2 halving trials, the winner at full strength. */
-    cr_assert_lt(n_trials, 1 + 18 + 6 + 2 + 1, "the plan was not cut");
+    /* The plan's first rung alone: the defaults and every configuration of the grid. */
+    cr_assert_lt(n_trials, 1 + NR * NA * TT_ALS_N_SCALINGS, "the plan was not cut");
     /* Wall time, with room for a loaded machine or a sanitizer build: the trial count above
      * is the real check that the budget cut the plan. */
     cr_assert_leq(took, 0.5 + 4 * trial + 2.0, "%.2f s for a budget of 0.5 s", took);
