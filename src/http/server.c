@@ -655,6 +655,9 @@ int tt_server_start(const tt_config *cfg, const tt_server_params *p, tt_server *
     app->metrics = tt__metrics_new();
     app->limiter = tt__ratelimit_new(cfg->rate_limit, cfg->rate_burst);
     tt__docs_locate(cfg, app->docs_dir, sizeof(app->docs_dir));
+    /* Said before the daemon answers anything, so a client that reads /health finds it logged. */
+    if (cfg->enable_gpu)
+        tt_warn("ENABLE_GPU=true: this build has no GPU code path; everything runs on the CPU");
     rc = open_parts(app, err);
     if (rc == 0 && tt_server_reload(app, &lerr) < 0)
         tt_warn("starting without models: %s", lerr.message);
@@ -668,8 +671,6 @@ int tt_server_start(const tt_config *cfg, const tt_server_params *p, tt_server *
         free_parts(app);
         return rc;
     }
-    if (cfg->enable_gpu)
-        tt_warn("ENABLE_GPU=true: this build has no GPU code path; everything runs on the CPU");
     tt_info("serving on %s:%d (%d threads, cache %s, database %s, budget %d ms)", cfg->host,
             cfg->port, p->threads, tt_cache_backend(app->cache), tt_store_backend(app->store),
             p->db_budget_ms);
