@@ -638,7 +638,7 @@ def versions_published_elsewhere_are_polled(ctx):
         eq(versions(srv).get("poll_seconds"), 1, "/models/versions poll_seconds")
         time.sleep(1.1)  # version names are UTC seconds: the new one must differ
         env = srv.env()
-        p = subprocess.run([srv.binary, "train", "--tier", "free", "--no-eval"], env=env,
+        p = subprocess.run([srv.binary, "train", "--tier", "free", "--no-eval", "--no-tune"], env=env,
                            capture_output=True, text=True, timeout=60)
         check(p.returncode == 0, f"tunetrail train exited {p.returncode}: {short(p.stderr)}")
         with open(os.path.join(srv.model_dir, "free", "als.json")) as f:

@@ -355,7 +355,8 @@ def content_without_features_falls_back(ctx):
         rows += [f"{user},{t},play,{1700001000 + 10 * j + i}\n" for i, t in enumerate(bare)]
     import_csv(ctx, "interactions", "user_id,track_id,action,timestamp\n" + "".join(rows))
     time.sleep(1.0 - (time.time() % 1.0) + 0.02)  # versions are per second
-    r = subprocess.run([ctx.tt, "train", "--tier", "all", "--no-eval"], env=ctx.srv.env(),
+    r = subprocess.run([ctx.tt, "train", "--tier", "all", "--no-eval", "--no-tune"],
+                       env=ctx.srv.env(),
                        capture_output=True, timeout=120)
     check(r.returncode == 0, f"tunetrail train failed: {r.stderr.decode()[-300:]}")
     r = ctx.srv.post("/models/reload")

@@ -238,7 +238,7 @@ def retrain(ctx):
     """Trains again into the server's MODEL_DIR; versions are per second, so wait for a new
     second first."""
     time.sleep(1.0 - (time.time() % 1.0) + 0.02)
-    r = subprocess.run([ctx.tt, "train", "--tier", "free"], env=ctx.srv.env(),
+    r = subprocess.run([ctx.tt, "train", "--tier", "free", "--no-tune"], env=ctx.srv.env(),
                        capture_output=True, timeout=60)
     check(r.returncode == 0, f"tunetrail train failed: {r.stderr.decode()[-300:]}")
 
@@ -361,7 +361,7 @@ def no_models_not_ready(ctx):
 @test(server="empty", inferred=True)
 def no_models_then_train_and_reload(ctx):
     """An operator who trains into the empty MODEL_DIR and reloads gets a ready service."""
-    r = subprocess.run([ctx.tt, "train", "--tier", "free"], env=ctx.srv.env(),
+    r = subprocess.run([ctx.tt, "train", "--tier", "free", "--no-tune"], env=ctx.srv.env(),
                        capture_output=True, timeout=60)
     check(r.returncode == 0, f"tunetrail train failed: {r.stderr.decode()[-300:]}")
     reload(ctx)
