@@ -473,11 +473,20 @@ def engine_killed_with_feedback_in_flight(ctx):
               for k in range(4) for n in range(250)}
     acked, lock_state = {}, {}
     mu = threading.Lock()
+    # Each client sends its first quarter, then waits until the database is locked, so the
+    # rest meets the lock however fast or slow the engine and this machine are.
+    at_lock, go = threading.Barrier(5), threading.Event()
     srv = Server(ctx.tt, "kill9", db, models, d, extra_env=env)
 
     def client(k):
         with httpx.Client(base_url=srv.base, timeout=TIMEOUT) as c:
             for n in range(250):
+                if n == 63:
+                    try:
+                        at_lock.wait(timeout=30)
+                    except threading.BrokenBarrierError:
+                        pass
+                    go.wait(timeout=30)
                 eid = f"k9-{k}-{n}"
                 try:
                     r = c.post("/feedback", json=events[eid])
@@ -494,10 +503,13 @@ def engine_killed_with_feedback_in_flight(ctx):
         lock = None
         try:
             deadline = time.monotonic() + 30
-            while len(acked) < 250 and time.monotonic() < deadline:
-                time.sleep(0.005)
+            try:
+                at_lock.wait(timeout=30)
+            except threading.BrokenBarrierError:
+                pass
             lock = locked(db)
             lock_state["at"] = len(acked)
+            go.set()
             while len(acked) < 600 and time.monotonic() < deadline:
                 time.sleep(0.005)
             srv.proc.send_signal(signal.SIGKILL)
