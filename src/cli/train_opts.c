@@ -11,6 +11,20 @@ static int bad(const char *flag, const char *accepted)
     return 2;
 }
 
+/*
+ * Puts @o in the next of the TT_TRAIN_OPTS_MAX slots callers size their tables by; an option
+ * added past them must raise TT_TRAIN_OPTS_MAX, and aborts here rather than write past them.
+ */
+static void add_slot(struct tt_opt *slots, int *i, struct tt_opt o)
+{
+    if (*i >= TT_TRAIN_OPTS_MAX) {
+        fprintf(stderr, "tunetrail: more shared train options than TT_TRAIN_OPTS_MAX (%d)\n",
+                TT_TRAIN_OPTS_MAX);
+        abort();
+    }
+    slots[(*i)++] = o;
+}
+
 void tt_train_cli_init(struct tt_train_cli *tc, struct tt_opt *slots)
 {
     const tt_als_params *a;
@@ -50,72 +64,93 @@ void tt_train_cli_init(struct tt_train_cli *tc, struct tt_opt *slots)
     tc->neumf_lr = tc->opts.neumf.lr;
     tc->neumf_l2 = tc->opts.neumf.l2;
     tc->neumf_pretrain = tc->opts.neumf.pretrain;
-    slots[i++] = (struct tt_opt){"--factors", TT_OPT_INT, &tc->factors, "ALS factors"};
-    slots[i++] = (struct tt_opt){"--regularization", TT_OPT_DOUBLE, &tc->regularization,
-                                 "ALS L2 regularization"};
-    slots[i++] = (struct tt_opt){"--alpha", TT_OPT_DOUBLE, &tc->alpha, "ALS confidence scale"};
-    slots[i++] = (struct tt_opt){"--iterations", TT_OPT_INT, &tc->iterations, "ALS sweeps"};
-    slots[i++] = (struct tt_opt){"--cg-steps", TT_OPT_INT, &tc->cg_steps,
-                                 "ALS conjugate-gradient steps per solve (0 = exact)"};
-    slots[i++] = (struct tt_opt){"--precompute-days", TT_OPT_INT, &tc->precompute_days,
-                                 "ALS: rank lists ahead for users active in the last N days "
-                                 "(0 = all; default 30)"};
-    slots[i++] = (struct tt_opt){"--precompute-users", TT_OPT_INT, &tc->precompute_users,
-                                 "ALS: at most this many lists, most recent users first "
-                                 "(0 = no cap; default 20000)"};
-    slots[i++] = (struct tt_opt){"--scaling", TT_OPT_STR, &tc->scaling,
-                                 "ALS confidence: linear|log|bm25"};
-    slots[i++] = (struct tt_opt){"--bm25-k1", TT_OPT_DOUBLE, &tc->bm25_k1, "BM25 k1"};
-    slots[i++] = (struct tt_opt){"--bm25-b", TT_OPT_DOUBLE, &tc->bm25_b, "BM25 b"};
-    slots[i++] = (struct tt_opt){"--log-eps", TT_OPT_DOUBLE, &tc->log_eps,
-                                 "eps of log(1 + r/eps) scaling"};
-    slots[i++] = (struct tt_opt){"--ease-lambda", TT_OPT_DOUBLE, &tc->ease_lambda,
-                                 "EASE regularization lambda (default 100)"};
-    slots[i++] = (struct tt_opt){"--ease-scaling", TT_OPT_STR, &tc->ease_scaling,
-                                 "EASE confidence: linear|log|bm25 (default log)"};
-    slots[i++] = (struct tt_opt){"--ease-min-listeners", TT_OPT_INT, &tc->ease_min_listeners,
-                                 "EASE: tracks with fewer training listeners are left out (2)"};
-    slots[i++] = (struct tt_opt){"--half-life", TT_OPT_DOUBLE, &tc->half_life,
-                                 "trending half-life in days"};
-    slots[i++] = (struct tt_opt){"--threads", TT_OPT_INT, &tc->threads,
-                                 "training threads (0 = one per core)"};
-    slots[i++] = (struct tt_opt){"--seed", TT_OPT_I64, &tc->seed, "random seed"};
-    slots[i++] = (struct tt_opt){"--w-audio", TT_OPT_DOUBLE, &tc->w_audio,
-                                 "content: weight of the audio features"};
-    slots[i++] = (struct tt_opt){"--w-key", TT_OPT_DOUBLE, &tc->w_key,
-                                 "content: weight of key inside the audio features"};
-    slots[i++] = (struct tt_opt){"--w-genre", TT_OPT_DOUBLE, &tc->w_genre,
-                                 "content: weight of the genres"};
-    slots[i++] = (struct tt_opt){"--w-embedding", TT_OPT_DOUBLE, &tc->w_embedding,
-                                 "content: weight of the track embedding"};
-    slots[i++] = (struct tt_opt){"--genre-dims", TT_OPT_INT, &tc->genre_dims,
-                                 "content: most common genres given a dimension"};
-    slots[i++] = (struct tt_opt){"--centres", TT_OPT_INT, &tc->centres,
-                                 "content: most centres of a listener's profile"};
-    slots[i++] = (struct tt_opt){"--whiten", TT_OPT_DOUBLE, &tc->whiten,
-                                 "content: embedding whitening shrinkage (1; 0 = none)"};
-    slots[i++] = (struct tt_opt){"--augment-k", TT_OPT_INT, &tc->augment_k,
-                                 "content: neighbours each vector is averaged with (15; 0 = none)"};
-    slots[i++] = (struct tt_opt){"--neumf-factors", TT_OPT_INT, &tc->neumf_factors,
-                                 "NeuMF embedding size f: GMF f, MLP 2f-f-f/2 (default 32)"};
-    slots[i++] = (struct tt_opt){"--neumf-epochs", TT_OPT_INT, &tc->neumf_epochs,
-                                 "NeuMF epochs (default 20)"};
-    slots[i++] = (struct tt_opt){"--neumf-lr", TT_OPT_DOUBLE, &tc->neumf_lr,
-                                 "NeuMF Adam learning rate (default 0.001)"};
-    slots[i++] = (struct tt_opt){"--neumf-batch", TT_OPT_INT, &tc->neumf_batch,
-                                 "NeuMF samples per mini-batch (default 1024)"};
-    slots[i++] = (struct tt_opt){"--neumf-negatives", TT_OPT_INT, &tc->neumf_negatives,
-                                 "NeuMF sampled negatives per positive (default 4)"};
-    slots[i++] = (struct tt_opt){"--neumf-l2", TT_OPT_DOUBLE, &tc->neumf_l2,
-                                 "NeuMF L2 weight decay (default 0)"};
-    slots[i++] = (struct tt_opt){"--neumf-pretrain", TT_OPT_BOOL, &tc->neumf_pretrain,
-                                 "NeuMF: pre-train the GMF and MLP towers first (3x the time)"};
-    /* Callers size their tables by TT_TRAIN_OPTS_MAX: an option added past it must raise it. */
-    if (i > TT_TRAIN_OPTS_MAX) {
-        fprintf(stderr, "tunetrail: %d shared train options, TT_TRAIN_OPTS_MAX is %d\n", i,
-                TT_TRAIN_OPTS_MAX);
-        abort();
-    }
+    add_slot(slots, &i, (struct tt_opt){"--factors", TT_OPT_INT, &tc->factors, "ALS factors"});
+    add_slot(slots, &i,
+             (struct tt_opt){"--regularization", TT_OPT_DOUBLE, &tc->regularization,
+                             "ALS L2 regularization"});
+    add_slot(slots, &i,
+             (struct tt_opt){"--alpha", TT_OPT_DOUBLE, &tc->alpha, "ALS confidence scale"});
+    add_slot(slots, &i, (struct tt_opt){"--iterations", TT_OPT_INT, &tc->iterations, "ALS sweeps"});
+    add_slot(slots, &i,
+             (struct tt_opt){"--cg-steps", TT_OPT_INT, &tc->cg_steps,
+                             "ALS conjugate-gradient steps per solve (0 = exact)"});
+    add_slot(slots, &i,
+             (struct tt_opt){"--precompute-days", TT_OPT_INT, &tc->precompute_days,
+                             "ALS: rank lists ahead for users active in the last N days "
+                             "(0 = all; default 30)"});
+    add_slot(slots, &i,
+             (struct tt_opt){"--precompute-users", TT_OPT_INT, &tc->precompute_users,
+                             "ALS: at most this many lists, most recent users first "
+                             "(0 = no cap; default 20000)"});
+    add_slot(
+        slots, &i,
+        (struct tt_opt){"--scaling", TT_OPT_STR, &tc->scaling, "ALS confidence: linear|log|bm25"});
+    add_slot(slots, &i, (struct tt_opt){"--bm25-k1", TT_OPT_DOUBLE, &tc->bm25_k1, "BM25 k1"});
+    add_slot(slots, &i, (struct tt_opt){"--bm25-b", TT_OPT_DOUBLE, &tc->bm25_b, "BM25 b"});
+    add_slot(
+        slots, &i,
+        (struct tt_opt){"--log-eps", TT_OPT_DOUBLE, &tc->log_eps, "eps of log(1 + r/eps) scaling"});
+    add_slot(slots, &i,
+             (struct tt_opt){"--ease-lambda", TT_OPT_DOUBLE, &tc->ease_lambda,
+                             "EASE regularization lambda (default 100)"});
+    add_slot(slots, &i,
+             (struct tt_opt){"--ease-scaling", TT_OPT_STR, &tc->ease_scaling,
+                             "EASE confidence: linear|log|bm25 (default log)"});
+    add_slot(slots, &i,
+             (struct tt_opt){"--ease-min-listeners", TT_OPT_INT, &tc->ease_min_listeners,
+                             "EASE: tracks with fewer training listeners are left out (2)"});
+    add_slot(slots, &i,
+             (struct tt_opt){"--half-life", TT_OPT_DOUBLE, &tc->half_life,
+                             "trending half-life in days"});
+    add_slot(slots, &i,
+             (struct tt_opt){"--threads", TT_OPT_INT, &tc->threads,
+                             "training threads (0 = one per core)"});
+    add_slot(slots, &i, (struct tt_opt){"--seed", TT_OPT_I64, &tc->seed, "random seed"});
+    add_slot(slots, &i,
+             (struct tt_opt){"--w-audio", TT_OPT_DOUBLE, &tc->w_audio,
+                             "content: weight of the audio features"});
+    add_slot(slots, &i,
+             (struct tt_opt){"--w-key", TT_OPT_DOUBLE, &tc->w_key,
+                             "content: weight of key inside the audio features"});
+    add_slot(
+        slots, &i,
+        (struct tt_opt){"--w-genre", TT_OPT_DOUBLE, &tc->w_genre, "content: weight of the genres"});
+    add_slot(slots, &i,
+             (struct tt_opt){"--w-embedding", TT_OPT_DOUBLE, &tc->w_embedding,
+                             "content: weight of the track embedding"});
+    add_slot(slots, &i,
+             (struct tt_opt){"--genre-dims", TT_OPT_INT, &tc->genre_dims,
+                             "content: most common genres given a dimension"});
+    add_slot(slots, &i,
+             (struct tt_opt){"--centres", TT_OPT_INT, &tc->centres,
+                             "content: most centres of a listener's profile"});
+    add_slot(slots, &i,
+             (struct tt_opt){"--whiten", TT_OPT_DOUBLE, &tc->whiten,
+                             "content: embedding whitening shrinkage (1; 0 = none)"});
+    add_slot(slots, &i,
+             (struct tt_opt){"--augment-k", TT_OPT_INT, &tc->augment_k,
+                             "content: neighbours each vector is averaged with (15; 0 = none)"});
+    add_slot(slots, &i,
+             (struct tt_opt){"--neumf-factors", TT_OPT_INT, &tc->neumf_factors,
+                             "NeuMF embedding size f: GMF f, MLP 2f-f-f/2 (default 32)"});
+    add_slot(slots, &i,
+             (struct tt_opt){"--neumf-epochs", TT_OPT_INT, &tc->neumf_epochs,
+                             "NeuMF epochs (default 20)"});
+    add_slot(slots, &i,
+             (struct tt_opt){"--neumf-lr", TT_OPT_DOUBLE, &tc->neumf_lr,
+                             "NeuMF Adam learning rate (default 0.001)"});
+    add_slot(slots, &i,
+             (struct tt_opt){"--neumf-batch", TT_OPT_INT, &tc->neumf_batch,
+                             "NeuMF samples per mini-batch (default 1024)"});
+    add_slot(slots, &i,
+             (struct tt_opt){"--neumf-negatives", TT_OPT_INT, &tc->neumf_negatives,
+                             "NeuMF sampled negatives per positive (default 4)"});
+    add_slot(slots, &i,
+             (struct tt_opt){"--neumf-l2", TT_OPT_DOUBLE, &tc->neumf_l2,
+                             "NeuMF L2 weight decay (default 0)"});
+    add_slot(slots, &i,
+             (struct tt_opt){"--neumf-pretrain", TT_OPT_BOOL, &tc->neumf_pretrain,
+                             "NeuMF: pre-train the GMF and MLP towers first (3x the time)"});
     slots[i] = (struct tt_opt){0};
 }
 
