@@ -46,25 +46,27 @@ n = len(sizes)
 print(f"answers (50 users): {sum(mixes)/n:.1f} mixes, {sum(tracks)/n:.0f} tracks, "
       f"{sum(sizes)/n/1024:.1f} KiB on average")
 PY
+uncached() { # uncached PREFIX: the server's answer cache is off: -c64, then -t1 -c4
+    local out
+    load "${1}uncached /daily-mix (cache off, $users users):" 0 0
+    out=$(TT_IDS=$users TT_HOT=0 TT_REFRESH=0 wrk -t1 -c4 -d"${dur}s" --latency \
+          -s bench/wrk_mix.lua "http://127.0.0.1:$port" | grep RESULT)
+    echo "${1}uncached /daily-mix at -t1 -c4 (cache off): ${out#RESULT }"
+}
+
 if [ -n "${BASE:-}" ]; then
     this=$tt
     for round in 1 2; do
         for b in base this; do
             [ $b = base ] && tt=$BASE || tt=$this
             serve --cache-ttl 0
-            load "round $round, $b: uncached /daily-mix (cache off, $users users):" 0 0
-            out=$(TT_IDS=$users TT_HOT=0 TT_REFRESH=0 wrk -t1 -c4 -d"${dur}s" --latency \
-                  -s bench/wrk_mix.lua "http://127.0.0.1:$port" | grep RESULT)
-            echo "round $round, $b: uncached /daily-mix at -t1 -c4 (cache off): ${out#RESULT }"
+            uncached "round $round, $b: "
         done
     done
     tt=$this
     serve --cache-ttl 0
 fi
-load "uncached /daily-mix (cache off, $users users):" 0 0
-out=$(TT_IDS=$users TT_HOT=0 TT_REFRESH=0 wrk -t1 -c4 -d"${dur}s" --latency \
-      -s bench/wrk_mix.lua "http://127.0.0.1:$port" | grep RESULT)
-echo "uncached /daily-mix at -t1 -c4 (cache off): ${out#RESULT }"
+uncached ""
 serve
 load "uncached /daily-mix (refresh: true, $users users):" 0 1
 TT_IDS=$users TT_HOT=1000 wrk -t2 -c64 -d2s -s bench/wrk_mix.lua "http://127.0.0.1:$port" >/dev/null
