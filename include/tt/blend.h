@@ -26,6 +26,7 @@ typedef struct tt_blend_params {
     int candidates;     /* top tracks taken from each part per listener, >= 1 */
     int k;              /* the NDCG cut-off the weight maximises, >= 1 */
     double step;        /* grid step of the ALS weight in [0, 1], in [0.01, 0.5] */
+    int folds;          /* validation splits pooled (each its own seed and models), 1..8 */
     uint64_t seed;
 } tt_blend_params;
 
@@ -62,9 +63,11 @@ struct tt_model_opts;
 struct tt_train_set;
 
 /*
- * Learns the weight: holds out p->validation of the positives of up to p->max_users users
- * of @ts (seeded by p->seed), trains ALS and EASE with @o's options on the rest and searches
- * the weight (tt_blend_search). *@out has the weight but no parts: attach the parts trained
+ * Learns the weight: p->folds times, holds out p->validation of the positives of up to
+ * p->max_users users of @ts (seeded by p->seed and the fold) and trains ALS and EASE with
+ * @o's options on the rest; then searches the weight over every fold's users pooled
+ * (tt_blend_search): one split of a few thousand listeners is noisy enough to pick a weight
+ * by chance. *@out has the weight but no parts: attach the parts trained
  * on all of @ts. Errors: TT_EINVAL (bad parameters), TT_ESTATE (no user to validate on, or
  * EASE cannot be trained on this catalog), the parts'.
  */

@@ -24,6 +24,19 @@ typedef struct tt_ease_params {
      * 100, docs/models.md has the measurements behind it.
      */
     float lambda;
+    /*
+     * Emphasised denoising (Steck, "Autoencoders that don't overfit towards the Identity",
+     * NeurIPS 2020): the diagonal regularization of a dropout share p, lambda + p/(1-p) G_ii,
+     * so a track heard by many is held back from explaining itself through its own
+     * co-listeners more than a rare one. 0 = plain EASE; default 0.5.
+     */
+    float emphasis;
+    /*
+     * Each listener's row scaled to the same length in the Gram matrix (the rows keep their
+     * values for scoring): co-listening is counted per listener, so a handful of listeners
+     * with huge histories do not decide which tracks go together. Default on.
+     */
+    bool user_norm;
     enum tt_als_scaling scaling; /* confidence transform, as ALS's (default log) */
     float bm25_k1, bm25_b;       /* BM25 saturation and length normalisation */
     float log_eps;               /* the eps of log(1 + r/eps) */

@@ -46,6 +46,8 @@ void tt_train_cli_init(struct tt_train_cli *tc, struct tt_opt *slots)
     tc->precompute_users = a->precompute_users;
     tc->ease_scaling = tt_als_scaling_names[tc->opts.ease.scaling];
     tc->ease_lambda = tc->opts.ease.lambda;
+    tc->ease_emphasis = tc->opts.ease.emphasis;
+    tc->ease_no_user_norm = !tc->opts.ease.user_norm;
     tc->ease_min_listeners = tc->opts.ease.min_listeners;
     tc->half_life = tc->opts.trending_half_life_days;
     tc->seed = (int64_t)tc->opts.seed;
@@ -92,7 +94,15 @@ void tt_train_cli_init(struct tt_train_cli *tc, struct tt_opt *slots)
         (struct tt_opt){"--log-eps", TT_OPT_DOUBLE, &tc->log_eps, "eps of log(1 + r/eps) scaling"});
     add_slot(slots, &i,
              (struct tt_opt){"--ease-lambda", TT_OPT_DOUBLE, &tc->ease_lambda,
-                             "EASE regularization lambda (default 100)"});
+                             "EASE regularization lambda (default 50)"});
+    add_slot(slots, &i,
+             (struct tt_opt){"--ease-emphasis", TT_OPT_DOUBLE, &tc->ease_emphasis,
+                             "EASE emphasised-denoising dropout share, 0..0.9 (default 0.5; "
+                             "0 = plain EASE)"});
+    add_slot(slots, &i,
+             (struct tt_opt){"--ease-no-user-norm", TT_OPT_BOOL, &tc->ease_no_user_norm,
+                             "EASE: count co-listening by raw rows, not each listener's row "
+                             "at the same length"});
     add_slot(slots, &i,
              (struct tt_opt){"--ease-scaling", TT_OPT_STR, &tc->ease_scaling,
                              "EASE confidence: linear|log|bm25 (default log)"});
@@ -194,8 +204,12 @@ static int ease_finish(struct tt_train_cli *tc)
         return bad("--ease-lambda", "> 0 and <= 1e7");
     if (tc->ease_min_listeners < 1 || tc->ease_min_listeners > 1000)
         return bad("--ease-min-listeners", "1..1000");
+    if (!(tc->ease_emphasis >= 0 && tc->ease_emphasis <= 0.9))
+        return bad("--ease-emphasis", "0..0.9");
     p->scaling = (enum tt_als_scaling)sc;
     p->lambda = (float)tc->ease_lambda;
+    p->emphasis = (float)tc->ease_emphasis;
+    p->user_norm = !tc->ease_no_user_norm;
     p->min_listeners = tc->ease_min_listeners;
     return 0;
 }

@@ -15,7 +15,8 @@
 struct tt_train_cli {
     tt_model_opts opts; /* the result, valid after tt_train_cli_finish */
     const char *scaling, *ease_scaling;
-    double ease_lambda;
+    double ease_lambda, ease_emphasis;
+    bool ease_no_user_norm;
     int ease_min_listeners;
     double regularization, alpha, bm25_k1, bm25_b, half_life, log_eps;
     int factors, iterations, cg_steps, threads;

@@ -50,6 +50,7 @@ tt_blend_params tt_blend_params_default(void)
     p.candidates = 100;
     p.k = 20;
     p.step = 0.05;
+    p.folds = 3;
     p.seed = 42;
     return p;
 }
@@ -61,6 +62,8 @@ static int check_params(const tt_blend_params *p, tt_err *err)
     if (p->min_positives < 2 || p->max_users < 1 || p->candidates < 1 || p->k < 1)
         return tt_err_set(err, TT_EINVAL, "blend: min_positives >= 2, max_users, candidates "
                                           "and k >= 1 are required");
+    if (p->folds < 1 || p->folds > 8)
+        return tt_err_set_field(err, TT_EINVAL, "folds", "folds must be in [1, 8]");
     if (!(p->step >= 0.01 && p->step <= 0.5))
         return tt_err_set_field(err, TT_EINVAL, "step", "step must be in [0.01, 0.5]");
     return 0;
@@ -365,8 +368,9 @@ static void gather_range(void *ctx, int64_t b, int64_t e, int thread)
     }
 }
 
-/* The validation split of the hybrid model, without tracks held out whole. */
-static void split_of(const tt_train_set *ts, const tt_blend_params *p, tt__validation *v)
+/* Fold @fold's validation split (the hybrid model's, without tracks held out whole). */
+static void split_of(const tt_train_set *ts, const tt_blend_params *p, int fold,
+                     tt__validation *v)
 {
     tt_hybrid_params hp = tt_hybrid_params_default();
 
@@ -374,55 +378,75 @@ static void split_of(const tt_train_set *ts, const tt_blend_params *p, tt__valid
     hp.new_share = 0.0;
     hp.min_positives = p->min_positives;
     hp.max_users = p->max_users;
-    hp.seed = p->seed;
+    hp.seed = p->seed + (uint64_t)fold * 0x9E3779B97F4A7C15ull;
     tt__validation_build(ts, &hp, v);
 }
 
-static void search_parts(tt_model *als, tt_model *ease, const tt__validation *v,
-                         const tt_blend_params *p, int threads, tt_blend_fit *fit)
+/* Fills @out (v->n_users entries) with each validation user's candidates and z-scores. */
+static void gather_parts(tt_model *als, tt_model *ease, const tt__validation *v,
+                         const tt_blend_params *p, int threads, tt_blend_vuser *out)
 {
-    struct gather g = {als, ease, v, p, tt_calloc((size_t)v->n_users, sizeof(tt_blend_vuser))};
+    struct gather g = {als, ease, v, p, out};
 
     tt__blas_single_threaded();
     tt_parallel_for(v->n_users, 8, threads, gather_range, &g);
-    tt_blend_search(g.out, v->n_users, p->k, p->step, fit);
-    fit->users = v->n_users;
-    fit->pairs = v->held.nnz;
-    for (int32_t i = 0; i < v->n_users; i++) {
-        free(g.out[i].z);
-        free(g.out[i].rel);
+}
+
+/* One fold: its split, its parts trained on the rest, its users appended to @all. */
+static int fold_users(const tt_train_set *ts, const tt_blend_params *p, const tt_model_opts *po,
+                      int fold, tt_blend_vuser **all, int32_t *n_all, tt_blend_fit *fit,
+                      tt_err *err)
+{
+    tt_model *als = NULL, *ease = NULL;
+    tt__validation v;
+    int rc;
+
+    split_of(ts, p, fold, &v);
+    if (v.n_users == 0) {
+        tt__validation_release(&v);
+        return tt_err_set(err, TT_ESTATE, "blend: no listener has %d positive tracks to "
+                                          "validate the blend on", p->min_positives);
     }
-    free(g.out);
+    rc = tt_models_train("als", &v.sub, po, &als, err);
+    if (rc == 0)
+        rc = tt_models_train("ease", &v.sub, po, &ease, err);
+    if (rc == 0) {
+        *all = tt_realloc(*all, ((size_t)*n_all + v.n_users) * sizeof(**all));
+        memset(*all + *n_all, 0, (size_t)v.n_users * sizeof(**all));
+        gather_parts(als, ease, &v, p, po->threads, *all + *n_all);
+        *n_all += v.n_users;
+        fit->users += v.n_users;
+        fit->pairs += v.held.nnz;
+    }
+    tt_model_free(als);
+    tt_model_free(ease);
+    tt__validation_release(&v);
+    return rc;
 }
 
 int tt_blend_learn(const tt_train_set *ts, const tt_blend_params *p, const tt_model_opts *o,
                    tt_model **out, tt_err *err)
 {
     tt_model_opts po = *o;
-    tt_model *als = NULL, *ease = NULL;
-    tt__validation v;
+    tt_blend_vuser *all = NULL;
+    tt_blend_fit fit = {0};
+    int32_t n_all = 0;
     blend_model *m;
     double t0 = tt_now();
     int rc = check_params(p, err);
 
     if (rc < 0)
         return rc;
-    split_of(ts, p, &v);
-    if (v.n_users == 0) {
-        tt__validation_release(&v);
-        return tt_err_set(err, TT_ESTATE, "blend: no listener has %d positive tracks to "
-                                          "validate the blend on", p->min_positives);
-    }
     po.als.precompute = 0;
     po.ease.precompute = 0;
     po.on_step = NULL;
-    rc = tt_models_train("als", &v.sub, &po, &als, err);
-    if (rc == 0)
-        rc = tt_models_train("ease", &v.sub, &po, &ease, err);
+    for (int f = 0; f < p->folds && rc == 0; f++)
+        rc = fold_users(ts, p, &po, f, &all, &n_all, &fit, err);
     if (rc == 0) {
+        tt_blend_search(all, n_all, p->k, p->step, &fit);
         m = model_new();
         m->p = *p;
-        search_parts(als, ease, &v, p, o->threads, &m->fit);
+        m->fit = fit;
         m->base.n_users = ts->conf.rows;
         m->base.n_tracks = ts->conf.cols;
         m->base.catalog = tt_catalog_checksum(ts->ds);
@@ -430,9 +454,11 @@ int tt_blend_learn(const tt_train_set *ts, const tt_blend_params *p, const tt_mo
         m->base.train_seconds = tt_now() - t0;
         *out = &m->base;
     }
-    tt_model_free(als);
-    tt_model_free(ease);
-    tt__validation_release(&v);
+    for (int32_t i = 0; i < n_all; i++) {
+        free(all[i].z);
+        free(all[i].rel);
+    }
+    free(all);
     return rc;
 }
 
@@ -442,6 +468,8 @@ static const tt_mfield blend_fields[] = {
     {"w_als", TT_MF_F32, TT_MF_AT(blend_model, fit.w_als), .lo = 0, .hi = 1},
     {"candidates", TT_MF_I32, TT_MF_AT(blend_model, p.candidates), .lo = 1, .hi = 100000},
     {"validation", TT_MF_F64, TT_MF_AT(blend_model, p.validation), .lo = 0, .hi = 1},
+    {"folds", TT_MF_I32, TT_MF_AT(blend_model, p.folds), .lo = 1, .hi = 8,
+     .flags = TT_MF_OPTIONAL},
     {"ndcg", TT_MF_F64, TT_MF_AT(blend_model, fit.ndcg), .lo = 0, .hi = 1},
     {"recall", TT_MF_F64, TT_MF_AT(blend_model, fit.recall), .lo = 0, .hi = 1},
     {"als_ndcg", TT_MF_F64, TT_MF_AT(blend_model, fit.als_ndcg), .lo = 0, .hi = 1},
@@ -474,6 +502,7 @@ int tt__blend_load(tt_mfile *f, tt_model **out, tt_err *err)
     int rc;
 
     m->p = tt_blend_params_default();
+    m->p.folds = 1; /* a file without the field learned its weight on one split */
     rc = tt_mfile_get_meta(f, blend_fields, N_BLEND_FIELDS, m, err);
     if (rc == 0 && !(m->fit.w_als >= 0.0f && m->fit.w_als <= 1.0f))
         rc = tt_err_set(err, TT_ECORRUPT, "model file %s refused: bad w_als", tt_mfile_path(f));

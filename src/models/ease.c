@@ -3,7 +3,9 @@
  *
  * Minimising |X - X B|^2 + lambda |B|^2 subject to diag(B) = 0 has the solution
  *   B = I - P diag(1 / diag(P)),  P = (X'X + lambda I)^-1,
- * so training is one Gram matrix and one symmetric positive definite inverse (LAPACK's
+ * here with two refinements (tt/ease.h): the diagonal regularization of emphasised denoising
+ * (lambda + p/(1-p) G_ii in place of lambda) and each listener's row at the same length in
+ * X'X. So training is one Gram matrix and one symmetric positive definite inverse (LAPACK's
  * Cholesky spotrf + spotri). The Gram matrix is built from the sparse user rows, each
  * thread owning a band of its rows, at a cost of sum_u n_u^2 rather than the users x n^2 of
  * a dense product. Serving sums the rows of B of a user's tracks, weighted by their
@@ -49,7 +51,9 @@ tt_ease_params tt_ease_params_default(void)
     tt_ease_params p;
 
     memset(&p, 0, sizeof(p));
-    p.lambda = 100.0f;
+    p.lambda = 50.0f;
+    p.emphasis = 0.5f;
+    p.user_norm = true;
     p.scaling = TT_ALS_LOG;
     p.bm25_k1 = 100.0f;
     p.bm25_b = 0.8f;
@@ -65,6 +69,8 @@ static int check_params(const tt_ease_params *p, tt_err *err)
 {
     if (!(p->lambda > 0.0f) || !(p->lambda <= 1e7f))
         return tt_err_set_field(err, TT_EINVAL, "lambda", "lambda must be a number > 0, <= 1e7");
+    if (!(p->emphasis >= 0.0f) || !(p->emphasis <= 0.9f))
+        return tt_err_set_field(err, TT_EINVAL, "emphasis", "emphasis must be in [0, 0.9]");
     if ((unsigned)p->scaling >= TT_ALS_N_SCALINGS)
         return tt_err_set_field(err, TT_EINVAL, "scaling", "unknown scaling %d", (int)p->scaling);
     if (!(p->bm25_k1 > 0.0f) || !isfinite(p->bm25_k1) || !(p->bm25_b >= 0.0f) ||
@@ -156,8 +162,9 @@ static void user_rows(tt_ease_model *m, const tt_csr *conf, const float *val)
 
 struct gram {
     const tt_ease_model *m;
-    tt_csr cols; /* kept tracks x users: the transpose of the user rows */
-    float *G;    /* n x n */
+    tt_csr cols;     /* kept tracks x users: the transpose of the user rows */
+    const float *uw; /* each user's weight in G (user_norm), or NULL */
+    float *G;        /* n x n */
 };
 
 /* Rows [b, e) of G = X'X: G_ij = sum over the listeners u of i of x_ui x_uj. */
@@ -171,28 +178,56 @@ static void gram_rows(void *ctx, int64_t b, int64_t e, int thread)
         float *Gi = g->G + (size_t)i * m->n;
         for (int64_t a = g->cols.indptr[i]; a < g->cols.indptr[i + 1]; a++) {
             int32_t u = g->cols.indices[a];
-            float xi = g->cols.data[a];
+            float xi = g->cols.data[a] * (g->uw ? g->uw[u] : 1.0f);
             for (int64_t c = m->row_ptr[u]; c < m->row_ptr[u + 1]; c++)
                 Gi[m->row_idx[c]] += xi * m->row_val[c];
         }
     }
 }
 
-/* X'X + lambda I over the kept tracks, into a new n x n array. */
+/*
+ * user_norm's weights: mean |x|^2 / |x_u|^2 over the users with a kept track, so each row
+ * enters G at the mean length and lambda keeps its scale.
+ */
+static float *user_weights(const tt_ease_model *m)
+{
+    float *w = tt_malloc(((size_t)m->base.n_users + 1) * sizeof(float));
+    double sum = 0.0;
+    int64_t users = 0;
+
+    for (int32_t u = 0; u < m->base.n_users; u++) {
+        double sq = 0.0;
+        for (int64_t c = m->row_ptr[u]; c < m->row_ptr[u + 1]; c++)
+            sq += (double)m->row_val[c] * m->row_val[c];
+        w[u] = (float)sq;
+        sum += sq;
+        users += sq > 0.0;
+    }
+    for (int32_t u = 0; u < m->base.n_users; u++)
+        w[u] = w[u] > 0.0f ? (float)(sum / (double)users / w[u]) : 0.0f;
+    return w;
+}
+
+/* X'X (rows weighted by user_norm) plus the regularization, into a new n x n array. */
 static float *gram_matrix(const tt_ease_model *m, int threads)
 {
     tt_csr rows = {m->base.n_users, m->n, m->nnz, (int64_t *)m->row_ptr, (int32_t *)m->row_idx,
                    (float *)m->row_val};
-    struct gram g = {m, {0}, NULL};
+    float *uw = m->p.user_norm ? user_weights(m) : NULL;
+    struct gram g = {m, {0}, uw, NULL};
     size_t bytes = (size_t)m->n * m->n * sizeof(float);
+    double drop = (double)m->p.emphasis / (1.0 - (double)m->p.emphasis);
 
     g.G = tt_aligned_alloc(bytes);
     memset(g.G, 0, bytes);
     tt_csr_transpose(&rows, &g.cols);
     tt_parallel_for(m->n, 16, threads, gram_rows, &g);
     tt_csr_release(&g.cols);
-    for (int32_t i = 0; i < m->n; i++)
-        g.G[(size_t)i * m->n + i] += m->p.lambda;
+    free(uw);
+    for (int32_t i = 0; i < m->n; i++) {
+        float *d = &g.G[(size_t)i * m->n + i];
+        *d = (float)((double)*d * (1.0 + drop) + m->p.lambda);
+    }
     return g.G;
 }
 
@@ -558,6 +593,9 @@ static bool ease_knows_user(const tt_model *mm, int32_t u)
 static const tt_mfield ease_fields[] = {
     {"n_kept", TT_MF_I32, TT_MF_AT(tt_ease_model, n), .lo = 1, .hi = 1000000},
     {"lambda", TT_MF_F32, TT_MF_AT(tt_ease_model, p.lambda), .lo = FLT_MIN, .hi = 1e7},
+    {"emphasis", TT_MF_F32, TT_MF_AT(tt_ease_model, p.emphasis), .lo = 0, .hi = 0.9f,
+     .flags = TT_MF_OPTIONAL},
+    {"user_norm", TT_MF_BOOL, TT_MF_AT(tt_ease_model, p.user_norm), .flags = TT_MF_OPTIONAL},
     {"scaling", TT_MF_ENUM, TT_MF_AT(tt_ease_model, p.scaling), .names = tt_als_scaling_names,
      .n_names = TT_ALS_N_SCALINGS},
     {"bm25_k1", TT_MF_F32, TT_MF_AT(tt_ease_model, p.bm25_k1), .lo = FLT_TRUE_MIN,
@@ -690,6 +728,8 @@ int tt__ease_load(tt_mfile *f, tt_model **out, tt_err *err)
     int rc;
 
     m->p = tt_ease_params_default();
+    m->p.emphasis = 0.0f; /* a file without these fields was trained as plain EASE */
+    m->p.user_norm = false;
     rc = tt_mfile_get_meta(f, ease_fields, N_EASE_FIELDS, m, err);
     if (rc < 0) {
         free(m);

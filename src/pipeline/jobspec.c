@@ -64,6 +64,8 @@ static const struct param params[] = {
     {"als", "bm25_b", P_NUM, 0, 1, false, O(als.bm25_b)},
     {"als", "log_eps", P_NUM, 0, 1e6, true, O(als.log_eps)},
     {"ease", "lambda", P_NUM, 0, 1e7, true, O(ease.lambda)},
+    {"ease", "emphasis", P_NUM, 0, 0.9, false, O(ease.emphasis)},
+    {"ease", "user_norm", P_BOOL, 0, 1, false, O(ease.user_norm)},
     {"ease", "scaling", P_SCALING, 0, 0, false, O(ease.scaling)},
     {"ease", "min_listeners", P_INT, 1, 1000, false, O(ease.min_listeners)},
     {"neumf", "factors", P_INT, 2, 1024, false, O(neumf.factors)},

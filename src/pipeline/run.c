@@ -113,10 +113,10 @@ static json_t *blend_json(const tt_model *m, const tt_model_opts *o)
     tt_blend_fit fit = {0};
 
     tt_blend_fit_of(m, &fit);
-    return json_pack("{s:f, s:f, s:{s:f, s:i, s:I, s:i, s:f, s:f, s:f, s:f}, s:i, s:I}",
+    return json_pack("{s:f, s:f, s:{s:f, s:i, s:i, s:I, s:i, s:f, s:f, s:f, s:f}, s:i, s:I}",
                      "w_als", round(fit.w_als * 1e4) / 1e4, "w_ease",
                      round((1.0 - fit.w_als) * 1e4) / 1e4, "validation", "share",
-                     o->blend.validation, "users", fit.users, "pairs", (json_int_t)fit.pairs,
+                     o->blend.validation, "folds", o->blend.folds, "users", fit.users, "pairs", (json_int_t)fit.pairs,
                      "k", fit.k, "ndcg", fit.ndcg, "recall", fit.recall, "als_ndcg",
                      fit.als_ndcg, "ease_ndcg", fit.ease_ndcg, "candidates",
                      o->blend.candidates, "seed", (json_int_t)o->seed);
@@ -152,7 +152,9 @@ static json_t *params_json(const char *name, const tt_model_opts *o, const tt_mo
                          (json_int_t)o->seed);
     }
     if (strcmp(name, "ease") == 0)
-        return json_pack("{s:f, s:s, s:i, s:i}", "lambda", (double)o->ease.lambda, "scaling",
+        return json_pack("{s:f, s:f, s:b, s:s, s:i, s:i}", "lambda", (double)o->ease.lambda,
+                         "emphasis", (double)o->ease.emphasis, "user_norm", o->ease.user_norm,
+                         "scaling",
                          tt_als_scaling_names[o->ease.scaling], "min_listeners",
                          o->ease.min_listeners, "max_tracks", o->ease.max_tracks);
     if (strcmp(name, "trending") == 0)

@@ -119,28 +119,44 @@ static void gauss_jordan(double *a, int n)
 
 /*
  * The reference B over all tracks of the catalog (linear confidences, min_listeners 1),
- * from dense X; @X gets the users x tracks confidences. Every track has a listener.
+ * from dense X; @X gets the users x tracks confidences. Every track has a listener. The
+ * Gram matrix weighs each user's row by mean |x|^2 / |x_u|^2 when p->user_norm, and its
+ * diagonal is G_ii (1 + e/(1-e)) + lambda for p->emphasis e (tt/ease.h).
  */
-static void reference(double lambda, double *X, double *B)
+static void reference(const tt_ease_params *p, double *X, double *B)
 {
     const int nt = ts.conf.cols, nu = ts.conf.rows;
     double s = linear_scale(), *G = calloc((size_t)nt * nt, sizeof(double));
+    double *w = calloc((size_t)nu, sizeof(double)), mean = 0.0;
+    int active = 0;
 
     memset(X, 0, (size_t)nu * nt * sizeof(double));
     for (int u = 0; u < nu; u++)
         for (int64_t i = ts.conf.indptr[u]; i < ts.conf.indptr[u + 1]; i++)
             X[u * nt + ts.conf.indices[i]] = ts.conf.data[i] * s;
+    for (int u = 0; u < nu; u++) {
+        for (int i = 0; i < nt; i++)
+            w[u] += X[u * nt + i] * X[u * nt + i];
+        mean += w[u];
+        active += w[u] > 0.0;
+    }
+    mean /= active;
+    for (int u = 0; u < nu; u++)
+        w[u] = !p->user_norm ? 1.0 : w[u] > 0.0 ? mean / w[u] : 0.0;
     for (int i = 0; i < nt; i++)
         for (int j = 0; j < nt; j++) {
             for (int u = 0; u < nu; u++)
-                G[i * nt + j] += X[u * nt + i] * X[u * nt + j];
-            G[i * nt + j] += i == j ? lambda : 0.0;
+                G[i * nt + j] += w[u] * X[u * nt + i] * X[u * nt + j];
+            if (i == j)
+                G[i * nt + j] = G[i * nt + j] * (1.0 + p->emphasis / (1.0 - p->emphasis)) +
+                                p->lambda;
         }
     gauss_jordan(G, nt);
     for (int i = 0; i < nt; i++)
         for (int j = 0; j < nt; j++)
             B[i * nt + j] = i == j ? 0.0 : -G[i * nt + j] / G[j * nt + j];
     free(G);
+    free(w);
 }
 
 /* Every kept track's score for @q, by track id, into @scores (NAN for tracks not returned). */
@@ -163,9 +179,58 @@ static void expect_close(double got, double want, double span, const char *what,
               b, got, want);
 }
 
+/* B against the reference for @p, row by row through one-track histories. */
+static void expect_reference_weights(const tt_ease_params *p);
+
 Test(ease, weights_match_a_dense_reference_solve_with_a_zero_diagonal)
 {
     tt_ease_params p = params(TT_ALS_LINEAR);
+
+    cr_assert(p.emphasis > 0.0f && p.user_norm, "the defaults are the refined EASE");
+    expect_reference_weights(&p);
+}
+
+Test(ease, plain_ease_without_emphasis_or_row_lengths_matches_its_reference)
+{
+    tt_ease_params p = params(TT_ALS_LINEAR);
+
+    p.emphasis = 0.0f;
+    p.user_norm = false;
+    expect_reference_weights(&p);
+}
+
+Test(ease, emphasis_and_row_lengths_each_change_the_weights)
+{
+    tt_ease_params a = params(TT_ALS_LINEAR), b = a, c = a;
+    tt_model *ma, *mb, *mc;
+    float sa[TRACKS + 1], sb[TRACKS + 1], sc[TRACKS + 1];
+    int32_t t = 0;
+    float r = 1.0f;
+    tt_query q = {.user = -1, .hist = &t, .hist_conf = &r, .n_hist = 1};
+    double db = 0.0, dc = 0.0;
+
+    b.emphasis = 0.0f;
+    c.user_norm = false;
+    ma = train(&a);
+    mb = train(&b);
+    mc = train(&c);
+    all_scores(ma, &q, sa);
+    all_scores(mb, &q, sb);
+    all_scores(mc, &q, sc);
+    for (int j = 1; j < ts.conf.cols; j++) {
+        db = fmax(db, fabs((double)sa[j] - sb[j]));
+        dc = fmax(dc, fabs((double)sa[j] - sc[j]));
+    }
+    cr_assert(db > 1e-4, "emphasis 0.5 and 0 gave the same weights");
+    cr_assert(dc > 1e-4, "row lengths on and off gave the same weights");
+    tt_model_free(ma);
+    tt_model_free(mb);
+    tt_model_free(mc);
+}
+
+static void expect_reference_weights(const tt_ease_params *pp)
+{
+    tt_ease_params p = *pp;
     tt_model *m = train(&p);
     const int nt = ts.conf.cols;
     double *X = malloc(sizeof(double) * ts.conf.rows * nt), *B = malloc(sizeof(double) * nt * nt);
@@ -173,7 +238,7 @@ Test(ease, weights_match_a_dense_reference_solve_with_a_zero_diagonal)
     float scores[TRACKS + 1];
 
     cr_assert_eq(tt_ease_tracks(m), nt);
-    reference(p.lambda, X, B);
+    reference(&p, X, B);
     for (int i = 0; i < nt * nt; i++)
         span = fmax(span, fabs(B[i]));
     /* A history of one track scores its row of B, times that track's confidence. */
@@ -198,7 +263,7 @@ Test(ease, a_users_scores_are_their_row_times_the_reference_weights)
     double *X = malloc(sizeof(double) * ts.conf.rows * nt), *B = malloc(sizeof(double) * nt * nt);
     float scores[TRACKS + 1];
 
-    reference(p.lambda, X, B);
+    reference(&p, X, B);
     for (int32_t u = 0; u < USERS; u++) {
         tt_query q = {.user = u};
         double want[TRACKS + 1] = {0}, span = 0.0;
