@@ -438,8 +438,9 @@ Test(tune, validates_inside_the_training_part_only)
 /* ---- EASE's line search ---- */
 
 /*
- * On binary taste groups EASE gains with lambda up to about 100 (listeners of a track):
- * from lambda 1 the search doubles while it wins and ends on a larger lambda.
+ * On binary taste groups plain EASE (no emphasis, raw rows: lambda is its only
+ * regularization) gains with lambda up to about 100 (listeners of a track): from lambda 1
+ * the search doubles while it wins and ends on a larger lambda.
  */
 Test(tune, ease_line_search_climbs_toward_a_larger_lambda)
 {
@@ -449,6 +450,8 @@ Test(tune, ease_line_search_climbs_toward_a_larger_lambda)
     size_t i;
 
     base.ease.lambda = 1.0f;
+    base.ease.emphasis = 0.0f;
+    base.ease.user_norm = false;
     r = tune("ease", ds, NULL, &base, 30, &best);
     check_choice(r);
     cr_assert_geq(best.ease.lambda, 16.0f, "lambda %g", best.ease.lambda);
