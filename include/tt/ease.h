@@ -68,11 +68,12 @@ int32_t tt_ease_tracks(const tt_model *m);
  * EASE's scores of the @n tracks @tracks for @q (its history when n_hist > 0, else the
  * user's training row) into @out (caller-allocated, n floats). A track outside B scores 0,
  * as it would in a ranking of all tracks. Exclusions and the allow mask of @q are ignored.
- * Errors: TT_EINVAL (@m not EASE), TT_ENOTFOUND (an unknown user without history).
- * Thread-safe.
+ * @moments, when non-NULL, gets the mean and standard deviation of the listener's scores
+ * over every track of B (which no exclusion changes). Errors: TT_EINVAL (@m not EASE),
+ * TT_ENOTFOUND (an unknown user without history). Thread-safe.
  */
 int tt_ease_score_tracks(const tt_model *m, const tt_query *q, const int32_t *tracks, int32_t n,
-                         float *out, tt_err *err);
+                         float *out, double moments[2], tt_err *err);
 
 /* Loader used by tt_model_load for kind "ease". */
 int tt__ease_load(tt_mfile *f, tt_model **out, tt_err *err);

@@ -23,11 +23,22 @@
 #include <stdio.h>
 #include <string.h>
 
+/*
+ * The first two moments of an ALS model's track vectors: with them a listener's mean and
+ * standard deviation of x.y over the whole catalog are x.mean and sqrt(x' cov x), O(k^2).
+ */
+struct moments {
+    int k;
+    double *mean; /* k */
+    double *cov;  /* k x k */
+};
+
 typedef struct blend_model {
     tt_model base;
     tt_blend_params p;
     tt_blend_fit fit;
     tt_model *als, *ease; /* attached parts */
+    struct moments mo;    /* of als */
     bool owns_parts;
     tt_mfile *file;
 } blend_model;
@@ -120,29 +131,58 @@ static int32_t candidates(tt_model *als, tt_model *ease, const tt_query *q, int 
     return w;
 }
 
-/* @v (@n entries, stride 2) as z-scores in place; a constant column becomes 0. */
-static void zscore(float *v, int32_t n)
+static void moments_of(const tt_model *als, struct moments *mo)
 {
-    double sum = 0.0, sq = 0.0, mean, sd;
+    int k = tt_als_factors(als);
+    int32_t n = als->n_tracks;
 
-    for (int32_t i = 0; i < n; i++)
-        sum += v[2 * i];
-    mean = sum / n;
-    for (int32_t i = 0; i < n; i++)
-        sq += (v[2 * i] - mean) * (v[2 * i] - mean);
-    sd = sqrt(sq / n);
+    mo->k = k;
+    mo->mean = tt_calloc((size_t)k, sizeof(double));
+    mo->cov = tt_calloc((size_t)k * k, sizeof(double));
+    for (int32_t t = 0; t < n; t++) {
+        const float *y = tt_als_track_vector(als, t);
+        for (int a = 0; a < k; a++) {
+            mo->mean[a] += y[a];
+            for (int b = 0; b <= a; b++)
+                mo->cov[(size_t)a * k + b] += (double)y[a] * y[b];
+        }
+    }
+    for (int a = 0; a < k; a++)
+        mo->mean[a] /= n > 0 ? n : 1;
+    for (int a = 0; a < k; a++)
+        for (int b = 0; b <= a; b++) {
+            double c = mo->cov[(size_t)a * k + b] / (n > 0 ? n : 1) - mo->mean[a] * mo->mean[b];
+            mo->cov[(size_t)a * k + b] = mo->cov[(size_t)b * k + a] = c;
+        }
+}
+
+static void moments_release(struct moments *mo)
+{
+    free(mo->mean);
+    free(mo->cov);
+    memset(mo, 0, sizeof(*mo));
+}
+
+/* @v (@n entries, stride 2) as z-scores in place against @mean and @sd (0 when sd is 0). */
+static void zscore(float *v, int32_t n, double mean, double sd)
+{
     for (int32_t i = 0; i < n; i++)
         v[2 * i] = sd > 1e-12 ? (float)((v[2 * i] - mean) / sd) : 0.0f;
 }
 
-/* ALS's raw score of each candidate into z[2i]: 0 everywhere when ALS cannot place @q. */
-static int als_scores(tt_model *als, const tt_query *q, const int32_t *c, int32_t n, float *z,
-                      tt_err *err)
+/*
+ * ALS's raw score of each candidate into z[2i], and the listener's mean and standard
+ * deviation over the whole catalog into @m: 0 everywhere when ALS cannot place @q.
+ */
+static int als_scores(tt_model *als, const struct moments *mo, const tt_query *q,
+                      const int32_t *c, int32_t n, float *z, double m[2], tt_err *err)
 {
     int k = tt_als_factors(als);
     float xbuf[1024];
     const float *x = NULL;
     int rc;
+
+    m[0] = m[1] = 0.0;
 
     if (q->n_hist > 0 && k <= 1024) {
         if ((rc = tt_als_fold_in(als, q->hist, q->hist_conf, q->n_hist, xbuf, err)) < 0)
@@ -155,21 +195,40 @@ static int als_scores(tt_model *als, const tt_query *q, const int32_t *c, int32_
         const float *y = x ? tt_als_track_vector(als, c[i]) : NULL;
         z[2 * i] = y ? dot(x, y, k) : 0.0f;
     }
+    if (x && mo->k == k) {
+        double var = 0.0;
+        for (int a = 0; a < k; a++) {
+            double r = 0.0;
+            m[0] += x[a] * mo->mean[a];
+            for (int b = 0; b < k; b++)
+                r += mo->cov[(size_t)a * k + b] * x[b];
+            var += x[a] * r;
+        }
+        m[1] = sqrt(fmax(var, 0.0));
+    }
     return 0;
 }
 
-/* The z-scored (ALS, EASE) pair of each of the @n candidates @c of @q into @z (n x 2). */
-static int features(tt_model *als, tt_model *ease, const tt_query *q, const int32_t *c,
-                    int32_t n, float *z, tt_err *err)
+/*
+ * The z-scored (ALS, EASE) pair of each of the @n candidates @c of @q into @z (n x 2).
+ * Each part's scores are centred and scaled by the listener's mean and deviation over the
+ * whole catalog, not over the candidates: the candidates change with the request's
+ * exclusions and length, and a listener's ranking must not (excluding a track moves the
+ * rest up, it does not reorder them).
+ */
+static int features(tt_model *als, const struct moments *mo, tt_model *ease, const tt_query *q,
+                    const int32_t *c, int32_t n, float *z, tt_err *err)
 {
     float *e = tt_malloc((size_t)n * sizeof(float) + 4);
-    int rc = als_scores(als, q, c, n, z, err);
+    double ma[2], me[2] = {0.0, 0.0};
+    int rc = als_scores(als, mo, q, c, n, z, ma, err);
 
     if (rc == 0) {
-        rc = tt_ease_score_tracks(ease, q, c, n, e, err);
+        rc = tt_ease_score_tracks(ease, q, c, n, e, me, err);
         if (rc == TT_ENOTFOUND) { /* EASE does not know the listener: no opinion */
             tt_err_clear(err);
             memset(e, 0, (size_t)n * sizeof(float));
+            me[0] = me[1] = 0.0;
             rc = 0;
         }
     }
@@ -178,8 +237,8 @@ static int features(tt_model *als, tt_model *ease, const tt_query *q, const int3
     free(e);
     if (rc < 0)
         return rc;
-    zscore(z, n);
-    zscore(z + 1, n);
+    zscore(z, n, ma[0], ma[1]);
+    zscore(z + 1, n, me[0], me[1]);
     return 0;
 }
 
@@ -202,7 +261,7 @@ static int blend_recommend(const tt_model *mm, const tt_query *q, int k, tt_scor
         rc = n;
     if (n > 0) {
         z = tt_malloc((size_t)n * 2 * sizeof(float));
-        rc = features(m->als, m->ease, q, c, n, z, err);
+        rc = features(m->als, &m->mo, m->ease, q, c, n, z, err);
     }
     if (rc == 0 && n > 0) {
         tt_topk_init(&top, out, k);
@@ -251,6 +310,8 @@ int tt_blend_attach(tt_model *mm, tt_model *als, tt_model *ease, bool take, tt_e
     m->als = als;
     m->ease = ease;
     m->owns_parts = take;
+    moments_release(&m->mo);
+    moments_of(als, &m->mo);
     return 0;
 }
 
@@ -339,6 +400,7 @@ void tt_blend_search(const tt_blend_vuser *users, int32_t n, int k, double step,
 
 struct gather {
     tt_model *als, *ease;
+    const struct moments *mo;
     const tt__validation *v;
     const tt_blend_params *p;
     tt_blend_vuser *out;
@@ -359,7 +421,7 @@ static void gather_range(void *ctx, int64_t b, int64_t e, int thread)
         if (n > 0) {
             o->z = tt_malloc((size_t)n * 2 * sizeof(float));
             o->rel = tt_malloc((size_t)n);
-            if (features(g->als, g->ease, &q, c, n, o->z, &err) < 0)
+            if (features(g->als, g->mo, g->ease, &q, c, n, o->z, &err) < 0)
                 n = 0;
             tt__validation_mark(g->v, g->v->users[i], c, n, o->rel);
         }
@@ -386,10 +448,13 @@ static void split_of(const tt_train_set *ts, const tt_blend_params *p, int fold,
 static void gather_parts(tt_model *als, tt_model *ease, const tt__validation *v,
                          const tt_blend_params *p, int threads, tt_blend_vuser *out)
 {
-    struct gather g = {als, ease, v, p, out};
+    struct moments mo;
+    struct gather g = {als, ease, &mo, v, p, out};
 
+    moments_of(als, &mo);
     tt__blas_single_threaded();
     tt_parallel_for(v->n_users, 8, threads, gather_range, &g);
+    moments_release(&mo);
 }
 
 /* One fold: its split, its parts trained on the rest, its users appended to @all. */
@@ -524,6 +589,7 @@ static void blend_free(tt_model *mm)
         tt_model_free(m->als);
         tt_model_free(m->ease);
     }
+    moments_release(&m->mo);
     tt_mfile_close(m->file);
     free(m);
 }

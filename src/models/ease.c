@@ -460,7 +460,7 @@ static int ease_recommend(const tt_model *mm, const tt_query *q, int k, tt_score
 }
 
 int tt_ease_score_tracks(const tt_model *mm, const tt_query *q, const int32_t *tracks, int32_t n,
-                         float *out, tt_err *err)
+                         float *out, double moments[2], tt_err *err)
 {
     const tt_ease_model *m = (const tt_ease_model *)mm;
     int32_t *idx = NULL;
@@ -487,6 +487,15 @@ int tt_ease_score_tracks(const tt_model *mm, const tt_query *q, const int32_t *t
     for (int32_t i = 0; i < n; i++) {
         int32_t t = tracks[i], j = t >= 0 && t < mm->n_tracks ? m->index[t] : -1;
         out[i] = j >= 0 ? scores[j] : 0.0f;
+    }
+    if (moments) {
+        double sum = 0.0, sq = 0.0;
+        for (int32_t j = 0; j < m->n; j++) {
+            sum += scores[j];
+            sq += (double)scores[j] * scores[j];
+        }
+        moments[0] = sum / m->n;
+        moments[1] = sqrt(fmax(sq / m->n - moments[0] * moments[0], 0.0));
     }
     free(scores);
     free(idx);

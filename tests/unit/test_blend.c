@@ -177,6 +177,57 @@ Test(blend, learns_a_weight_in_range_and_ranks_unheard_tracks)
     tt_dataset_free(ds);
 }
 
+static int cmp_i32(const void *a, const void *b)
+{
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+
+    return (x > y) - (x < y);
+}
+
+/*
+ * A listener's ranking is one ordering, whatever the request: excluding the first tracks of
+ * a list moves the rest up in the same order, and a shorter list is a prefix of a longer one
+ * (each part is scaled by the listener's moments over the whole catalog, not over the
+ * request's candidates, which the exclusions and the length change).
+ */
+Test(blend, exclusions_and_lengths_do_not_reorder_a_listener)
+{
+    tt_dataset *ds = fx_taste_groups(3, 20, 30, 12, 4);
+    tt_train_set ts;
+    tt_model *m;
+    tt_scored full[40], shifted[40], shorter[10];
+    int32_t excl[256];
+
+    fx_train_set(ds, &ts);
+    m = train(&ts);
+    for (int32_t u = 0; u < ts.conf.rows; u++) {
+        tt_query q = query_for(&ts, u);
+        int n = recommend(m, &q, 20, full), ns, nk, ne = 0;
+        cr_assert_eq(n, 20);
+        nk = recommend(m, &q, 10, shorter);
+        for (int i = 0; i < nk; i++)
+            cr_assert_eq(shorter[i].track, full[i].track, "user %d: top 10 is not the top 20's "
+                         "prefix at %d", u, i);
+        cr_assert_lt(q.n_exclude + 5, 256);
+        for (int32_t i = 0; i < q.n_exclude; i++)
+            excl[ne++] = q.exclude[i];
+        for (int i = 0; i < 5; i++)
+            excl[ne++] = full[i].track;
+        qsort(excl, (size_t)ne, sizeof(int32_t), cmp_i32);
+        q.exclude = excl;
+        q.n_exclude = ne;
+        ns = recommend(m, &q, 15, shifted);
+        cr_assert_eq(ns, 15);
+        for (int i = 0; i < ns; i++)
+            cr_assert_eq(shifted[i].track, full[i + 5].track,
+                         "user %d: with the top 5 excluded, place %d is %d, not %d", u, i,
+                         shifted[i].track, full[i + 5].track);
+    }
+    tt_model_free(m);
+    tt_train_set_release(&ts);
+    tt_dataset_free(ds);
+}
+
 /* A listener of one group who just played three tracks of another gets that group's tracks. */
 Test(blend, folds_in_fresh_feedback)
 {
