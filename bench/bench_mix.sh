@@ -1,6 +1,6 @@
 #!/bin/bash
 # bench_mix: POST /daily-mix (6 mixes x 50 tracks, starter tier) under wrk on loopback
-# (-t2 -c64; and -t1 -c4 for the latency at light load): uncached (every request computed:
+# (-t2 -c64; uncached also -t2 -c10, wrk's default, and -t1 -c4 for the latency at light load): uncached (every request computed:
 # the answer cache off, and again with "refresh": true against a live cache), and cached
 # (1000 hot users), beside a cached /recommend/user of the same run. Prints the answers'
 # mean size first: listeners with little history get fewer than 6 mixes. Models: ALS (64 factors), content, popularity, trained
@@ -46,9 +46,12 @@ n = len(sizes)
 print(f"answers (50 users): {sum(mixes)/n:.1f} mixes, {sum(tracks)/n:.0f} tracks, "
       f"{sum(sizes)/n/1024:.1f} KiB on average")
 PY
-uncached() { # uncached PREFIX: the server's answer cache is off: -c64, then -t1 -c4
+uncached() { # uncached PREFIX: the server's answer cache is off: -c64, -t2 -c10, -t1 -c4
     local out
     load "${1}uncached /daily-mix (cache off, $users users):" 0 0
+    out=$(TT_IDS=$users TT_HOT=0 TT_REFRESH=0 wrk -t2 -c10 -d"${dur}s" --latency \
+          -s bench/wrk_mix.lua "http://127.0.0.1:$port" | grep RESULT)
+    echo "${1}uncached /daily-mix at -t2 -c10 (wrk's default; cache off): ${out#RESULT }"
     out=$(TT_IDS=$users TT_HOT=0 TT_REFRESH=0 wrk -t1 -c4 -d"${dur}s" --latency \
           -s bench/wrk_mix.lua "http://127.0.0.1:$port" | grep RESULT)
     echo "${1}uncached /daily-mix at -t1 -c4 (cache off): ${out#RESULT }"

@@ -1,6 +1,6 @@
 #!/bin/bash
 # bench_radio: POST /radio/generate under wrk on loopback (-t2; -c64 for throughput, then -c32,
-# -c16 and -c8
+# -c16, -c10 (wrk's default) and -c8
 # for latency as queueing behind the connections shrinks): pages of 25 tracks
 # continuing stations through their cursors (every answer's cursor is sent back on a later
 # request), and, apart, first pages of new stations (each builds its seed's pool: a catalog
@@ -57,7 +57,7 @@ PY
 
 base=$(wrk -t2 -c64 -d"${dur}s" "http://127.0.0.1:$port/health" | awk '/Requests\/sec/ {print $2}')
 echo "baseline GET /health: rps=$base"
-for conns in 64 32 16 8; do
+for conns in 64 32 16 10 8; do
     out=$(TT_CURSORS=$tmp/cursors wrk -t2 -c$conns -d"${dur}s" --latency -s bench/wrk_radio.lua \
           "http://127.0.0.1:$port" | grep RESULT)
     echo "next pages (cursor, 25 tracks), -c$conns: ${out#RESULT }"
