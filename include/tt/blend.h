@@ -26,7 +26,11 @@ typedef struct tt_blend_params {
     int candidates;     /* top tracks taken from each part per listener, >= 1 */
     int k;              /* the NDCG cut-off the weight maximises, >= 1 */
     double step;        /* grid step of the ALS weight in [0, 1], in [0.01, 0.5] */
-    int folds;          /* validation splits pooled (each its own seed and models), 1..8 */
+    /*
+     * Validation splits pooled (each its own seed and models), 1..8; past 8,000 tracks in
+     * EASE only the first is used, as each more costs a whole EASE solve (O(n^3)).
+     */
+    int folds;
     uint64_t seed;
 } tt_blend_params;
 
@@ -39,7 +43,8 @@ typedef struct tt_blend_fit {
     double recall;      /* its recall@k */
     double als_ndcg;    /* ALS alone on the same users and candidates (w_als = 1) */
     double ease_ndcg;   /* EASE alone (w_als = 0) */
-    int32_t users;      /* validation users */
+    int folds;          /* validation splits pooled (fewer than asked for a large catalog) */
+    int32_t users;      /* validation users, summed over the folds */
     int64_t pairs;      /* held-out pairs */
     int k;
 } tt_blend_fit;

@@ -457,10 +457,19 @@ static void gather_parts(tt_model *als, tt_model *ease, const tt__validation *v,
     moments_release(&mo);
 }
 
-/* One fold: its split, its parts trained on the rest, its users appended to @all. */
+/*
+ * Past this many tracks in EASE the blend validates on one split: each further fold costs
+ * a whole EASE solve, O(n^3) (about 10 s at 8,000 tracks, minutes at 20,000).
+ */
+#define FOLD_MAX_TRACKS 8000
+
+/*
+ * One fold: its split, its parts trained on the rest, its users appended to @all; *@big
+ * is set when EASE is past FOLD_MAX_TRACKS.
+ */
 static int fold_users(const tt_train_set *ts, const tt_blend_params *p, const tt_model_opts *po,
                       int fold, tt_blend_vuser **all, int32_t *n_all, tt_blend_fit *fit,
-                      tt_err *err)
+                      bool *big, tt_err *err)
 {
     tt_model *als = NULL, *ease = NULL;
     tt__validation v;
@@ -480,6 +489,8 @@ static int fold_users(const tt_train_set *ts, const tt_blend_params *p, const tt
         memset(*all + *n_all, 0, (size_t)v.n_users * sizeof(**all));
         gather_parts(als, ease, &v, p, po->threads, *all + *n_all);
         *n_all += v.n_users;
+        *big = tt_ease_tracks(ease) > FOLD_MAX_TRACKS;
+        fit->folds++;
         fit->users += v.n_users;
         fit->pairs += v.held.nnz;
     }
@@ -498,6 +509,7 @@ int tt_blend_learn(const tt_train_set *ts, const tt_blend_params *p, const tt_mo
     int32_t n_all = 0;
     blend_model *m;
     double t0 = tt_now();
+    bool big = false;
     int rc = check_params(p, err);
 
     if (rc < 0)
@@ -505,12 +517,13 @@ int tt_blend_learn(const tt_train_set *ts, const tt_blend_params *p, const tt_mo
     po.als.precompute = 0;
     po.ease.precompute = 0;
     po.on_step = NULL;
-    for (int f = 0; f < p->folds && rc == 0; f++)
-        rc = fold_users(ts, p, &po, f, &all, &n_all, &fit, err);
+    for (int f = 0; f < p->folds && rc == 0 && !big; f++)
+        rc = fold_users(ts, p, &po, f, &all, &n_all, &fit, &big, err);
     if (rc == 0) {
         tt_blend_search(all, n_all, p->k, p->step, &fit);
         m = model_new();
         m->p = *p;
+        m->p.folds = fit.folds;
         m->fit = fit;
         m->base.n_users = ts->conf.rows;
         m->base.n_tracks = ts->conf.cols;
@@ -575,6 +588,7 @@ int tt__blend_load(tt_mfile *f, tt_model **out, tt_err *err)
         free(m);
         return rc;
     }
+    m->fit.folds = m->p.folds;
     m->base.catalog = tt_mfile_catalog(f);
     m->file = f;
     *out = &m->base;

@@ -116,7 +116,7 @@ static json_t *blend_json(const tt_model *m, const tt_model_opts *o)
     return json_pack("{s:f, s:f, s:{s:f, s:i, s:i, s:I, s:i, s:f, s:f, s:f, s:f}, s:i, s:I}",
                      "w_als", round(fit.w_als * 1e4) / 1e4, "w_ease",
                      round((1.0 - fit.w_als) * 1e4) / 1e4, "validation", "share",
-                     o->blend.validation, "folds", o->blend.folds, "users", fit.users, "pairs", (json_int_t)fit.pairs,
+                     o->blend.validation, "folds", fit.folds, "users", fit.users, "pairs", (json_int_t)fit.pairs,
                      "k", fit.k, "ndcg", fit.ndcg, "recall", fit.recall, "als_ndcg",
                      fit.als_ndcg, "ease_ndcg", fit.ease_ndcg, "candidates",
                      o->blend.candidates, "seed", (json_int_t)o->seed);

@@ -162,6 +162,7 @@ Test(blend, learns_a_weight_in_range_and_ranks_unheard_tracks)
     cr_assert(tt_blend_fit_of(m, &fit));
     cr_assert(fit.w_als >= 0.0f && fit.w_als <= 1.0f);
     cr_assert_gt(fit.users, 0);
+    cr_assert_eq(fit.folds, 3, "a small catalog validates on every fold: %d", fit.folds);
     cr_assert_geq(fit.ndcg, fit.als_ndcg);
     cr_assert_geq(fit.ndcg, fit.ease_ndcg);
     for (int32_t u = 0; u < ts.conf.rows; u++) {
