@@ -67,6 +67,14 @@ uint64_t tt_hash64(const void *p, size_t n);
 /* CRC-32C-free plain CRC-32 (IEEE) of @n bytes, continuing from @crc (start with 0). */
 uint32_t tt_crc32(uint32_t crc, const void *p, size_t n);
 
+/*
+ * The mean (@e doubles) and covariance (@e x @e, row-major, divided by rows - 1) of the rows
+ * of the @n x @e matrix @z that have use[i] non-zero (every row when @use is NULL); returns
+ * how many rows counted.
+ */
+int64_t tt_row_moments(const float *z, int64_t n, int e, const uint8_t *use, double *mean,
+                       double *C);
+
 /* Number of online CPUs (at least 1). */
 int tt_ncpu(void);
 

@@ -172,3 +172,37 @@ uint32_t tt_crc32(uint32_t crc, const void *p, size_t n)
         crc = table[0][(crc ^ *b++) & 0xff] ^ (crc >> 8);
     return ~crc;
 }
+
+/* ---- statistics ---- */
+
+int64_t tt_row_moments(const float *z, int64_t n, int e, const uint8_t *use, double *mean,
+                       double *C)
+{
+    int64_t c = 0;
+
+    memset(mean, 0, (size_t)e * sizeof(double));
+    for (int64_t i = 0; i < n; i++) {
+        if (use && !use[i])
+            continue;
+        for (int j = 0; j < e; j++)
+            mean[j] += z[(size_t)i * e + j];
+        c++;
+    }
+    for (int j = 0; j < e && c > 0; j++)
+        mean[j] /= (double)c;
+    memset(C, 0, (size_t)e * e * sizeof(double));
+    for (int64_t i = 0; i < n; i++) {
+        const float *r = z + (size_t)i * e;
+        if (use && !use[i])
+            continue;
+        for (int a = 0; a < e; a++)
+            for (int b = a; b < e; b++)
+                C[(size_t)a * e + b] += (r[a] - mean[a]) * (r[b] - mean[b]);
+    }
+    for (int a = 0; a < e; a++)
+        for (int b = a; b < e; b++) {
+            C[(size_t)a * e + b] /= (double)(c > 1 ? c - 1 : 1);
+            C[(size_t)b * e + a] = C[(size_t)a * e + b];
+        }
+    return c;
+}

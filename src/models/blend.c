@@ -133,27 +133,12 @@ static int32_t candidates(tt_model *als, tt_model *ease, const tt_query *q, int 
 
 static void moments_of(const tt_model *als, struct moments *mo)
 {
-    int k = tt_als_factors(als);
-    int32_t n = als->n_tracks;
+    const float *inv_norm;
+    const float *Y = tt_als_track_factors(als, &mo->k, &inv_norm);
 
-    mo->k = k;
-    mo->mean = tt_calloc((size_t)k, sizeof(double));
-    mo->cov = tt_calloc((size_t)k * k, sizeof(double));
-    for (int32_t t = 0; t < n; t++) {
-        const float *y = tt_als_track_vector(als, t);
-        for (int a = 0; a < k; a++) {
-            mo->mean[a] += y[a];
-            for (int b = 0; b <= a; b++)
-                mo->cov[(size_t)a * k + b] += (double)y[a] * y[b];
-        }
-    }
-    for (int a = 0; a < k; a++)
-        mo->mean[a] /= n > 0 ? n : 1;
-    for (int a = 0; a < k; a++)
-        for (int b = 0; b <= a; b++) {
-            double c = mo->cov[(size_t)a * k + b] / (n > 0 ? n : 1) - mo->mean[a] * mo->mean[b];
-            mo->cov[(size_t)a * k + b] = mo->cov[(size_t)b * k + a] = c;
-        }
+    mo->mean = tt_malloc((size_t)mo->k * sizeof(double));
+    mo->cov = tt_malloc((size_t)mo->k * mo->k * sizeof(double));
+    tt_row_moments(Y, als->n_tracks, mo->k, NULL, mo->mean, mo->cov);
 }
 
 static void moments_release(struct moments *mo)

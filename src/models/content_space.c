@@ -49,34 +49,11 @@ extern void dsyev_(const char *jobz, const char *uplo, const int *n, double *a,
 /* ---- whitening ---- */
 
 /* Covariance (e x e, double) of the rows of @z with use[i] (all when NULL); returns rows. */
-static int64_t covariance(const float *z, int64_t n, int e, const uint8_t *use, double *C)
+static int64_t row_covariance(const float *z, int64_t n, int e, const uint8_t *use, double *C)
 {
-    double *mean = tt_calloc((size_t)e, sizeof(double));
-    int64_t c = 0;
+    double *mean = tt_malloc((size_t)e * sizeof(double));
+    int64_t c = tt_row_moments(z, n, e, use, mean, C);
 
-    for (int64_t i = 0; i < n; i++) {
-        if (use && !use[i])
-            continue;
-        for (int j = 0; j < e; j++)
-            mean[j] += z[(size_t)i * e + j];
-        c++;
-    }
-    for (int j = 0; j < e && c > 0; j++)
-        mean[j] /= (double)c;
-    memset(C, 0, (size_t)e * e * sizeof(double));
-    for (int64_t i = 0; i < n; i++) {
-        const float *r = z + (size_t)i * e;
-        if (use && !use[i])
-            continue;
-        for (int a = 0; a < e; a++)
-            for (int b = a; b < e; b++)
-                C[(size_t)a * e + b] += (r[a] - mean[a]) * (r[b] - mean[b]);
-    }
-    for (int a = 0; a < e; a++)
-        for (int b = a; b < e; b++) {
-            C[(size_t)a * e + b] /= (double)(c > 1 ? c - 1 : 1);
-            C[(size_t)b * e + a] = C[(size_t)a * e + b];
-        }
     free(mean);
     return c;
 }
@@ -109,7 +86,7 @@ int tt_content_whiten_fit(const float *z, int64_t n, int e, const uint8_t *use, 
         return tt_err_set(err, TT_EINVAL, "whitening needs rows, a dimension and a shrinkage > 0");
     C = tt_malloc((size_t)e * e * sizeof(double));
     lam = tt_malloc((size_t)e * sizeof(double));
-    if (covariance(z, n, e, use, C) < 2) {
+    if (row_covariance(z, n, e, use, C) < 2) {
         rc = tt_err_set(err, TT_EINVAL, "whitening needs at least two rows");
         goto out;
     }
