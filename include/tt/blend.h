@@ -43,6 +43,9 @@ typedef struct tt_blend_fit {
     double recall;      /* its recall@k */
     double als_ndcg;    /* ALS alone on the same users and candidates (w_als = 1) */
     double ease_ndcg;   /* EASE alone (w_als = 0) */
+    double cv_ndcg;     /* cross-fitted: each third of the users at the weight learned on the
+                           other two thirds; free of the optimism of choosing the weight on
+                           the users it is judged on (NAN: not computed, an older file) */
     int folds;          /* validation splits pooled (fewer than asked for a large catalog) */
     int32_t users;      /* validation users, summed over the folds */
     int64_t pairs;      /* held-out pairs */
@@ -52,8 +55,10 @@ typedef struct tt_blend_fit {
 /*
  * Ranks the validation users' candidates for every ALS weight of the grid of @step and
  * returns the weight of the best mean NDCG@@k into @fit (ties: the weight nearer 0.5, then
- * the smaller). @z holds, per user, n_cand pairs (z_als, z_ease); @rel marks held-out
- * candidates; @n_rel counts each user's held-out pairs. Exposed for the tests.
+ * the smaller), and the cross-fitted NDCG (fit->cv_ndcg: users i mod 3 == g scored at the
+ * weight searched on the others, for each g, pooled). @z holds, per user, n_cand pairs
+ * (z_als, z_ease); @rel marks held-out candidates; @n_rel counts each user's held-out pairs.
+ * Exposed for the tests.
  */
 typedef struct tt_blend_vuser {
     int32_t n_cand;

@@ -113,13 +113,18 @@ static json_t *blend_json(const tt_model *m, const tt_model_opts *o)
     tt_blend_fit fit = {0};
 
     tt_blend_fit_of(m, &fit);
-    return json_pack("{s:f, s:f, s:{s:f, s:i, s:i, s:I, s:i, s:f, s:f, s:f, s:f}, s:i, s:I}",
-                     "w_als", round(fit.w_als * 1e4) / 1e4, "w_ease",
-                     round((1.0 - fit.w_als) * 1e4) / 1e4, "validation", "share",
-                     o->blend.validation, "folds", fit.folds, "users", fit.users, "pairs", (json_int_t)fit.pairs,
-                     "k", fit.k, "ndcg", fit.ndcg, "recall", fit.recall, "als_ndcg",
-                     fit.als_ndcg, "ease_ndcg", fit.ease_ndcg, "candidates",
-                     o->blend.candidates, "seed", (json_int_t)o->seed);
+    json_t *j = json_pack(
+        "{s:f, s:f, s:{s:f, s:i, s:i, s:I, s:i, s:f, s:f, s:f, s:f}, s:i, s:I}", "w_als",
+        round(fit.w_als * 1e4) / 1e4, "w_ease", round((1.0 - fit.w_als) * 1e4) / 1e4,
+        "validation", "share", o->blend.validation, "folds", fit.folds, "users", fit.users,
+        "pairs", (json_int_t)fit.pairs, "k", fit.k, "ndcg", fit.ndcg, "recall", fit.recall,
+        "als_ndcg", fit.als_ndcg, "ease_ndcg", fit.ease_ndcg, "candidates", o->blend.candidates,
+        "seed", (json_int_t)o->seed);
+
+    if (j && isfinite(fit.cv_ndcg))
+        json_object_set_new(json_object_get(j, "validation"), "cv_ndcg",
+                            json_real(fit.cv_ndcg));
+    return j;
 }
 
 static json_t *params_json(const char *name, const tt_model_opts *o, const tt_model *m)

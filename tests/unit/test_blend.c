@@ -98,6 +98,49 @@ Test(blend_search, recovers_a_planted_weight_mostly_als)
     recovers(0.75f);
 }
 
+/*
+ * The cross-fitted figure: with a real planted weight it is close to the in-hindsight one and
+ * above either part alone; when nothing links the scores to the held-out tracks, the best
+ * weight in hindsight is a lucky draw that the cross-fitted figure does not repeat.
+ */
+Test(blend_search, cross_fitted_figure_keeps_real_gains_and_drops_lucky_ones)
+{
+    tt_blend_vuser *u = planted(300, 0.5f);
+    tt_blend_fit fit = {0};
+    tt_rng rng;
+
+    tt_blend_search(u, 300, 5, 0.05, &fit);
+    cr_assert(isfinite(fit.cv_ndcg));
+    cr_assert(fit.cv_ndcg > fmax(fit.als_ndcg, fit.ease_ndcg) + 0.1, "cv %f, ALS %f, EASE %f",
+              fit.cv_ndcg, fit.als_ndcg, fit.ease_ndcg);
+    cr_assert(fabs(fit.cv_ndcg - fit.ndcg) < 0.02, "cv %f vs %f", fit.cv_ndcg, fit.ndcg);
+
+    tt_rng_seed(&rng, 9, 1);
+    for (int i = 0; i < 300; i++) { /* relevance drawn apart from the scores */
+        memset(u[i].rel, 0, 60);
+        for (int r = 0; r < 5;) {
+            int j = (int)tt_rng_below(&rng, 60);
+            if (!u[i].rel[j]) {
+                u[i].rel[j] = 1;
+                r++;
+            }
+        }
+    }
+    tt_blend_search(u, 300, 5, 0.05, &fit);
+    cr_assert_lt(fit.cv_ndcg, fit.ndcg, "cv %f, in hindsight %f", fit.cv_ndcg, fit.ndcg);
+    free_planted(u, 300);
+}
+
+Test(blend_search, too_few_users_to_cross_fit)
+{
+    tt_blend_vuser *u = planted(5, 0.5f);
+    tt_blend_fit fit = {0};
+
+    tt_blend_search(u, 5, 5, 0.05, &fit);
+    cr_assert(isnan(fit.cv_ndcg));
+    free_planted(u, 5);
+}
+
 Test(blend_search, recovers_each_part_alone)
 {
     recovers(0.0f);
@@ -293,6 +336,7 @@ Test(blend_file, round_trips_the_weight_and_answers, .init = setup_dir, .fini = 
     cr_assert_eq(a.w_als, b.w_als);
     cr_assert_eq(a.ndcg, b.ndcg);
     cr_assert_eq(a.als_ndcg, b.als_ndcg);
+    cr_assert(a.cv_ndcg == b.cv_ndcg || (isnan(a.cv_ndcg) && isnan(b.cv_ndcg)));
     cr_assert_eq(a.users, b.users);
     q = query_for(&ts, 5);
     /* Without parts the loaded model cannot rank, and says so. */

@@ -598,6 +598,39 @@ Test(registry, free_tier_keeps_a_part_when_the_blend_gains_only_noise)
     cr_assert(strstr(why, "not the blend"), "%s", why);
 }
 
+/* With a cross-fitted figure (each third of the users at the weight the others chose), that
+ * figure decides, with no margin: it carries none of the weight choice's optimism. */
+static void blend_sidecar_cv(double ndcg, double cv, double als, double ease)
+{
+    char text[300];
+
+    snprintf(text, sizeof(text),
+             "{\"params\": {\"w_als\": 0.6, \"validation\": {\"ndcg\": %g, \"cv_ndcg\": %g, "
+             "\"als_ndcg\": %g, \"ease_ndcg\": %g}}}",
+             ndcg, cv, als, ease);
+    free_sidecar("blend", text);
+}
+
+Test(registry, free_tier_serves_the_blend_when_its_cross_fitted_figure_wins)
+{
+    char why[400];
+
+    free_parts();
+    blend_sidecar_cv(0.2210, 0.2208, 0.2200, 0.2100);
+    cr_assert_str_eq(tt_registry_free_choice(dir, why, sizeof(why)), "blend");
+    cr_assert(strstr(why, "cross-fitted 0.2208"), "%s", why);
+}
+
+Test(registry, free_tier_keeps_a_part_when_the_cross_fitted_figure_loses)
+{
+    char why[400];
+
+    free_parts();
+    blend_sidecar_cv(0.2300, 0.2195, 0.2200, 0.2100);
+    cr_assert_str_eq(tt_registry_free_choice(dir, why, sizeof(why)), "als");
+    cr_assert(strstr(why, "not the blend") && strstr(why, "cross-fitted 0.2195"), "%s", why);
+}
+
 Test(registry, free_tier_needs_both_parts_to_serve_the_blend)
 {
     blend_sidecar(0.30, 0.20, 0.20);
