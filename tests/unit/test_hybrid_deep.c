@@ -168,9 +168,10 @@ static void print_fit(const char *what, const tt_hd_fit *f)
     fprintf(stderr, "\n");
 }
 
-Test(hybrid_deep_learn, finds_the_artist_signal_als_misses)
+/* The fit of the ranker learned on planted(30, 40, 8, 8, 2, @shuffle, no dislikes, @seed). */
+static tt_hd_fit fit_on_planted(bool shuffle, uint64_t seed)
 {
-    tt_dataset *ds = planted(30, 40, 8, 8, 2, false, false, 3);
+    tt_dataset *ds = planted(30, 40, 8, 8, 2, shuffle, false, seed);
     tt_model_opts o = opts();
     tt_train_set ts;
     tt_model *m;
@@ -179,7 +180,18 @@ Test(hybrid_deep_learn, finds_the_artist_signal_als_misses)
     fx_train_set(ds, &ts);
     m = learn(&ts, &o);
     cr_assert(tt_hd_fit_of(m, &fit));
-    print_fit("planted", &fit);
+    print_fit(shuffle ? "shuffled" : "planted", &fit);
+    tt_model_free(m);
+    tt_train_set_release(&ts);
+    tt_dataset_free(ds);
+    return fit;
+}
+
+Test(hybrid_deep_learn, finds_the_artist_signal_als_misses)
+{
+    tt_model_opts o = opts();
+    tt_hd_fit fit = fit_on_planted(false, 3);
+
     cr_assert_gt(fit.test_users, 0);
     cr_assert_eq(fit.train_users + fit.test_users, 240, "every fan has enough positives");
     cr_assert_eq(fit.k, o.hybrid_deep.split.k);
@@ -199,9 +211,6 @@ Test(hybrid_deep_learn, finds_the_artist_signal_als_misses)
     /* No genres and no content: those features are 0 everywhere and cannot matter. */
     cr_assert_eq(fit.importance[8], 0.0);
     cr_assert_eq(fit.importance[1], 0.0);
-    tt_model_free(m);
-    tt_train_set_release(&ts);
-    tt_dataset_free(ds);
 }
 
 /*
@@ -212,28 +221,16 @@ Test(hybrid_deep_learn, finds_the_artist_signal_als_misses)
  */
 Test(hybrid_deep_learn, shuffled_artists_carry_no_importance)
 {
-    tt_model_opts o = opts();
     double als = 0.0;
 
     cr_assert_str_eq(tt_hd_feature_names[F_ALS_RANK], "als_rank");
     for (uint64_t seed = 1; seed <= 4; seed++) {
-        tt_dataset *ds = planted(30, 40, 8, 8, 2, true, false, seed);
-        tt_train_set ts;
-        tt_model *m;
-        tt_hd_fit fit;
-
-        fx_train_set(ds, &ts);
-        m = learn(&ts, &o);
-        cr_assert(tt_hd_fit_of(m, &fit));
-        print_fit("shuffled", &fit);
+        tt_hd_fit fit = fit_on_planted(true, seed);
         /* The same listening: the artist now says nothing. */
         cr_assert_lt(fabs(fit.importance[F_ARTIST]), 0.04, "seed %d: artist importance %.3f",
                      (int)seed, fit.importance[F_ARTIST]);
         cr_assert_neq(most_important(&fit), F_ARTIST);
         als += (fit.importance[0] + fit.importance[F_ALS_RANK]) / 4.0;
-        tt_model_free(m);
-        tt_train_set_release(&ts);
-        tt_dataset_free(ds);
     }
     cr_assert_gt(als, 0.05, "ALS importance (score and rank), mean of 4 seeds %.3f", als);
 }
