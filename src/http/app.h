@@ -264,6 +264,11 @@ void tt__jobs_wake(tt_jobs *j);
 void tt__jobs_settle(tt_jobs *j, const char *job_id, double seconds);
 /* Stops the thread; a worker still running is killed and its job failed. */
 void tt__jobs_stop(tt_jobs *j);
+/*
+ * A signature of what is published under @model_dir (the catalog and every sidecar, by inode,
+ * mtime and size): the poll reloads when it differs from the one the last reload loaded.
+ */
+uint64_t tt__published_sig(const char *model_dir);
 
 /* ---- the application ---- */
 
@@ -274,6 +279,9 @@ struct tt_server {
     pthread_mutex_t served_lock;
     tt_served *served;        /* guarded by served_lock */
     pthread_mutex_t reload_lock; /* one reload at a time */
+    /* tt__published_sig as the last reload found it before loading, so any reload (HTTP,
+     * SIGHUP, a job's, the poll's) counts as the poll's: written under reload_lock. */
+    _Atomic uint64_t loaded_sig;
     /* Handlers of slow routes running on threads of their own (server.c, offload). */
     pthread_mutex_t offload_lock;
     pthread_cond_t offload_done;

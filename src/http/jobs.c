@@ -41,7 +41,7 @@ struct tt_jobs {
     pid_t worker;          /* the worker process, 0 when idle */
     char job[TT_JOB_ID_MAX + 1];
     tt_schedule sched;
-    uint64_t seen_sig, applied_sig; /* published files: last polled, last loaded */
+    uint64_t seen_sig, refused_sig; /* published files: last polled, last failed to load */
     double next_poll, next_reap;
 };
 
@@ -63,8 +63,8 @@ static uint64_t file_sig(uint64_t h, const char *path)
     return mix(h, &st.st_size, sizeof(st.st_size));
 }
 
-/* What is published: the catalog and every sidecar (published last, so it marks the end). */
-static uint64_t published_sig(const char *model_dir)
+/* The catalog and every sidecar (a sidecar is published last, so it marks the end). */
+uint64_t tt__published_sig(const char *model_dir)
 {
     static const char *const tiers[] = {"free", "starter", "pro", "enterprise"};
     char path[1300];
@@ -96,15 +96,16 @@ static uint64_t published_sig(const char *model_dir)
  */
 static void poll_versions(struct tt_jobs *j)
 {
-    uint64_t sig = published_sig(j->app->cfg.model_dir);
+    uint64_t sig = tt__published_sig(j->app->cfg.model_dir);
     tt_err err = {0};
 
-    if (sig != j->applied_sig && sig == j->seen_sig) {
-        if (tt_server_reload(j->app, &err) == 0)
+    if (sig != j->refused_sig && sig != j->app->loaded_sig && sig == j->seen_sig) {
+        if (tt_server_reload(j->app, &err) == 0) {
             tt_info("new model versions published: reloaded");
-        else
+        } else {
             tt_warn("new model versions published, reload refused: %s", err.message);
-        j->applied_sig = sig;
+            j->refused_sig = sig; /* not again until something else is published */
+        }
     }
     j->seen_sig = sig;
 }
@@ -112,16 +113,18 @@ static void poll_versions(struct tt_jobs *j)
 /* After this engine's own run: everything it published is in place, no need to wait. */
 static void reload_now(struct tt_jobs *j)
 {
-    uint64_t sig = published_sig(j->app->cfg.model_dir);
+    uint64_t sig = tt__published_sig(j->app->cfg.model_dir);
     tt_err err = {0};
 
-    if (sig == j->applied_sig)
+    j->seen_sig = sig;
+    if (sig == j->app->loaded_sig || sig == j->refused_sig)
         return;
-    if (tt_server_reload(j->app, &err) == 0)
+    if (tt_server_reload(j->app, &err) == 0) {
         tt_info("the job's versions are published: reloaded");
-    else
+    } else {
         tt_warn("the job's versions are published, reload refused: %s", err.message);
-    j->seen_sig = j->applied_sig = sig;
+        j->refused_sig = sig;
+    }
 }
 
 /* ---- workers ---- */
@@ -386,7 +389,8 @@ int tt__jobs_start(tt_app *app, tt_jobs **out, tt_err *err)
         free(j);
         return rc;
     }
-    j->seen_sig = j->applied_sig = published_sig(app->cfg.model_dir);
+    j->seen_sig = tt__published_sig(app->cfg.model_dir);
+    j->refused_sig = 0;
     j->next_poll = tt_now() + app->cfg.poll_seconds;
     if (pthread_create(&j->thread, NULL, run, j) != 0) {
         tt_store_close(j->store);

@@ -454,9 +454,12 @@ static int overlay_add_journaled(const tt_interaction_rec *r, void *ctx)
 int tt_server_reload(tt_server *app, tt_err *err)
 {
     tt_served *fresh = NULL, *old = NULL;
+    uint64_t sig;
     int rc;
 
     pthread_mutex_lock(&app->reload_lock);
+    /* Taken before the load: files published during it make the next poll load again. */
+    sig = tt__published_sig(app->cfg.model_dir);
     rc = tt__served_load(&app->cfg, &app->params, &fresh, err);
     if (rc == 0 && !fresh)
         rc = tt_err_set(err, TT_ESTATE, "no trained models under %s", app->cfg.model_dir);
@@ -487,6 +490,7 @@ int tt_server_reload(tt_server *app, tt_err *err)
         return rc;
     }
     tt__served_release(old);
+    app->loaded_sig = sig;
     pthread_mutex_unlock(&app->reload_lock);
     tt_info("models loaded: %d from %s", fresh->n, app->cfg.model_dir);
     return 0;

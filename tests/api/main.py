@@ -120,8 +120,12 @@ def main():
         run_phase(res, ctx, Server(tt, "main", db, models, work), by_server("main"), cases)
 
         ctx.data = Data(os.path.join(scratch, "tt.db"))
+        # Its tests retrain and reload by hand, so the engine's own poll for new versions
+        # (MODEL_POLL_SECONDS, 10 s by default) is off: a retrain that takes longer than two
+        # polls (a sanitizer build) would otherwise be served before the test reloads.
         run_phase(res, ctx, Server(tt, "scratch", os.path.join(scratch, "tt.db"),
-                                   os.path.join(scratch, "models"), work), by_server("scratch"))
+                                   os.path.join(scratch, "models"), work,
+                                   extra_env={"MODEL_POLL_SECONDS": "0"}), by_server("scratch"))
         run_phase(res, ctx, Server(tt, "empty", os.path.join(empty, "tt.db"),
                                    os.path.join(empty, "models"), work), by_server("empty"))
 

@@ -655,6 +655,26 @@ def versions_published_elsewhere_are_polled(ctx):
         rec = srv.recommend({"user_id": o.data.take_user(), "limit": 5, "model": "als"})
         eq(rec["model_version"], new, "answers' model_version")
 
+        # Published again and reloaded by hand: the poll counts that reload as its own and
+        # does not load the same files a second time (seconds and a snapshot's memory on a
+        # large catalog). Had the poll come first, the hand reload follows it; either way
+        # nothing loads after the hand reload has answered.
+        time.sleep(1.1)
+        p = subprocess.run([srv.binary, "train", "--model", "als", "--no-eval", "--no-tune"],
+                           env=env, capture_output=True, text=True, timeout=60)
+        check(p.returncode == 0, f"tunetrail train exited {p.returncode}: {short(p.stderr)}")
+        r = srv.post("/models/reload")
+        eq(r.status_code, 200, f"reload: {short(r.text)}")
+        mark = os.path.getsize(srv.log_path)
+        time.sleep(3.5)
+        with open(srv.log_path, "rb") as f:
+            f.seek(mark)
+            after = f.read().decode("utf-8", "replace")
+        check("models loaded" not in after,
+              f"the poll loaded again what the reload had loaded: {short(after, 400)}")
+        with open(os.path.join(srv.model_dir, "free", "als.json")) as f:
+            eq(served_version(srv, "als"), json.load(f)["version"], "als served after the reload")
+
 
 @test(server="own")
 def promote_and_rollback_a_version_trained_elsewhere(ctx):
