@@ -16,14 +16,23 @@
 # from the first run's log cache (docs/pipeline.md, "Incremental snapshot") with nothing new,
 # as a nightly run finds it when a day's interactions are few beside the whole log.
 #
+# MODEL=ease trains EASE instead (`--model ease --no-eval --no-tune --threads 2`): its n^3
+# inversion of the tracks' Gram matrix, on the 2m snapshot's 10,000 tracks.
+#
 #   bench/bench_train.sh                          both sizes, this tree's binary
 #   SIZES=20m BASE=/tmp/base/tunetrail bench/bench_train.sh
+#   MODEL=ease SIZES=2m BASE=/tmp/base/tunetrail bench/bench_train.sh
 source "$(dirname "$0")/lib.sh"
 bench_setup bench_train
 scale=${SCALE_DIR:-/var/tmp/scale}
 sizes=${SIZES:-2m 20m}
 base=${BASE:-}
-args=(train --model als --no-eval --no-tune --factors 64 --iterations 15 --threads 2)
+model=${MODEL:-als}
+case $model in
+    als) args=(train --model als --no-eval --no-tune --factors 64 --iterations 15 --threads 2) ;;
+    ease) args=(train --model ease --no-eval --no-tune --threads 2) ;;
+    *) echo "MODEL is als or ease" >&2; exit 2 ;;
+esac
 mkdir -p "$scale"
 
 snapshot() { # snapshot SIZE: the cached database's path, generated when missing
@@ -56,13 +65,13 @@ run() { # run LABEL BINARY DB [warm]: one training, its stage lines, peak RSS an
     # CPU seconds say more than wall time when other work shares the cores.
     echo "  $1: peak RSS $rss MB, wall $wall s, CPU $cpu s (user + system," \
          "$(awk -F': ' '/Percent of CPU/{print $2}' "$out.time") of one core)"
-    grep -E '^(snapshot|matrix|catalog|als|memory after)' "$out.log" | sed 's/^/    /'
+    grep -E "^(snapshot|matrix|catalog|$model|memory after)" "$out.log" | sed 's/^/    /'
 }
 
 echo "bench_train: tunetrail ${args[*]}"
 echo "  $(nproc) cores shared with whatever else runs here (load average now $(cut -d' ' -f1 /proc/loadavg));" \
      "peak RSS, wall and CPU from /usr/bin/time -v"
-echo "command: SIZES=\"$sizes\"${base:+ BASE=$base} SCALE_DIR=$scale bench/bench_train.sh"
+echo "command: MODEL=$model SIZES=\"$sizes\"${base:+ BASE=$base} SCALE_DIR=$scale bench/bench_train.sh"
 for size in $sizes; do
     db=$(snapshot "$size")
     echo "$size: $db ($(sqlite3 "$db" 'SELECT (SELECT count(*) FROM users) || " users, " ||

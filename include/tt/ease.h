@@ -64,6 +64,17 @@ int tt_ease_train(const tt_train_set *ts, const tt_ease_params *p, tt_model **ou
 /* Tracks in B (the kept tracks); 0 when @m is not an EASE model. */
 int32_t tt_ease_tracks(const tt_model *m);
 
+/* Where training time went, for the training log. */
+typedef struct tt_ease_stats {
+    double gram_seconds;    /* X'X over the listeners' rows */
+    double inverse_seconds; /* its inverse (Cholesky), the n^3 of the fit */
+    double rank_seconds;    /* the lists ranked ahead of time */
+    int32_t ranked_users;   /* how many lists */
+} tt_ease_stats;
+
+/* The stats of EASE model @m as trained (zeros for one loaded from a file); TT_EINVAL else. */
+int tt_ease_stats_of(const tt_model *m, tt_ease_stats *out);
+
 /*
  * EASE's scores of the @n tracks @tracks for @q (its history when n_hist > 0, else the
  * user's training row) into @out (caller-allocated, n floats). A track outside B scores 0,

@@ -519,14 +519,19 @@ static int tune(struct run *r, const char *kind, json_t **report, tt_err *err)
     return 0;
 }
 
-/* Where an ALS training's time went: the sweeps, and the lists ranked ahead of time. */
+/* Where an ALS or EASE training's time went: the fit's stages, and the lists ranked ahead. */
 static void say_train_stages(const struct run *r, const char *name, const tt_model *m)
 {
     tt_als_stats st;
+    tt_ease_stats es;
 
     if (tt_als_stats_of(m, &st) == 0)
         say(r, "%s: %d iterations (%.2f s), %d lists ranked ahead (%.2f s)", name,
             r->opts.als.iterations, st.sweep_seconds, st.ranked_users, st.rank_seconds);
+    if (tt_ease_stats_of(m, &es) == 0)
+        say(r, "%s: %d tracks, Gram matrix (%.2f s), inverse (%.2f s), %d lists ranked ahead "
+               "(%.2f s)", name, tt_ease_tracks(m), es.gram_seconds, es.inverse_seconds,
+            es.ranked_users, es.rank_seconds);
 }
 
 /*

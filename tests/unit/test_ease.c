@@ -429,6 +429,64 @@ Test(ease, batch_equals_single_recommendations)
     tt_model_free(m);
 }
 
+/*
+ * Listeners of 3 tracks among 1,000: rows far shorter than n / 30, so the batch scores them
+ * as sums of rows of B, not by sgemm (ease.c, SPARSE_RATE): the same lists as one by one.
+ */
+Test(ease, batch_by_rows_on_short_histories_equals_single_recommendations)
+{
+    tt_dataset *fixture_ds = ds;
+    tt_train_set fixture_ts = ts;
+    tt_ease_params p = params(TT_ALS_LOG);
+    enum { N_USERS = 100, N_TRACKS = 1000 };
+    int32_t users[N_USERS];
+    tt_scored *batch = malloc(sizeof(tt_scored) * N_USERS * 10), one[10];
+    tt_model *m;
+    tt_rng rng;
+    char u[16], t[16];
+
+    ds = tt_dataset_new();
+    for (int i = 0; i < N_TRACKS; i++) {
+        snprintf(t, sizeof(t), "t%04d", i);
+        fx_add_track(ds, t, "artist", NULL);
+    }
+    tt_rng_seed(&rng, 11, 1);
+    for (int i = 0; i < N_USERS; i++) {
+        snprintf(u, sizeof(u), "u%03d", i);
+        for (int j = 0; j < 3; j++) {
+            /* A popular head of 40 tracks, so the rows of B overlap across listeners. */
+            int32_t tr = j == 0 ? (int32_t)tt_rng_below(&rng, 40) : (int32_t)tt_rng_below(&rng, N_TRACKS);
+            snprintf(t, sizeof(t), "t%04d", (int)tr);
+            fx_add_event(ds, u, t, TT_ACT_PLAY, (float)(1 + tt_rng_below(&rng, 9)), FX_T0 - j);
+        }
+    }
+    tt_dataset_finish(ds);
+    fx_train_set(ds, &ts);
+    p.precompute = 0;
+    m = train(&p);
+    cr_assert(ts.conf.nnz * 60 < (int64_t)ts.conf.rows * tt_ease_tracks(m),
+              "rows short enough for the by-rows path: %lld pairs, %d users, %d tracks",
+              (long long)ts.conf.nnz, ts.conf.rows, tt_ease_tracks(m));
+    for (int i = 0; i < N_USERS; i++)
+        users[i] = i;
+    cr_assert_eq(tt_model_recommend_batch(m, users, N_USERS, &ts.seen, 10, batch, NULL), 0);
+    for (int32_t v = 0; v < N_USERS; v++) {
+        int n = top(m, v, 10, false, one);
+        cr_assert_eq(n, 10, "user %d", v);
+        for (int i = 0; i < 10; i++) {
+            const tt_scored *b = &batch[v * 10 + i];
+            cr_assert_eq(b->track, one[i].track, "user %d rank %d", v, i);
+            cr_assert(fabsf(b->score - one[i].score) <= 1e-5f * (1 + fabsf(one[i].score)));
+        }
+    }
+    free(batch);
+    tt_model_free(m);
+    tt_train_set_release(&ts);
+    tt_dataset_free(ds);
+    ds = fixture_ds;
+    ts = fixture_ts;
+}
+
 Test(ease, save_and_load_give_identical_answers)
 {
     tt_ease_params p = params(TT_ALS_BM25);
@@ -447,6 +505,17 @@ Test(ease, save_and_load_give_identical_answers)
     cr_assert_eq(rc, 0, "save and load: %s", tt_err_msg(&err, rc));
     cr_assert_str_eq(l->name, "ease");
     cr_assert_eq(tt_ease_tracks(l), tt_ease_tracks(m));
+    {
+        tt_ease_stats st;
+        cr_assert_eq(tt_ease_stats_of(m, &st), 0);
+        cr_assert_eq(st.ranked_users, m->n_users, "every listener's list ranked at training");
+        cr_assert(st.gram_seconds > 0 && st.inverse_seconds > 0 && st.rank_seconds > 0,
+                  "stage times %g %g %g", st.gram_seconds, st.inverse_seconds, st.rank_seconds);
+        cr_assert_eq(tt_ease_stats_of(l, &st), 0);
+        cr_assert(st.gram_seconds == 0 && st.inverse_seconds == 0 && st.ranked_users == 0,
+                  "a loaded model has no training stages");
+        cr_assert_eq(tt_ease_stats_of(NULL, &st), TT_EINVAL);
+    }
     for (int32_t u = 0; u < USERS + 1; u++) {
         for (int pass = 0; pass < 3; pass++) {
             int na = 0, nb = 0;
