@@ -20,26 +20,42 @@
 static tt_dataset *ds;
 static tt_train_set ts;
 
+/* A dataset of @n tracks "t0000", "t0001", ... */
+static tt_dataset *with_tracks(int n)
+{
+    tt_dataset *d = tt_dataset_new();
+    char t[16];
+
+    for (int i = 0; i < n; i++) {
+        snprintf(t, sizeof(t), "t%04d", i);
+        fx_add_track(d, t, "artist", NULL);
+    }
+    return d;
+}
+
+/* Listener @u (a number) plays track number @track @r times, @ago seconds before FX_T0. */
+static void play(tt_dataset *d, int u, int32_t track, float r, int ago)
+{
+    char us[16], t[16];
+
+    snprintf(us, sizeof(us), "u%03d", u);
+    snprintf(t, sizeof(t), "t%04d", (int)track);
+    fx_add_event(d, us, t, TT_ACT_PLAY, r, FX_T0 - ago);
+}
+
 /* 40 users, each playing 8 random tracks of 25 a few times; one more user with one track. */
 static void setup(void)
 {
     tt_rng rng;
-    char u[16], t[16];
 
-    ds = tt_dataset_new();
-    for (int i = 0; i < TRACKS; i++) {
-        snprintf(t, sizeof(t), "t%02d", i);
-        fx_add_track(ds, t, "artist", NULL);
-    }
+    ds = with_tracks(TRACKS);
     fx_add_track(ds, "lonely", "artist", NULL);
     tt_rng_seed(&rng, 7, 1);
-    for (int i = 0; i < USERS; i++) {
-        snprintf(u, sizeof(u), "u%02d", i);
+    for (int i = 0; i < USERS; i++)
         for (int j = 0; j < PLAYS; j++) {
-            snprintf(t, sizeof(t), "t%02d", (int)tt_rng_below(&rng, TRACKS));
-            fx_add_event(ds, u, t, TT_ACT_PLAY, (float)(1 + tt_rng_below(&rng, 5)), FX_T0 - j);
+            int32_t t = (int32_t)tt_rng_below(&rng, TRACKS);
+            play(ds, i, t, (float)(1 + tt_rng_below(&rng, 5)), j);
         }
-    }
     /* The only listener of "lonely", which has no other track. */
     fx_add_event(ds, "solo", "lonely", TT_ACT_PLAY, 3.0f, FX_T0);
     tt_dataset_finish(ds);
@@ -443,23 +459,15 @@ Test(ease, batch_by_rows_on_short_histories_equals_single_recommendations)
     tt_scored *batch = malloc(sizeof(tt_scored) * N_USERS * 10), one[10];
     tt_model *m;
     tt_rng rng;
-    char u[16], t[16];
 
-    ds = tt_dataset_new();
-    for (int i = 0; i < N_TRACKS; i++) {
-        snprintf(t, sizeof(t), "t%04d", i);
-        fx_add_track(ds, t, "artist", NULL);
-    }
+    ds = with_tracks(N_TRACKS);
     tt_rng_seed(&rng, 11, 1);
-    for (int i = 0; i < N_USERS; i++) {
-        snprintf(u, sizeof(u), "u%03d", i);
+    for (int i = 0; i < N_USERS; i++)
         for (int j = 0; j < 3; j++) {
-            /* A popular head of 40 tracks, so the rows of B overlap across listeners. */
-            int32_t tr = j == 0 ? (int32_t)tt_rng_below(&rng, 40) : (int32_t)tt_rng_below(&rng, N_TRACKS);
-            snprintf(t, sizeof(t), "t%04d", (int)tr);
-            fx_add_event(ds, u, t, TT_ACT_PLAY, (float)(1 + tt_rng_below(&rng, 9)), FX_T0 - j);
+            /* The first from a head of 40 tracks: rows of B shared by listeners. */
+            int32_t t = (int32_t)tt_rng_below(&rng, j == 0 ? 40 : N_TRACKS);
+            play(ds, i, t, (float)(1 + tt_rng_below(&rng, 9)), j);
         }
-    }
     tt_dataset_finish(ds);
     fx_train_set(ds, &ts);
     p.precompute = 0;
