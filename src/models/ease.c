@@ -543,9 +543,15 @@ struct batch {
  */
 #define SPARSE_RATE 30
 
+/* Tracks in @u's training row (0 for a user the model does not know). */
+static int64_t row_len(const tt_ease_model *m, int32_t u)
+{
+    return u >= 0 && u < m->base.n_users ? m->row_ptr[u + 1] - m->row_ptr[u] : 0;
+}
+
 static bool has_row(const tt_ease_model *m, int32_t u)
 {
-    return u >= 0 && u < m->base.n_users && m->row_ptr[u + 1] > m->row_ptr[u];
+    return row_len(m, u) > 0;
 }
 
 /* One user's ranked row of the batch from their @scores. */
@@ -580,14 +586,13 @@ static void batch_chunk(void *ctx, int64_t b, int64_t e, int thread)
     int64_t nnz = 0;
 
     for (int32_t i = 0; i < rows; i++)
-        if (has_row(m, bt->users[b + i]))
-            nnz += m->row_ptr[bt->users[b + i] + 1] - m->row_ptr[bt->users[b + i]];
+        nnz += row_len(m, bt->users[b + i]);
     if (nnz * SPARSE_RATE < (int64_t)rows * n) {
         for (int32_t i = 0; i < rows; i++) {
             int32_t u = bt->users[b + i];
-            int64_t lo = has_row(m, u) ? m->row_ptr[u] : 0;
-            int64_t hi = has_row(m, u) ? m->row_ptr[u + 1] : 0;
-            score_user(m, m->row_idx + lo, m->row_val + lo, hi - lo, S + (size_t)i * n);
+            if (has_row(m, u)) /* batch_row fills the others' rows with -1 */
+                score_user(m, m->row_idx + m->row_ptr[u], m->row_val + m->row_ptr[u],
+                           row_len(m, u), S + (size_t)i * n);
             batch_row(bt, u, S + (size_t)i * n, bt->out + (size_t)(b + i) * bt->k);
         }
         return;
