@@ -5,8 +5,12 @@
  * co-listening) make different errors; each listener's candidates (the union of both
  * parts' top lists) are scored by both, the two scores turned into z-scores over the
  * candidates and summed with one weight learned on a validation split cut from the training
- * data. The blend's file holds only the weight and its validation figures: its parts are the
- * ALS and EASE model files of the same tier, loaded beside it and attached
+ * data, plus a learned multiple of each track's popularity (the z-score of the log of its
+ * listener count): both parts lean towards the catalog's most played tracks, which every
+ * listener has heard of, and a listener's held-out tracks are no more popular than the rest
+ * of their list. The blend's file holds the weights, the popularity of each track and the
+ * validation figures: its parts are the ALS and EASE model files of the same tier, loaded
+ * beside it and attached
  * (tt_blend_attach) before it can recommend. Fresh feedback folds in as in each part: ALS
  * solves the listener's vector from the history, EASE sums the rows of B of it.
  */
@@ -26,6 +30,7 @@ typedef struct tt_blend_params {
     int candidates;     /* top tracks taken from each part per listener, >= 1 */
     int k;              /* the NDCG cut-off the weight maximises, >= 1 */
     double step;        /* grid step of the ALS weight in [0, 1], in [0.01, 0.5] */
+    bool popularity;    /* learn the popularity weight too (false: it stays 0) */
     /*
      * Validation splits pooled (each its own seed and models), 1..8; past 8,000 tracks in
      * EASE only the first is used, as each more costs a whole EASE solve (O(n^3)).
@@ -36,13 +41,15 @@ typedef struct tt_blend_params {
 
 tt_blend_params tt_blend_params_default(void);
 
-/* What the validation split said: the weight chosen and each candidate's NDCG@k. */
+/* What the validation split said: the weights chosen and each candidate's NDCG@k. */
 typedef struct tt_blend_fit {
     float w_als;        /* ALS's weight; EASE's is 1 - w_als */
+    float w_pop;        /* the popularity z-score's weight, in [TT_BLEND_POP_MIN, MAX] */
     double ndcg;        /* the blend's mean NDCG@k on the validation split */
     double recall;      /* its recall@k */
-    double als_ndcg;    /* ALS alone on the same users and candidates (w_als = 1) */
-    double ease_ndcg;   /* EASE alone (w_als = 0) */
+    double als_ndcg;    /* ALS alone on the same users and candidates (w_als = 1, w_pop = 0) */
+    double ease_ndcg;   /* EASE alone (w_als = 0, w_pop = 0) */
+    double ndcg_no_pop; /* the best blend of the two parts without popularity (w_pop = 0) */
     double cv_ndcg;     /* cross-fitted: each third of the users at the weight learned on the
                            other two thirds; free of the optimism of choosing the weight on
                            the users it is judged on (NAN: not computed, an older file) */
@@ -52,21 +59,30 @@ typedef struct tt_blend_fit {
     int k;
 } tt_blend_fit;
 
+/* The popularity weight's grid: from MIN to MAX by STEP (0 included). */
+#define TT_BLEND_POP_MIN (-2.0)
+#define TT_BLEND_POP_MAX 0.5
+#define TT_BLEND_POP_STEP 0.1
+
 /*
- * Ranks the validation users' candidates for every ALS weight of the grid of @step and
- * returns the weight of the best mean NDCG@@k into @fit (ties: the weight nearer 0.5, then
- * the smaller), and the cross-fitted NDCG (fit->cv_ndcg: users i mod 3 == g scored at the
- * weight searched on the others, for each g, pooled). @z holds, per user, n_cand pairs
- * (z_als, z_ease); @rel marks held-out candidates; @n_rel counts each user's held-out pairs.
- * Exposed for the tests.
+ * Searches the weights on the validation users' candidates and writes the best mean
+ * NDCG@@k into @fit: first the ALS weight over the grid of @step with no popularity (ties:
+ * the weight nearer 0.5, then the smaller), then, when @pop, coordinate ascent between the
+ * popularity weight over its grid (ties: the weight nearer 0) and the ALS weight, until
+ * neither moves. Also the cross-fitted NDCG (fit->cv_ndcg: users i mod 3 == g scored at the
+ * weights the same search chooses on the others, for each g, pooled). @z holds, per user,
+ * n_cand pairs (z_als, z_ease); @pop each candidate's popularity z-score (NULL: none);
+ * @rel marks held-out candidates; @n_rel counts each user's held-out pairs. Exposed for the
+ * tests.
  */
 typedef struct tt_blend_vuser {
     int32_t n_cand;
     float *z;       /* n_cand x 2 */
+    float *pop;     /* n_cand, or NULL (popularity 0) */
     uint8_t *rel;   /* n_cand: 1 a held-out pair */
     int32_t n_rel;
 } tt_blend_vuser;
-void tt_blend_search(const tt_blend_vuser *users, int32_t n, int k, double step,
+void tt_blend_search(const tt_blend_vuser *users, int32_t n, int k, double step, bool pop,
                      tt_blend_fit *fit);
 
 struct tt_model_opts;

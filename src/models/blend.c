@@ -9,7 +9,12 @@
  * part's scores are centred and scaled over the very candidates being ranked (as in the
  * hybrid model). Why one weight learned on validation rather than a constant: which part is
  * stronger depends on the data (play counts or bare plays, dense or sparse listeners), and the
- * free tier trains on whatever the customer has.
+ * free tier trains on whatever the customer has. Why a popularity term: both parts rank the
+ * catalog's most played tracks high for nearly everyone (ALS's low-rank fit and EASE's
+ * co-listening counts both grow with a track's listeners), while the tracks a listener goes
+ * on to play are drawn from their own, less popular, tail as much as from the hits. How much
+ * to lean against (or towards) popularity differs between data sets as much as the ALS
+ * weight does, so it is learned the same way (docs/models.md).
  */
 #include "hybrid_priv.h"
 #include "tt/blend.h"
@@ -21,6 +26,7 @@
 #include <float.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /*
@@ -39,6 +45,9 @@ typedef struct blend_model {
     tt_blend_fit fit;
     tt_model *als, *ease; /* attached parts */
     struct moments mo;    /* of als */
+    const float *pop;     /* n_pop tracks' popularity z-scores (the file's or @pop_own) */
+    float *pop_own;
+    int32_t n_pop;
     bool owns_parts;
     tt_mfile *file;
 } blend_model;
@@ -62,6 +71,7 @@ tt_blend_params tt_blend_params_default(void)
     p.k = 20;
     p.step = 0.05;
     p.folds = 3;
+    p.popularity = true;
     p.seed = 42;
     return p;
 }
@@ -156,6 +166,42 @@ static void zscore(float *v, int32_t n, double mean, double sd)
 }
 
 /*
+ * Each track's popularity as a z-score of log(1 + listeners) over the tracks with listeners
+ * in @ts, into @z (ts->conf.cols). A track nobody played counts as played once: the term
+ * must not lift tracks the parts know nothing of above those they do.
+ */
+static void popularity_of(const tt_train_set *ts, float *z)
+{
+    int32_t n = ts->conf.cols, played = 0;
+    double sum = 0.0, sq = 0.0, sd;
+
+    memset(z, 0, (size_t)n * sizeof(float));
+    for (int64_t e = 0; e < ts->conf.nnz; e++)
+        if (ts->conf.data[e] > 0.0f)
+            z[ts->conf.indices[e]] += 1.0f;
+    for (int32_t t = 0; t < n; t++) {
+        double v = log1p(z[t] > 1.0f ? z[t] : 1.0f);
+        if (z[t] > 0.0f) {
+            sum += v;
+            sq += v * v;
+            played++;
+        }
+        z[t] = (float)v;
+    }
+    if (played == 0)
+        return;
+    sum /= played;
+    sd = sqrt(fmax(sq / played - sum * sum, 0.0));
+    for (int32_t t = 0; t < n; t++)
+        z[t] = sd > 1e-12 ? (float)((z[t] - sum) / sd) : 0.0f;
+}
+
+static float pop_at(const float *pop, int32_t n_pop, int32_t t)
+{
+    return pop && t >= 0 && t < n_pop ? pop[t] : 0.0f;
+}
+
+/*
  * ALS's raw score of each candidate into z[2i], and the listener's mean and standard
  * deviation over the whole catalog into @m: 0 everywhere when ALS cannot place @q.
  */
@@ -234,7 +280,7 @@ static int blend_recommend(const tt_model *mm, const tt_query *q, int k, tt_scor
 {
     const blend_model *m = bm(mm);
     int32_t *c = NULL, n;
-    float *z = NULL, w = m->fit.w_als;
+    float *z = NULL, w = m->fit.w_als, wp = m->fit.w_pop;
     tt_topk top;
     int rc = 0;
 
@@ -251,7 +297,8 @@ static int blend_recommend(const tt_model *mm, const tt_query *q, int k, tt_scor
     if (rc == 0 && n > 0) {
         tt_topk_init(&top, out, k);
         for (int32_t i = 0; i < n; i++)
-            tt_topk_push(&top, c[i], w * z[2 * i] + (1.0f - w) * z[2 * i + 1]);
+            tt_topk_push(&top, c[i], w * z[2 * i] + (1.0f - w) * z[2 * i + 1] +
+                                         wp * pop_at(m->pop, m->n_pop, c[i]));
         *n_out = tt_topk_finish(&top);
     }
     free(c);
@@ -333,9 +380,14 @@ static bool in_subset(struct subset s, int32_t u)
     return s.mode == ALL_USERS || ((u % CV_GROUPS == s.g) == (s.mode == ONLY_GROUP));
 }
 
-/* Mean NDCG@k and recall@k over @users in @s with ALS weight @w; returns how many counted. */
+/*
+ * Mean NDCG@k and recall@k over @users in @s with ALS weight @w and popularity weight @wp;
+ * returns how many counted. Only the held-out candidates' ranks matter, so each is ranked by
+ * counting the candidates above it (ties: the earlier first) instead of sorting: a user has
+ * a handful of held-out candidates among a few hundred. @buf holds the largest n_cand.
+ */
 static int32_t eval_weight(const tt_blend_vuser *users, int32_t n, struct subset s, int k,
-                           float w, tt_scored *buf, double *ndcg, double *recall)
+                           float w, float wp, float *buf, double *ndcg, double *recall)
 {
     double sn = 0.0, sr = 0.0;
     int32_t cnt = 0;
@@ -343,20 +395,24 @@ static int32_t eval_weight(const tt_blend_vuser *users, int32_t n, struct subset
     for (int32_t u = 0; u < n; u++) {
         const tt_blend_vuser *v = &users[u];
         double dcg = 0.0;
-        int hits = 0, got;
-        tt_topk top;
+        int hits = 0;
         if (v->n_rel == 0 || !in_subset(s, u))
             continue;
         cnt++;
-        tt_topk_init(&top, buf, k);
         for (int32_t j = 0; j < v->n_cand; j++)
-            tt_topk_push(&top, j, w * v->z[2 * j] + (1.0f - w) * v->z[2 * j + 1]);
-        got = tt_topk_finish(&top);
-        for (int r = 0; r < got; r++)
-            if (v->rel[buf[r].track]) {
-                dcg += 1.0 / log2(r + 2.0);
+            buf[j] = w * v->z[2 * j] + (1.0f - w) * v->z[2 * j + 1] +
+                     (v->pop ? wp * v->pop[j] : 0.0f);
+        for (int32_t j = 0; j < v->n_cand; j++) {
+            int32_t rank = 0;
+            if (!v->rel[j])
+                continue;
+            for (int32_t i = 0; i < v->n_cand && rank < k; i++)
+                rank += buf[i] > buf[j] || (buf[i] == buf[j] && i < j);
+            if (rank < k) {
+                dcg += 1.0 / log2(rank + 2.0);
                 hits++;
             }
+        }
         sn += dcg / idcg_of(v->n_rel, k);
         sr += (double)hits / (v->n_rel < k ? v->n_rel : k);
     }
@@ -365,33 +421,98 @@ static int32_t eval_weight(const tt_blend_vuser *users, int32_t n, struct subset
     return cnt;
 }
 
-/* The grid search over the users in @s: the best weight, its figures and the ends' NDCG. */
-static float search(const tt_blend_vuser *users, int32_t n, struct subset s, int k, double step,
-                    tt_scored *buf, tt_blend_fit *fit)
+/* The ALS weight of the grid of @step best over the users in @s at popularity weight @wp. */
+static float search_w(const tt_blend_vuser *users, int32_t n, struct subset s, int k,
+                      double step, float wp, float *buf, tt_blend_fit *fit, double *best_nd,
+                      double *best_rec)
 {
     int steps = (int)lround(1.0 / step);
-    double best = -1.0, best_rec = 0.0;
+    double best = -1.0;
     float best_w = 0.5f;
 
     for (int i = 0; i <= steps; i++) {
         float w = i == steps ? 1.0f : (float)(i * step);
         double nd, rec;
-        eval_weight(users, n, s, k, w, buf, &nd, &rec);
-        if (i == 0)
+        eval_weight(users, n, s, k, w, wp, buf, &nd, &rec);
+        if (wp == 0.0f && i == 0)
             fit->ease_ndcg = nd;
-        if (i == steps)
+        if (wp == 0.0f && i == steps)
             fit->als_ndcg = nd;
         /* Ties go to the even blend: neither part is preferred without evidence. */
         if (nd > best + 1e-12 ||
             (fabs(nd - best) <= 1e-12 && fabsf(w - 0.5f) < fabsf(best_w - 0.5f))) {
             best = nd;
-            best_rec = rec;
+            *best_rec = rec;
             best_w = w;
         }
     }
-    fit->ndcg = best;
-    fit->recall = best_rec;
+    *best_nd = best;
     return best_w;
+}
+
+/*
+ * The popularity weight best over the users in @s at ALS weight @w: every other point of its
+ * grid, then the two between which the best lies (the figure moves smoothly with the weight,
+ * and each point costs a ranking of every validation listener).
+ */
+static float search_pop(const tt_blend_vuser *users, int32_t n, struct subset s, int k,
+                        float w, float *buf, double *best_nd, double *best_rec)
+{
+    int lo = (int)lround(TT_BLEND_POP_MIN / TT_BLEND_POP_STEP);
+    int hi = (int)lround(TT_BLEND_POP_MAX / TT_BLEND_POP_STEP);
+    int best_i = 0;
+    double best = -1.0;
+
+    for (int pass = 0; pass < 2; pass++) {
+        int from = pass == 0 ? lo : best_i - 1, to = pass == 0 ? hi : best_i + 1;
+        for (int i = from; i <= to; i++) {
+            float wp = (float)(i * TT_BLEND_POP_STEP);
+            double nd, rec;
+            if (i < lo || i > hi || (pass == 0 && i % 2 != 0) || (pass == 1 && i == best_i))
+                continue;
+            eval_weight(users, n, s, k, w, wp, buf, &nd, &rec);
+            /* Ties go to the weight nearer 0: no popularity term without evidence. */
+            if (nd > best + 1e-12 || (fabs(nd - best) <= 1e-12 && abs(i) < abs(best_i))) {
+                best = nd;
+                *best_rec = rec;
+                best_i = i;
+            }
+        }
+    }
+    *best_nd = best;
+    return (float)(best_i * TT_BLEND_POP_STEP);
+}
+
+/*
+ * The weights best over the users in @s: the ALS weight without popularity, then (when
+ * @pop) each weight in turn at the other's value until neither moves, three rounds at most
+ * (the figure only rises; on the data sets measured the second round moved nothing).
+ */
+static void search(const tt_blend_vuser *users, int32_t n, struct subset s, int k, double step,
+                   bool pop, float *buf, tt_blend_fit *fit)
+{
+    double nd, rec, nd2, rec2;
+    float w = search_w(users, n, s, k, step, 0.0f, buf, fit, &nd, &rec), wp = 0.0f;
+
+    fit->ndcg_no_pop = nd;
+    for (int round = 0; pop && round < 3; round++) {
+        float p2 = search_pop(users, n, s, k, w, buf, &nd2, &rec2);
+        if (!(nd2 > nd + 1e-12))
+            break;
+        wp = p2;
+        nd = nd2;
+        rec = rec2;
+        float w2 = search_w(users, n, s, k, step, wp, buf, fit, &nd2, &rec2);
+        if (!(nd2 > nd + 1e-12))
+            break;
+        w = w2;
+        nd = nd2;
+        rec = rec2;
+    }
+    fit->w_als = w;
+    fit->w_pop = wp;
+    fit->ndcg = nd;
+    fit->recall = rec;
 }
 
 /*
@@ -401,7 +522,7 @@ static float search(const tt_blend_vuser *users, int32_t n, struct subset s, int
  * fall in two groups: a small correlation the figure keeps.)
  */
 static double cross_fitted(const tt_blend_vuser *users, int32_t n, int k, double step,
-                           tt_scored *buf)
+                           bool pop, float *buf)
 {
     double sum = 0.0;
     int32_t cnt = 0;
@@ -410,22 +531,29 @@ static double cross_fitted(const tt_blend_vuser *users, int32_t n, int k, double
         return NAN;
     for (int g = 0; g < CV_GROUPS; g++) {
         tt_blend_fit part = {0};
-        float w = search(users, n, (struct subset){BUT_GROUP, g}, k, step, buf, &part);
         double nd, rec;
-        int32_t c = eval_weight(users, n, (struct subset){ONLY_GROUP, g}, k, w, buf, &nd, &rec);
+        int32_t c;
+        search(users, n, (struct subset){BUT_GROUP, g}, k, step, pop, buf, &part);
+        c = eval_weight(users, n, (struct subset){ONLY_GROUP, g}, k, part.w_als, part.w_pop, buf,
+                        &nd, &rec);
         sum += nd * c;
         cnt += c;
     }
     return cnt ? sum / cnt : NAN;
 }
 
-void tt_blend_search(const tt_blend_vuser *users, int32_t n, int k, double step,
+void tt_blend_search(const tt_blend_vuser *users, int32_t n, int k, double step, bool pop,
                      tt_blend_fit *fit)
 {
-    tt_scored *buf = tt_malloc((size_t)k * sizeof(tt_scored));
+    int32_t most = 1;
+    float *buf;
 
-    fit->w_als = search(users, n, (struct subset){ALL_USERS, 0}, k, step, buf, fit);
-    fit->cv_ndcg = cross_fitted(users, n, k, step, buf);
+    for (int32_t u = 0; u < n; u++)
+        if (users[u].n_cand > most)
+            most = users[u].n_cand;
+    buf = tt_malloc((size_t)most * sizeof(float));
+    search(users, n, (struct subset){ALL_USERS, 0}, k, step, pop, buf, fit);
+    fit->cv_ndcg = cross_fitted(users, n, k, step, pop, buf);
     fit->k = k;
     free(buf);
 }
@@ -433,6 +561,7 @@ void tt_blend_search(const tt_blend_vuser *users, int32_t n, int k, double step,
 struct gather {
     tt_model *als, *ease;
     const struct moments *mo;
+    const float *pop; /* the fold's popularity z-scores, per track */
     const tt__validation *v;
     const tt_blend_params *p;
     tt_blend_vuser *out;
@@ -452,9 +581,12 @@ static void gather_range(void *ctx, int64_t b, int64_t e, int thread)
         n = candidates(g->als, g->ease, &q, g->p->candidates, &c, &err);
         if (n > 0) {
             o->z = tt_malloc((size_t)n * 2 * sizeof(float));
+            o->pop = tt_malloc((size_t)n * sizeof(float));
             o->rel = tt_malloc((size_t)n);
             if (features(g->als, g->mo, g->ease, &q, c, n, o->z, &err) < 0)
                 n = 0;
+            for (int32_t j = 0; j < n; j++)
+                o->pop[j] = g->pop[c[j]];
             tt__validation_mark(g->v, g->v->users[i], c, n, o->rel);
         }
         o->n_cand = n > 0 ? n : 0;
@@ -476,17 +608,23 @@ static void split_of(const tt_train_set *ts, const tt_blend_params *p, int fold,
     tt__validation_build(ts, &hp, v);
 }
 
-/* Fills @out (v->n_users entries) with each validation user's candidates and z-scores. */
+/*
+ * Fills @out (v->n_users entries) with each validation user's candidates, z-scores and
+ * popularity on the fold's training part.
+ */
 static void gather_parts(tt_model *als, tt_model *ease, const tt__validation *v,
                          const tt_blend_params *p, int threads, tt_blend_vuser *out)
 {
     struct moments mo;
-    struct gather g = {als, ease, &mo, v, p, out};
+    float *pop = tt_malloc((size_t)v->sub.conf.cols * sizeof(float) + 4);
+    struct gather g = {als, ease, &mo, pop, v, p, out};
 
     moments_of(als, &mo);
+    popularity_of(&v->sub, pop);
     tt__blas_single_threaded();
     tt_parallel_for(v->n_users, 8, threads, gather_range, &g);
     moments_release(&mo);
+    free(pop);
 }
 
 /*
@@ -552,9 +690,13 @@ int tt_blend_learn(const tt_train_set *ts, const tt_blend_params *p, const tt_mo
     for (int f = 0; f < p->folds && rc == 0 && !big; f++)
         rc = fold_users(ts, p, &po, f, &all, &n_all, &fit, &big, err);
     if (rc == 0) {
-        tt_blend_search(all, n_all, p->k, p->step, &fit);
+        tt_blend_search(all, n_all, p->k, p->step, p->popularity, &fit);
         m = model_new();
         m->p = *p;
+        m->n_pop = ts->conf.cols;
+        m->pop_own = tt_malloc((size_t)m->n_pop * sizeof(float) + 4);
+        popularity_of(ts, m->pop_own);
+        m->pop = m->pop_own;
         m->p.folds = fit.folds;
         m->fit = fit;
         m->base.n_users = ts->conf.rows;
@@ -566,6 +708,7 @@ int tt_blend_learn(const tt_train_set *ts, const tt_blend_params *p, const tt_mo
     }
     for (int32_t i = 0; i < n_all; i++) {
         free(all[i].z);
+        free(all[i].pop);
         free(all[i].rel);
     }
     free(all);
@@ -576,6 +719,10 @@ int tt_blend_learn(const tt_train_set *ts, const tt_blend_params *p, const tt_mo
 
 static const tt_mfield blend_fields[] = {
     {"w_als", TT_MF_F32, TT_MF_AT(blend_model, fit.w_als), .lo = 0, .hi = 1},
+    {"w_pop", TT_MF_F32, TT_MF_AT(blend_model, fit.w_pop), .lo = TT_BLEND_POP_MIN,
+     .hi = TT_BLEND_POP_MAX, .flags = TT_MF_OPTIONAL},
+    {"ndcg_no_pop", TT_MF_F64, TT_MF_AT(blend_model, fit.ndcg_no_pop), .lo = 0, .hi = 1,
+     .flags = TT_MF_OPTIONAL},
     {"candidates", TT_MF_I32, TT_MF_AT(blend_model, p.candidates), .lo = 1, .hi = 100000},
     {"validation", TT_MF_F64, TT_MF_AT(blend_model, p.validation), .lo = 0, .hi = 1},
     {"folds", TT_MF_I32, TT_MF_AT(blend_model, p.folds), .lo = 1, .hi = 8,
@@ -601,6 +748,8 @@ static int blend_save(const tt_model *mm, const char *path, tt_err *err)
     if (rc < 0)
         return rc;
     rc = tt_mfile_put_meta(w, blend_fields, N_BLEND_FIELDS, bm(mm), err);
+    if (rc == 0 && bm(mm)->pop)
+        rc = tt_mfile_add(w, "popularity", TT_DT_F32, 1, bm(mm)->n_pop, bm(mm)->pop, err);
     if (rc < 0) {
         tt_mfile_abort(w);
         return rc;
@@ -619,6 +768,17 @@ int tt__blend_load(tt_mfile *f, tt_model **out, tt_err *err)
     rc = tt_mfile_get_meta(f, blend_fields, N_BLEND_FIELDS, m, err);
     if (rc == 0 && !(m->fit.w_als >= 0.0f && m->fit.w_als <= 1.0f))
         rc = tt_err_set(err, TT_ECORRUPT, "model file %s refused: bad w_als", tt_mfile_path(f));
+    if (rc == 0 && m->fit.w_pop != 0.0f) { /* files before the term have neither */
+        int64_t rows = 1, cols = m->base.n_tracks;
+        const void *data = NULL;
+        rc = tt_mfile_get(f, "popularity", TT_DT_F32, &rows, &cols, &data, err);
+        for (int64_t t = 0; rc == 0 && t < cols; t++)
+            if (!isfinite(((const float *)data)[t]))
+                rc = tt_err_set(err, TT_ECORRUPT, "model file %s refused: popularity of track "
+                                "%lld is not finite", tt_mfile_path(f), (long long)t);
+        m->pop = data;
+        m->n_pop = (int32_t)cols;
+    }
     if (rc < 0) {
         free(m);
         return rc;
@@ -640,6 +800,7 @@ static void blend_free(tt_model *mm)
     }
     moments_release(&m->mo);
     tt_mfile_close(m->file);
+    free(m->pop_own);
     free(m);
 }
 

@@ -658,14 +658,16 @@ static bool blend_wins(const json_t *blend, char *why, size_t cap)
     double a = json_number_value(json_object_get(v, "als_ndcg"));
     double e = json_number_value(json_object_get(v, "ease_ndcg"));
     double w = json_number_value(json_object_get(json_object_get(blend, "params"), "w_als"));
+    double wp =
+        json_number_value(json_object_get(json_object_get(blend, "params"), "w_popularity"));
     char cvs[40] = "";
 
     if (!json_is_number(json_object_get(v, "ndcg")))
         return false;
     if (json_is_number(cv))
         snprintf(cvs, sizeof(cvs), "; cross-fitted %.4f", json_number_value(cv));
-    snprintf(why, cap, "blend validation NDCG@20 %.4f (ALS weight %.2f%s), ALS alone %.4f, "
-             "EASE alone %.4f", b, w, cvs, a, e);
+    snprintf(why, cap, "blend validation NDCG@20 %.4f (ALS weight %.2f, popularity weight %.1f%s), "
+             "ALS alone %.4f, EASE alone %.4f", b, w, wp, cvs, a, e);
     if (json_is_number(cv))
         return json_number_value(cv) > fmax(a, e);
     return b > fmax(a, e) * (1.0 + BLEND_MIN_GAIN);

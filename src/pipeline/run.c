@@ -121,6 +121,11 @@ static json_t *blend_json(const tt_model *m, const tt_model_opts *o)
         "als_ndcg", fit.als_ndcg, "ease_ndcg", fit.ease_ndcg, "candidates", o->blend.candidates,
         "seed", (json_int_t)o->seed);
 
+    if (j) {
+        json_object_set_new(j, "w_popularity", json_real(round(fit.w_pop * 1e4) / 1e4));
+        json_object_set_new(json_object_get(j, "validation"), "ndcg_no_popularity",
+                            json_real(fit.ndcg_no_pop));
+    }
     if (j && isfinite(fit.cv_ndcg))
         json_object_set_new(json_object_get(j, "validation"), "cv_ndcg",
                             json_real(fit.cv_ndcg));

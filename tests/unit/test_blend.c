@@ -1,5 +1,6 @@
 /*
- * The free tier's blend of ALS and EASE: the weight search recovers a planted weight, the
+ * The free tier's blend of ALS and EASE: the weight search recovers a planted weight (and a
+ * planted popularity weight, and gives popularity that says nothing no weight), the
  * learned model ranks from both parts with fresh feedback folded in, model files round-trip
  * and are refused when damaged or given the wrong parts.
  */
@@ -79,7 +80,7 @@ static void recovers(float w)
     tt_blend_vuser *u = planted(300, w);
     tt_blend_fit fit = {0};
 
-    tt_blend_search(u, 300, 5, 0.05, &fit);
+    tt_blend_search(u, 300, 5, 0.05, false, &fit);
     cr_assert(fabsf(fit.w_als - w) <= 0.1f + 1e-6f, "planted %.2f, found %.2f", w, fit.w_als);
     cr_assert_gt(fit.ndcg, 0.9, "the planted blend ranks its relevant tracks: %f", fit.ndcg);
     cr_assert_geq(fit.ndcg, fit.als_ndcg);
@@ -109,7 +110,7 @@ Test(blend_search, cross_fitted_figure_keeps_real_gains_and_drops_lucky_ones)
     tt_blend_fit fit = {0};
     tt_rng rng;
 
-    tt_blend_search(u, 300, 5, 0.05, &fit);
+    tt_blend_search(u, 300, 5, 0.05, false, &fit);
     cr_assert(isfinite(fit.cv_ndcg));
     cr_assert(fit.cv_ndcg > fmax(fit.als_ndcg, fit.ease_ndcg) + 0.1, "cv %f, ALS %f, EASE %f",
               fit.cv_ndcg, fit.als_ndcg, fit.ease_ndcg);
@@ -126,7 +127,7 @@ Test(blend_search, cross_fitted_figure_keeps_real_gains_and_drops_lucky_ones)
             }
         }
     }
-    tt_blend_search(u, 300, 5, 0.05, &fit);
+    tt_blend_search(u, 300, 5, 0.05, false, &fit);
     cr_assert_lt(fit.cv_ndcg, fit.ndcg, "cv %f, in hindsight %f", fit.cv_ndcg, fit.ndcg);
     free_planted(u, 300);
 }
@@ -136,7 +137,7 @@ Test(blend_search, too_few_users_to_cross_fit)
     tt_blend_vuser *u = planted(5, 0.5f);
     tt_blend_fit fit = {0};
 
-    tt_blend_search(u, 5, 5, 0.05, &fit);
+    tt_blend_search(u, 5, 5, 0.05, false, &fit);
     cr_assert(isnan(fit.cv_ndcg));
     free_planted(u, 5);
 }
@@ -145,6 +146,78 @@ Test(blend_search, recovers_each_part_alone)
 {
     recovers(0.0f);
     recovers(1.0f);
+}
+
+/*
+ * @n users of 60 candidates with random (z_als, z_ease, popularity); each user's relevant
+ * candidates are the 5 best under @w z_als + (1 - @w) z_ease + @wp popularity, or, when
+ * @wp is 0, under the parts alone with a popularity that has nothing to do with them.
+ */
+static tt_blend_vuser *planted_pop(int n, float w, float wp)
+{
+    tt_blend_vuser *u = planted(n, 0.5f);
+    tt_rng rng;
+
+    tt_rng_seed(&rng, 11, 4);
+    for (int i = 0; i < n; i++) {
+        float s[60];
+        u[i].pop = calloc(60, sizeof(float));
+        memset(u[i].rel, 0, 60);
+        for (int j = 0; j < 60; j++) {
+            u[i].pop[j] = (float)tt_rng_normal(&rng);
+            s[j] = w * u[i].z[2 * j] + (1.0f - w) * u[i].z[2 * j + 1] + wp * u[i].pop[j];
+        }
+        for (int r = 0; r < 5; r++) {
+            int best = -1;
+            for (int j = 0; j < 60; j++)
+                if (!u[i].rel[j] && (best < 0 || s[j] > s[best]))
+                    best = j;
+            u[i].rel[best] = 1;
+        }
+    }
+    return u;
+}
+
+static void free_planted_pop(tt_blend_vuser *u, int n)
+{
+    for (int i = 0; i < n; i++)
+        free(u[i].pop);
+    free_planted(u, n);
+}
+
+Test(blend_search, recovers_a_planted_popularity_weight)
+{
+    tt_blend_vuser *u = planted_pop(300, 0.6f, -0.5f);
+    tt_blend_fit fit = {0};
+
+    tt_blend_search(u, 300, 5, 0.05, true, &fit);
+    cr_assert(fabsf(fit.w_pop + 0.5f) <= 0.2f + 1e-6f, "planted -0.5, found %.2f", fit.w_pop);
+    cr_assert(fabsf(fit.w_als - 0.6f) <= 0.1f + 1e-6f, "planted 0.6, found %.2f", fit.w_als);
+    cr_assert_gt(fit.ndcg, fit.ndcg_no_pop + 0.05, "with %f, without %f", fit.ndcg,
+                 fit.ndcg_no_pop);
+    cr_assert_gt(fit.cv_ndcg, fit.ndcg_no_pop + 0.05, "cross-fitted %f", fit.cv_ndcg);
+    /* The parts alone are judged without the term: it is the blend's. */
+    cr_assert_lt(fit.als_ndcg, fit.ndcg_no_pop + 1e-9);
+    cr_assert_lt(fit.ease_ndcg, fit.ndcg_no_pop + 1e-9);
+
+    /* Asked not to, the search leaves popularity out. */
+    tt_blend_search(u, 300, 5, 0.05, false, &fit);
+    cr_assert_eq(fit.w_pop, 0.0f);
+    cr_assert_eq(fit.ndcg, fit.ndcg_no_pop);
+    free_planted_pop(u, 300);
+}
+
+Test(blend_search, popularity_that_says_nothing_gets_no_weight)
+{
+    tt_blend_vuser *u = planted_pop(300, 0.3f, 0.0f);
+    tt_blend_fit fit = {0};
+
+    tt_blend_search(u, 300, 5, 0.05, true, &fit);
+    cr_assert(fabsf(fit.w_pop) <= 0.1f + 1e-6f, "found %.2f for a popularity of noise",
+              fit.w_pop);
+    cr_assert(fabsf(fit.w_als - 0.3f) <= 0.1f + 1e-6f, "planted 0.3, found %.2f", fit.w_als);
+    cr_assert(fit.cv_ndcg <= fit.ndcg + 1e-9);
+    free_planted_pop(u, 300);
 }
 
 /* ---- the learned model ---- */
@@ -334,6 +407,8 @@ Test(blend_file, round_trips_the_weight_and_answers, .init = setup_dir, .fini = 
     cr_assert(tt_blend_fit_of(m, &a));
     cr_assert(tt_blend_fit_of(loaded, &b));
     cr_assert_eq(a.w_als, b.w_als);
+    cr_assert_eq(a.w_pop, b.w_pop);
+    cr_assert_eq(a.ndcg_no_pop, b.ndcg_no_pop);
     cr_assert_eq(a.ndcg, b.ndcg);
     cr_assert_eq(a.als_ndcg, b.als_ndcg);
     cr_assert(a.cv_ndcg == b.cv_ndcg || (isnan(a.cv_ndcg) && isnan(b.cv_ndcg)));
@@ -347,6 +422,69 @@ Test(blend_file, round_trips_the_weight_and_answers, .init = setup_dir, .fini = 
     for (int i = 0; i < K; i++)
         cr_assert_eq(x[i].track, y[i].track, "rank %d: %d vs %d", i, x[i].track, y[i].track);
     tt_model_free(loaded);
+    tt_model_free(m);
+    tt_train_set_release(&ts);
+    tt_dataset_free(ds);
+}
+
+/* How many times the tracks of @out were played in @ts, summed: a list's popularity. */
+static int64_t plays_of(const tt_train_set *ts, const tt_scored *out, int n)
+{
+    int64_t sum = 0;
+
+    for (int i = 0; i < n; i++)
+        for (int64_t e = 0; e < ts->conf.nnz; e++)
+            sum += ts->conf.indices[e] == out[i].track;
+    return sum;
+}
+
+/*
+ * The popularity the file holds is the one served: the same file with its popularity
+ * weight set to the grid's ends ranks the catalog's less played tracks higher at the low
+ * end than at the high end, for every listener together.
+ */
+Test(blend_file, serves_the_popularity_weight_it_holds, .init = setup_dir, .fini = teardown_dir)
+{
+    tt_dataset *ds = fx_taste_groups(3, 20, 30, 12, 9);
+    tt_train_set ts;
+    tt_model *m, *low = NULL, *high = NULL, *als, *ease, *als2, *ease2;
+    tt_blend_fit fit;
+    tt_err err = {0};
+    char other[300];
+    int64_t low_plays = 0, high_plays = 0;
+
+    fx_train_set(ds, &ts);
+    m = train(&ts);
+    cr_assert_eq(tt_model_save(m, path, &err), 0, "%s", err.message);
+    fx_path(other, sizeof(other), dir, "blend-high.ttm");
+    cr_assert_eq(tt_model_save(m, other, &err), 0, "%s", err.message);
+    fx_meta_set_f64(path, "w_pop", TT_BLEND_POP_MIN);
+    fx_meta_set_f64(other, "w_pop", TT_BLEND_POP_MAX);
+    cr_assert_eq(tt_model_load(path, tt_catalog_checksum(ds), &low, &err), 0, "%s", err.message);
+    cr_assert_eq(tt_model_load(other, tt_catalog_checksum(ds), &high, &err), 0, "%s",
+                 err.message);
+    cr_assert(tt_blend_fit_of(low, &fit));
+    cr_assert_eq(fit.w_pop, (float)TT_BLEND_POP_MIN);
+    parts_of(&ts, &als, &ease);
+    parts_of(&ts, &als2, &ease2);
+    cr_assert_eq(tt_blend_attach(low, als, ease, true, &err), 0, "%s", err.message);
+    cr_assert_eq(tt_blend_attach(high, als2, ease2, true, &err), 0, "%s", err.message);
+    for (int32_t u = 0; u < ts.conf.rows; u++) {
+        tt_query q = query_for(&ts, u);
+        tt_scored x[K], y[K];
+        low_plays += plays_of(&ts, x, recommend(low, &q, K, x));
+        high_plays += plays_of(&ts, y, recommend(high, &q, K, y));
+    }
+    cr_assert_lt(low_plays, high_plays, "lists' plays: %lld leaning against popularity, %lld "
+                 "towards it", (long long)low_plays, (long long)high_plays);
+
+    /* Out of range is refused, naming the file. */
+    tt_model_free(low);
+    low = NULL;
+    fx_meta_set_f64(path, "w_pop", -5.0);
+    cr_assert_eq(tt_model_load(path, 0, &low, &err), TT_ECORRUPT);
+    cr_assert(strstr(err.message, path) != NULL, "%s", err.message);
+    tt_model_free(high);
     tt_model_free(m);
     tt_train_set_release(&ts);
     tt_dataset_free(ds);
