@@ -13,7 +13,7 @@
 #
 #   bench/quality_grid.sh [DATASET ...]    (default: all of them)
 #   datasets: lastfm lastfm-binary gen-sparse gen-dense gen-binary
-#   GRID=small: a third of the ALS grid (for a quick look)
+#   GRID=small: a third of the ALS grid (for a quick look); GRID=none: the tuned run alone
 #
 # Last.fm (../shared/data/hetrec2011-lastfm-2k) is used when present; the generated ones
 # come from `tunetrail generate`. Takes 3 to 6 minutes a dataset on 2 cores.
@@ -79,6 +79,7 @@ run_dataset() {
     grep -E '^  chose' "$dir/train.out" | sed 's/^ */  tuning: /'
     grep 'the free tier serves' "$dir/train.out" | sed 's/^/  /'
     printf '  tuned (train --tier free, no flags): recall@20 %s  NDCG@20 %s  (train took %.0f s)\n' "$tr" "$tn" "$secs"
+    [ "${GRID:-}" = none ] && return
 
     local best_n=0 best_r=0 best_cfg= facs="64 128" regs="5 20 80" alphas="1 4 16" scalings="linear log bm25"
     [ "${GRID:-}" = small ] && { facs=64; alphas=4; }
