@@ -64,7 +64,13 @@ tt_blend_params tt_blend_params_default(void)
     tt_blend_params p;
 
     memset(&p, 0, sizeof(p));
-    p.validation = 0.2;
+    /*
+     * Small, as the tuner's folds (src/pipeline/tune.c): the weights are then learned on
+     * parts trained on nearly as much as the served ones, where the parts' relative strength
+     * is theirs (20% moved Last.fm's play counts from 0.2985 to 0.2973 recall@20, the
+     * generated sparse set from 0.2371 to 0.2350 NDCG@20; docs/models.md).
+     */
+    p.validation = 0.1;
     p.min_positives = 5;
     p.max_users = 5000;
     p.candidates = 100;
