@@ -53,6 +53,8 @@ typedef struct tt_blend_fit {
     double cv_ndcg;     /* cross-fitted: each third of the users at the weight learned on the
                            other two thirds; free of the optimism of choosing the weight on
                            the users it is judged on (NAN: not computed, an older file) */
+    double cv_ndcg_no_pop; /* the same with the popularity weight held at 0: the term is kept
+                              only when cv_ndcg beats it (NAN: an older file) */
     int folds;          /* validation splits pooled (fewer than asked for a large catalog) */
     int32_t users;      /* validation users, summed over the folds */
     int64_t pairs;      /* held-out pairs */
@@ -70,7 +72,9 @@ typedef struct tt_blend_fit {
  * the weight nearer 0.5, then the smaller), then, when @pop, coordinate ascent between the
  * popularity weight over its grid (ties: the weight nearer 0) and the ALS weight, until
  * neither moves. Also the cross-fitted NDCG (fit->cv_ndcg: users i mod 3 == g scored at the
- * weights the same search chooses on the others, for each g, pooled). @z holds, per user,
+ * weights the same search chooses on the others, for each g, pooled); when @pop, the same
+ * without the popularity term (fit->cv_ndcg_no_pop), and unless the search with the term
+ * beats it there, the term is dropped (w_pop 0, the search and cv_ndcg redone without). @z holds, per user,
  * n_cand pairs (z_als, z_ease); @pop each candidate's popularity z-score (NULL: none);
  * @rel marks held-out candidates; @n_rel counts each user's held-out pairs. Exposed for the
  * tests.

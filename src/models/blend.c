@@ -560,6 +560,15 @@ void tt_blend_search(const tt_blend_vuser *users, int32_t n, int k, double step,
     buf = tt_malloc((size_t)most * sizeof(float));
     search(users, n, (struct subset){ALL_USERS, 0}, k, step, pop, buf, fit);
     fit->cv_ndcg = cross_fitted(users, n, k, step, pop, buf);
+    fit->cv_ndcg_no_pop = pop ? cross_fitted(users, n, k, step, false, buf) : fit->cv_ndcg;
+    if (pop && fit->w_pop != 0.0f && !(fit->cv_ndcg > fit->cv_ndcg_no_pop)) {
+        /*
+         * Searching the popularity weight too did not pay on listeners it was not chosen
+         * on: its gain here was the search's luck, so the term is left out.
+         */
+        search(users, n, (struct subset){ALL_USERS, 0}, k, step, false, buf, fit);
+        fit->cv_ndcg = fit->cv_ndcg_no_pop;
+    }
     fit->k = k;
     free(buf);
 }
@@ -739,6 +748,8 @@ static const tt_mfield blend_fields[] = {
     {"ease_ndcg", TT_MF_F64, TT_MF_AT(blend_model, fit.ease_ndcg), .lo = 0, .hi = 1},
     {"cv_ndcg", TT_MF_F64, TT_MF_AT(blend_model, fit.cv_ndcg), .lo = 0, .hi = 1,
      .flags = TT_MF_OPTIONAL | TT_MF_NONFINITE},
+    {"cv_ndcg_no_pop", TT_MF_F64, TT_MF_AT(blend_model, fit.cv_ndcg_no_pop), .lo = 0, .hi = 1,
+     .flags = TT_MF_OPTIONAL | TT_MF_NONFINITE},
     {"users", TT_MF_I32, TT_MF_AT(blend_model, fit.users), .lo = 0, .hi = INT32_MAX},
     {"pairs", TT_MF_I64, TT_MF_AT(blend_model, fit.pairs), .lo = 0, .hi = (double)INT64_MAX},
     {"k", TT_MF_I32, TT_MF_AT(blend_model, fit.k), .lo = 1, .hi = 100000},
@@ -771,6 +782,7 @@ int tt__blend_load(tt_mfile *f, tt_model **out, tt_err *err)
     m->p = tt_blend_params_default();
     m->p.folds = 1; /* a file without the field learned its weight on one split */
     m->fit.cv_ndcg = NAN;
+    m->fit.cv_ndcg_no_pop = NAN;
     rc = tt_mfile_get_meta(f, blend_fields, N_BLEND_FIELDS, m, err);
     if (rc == 0 && !(m->fit.w_als >= 0.0f && m->fit.w_als <= 1.0f))
         rc = tt_err_set(err, TT_ECORRUPT, "model file %s refused: bad w_als", tt_mfile_path(f));

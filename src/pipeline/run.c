@@ -129,6 +129,9 @@ static json_t *blend_json(const tt_model *m, const tt_model_opts *o)
     if (j && isfinite(fit.cv_ndcg))
         json_object_set_new(json_object_get(j, "validation"), "cv_ndcg",
                             json_real(fit.cv_ndcg));
+    if (j && isfinite(fit.cv_ndcg_no_pop))
+        json_object_set_new(json_object_get(j, "validation"), "cv_ndcg_no_popularity",
+                            json_real(fit.cv_ndcg_no_pop));
     return j;
 }
 
