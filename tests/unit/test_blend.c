@@ -34,6 +34,33 @@ static void teardown_dir(void)
 
 /* ---- the weight search on planted data ---- */
 
+/* Marks in @rel (60 candidates) the 5 of the highest score @s. */
+static void mark_best(uint8_t *rel, const float *s)
+{
+    for (int r = 0; r < 5; r++) {
+        int best = -1;
+        for (int j = 0; j < 60; j++)
+            if (!rel[j] && (best < 0 || s[j] > s[best]))
+                best = j;
+        rel[best] = 1;
+    }
+}
+
+/* Marks 5 of each user's 60 candidates as relevant at random, apart from every score. */
+static void draw_relevance(tt_blend_vuser *u, int n, tt_rng *rng)
+{
+    for (int i = 0; i < n; i++) {
+        memset(u[i].rel, 0, 60);
+        for (int r = 0; r < 5;) {
+            int j = (int)tt_rng_below(rng, 60);
+            if (!u[i].rel[j]) {
+                u[i].rel[j] = 1;
+                r++;
+            }
+        }
+    }
+}
+
 /*
  * @n users of 60 candidates with random (z_als, z_ease); each user's relevant candidates are
  * the 5 best under @w z_als + (1 - @w) z_ease. Deterministic.
@@ -55,13 +82,7 @@ static tt_blend_vuser *planted(int n, float w)
             u[i].z[2 * j + 1] = (float)tt_rng_normal(&rng);
             s[j] = w * u[i].z[2 * j] + (1.0f - w) * u[i].z[2 * j + 1];
         }
-        for (int r = 0; r < 5; r++) {
-            int best = -1;
-            for (int j = 0; j < 60; j++)
-                if (!u[i].rel[j] && (best < 0 || s[j] > s[best]))
-                    best = j;
-            u[i].rel[best] = 1;
-        }
+        mark_best(u[i].rel, s);
     }
     return u;
 }
@@ -117,16 +138,7 @@ Test(blend_search, cross_fitted_figure_keeps_real_gains_and_drops_lucky_ones)
     cr_assert(fabs(fit.cv_ndcg - fit.ndcg) < 0.02, "cv %f vs %f", fit.cv_ndcg, fit.ndcg);
 
     tt_rng_seed(&rng, 9, 1);
-    for (int i = 0; i < 300; i++) { /* relevance drawn apart from the scores */
-        memset(u[i].rel, 0, 60);
-        for (int r = 0; r < 5;) {
-            int j = (int)tt_rng_below(&rng, 60);
-            if (!u[i].rel[j]) {
-                u[i].rel[j] = 1;
-                r++;
-            }
-        }
-    }
+    draw_relevance(u, 300, &rng);
     tt_blend_search(u, 300, 5, 0.05, false, &fit);
     cr_assert_lt(fit.cv_ndcg, fit.ndcg, "cv %f, in hindsight %f", fit.cv_ndcg, fit.ndcg);
     free_planted(u, 300);
@@ -167,13 +179,7 @@ static tt_blend_vuser *planted_pop(int n, float w, float wp)
             u[i].pop[j] = (float)tt_rng_normal(&rng);
             s[j] = w * u[i].z[2 * j] + (1.0f - w) * u[i].z[2 * j + 1] + wp * u[i].pop[j];
         }
-        for (int r = 0; r < 5; r++) {
-            int best = -1;
-            for (int j = 0; j < 60; j++)
-                if (!u[i].rel[j] && (best < 0 || s[j] > s[best]))
-                    best = j;
-            u[i].rel[best] = 1;
-        }
+        mark_best(u[i].rel, s);
     }
     return u;
 }
@@ -237,16 +243,7 @@ Test(blend_search, a_lucky_popularity_weight_is_dropped)
         tt_rng rng;
 
         tt_rng_seed(&rng, seed, 2);
-        for (int i = 0; i < 120; i++) {
-            memset(u[i].rel, 0, 60);
-            for (int r = 0; r < 5;) {
-                int j = (int)tt_rng_below(&rng, 60);
-                if (!u[i].rel[j]) {
-                    u[i].rel[j] = 1;
-                    r++;
-                }
-            }
-        }
+        draw_relevance(u, 120, &rng);
         tt_blend_search(u, 120, 5, 0.05, true, &fit);
         cr_assert(fit.w_pop == 0.0f || fit.cv_ndcg > fit.cv_ndcg_no_pop,
                   "seed %d: kept %.1f with cross-fitted %f against %f without", (int)seed,
