@@ -390,7 +390,6 @@ int tt__jobs_start(tt_app *app, tt_jobs **out, tt_err *err)
         return rc;
     }
     j->seen_sig = tt__published_sig(app->cfg.model_dir);
-    j->refused_sig = 0;
     j->next_poll = tt_now() + app->cfg.poll_seconds;
     if (pthread_create(&j->thread, NULL, run, j) != 0) {
         tt_store_close(j->store);

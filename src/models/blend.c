@@ -495,12 +495,14 @@ static float search_pop(const tt_blend_vuser *users, int32_t n, struct subset s,
  * (the figure only rises; on the data sets measured the second round moved nothing).
  */
 static void search(const tt_blend_vuser *users, int32_t n, struct subset s, int k, double step,
-                   bool pop, float *buf, tt_blend_fit *fit)
+                   bool pop, float *buf, tt_blend_fit *fit, float *w_no_pop, double *rec_no_pop)
 {
     double nd, rec, nd2, rec2;
     float w = search_w(users, n, s, k, step, 0.0f, buf, fit, &nd, &rec), wp = 0.0f;
 
     fit->ndcg_no_pop = nd;
+    *w_no_pop = w;
+    *rec_no_pop = rec;
     for (int round = 0; pop && round < 3; round++) {
         float p2 = search_pop(users, n, s, k, w, buf, &nd2, &rec2);
         if (!(nd2 > nd + 1e-12))
@@ -538,8 +540,9 @@ static double cross_fitted(const tt_blend_vuser *users, int32_t n, int k, double
     for (int g = 0; g < CV_GROUPS; g++) {
         tt_blend_fit part = {0};
         double nd, rec;
+        float w0;
         int32_t c;
-        search(users, n, (struct subset){BUT_GROUP, g}, k, step, pop, buf, &part);
+        search(users, n, (struct subset){BUT_GROUP, g}, k, step, pop, buf, &part, &w0, &rec);
         c = eval_weight(users, n, (struct subset){ONLY_GROUP, g}, k, part.w_als, part.w_pop, buf,
                         &nd, &rec);
         sum += nd * c;
@@ -552,21 +555,26 @@ void tt_blend_search(const tt_blend_vuser *users, int32_t n, int k, double step,
                      tt_blend_fit *fit)
 {
     int32_t most = 1;
-    float *buf;
+    float *buf, w0;
+    double rec0;
 
     for (int32_t u = 0; u < n; u++)
         if (users[u].n_cand > most)
             most = users[u].n_cand;
     buf = tt_malloc((size_t)most * sizeof(float));
-    search(users, n, (struct subset){ALL_USERS, 0}, k, step, pop, buf, fit);
+    search(users, n, (struct subset){ALL_USERS, 0}, k, step, pop, buf, fit, &w0, &rec0);
     fit->cv_ndcg = cross_fitted(users, n, k, step, pop, buf);
     fit->cv_ndcg_no_pop = pop ? cross_fitted(users, n, k, step, false, buf) : fit->cv_ndcg;
     if (pop && fit->w_pop != 0.0f && !(fit->cv_ndcg > fit->cv_ndcg_no_pop)) {
         /*
          * Searching the popularity weight too did not pay on listeners it was not chosen
-         * on: its gain here was the search's luck, so the term is left out.
+         * on: its gain here was the search's luck, so the term is left out, and the weight
+         * is the one the search found before it tried the term.
          */
-        search(users, n, (struct subset){ALL_USERS, 0}, k, step, false, buf, fit);
+        fit->w_als = w0;
+        fit->w_pop = 0.0f;
+        fit->ndcg = fit->ndcg_no_pop;
+        fit->recall = rec0;
         fit->cv_ndcg = fit->cv_ndcg_no_pop;
     }
     fit->k = k;

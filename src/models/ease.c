@@ -590,9 +590,10 @@ static void batch_chunk(void *ctx, int64_t b, int64_t e, int thread)
     if (nnz * SPARSE_RATE < (int64_t)rows * n) {
         for (int32_t i = 0; i < rows; i++) {
             int32_t u = bt->users[b + i];
-            if (has_row(m, u)) /* batch_row fills the others' rows with -1 */
-                score_user(m, m->row_idx + m->row_ptr[u], m->row_val + m->row_ptr[u],
-                           row_len(m, u), S + (size_t)i * n);
+            int64_t len = row_len(m, u);
+            if (len > 0) /* batch_row fills the others' rows with -1 */
+                score_user(m, m->row_idx + m->row_ptr[u], m->row_val + m->row_ptr[u], len,
+                           S + (size_t)i * n);
             batch_row(bt, u, S + (size_t)i * n, bt->out + (size_t)(b + i) * bt->k);
         }
         return;

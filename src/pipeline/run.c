@@ -114,18 +114,14 @@ static json_t *blend_json(const tt_model *m, const tt_model_opts *o)
 
     tt_blend_fit_of(m, &fit);
     json_t *j = json_pack(
-        "{s:f, s:f, s:{s:f, s:i, s:i, s:I, s:i, s:f, s:f, s:f, s:f}, s:i, s:I}", "w_als",
-        round(fit.w_als * 1e4) / 1e4, "w_ease", round((1.0 - fit.w_als) * 1e4) / 1e4,
-        "validation", "share", o->blend.validation, "folds", fit.folds, "users", fit.users,
-        "pairs", (json_int_t)fit.pairs, "k", fit.k, "ndcg", fit.ndcg, "recall", fit.recall,
-        "als_ndcg", fit.als_ndcg, "ease_ndcg", fit.ease_ndcg, "candidates", o->blend.candidates,
-        "seed", (json_int_t)o->seed);
+        "{s:f, s:f, s:f, s:{s:f, s:i, s:i, s:I, s:i, s:f, s:f, s:f, s:f, s:f}, s:i, s:I}",
+        "w_als", round(fit.w_als * 1e4) / 1e4, "w_ease", round((1.0 - fit.w_als) * 1e4) / 1e4,
+        "w_popularity", round(fit.w_pop * 1e4) / 1e4, "validation", "share",
+        o->blend.validation, "folds", fit.folds, "users", fit.users, "pairs",
+        (json_int_t)fit.pairs, "k", fit.k, "ndcg", fit.ndcg, "recall", fit.recall, "als_ndcg",
+        fit.als_ndcg, "ease_ndcg", fit.ease_ndcg, "ndcg_no_popularity", fit.ndcg_no_pop,
+        "candidates", o->blend.candidates, "seed", (json_int_t)o->seed);
 
-    if (j) {
-        json_object_set_new(j, "w_popularity", json_real(round(fit.w_pop * 1e4) / 1e4));
-        json_object_set_new(json_object_get(j, "validation"), "ndcg_no_popularity",
-                            json_real(fit.ndcg_no_pop));
-    }
     if (j && isfinite(fit.cv_ndcg))
         json_object_set_new(json_object_get(j, "validation"), "cv_ndcg",
                             json_real(fit.cv_ndcg));
