@@ -74,7 +74,8 @@ typedef struct tt_blend_fit {
  * neither moves. Also the cross-fitted NDCG (fit->cv_ndcg: users i mod 3 == g scored at the
  * weights the same search chooses on the others, for each g, pooled); when @pop, the same
  * without the popularity term (fit->cv_ndcg_no_pop), and unless the search with the term
- * beats it there, the term is dropped (w_pop 0, the search and cv_ndcg redone without). @z holds, per user,
+ * beats it there, the term is dropped: w_pop 0, and the ALS weight, figures and cv_ndcg are
+ * those the search found without it. @z holds, per user,
  * n_cand pairs (z_als, z_ease); @pop each candidate's popularity z-score (NULL: none);
  * @rel marks held-out candidates; @n_rel counts each user's held-out pairs. Exposed for the
  * tests.

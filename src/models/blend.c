@@ -494,15 +494,21 @@ static float search_pop(const tt_blend_vuser *users, int32_t n, struct subset s,
  * @pop) each weight in turn at the other's value until neither moves, three rounds at most
  * (the figure only rises; on the data sets measured the second round moved nothing).
  */
+/* What a search found before it tried the popularity term: its first step. */
+struct no_pop {
+    float w;
+    double recall;
+};
+
 static void search(const tt_blend_vuser *users, int32_t n, struct subset s, int k, double step,
-                   bool pop, float *buf, tt_blend_fit *fit, float *w_no_pop, double *rec_no_pop)
+                   bool pop, float *buf, tt_blend_fit *fit, struct no_pop *np)
 {
     double nd, rec, nd2, rec2;
     float w = search_w(users, n, s, k, step, 0.0f, buf, fit, &nd, &rec), wp = 0.0f;
 
     fit->ndcg_no_pop = nd;
-    *w_no_pop = w;
-    *rec_no_pop = rec;
+    np->w = w;
+    np->recall = rec;
     for (int round = 0; pop && round < 3; round++) {
         float p2 = search_pop(users, n, s, k, w, buf, &nd2, &rec2);
         if (!(nd2 > nd + 1e-12))
@@ -525,56 +531,67 @@ static void search(const tt_blend_vuser *users, int32_t n, struct subset s, int 
 
 /*
  * Each group scored at the weight the other groups choose, pooled over the users: what the
- * blend's procedure, not its best weight in hindsight, is worth on users it did not see.
- * (A listener validated in two folds is two entries, with different held-out tracks, and can
- * fall in two groups: a small correlation the figure keeps.)
+ * blend's procedure, not its best weight in hindsight, is worth on users it did not see
+ * (*cv). When @pop, also each group at the weight the same search found before it tried the
+ * popularity term, with none (*cv_no_pop; else the same as *cv): the search without the term
+ * is the first step of the one with it, so both come from one search per group. NAN when
+ * there are too few users. (A listener validated in two folds is two entries, with
+ * different held-out tracks, and can fall in two groups: a small correlation the figure
+ * keeps.)
  */
-static double cross_fitted(const tt_blend_vuser *users, int32_t n, int k, double step,
-                           bool pop, float *buf)
+static void cross_fitted(const tt_blend_vuser *users, int32_t n, int k, double step, bool pop,
+                         float *buf, double *cv, double *cv_no_pop)
 {
-    double sum = 0.0;
+    double sum = 0.0, sum_no_pop = 0.0;
     int32_t cnt = 0;
 
+    *cv = *cv_no_pop = NAN;
     if (n < 2 * CV_GROUPS)
-        return NAN;
+        return;
     for (int g = 0; g < CV_GROUPS; g++) {
+        struct subset only = {ONLY_GROUP, g};
         tt_blend_fit part = {0};
+        struct no_pop np;
         double nd, rec;
-        float w0;
         int32_t c;
-        search(users, n, (struct subset){BUT_GROUP, g}, k, step, pop, buf, &part, &w0, &rec);
-        c = eval_weight(users, n, (struct subset){ONLY_GROUP, g}, k, part.w_als, part.w_pop, buf,
-                        &nd, &rec);
+        search(users, n, (struct subset){BUT_GROUP, g}, k, step, pop, buf, &part, &np);
+        c = eval_weight(users, n, only, k, part.w_als, part.w_pop, buf, &nd, &rec);
         sum += nd * c;
         cnt += c;
+        if (pop) {
+            eval_weight(users, n, only, k, np.w, 0.0f, buf, &nd, &rec);
+            sum_no_pop += nd * c;
+        }
     }
-    return cnt ? sum / cnt : NAN;
+    if (cnt) {
+        *cv = sum / cnt;
+        *cv_no_pop = pop ? sum_no_pop / cnt : *cv;
+    }
 }
 
 void tt_blend_search(const tt_blend_vuser *users, int32_t n, int k, double step, bool pop,
                      tt_blend_fit *fit)
 {
     int32_t most = 1;
-    float *buf, w0;
-    double rec0;
+    struct no_pop np;
+    float *buf;
 
     for (int32_t u = 0; u < n; u++)
         if (users[u].n_cand > most)
             most = users[u].n_cand;
     buf = tt_malloc((size_t)most * sizeof(float));
-    search(users, n, (struct subset){ALL_USERS, 0}, k, step, pop, buf, fit, &w0, &rec0);
-    fit->cv_ndcg = cross_fitted(users, n, k, step, pop, buf);
-    fit->cv_ndcg_no_pop = pop ? cross_fitted(users, n, k, step, false, buf) : fit->cv_ndcg;
+    search(users, n, (struct subset){ALL_USERS, 0}, k, step, pop, buf, fit, &np);
+    cross_fitted(users, n, k, step, pop, buf, &fit->cv_ndcg, &fit->cv_ndcg_no_pop);
     if (pop && fit->w_pop != 0.0f && !(fit->cv_ndcg > fit->cv_ndcg_no_pop)) {
         /*
          * Searching the popularity weight too did not pay on listeners it was not chosen
          * on: its gain here was the search's luck, so the term is left out, and the weight
          * is the one the search found before it tried the term.
          */
-        fit->w_als = w0;
+        fit->w_als = np.w;
         fit->w_pop = 0.0f;
         fit->ndcg = fit->ndcg_no_pop;
-        fit->recall = rec0;
+        fit->recall = np.recall;
         fit->cv_ndcg = fit->cv_ndcg_no_pop;
     }
     fit->k = k;
