@@ -20,6 +20,14 @@ extern const char *const tt_als_scaling_names[TT_ALS_N_SCALINGS];
 typedef struct tt_als_params {
     int factors;          /* latent dimensions (default 64) */
     float regularization; /* L2 weight lambda */
+    /*
+     * Frequency-scaled regularization (Zhou et al. 2008; Rendle et al. 2022): a row with n
+     * positives is regularized by lambda (n / mean n)^reg_exponent, the mean over the rows
+     * of its side that have any. 0 (the default's alternative) is one lambda for every row;
+     * above 0, popular tracks are held closer to zero and rare ones freer, which keeps
+     * popularity from crowding the factors.
+     */
+    float reg_exponent;
     float alpha;          /* confidence scale */
     int iterations;       /* alternating sweeps */
     int cg_steps;         /* conjugate-gradient steps per solve (default 3) */
@@ -49,6 +57,7 @@ tt_als_params tt_als_params_default(void);
 
 /*
  * Checks @p as tt_als_train does: factors 1..1024, alpha > 0, regularization >= 0,
+ * reg_exponent in [0, 2],
  * iterations >= 1, cg_steps >= 0, precompute* >= 0, a known scaling, bm25_k1 > 0, bm25_b in [0, 1],
  * log_eps > 0 (all finite). TT_EINVAL naming the parameter in err->field.
  */
@@ -98,8 +107,9 @@ int tt_als_from_factors(const tt_train_set *ts, const tt_als_params *p, const fl
 
 /*
  * Exact user vector for the tracks @hist with raw preference values @r (n entries), track
- * factors fixed: solves (YtY + lambda I + Y' (C - I) Y) x = Y' C p with a Cholesky
- * factorization. @x has factors entries. Thread-safe.
+ * factors fixed: solves (YtY + lambda_u I + Y' (C - I) Y) x = Y' C p with a Cholesky
+ * factorization, lambda_u the regularization of a training user with as many positives.
+ * @x has factors entries. Thread-safe.
  */
 int tt_als_fold_in(const tt_model *m, const int32_t *hist, const float *r, int32_t n, float *x,
                    tt_err *err);

@@ -35,6 +35,7 @@ void tt_train_cli_init(struct tt_train_cli *tc, struct tt_opt *slots)
     a = &tc->opts.als;
     tc->scaling = tt_als_scaling_names[a->scaling];
     tc->regularization = a->regularization;
+    tc->reg_exponent = a->reg_exponent;
     tc->alpha = a->alpha;
     tc->bm25_k1 = a->bm25_k1;
     tc->bm25_b = a->bm25_b;
@@ -70,6 +71,10 @@ void tt_train_cli_init(struct tt_train_cli *tc, struct tt_opt *slots)
     add_slot(slots, &i,
              (struct tt_opt){"--regularization", TT_OPT_DOUBLE, &tc->regularization,
                              "ALS L2 regularization"});
+    add_slot(slots, &i,
+             (struct tt_opt){"--reg-exponent", TT_OPT_DOUBLE, &tc->reg_exponent,
+                             "ALS frequency-scaled regularization: a user's or track's lambda "
+                             "times (positives / mean)^E, 0..2"});
     add_slot(slots, &i,
              (struct tt_opt){"--alpha", TT_OPT_DOUBLE, &tc->alpha, "ALS confidence scale"});
     add_slot(slots, &i, (struct tt_opt){"--iterations", TT_OPT_INT, &tc->iterations, "ALS sweeps"});
@@ -236,6 +241,8 @@ int tt_train_cli_finish(struct tt_train_cli *tc)
         return bad("--precompute-users", ">= 0 (0 = no cap)");
     if (!(tc->regularization >= 0))
         return bad("--regularization", ">= 0");
+    if (!(tc->reg_exponent >= 0 && tc->reg_exponent <= 2))
+        return bad("--reg-exponent", "0..2");
     if (!(tc->alpha > 0))
         return bad("--alpha", "> 0");
     if (!(tc->bm25_k1 > 0) || !(tc->bm25_b >= 0 && tc->bm25_b <= 1))
@@ -252,6 +259,7 @@ int tt_train_cli_finish(struct tt_train_cli *tc)
     a->precompute_days = tc->precompute_days;
     a->precompute_users = tc->precompute_users;
     a->regularization = (float)tc->regularization;
+    a->reg_exponent = (float)tc->reg_exponent;
     a->alpha = (float)tc->alpha;
     a->bm25_k1 = (float)tc->bm25_k1;
     a->bm25_b = (float)tc->bm25_b;

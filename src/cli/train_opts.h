@@ -18,7 +18,7 @@ struct tt_train_cli {
     double ease_lambda, ease_emphasis;
     bool ease_no_user_norm;
     int ease_min_listeners;
-    double regularization, alpha, bm25_k1, bm25_b, half_life, log_eps;
+    double regularization, reg_exponent, alpha, bm25_k1, bm25_b, half_life, log_eps;
     int factors, iterations, cg_steps, threads;
     int precompute_days, precompute_users;
     int64_t seed;

@@ -46,6 +46,7 @@ struct tt_als_model {
     const float *X;        /* n_users x k */
     const float *Y;        /* n_tracks x k */
     const float *gram;     /* k x k: Y'Y + lambda I */
+    float mean_user_pos;   /* mean positives of a training user with any (reg_exponent) */
     const float *inv_norm; /* n_tracks: 1 / |y_t| (0 for a zero vector) */
     const char **user_ids; /* n_users, borrowed from the file or the dataset */
     const float *bm25_norm; /* n_tracks: BM25 length normalisation of each track */
@@ -142,14 +143,17 @@ static void cholesky_solve(const float *L, int k, float *b)
 }
 
 /*
- * Exact solve of (G + sum_t cm1_t y_t y_t') x = sum_t (cm1_t + 1) y_t with a Cholesky
- * factorisation; @A is k x k scratch. Returns -1 if the system is not positive definite.
+ * Exact solve of (G + extra I + sum_t cm1_t y_t y_t') x = sum_t (cm1_t + 1) y_t with a
+ * Cholesky factorisation (@extra: the row's regularization beyond the one in G); @A is
+ * k x k scratch. Returns -1 if the system is not positive definite.
  */
-TT_CLONES static int exact_solve(const float *G, const float *Y, const int32_t *idx,
-                                 const float *cm1,
-                       int64_t n, int k, float *A, float *x)
+TT_CLONES static int exact_solve(const float *G, float extra, const float *Y,
+                                 const int32_t *idx, const float *cm1, int64_t n, int k,
+                                 float *A, float *x)
 {
     memcpy(A, G, (size_t)k * k * sizeof(float));
+    for (int i = 0; i < k; i++)
+        A[(size_t)i * k + i] += extra;
     memset(x, 0, (size_t)k * sizeof(float));
     for (int64_t j = 0; j < n; j++) {
         const float *y = Y + (size_t)idx[j] * k;
@@ -173,6 +177,7 @@ struct side {
     const float *fixed; /* cols x k */
     float *gram;     /* k x k of fixed, + lambda I */
     double *loss;    /* per row, when computing the loss */
+    const float *extra; /* per row, its regularization beyond lambda; NULL: none */
 };
 
 struct trainer {
@@ -183,12 +188,11 @@ struct trainer {
 };
 
 /*
- * A few CG steps on (G + Y'(C-I)Y) x = Y'C p from the current x. @cm1 holds c - 1 for the
- * row's pairs, so the right-hand side term c * y_t is (cm1 + 1) * y_t.
+ * A few CG steps on (G + extra I + Y'(C-I)Y) x = Y'C p from the current x. @cm1 holds c - 1
+ * for the row's pairs, so the right-hand side term c * y_t is (cm1 + 1) * y_t.
  */
 TT_CLONES static void cg_solve(const struct trainer *tr, const int32_t *idx, const float *cm1,
-                               int64_t n,
-                     float *x, float *scratch)
+                               int64_t n, float extra, float *x, float *scratch)
 {
     const int k = tr->k;
     const float *Y = tr->s.fixed, *G = tr->s.gram;
@@ -197,7 +201,7 @@ TT_CLONES static void cg_solve(const struct trainer *tr, const int32_t *idx, con
 
     symv(G, x, r, k);
     for (int i = 0; i < k; i++)
-        r[i] = -r[i];
+        r[i] = -r[i] - extra * x[i];
     for (int64_t j = 0; j < n; j++) {
         const float *y = Y + (size_t)idx[j] * k;
         float c = cm1[j] + 1.0f;
@@ -208,6 +212,8 @@ TT_CLONES static void cg_solve(const struct trainer *tr, const int32_t *idx, con
     for (int it = 0; it < tr->p->cg_steps && rsold > 1e-20f; it++) {
         float a;
         symv(G, pv, Ap, k);
+        if (extra != 0.0f)
+            axpy(extra, pv, Ap, k);
         for (int64_t j = 0; j < n; j++) {
             const float *y = Y + (size_t)idx[j] * k;
             axpy(cm1[j] * dot(y, pv, k), y, Ap, k);
@@ -257,14 +263,49 @@ static void solve_range(void *ctx, int64_t b, int64_t e, int thread)
                 tr->s.loss[r] = 0.0; /* its loss at x = 0 (row_loss) */
             continue;
         }
+        float extra = tr->s.extra ? tr->s.extra[r] : 0.0f;
         if (tr->p->cg_steps > 0)
-            cg_solve(tr, m->indices + o, m->data + o, n, x, scratch);
+            cg_solve(tr, m->indices + o, m->data + o, n, extra, x, scratch);
         else
-            exact_solve(tr->s.gram, tr->s.fixed, m->indices + o, m->data + o, n, tr->k,
+            exact_solve(tr->s.gram, extra, tr->s.fixed, m->indices + o, m->data + o, n, tr->k,
                         scratch + 3 * tr->k, x);
         if (tr->s.loss)
             tr->s.loss[r] = row_loss(tr, m->indices + o, m->data + o, n, x, scratch);
     }
+}
+
+/* The mean number of positives of the rows of @m that have any (1 when none has). */
+static float mean_positives(const tt_csr *m)
+{
+    int64_t rows = 0;
+
+    for (int32_t r = 0; r < m->rows; r++)
+        rows += m->indptr[r + 1] > m->indptr[r];
+    return rows > 0 ? (float)((double)m->nnz / (double)rows) : 1.0f;
+}
+
+/*
+ * The regularization of a row with @n positives beyond lambda: lambda (n / @mean)^e - lambda
+ * for reg_exponent e (0 when e is 0 or the row is empty).
+ */
+static float reg_extra(const tt_als_params *p, int64_t n, float mean)
+{
+    if (p->reg_exponent == 0.0f || n <= 0)
+        return 0.0f;
+    return p->regularization * (powf((float)n / mean, p->reg_exponent) - 1.0f);
+}
+
+/* reg_extra of every row of @m, or NULL when the exponent is 0 (one lambda for all). */
+static float *row_extras(const tt_als_params *p, const tt_csr *m)
+{
+    float mean = mean_positives(m), *e;
+
+    if (p->reg_exponent == 0.0f)
+        return NULL;
+    e = tt_malloc(((size_t)m->rows + 1) * sizeof(float));
+    for (int32_t r = 0; r < m->rows; r++)
+        e[r] = reg_extra(p, m->indptr[r + 1] - m->indptr[r], mean);
+    return e;
 }
 
 /* gram = F'F + lambda I for F of @rows x k. */
@@ -277,9 +318,9 @@ static void gram_matrix(const float *F, int64_t rows, int k, float lambda, float
 }
 
 static void half_sweep(struct trainer *tr, const tt_csr *m, float *solve, const float *fixed,
-                       int64_t n_fixed, float *gram, double *loss)
+                       int64_t n_fixed, float *gram, double *loss, const float *extra)
 {
-    tr->s = (struct side){m, solve, fixed, gram, loss};
+    tr->s = (struct side){m, solve, fixed, gram, loss, extra};
     gram_matrix(fixed, n_fixed, tr->k, tr->p->regularization, gram);
     tt_parallel_for(m->rows, 32, tr->p->threads, solve_range, tr);
 }
@@ -320,6 +361,9 @@ int tt_als_params_check(const tt_als_params *p, tt_err *err)
     if (!(p->regularization >= 0.0f) || !isfinite(p->regularization))
         return tt_err_set_field(err, TT_EINVAL, "regularization",
                                 "regularization must be a number >= 0");
+    if (!(p->reg_exponent >= 0.0f && p->reg_exponent <= 2.0f))
+        return tt_err_set_field(err, TT_EINVAL, "reg_exponent",
+                                "reg_exponent must be a number in [0, 2]");
     if (p->iterations < 1)
         return tt_err_set_field(err, TT_EINVAL, "iterations", "iterations must be >= 1");
     if (p->cg_steps < 0)
@@ -413,6 +457,7 @@ static tt_als_model *finish(const tt_train_set *ts, const tt_als_params *p, int 
     m->X = m->owned[0] = X;
     m->Y = m->owned[1] = Y;
     m->gram = m->owned[2] = gram;
+    m->mean_user_pos = mean_positives(&ts->conf);
     m->bm25_norm = m->owned[4] = norm;
     m->scale = scale;
     m->owned_ids = tt_malloc(((size_t)nu + 1) * sizeof(char *));
@@ -452,7 +497,7 @@ static int train(const tt_train_set *ts, const tt_als_params *p, const tt_als_mo
     struct trainer tr;
     tt_csr ut, tu;
     tt_als_model *m;
-    float *X, *Y, *gram, *norm, scale;
+    float *X, *Y, *gram, *norm, *user_extra, *track_extra, scale;
     double *loss = NULL, t0 = tt_now(), sweeps;
     int rc = tt_als_params_check(p, err);
 
@@ -463,6 +508,8 @@ static int train(const tt_train_set *ts, const tt_als_params *p, const tt_als_mo
     ut = ts->conf;
     ut.data = confidences(p, &ts->conf, norm, &scale);
     tt_csr_transpose(&ut, &tu);
+    user_extra = row_extras(p, &ut);
+    track_extra = row_extras(p, &tu);
     X = tt_aligned_alloc(((size_t)nu + 1) * k * sizeof(float));
     Y = tt_aligned_alloc(((size_t)nt + 1) * k * sizeof(float));
     gram = tt_aligned_alloc((size_t)k * k * sizeof(float));
@@ -475,8 +522,8 @@ static int train(const tt_train_set *ts, const tt_als_params *p, const tt_als_mo
     tr.scratch = tt_aligned_alloc((size_t)tt_threads_resolve(p->threads) * (3 + k) * k *
                                   sizeof(float));
     for (int it = 0; it < p->iterations; it++) {
-        half_sweep(&tr, &ut, X, Y, nt, gram, NULL);
-        half_sweep(&tr, &tu, Y, X, nu, gram, loss);
+        half_sweep(&tr, &ut, X, Y, nt, gram, NULL, user_extra);
+        half_sweep(&tr, &tu, Y, X, nu, gram, loss, track_extra);
         if (p->progress)
             p->progress(p->progress_ctx, it + 1,
                         loss ? total_loss(loss, nt, (double)nu * nt + (double)ut.nnz) : NAN,
@@ -486,6 +533,8 @@ static int train(const tt_train_set *ts, const tt_als_params *p, const tt_als_mo
     /* The ranking that follows needs neither the confidences nor the transpose. */
     free(tr.scratch);
     free(loss);
+    free(user_extra);
+    free(track_extra);
     free(ut.data); /* the rest of ut is ts->conf's */
     tt_csr_release(&tu);
     m = finish(ts, p, k, X, Y, gram, norm, scale);
@@ -686,7 +735,8 @@ int tt_als_fold_in(const tt_model *mm, const int32_t *hist, const float *r, int3
         idx[used] = hist[j];
         cm1[used++] = conf_m1(m, r[j], hist[j], nv);
     }
-    if (exact_solve(m->gram, m->Y, idx, cm1, used, k, a, x) < 0)
+    if (exact_solve(m->gram, reg_extra(&m->p, used, m->mean_user_pos), m->Y, idx, cm1, used, k,
+                    a, x) < 0)
         rc = tt_err_set(err, TT_EINTERNAL, "fold-in system is not positive definite");
     free(Ah);
     if (cm1 != cm1_buf)
@@ -820,6 +870,11 @@ static const tt_mfield als_fields[] = {
     {"regularization", TT_MF_F32, TT_MF_AT(tt_als_model, p.regularization), .lo = 0,
      .hi = FLT_MAX},
     {"alpha", TT_MF_F32, TT_MF_AT(tt_als_model, p.alpha), .lo = FLT_TRUE_MIN, .hi = FLT_MAX},
+    /* Absent from files made before frequency-scaled regularization: one lambda for all. */
+    {"reg_exponent", TT_MF_F32, TT_MF_AT(tt_als_model, p.reg_exponent), .lo = 0, .hi = 2,
+     .flags = TT_MF_OPTIONAL},
+    {"mean_user_positives", TT_MF_F32, TT_MF_AT(tt_als_model, mean_user_pos),
+     .lo = FLT_TRUE_MIN, .hi = FLT_MAX, .flags = TT_MF_OPTIONAL},
     {"bm25_k1", TT_MF_F32, TT_MF_AT(tt_als_model, p.bm25_k1), .lo = FLT_TRUE_MIN,
      .hi = FLT_MAX},
     {"bm25_b", TT_MF_F32, TT_MF_AT(tt_als_model, p.bm25_b), .lo = 0, .hi = 1},
@@ -869,6 +924,8 @@ int tt__als_load(tt_mfile *f, tt_model **out, tt_err *err)
     int rc;
 
     m->p = tt_als_params_default();
+    m->p.reg_exponent = 0.0f;
+    m->mean_user_pos = 1.0f;
     rc = tt_mfile_get_meta(f, als_fields, N_ALS_FIELDS, m, err);
     if (rc < 0) {
         free(m);

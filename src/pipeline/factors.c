@@ -170,12 +170,13 @@ static json_t *sidecar(const struct import *x, const char *file)
 
     snprintf(catalog, sizeof(catalog), "%016llx", (unsigned long long)x->m->catalog);
     j = json_pack(
-        "{s:s, s:s, s:s, s:s, s:s, s:I, s:f, s:s, s:{s:i, s:f, s:f, s:s, s:f, s:f, s:f}, "
+        "{s:s, s:s, s:s, s:s, s:s, s:I, s:f, s:s, s:{s:i, s:f, s:f, s:f, s:s, s:f, s:f, s:f}, "
         "s:{s:i, s:i, s:I, s:I}, s:{}, s:{s:b, s:s}, s:{s:b}, s:{s:I, s:i, s:o, s:o}}",
         "model", x->im->name, "tier", x->im->tier, "version", x->d.version, "file", file, "source",
         "imported", "trained_at", (json_int_t)x->m->trained_at, "train_seconds",
         x->m->train_seconds, "catalog", catalog, "params", "factors", x->users.t.k,
-        "regularization", (double)p->regularization, "alpha", (double)p->alpha, "scaling",
+        "regularization", (double)p->regularization, "reg_exponent", (double)p->reg_exponent,
+        "alpha", (double)p->alpha, "scaling",
         tt_als_scaling_names[p->scaling], "bm25_k1", (double)p->bm25_k1, "bm25_b",
         (double)p->bm25_b, "log_eps", (double)p->log_eps, "data", "users", x->m->n_users, "tracks",
         x->m->n_tracks, "interactions", (json_int_t)x->ts.n_events, "positive_pairs",

@@ -58,6 +58,7 @@ static const struct param params[] = {
     {"als", "iterations", P_INT, 1, 1000, false, O(als.iterations)},
     {"als", "cg_steps", P_INT, 0, 100, false, O(als.cg_steps)},
     {"als", "regularization", P_NUM, 0, 1e6, false, O(als.regularization)},
+    {"als", "reg_exponent", P_NUM, 0, 2, false, O(als.reg_exponent)},
     {"als", "alpha", P_NUM, 0, 1e6, true, O(als.alpha)},
     {"als", "scaling", P_SCALING, 0, 0, false, O(als.scaling)},
     {"als", "bm25_k1", P_NUM, 0, 1e3, true, O(als.bm25_k1)},

@@ -153,8 +153,9 @@ static json_t *params_json(const char *name, const tt_model_opts *o, const tt_mo
         return neumf_json(m, o);
     if (strcmp(name, "als") == 0) {
         const tt_als_params *p = &o->als;
-        return json_pack("{s:i, s:f, s:f, s:i, s:i, s:s, s:f, s:f, s:f, s:I}", "factors",
-                         p->factors, "regularization", (double)p->regularization, "alpha",
+        return json_pack("{s:i, s:f, s:f, s:f, s:i, s:i, s:s, s:f, s:f, s:f, s:I}", "factors",
+                         p->factors, "regularization", (double)p->regularization,
+                         "reg_exponent", (double)p->reg_exponent, "alpha",
                          (double)p->alpha, "iterations", p->iterations, "cg_steps", p->cg_steps,
                          "scaling", tt_als_scaling_names[p->scaling], "bm25_k1", (double)p->bm25_k1,
                          "bm25_b", (double)p->bm25_b, "log_eps", (double)p->log_eps, "seed",

@@ -7,6 +7,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "support/fixtures.h"
@@ -23,6 +24,7 @@
 
 static tt_dataset *ds;
 static tt_train_set ts;
+static uint8_t *mask; /* when a test trains on part of the events: ts borrows it */
 
 static void setup(void)
 {
@@ -33,6 +35,8 @@ static void setup(void)
 static void teardown(void)
 {
     tt_train_set_release(&ts);
+    free(mask);
+    mask = NULL;
     tt_dataset_free(ds);
 }
 
@@ -181,7 +185,7 @@ static double rel_dist(const float *a, const float *b, int k)
  * positives must land on their stored vector: the fold-in has to rebuild exactly the
  * confidences training used, whatever the scaling.
  */
-static void fold_in_matches_training(enum tt_als_scaling scaling)
+static void fold_in_matches_training_at(enum tt_als_scaling scaling, float reg_exponent)
 {
     tt_als_params p = fx_als_params();
     tt_model *m;
@@ -195,6 +199,7 @@ static void fold_in_matches_training(enum tt_als_scaling scaling)
     p.cg_steps = 0;
     p.iterations = FOLD_IT;
     p.regularization = FOLD_REG;
+    p.reg_exponent = reg_exponent;
     m = train(&p);
     for (int32_t u = 0; u < nu; u++) {
         const int32_t *pos;
@@ -209,9 +214,144 @@ static void fold_in_matches_training(enum tt_als_scaling scaling)
         if (d > worst)
             worst = d, worst_u = u;
     }
-    cr_assert(worst < 1e-3, "scaling %d: user %d folds in %.2e away from the training solve",
-              (int)scaling, worst_u, worst);
+    cr_assert(worst < 1e-3,
+              "scaling %d, reg_exponent %g: user %d folds in %.2e away from the training solve",
+              (int)scaling, (double)reg_exponent, worst_u, worst);
     tt_model_free(m);
+}
+
+static void fold_in_matches_training(enum tt_als_scaling scaling)
+{
+    fold_in_matches_training_at(scaling, 0.0f);
+}
+
+/*
+ * Every seventh event left out, so that listeners differ in how many tracks they have and
+ * each needs its own lambda.
+ */
+Test(als, fold_in_equals_training_solve_with_frequency_scaled_regularization)
+{
+    tt_weighting w = tt_weighting_default();
+    int64_t lo = INT64_MAX, hi = 0, n = ds->n_events;
+
+    tt_train_set_release(&ts);
+    mask = malloc((size_t)n + 1);
+    for (int64_t e = 0; e < n; e++)
+        mask[e] = e % 7 != 3;
+    tt_train_set_build(ds, mask, &w, &ts);
+    for (int32_t u = 0; u < ts.conf.rows; u++) {
+        int64_t n = tt_csr_row_nnz(&ts.conf, u);
+        lo = n < lo ? n : lo;
+        hi = n > hi ? n : hi;
+    }
+    cr_assert_lt(lo, hi, "every listener has %lld tracks", (long long)lo);
+    fold_in_matches_training_at(TT_ALS_LOG, 1.0f);
+}
+
+/*
+ * |A y - b| / |b| for track @t's normal equations against the user factors of @m, linear
+ * confidence c - 1 = alpha r / mean r, and regularization @lambda.
+ */
+static double track_residual(const tt_model *m, const tt_csr *tu, int32_t t, float alpha,
+                             double mean_r, double lambda)
+{
+    const int k = FOLD_K;
+    int32_t nu = tt_dataset_n_users(ds);
+    double A[FOLD_K][FOLD_K] = {{0}}, b[FOLD_K] = {0}, r2 = 0.0, b2 = 0.0;
+    const float *y = tt_als_track_vector(m, t);
+
+    for (int32_t u = 0; u < nu; u++) {
+        const float *x = tt_als_user_vector(m, u);
+        for (int i = 0; i < k; i++)
+            for (int j = 0; j < k; j++)
+                A[i][j] += (double)x[i] * x[j];
+    }
+    for (int i = 0; i < k; i++)
+        A[i][i] += lambda;
+    for (int64_t e = tu->indptr[t]; e < tu->indptr[t + 1]; e++) {
+        const float *x = tt_als_user_vector(m, tu->indices[e]);
+        double cm1 = alpha * tu->data[e] / mean_r;
+        for (int i = 0; i < k; i++) {
+            b[i] += (cm1 + 1.0) * x[i];
+            for (int j = 0; j < k; j++)
+                A[i][j] += cm1 * x[i] * x[j];
+        }
+    }
+    for (int i = 0; i < k; i++) {
+        double ay = 0.0;
+        for (int j = 0; j < k; j++)
+            ay += A[i][j] * y[j];
+        r2 += (ay - b[i]) * (ay - b[i]);
+        b2 += b[i] * b[i];
+    }
+    return sqrt(r2 / b2);
+}
+
+/*
+ * Frequency-scaled regularization against a dense solve: with exact solves the tracks are
+ * solved last against the final user factors, so each track vector must satisfy its normal
+ * equations with lambda (n_t / mean n)^e, n_t its listeners and the mean over the tracks
+ * that have any; with plain lambda the same vectors must not (the scaling took effect).
+ */
+Test(als, reg_exponent_gives_each_track_its_own_lambda)
+{
+    tt_als_params p = fx_als_params();
+    tt_csr tu;
+    double mean_r = 0.0, mean_n;
+    int32_t nt = tt_dataset_n_tracks(ds), with = 0, checked = 0;
+    double worst = 0.0, plain_worst = 0.0;
+    tt_model *m;
+
+    p.scaling = TT_ALS_LINEAR;
+    p.factors = FOLD_K;
+    p.cg_steps = 0;
+    p.iterations = 6;
+    p.regularization = 2.0f;
+    p.reg_exponent = 1.0f;
+    m = train(&p);
+    tt_csr_transpose(&ts.conf, &tu);
+    for (int64_t e = 0; e < tu.nnz; e++)
+        mean_r += tu.data[e];
+    mean_r /= (double)tu.nnz;
+    for (int32_t t = 0; t < nt; t++)
+        with += tu.indptr[t + 1] > tu.indptr[t];
+    mean_n = (double)tu.nnz / with;
+    for (int32_t t = 0; t < nt; t++) {
+        int64_t n = tu.indptr[t + 1] - tu.indptr[t];
+        double lt = p.regularization * pow((double)n / mean_n, p.reg_exponent), d;
+        if (n == 0 || fabs(n - mean_n) < 2.0)
+            continue;
+        d = track_residual(m, &tu, t, p.alpha, mean_r, lt);
+        worst = d > worst ? d : worst;
+        d = track_residual(m, &tu, t, p.alpha, mean_r, p.regularization);
+        plain_worst = d > plain_worst ? d : plain_worst;
+        checked++;
+    }
+    cr_assert_gt(checked, 20, "too few tracks away from the mean listener count: %d", checked);
+    cr_assert_lt(worst, 1e-4, "a track misses its normal equations by %.2e", worst);
+    cr_assert_gt(plain_worst, 1e-2, "plain lambda fits as well (%.2e): no scaling applied",
+                 plain_worst);
+    tt_csr_release(&tu);
+    tt_model_free(m);
+}
+
+/* Exponent 0 is the plain model, bit for bit (the scaling costs nothing when unused). */
+Test(als, reg_exponent_zero_is_plain_lambda)
+{
+    tt_als_params p = fx_als_params();
+    tt_model *a, *b;
+    int32_t nt = tt_dataset_n_tracks(ds);
+
+    p.threads = 1;
+    a = train(&p);
+    p.reg_exponent = 0.0f;
+    b = train(&p);
+    for (int32_t t = 0; t < nt; t++)
+        cr_assert_eq(memcmp(tt_als_track_vector(a, t), tt_als_track_vector(b, t),
+                            (size_t)p.factors * sizeof(float)),
+                     0);
+    tt_model_free(a);
+    tt_model_free(b);
 }
 
 Test(als, fold_in_equals_training_solve_linear)

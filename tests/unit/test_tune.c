@@ -593,8 +593,8 @@ Test(tune, each_rung_continues_the_best_third_of_the_one_before)
     tt_dataset *ds = taste_data(40, false);
     tt_model_opts base = small_opts(), best;
     json_t *r = tune("als", ds, NULL, &base, 0, &best), *trials = json_object_get(r, "trials");
-    const json_t *r0[64], *r1[64], *r2[64];
-    int n0 = rung_of(trials, 5, r0, 64), n1 = rung_of(trials, 10, r1, 64);
+    const json_t *r0[96], *r1[96], *r2[96];
+    int n0 = rung_of(trials, 5, r0, 96), n1 = rung_of(trials, 10, r1, 96);
     int n2 = rung_of(trials, 15, r2, 64);
 
     cr_assert_gt(n0, 10);
