@@ -18,10 +18,14 @@
 #
 # MODEL=ease trains EASE instead (`--model ease --no-eval --no-tune --threads 2`): its n^3
 # inversion of the tracks' Gram matrix, on the 2m snapshot's 10,000 tracks.
+# MODEL=free runs what a nightly free-tier job runs, `train --tier free --threads 2`: the
+# self-tuning of ALS and EASE, their trainings, the blend and the held-out evaluation. With
+# BASE, both binaries also train a second time on their MODEL_DIR ("warm").
 #
 #   bench/bench_train.sh                          both sizes, this tree's binary
 #   SIZES=20m BASE=/tmp/base/tunetrail bench/bench_train.sh
 #   MODEL=ease SIZES=2m BASE=/tmp/base/tunetrail bench/bench_train.sh
+#   MODEL=free SIZES=2m BASE=/tmp/base/tunetrail bench/bench_train.sh
 source "$(dirname "$0")/lib.sh"
 bench_setup bench_train
 scale=${SCALE_DIR:-/var/tmp/scale}
@@ -31,8 +35,12 @@ model=${MODEL:-als}
 case $model in
     als) args=(train --model als --no-eval --no-tune --factors 64 --iterations 15 --threads 2) ;;
     ease) args=(train --model ease --no-eval --no-tune --threads 2) ;;
-    *) echo "MODEL is als or ease" >&2; exit 2 ;;
+    free) args=(train --tier free --threads 2) ;;
+    *) echo "MODEL is als, ease or free" >&2; exit 2 ;;
 esac
+# The training log's stage lines worth printing.
+stages="snapshot|matrix|catalog|$model|memory after"
+[ "$model" = free ] && stages="snapshot|matrix|catalog|tune|train|evaluate|memory after"
 mkdir -p "$scale"
 
 snapshot() { # snapshot SIZE: the cached database's path, generated when missing
@@ -65,7 +73,7 @@ run() { # run LABEL BINARY DB [warm]: one training, its stage lines, peak RSS an
     # CPU seconds say more than wall time when other work shares the cores.
     echo "  $1: peak RSS $rss MB, wall $wall s, CPU $cpu s (user + system," \
          "$(awk -F': ' '/Percent of CPU/{print $2}' "$out.time") of one core)"
-    grep -E "^(snapshot|matrix|catalog|$model|memory after)" "$out.log" | sed 's/^/    /'
+    grep -E "^($stages)" "$out.log" | sed 's/^/    /'
 }
 
 echo "bench_train: tunetrail ${args[*]}"
@@ -79,6 +87,7 @@ for size in $sizes; do
         " interactions"' 2>/dev/null || echo "sizes unknown"))"
     cat "$db" >/dev/null # both runs read it from the page cache
     [ -n "$base" ] && run base "$base" "$db"
+    [ -n "$base" ] && [ "$model" = free ] && run "base, warm" "$base" "$db" warm
     run this "$tt" "$db"
     run "this, warm" "$tt" "$db" warm
 done

@@ -6,8 +6,10 @@
 #   - `tunetrail train --tier free` with no flags (tuning on), `tunetrail recommend` for the
 #     held-out users: what a user gets without knowing anything;
 #   - a hand grid, each point trained untuned on the same data: ALS (`--model als --no-tune`)
-#     over scaling x factors x regularization x alpha, and EASE (`--model ease --no-tune`) over
-#     lambda x emphasis, each scored alone (`recommend --model als|ease`);
+#     over scaling x factors x regularization x alpha (linear and log also at
+#     regularization exponent 1, with regularization 1.25, 5 and 20), and EASE
+#     (`--model ease --no-tune`) over lambda x emphasis, each scored alone
+#     (`recommend --model als|ease`);
 # and prints recall@20 / NDCG@20 of each, the grid's best, and the tuned run's NDCG@20 as a
 # share of the grid's best. The tuned run is one command; every grid point is another.
 #
@@ -99,6 +101,14 @@ run_dataset() {
     for s in $scalings; do for f in $facs; do for r in $regs; do for a in $alphas; do
         try als "ALS $s f$f reg$r alpha$a" --scaling "$s" --factors "$f" --regularization "$r" --alpha "$a"
     done; done; done; done
+    # Frequency-scaled regularization (docs/models.md): linear and log at exponent 1, where
+    # the best regularization is about a quarter of the constant's.
+    for s in $scalings; do [ "$s" = bm25 ] && continue; for f in $facs; do
+        for r in 1.25 5 20; do for a in $alphas; do
+            try als "ALS $s f$f reg$r e1 alpha$a" --scaling "$s" --factors "$f" \
+                --regularization "$r" --alpha "$a" --reg-exponent 1
+        done; done
+    done; done
     for l in 10 25 50 100 200 500; do for e in 0 0.5; do
         try ease "EASE lambda$l emphasis$e" --ease-lambda "$l" --ease-emphasis "$e"
     done; done

@@ -23,9 +23,9 @@ typedef struct tt_als_params {
     /*
      * Frequency-scaled regularization (Zhou et al. 2008; Rendle et al. 2022): a row with n
      * positives is regularized by lambda (n / mean n)^reg_exponent, the mean over the rows
-     * of its side that have any. 0 (the default's alternative) is one lambda for every row;
-     * above 0, popular tracks are held closer to zero and rare ones freer, which keeps
-     * popularity from crowding the factors.
+     * of its side that have any. 0 (the default) is one lambda for every row; above 0,
+     * popular tracks are held closer to zero and rare ones freer, which keeps popularity
+     * from crowding the factors.
      */
     float reg_exponent;
     float alpha;          /* confidence scale */

@@ -19,8 +19,9 @@ int main(int argc, char **argv)
      * Blocks of 4 MiB and more are mapped and unmapped on their own. Left to itself glibc
      * raises this threshold each time such a block is freed (up to 32 MiB); the self-tuner's
      * per-trial factor tables and score buffers are then carved from the heap between
-     * longer-lived blocks, and the heap only grows: `train --tier free` on Last.fm reached
-     * 2.1 GB resident with 165 MB in use (docs/operations.md).
+     * longer-lived blocks, and the heap only grows: `train --model als` on Last.fm, run again
+     * on the same model directory, reached 2.1 GB resident with 165 MB in use
+     * (docs/performance.md, "The heap during tuning").
      */
     mallopt(M_MMAP_THRESHOLD, 4 << 20);
 #endif
