@@ -356,9 +356,23 @@ static enum tt_als_scaling kind_scaling(int kind)
     return kind < NS ? (enum tt_als_scaling)kind : kind == NS ? TT_ALS_LINEAR : TT_ALS_LOG;
 }
 
-static void config_of(const tt_model_opts *base, int ri, int ai, int kind, struct config *c)
+/* Names @c's values in its trace line. */
+static void describe(struct config *c)
 {
-    bool freq = kind >= NS;
+    snprintf(c->what, sizeof(c->what),
+             "regularization=%g reg_exponent=%g alpha=%g scaling=%s factors=%d",
+             c->o.als.regularization, c->o.als.reg_exponent, c->o.als.alpha,
+             tt_als_scaling_names[c->o.als.scaling], c->o.als.factors);
+}
+
+/*
+ * Grid point (@ri, @ai, @kind) into @c. A reduced search keeps the defaults' own exponent
+ * (@own_exponent) and its regularization steps are the default's.
+ */
+static void config_of(const tt_model_opts *base, int ri, int ai, int kind, bool own_exponent,
+                      struct config *c)
+{
+    bool freq = kind >= NS && !own_exponent;
 
     memset(c, 0, sizeof(*c));
     c->o = *base;
@@ -366,11 +380,8 @@ static void config_of(const tt_model_opts *base, int ri, int ai, int kind, struc
                               (float)(reg_steps[ri] * (freq ? FREQ_REG_SHIFT : 1.0));
     c->o.als.alpha = base->als.alpha * (float)alpha_steps[ai];
     c->o.als.scaling = kind_scaling(kind);
-    c->o.als.reg_exponent = freq ? FREQ_EXPONENT : 0.0f;
-    snprintf(c->what, sizeof(c->what),
-             "regularization=%g reg_exponent=%g alpha=%g scaling=%s factors=%d",
-             c->o.als.regularization, c->o.als.reg_exponent, c->o.als.alpha,
-             tt_als_scaling_names[c->o.als.scaling], c->o.als.factors);
+    c->o.als.reg_exponent = own_exponent ? base->als.reg_exponent : freq ? FREQ_EXPONENT : 0.0f;
+    describe(c);
     c->score = -1;
 }
 
@@ -416,13 +427,7 @@ static int grid(const struct search *s, const tt_model_opts *base, bool reduced,
                     continue;
                 if (same && kind_scaling(kind) == twin)
                     continue;
-                config_of(base, ri, ai, kind, &all[n]);
-                if (reduced && freq) { /* the defaults' own exponent and regularization */
-                    all[n].o.als.reg_exponent = base->als.reg_exponent;
-                    all[n].o.als.regularization =
-                        base->als.regularization * (float)reg_steps[ri];
-                }
-                n++;
+                config_of(base, ri, ai, kind, reduced, &all[n++]);
             }
     for (int i = 0; i < n; i++)
         if (all[i].o.als.regularization == base->als.regularization &&
