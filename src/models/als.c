@@ -298,10 +298,11 @@ static float reg_extra(const tt_als_params *p, int64_t n, float mean)
 /* reg_extra of every row of @m, or NULL when the exponent is 0 (one lambda for all). */
 static float *row_extras(const tt_als_params *p, const tt_csr *m)
 {
-    float mean = mean_positives(m), *e;
+    float mean, *e;
 
     if (p->reg_exponent == 0.0f)
         return NULL;
+    mean = mean_positives(m);
     e = tt_malloc(((size_t)m->rows + 1) * sizeof(float));
     for (int32_t r = 0; r < m->rows; r++)
         e[r] = reg_extra(p, m->indptr[r + 1] - m->indptr[r], mean);

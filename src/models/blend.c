@@ -489,16 +489,17 @@ static float search_pop(const tt_blend_vuser *users, int32_t n, struct subset s,
     return (float)(best_i * TT_BLEND_POP_STEP);
 }
 
-/*
- * The weights best over the users in @s: the ALS weight without popularity, then (when
- * @pop) each weight in turn at the other's value until neither moves, three rounds at most
- * (the figure only rises; on the data sets measured the second round moved nothing).
- */
 /* What a search found before it tried the popularity term: its first step. */
 struct no_pop {
     float w;
     double recall;
 };
+
+/*
+ * The weights best over the users in @s: the ALS weight without popularity, then (when
+ * @pop) each weight in turn at the other's value until neither moves, three rounds at most
+ * (the figure only rises; on the data sets measured the second round moved nothing).
+ */
 
 static void search(const tt_blend_vuser *users, int32_t n, struct subset s, int k, double step,
                    bool pop, float *buf, tt_blend_fit *fit, struct no_pop *np)

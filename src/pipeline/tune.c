@@ -366,8 +366,8 @@ static void describe(struct config *c)
 }
 
 /*
- * Grid point (@ri, @ai, @kind) into @c. A reduced search keeps the defaults' own exponent
- * (@own_exponent) and its regularization steps are the default's.
+ * Grid point (@ri, @ai, @kind) into @c. With @own_exponent (a reduced search) the point
+ * keeps the defaults' exponent and takes its regularization steps from the default's.
  */
 static void config_of(const tt_model_opts *base, int ri, int ai, int kind, bool own_exponent,
                       struct config *c)
@@ -421,9 +421,8 @@ static int grid(const struct search *s, const tt_model_opts *base, bool reduced,
     for (int ri = 0; ri < NR; ri++)
         for (int ai = 0; ai < NA; ai++)
             for (int kind = 0; kind < NK; kind++) {
-                bool freq = kind >= NS;
-                if (reduced && (kind_scaling(kind) != base->als.scaling ||
-                                freq != (base->als.reg_exponent > 0.0f)))
+                /* Reduced: the defaults' scaling, made with their own exponent. */
+                if (reduced && kind != (int)base->als.scaling)
                     continue;
                 if (same && kind_scaling(kind) == twin)
                     continue;
