@@ -79,6 +79,7 @@ static double train_seconds(const tt_train_set *ts, const struct args *a, int it
     double t0 = tt_now();
 
     p.factors = a->factors;
+    p.restarts = 1; /* one factorization: the solver's speed, not the default's three */
     p.iterations = iterations;
     p.cg_steps = cg_steps;
     p.threads = a->threads;

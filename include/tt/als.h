@@ -29,6 +29,17 @@ typedef struct tt_als_params {
      */
     float reg_exponent;
     float alpha;          /* confidence scale */
+    /*
+     * Independently seeded factorizations averaged into the model (default 3): restart r
+     * is trained from seed + r and the model's scores are the mean of the restarts'. One
+     * alternation lands in one of many local optima, and their average ranks better than
+     * any one of them (docs/models.md). The model stores them side by side as one
+     * factorization of factors x restarts dimensions, user vectors divided by restarts, so
+     * a dot product is the average; fold-in solves each restart's own system. Training
+     * averages as many as fit in 1024 dimensions (factors x restarts), and the model records
+     * how many it averaged.
+     */
+    int restarts;
     int iterations;       /* alternating sweeps */
     int cg_steps;         /* conjugate-gradient steps per solve (default 3) */
     int threads;          /* 0 = one per core */
@@ -56,8 +67,7 @@ typedef struct tt_als_params {
 tt_als_params tt_als_params_default(void);
 
 /*
- * Checks @p as tt_als_train does: factors 1..1024, alpha > 0, regularization >= 0,
- * reg_exponent in [0, 2],
+ * Checks @p as tt_als_train does: factors 1..1024, restarts 1..1024, alpha > 0, regularization >= 0, reg_exponent in [0, 2],
  * iterations >= 1, cg_steps >= 0, precompute* >= 0, a known scaling, bm25_k1 > 0, bm25_b in [0, 1],
  * log_eps > 0 (all finite). TT_EINVAL naming the parameter in err->field.
  */
@@ -92,12 +102,15 @@ int tt_als_train_more(const tt_train_set *ts, const tt_als_params *p, const tt_m
 
 /*
  * An ALS model of @ts made of factors learned elsewhere: @X (ts->conf.rows users x @k) and
- * @Y (ts->conf.cols tracks x @k), row-major, in the dense ids of ts->ds, both copied. What
+ * @Y (ts->conf.cols tracks x @k), row-major, in the dense ids of ts->ds, both copied. With
+ * p->restarts R above 1 they are R factorizations of @k / R dimensions side by side, the user
+ * vectors already divided by R, as a model with restarts stores and exports them. What
  * serving needs besides them (the Gram matrix for fold-in, track norms, the confidence
  * scaling of @ts under @p, user ids, the lists ranked ahead of time from ts->seen) is
  * computed by the same code training runs after its last sweep, so the model is exactly the
  * one tt_als_train would return had it arrived at these factors. @p is checked as by
- * tt_als_train with factors = @k; iterations and cg_steps are only recorded. A zero row
+ * tt_als_train with factors = @k / R (@k must be a multiple of R); iterations and cg_steps
+ * are only recorded. A zero row
  * stands for a user or track without factors (as training leaves one without positives).
  * Errors: TT_EINVAL (a missing argument, a parameter out of range, naming it in err->field,
  * or a factor that is NaN or infinite). Thread-safe for distinct outputs.
@@ -108,18 +121,23 @@ int tt_als_from_factors(const tt_train_set *ts, const tt_als_params *p, const fl
 /*
  * Exact user vector for the tracks @hist with raw preference values @r (n entries), track
  * factors fixed: solves (YtY + lambda_u I + Y' (C - I) Y) x = Y' C p with a Cholesky
- * factorization, lambda_u the regularization of a training user with as many positives.
- * @x has factors entries. Thread-safe.
+ * factorization, lambda_u the regularization of a training user with as many positives;
+ * one such solve per restart, each divided by the restarts as training's user vectors are.
+ * @x has tt_als_factors(m) entries. Thread-safe.
  */
 int tt_als_fold_in(const tt_model *m, const int32_t *hist, const float *r, int32_t n, float *x,
                    tt_err *err);
 
 /*
- * The parameters @m was made with (factors, regularization, alpha, scaling and its
- * constants as in its file; progress unset) into *@p. TT_EINVAL when @m is not ALS.
+ * The parameters @m was made with (factors per restart, restarts, regularization, alpha,
+ * scaling and its constants as in its file; progress unset) into *@p. TT_EINVAL when @m
+ * is not ALS.
  */
 int tt_als_params_of(const tt_model *m, tt_als_params *p, tt_err *err);
-/* Number of factors of an ALS model; 0 when @m is not one. */
+/*
+ * The length of an ALS model's user and track vectors (factors x restarts); 0 when @m is not
+ * one.
+ */
 int tt_als_factors(const tt_model *m);
 /* User @u's factors (borrowed), or NULL. */
 const float *tt_als_user_vector(const tt_model *m, int32_t u);

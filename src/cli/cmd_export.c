@@ -44,6 +44,8 @@ static void print_import_line(const tt_factor_export_report *r, const char *tier
            tt_als_scaling_names[p->scaling]);
     if (p->reg_exponent != 0.0f)
         printf(" --reg-exponent %s", float_arg(p->reg_exponent, a, sizeof(a)));
+    if (p->restarts > 1)
+        printf(" --restarts %d", p->restarts);
     if (p->scaling == TT_ALS_BM25)
         printf(" --bm25-k1 %s --bm25-b %s", float_arg(p->bm25_k1, a, sizeof(a)),
                float_arg(p->bm25_b, b, sizeof(b)));

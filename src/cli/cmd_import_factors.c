@@ -14,12 +14,13 @@ static const char usage[] =
     "tunetrail import factors --users FILE --tracks FILE [--user-ids FILE --track-ids FILE]\n"
     "       [--tier free|enterprise] [--name als|NAME] [--skip-unknown]\n"
     "       [--alpha A] [--regularization R] [--scaling linear|log|bm25]\n"
-    "       [--bm25-k1 K] [--bm25-b B] [--log-eps E] [--reg-exponent E]";
+    "       [--bm25-k1 K] [--bm25-b B] [--log-eps E] [--reg-exponent E] [--restarts N]";
 
 /* The flags' values before they become the import's parameters. */
 struct flags {
     const char *scaling;
     double alpha, regularization, bm25_k1, bm25_b, log_eps, reg_exponent;
+    int restarts;
 };
 
 static int scaling_of(const char *s)
@@ -48,6 +49,8 @@ static int apply_flags(const struct flags *f, tt_factor_import *im)
     p->bm25_b = (float)f->bm25_b;
     p->log_eps = (float)f->log_eps;
     p->reg_exponent = (float)f->reg_exponent;
+    p->restarts = f->restarts;
+    p->factors = 1; /* the tables give the factors; tt_als_from_factors checks them */
     if (tt_als_params_check(p, &err) < 0) {
         fprintf(stderr, "tunetrail: --%s: %s\n", err.field, err.message);
         return 2;
@@ -98,7 +101,8 @@ int tt_cmd_import_factors(int argc, char **argv)
                       im.als.bm25_k1,
                       im.als.bm25_b,
                       im.als.log_eps,
-                      im.als.reg_exponent};
+                      im.als.reg_exponent,
+                      im.als.restarts};
     const struct tt_opt opts[] = {
         {"--users", TT_OPT_STR, &im.users, "user factors: CSV, or .npy with --user-ids"},
         {"--tracks", TT_OPT_STR, &im.tracks, "track factors: CSV, or .npy with --track-ids"},
@@ -117,6 +121,9 @@ int tt_cmd_import_factors(int argc, char **argv)
         {"--log-eps", TT_OPT_DOUBLE, &f.log_eps, "eps of log(1 + r/eps) (default 1)"},
         {"--reg-exponent", TT_OPT_DOUBLE, &f.reg_exponent,
          "frequency-scaled regularization exponent used for fold-in (as trained)"},
+        {"--restarts", TT_OPT_INT, &f.restarts,
+         "the tables hold N factorizations side by side, user vectors divided by N, as "
+         "`tunetrail export` writes a model of N restarts (default 1)"},
         {NULL, TT_OPT_BOOL, NULL, NULL},
     };
     tt_factor_import_report rep;

@@ -41,6 +41,7 @@ void tt_train_cli_init(struct tt_train_cli *tc, struct tt_opt *slots)
     tc->bm25_b = a->bm25_b;
     tc->log_eps = a->log_eps;
     tc->factors = a->factors;
+    tc->restarts = a->restarts;
     tc->iterations = a->iterations;
     tc->cg_steps = a->cg_steps;
     tc->precompute_days = a->precompute_days;
@@ -68,6 +69,9 @@ void tt_train_cli_init(struct tt_train_cli *tc, struct tt_opt *slots)
     tc->neumf_l2 = tc->opts.neumf.l2;
     tc->neumf_pretrain = tc->opts.neumf.pretrain;
     add_slot(slots, &i, (struct tt_opt){"--factors", TT_OPT_INT, &tc->factors, "ALS factors"});
+    add_slot(slots, &i,
+             (struct tt_opt){"--restarts", TT_OPT_INT, &tc->restarts,
+                             "ALS: seeded factorizations averaged into the model"});
     add_slot(slots, &i,
              (struct tt_opt){"--regularization", TT_OPT_DOUBLE, &tc->regularization,
                              "ALS L2 regularization"});
@@ -231,6 +235,8 @@ int tt_train_cli_finish(struct tt_train_cli *tc)
     a->scaling = (enum tt_als_scaling)sc;
     if (tc->factors < 1 || tc->factors > 1024)
         return bad("--factors", "1..1024");
+    if (tc->restarts < 1 || tc->restarts > 1024)
+        return bad("--restarts", "1..1024 (as many are trained as fit in 1024 dimensions)");
     if (tc->iterations < 1 || tc->iterations > 1000)
         return bad("--iterations", "1..1000");
     if (tc->cg_steps < 0 || tc->cg_steps > 100)
@@ -254,6 +260,7 @@ int tt_train_cli_finish(struct tt_train_cli *tc)
     if (tc->threads < 0 || tc->threads > 64)
         return bad("--threads", "0..64");
     a->factors = tc->factors;
+    a->restarts = tc->restarts;
     a->iterations = tc->iterations;
     a->cg_steps = tc->cg_steps;
     a->precompute_days = tc->precompute_days;

@@ -19,7 +19,7 @@ struct tt_train_cli {
     bool ease_no_user_norm;
     int ease_min_listeners;
     double regularization, reg_exponent, alpha, bm25_k1, bm25_b, half_life, log_eps;
-    int factors, iterations, cg_steps, threads;
+    int factors, restarts, iterations, cg_steps, threads;
     int precompute_days, precompute_users;
     int64_t seed;
     double w_audio, w_key, w_genre, w_embedding, whiten;

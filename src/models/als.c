@@ -68,6 +68,7 @@ tt_als_params tt_als_params_default(void)
     p.factors = 64;
     p.regularization = 20.0f;
     p.alpha = 3.0f;
+    p.restarts = 3;
     p.iterations = 15;
     p.cg_steps = 3;
     p.seed = 42;
@@ -144,10 +145,11 @@ static void cholesky_solve(const float *L, int k, float *b)
 
 /*
  * Exact solve of (G + extra I + sum_t cm1_t y_t y_t') x = sum_t (cm1_t + 1) y_t with a
- * Cholesky factorisation (@extra: the row's regularization beyond the one in G); @A is
- * k x k scratch. Returns -1 if the system is not positive definite.
+ * Cholesky factorisation (@extra: the row's regularization beyond the one in G); y_t is the
+ * first k floats of row t of @Y, whose rows are @ld floats apart; @A is k x k scratch.
+ * Returns -1 if the system is not positive definite.
  */
-TT_CLONES static int exact_solve(const float *G, float extra, const float *Y,
+TT_CLONES static int exact_solve(const float *G, float extra, const float *Y, int ld,
                                  const int32_t *idx, const float *cm1, int64_t n, int k,
                                  float *A, float *x)
 {
@@ -156,7 +158,7 @@ TT_CLONES static int exact_solve(const float *G, float extra, const float *Y,
         A[(size_t)i * k + i] += extra;
     memset(x, 0, (size_t)k * sizeof(float));
     for (int64_t j = 0; j < n; j++) {
-        const float *y = Y + (size_t)idx[j] * k;
+        const float *y = Y + (size_t)idx[j] * ld;
         /* Lower triangle only: that is all cholesky() reads. */
         for (int row = 0; row < k; row++)
             axpy(cm1[j] * y[row], y, A + (size_t)row * k, row + 1);
@@ -267,8 +269,8 @@ static void solve_range(void *ctx, int64_t b, int64_t e, int thread)
         if (tr->p->cg_steps > 0)
             cg_solve(tr, m->indices + o, m->data + o, n, extra, x, scratch);
         else
-            exact_solve(tr->s.gram, extra, tr->s.fixed, m->indices + o, m->data + o, n, tr->k,
-                        scratch + 3 * tr->k, x);
+            exact_solve(tr->s.gram, extra, tr->s.fixed, tr->k, m->indices + o, m->data + o, n,
+                        tr->k, scratch + 3 * tr->k, x);
         if (tr->s.loss)
             tr->s.loss[r] = row_loss(tr, m->indices + o, m->data + o, n, x, scratch);
     }
@@ -309,11 +311,11 @@ static float *row_extras(const tt_als_params *p, const tt_csr *m)
     return e;
 }
 
-/* gram = F'F + lambda I for F of @rows x k. */
-static void gram_matrix(const float *F, int64_t rows, int k, float lambda, float *gram)
+/* gram = F'F + lambda I for F of @rows x k, its rows @ld floats apart. */
+static void gram_matrix(const float *F, int64_t rows, int k, int ld, float lambda, float *gram)
 {
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, k, (int)rows, 1.0f, F, k, F, k, 0.0f,
-                gram, k);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, k, (int)rows, 1.0f, F, ld, F, ld,
+                0.0f, gram, k);
     for (int i = 0; i < k; i++)
         gram[(size_t)i * k + i] += lambda;
 }
@@ -322,7 +324,7 @@ static void half_sweep(struct trainer *tr, const tt_csr *m, float *solve, const 
                        int64_t n_fixed, float *gram, double *loss, const float *extra)
 {
     tr->s = (struct side){m, solve, fixed, gram, loss, extra};
-    gram_matrix(fixed, n_fixed, tr->k, tr->p->regularization, gram);
+    gram_matrix(fixed, n_fixed, tr->k, tr->k, tr->p->regularization, gram);
     tt_parallel_for(m->rows, 32, tr->p->threads, solve_range, tr);
 }
 
@@ -357,6 +359,8 @@ int tt_als_params_check(const tt_als_params *p, tt_err *err)
 {
     if (p->factors < 1 || p->factors > 1024)
         return tt_err_set_field(err, TT_EINVAL, "factors", "factors must be 1..1024");
+    if (p->restarts < 1 || p->restarts > 1024)
+        return tt_err_set_field(err, TT_EINVAL, "restarts", "restarts must be 1..1024");
     if (!(p->alpha > 0.0f) || !isfinite(p->alpha))
         return tt_err_set_field(err, TT_EINVAL, "alpha", "alpha must be a number > 0");
     if (!(p->regularization >= 0.0f) || !isfinite(p->regularization))
@@ -438,18 +442,21 @@ static void precompute_lists(tt_als_model *m, const tt_train_set *ts, const tt_a
  * folding users in, each track's 1 / |y_t|, the user ids, and each user's list ranked ahead
  * of time. Training and tt_als_from_factors both end here, so a model made of imported
  * factors serves exactly as a trained one with the same factors would. Takes @X, @Y and
- * @norm (the BM25 length norms confidences() computed with the multiplier @scale); @gram is
- * k x k scratch, overwritten and kept.
+ * @norm (the BM25 length norms confidences() computed with the multiplier @scale), @k
+ * floats a row: p->restarts blocks of k / p->restarts; @gram is scratch of one
+ * (k / restarts)^2 Gram matrix per block, overwritten and kept.
  */
 static tt_als_model *finish(const tt_train_set *ts, const tt_als_params *p, int k, float *X,
                             float *Y, float *gram, float *norm, float scale)
 {
     int32_t nu = ts->conf.rows, nt = ts->conf.cols;
+    const int f = k / p->restarts;
     tt_als_model *m = model_new(k);
 
-    gram_matrix(Y, nt, k, p->regularization, gram);
+    for (int r = 0; r < p->restarts; r++)
+        gram_matrix(Y + (size_t)r * f, nt, f, k, p->regularization, gram + (size_t)r * f * f);
     m->p = *p;
-    m->p.factors = k;
+    m->p.factors = f;
     m->p.progress = NULL;
     m->p.progress_ctx = NULL;
     m->base.n_users = nu;
@@ -472,22 +479,34 @@ static tt_als_model *finish(const tt_train_set *ts, const tt_als_params *p, int 
 }
 
 /*
- * The factors a training starts from: @from's (a warm start) or the seeded random ones.
+ * The factors a training starts from: @from's (a warm start) or the random ones of @seed.
  * Continuing from a model is exact: the state of the alternation is X and Y alone (the
  * Gram matrix and the confidences are recomputed each sweep from them and the data).
  */
-static void start_factors(const tt_als_model *from, const tt_als_params *p, int32_t nu,
+static void start_factors(const tt_als_model *from, uint64_t seed, int k, int32_t nu,
                           int32_t nt, float *X, float *Y)
 {
-    const int k = p->factors;
-
     if (from) {
         memcpy(X, from->X, (size_t)nu * k * sizeof(float));
         memcpy(Y, from->Y, (size_t)nt * k * sizeof(float));
         return;
     }
-    init_factors(X, nu, k, p->seed, 1);
-    init_factors(Y, nt, k, p->seed, 2);
+    init_factors(X, nu, k, seed, 1);
+    init_factors(Y, nt, k, seed, 2);
+}
+
+/*
+ * Copies one restart's factors (@rows x @f) into block @r of @dst (@rows x @f * @restarts),
+ * multiplied by @mult.
+ */
+static void put_block(float *dst, const float *src, int64_t rows, int f, int restarts, int r,
+                      float mult)
+{
+    const int k = f * restarts;
+
+    for (int64_t i = 0; i < rows; i++)
+        for (int j = 0; j < f; j++)
+            dst[(size_t)i * k + (size_t)r * f + j] = src[(size_t)i * f + j] * mult;
 }
 
 static int train(const tt_train_set *ts, const tt_als_params *p, const tt_als_model *from,
@@ -495,15 +514,22 @@ static int train(const tt_train_set *ts, const tt_als_params *p, const tt_als_mo
 {
     int32_t nu = ts->conf.rows, nt = ts->conf.cols;
     const int k = p->factors;
+    tt_als_params q = *p;
     struct trainer tr;
     tt_csr ut, tu;
     tt_als_model *m;
-    float *X, *Y, *gram, *norm, *user_extra, *track_extra, scale;
+    float *X, *Y, *Xr, *Yr, *gram, *norm, *user_extra, *track_extra, scale;
     double *loss = NULL, t0 = tt_now(), sweeps;
     int rc = tt_als_params_check(p, err);
 
     if (rc < 0)
         return rc;
+    /* As many restarts as fit in 1024 dimensions (tt/als.h). */
+    q.restarts = p->restarts < 1024 / k ? p->restarts : 1024 / k;
+    const int R = q.restarts;
+    if (from && R != 1)
+        return tt_err_set_field(err, TT_EINVAL, "restarts",
+                                "only a single factorization (restarts 1) continues training");
     tt__blas_single_threaded();
     norm = tt_malloc(((size_t)nt + 1) * sizeof(float));
     ut = ts->conf;
@@ -511,10 +537,12 @@ static int train(const tt_train_set *ts, const tt_als_params *p, const tt_als_mo
     tt_csr_transpose(&ut, &tu);
     user_extra = row_extras(p, &ut);
     track_extra = row_extras(p, &tu);
-    X = tt_aligned_alloc(((size_t)nu + 1) * k * sizeof(float));
-    Y = tt_aligned_alloc(((size_t)nt + 1) * k * sizeof(float));
-    gram = tt_aligned_alloc((size_t)k * k * sizeof(float));
-    start_factors(from, p, nu, nt, X, Y);
+    X = tt_aligned_alloc(((size_t)nu + 1) * k * R * sizeof(float));
+    Y = tt_aligned_alloc(((size_t)nt + 1) * k * R * sizeof(float));
+    gram = tt_aligned_alloc((size_t)R * k * k * sizeof(float));
+    /* One restart trains in place; several each in their own tables, then side by side. */
+    Xr = R == 1 ? X : tt_aligned_alloc(((size_t)nu + 1) * k * sizeof(float));
+    Yr = R == 1 ? Y : tt_aligned_alloc(((size_t)nt + 1) * k * sizeof(float));
     if (p->calc_loss)
         loss = tt_malloc(((size_t)nt + 1) * sizeof(double));
     memset(&tr, 0, sizeof(tr));
@@ -522,13 +550,25 @@ static int train(const tt_train_set *ts, const tt_als_params *p, const tt_als_mo
     tr.k = k;
     tr.scratch = tt_aligned_alloc((size_t)tt_threads_resolve(p->threads) * (3 + k) * k *
                                   sizeof(float));
-    for (int it = 0; it < p->iterations; it++) {
-        half_sweep(&tr, &ut, X, Y, nt, gram, NULL, user_extra);
-        half_sweep(&tr, &tu, Y, X, nu, gram, loss, track_extra);
-        if (p->progress)
-            p->progress(p->progress_ctx, it + 1,
-                        loss ? total_loss(loss, nt, (double)nu * nt + (double)ut.nnz) : NAN,
-                        tt_now() - t0);
+    for (int r = 0; r < R; r++) {
+        start_factors(from, p->seed + (uint64_t)r, k, nu, nt, Xr, Yr);
+        for (int it = 0; it < p->iterations; it++) {
+            half_sweep(&tr, &ut, Xr, Yr, nt, gram, NULL, user_extra);
+            half_sweep(&tr, &tu, Yr, Xr, nu, gram, loss, track_extra);
+            if (p->progress)
+                p->progress(p->progress_ctx, r * p->iterations + it + 1,
+                            loss ? total_loss(loss, nt, (double)nu * nt + (double)ut.nnz) : NAN,
+                            tt_now() - t0);
+        }
+        if (R > 1) {
+            /* Scores are the restarts' mean: each user vector carries its 1 / R. */
+            put_block(X, Xr, nu, k, R, r, 1.0f / (float)R);
+            put_block(Y, Yr, nt, k, R, r, 1.0f);
+        }
+    }
+    if (R > 1) {
+        free(Xr);
+        free(Yr);
     }
     sweeps = tt_now() - t0;
     /* The ranking that follows needs neither the confidences nor the transpose. */
@@ -538,7 +578,7 @@ static int train(const tt_train_set *ts, const tt_als_params *p, const tt_als_mo
     free(track_extra);
     free(ut.data); /* the rest of ut is ts->conf's */
     tt_csr_release(&tu);
-    m = finish(ts, p, k, X, Y, gram, norm, scale);
+    m = finish(ts, &q, k * R, X, Y, gram, norm, scale);
     m->stats.sweep_seconds = sweeps;
     m->base.train_seconds = tt_now() - t0;
     *out = &m->base;
@@ -595,7 +635,10 @@ int tt_als_from_factors(const tt_train_set *ts, const tt_als_params *p, const fl
         return tt_err_set(err, TT_EINVAL, "train set, parameters and both factor tables are "
                                           "required");
     q = *p;
-    q.factors = k;
+    if (q.restarts < 1 || k % q.restarts != 0)
+        return tt_err_set_field(err, TT_EINVAL, "restarts",
+                                "%d factors are not %d restarts of equal size", k, q.restarts);
+    q.factors = k / q.restarts;
     if ((rc = tt_als_params_check(&q, err)) < 0)
         return rc;
     Xc = finite_copy(X, (size_t)ts->conf.rows * k);
@@ -608,7 +651,8 @@ int tt_als_from_factors(const tt_train_set *ts, const tt_als_params *p, const fl
     /* Only the BM25 norms and the multiplier are kept: fold-in scales new pairs with them. */
     norm = tt_malloc(((size_t)ts->conf.cols + 1) * sizeof(float));
     free(confidences(&q, &ts->conf, norm, &scale));
-    m = finish(ts, &q, k, Xc, Yc, tt_aligned_alloc((size_t)k * k * sizeof(float)), norm, scale);
+    m = finish(ts, &q, k, Xc, Yc, tt_aligned_alloc((size_t)k * q.factors * sizeof(float)), norm,
+               scale);
     m->base.train_seconds = tt_now() - t0;
     *out = &m->base;
     return 0;
@@ -718,7 +762,7 @@ int tt_als_fold_in(const tt_model *mm, const int32_t *hist, const float *r, int3
                    tt_err *err)
 {
     const tt_als_model *m = (const tt_als_model *)mm;
-    const int k = m->k;
+    const int k = m->k, R = m->p.restarts, f = k / R;
     float A[64 * 64], *Ah = NULL, *a;
     float cm1_buf[256], *cm1;
     int32_t idx_buf[256], *idx, used = 0, nv;
@@ -726,7 +770,7 @@ int tt_als_fold_in(const tt_model *mm, const int32_t *hist, const float *r, int3
 
     if (mm->ops != &als_ops)
         return tt_err_set(err, TT_EINVAL, "fold-in needs an ALS model");
-    a = k <= 64 ? A : (Ah = tt_malloc((size_t)k * k * sizeof(float)));
+    a = f <= 64 ? A : (Ah = tt_malloc((size_t)f * f * sizeof(float)));
     cm1 = n <= 256 ? cm1_buf : tt_malloc((size_t)n * sizeof(float));
     idx = n <= 256 ? idx_buf : tt_malloc((size_t)n * sizeof(int32_t));
     nv = n_valid(hist, r, n, mm->n_tracks);
@@ -736,9 +780,14 @@ int tt_als_fold_in(const tt_model *mm, const int32_t *hist, const float *r, int3
         idx[used] = hist[j];
         cm1[used++] = conf_m1(m, r[j], hist[j], nv);
     }
-    if (exact_solve(m->gram, reg_extra(&m->p, used, m->mean_user_pos), m->Y, idx, cm1, used, k,
-                    a, x) < 0)
-        rc = tt_err_set(err, TT_EINTERNAL, "fold-in system is not positive definite");
+    for (int r = 0; r < R && rc == 0; r++) {
+        float *xr = x + (size_t)r * f;
+        if (exact_solve(m->gram + (size_t)r * f * f, reg_extra(&m->p, used, m->mean_user_pos),
+                        m->Y + (size_t)r * f, k, idx, cm1, used, f, a, xr) < 0)
+            rc = tt_err_set(err, TT_EINTERNAL, "fold-in system is not positive definite");
+        for (int i = 0; i < f && R > 1; i++)
+            xr[i] /= (float)R;
+    }
     free(Ah);
     if (cm1 != cm1_buf)
         free(cm1);
@@ -871,6 +920,9 @@ static const tt_mfield als_fields[] = {
     {"regularization", TT_MF_F32, TT_MF_AT(tt_als_model, p.regularization), .lo = 0,
      .hi = FLT_MAX},
     {"alpha", TT_MF_F32, TT_MF_AT(tt_als_model, p.alpha), .lo = FLT_TRUE_MIN, .hi = FLT_MAX},
+    /* Absent from files made before restarts: one factorization. */
+    {"restarts", TT_MF_I32, TT_MF_AT(tt_als_model, p.restarts), .lo = 1, .hi = 1024,
+     .flags = TT_MF_OPTIONAL},
     /* Absent from files made before frequency-scaled regularization: one lambda for all. */
     {"reg_exponent", TT_MF_F32, TT_MF_AT(tt_als_model, p.reg_exponent), .lo = 0, .hi = 2,
      .flags = TT_MF_OPTIONAL},
@@ -900,7 +952,7 @@ static int als_save(const tt_model *mm, const char *path, tt_err *err)
     if (rc == 0)
         rc = tt_mfile_add(w, "track_factors", TT_DT_F32, mm->n_tracks, m->k, m->Y, err);
     if (rc == 0)
-        rc = tt_mfile_add(w, "gram", TT_DT_F32, m->k, m->k, m->gram, err);
+        rc = tt_mfile_add(w, "gram", TT_DT_F32, m->k, m->p.factors, m->gram, err);
     if (rc == 0)
         rc = tt_mfile_add(w, "track_inv_norm", TT_DT_F32, mm->n_tracks, 1, m->inv_norm, err);
     if (rc == 0)
@@ -926,13 +978,18 @@ int tt__als_load(tt_mfile *f, tt_model **out, tt_err *err)
 
     m->p = tt_als_params_default();
     m->p.reg_exponent = 0.0f;
+    m->p.restarts = 1;
     m->mean_user_pos = 1.0f;
     rc = tt_mfile_get_meta(f, als_fields, N_ALS_FIELDS, m, err);
+    if (rc == 0 && m->k % m->p.restarts != 0)
+        rc = tt_err_set_field(err, TT_ECORRUPT, "restarts",
+                              "model file %s refused: 'k' %d is not 'restarts' %d of equal size",
+                              tt_mfile_path(f), m->k, m->p.restarts);
     if (rc < 0) {
         free(m);
         return rc;
     }
-    m->p.factors = m->k;
+    m->p.factors = m->k / m->p.restarts;
     m->base.catalog = tt_mfile_catalog(f);
     m->file = f;
     rows = m->base.n_users, cols = m->k;
@@ -942,7 +999,7 @@ int tt__als_load(tt_mfile *f, tt_model **out, tt_err *err)
     if (rc == 0)
         rc = tt_mfile_get(f, "track_factors", TT_DT_F32, &rows, &cols, &p, err);
     m->Y = p;
-    rows = m->k;
+    rows = m->k, cols = m->p.factors;
     if (rc == 0)
         rc = tt_mfile_get(f, "gram", TT_DT_F32, &rows, &cols, &p, err);
     m->gram = p;

@@ -177,7 +177,8 @@ int tt_models_train(const char *name, const tt_train_set *ts, const tt_model_opt
         return tt_err_set_field(err, TT_ENOTFOUND, "model", "unknown model '%s'", name);
     if (strcmp(name, "als") == 0) {
         tt_als_params p = o->als;
-        struct step_report r = {o, "als", p.iterations};
+        /* Each restart sweeps p.iterations times; the steps count on across them. */
+        struct step_report r = {o, "als", p.iterations * p.restarts};
         p.threads = o->threads;
         p.seed = o->seed;
         if (o->on_step) {

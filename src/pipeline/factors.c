@@ -34,6 +34,7 @@ tt_factor_import tt_factor_import_default(void)
     im.tier = "free";
     im.name = "als";
     im.als = tt_als_params_default();
+    im.als.restarts = 1; /* factors from elsewhere are one factorization unless told */
     return im;
 }
 
@@ -170,11 +171,12 @@ static json_t *sidecar(const struct import *x, const char *file)
 
     snprintf(catalog, sizeof(catalog), "%016llx", (unsigned long long)x->m->catalog);
     j = json_pack(
-        "{s:s, s:s, s:s, s:s, s:s, s:I, s:f, s:s, s:{s:i, s:f, s:f, s:f, s:s, s:f, s:f, s:f}, "
+        "{s:s, s:s, s:s, s:s, s:s, s:I, s:f, s:s, s:{s:i, s:i, s:f, s:f, s:f, s:s, s:f, s:f, s:f}, "
         "s:{s:i, s:i, s:I, s:I}, s:{}, s:{s:b, s:s}, s:{s:b}, s:{s:I, s:i, s:o, s:o}}",
         "model", x->im->name, "tier", x->im->tier, "version", x->d.version, "file", file, "source",
         "imported", "trained_at", (json_int_t)x->m->trained_at, "train_seconds",
-        x->m->train_seconds, "catalog", catalog, "params", "factors", x->users.t.k,
+        x->m->train_seconds, "catalog", catalog, "params", "factors", x->users.t.k / p->restarts,
+        "restarts", p->restarts,
         "regularization", (double)p->regularization, "reg_exponent", (double)p->reg_exponent,
         "alpha", (double)p->alpha, "scaling",
         tt_als_scaling_names[p->scaling], "bm25_k1", (double)p->bm25_k1, "bm25_b",

@@ -259,6 +259,12 @@ static int train_to(struct search *s, const tt_train_set *ts, const tt_model_opt
 
     t.als.iterations = iterations;
     t.als.precompute = 0;
+    /*
+     * Trials compare single factorizations (restart 0 of the model they stand for, so a
+     * halving rung can continue one): averaging restarts lifts every setting alike, and
+     * the retraining on all the data averages as many as the options ask for.
+     */
+    t.als.restarts = 1;
     t.ease.precompute = 0;
     t.on_step = NULL;
     if (w && w->m && strcmp(s->model, "als") == 0 && w->iterations < iterations) {

@@ -65,8 +65,9 @@ def dashboard_lists_the_served_models_and_their_curves(ctx):
     als = curves.get("als")
     check(als and als["curves"], f"no ALS training curve: {short(str(als))}")
     eq(als["curves"]["unit"], "iteration", "ALS curve unit")
-    iterations = next(x for x in info["models"] if x["name"] == "als")["params"]["iterations"]
-    eq(len(als["curves"]["loss"]), iterations, "ALS losses, one per iteration")
+    params = next(x for x in info["models"] if x["name"] == "als")["params"]
+    eq(len(als["curves"]["loss"]), params["iterations"] * params["restarts"],
+       "ALS losses, one per iteration of each restart")
     check(als["holdout_by_version"] and "ndcg@20" in als["holdout_by_version"][-1],
           f"ALS held-out figures by version: {als['holdout_by_version']}")
     for t in d["training"]:

@@ -266,15 +266,16 @@ def train_job_runs_to_a_new_version(ctx):
         check(isinstance(j["worker"], str) and j["worker"].endswith(f":{srv.proc.pid}"),
               f"worker {j['worker']!r}, expected host:{srv.proc.pid} (this engine)")
         p = j["progress"]
-        eq((p.get("model"), p.get("step"), p.get("steps")), ("als", 3, 3),
+        # 3 iterations of each of the default 3 restarts.
+        eq((p.get("model"), p.get("step"), p.get("steps")), ("als", 9, 9),
            f"progress model, step, steps: {p}")
         check(isinstance(p.get("stage"), str) and number(p.get("eta_seconds")),
               f"progress stage and eta_seconds: {p}")
         check(isinstance(j["log_tail"], str) and "als" in j["log_tail"],
               f"log_tail: {j['log_tail']!r}")
         loss = j["metrics"]["curves"]["als"]["loss"]
-        check(len(loss) == 3 and all(number(x) and x > 0 for x in loss),
-              f"loss curve: one positive value per iteration, got {loss}")
+        check(len(loss) == 9 and all(number(x) and x > 0 for x in loss),
+              f"loss curve: one positive value per iteration of each restart, got {loss}")
         hold = j["metrics"]["als"]
         check(number(hold.get("ndcg@20")) and 0 <= hold["ndcg@20"] <= 1, f"holdout: {hold}")
         models = j["result"]["models"]

@@ -119,6 +119,8 @@ static const struct invalid invalid[] = {
     {"{\"model\": \"als\", \"params\": {\"bm25_b\": 1.01}}", "params.bm25_b"},
     {"{\"model\": \"als\", \"params\": {\"log_eps\": 0}}", "params.log_eps"},
     {"{\"model\": \"als\", \"params\": {\"reg_exponent\": 2.5}}", "params.reg_exponent"},
+    {"{\"model\": \"als\", \"params\": {\"restarts\": 0}}", "params.restarts"},
+    {"{\"model\": \"als\", \"params\": {\"restarts\": 1025}}", "params.restarts"},
     {"{\"model\": \"als\", \"params\": {\"reg_exponent\": -0.5}}", "params.reg_exponent"},
     {"{\"model\": \"als\", \"params\": {\"seed\": -1}}", "params.seed"},
     {"{\"model\": \"als\", \"params\": {\"seed\": 1.5}}", "params.seed"},
@@ -289,7 +291,8 @@ Test(jobspec, als_params_set_the_options)
 
     parse_ok("{\"model\": \"als\", \"params\": {\"factors\": 16, \"iterations\": 3, "
              "\"cg_steps\": 0, \"regularization\": 0, \"alpha\": 0.5, \"scaling\": \"bm25\", "
-             "\"bm25_k1\": 50, \"bm25_b\": 1, \"reg_exponent\": 0.5, \"seed\": 9}}",
+             "\"bm25_k1\": 50, \"bm25_b\": 1, \"reg_exponent\": 0.5, \"restarts\": 2, "
+             "\"seed\": 9}}",
              &s);
     cr_assert_eq(s.opts.als.factors, 16);
     cr_assert_eq(s.opts.als.iterations, 3);
@@ -300,6 +303,7 @@ Test(jobspec, als_params_set_the_options)
     cr_assert_float_eq(s.opts.als.bm25_k1, 50.0, 1e-6);
     cr_assert_float_eq(s.opts.als.bm25_b, 1.0, 1e-6);
     cr_assert_float_eq(s.opts.als.reg_exponent, 0.5, 1e-6);
+    cr_assert_eq(s.opts.als.restarts, 2);
     cr_assert_eq(s.opts.seed, 9);
     cr_assert_eq(json_integer_value(json_object_get(s.params, "factors")), 16,
                  "the params as given are kept for the sidecar");

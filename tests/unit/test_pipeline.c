@@ -145,9 +145,12 @@ Test(pipeline, a_run_publishes_links_and_logs_its_version)
     cr_assert(json_is_number(
         json_object_get(json_object_get(json_object_get(side, "metrics"), "holdout"), "ndcg@20")));
     cr_assert_null(json_object_get(side, "base_model"));
-    /* The training curve: one loss per iteration, and the version's sidecar is this one. */
+    /*
+     * The training curve: one loss per iteration of each restart (2 x the default 3), and
+     * the version's sidecar is this one.
+     */
     cr_assert_str_eq(str(json_object_get(side, "curves"), "unit"), "iteration");
-    cr_assert_eq(json_array_size(json_object_get(json_object_get(side, "curves"), "loss")), 2);
+    cr_assert_eq(json_array_size(json_object_get(json_object_get(side, "curves"), "loss")), 6);
     {
         json_t *vs = tt_registry_version_sidecar(cfg.model_dir, "free", "als", version);
         cr_assert(json_equal(vs, side), "the version's sidecar differs from the served one");
@@ -267,7 +270,8 @@ Test(pipeline, exported_factors_import_as_a_custom_model)
 
     tt_registry_published(cfg.model_dir, "free", "als", before);
     export_als("exp", &ex);
-    cr_assert_eq(ex.k, 8);
+    cr_assert_eq(ex.k, 24); /* 8 factors x the default 3 restarts, side by side */
+    cr_assert_eq(ex.als.restarts, 3);
     cr_assert_str_eq(ex.version, before);
     im.users = ex.files[0];
     im.tracks = ex.files[1];
@@ -276,7 +280,7 @@ Test(pipeline, exported_factors_import_as_a_custom_model)
     im.als = ex.als;
     rc = tt_pipeline_import_factors(&cfg, &im, &rep, &err);
     cr_assert_eq(rc, 0, "import: %s", tt_err_msg(&err, rc));
-    cr_assert_eq(rep.k, 8);
+    cr_assert_eq(rep.k, 24);
     cr_assert_eq(rep.users_without + rep.tracks_without + rep.unknown_users, 0);
     tt_registry_published(cfg.model_dir, "free", "als", after);
     cr_assert_str_eq(after, before, "a custom import published the free tier's ALS");
@@ -292,14 +296,17 @@ Test(pipeline, exported_factors_import_as_a_custom_model)
     cr_assert_str_eq(str(side, "version"), rep.version);
     cr_assert_str_eq(str(side, "catalog"), str(als_side, "catalog"));
     cr_assert_eq(json_integer_value(json_object_get(json_object_get(side, "import"), "factors")),
-                 8);
+                 24);
+    cr_assert_eq(json_integer_value(json_object_get(json_object_get(side, "params"), "factors")), 8);
+    cr_assert_eq(json_integer_value(json_object_get(json_object_get(side, "params"), "restarts")),
+                 3);
 
     a = load_model("free/als.ttm");
     b = load_model("enterprise/spark-als.ttm");
     cr_assert_eq(a->catalog, b->catalog);
     for (int32_t t = 0; t < a->n_tracks; t++)
         cr_assert_eq(memcmp(tt_als_track_vector(a, t), tt_als_track_vector(b, t),
-                            8 * sizeof(float)), 0, "track %d", t);
+                            24 * sizeof(float)), 0, "track %d", t);
     for (int32_t u = 0; u < a->n_users; u += 7) {
         tt_scored x[10], y[10];
         tt_query q = {.user = u};
@@ -320,7 +327,7 @@ Test(pipeline, exported_factors_import_as_a_custom_model)
 Test(pipeline, an_import_with_an_unknown_id_writes_nothing_unless_told_to_skip)
 {
     json_t *result = run("{\"model\": \"als\", \"evaluate\": false, \"params\": {\"factors\": 8, "
-                         "\"iterations\": 2}}");
+                         "\"restarts\": 1, \"iterations\": 2}}");
     tt_factor_import im = tt_factor_import_default();
     tt_factor_import_report rep;
     tt_factor_export_report ex;

@@ -120,6 +120,7 @@ static double validation_ndcg(const char *model, const tt_dataset *ds, const tt_
 
     t.als.precompute = 0;
     t.ease.precompute = 0;
+    t.als.restarts = 1; /* as the tuner's trials: one factorization each */
     tt_train_set_build(ds, split->mask, &w, &ts);
     cr_assert_eq(tt_models_train(model, &ts, &t, &m, &err), 0, "%s", err.message);
     cr_assert_eq(tt_eval_model(m, split, &ts.seen, 20, 1, &sc, &err), 0, "%s", err.message);
@@ -253,6 +254,7 @@ Test(tune, leaves_linear_scaling_when_play_counts_span_five_decades)
     cr_assert_neq(best.als.scaling, TT_ALS_LINEAR);
     cr_assert_str_neq(chosen_str(r, "scaling"), "linear");
     cr_assert_eq(best.als.iterations, base.als.iterations, "trial iterations leaked out");
+    cr_assert_eq(best.als.restarts, base.als.restarts, "the trials' single restart leaked out");
 
     validation_split(ds, NULL, base.seed, &sp);
     cr_assert_eq(num(json_object_get(r, "validation"), "users"), sp.n_users);

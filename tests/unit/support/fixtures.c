@@ -291,6 +291,7 @@ tt_als_params fx_als_params(void)
     p.iterations = 12;
     p.threads = 2;
     p.seed = 7;
+    p.restarts = 1; /* one factorization: tests of restarts ask for them */
     return p;
 }
 
