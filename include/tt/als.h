@@ -13,6 +13,10 @@
 
 enum tt_als_scaling { TT_ALS_LINEAR, TT_ALS_LOG, TT_ALS_BM25 };
 
+/* restarts 0: this many restarts on data of up to TT_ALS_AUTO_RESTARTS_PAIRS positive pairs. */
+#define TT_ALS_AUTO_RESTARTS 3
+#define TT_ALS_AUTO_RESTARTS_PAIRS 2000000
+
 #define TT_ALS_N_SCALINGS 3
 /* "linear", "log", "bm25": the name of each scaling, as --scaling and model files spell it. */
 extern const char *const tt_als_scaling_names[TT_ALS_N_SCALINGS];
@@ -30,14 +34,15 @@ typedef struct tt_als_params {
     float reg_exponent;
     float alpha;          /* confidence scale */
     /*
-     * Independently seeded factorizations averaged into the model (default 3): restart r
-     * is trained from seed + r and the model's scores are the mean of the restarts'. One
-     * alternation lands in one of many local optima, and their average ranks better than
-     * any one of them (docs/models.md). The model stores them side by side as one
-     * factorization of factors x restarts dimensions, user vectors divided by restarts, so
-     * a dot product is the average; fold-in solves each restart's own system. Training
-     * averages as many as fit in 1024 dimensions (factors x restarts), and the model records
-     * how many it averaged.
+     * Independently seeded factorizations averaged into the model: restart r is trained
+     * from seed + r and the model's scores are the mean of the restarts'. One alternation
+     * lands in one of many local optima, and their average ranks better than any one of
+     * them (docs/models.md). The model stores them side by side as one factorization of
+     * factors x restarts dimensions, user vectors divided by restarts, so a dot product is
+     * the average; fold-in solves each restart's own system. 0 (the default) is
+     * TT_ALS_AUTO_RESTARTS up to TT_ALS_AUTO_RESTARTS_PAIRS positive pairs and 1 above, where
+     * a training takes minutes. Training averages as many as fit in 1024 dimensions
+     * (factors x restarts), and the model records how many it averaged.
      */
     int restarts;
     int iterations;       /* alternating sweeps */
@@ -67,7 +72,7 @@ typedef struct tt_als_params {
 tt_als_params tt_als_params_default(void);
 
 /*
- * Checks @p as tt_als_train does: factors 1..1024, restarts 1..1024, alpha > 0, regularization >= 0, reg_exponent in [0, 2],
+ * Checks @p as tt_als_train does: factors 1..1024, restarts 0..1024, alpha > 0, regularization >= 0, reg_exponent in [0, 2],
  * iterations >= 1, cg_steps >= 0, precompute* >= 0, a known scaling, bm25_k1 > 0, bm25_b in [0, 1],
  * log_eps > 0 (all finite). TT_EINVAL naming the parameter in err->field.
  */
@@ -84,6 +89,12 @@ typedef struct tt_als_stats {
 
 /* The stats of ALS model @m as trained (zeros for one loaded from a file); TT_EINVAL else. */
 int tt_als_stats_of(const tt_model *m, tt_als_stats *out);
+
+/*
+ * The restarts a training with @p averages on data of @positive_pairs: p->restarts, or the
+ * automatic count when it is 0, at most 1024 / p->factors. @p must pass tt_als_params_check.
+ */
+int tt_als_restarts_for(const tt_als_params *p, int64_t positive_pairs);
 
 /* Trains on @ts. The returned model is a tt_model (kind "als"); free with tt_model_free. */
 int tt_als_train(const tt_train_set *ts, const tt_als_params *p, tt_model **out, tt_err *err);

@@ -71,7 +71,7 @@ void tt_train_cli_init(struct tt_train_cli *tc, struct tt_opt *slots)
     add_slot(slots, &i, (struct tt_opt){"--factors", TT_OPT_INT, &tc->factors, "ALS factors"});
     add_slot(slots, &i,
              (struct tt_opt){"--restarts", TT_OPT_INT, &tc->restarts,
-                             "ALS: seeded factorizations averaged into the model"});
+                             "ALS: seeded factorizations averaged (0 = 3 up to 2M pairs, else 1)"});
     add_slot(slots, &i,
              (struct tt_opt){"--regularization", TT_OPT_DOUBLE, &tc->regularization,
                              "ALS L2 regularization"});
@@ -235,8 +235,9 @@ int tt_train_cli_finish(struct tt_train_cli *tc)
     a->scaling = (enum tt_als_scaling)sc;
     if (tc->factors < 1 || tc->factors > 1024)
         return bad("--factors", "1..1024");
-    if (tc->restarts < 1 || tc->restarts > 1024)
-        return bad("--restarts", "1..1024 (as many are trained as fit in 1024 dimensions)");
+    if (tc->restarts < 0 || tc->restarts > 1024)
+        return bad("--restarts", "0..1024 (0 = 3 up to 2M positive pairs, else 1; as many "
+                                 "are trained as fit in 1024 dimensions)");
     if (tc->iterations < 1 || tc->iterations > 1000)
         return bad("--iterations", "1..1000");
     if (tc->cg_steps < 0 || tc->cg_steps > 100)

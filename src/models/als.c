@@ -68,7 +68,7 @@ tt_als_params tt_als_params_default(void)
     p.factors = 64;
     p.regularization = 20.0f;
     p.alpha = 3.0f;
-    p.restarts = 3;
+    p.restarts = 0; /* automatic: TT_ALS_AUTO_RESTARTS on small data */
     p.iterations = 15;
     p.cg_steps = 3;
     p.seed = 42;
@@ -359,8 +359,9 @@ int tt_als_params_check(const tt_als_params *p, tt_err *err)
 {
     if (p->factors < 1 || p->factors > 1024)
         return tt_err_set_field(err, TT_EINVAL, "factors", "factors must be 1..1024");
-    if (p->restarts < 1 || p->restarts > 1024)
-        return tt_err_set_field(err, TT_EINVAL, "restarts", "restarts must be 1..1024");
+    if (p->restarts < 0 || p->restarts > 1024)
+        return tt_err_set_field(err, TT_EINVAL, "restarts",
+                                "restarts must be 0..1024 (0 = automatic)");
     if (!(p->alpha > 0.0f) || !isfinite(p->alpha))
         return tt_err_set_field(err, TT_EINVAL, "alpha", "alpha must be a number > 0");
     if (!(p->regularization >= 0.0f) || !isfinite(p->regularization))
@@ -509,6 +510,15 @@ static void put_block(float *dst, const float *src, int64_t rows, int f, int res
             dst[(size_t)i * k + (size_t)r * f + j] = src[(size_t)i * f + j] * mult;
 }
 
+int tt_als_restarts_for(const tt_als_params *p, int64_t positive_pairs)
+{
+    int r = p->restarts > 0                                  ? p->restarts
+            : positive_pairs <= TT_ALS_AUTO_RESTARTS_PAIRS ? TT_ALS_AUTO_RESTARTS
+                                                            : 1;
+
+    return r < 1024 / p->factors ? r : 1024 / p->factors;
+}
+
 static int train(const tt_train_set *ts, const tt_als_params *p, const tt_als_model *from,
                  tt_model **out, tt_err *err)
 {
@@ -524,8 +534,7 @@ static int train(const tt_train_set *ts, const tt_als_params *p, const tt_als_mo
 
     if (rc < 0)
         return rc;
-    /* As many restarts as fit in 1024 dimensions (tt/als.h). */
-    q.restarts = p->restarts < 1024 / k ? p->restarts : 1024 / k;
+    q.restarts = tt_als_restarts_for(p, ts->conf.nnz);
     const int R = q.restarts;
     if (from && R != 1)
         return tt_err_set_field(err, TT_EINVAL, "restarts",
@@ -635,6 +644,8 @@ int tt_als_from_factors(const tt_train_set *ts, const tt_als_params *p, const fl
         return tt_err_set(err, TT_EINVAL, "train set, parameters and both factor tables are "
                                           "required");
     q = *p;
+    if (q.restarts == 0)
+        q.restarts = 1; /* factors from elsewhere: one factorization unless told */
     if (q.restarts < 1 || k % q.restarts != 0)
         return tt_err_set_field(err, TT_EINVAL, "restarts",
                                 "%d factors are not %d restarts of equal size", k, q.restarts);

@@ -178,7 +178,7 @@ int tt_models_train(const char *name, const tt_train_set *ts, const tt_model_opt
     if (strcmp(name, "als") == 0) {
         tt_als_params p = o->als;
         /* Each restart sweeps p.iterations times; the steps count on across them. */
-        struct step_report r = {o, "als", p.iterations * p.restarts};
+        struct step_report r = {o, "als", p.iterations * tt_als_restarts_for(&p, ts->conf.nnz)};
         p.threads = o->threads;
         p.seed = o->seed;
         if (o->on_step) {

@@ -55,7 +55,7 @@ struct param {
 #define O(f) offsetof(tt_model_opts, f)
 static const struct param params[] = {
     {"als", "factors", P_INT, 1, 1024, false, O(als.factors)},
-    {"als", "restarts", P_INT, 1, 1024, false, O(als.restarts)},
+    {"als", "restarts", P_INT, 0, 1024, false, O(als.restarts)},
     {"als", "iterations", P_INT, 1, 1000, false, O(als.iterations)},
     {"als", "cg_steps", P_INT, 0, 100, false, O(als.cg_steps)},
     {"als", "regularization", P_NUM, 0, 1e6, false, O(als.regularization)},

@@ -153,8 +153,12 @@ static json_t *params_json(const char *name, const tt_model_opts *o, const tt_mo
         return neumf_json(m, o);
     if (strcmp(name, "als") == 0) {
         const tt_als_params *p = &o->als;
+        tt_als_params trained;
+        /* The restarts the model averaged: the option may be 0 (automatic). */
+        int restarts =
+            tt_als_params_of(m, &trained, NULL) == 0 ? trained.restarts : p->restarts;
         return json_pack("{s:i, s:i, s:f, s:f, s:f, s:i, s:i, s:s, s:f, s:f, s:f, s:I}",
-                         "factors", p->factors, "restarts", p->restarts, "regularization", (double)p->regularization,
+                         "factors", p->factors, "restarts", restarts, "regularization", (double)p->regularization,
                          "reg_exponent", (double)p->reg_exponent, "alpha",
                          (double)p->alpha, "iterations", p->iterations, "cg_steps", p->cg_steps,
                          "scaling", tt_als_scaling_names[p->scaling], "bm25_k1", (double)p->bm25_k1,
@@ -438,7 +442,8 @@ static void log_final_scalars(struct run *r, const char *kind, const tt_model *m
                               const json_t *metrics)
 {
     const json_t *h = json_object_get(metrics, "holdout");
-    int64_t step = strcmp(kind, "als") == 0     ? r->opts.als.iterations * r->opts.als.restarts
+    tt_als_params trained;
+    int64_t step = tt_als_params_of(m, &trained, NULL) == 0 ? trained.iterations * trained.restarts
                    : strcmp(kind, "neumf") == 0 ? r->opts.neumf.epochs
                                                 : 1;
 
@@ -528,12 +533,12 @@ static int tune(struct run *r, const char *kind, json_t **report, tt_err *err)
 static void say_train_stages(const struct run *r, const char *name, const tt_model *m)
 {
     tt_als_stats st;
+    tt_als_params p;
     tt_ease_stats es;
 
-    if (tt_als_stats_of(m, &st) == 0)
+    if (tt_als_stats_of(m, &st) == 0 && tt_als_params_of(m, &p, NULL) == 0)
         say(r, "%s: %d restarts x %d iterations (%.2f s), %d lists ranked ahead (%.2f s)", name,
-            r->opts.als.restarts, r->opts.als.iterations, st.sweep_seconds, st.ranked_users,
-            st.rank_seconds);
+            p.restarts, p.iterations, st.sweep_seconds, st.ranked_users, st.rank_seconds);
     if (tt_ease_stats_of(m, &es) == 0)
         say(r, "%s: %d tracks, Gram matrix (%.2f s), inverse (%.2f s), %d lists ranked ahead "
                "(%.2f s)", name, tt_ease_tracks(m), es.gram_seconds, es.inverse_seconds,

@@ -236,9 +236,31 @@ Test(als_restarts, a_model_averages_as_many_restarts_as_fit_in_1024_dimensions)
     tt_model_free(m);
 }
 
+/* 0, the default, is three restarts on data of up to 2M positive pairs and one above. */
+Test(als_restarts, the_default_averages_three_on_small_data_and_one_on_large)
+{
+    tt_als_params p = tt_als_params_default(), got;
+    tt_model *m;
+
+    cr_assert_eq(p.restarts, 0);
+    cr_assert_eq(tt_als_restarts_for(&p, TT_ALS_AUTO_RESTARTS_PAIRS), 3);
+    cr_assert_eq(tt_als_restarts_for(&p, TT_ALS_AUTO_RESTARTS_PAIRS + 1), 1);
+    p.factors = 512;
+    cr_assert_eq(tt_als_restarts_for(&p, 1000), 2, "at most 1024 dimensions");
+    p.restarts = 5;
+    p.factors = 64;
+    cr_assert_eq(tt_als_restarts_for(&p, INT64_C(100000000)), 5, "as asked, whatever the data");
+    p = params(0);
+    m = train(&p);
+    cr_assert_eq(tt_als_params_of(m, &got, NULL), 0);
+    cr_assert_eq(got.restarts, 3);
+    cr_assert_eq(tt_als_factors(m), 3 * F);
+    tt_model_free(m);
+}
+
 Test(als_restarts, what_restarts_cannot_be_is_refused)
 {
-    tt_als_params p = params(0);
+    tt_als_params p = params(-1);
     tt_model *m = NULL, *out = NULL;
     tt_err err = {0};
 

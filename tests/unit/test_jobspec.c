@@ -119,7 +119,7 @@ static const struct invalid invalid[] = {
     {"{\"model\": \"als\", \"params\": {\"bm25_b\": 1.01}}", "params.bm25_b"},
     {"{\"model\": \"als\", \"params\": {\"log_eps\": 0}}", "params.log_eps"},
     {"{\"model\": \"als\", \"params\": {\"reg_exponent\": 2.5}}", "params.reg_exponent"},
-    {"{\"model\": \"als\", \"params\": {\"restarts\": 0}}", "params.restarts"},
+    {"{\"model\": \"als\", \"params\": {\"restarts\": -1}}", "params.restarts"},
     {"{\"model\": \"als\", \"params\": {\"restarts\": 1025}}", "params.restarts"},
     {"{\"model\": \"als\", \"params\": {\"reg_exponent\": -0.5}}", "params.reg_exponent"},
     {"{\"model\": \"als\", \"params\": {\"seed\": -1}}", "params.seed"},
