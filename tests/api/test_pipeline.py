@@ -640,7 +640,7 @@ def versions_published_elsewhere_are_polled(ctx):
         time.sleep(1.1)  # version names are UTC seconds: the new one must differ
         env = srv.env()
         p = subprocess.run([srv.binary, "train", "--tier", "free", "--no-eval", "--no-tune"], env=env,
-                           capture_output=True, text=True, timeout=60)
+                           capture_output=True, text=True, timeout=240)
         check(p.returncode == 0, f"tunetrail train exited {p.returncode}: {short(p.stderr)}")
         with open(os.path.join(srv.model_dir, "free", "als.json")) as f:
             new = json.load(f)["version"]
@@ -662,7 +662,7 @@ def versions_published_elsewhere_are_polled(ctx):
         # nothing loads after the hand reload has answered.
         time.sleep(1.1)
         p = subprocess.run([srv.binary, "train", "--model", "als", "--no-eval", "--no-tune"],
-                           env=env, capture_output=True, text=True, timeout=60)
+                           env=env, capture_output=True, text=True, timeout=180)
         check(p.returncode == 0, f"tunetrail train exited {p.returncode}: {short(p.stderr)}")
         r = srv.post("/models/reload")
         eq(r.status_code, 200, f"reload: {short(r.text)}")
