@@ -276,6 +276,7 @@ struct tt_server {
     tt_config cfg;
     tt_server_params params;
     struct MHD_Daemon *daemon;
+    _Atomic bool stopping;    /* set by tt_server_stop: new connections are refused */
     pthread_mutex_t served_lock;
     tt_served *served;        /* guarded by served_lock */
     pthread_mutex_t reload_lock; /* one reload at a time */

@@ -13,6 +13,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -93,9 +94,9 @@ struct req {
     char path[128]; /* for the access log, truncated */
     char *param;    /* the path's parameter, for a route with one (malloc'd) */
     char allow[64]; /* the methods of a path asked with another one */
-    /* A slow route's handler on its own thread: its connection, app, body and answer. */
-    struct MHD_Connection *conn;
     tt_app *app;
+    /* A slow route's handler on its own thread: its connection, body and answer. */
+    struct MHD_Connection *conn;
     json_t *json;
     tt_reply out;
     bool offloaded, done;
@@ -194,6 +195,8 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, struct req *r, tt_re
         snprintf(secs, sizeof(secs), "%d", out->retry_after);
         MHD_add_response_header(resp, "Retry-After", secs);
     }
+    if (atomic_load_explicit(&r->app->stopping, memory_order_relaxed))
+        MHD_add_response_header(resp, "Connection", "close"); /* no next request on it */
     r->status = out->status;
     ret = MHD_queue_response(c, (unsigned)out->status, resp);
     MHD_destroy_response(resp);
@@ -282,7 +285,6 @@ static bool offload(tt_app *app, struct MHD_Connection *c, struct req *r, json_t
     int rc;
 
     r->conn = c;
-    r->app = app;
     r->json = body;
     r->offloaded = true;
     pthread_mutex_lock(&app->offload_lock);
@@ -349,14 +351,15 @@ static size_t header_bytes(struct MHD_Connection *c)
 }
 
 /* The first call for a request: route it and refuse what can be refused before its body. */
-static enum MHD_Result begin(struct MHD_Connection *c, const char *url, const char *method,
-                             void **con_cls)
+static enum MHD_Result begin(tt_app *app, struct MHD_Connection *c, const char *url,
+                             const char *method, void **con_cls)
 {
     struct req *r = tt_calloc(1, sizeof(*r));
     const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
     tt_reply out = {0};
 
     r->start = tt_now();
+    r->app = app;
     r->method = method;
     quick_ack(c);
     snprintf(r->path, sizeof(r->path), "%s", url);
@@ -400,7 +403,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 
     (void)version;
     if (!r)
-        return begin(c, url, method, con_cls);
+        return begin(app, c, url, method, con_cls);
     if (r->status)
         return MHD_YES; /* already answered; let the rest of the body pass */
     if (r->offloaded)
@@ -607,6 +610,16 @@ static void free_parts(tt_app *app)
     free(app);
 }
 
+/* Accept policy: once stopping, a new connection is closed as soon as it is accepted. */
+static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t len)
+{
+    tt_app *app = cls;
+
+    (void)addr;
+    (void)len;
+    return atomic_load_explicit(&app->stopping, memory_order_relaxed) ? MHD_NO : MHD_YES;
+}
+
 static int start_daemon(tt_app *app, tt_err *err)
 {
     struct sockaddr_storage sa;
@@ -619,7 +632,7 @@ static int start_daemon(tt_app *app, tt_err *err)
     if (sa.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     app->daemon = MHD_start_daemon(
-        flags, (uint16_t)app->cfg.port, NULL, NULL, on_request, app, MHD_OPTION_SOCK_ADDR,
+        flags, (uint16_t)app->cfg.port, on_accept, app, on_request, app, MHD_OPTION_SOCK_ADDR,
         (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)app->params.threads,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)app->params.connection_limit,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)app->params.timeout_seconds,
@@ -686,8 +699,14 @@ void tt_server_stop(tt_server *app)
 {
     if (!app)
         return;
-    /* Stop accepting, then let the pool finish the connections it has. */
-    MHD_quiesce_daemon(app->daemon);
+    /*
+     * Stop taking connections, then let the pool finish the ones it has. Not by
+     * MHD_quiesce_daemon(): on an epoll thread pool libmicrohttpd 0.9.75 can abort the process
+     * there (a worker and the quiescing thread race to take the listen socket out of the epoll
+     * set, and the loser panics on ENOENT). The accept policy refuses instead, and answers
+     * given from here on close their connection.
+     */
+    atomic_store(&app->stopping, true);
     /* Offloaded handlers first: they use the parts freed below and resume connections. */
     pthread_mutex_lock(&app->offload_lock);
     while (app->offloaded > 0)

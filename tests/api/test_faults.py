@@ -575,6 +575,69 @@ def sigterm_while_starting_stops_cleanly(ctx):
                      f"{srv.log_tail()}")
 
 
+@test(server="own")
+def sigterm_under_load_stops_cleanly(ctx):
+    """SIGTERM while three clients send requests back to back on kept-alive connections, six
+    times: the engine exits 0 each time, and every answer a client received is whole (200
+    and a list); the only other outcome allowed is a connection closed before an answer."""
+    db, models, d = sqlite_copy(ctx, "sigload")
+    data = Data(db)
+    users = [data.take_user() for _ in range(6)]
+    srv = Server(ctx.tt, "sigload", db, models, d)
+    got, bad, answered = [], [], [0, 0]
+    mu = threading.Lock()
+
+    def client(k, stop, signalled):
+        with httpx.Client(base_url=srv.base, timeout=TIMEOUT) as c:
+            n = 0
+            while not stop.is_set():
+                after = signalled.is_set()
+                try:
+                    r = c.post("/recommend/user", json={"user_id": users[(k + n) % 6],
+                                                        "limit": 10})
+                    ok = r.status_code == 200 and isinstance(r.json().get("items"), list)
+                    with mu:
+                        answered[after] += 1
+                        if not ok:
+                            bad.append(f"{r.status_code} {short(r.text)}")
+                except (httpx.ConnectError, httpx.ReadError, httpx.WriteError):
+                    if not after:
+                        with mu:
+                            bad.append("connection failed before SIGTERM")
+                    time.sleep(0.005)
+                except httpx.RemoteProtocolError as e:
+                    if not after or "incomplete" in str(e):
+                        with mu:
+                            bad.append(f"{e}")
+                    time.sleep(0.005)
+                except ValueError as e:
+                    with mu:
+                        bad.append(f"answer is not JSON: {e}")
+                n += 1
+
+    for i in range(6):
+        srv.start()
+        stop, signalled = threading.Event(), threading.Event()
+        threads = [threading.Thread(target=client, args=(k, stop, signalled)) for k in range(3)]
+        for t in threads:
+            t.start()
+        time.sleep(0.2 + 0.1 * i)
+        signalled.set()
+        srv.proc.send_signal(signal.SIGTERM)
+        try:
+            got.append(srv.proc.wait(timeout=STOP_SECONDS))
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(timeout=TIMEOUT + 5)
+            srv.kill()
+    eq(got, [0] * 6, f"exit codes of 6 engines sent SIGTERM under load; log: {srv.log_tail()}")
+    check(not bad, f"{len(bad)} answers broken by the stop, first: {bad[:3]}")
+    check(answered[0] >= 6, f"only {answered[0]} answers before the signals")
+    log(f"     6 stops under load: {answered[0]} answers before SIGTERM, {answered[1]} after, "
+        f"all whole; exit 0 each time")
+
+
 # ---------------------------------------------------------------------------------------
 # A journal with no room: its disk full, or its bound reached
 # ---------------------------------------------------------------------------------------
