@@ -156,6 +156,10 @@ class Server:
             env["REDIS_URL"] = self.redis_url
         env["ADMIN_TOKEN"] = ADMIN_TOKEN
         env.pop("ADMIN_ALLOW_LOOPBACK", None)
+        # The default schedules (free at 04:00 UTC...) would start a training job in the
+        # middle of whichever test runs then; the scheduler's own test turns one back on.
+        for tier in ("FREE", "STARTER", "PRO"):
+            env[f"TRAIN_SCHEDULE_{tier}"] = "off"
         env.update(self.extra_env)
         return env
 

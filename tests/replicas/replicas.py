@@ -463,7 +463,8 @@ def prepare(ctx):
                     f"CREATE SCHEMA {ctx.schema}"], check=True, capture_output=True, timeout=30)
     ctx.db_url = with_schema(base, ctx.schema)
     ctx.env = dict(os.environ, DATABASE_URL=ctx.db_url, MODEL_DIR=os.path.join(ctx.work, "models"),
-                   MODEL_POLL_SECONDS="1", TT_LOG_LEVEL="info")
+                   MODEL_POLL_SECONDS="1", TT_LOG_LEVEL="info", TRAIN_SCHEDULE_FREE="off",
+                   TRAIN_SCHEDULE_STARTER="off", TRAIN_SCHEDULE_PRO="off")
     for k in ("REDIS_URL", "PORT", "HOST"):
         ctx.env.pop(k, None)
     for cmd in (["generate", "--users", "300", "--tracks", "2000", "--interactions", "15000",
