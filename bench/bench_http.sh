@@ -13,10 +13,9 @@ inter=${INTERACTIONS:-1000000}
 
 load() { # load LABEL PATH IDS PREFIX HOT [TIER]
     local out
-    out=$(TT_PATH=$2 TT_IDS=$3 TT_PREFIX=$4 TT_HOT=$5 TT_TIER=${6:-free} wrk -t2 -c64 -d"${dur}s" --latency \
-          -s bench/wrk_recommend.lua "http://127.0.0.1:$port" | grep RESULT)
-    echo "$1 ${out#RESULT }"
-    eval "${out#RESULT }"
+    out=$(TT_PATH=$2 TT_IDS=$3 TT_PREFIX=$4 TT_HOT=$5 TT_TIER=${6:-free} recommend_load "$dur" 64)
+    echo "$1 $out"
+    eval "$out"
 }
 
 echo "bench_http: wrk -t2 -c64 -d${dur}s on 127.0.0.1, server and wrk sharing this machine's $(nproc) cores"

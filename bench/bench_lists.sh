@@ -40,10 +40,7 @@ EOF
 }
 
 load() { # load LABEL ID_FILE
-    local out
-    out=$(TT_PATH=/recommend/user TT_ID_FILE=$2 TT_TIER=free wrk -t2 -c16 -d"${dur}s" \
-          --latency -s bench/wrk_recommend.lua "http://127.0.0.1:$port" | grep RESULT)
-    echo "  $1 ${out#RESULT }"
+    echo "  $1 $(TT_PATH=/recommend/user TT_ID_FILE=$2 TT_TIER=free recommend_load "$dur" 16)"
 }
 
 echo "bench_lists: $db; wrk -t2 -c16 -d${dur}s, uncached (--cache-ttl 0); server and wrk share $(nproc) cores"

@@ -76,6 +76,5 @@ TT_IDS=$users TT_HOT=1000 wrk -t2 -c64 -d2s -s bench/wrk_mix.lua "http://127.0.0
 load "cached /daily-mix (1000 hot users):" 1000 0
 TT_HOT=1000 TT_PATH=/recommend/user wrk -t2 -c64 -d2s -s bench/wrk_recommend.lua \
     "http://127.0.0.1:$port" >/dev/null
-out=$(TT_PATH=/recommend/user TT_IDS=$users TT_PREFIX=u TT_HOT=1000 wrk -t2 -c64 -d"${dur}s" \
-      --latency -s bench/wrk_recommend.lua "http://127.0.0.1:$port" | grep RESULT)
-echo "cached /recommend/user (1000 hot users, limit 20): ${out#RESULT }"
+echo "cached /recommend/user (1000 hot users, limit 20):" \
+     "$(TT_PATH=/recommend/user TT_IDS=$users TT_PREFIX=u TT_HOT=1000 recommend_load "$dur" 64)"

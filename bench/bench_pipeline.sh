@@ -28,13 +28,11 @@ echo "generated in $(python3 -c "print(f'{$(date +%s.%N) - $t0:.0f}')") s"
 serve --cache-ttl 0
 
 load() {
-    TT_PATH=/recommend/user TT_IDS=$users TT_PREFIX=u TT_HOT=0 TT_TIER=free \
-        wrk -t2 -c16 -d"${dur}s" --latency -s bench/wrk_recommend.lua "http://127.0.0.1:$port" |
-        grep RESULT
+    TT_PATH=/recommend/user TT_IDS=$users TT_PREFIX=u TT_HOT=0 TT_TIER=free recommend_load "$dur" 16
 }
 
 base=$(load)
-echo "no job running:            ${base#RESULT }"
+echo "no job running:            $base"
 job=$(curl -sf -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
       -d '{"model": "als", "evaluate": false, "tune": false}' "http://127.0.0.1:$port/models/train" |
       python3 -c 'import json,sys; print(json.load(sys.stdin)["job_id"])')
@@ -46,7 +44,7 @@ for _ in $(seq 600); do
     sleep 1
 done
 during=$(load)
-echo "ALS job training (${s}):   ${during#RESULT }"
+echo "ALS job training (${s}):   $during"
 for _ in $(seq 1800); do
     s=$(state | python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])')
     case $s in succeeded|failed|cancelled) break ;; esac
@@ -58,6 +56,6 @@ d = json.load(sys.stdin)
 print("job %s: %s in %d s (worker wall time)" % (d["job_id"], d["state"], d["finished_at"] - d["started_at"]))
 for line in (d.get("log_tail") or "").splitlines()[-4:]: print("  " + line)'
 after=$(load)
-echo "after the job (reloaded):  ${after#RESULT }"
-eval "$(echo "${base#RESULT }" | sed "s/\([a-z0-9_]*\)=/b_\1=/g")"; eval "$(echo "${during#RESULT }" | sed "s/\([a-z0-9_]*\)=/d_\1=/g")"
+echo "after the job (reloaded):  $after"
+eval "$(echo "$base" | sed "s/\([a-z0-9_]*\)=/b_\1=/g")"; eval "$(echo "$during" | sed "s/\([a-z0-9_]*\)=/d_\1=/g")"
 python3 -c "print(f'p99 during / p99 without: {$d_p99_ms / $b_p99_ms:.2f}x; rps during / rps without: {$d_rps / $b_rps:.2f}x')"

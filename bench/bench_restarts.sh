@@ -25,10 +25,7 @@ for r in 1 3; do
 done
 
 wrk_rps() { # wrk_rps SECONDS PATH PREFIX IDS: "rps p50_ms p99_ms"
-    local out
-    out=$(TT_PATH=$2 TT_IDS=$4 TT_PREFIX=$3 TT_HOT=0 TT_TIER=free wrk -t2 -c64 -d"$1s" --latency \
-          -s bench/wrk_recommend.lua "http://127.0.0.1:$port" | grep RESULT)
-    eval "${out#RESULT }"
+    eval "$(TT_PATH=$2 TT_IDS=$4 TT_PREFIX=$3 TT_HOT=0 TT_TIER=free recommend_load "$1" 64)"
     echo "$rps $p50_ms $p99_ms"
 }
 
